@@ -1,0 +1,31 @@
+# The two commands of the README: `make run` and `make test`. Both rest on `make setup`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.nongbao-setup
+
+.PHONY: setup run test lint format bench clean-data
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt scripts/setup.sh
+	bash scripts/setup.sh
+	touch $(STAMP)
+
+run: setup
+	$(VENV)/bin/nongbao demo
+
+test: setup
+	bash scripts/test.sh
+
+lint: setup
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+bench: setup
+	$(VENV)/bin/nongbao bench
+
+clean-data:
+	rm -rf data

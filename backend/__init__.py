@@ -1,0 +1,1 @@
+"""The Nongbao backend: registry, ledger, benefits and certification behind a FastAPI service."""

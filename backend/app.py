@@ -1,0 +1,64 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from datetime import date
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from backend import ledger
+from backend.api import problems
+from backend.api.deps import AppState
+from backend.api.limits import BodyLimit
+from backend.api.routes import auth, money, registry
+from backend.config import Settings, get_settings
+from backend.crypto import load_keyring
+from backend.db import engine_for, require_migrated, session_scope
+from backend.policy import load_policy
+
+
+def create_app(settings: Settings | None = None, *, today: Callable[[], date] = date.today) -> FastAPI:
+    settings = settings or get_settings()
+    engine = engine_for(settings.effective_database_url)
+    # refuse to start on an unmigrated database, with a message that says what to do
+    require_migrated(engine)
+    with session_scope(engine) as s:
+        ledger.ensure_fund_accounts(s)
+    state = AppState(
+        settings=settings,
+        engine=engine,
+        policy=load_policy(settings.policy_file),
+        keyring=load_keyring(settings.effective_key_file, settings.master_key),
+        today=today,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
+        yield
+
+    app = FastAPI(
+        title="Nongbao",
+        version="0.1.0",
+        description="Resident basic pension: registry, ledger, benefits and survival certification.",
+        lifespan=lifespan,
+    )
+    app.state.nongbao = state
+    problems.install(app)
+    app.add_middleware(BodyLimit, max_json=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> JSONResponse:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001  (any database failure is "not healthy")
+            return JSONResponse({"status": "unavailable", "detail": type(exc).__name__}, status_code=503)
+        return JSONResponse({"status": "ok", "database": engine.dialect.name})
+
+    for router in (auth.router, registry.router, money.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,215 @@
+"""The backend's subcommands of `nongbao`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from backend.config import get_settings
+
+
+def _emit(as_json: bool, payload: dict, human: str) -> None:
+    click.echo(json.dumps(payload, ensure_ascii=False, default=str) if as_json else human)
+
+
+@contextmanager
+def service_ctx(actor_name: str = "cli") -> Iterator[object]:
+    from backend.crypto import load_keyring
+    from backend.db import engine_for, require_migrated, session_scope
+    from backend.ledger import ensure_fund_accounts
+    from backend.policy import load_policy
+    from backend.services.context import Actor, Ctx
+
+    settings = get_settings()
+    engine = engine_for(settings.effective_database_url)
+    require_migrated(engine)
+    with session_scope(engine) as session:
+        ensure_fund_accounts(session)
+        yield Ctx(
+            session=session,
+            policy=load_policy(settings.policy_file),
+            keyring=load_keyring(settings.effective_key_file, settings.master_key),
+            actor=Actor(kind="user", name=actor_name, role="admin"),
+        )
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int)
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the backend with uvicorn."""
+    import uvicorn
+
+    from backend.db import engine_for, require_migrated
+
+    require_migrated(engine_for(get_settings().effective_database_url))  # fail before binding the port
+    uvicorn.run("backend.main:app", host=host, port=port, workers=workers, log_level="info")
+
+
+@click.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Migrate the database named by NONGBAO_DATABASE_URL."""
+    from backend.db import current_revision, engine_for, upgrade
+
+    url = get_settings().effective_database_url
+    upgrade(url, revision)
+    click.echo(f"database at revision {current_revision(engine_for(url))}")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Show the database's migration revision."""
+    from backend.db import current_revision, engine_for, head_revision
+
+    rev = current_revision(engine_for(get_settings().effective_database_url))
+    click.echo(f"current {rev or '(none)'}; head {head_revision()}")
+
+
+@click.group()
+def user() -> None:
+    """Users of the backend."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["admin", "clerk", "reviewer", "field_worker", "auditor"]))
+@click.option("--village", "villages", multiple=True, help="village code (field workers); repeatable")
+def user_add(name: str, role: str, villages: tuple[str, ...]) -> None:
+    """Add a user; the password is read from standard input."""
+    from backend.services import auth
+
+    password = click.prompt("password", hide_input=True, confirmation_prompt=True) if sys.stdin.isatty() else sys.stdin.readline().rstrip("\r\n")
+    with service_ctx() as ctx:
+        auth.create_user(ctx.session, name, password, role, list(villages))  # type: ignore[attr-defined]
+    click.echo(f"user {name} added with role {role}")
+
+
+@click.group()
+def policy() -> None:
+    """The county's policy timeline."""
+
+
+@policy.command("show")
+@click.option("--json", "as_json", is_flag=True)
+def policy_show(as_json: bool) -> None:
+    """Print the policy in force and its timeline."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from backend.money import yuan
+    from backend.policy import load_policy
+
+    p = load_policy(get_settings().policy_file)
+    if as_json:
+        click.echo(json.dumps(p.model_dump(mode="json", by_alias=True), ensure_ascii=False))
+        return
+    console = Console()
+    console.print(f"[bold]{p.county}[/]  scheme start {p.scheme_start}  region {p.region_class}  pension age {p.pension_age}  divisor {p.account_divisor}")
+    sets = Table("set", "effective", "tiers (yuan)", "subsidy (yuan)", "gov. inheritable", title="Contribution policy sets")
+    for s in p.sets:
+        inherit = f"deaths from {s.government_inheritable_deaths_from}" if s.government_inheritable_deaths_from else str(s.government_inheritable)
+        sets.add_row(s.name, str(s.effective), " ".join(yuan(t)[:-3] for t in s.tiers_fen), " ".join(f"{yuan(t)[:-3]}→{yuan(v)[:-3]}" for t, v in s.subsidy_fen.items()), inherit)
+    console.print(sets)
+    mins = Table("from", "central minimum (yuan/month)", title="Basic pension")
+    for m in p.central_minimum:
+        mins.add_row(m.from_, yuan(m.fen))
+    console.print(mins)
+    rates = Table("year", "rate", title="Interest")
+    for y, r in sorted(p.interest_rates.items()):
+        rates.add_row(str(y), f"{r * 100:.2f}%")
+    console.print(rates)
+
+
+@click.group()
+def ledger() -> None:
+    """Ledger invariants."""
+
+
+@ledger.command("check")
+@click.option("--json", "as_json", is_flag=True)
+def ledger_check(as_json: bool) -> None:
+    """Verify every ledger invariant; exit 1 on any breach."""
+    from backend import ledger as ledger_mod
+
+    with service_ctx() as ctx:
+        report = ledger_mod.check(ctx.session)  # type: ignore[attr-defined]
+    payload = {"ok": report.ok, **report.__dict__}
+    human = "\n".join(
+        [f"accounts {report.accounts}, transfers {report.transfers}, debits {report.total_debits_fen} fen, credits {report.total_credits_fen} fen"]
+        + [f"BREACH: {b}" for b in report.breaches]
+        + (["ledger OK"] if report.ok else [])
+    )
+    _emit(as_json, payload, human)
+    if not report.ok:
+        click.echo(f"nongbao: ledger check found {len(report.breaches)} breaches", err=True)
+        sys.exit(1)
+
+
+@click.group()
+def interest() -> None:
+    """Yearly interest runs."""
+
+
+@interest.command("run")
+@click.option("--year", required=True, type=int)
+@click.option("--json", "as_json", is_flag=True)
+def interest_run(year: int, as_json: bool) -> None:
+    """Credit a year's interest (idempotent)."""
+    from backend.services import interest as svc
+
+    with service_ctx() as ctx:
+        r = svc.run(ctx, year)  # type: ignore[arg-type]
+    _emit(as_json, r.__dict__, f"interest {r.year}: {r.accounts} accounts, {r.total_fen} fen" + ("" if r.created else " (already run)"))
+
+
+@click.group(name="import")
+def import_() -> None:
+    """Imports."""
+
+
+@import_.command("old-scheme")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def import_old_scheme(path: Path, as_json: bool) -> None:
+    """Import old-scheme balances from CSV (id_number,name,balance_fen,as_of): all rows or none."""
+    from backend.errors import DomainError
+    from backend.services import imports
+
+    try:
+        with service_ctx() as ctx:
+            r = imports.old_scheme(ctx, path.read_bytes(), source=path.name)  # type: ignore[arg-type]
+    except DomainError as exc:
+        first = f" first: {exc.errors[0]['field']}: {exc.errors[0]['message']}" if exc.errors else ""
+        raise click.ClickException(f"{exc.detail}.{first}") from None
+    _emit(as_json, r.__dict__, f"{r.rows} rows, {r.posted} posted, {r.already_posted} already there, {r.total_fen} fen")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--residents", default=2000, show_default=True, type=int)
+@click.option("--seed", default=2026, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="create the demo county and exit")
+@click.option("--no-kiosk", is_flag=True, help="run the backend alone (no screen needed)")
+def demo(host: str, port: int, residents: int, seed: int, no_serve: bool, no_kiosk: bool) -> None:
+    """Create the demo county on the embedded database and run the backend."""
+    from backend.demo import build_demo
+
+    info = build_demo(residents=residents, seed=seed)
+    click.echo(info)
+    if not no_serve:
+        serve.callback(host=host, port=port, workers=1)  # type: ignore[misc]
+
+

@@ -1,0 +1,42 @@
+"""Settings from environment variables `NONGBAO_*` (and an optional `.env` file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NONGBAO_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=PROJECT_ROOT / "data")
+    # Empty means the embedded default: a SQLite file under data_dir.
+    database_url: str = ""
+    # Where the master key lives; NONGBAO_MASTER_KEY (base64, 32 bytes) overrides the file.
+    key_file: Path | None = None
+    master_key: str | None = None
+    policy_file: Path | None = None
+    token_ttl_minutes: int = 60
+    max_body_bytes: int = 1_048_576
+    max_upload_bytes: int = 12_582_912
+    login_attempts_per_minute: int = 10
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'nongbao.sqlite3'}"
+
+    @property
+    def effective_key_file(self) -> Path:
+        return self.key_file or self.data_dir / "keys" / "master.key"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

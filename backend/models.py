@@ -1,0 +1,210 @@
+"""Database tables (SQLModel). The schema itself is owned by the Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+ROLES = ("admin", "clerk", "reviewer", "field_worker", "auditor")
+PERSON_STATUSES = ("enrolled", "receiving", "suspended", "terminated", "cancelled", "frozen")
+BUCKETS = ("personal", "collective", "other", "government")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _fen(**kw: object) -> object:
+    return Field(sa_column=sa.Column(sa.BigInteger, nullable=False, **kw))  # type: ignore[arg-type]
+
+
+class Village(SQLModel, table=True):
+    code: str = Field(primary_key=True, max_length=24)
+    name: str = Field(max_length=100)
+    township: str = Field(default="", max_length=100)
+
+
+class AppUser(SQLModel, table=True):
+    __tablename__ = "app_user"
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    password_hash: str
+    role: str = Field(max_length=20)
+    villages: str = Field(default="[]")  # JSON list of village codes (field workers)
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class Device(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=100)
+    kind: str = Field(max_length=10)  # kiosk | field
+    location: str = Field(default="", max_length=200)
+    token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class Person(SQLModel, table=True):
+    __table_args__ = (
+        sa.Index(
+            "uq_person_active_id_hash",
+            "id_hash",
+            unique=True,
+            sqlite_where=sa.text("status != 'cancelled'"),
+            postgresql_where=sa.text("status != 'cancelled'"),
+        ),
+    )
+    id: str = Field(primary_key=True, max_length=32)
+    id_hash: str = Field(max_length=64, index=True)
+    id_number_enc: bytes = Field(sa_type=sa.LargeBinary)
+    old_id_number_enc: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    name: str = Field(max_length=100)
+    birth_date: date
+    gender: str = Field(max_length=6)
+    village_code: str = Field(foreign_key="village.code", max_length=24, index=True)
+    phone: str | None = Field(default=None, max_length=30)
+    household_id: str | None = Field(default=None, max_length=40, index=True)
+    student: bool = False
+    urban_employee_pension: bool = False
+    severely_disabled: bool = False
+    homebound: bool = False
+    enrolled_on: date
+    status: str = Field(default="enrolled", max_length=12, index=True)
+    frozen_reason: str | None = None
+    cancelled_on: date | None = None
+    cancel_reason: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class PersonParent(SQLModel, table=True):
+    """A child → parent link, for family binding."""
+
+    __tablename__ = "person_parent"
+    person_id: str = Field(foreign_key="person.id", primary_key=True, max_length=32)
+    parent_id: str = Field(foreign_key="person.id", primary_key=True, max_length=32, index=True)
+
+
+class PersonChange(SQLModel, table=True):
+    """History of every change to a person: nothing is overwritten without a trace."""
+
+    __tablename__ = "person_change"
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
+    field: str = Field(max_length=40)
+    old_value: str | None = None
+    new_value: str | None = None
+    reason: str = ""
+    changed_by: str = Field(default="", max_length=64)
+    changed_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class LedgerAccount(SQLModel, table=True):
+    __tablename__ = "ledger_account"
+    __table_args__ = (
+        # the database itself refuses a negative person bucket, whatever the code does
+        sa.CheckConstraint("NOT no_negative OR credits_posted >= debits_posted", name="ck_account_not_negative"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=80, sa_column_kwargs={"unique": True})
+    kind: str = Field(max_length=12)  # bucket | fund | source
+    person_id: str | None = Field(default=None, foreign_key="person.id", max_length=32, index=True)
+    bucket: str | None = Field(default=None, max_length=12)
+    # TigerBeetle's debits_must_not_exceed_credits: a person's bucket never goes negative
+    no_negative: bool = False
+    debits_posted: int = Field(default=0, sa_type=sa.BigInteger)
+    credits_posted: int = Field(default=0, sa_type=sa.BigInteger)
+
+
+class LedgerPosting(SQLModel, table=True):
+    """One business operation: all its transfers commit together or not at all."""
+
+    __tablename__ = "ledger_posting"
+    id: str = Field(primary_key=True, max_length=40)
+    idempotency_key: str = Field(max_length=200, sa_column_kwargs={"unique": True})
+    operation: str = Field(max_length=40, index=True)
+    on: date
+    person_id: str | None = Field(default=None, max_length=32, index=True)
+    reverses: str | None = Field(default=None, max_length=40, sa_column_kwargs={"unique": True})
+    memo: str = ""
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class LedgerTransfer(SQLModel, table=True):
+    """An immutable movement of fen from one account (debit) to another (credit)."""
+
+    __tablename__ = "ledger_transfer"
+    __table_args__ = (
+        sa.CheckConstraint("amount_fen > 0", name="ck_transfer_positive"),
+        sa.CheckConstraint("debit_account_id != credit_account_id", name="ck_transfer_two_accounts"),
+    )
+    id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True))
+    posting_id: str = Field(foreign_key="ledger_posting.id", max_length=40, index=True)
+    debit_account_id: int = Field(foreign_key="ledger_account.id", index=True)
+    credit_account_id: int = Field(foreign_key="ledger_account.id", index=True)
+    amount_fen: int = Field(sa_type=sa.BigInteger)
+    on: date = Field(index=True)
+    code: str = Field(max_length=30)
+
+
+class Contribution(SQLModel, table=True):
+    __table_args__ = (
+        sa.Index(
+            "uq_contribution_person_year_live",
+            "person_id",
+            "year",
+            unique=True,
+            sqlite_where=sa.text("reversed_at IS NULL"),
+            postgresql_where=sa.text("reversed_at IS NULL"),
+        ),
+    )
+    id: str = Field(primary_key=True, max_length=40)
+    person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
+    year: int
+    kind: str = Field(max_length=14)  # normal | back_payment | on_behalf
+    tier_fen: int = Field(sa_type=sa.BigInteger)
+    personal_fen: int = Field(sa_type=sa.BigInteger)
+    collective_fen: int = Field(sa_type=sa.BigInteger)
+    other_fen: int = Field(sa_type=sa.BigInteger)
+    government_fen: int = Field(sa_type=sa.BigInteger)
+    paid_on: date
+    posting_id: str = Field(foreign_key="ledger_posting.id", max_length=40)
+    reversed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    reversal_posting_id: str | None = Field(default=None, max_length=40)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class InterestRun(SQLModel, table=True):
+    __tablename__ = "interest_run"
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    posting_id: str = Field(max_length=40)
+    accounts: int
+    total_fen: int = Field(sa_type=sa.BigInteger)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The first answer to a request carrying an Idempotency-Key, replayed for repeats."""
+
+    __tablename__ = "idempotency_record"
+    scope: str = Field(primary_key=True, max_length=200)
+    key: str = Field(primary_key=True, max_length=200)
+    request_digest: str = Field(max_length=64)
+    status_code: int
+    response_json: str
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class ImportBatch(SQLModel, table=True):
+    __tablename__ = "import_batch"
+    id: str = Field(primary_key=True, max_length=40)
+    kind: str = Field(max_length=30)
+    digest: str = Field(max_length=64)
+    rows: int
+    posted: int
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))

@@ -1,0 +1,159 @@
+"""Policy file model: validated on load, looked up by date."""
+
+from __future__ import annotations
+
+import tomllib
+from bisect import bisect_right
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from backend.money import round_half_up
+
+DEFAULT_POLICY_FILE = Path(__file__).with_name("default_county.toml")
+LEVELS = ("central", "provincial", "prefecture", "county")
+
+
+class PolicySet(BaseModel):
+    name: str
+    source: str = ""
+    effective: date
+    tiers_fen: list[int]
+    subsidy_fen: dict[int, int]
+    government_inheritable: bool = False
+    government_inheritable_deaths_from: date | None = None
+
+    @model_validator(mode="after")
+    def _tiers_have_subsidies(self) -> PolicySet:
+        if not self.tiers_fen or self.tiers_fen != sorted(set(self.tiers_fen)):
+            raise ValueError(f"set {self.name}: tiers must be distinct and ascending")
+        if any(t <= 0 for t in self.tiers_fen):
+            raise ValueError(f"set {self.name}: tiers must be positive")
+        missing = [t for t in self.tiers_fen if t not in self.subsidy_fen]
+        if missing:
+            raise ValueError(f"set {self.name}: no subsidy for tiers {missing}")
+        return self
+
+    @property
+    def lowest_tier_fen(self) -> int:
+        return self.tiers_fen[0]
+
+
+class MonthAmount(BaseModel):
+    from_: str = Field(alias="from", pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
+    fen: int = Field(ge=0)
+
+
+class Policy(BaseModel):
+    county: str
+    scheme_start: date
+    region_class: Literal["western", "central", "eastern"]
+    pension_age: int = Field(ge=40, le=80)
+    account_divisor: int = Field(gt=0)
+    collection_deadline: str = Field(pattern=r"^\d{2}-\d{2}$")
+    certification_cycle_months: int = Field(gt=0)
+    certification_anchor: Literal["certified_on", "birthday"] = "certified_on"
+    funeral_grant_fen: int = Field(ge=0)
+    long_contribution_bonus_fen: int = Field(ge=0)
+    long_contribution_base_years: int = Field(ge=0)
+    payroll_day: int = Field(ge=1, le=28)
+    subsidy_shares: dict[str, Decimal]
+    central_share: dict[str, Decimal]
+    sets: list[PolicySet]
+    central_minimum: list[MonthAmount]
+    county_topup: list[MonthAmount]
+    interest_rates: dict[int, Decimal]
+
+    @field_validator("subsidy_shares")
+    @classmethod
+    def _shares_sum_to_one(cls, v: dict[str, Decimal]) -> dict[str, Decimal]:
+        unknown = set(v) - set(LEVELS)
+        if unknown:
+            raise ValueError(f"unknown government levels {sorted(unknown)}; use {LEVELS}")
+        if sum(v.values()) != 1:
+            raise ValueError("subsidy shares must add up to 1")
+        return v
+
+    @model_validator(mode="after")
+    def _timelines_ordered(self) -> Policy:
+        effs = [s.effective for s in self.sets]
+        if effs != sorted(effs) or len(set(effs)) != len(effs):
+            raise ValueError("policy sets must be in order of effective date, one per date")
+        if self.sets[0].effective > self.scheme_start:
+            raise ValueError("the first policy set must be in force at the scheme start")
+        for name in ("central_minimum", "county_topup"):
+            months = [m.from_ for m in getattr(self, name)]
+            if not months or months != sorted(months):
+                raise ValueError(f"{name} must be a non-empty list in month order")
+        if self.scheme_start.year not in self.interest_rates and min(self.interest_rates) > self.scheme_start.year:
+            raise ValueError("interest_rates must cover the scheme-start year")
+        for r in self.interest_rates.values():
+            if not (Decimal(0) <= r < Decimal(1)):
+                raise ValueError("interest rates are fractions, e.g. \"0.0225\"")
+        return self
+
+    # --- look-ups ---------------------------------------------------------------------------
+
+    def set_on(self, on: date) -> PolicySet:
+        idx = bisect_right([s.effective for s in self.sets], on) - 1
+        return self.sets[max(idx, 0)]
+
+    def interest_rate(self, year: int) -> Decimal:
+        known = sorted(self.interest_rates)
+        idx = bisect_right(known, year) - 1
+        if idx < 0:
+            raise ValueError(f"no interest rate for {year}")
+        return self.interest_rates[known[idx]]
+
+    def central_minimum_fen(self, month: str) -> int:
+        return _amount_in(self.central_minimum, month)
+
+    def county_topup_fen(self, month: str) -> int:
+        return _amount_in(self.county_topup, month)
+
+    def central_share_of(self) -> Fraction:
+        return Fraction(self.central_share[self.region_class])
+
+    def government_inheritable_on(self, death: date) -> bool:
+        for s in reversed(self.sets):
+            if s.government_inheritable and s.government_inheritable_deaths_from is not None:
+                return death >= s.government_inheritable_deaths_from
+        return self.set_on(death).government_inheritable
+
+    def split_subsidy(self, amount_fen: int) -> dict[str, int]:
+        """Split a subsidy among government levels by share; the last level takes the rounding."""
+        levels = [lvl for lvl in LEVELS if lvl in self.subsidy_shares and self.subsidy_shares[lvl] > 0]
+        out: dict[str, int] = {}
+        left = amount_fen
+        for lvl in levels[:-1]:
+            part = round_half_up(Fraction(amount_fen) * Fraction(self.subsidy_shares[lvl]))
+            out[lvl] = part
+            left -= part
+        out[levels[-1]] = left
+        return out
+
+
+def _amount_in(timeline: list[MonthAmount], month: str) -> int:
+    idx = bisect_right([m.from_ for m in timeline], month) - 1
+    return timeline[idx].fen if idx >= 0 else 0
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    return _load(str(path or DEFAULT_POLICY_FILE))
+
+
+@lru_cache(maxsize=8)
+def _load(path: str) -> Policy:
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"policy file {path} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"policy file {path} is not valid TOML: {exc}") from None
+    # TOML keys are strings; integer-keyed tables are converted by pydantic
+    return Policy.model_validate(raw)

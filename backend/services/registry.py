@@ -1,0 +1,232 @@
+"""The registry: enrolment, changes with history, cancellation, freezing (blacklist)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from sqlmodel import select
+
+from backend import idnumber, ledger
+from backend.errors import Conflict, InvalidInput, NotFound, RuleRefused, field_error
+from backend.models import Person, PersonChange, PersonParent, Village, utcnow
+from backend.services.context import Ctx
+
+MIN_ENROL_AGE = 16
+# roles that see full ID numbers because their job needs them (enrolment, counter service)
+FULL_ID_ROLES = ("admin", "clerk")
+CHANGEABLE = ("name", "phone", "village_code", "household_id", "severely_disabled", "homebound")
+
+
+@dataclass
+class Enrolment:
+    id_number: str
+    name: str
+    village_code: str
+    enrolled_on: date
+    phone: str | None = None
+    household_id: str | None = None
+    parent_person_ids: list[str] | None = None
+    student: bool = False
+    urban_employee_pension: bool = False
+    severely_disabled: bool = False
+    homebound: bool = False
+    birth_date: date | None = None
+    gender: str | None = None
+
+
+def new_person_id() -> str:
+    return "p" + uuid.uuid4().hex[:24]
+
+
+def enrol(ctx: Ctx, req: Enrolment) -> Person:
+    ident = idnumber.parse(req.id_number)
+    _check_declared(req, ident)
+    _check_eligible(ctx, req, ident)
+    s = ctx.session
+    if s.get(Village, req.village_code) is None:
+        raise field_error("village_code", f"unknown village code {req.village_code!r}")
+    id_hash = ctx.keyring.lookup_hash(ident.number)
+    if s.exec(select(Person.id).where(Person.id_hash == id_hash, Person.status != "cancelled")).first():
+        raise Conflict("this ID number is already enrolled")
+    parents = _existing_persons(ctx, req.parent_person_ids or [])
+    person_id = new_person_id()
+    person = Person(
+        id=person_id,
+        id_hash=id_hash,
+        id_number_enc=ctx.keyring.encrypt_text(ident.number, person_id),
+        old_id_number_enc=ctx.keyring.encrypt_text(ident.old_number, person_id) if ident.old_number else None,
+        name=_clean_name(req.name),
+        birth_date=ident.birth_date,
+        gender=ident.gender,
+        village_code=req.village_code,
+        phone=req.phone,
+        household_id=req.household_id,
+        student=req.student,
+        urban_employee_pension=req.urban_employee_pension,
+        severely_disabled=req.severely_disabled,
+        homebound=req.homebound,
+        enrolled_on=req.enrolled_on,
+    )
+    s.add(person)
+    s.flush()
+    for parent in parents:
+        s.add(PersonParent(person_id=person_id, parent_id=parent.id))
+    ledger.open_person_accounts(s, person_id)
+    _record(ctx, person_id, "enrolled", None, req.enrolled_on.isoformat(), "enrolment")
+    return person
+
+
+def _check_declared(req: Enrolment, ident: idnumber.IdNumber) -> None:
+    errors = []
+    if req.birth_date is not None and req.birth_date != ident.birth_date:
+        errors.append({"field": "birth_date", "message": f"the ID number says born {ident.birth_date.isoformat()}, not {req.birth_date.isoformat()}"})
+    if req.gender is not None and req.gender != ident.gender:
+        errors.append({"field": "gender", "message": f"the ID number says {ident.gender}, not {req.gender}"})
+    if errors:
+        raise InvalidInput("the declared birth date or gender disagrees with the ID number", errors=errors)
+
+
+def _check_eligible(ctx: Ctx, req: Enrolment, ident: idnumber.IdNumber) -> None:
+    if req.enrolled_on > ctx.today:
+        raise field_error("enrolled_on", "the enrolment date is in the future")
+    if req.enrolled_on < ctx.policy.scheme_start:
+        raise field_error("enrolled_on", f"the scheme started on {ctx.policy.scheme_start.isoformat()}; no enrolment before it")
+    if ident.birth_date > req.enrolled_on:
+        raise field_error("id_number", "the birth date in the ID number is after the enrolment date")
+    age = idnumber.age_on(ident.birth_date, req.enrolled_on)
+    if age < MIN_ENROL_AGE:
+        raise RuleRefused(f"only residents aged {MIN_ENROL_AGE} or over may enrol; this person is {age} on {req.enrolled_on.isoformat()}")
+    if req.student:
+        raise RuleRefused("students in school may not enrol")
+    if req.urban_employee_pension:
+        raise RuleRefused("a member of the urban employee pension may not enrol in the resident pension")
+
+
+def _existing_persons(ctx: Ctx, ids: list[str]) -> list[Person]:
+    found = ctx.session.exec(select(Person).where(Person.id.in_(ids))).all() if ids else []
+    missing = sorted(set(ids) - {p.id for p in found})
+    if missing:
+        raise field_error("parent_person_ids", f"unknown persons: {', '.join(missing)}")
+    return list(found)
+
+
+def _clean_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise field_error("name", "a name has 1 to 100 characters")
+    return name
+
+
+def get(ctx: Ctx, person_id: str) -> Person:
+    person = ctx.session.get(Person, person_id)
+    if person is None:
+        raise NotFound(f"no person {person_id}")
+    return person
+
+
+def find_by_id_number(ctx: Ctx, raw: str) -> Person:
+    ident = idnumber.parse(raw)
+    rows = ctx.session.exec(
+        select(Person).where(Person.id_hash == ctx.keyring.lookup_hash(ident.number)).order_by(Person.created_at.desc())
+    ).all()
+    live = [p for p in rows if p.status != "cancelled"]
+    if not rows:
+        raise NotFound("no person with this ID number")
+    return (live or rows)[0]
+
+
+def id_number_of(ctx: Ctx, person: Person) -> str:
+    return ctx.keyring.decrypt_text(person.id_number_enc, person.id)
+
+
+def parents_of(ctx: Ctx, person_id: str) -> list[str]:
+    return list(ctx.session.exec(select(PersonParent.parent_id).where(PersonParent.person_id == person_id)).all())
+
+
+def children_of(ctx: Ctx, person_id: str) -> list[str]:
+    return list(ctx.session.exec(select(PersonParent.person_id).where(PersonParent.parent_id == person_id)).all())
+
+
+def change(ctx: Ctx, person_id: str, changes: dict[str, object], reason: str) -> Person:
+    person = _live(ctx, person_id)
+    unknown = sorted(set(changes) - set(CHANGEABLE))
+    if unknown:
+        raise InvalidInput(f"these fields cannot be changed here: {', '.join(unknown)}")
+    if not reason.strip():
+        raise field_error("reason", "a change needs a reason")
+    if "village_code" in changes and ctx.session.get(Village, str(changes["village_code"])) is None:
+        raise field_error("village_code", f"unknown village code {changes['village_code']!r}")
+    if "name" in changes:
+        changes["name"] = _clean_name(str(changes["name"]))
+    for name, value in changes.items():
+        old = getattr(person, name)
+        if old != value:
+            setattr(person, name, value)
+            _record(ctx, person_id, name, _text(old), _text(value), reason)
+    person.updated_at = utcnow()
+    ctx.session.add(person)
+    return person
+
+
+def cancel(ctx: Ctx, person_id: str, cancelled_on: date, reason: str) -> Person:
+    person = _live(ctx, person_id)
+    if person.status in ("receiving", "suspended"):
+        raise RuleRefused("a person drawing a pension is terminated, not cancelled")
+    if not reason.strip():
+        raise field_error("reason", "a cancellation needs a reason")
+    if cancelled_on > ctx.today:
+        raise field_error("cancelled_on", "the cancellation date is in the future")
+    _set_status(ctx, person, "cancelled", reason)
+    person.cancelled_on, person.cancel_reason = cancelled_on, reason
+    return person
+
+
+def freeze(ctx: Ctx, person_id: str, reason: str) -> Person:
+    person = _live(ctx, person_id)
+    if person.status == "frozen":
+        raise Conflict("the account is already frozen")
+    if not reason.strip():
+        raise field_error("reason", "freezing an account needs a reason")
+    # remember what to go back to when unfrozen
+    person.frozen_reason = f"{person.status}|{reason}"
+    _set_status(ctx, person, "frozen", reason)
+    return person
+
+
+def unfreeze(ctx: Ctx, person_id: str, reason: str) -> Person:
+    person = get(ctx, person_id)
+    if person.status != "frozen":
+        raise Conflict("the account is not frozen")
+    previous = (person.frozen_reason or "enrolled|").split("|", 1)[0]
+    person.frozen_reason = None
+    _set_status(ctx, person, previous, reason or "unfrozen")
+    return person
+
+
+def history(ctx: Ctx, person_id: str) -> list[PersonChange]:
+    get(ctx, person_id)
+    return list(ctx.session.exec(select(PersonChange).where(PersonChange.person_id == person_id).order_by(PersonChange.id)).all())
+
+
+def _live(ctx: Ctx, person_id: str) -> Person:
+    person = get(ctx, person_id)
+    if person.status in ("cancelled", "terminated"):
+        raise Conflict(f"the person's record is {person.status}; it can no longer be changed")
+    return person
+
+
+def _set_status(ctx: Ctx, person: Person, status: str, reason: str) -> None:
+    _record(ctx, person.id, "status", person.status, status, reason)
+    person.status = status
+    person.updated_at = utcnow()
+    ctx.session.add(person)
+
+
+def _record(ctx: Ctx, person_id: str, field: str, old: str | None, new: str | None, reason: str) -> None:
+    ctx.session.add(PersonChange(person_id=person_id, field=field, old_value=old, new_value=new, reason=reason, changed_by=ctx.actor.label))
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)

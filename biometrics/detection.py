@@ -1,0 +1,148 @@
+"""Face detection and landmarks on top of dlib (the library face_recognition wraps).
+
+We call dlib directly rather than through face_recognition's helpers: it lets us choose
+the landmark model (the 68-point model has a non-commercial training-data licence and
+must stay swappable, see docs/biometrics.md), and importing face_recognition calls quit()
+when pkg_resources is missing, which would end a kiosk process with status 0.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import cv2
+import dlib
+import numpy as np
+
+from biometrics.models import ModelsMissingError, check_models, model_path
+
+# Environment variable naming a replacement 68-point landmark model (same point layout).
+LANDMARKS_68_ENV = "NONGBAO_LANDMARKS_68"
+
+# dlib's HOG detector finds faces from about 80 px; upsampling once reaches about 40 px.
+HOG_MIN_FACE_PX = 80
+# Large photos are detected on a copy at most this many pixels on the long side.
+DETECT_MAX_SIDE = 1024
+
+# dlib models are not documented as thread-safe; one lock keeps kiosk threads honest.
+MODEL_LOCK = threading.RLock()
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """A face rectangle in pixel coordinates of the analysed image."""
+
+    left: int
+    top: int
+    right: int
+    bottom: int
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return ((self.left + self.right) / 2, (self.top + self.bottom) / 2)
+
+    def scaled(self, factor: float) -> Box:
+        return Box(
+            round(self.left * factor),
+            round(self.top * factor),
+            round(self.right * factor),
+            round(self.bottom * factor),
+        )
+
+    def to_dlib(self) -> dlib.rectangle:
+        return dlib.rectangle(self.left, self.top, self.right, self.bottom)
+
+    @classmethod
+    def from_dlib(cls, rect: dlib.rectangle) -> Box:
+        return cls(rect.left(), rect.top(), rect.right(), rect.bottom())
+
+    @classmethod
+    def around(cls, points: np.ndarray) -> Box:
+        """The square box dlib's detector would give for these 68 landmarks (approximately)."""
+        x0, y0 = points.min(axis=0)
+        x1, y1 = points.max(axis=0)
+        side = max(x1 - x0, y1 - y0) * 0.9
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 + (y1 - y0) * 0.05
+        return cls(round(cx - side / 2), round(cy - side / 2), round(cx + side / 2), round(cy + side / 2))
+
+    def as_tuple(self) -> tuple[int, int, int, int]:
+        return (self.left, self.top, self.right, self.bottom)
+
+
+@dataclass(frozen=True, slots=True)
+class Models:
+    detector: dlib.fhog_object_detector
+    landmarks_68: dlib.shape_predictor
+    landmarks_5: dlib.shape_predictor
+    encoder: dlib.face_recognition_model_v1
+
+
+@cache
+def models() -> Models:
+    """Load dlib's models once; raises ModelsMissingError with a clear message if absent."""
+    check_models()
+    return Models(
+        detector=dlib.get_frontal_face_detector(),
+        landmarks_68=dlib.shape_predictor(str(landmarks_68_path())),
+        landmarks_5=dlib.shape_predictor(str(model_path("landmarks_5"))),
+        encoder=dlib.face_recognition_model_v1(str(model_path("encoder"))),
+    )
+
+
+def landmarks_68_path() -> Path:
+    override = os.environ.get(LANDMARKS_68_ENV)
+    if override:
+        path = Path(override)
+        if not path.is_file():
+            raise ModelsMissingError(f"{LANDMARKS_68_ENV} names a missing file: {path}")
+        return path
+    return model_path("landmarks_68")
+
+
+def detect_faces(image: np.ndarray, *, min_face_px: int = 40) -> list[Box]:
+    """All frontal faces, largest first, in the image's own coordinates.
+
+    Big photos are downscaled first (speed); small ones are upsampled once so faces down to
+    about min_face_px are found (an ID-card photo's face is ~80 px).
+    """
+    height, width = image.shape[:2]
+    scale = min(1.0, DETECT_MAX_SIDE / max(height, width))
+    work = resize(image, scale) if scale < 1.0 else image
+    upsample = 1 if min_face_px * scale < HOG_MIN_FACE_PX else 0
+    with MODEL_LOCK:
+        rects = models().detector(work, upsample)
+    boxes = [Box.from_dlib(r).scaled(1 / scale) for r in rects]
+    return sorted(boxes, key=lambda b: b.width * b.height, reverse=True)
+
+
+def landmarks(image: np.ndarray, box: Box, *, points: int = 68) -> np.ndarray:
+    """Landmarks as a float32 (points, 2) array of (x, y); points is 68 or 5."""
+    model = models().landmarks_68 if points == 68 else models().landmarks_5
+    with MODEL_LOCK:
+        shape = model(image, box.to_dlib())
+    return shape_to_array(shape)
+
+
+def shape_to_array(shape: dlib.full_object_detection) -> np.ndarray:
+    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+
+
+def to_grey(image: np.ndarray) -> np.ndarray:
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+def resize(image: np.ndarray, scale: float) -> np.ndarray:
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)

@@ -1,0 +1,261 @@
+"""Measuring the matcher on a labelled photo set: error rates, thresholds, timings.
+
+A set is a folder laid out `identity/image.jpg` or a manifest TSV with `path` and
+`identity` columns (paths relative to the manifest's folder). Identities starting with
+`MULTI:` (several faces) or `VIDEO:` are skipped, and byte-identical copies counted once.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from biometrics.errors import BiometricsError
+from biometrics.image import load_image
+from biometrics.quality import assess
+from biometrics.templates import DEFAULT_THRESHOLDS, Thresholds, encode
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+SKIPPED_PREFIXES = ("MULTI:", "VIDEO:")
+
+DEMOGRAPHIC_WARNING = (
+    "The shared test set has almost no East Asian and no elderly faces, unlike the "
+    "product's users; matchers err more for them. These figures are a starting point only: "
+    "each county must recalibrate on its own enrolment photos (`nongbao faces calibrate`)."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    path: Path
+    identity: str
+
+
+@dataclass
+class Encoded:
+    sample: Sample
+    template: np.ndarray | None  # None: failure to acquire (no face or unreadable)
+    enrol_ok: bool
+    error: str | None = None
+
+
+@dataclass
+class Timings:
+    stages: dict[str, list[float]] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stages.setdefault(name, []).append(time.perf_counter() - start)
+
+    def medians_ms(self) -> dict[str, float]:
+        return {k: round(statistics.median(v) * 1000, 1) for k, v in self.stages.items() if v}
+
+
+@dataclass(frozen=True)
+class PairScores:
+    genuine: np.ndarray  # distances of same-identity pairs
+    impostor: np.ndarray  # distances of different-identity pairs
+
+
+def load_samples(source: Path) -> list[Sample]:
+    """The images of a folder or manifest, deduplicated by content."""
+    if not source.exists():
+        raise BiometricsError(f"no such file or folder: {source}")
+    samples = _from_manifest(source) if source.is_file() else _from_folder(source)
+    return _dedupe(samples)
+
+
+def encode_samples(
+    samples: list[Sample], timings: Timings, progress: Callable[[], None] | None = None
+) -> list[Encoded]:
+    out = []
+    for sample in samples:
+        out.append(_encode_one(sample, timings))
+        if progress:
+            progress()
+    return out
+
+
+def pair_scores(encoded: list[Encoded]) -> PairScores:
+    """Distances of all pairs of acquired templates, split into genuine and impostor."""
+    usable = [e for e in encoded if e.template is not None]
+    if len(usable) < 2:
+        return PairScores(np.empty(0), np.empty(0))
+    matrix = np.stack([e.template for e in usable])  # type: ignore[misc]
+    labels = np.array([e.sample.identity for e in usable])
+    diffs = matrix[:, None, :] - matrix[None, :, :]
+    dists = np.sqrt((diffs**2).sum(axis=-1))
+    upper = np.triu_indices(len(usable), k=1)
+    same = labels[upper[0]] == labels[upper[1]]
+    pairs = dists[upper]
+    return PairScores(genuine=np.sort(pairs[same]), impostor=np.sort(pairs[~same]))
+
+
+def rates(scores: PairScores, thresholds: Thresholds) -> dict[str, float | None]:
+    """FMR/FNMR at the pass and refer thresholds.
+
+    fmr_at_refer counts impostors passed or referred; fnmr_at_refer counts genuine pairs
+    failed outright (a referral still reaches a person, a failure does not).
+    """
+    g, i = scores.genuine, scores.impostor
+    return {
+        "fmr_at_pass": _share(i <= thresholds.pass_at, i),
+        "fnmr_at_pass": _share(g > thresholds.pass_at, g),
+        "fmr_at_refer": _share(i <= thresholds.refer_at, i),
+        "fnmr_at_refer": _share(g > thresholds.refer_at, g),
+    }
+
+
+def threshold_for_fmr(impostor: np.ndarray, target_fmr: float) -> float | None:
+    """The largest distance threshold whose false match rate is at most target_fmr."""
+    if impostor.size == 0:
+        return None
+    allowed = int(np.floor(target_fmr * impostor.size))  # impostor pairs we may accept
+    ordered = np.sort(impostor)
+    if allowed >= ordered.size:
+        return float(ordered[-1])
+    # accept strictly fewer than ordered[allowed]: stop just below it
+    return float(np.nextafter(ordered[allowed], -np.inf))
+
+
+def threshold_for_fnmr(genuine: np.ndarray, target_fnmr: float) -> float | None:
+    """The smallest threshold that rejects at most target_fnmr of genuine pairs."""
+    if genuine.size == 0:
+        return None
+    return float(np.quantile(genuine, 1.0 - target_fnmr, method="higher"))
+
+
+def propose_thresholds(
+    scores: PairScores, target_fmr: float, target_fnmr: float = 0.01
+) -> Thresholds | None:
+    """pass_at for the target FMR; refer_at so that few genuine pairs fail outright, but
+    never letting more than 10x the target FMR of impostors reach staff review."""
+    pass_at = threshold_for_fmr(scores.impostor, target_fmr)
+    if pass_at is None or pass_at <= 0:
+        return None
+    refer_cap = threshold_for_fmr(scores.impostor, min(1.0, target_fmr * 10)) or pass_at
+    refer_goal = threshold_for_fnmr(scores.genuine, target_fnmr) or pass_at
+    return Thresholds(pass_at=round(pass_at, 4), refer_at=round(max(pass_at, min(refer_goal, refer_cap)), 4))
+
+
+def minimum_impostor_pairs(target_fmr: float) -> int:
+    """Rule of three: with no errors in n trials the 95% upper bound on the rate is 3/n."""
+    return int(np.ceil(3 / target_fmr))
+
+
+def roc_points(scores: PairScores, steps: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(thresholds, fmr, fnmr) over the range of observed distances."""
+    both = np.concatenate([scores.genuine, scores.impostor])
+    grid = np.linspace(0.0, float(both.max()) if both.size else 1.0, steps)
+    fmr = np.searchsorted(scores.impostor, grid, side="right") / max(1, scores.impostor.size)
+    fnmr = 1 - np.searchsorted(scores.genuine, grid, side="right") / max(1, scores.genuine.size)
+    return grid, fmr, fnmr
+
+
+def summary(
+    encoded: list[Encoded],
+    scores: PairScores,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    target_fmr: float = 0.001,
+) -> dict[str, object]:
+    n = len(encoded)
+    acquired = sum(e.template is not None for e in encoded)
+    return {
+        "images": n,
+        "identities": len({e.sample.identity for e in encoded}),
+        "genuine_pairs": int(scores.genuine.size),
+        "impostor_pairs": int(scores.impostor.size),
+        "pass_threshold": thresholds.pass_at,
+        "refer_threshold": thresholds.refer_at,
+        **rates(scores, thresholds),
+        "target_fmr": target_fmr,
+        "threshold_at_target_fmr": _round(threshold_for_fmr(scores.impostor, target_fmr)),
+        "fta": round((n - acquired) / n, 4) if n else None,
+        "fte": round(sum(not e.enrol_ok for e in encoded) / n, 4) if n else None,
+        "genuine_distance": _stats(scores.genuine),
+        "impostor_distance": _stats(scores.impostor),
+        "failed_to_acquire": [str(e.sample.path) for e in encoded if e.template is None],
+        "warning": DEMOGRAPHIC_WARNING,
+    }
+
+
+def _encode_one(sample: Sample, timings: Timings) -> Encoded:
+    try:
+        with timings.stage("load"):
+            image = load_image(sample.path)
+        with timings.stage("quality_enrol"):
+            report = assess(image, purpose="enrol")
+        if report.box is None:
+            return Encoded(sample, None, False, "no face")
+        with timings.stage("encode"):
+            template = encode(image, report.box)
+    except BiometricsError as exc:
+        return Encoded(sample, None, False, str(exc))
+    return Encoded(sample, template, report.ok)
+
+
+def _from_manifest(manifest: Path) -> list[Sample]:
+    base = manifest.parent
+    with manifest.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    if not rows or not {"path", "identity"} <= set(rows[0]):
+        raise BiometricsError(f"{manifest}: a manifest needs `path` and `identity` columns")
+    return [
+        Sample(base / row["path"], row["identity"])
+        for row in rows
+        if row["identity"] and not row["identity"].startswith(SKIPPED_PREFIXES)
+    ]
+
+
+def _from_folder(folder: Path) -> list[Sample]:
+    return [
+        Sample(path, path.parent.name)
+        for path in sorted(folder.glob("*/*"))
+        if path.suffix.lower() in IMAGE_SUFFIXES
+        and not path.parent.name.startswith(SKIPPED_PREFIXES)
+    ]
+
+
+def _dedupe(samples: list[Sample]) -> list[Sample]:
+    """Byte-identical copies would inflate genuine pairs with distance 0."""
+    seen: set[str] = set()
+    unique = []
+    for sample in samples:
+        try:
+            digest = hashlib.sha1(sample.path.read_bytes()).hexdigest()[:12]
+        except OSError as exc:
+            raise BiometricsError(f"cannot read {sample.path}: {exc.strerror}") from exc
+        if digest not in seen:
+            seen.add(digest)
+            unique.append(sample)
+    return unique
+
+
+def _share(mask: np.ndarray, of: np.ndarray) -> float | None:
+    return round(float(mask.sum()) / of.size, 6) if of.size else None
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _stats(values: np.ndarray) -> dict[str, float] | None:
+    if values.size == 0:
+        return None
+    return {
+        "min": round(float(values.min()), 4),
+        "median": round(float(np.median(values)), 4),
+        "max": round(float(values.max()), 4),
+    }

@@ -1,0 +1,213 @@
+"""The quality gate: is this picture good enough to verify against, or to enrol?
+
+Each refusal carries a reason the kiosk can speak or show (zh) and the operator can read
+(en). Enrolment accepts small faces (an ID-card photo's face is ~80 px across) but wants a
+frontal, sharp, open-eyed picture, because the template made from it is used for years;
+the live camera (verify) can ask the person to come closer, so it wants a bigger face.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from biometrics import geometry
+from biometrics.detection import Box, detect_faces, landmarks, to_grey
+from biometrics.reasons import Reason, reason
+
+Purpose = Literal["verify", "enrol"]
+
+# Face crops are resized to this width before measuring sharpness, so the figure does not
+# depend on the photo's resolution.
+SHARPNESS_WIDTH = 96
+
+
+@dataclass(frozen=True, slots=True)
+class QualityPolicy:
+    """Thresholds of the gate for one purpose. Tune per camera if needed."""
+
+    min_face_px: int
+    max_face_fraction: float  # face width / image width above which it is "too close"
+    max_centre_offset: float  # face centre offset / image size
+    min_brightness: float  # mean grey level of the face, 0..255
+    max_brightness: float
+    max_saturated: float  # share of face pixels at >= 250
+    min_sharpness: float  # variance of the Laplacian on a SHARPNESS_WIDTH-px face
+    min_ear: float  # eye aspect ratio below which eyes count as closed
+    min_eye_contrast: float  # eye-region std / face std; dark glasses flatten the eyes
+    max_yaw: float  # degrees
+    max_roll: float  # degrees
+    second_face_ratio: float  # another face at least this wide (relative) is "several"
+
+
+POLICIES: dict[str, QualityPolicy] = {
+    "verify": QualityPolicy(
+        min_face_px=100,
+        max_face_fraction=0.8,
+        max_centre_offset=0.25,
+        min_brightness=55,
+        max_brightness=210,
+        max_saturated=0.25,
+        min_sharpness=40,
+        min_ear=0.15,
+        min_eye_contrast=0.25,
+        max_yaw=30,
+        max_roll=25,
+        second_face_ratio=0.5,
+    ),
+    "enrol": QualityPolicy(
+        min_face_px=72,
+        max_face_fraction=0.9,
+        max_centre_offset=0.35,
+        min_brightness=60,
+        max_brightness=205,
+        max_saturated=0.15,
+        min_sharpness=60,
+        min_ear=0.17,
+        min_eye_contrast=0.25,
+        max_yaw=20,
+        max_roll=15,
+        second_face_ratio=0.5,
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Measurements:
+    faces: int
+    face_px: int = 0
+    face_fraction: float = 0.0
+    centre_offset: float = 0.0
+    cut_off: bool = False
+    brightness: float = 0.0
+    saturated: float = 0.0
+    sharpness: float = 0.0
+    ear: float = 0.0
+    eye_contrast: float = 0.0
+    yaw: float = 0.0
+    roll: float = 0.0
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    ok: bool
+    purpose: Purpose
+    reasons: list[Reason]
+    box: Box | None
+    measurements: Measurements
+    landmarks: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "purpose": self.purpose,
+            "reasons": [r.as_dict() for r in self.reasons],
+            "box": self.box.as_tuple() if self.box else None,
+            "measurements": asdict(self.measurements),
+        }
+
+
+def assess(image: np.ndarray, *, purpose: Purpose) -> QualityReport:
+    """Check one RGB image for the given purpose; `ok` is False with reasons when refused."""
+    policy = POLICIES[purpose]
+    boxes = detect_faces(image, min_face_px=min(policy.min_face_px, 40))
+    if not boxes:
+        return QualityReport(False, purpose, [reason("no_face")], None, Measurements(faces=0))
+    box = boxes[0]
+    points = landmarks(image, box)
+    measured = measure_face(image, box, points, faces=_count_faces(boxes, policy))
+    return QualityReport(
+        ok=not (found := judge(measured, policy)),
+        purpose=purpose,
+        reasons=found,
+        box=box,
+        measurements=measured,
+        landmarks=points,
+    )
+
+
+def judge(m: Measurements, policy: QualityPolicy) -> list[Reason]:
+    """The reasons a face with these measurements is refused, most actionable first."""
+    checks: list[tuple[str, bool]] = [
+        ("several_faces", m.faces > 1),
+        ("too_close", m.face_fraction > policy.max_face_fraction or m.cut_off),
+        ("too_small", m.face_px < policy.min_face_px),
+        ("off_centre", m.centre_offset > policy.max_centre_offset),
+        ("too_dark", m.brightness < policy.min_brightness),
+        (
+            "too_bright",
+            m.brightness > policy.max_brightness or m.saturated > policy.max_saturated,
+        ),
+        ("blurred", m.sharpness < policy.min_sharpness),
+        ("head_turned", abs(m.yaw) > policy.max_yaw or abs(m.roll) > policy.max_roll),
+        ("eyes_not_visible", m.ear < policy.min_ear or m.eye_contrast < policy.min_eye_contrast),
+    ]
+    return [reason(code) for code, failed in checks if failed]
+
+
+def measure_face(image: np.ndarray, box: Box, points: np.ndarray, *, faces: int) -> Measurements:
+    height, width = image.shape[:2]
+    grey = to_grey(image)
+    face = _crop(grey, box)
+    cx, cy = box.centre
+    return Measurements(
+        faces=faces,
+        face_px=box.width,
+        face_fraction=box.width / width,
+        centre_offset=max(abs(cx / width - 0.5), abs(cy / height - 0.5)),
+        cut_off=_cut_off(points, width, height),
+        brightness=float(face.mean()) if face.size else 0.0,
+        saturated=float((face >= 250).mean()) if face.size else 0.0,
+        sharpness=sharpness(face),
+        ear=geometry.ear(points),
+        eye_contrast=_eye_contrast(grey, points, face),
+        yaw=geometry.yaw_degrees(points),
+        roll=geometry.roll_degrees(points),
+    )
+
+
+def sharpness(face_grey: np.ndarray) -> float:
+    """Variance of the Laplacian of the face at a fixed width (higher = sharper)."""
+    if face_grey.size == 0:
+        return 0.0
+    height = max(1, round(face_grey.shape[0] * SHARPNESS_WIDTH / face_grey.shape[1]))
+    resized = cv2.resize(face_grey, (SHARPNESS_WIDTH, height), interpolation=cv2.INTER_AREA)
+    return float(cv2.Laplacian(resized, cv2.CV_64F).var())
+
+
+def _count_faces(boxes: list[Box], policy: QualityPolicy) -> int:
+    """Faces that matter: small background faces (passers-by, posters) are not counted."""
+    largest = boxes[0].width
+    return sum(1 for b in boxes if b.width >= policy.second_face_ratio * largest)
+
+
+def _crop(grey: np.ndarray, box: Box) -> np.ndarray:
+    """The inner face (inside the detector box, which includes some background)."""
+    inset_x, inset_y = box.width // 8, box.height // 8
+    top, bottom = max(0, box.top + inset_y), min(grey.shape[0], box.bottom - inset_y)
+    left, right = max(0, box.left + inset_x), min(grey.shape[1], box.right - inset_x)
+    return grey[top:bottom, left:right]
+
+
+def _cut_off(points: np.ndarray, width: int, height: int) -> bool:
+    """True when landmarks fall outside the picture: the face does not fit in the frame."""
+    x, y = points[:, 0], points[:, 1]
+    return bool((x < 0).any() or (y < 0).any() or (x >= width).any() or (y >= height).any())
+
+
+def _eye_contrast(grey: np.ndarray, points: np.ndarray, face: np.ndarray) -> float:
+    """Texture inside the eye regions relative to the face; dark glasses make it flat."""
+    mask = np.zeros(grey.shape, dtype=np.uint8)
+    for eye in geometry.eye_polygons(points):
+        centre = eye.mean(axis=0)
+        # widen each eye polygon so iris, white and lids are all inside it
+        hull = (eye - centre) * np.array([1.4, 2.5], dtype=np.float32) + centre
+        cv2.fillPoly(mask, [np.round(hull).astype(np.int32)], 1)
+    pixels = grey[mask.astype(bool)]
+    face_std = float(face.std()) if face.size else 0.0
+    if pixels.size < 8 or face_std == 0:
+        return 0.0
+    return float(pixels.std()) / face_std

@@ -1,0 +1,34 @@
+"""Every policy-like number of the kiosk in one place (seconds, counts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class KioskConfig:
+    # No touch (and, at the camera, no face) for this long: ask "are you still there?".
+    idle_warning_s: float = 60.0
+    # After the warning, this long without a touch ends the session and forgets the person.
+    idle_grace_s: float = 20.0
+    # Watchdogs for work the machine does (beyond them the operation counts as failed).
+    card_read_timeout_s: float = 10.0
+    backend_timeout_s: float = 20.0  # the watchdog; the HTTP client's own timeout is below it
+    http_timeout_s: float = 10.0
+    print_timeout_s: float = 25.0
+    # Camera guidance: without a usable face for this long, offer help from staff.
+    camera_guidance_timeout_s: float = 45.0
+    steady_frames: int = 3  # consecutive good frames before the photo is taken
+    guidance_voice_gap_s: float = 4.0  # never repeat spoken guidance faster than this
+    # Liveness: each action of the challenge has its own time limit.
+    liveness_action_timeout_s: float = 12.0
+    # Face attempts in one session (the backend also locks a card after N failures a day).
+    max_face_attempts: int = 3
+    # "Please take your card" is spoken again this often while the card stays in.
+    take_card_reminder_s: float = 15.0
+    # A short notice on the menu (e.g. "receipt printed") stays this long.
+    notice_s: float = 10.0
+    # How many rows of history the screens show (few choices, big text).
+    history_rows: int = 5
+    # Voice volume 0..1.
+    volume: float = 0.9

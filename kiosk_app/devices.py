@@ -1,0 +1,290 @@
+"""The kiosk's only door to `hardware/`: card slot, camera, printer.
+
+The rest of kiosk_app sees the small protocols below; when the hardware package's API
+changes, only this file changes. Simulated devices live here too, for `--simulate` and tests.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from kiosk_app.models import CardInfo, CardKind, ReceiptContent
+
+
+class DeviceProblem(Exception):
+    """A device failed in a way the person cannot fix (message for the log and staff)."""
+
+
+class CardUnreadable(DeviceProblem):
+    pass
+
+
+class PaperOut(DeviceProblem):
+    pass
+
+
+class PrinterBroken(DeviceProblem):
+    pass
+
+
+# ------------------------------------------------------------------ card slot
+
+
+class CardSlot(Protocol):
+    def watch(self, on_insert: Callable[[CardKind], None], on_remove: Callable[[], None]) -> None:
+        """Call back (from any thread) when a card arrives or leaves."""
+        ...
+
+    def read(self, kind: CardKind, timeout_s: float) -> CardInfo:
+        """Read the card that arrived; CardUnreadable on failure."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class SimulatedCardSlot:
+    """Cards come and go by calling insert()/remove() (the simulator panel, tests)."""
+
+    def __init__(self) -> None:
+        self.card: CardInfo | None = None
+        self.unreadable = False  # the next reads fail, like a dirty chip
+        self._on_insert: Callable[[CardKind], None] | None = None
+        self._on_remove: Callable[[], None] | None = None
+
+    def watch(self, on_insert: Callable[[CardKind], None], on_remove: Callable[[], None]) -> None:
+        self._on_insert, self._on_remove = on_insert, on_remove
+
+    def insert(self, card: CardInfo) -> None:
+        if self.card is not None:
+            return
+        self.card = card
+        if self._on_insert:
+            self._on_insert(card.kind)
+
+    def remove(self) -> None:
+        if self.card is None:
+            return
+        self.card = None
+        if self._on_remove:
+            self._on_remove()
+
+    def read(self, kind: CardKind, timeout_s: float) -> CardInfo:
+        if self.card is None:
+            raise CardUnreadable("no card")
+        if self.unreadable:
+            raise CardUnreadable("simulated unreadable chip")
+        return self.card
+
+    def close(self) -> None:
+        pass
+
+
+class HardwareCardSlot:
+    """The kiosk's two readers from `hardware.cards` (social security card, ID card)."""
+
+    def __init__(self, readers: dict[CardKind, Any]) -> None:
+        self._readers = readers
+        self._watchers: list[Any] = []
+
+    def watch(self, on_insert: Callable[[CardKind], None], on_remove: Callable[[], None]) -> None:
+        for kind, reader in self._readers.items():
+
+            def callback(event: Any, kind: CardKind = kind) -> None:
+                if event.kind == "inserted":
+                    on_insert(kind)
+                elif event.kind == "removed":
+                    on_remove()
+
+            self._watchers.append(reader.watch(callback))
+
+    def read(self, kind: CardKind, timeout_s: float) -> CardInfo:
+        errors = importlib.import_module("hardware.errors")
+        try:
+            data = self._readers[kind].read(timeout=timeout_s)
+        except errors.DeviceError as exc:
+            raise CardUnreadable(str(exc)) from exc
+        source_kind = CardKind.ID_CARD if data.source == "idcard" else CardKind.SOCIAL_SECURITY
+        return CardInfo(source_kind, data.id_number, data.name, data.card_number)
+
+    def close(self) -> None:
+        for watcher in self._watchers:
+            watcher.stop()
+        for reader in self._readers.values():
+            reader.close()
+
+
+# ------------------------------------------------------------------ camera
+
+
+class Camera(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def read(self) -> np.ndarray | None:
+        """The latest RGB frame (H, W, 3) uint8, or None when none is available."""
+        ...
+
+
+class SimulatedCamera:
+    """Synthetic frames: a lit background with a face-like oval that drifts a little."""
+
+    def __init__(self, width: int = 640, height: int = 480) -> None:
+        self.width, self.height = width, height
+        self.broken = False
+        self._n = 0
+        yy, xx = np.mgrid[0:height, 0:width]
+        self._yy, self._xx = yy, xx
+        base = np.empty((height, width, 3), np.uint8)
+        base[..., 0] = 70 + (yy * 60 // height)
+        base[..., 1] = 90 + (yy * 50 // height)
+        base[..., 2] = 110 + (xx * 40 // width)
+        self._base = base
+
+    def start(self) -> None:
+        self._n = 0
+
+    def stop(self) -> None:
+        pass
+
+    def read(self) -> np.ndarray | None:
+        if self.broken:
+            return None
+        self._n += 1
+        frame = self._base.copy()
+        cx = self.width / 2 + 6 * np.sin(self._n / 5)
+        cy = self.height / 2
+        inside = ((self._xx - cx) / 110) ** 2 + ((self._yy - cy) / 145) ** 2 <= 1
+        frame[inside] = (224, 186, 160)
+        for ex in (cx - 40, cx + 40):  # eyes
+            eye = ((self._xx - ex) / 14) ** 2 + ((self._yy - (cy - 30)) / 8) ** 2 <= 1
+            frame[eye] = (40, 30, 30)
+        mouth = ((self._xx - cx) / 40) ** 2 + ((self._yy - (cy + 60)) / 9) ** 2 <= 1
+        frame[mouth] = (150, 60, 60)
+        return frame
+
+
+class OpenCvCamera:
+    """A USB camera through OpenCV, until hardware.camera's API settles."""
+
+    def __init__(self, index: int = 0) -> None:
+        self.index = index
+        self._cap: Any = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        import cv2
+
+        with self._lock:
+            if self._cap is None:
+                self._cap = cv2.VideoCapture(self.index)
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._cap is not None:
+                self._cap.release()
+                self._cap = None
+
+    def read(self) -> np.ndarray | None:
+        import cv2
+
+        with self._lock:
+            if self._cap is None:
+                return None
+            ok, frame = self._cap.read()
+        if not ok:
+            return None
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+
+# ------------------------------------------------------------------ printer
+
+
+class Printer(Protocol):
+    def print_receipt(self, content: ReceiptContent) -> None:
+        """Print; PaperOut or PrinterBroken when it cannot."""
+        ...
+
+
+class SimulatedPrinter:
+    """Counts paper; `paper=0` is out of paper. Keeps what it printed (and writes it to
+    `out_dir` as text when given)."""
+
+    def __init__(self, paper: int | None = None, out_dir: Path | None = None) -> None:
+        self.paper = paper  # None: endless roll
+        self.broken = False
+        self.printed: list[ReceiptContent] = []
+        self.out_dir = out_dir
+
+    def print_receipt(self, content: ReceiptContent) -> None:
+        if self.broken:
+            raise PrinterBroken("simulated printer offline")
+        if self.paper is not None:
+            if self.paper <= 0:
+                raise PaperOut("simulated printer out of paper")
+            self.paper -= 1
+        self.printed.append(content)
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            text = "\n".join([content.title, *content.lines, content.qr_code or ""])
+            (self.out_dir / f"receipt-{len(self.printed):04d}.txt").write_text(text, "utf-8")
+
+
+class HardwarePrinter:
+    """The ESC/POS printer of `hardware.printer`; its errors mapped to ours."""
+
+    def __init__(self, device: Any) -> None:
+        self._device = device
+
+    def print_receipt(self, content: ReceiptContent) -> None:
+        printer_mod = importlib.import_module("hardware.printer")
+        errors = importlib.import_module("hardware.errors")
+        receipt = printer_mod.Receipt(
+            title=content.title, lines=list(content.lines), qr=content.qr_code
+        )
+        try:
+            self._device.print_receipt(receipt)
+        except errors.PaperOutError as exc:
+            raise PaperOut(str(exc)) from exc
+        except errors.DeviceError as exc:
+            raise PrinterBroken(str(exc)) from exc
+
+
+def open_hardware_printer() -> Printer:
+    """The attached printer (hardware.printer.open_printer); DeviceProblem when unavailable."""
+    try:
+        printer_mod = importlib.import_module("hardware.printer")
+        return HardwarePrinter(printer_mod.open_printer())
+    except (ImportError, AttributeError) as exc:
+        raise DeviceProblem(f"hardware.printer is not usable: {exc}") from exc
+
+
+def open_hardware_card_slot() -> CardSlot:
+    """Both readers of hardware.cards; DeviceProblem when unavailable."""
+    try:
+        cards = importlib.import_module("hardware.cards")
+        return HardwareCardSlot(
+            {
+                CardKind.SOCIAL_SECURITY: cards.open_reader("ssc"),
+                CardKind.ID_CARD: cards.open_reader("idcard"),
+            }
+        )
+    except (ImportError, AttributeError) as exc:
+        raise DeviceProblem(f"hardware.cards readers are not usable: {exc}") from exc
+
+
+def encode_jpeg(frame: np.ndarray, quality: int = 90) -> bytes:
+    """RGB uint8 -> JPEG bytes."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(frame).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()

@@ -1,0 +1,1 @@
+"""Nongbao: the `nongbao` command that ties the parts together."""

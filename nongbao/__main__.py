@@ -1,0 +1,3 @@
+from nongbao.cli import main
+
+main()

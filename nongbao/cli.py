@@ -1,0 +1,88 @@
+"""The `nongbao` command.
+
+Each part of the system brings its own click group; they are imported only when their
+subcommand runs, so the backend server never loads Kivy and the kiosk never loads
+PostgreSQL drivers.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+# subcommand -> "module:attribute" of a click command or group
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("backend.cli:serve", "run the backend (uvicorn)"),
+    "db": ("backend.cli:db", "database migrations"),
+    "user": ("backend.cli:user", "users of the backend"),
+    "policy": ("backend.cli:policy", "the county's policy timeline"),
+    "ledger": ("backend.cli:ledger", "ledger invariants"),
+    "interest": ("backend.cli:interest", "yearly interest runs"),
+    "import": ("backend.cli:import_", "imports (old-scheme balances, ...)"),
+    "payroll": ("backend.cli:payroll", "monthly payroll"),
+    "receipts": ("backend.cli:receipts", "signed receipts"),
+    "audit": ("backend.cli:audit", "the audit chain"),
+    "demo": ("backend.cli:demo", "the demo county"),
+    "faces": ("biometrics.cli:faces", "the face engine: evaluate, calibrate, bench"),
+    "devices": ("hardware.cli:devices", "list, test and use attached devices"),
+    "kiosk": ("kiosk_app.cli:kiosk", "the self-service kiosk"),
+    "field": ("field_app.cli:field", "the field app"),
+    "bench": ("backend.cli:bench", "performance benchmarks"),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = SUBCOMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attr = target[0].split(":")
+        try:
+            module = importlib.import_module(module_name)
+            return getattr(module, attr)
+        except (ImportError, AttributeError) as exc:
+            help_text = f"(unavailable: {exc})"
+
+            @click.command(name=name, help=help_text)
+            def unavailable() -> None:
+                raise click.ClickException(
+                    f"`nongbao {name}` is not available here: {exc}; run `make setup`"
+                )
+
+            return unavailable
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, SUBCOMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Nongbao: survival certification and the pension ledger of a county."""
+
+
+def main() -> None:
+    try:
+        code = cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("nongbao: aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        click.echo(f"nongbao: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        click.echo("nongbao: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # one line on stderr, never a traceback for a user
+        click.echo(f"nongbao: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(1)
+    if isinstance(code, int):
+        sys.exit(code)
