@@ -208,3 +208,211 @@ class ImportBatch(SQLModel, table=True):
     posted: int
     created_by: str = Field(default="", max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+# --- benefits -----------------------------------------------------------------------------
+
+
+class Award(SQLModel, table=True):
+    """A pension award at 60: the account pension is fixed here for life."""
+
+    __table_args__ = (
+        sa.Index("uq_award_live_person", "person_id", unique=True, sqlite_where=sa.text("revoked_at IS NULL"), postgresql_where=sa.text("revoked_at IS NULL")),
+    )
+    id: str = Field(primary_key=True, max_length=40)
+    person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
+    awarded_on: date
+    first_month: str = Field(max_length=7)  # YYYY-MM
+    eligibility_group: str = Field(max_length=12)  # already_60 | near | young
+    family_binding: bool = False
+    contribution_years: int
+    account_pension_fen: int = Field(sa_type=sa.BigInteger)
+    account_total_at_award_fen: int = Field(sa_type=sa.BigInteger)
+    government_at_award_fen: int = Field(sa_type=sa.BigInteger)
+    bank_account: str | None = Field(default=None, max_length=40)
+    revoked_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class Suspension(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=40)
+    person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
+    reason: str = Field(max_length=30)  # certification_lapsed | family_binding | other_pension | investigation | manual
+    from_month: str = Field(max_length=7)
+    to_month: str | None = Field(default=None, max_length=7)  # last suspended month, set when lifted
+    arrears: bool  # are the suspended months paid back on resumption?
+    note: str = ""
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    lifted_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    lifted_by: str | None = Field(default=None, max_length=64)
+    lift_note: str | None = None
+
+
+class PayrollRun(SQLModel, table=True):
+    __tablename__ = "payroll_run"
+    id: str = Field(primary_key=True, max_length=40)
+    period: str = Field(max_length=7, index=True)
+    run_on: date
+    status: str = Field(default="running", max_length=12)  # running | completed
+    paid: int = 0
+    total_fen: int = Field(default=0, sa_type=sa.BigInteger)
+    suspended: int = 0
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    completed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class PaidMonth(SQLModel, table=True):
+    """One month of one person's pension, paid once: the unique key is the exactly-once rule."""
+
+    __tablename__ = "paid_month"
+    __table_args__ = (sa.UniqueConstraint("person_id", "month", name="uq_paid_month_person_month"),)
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: str = Field(foreign_key="person.id", max_length=32)
+    month: str = Field(max_length=7)
+    run_id: str = Field(foreign_key="payroll_run.id", max_length=40, index=True)
+    basic_fen: int = Field(sa_type=sa.BigInteger)
+    account_fen: int = Field(sa_type=sa.BigInteger)
+    central_fen: int = Field(sa_type=sa.BigInteger)  # the central government's part of basic_fen
+    recovered_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class PayrollLine(SQLModel, table=True):
+    __tablename__ = "payroll_line"
+    __table_args__ = (sa.UniqueConstraint("run_id", "person_id", name="uq_payroll_line_run_person"),)
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="payroll_run.id", max_length=40, index=True)
+    person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
+    village_code: str = Field(max_length=24)
+    months: int
+    basic_fen: int = Field(sa_type=sa.BigInteger)  # this period's basic pension
+    account_fen: int = Field(sa_type=sa.BigInteger)  # this period's account pension
+    arrears_fen: int = Field(sa_type=sa.BigInteger)  # earlier months paid now
+    total_fen: int = Field(sa_type=sa.BigInteger)
+    from_buckets_fen: int = Field(sa_type=sa.BigInteger)
+    from_pool_fen: int = Field(sa_type=sa.BigInteger)
+    bank_account: str = Field(max_length=40)
+    status: str = Field(default="paid", max_length=12)
+
+
+class Death(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=40)
+    person_id: str = Field(foreign_key="person.id", max_length=32, sa_column_kwargs={"unique": True})
+    date_of_death: date
+    source: str = Field(max_length=40)
+    reported_on: date
+    overpaid_fen: int = Field(sa_type=sa.BigInteger)
+    inheritable_fen: int = Field(sa_type=sa.BigInteger)
+    offset_fen: int = Field(sa_type=sa.BigInteger)
+    paid_to_heirs_fen: int = Field(sa_type=sa.BigInteger)
+    returned_to_fund_fen: int = Field(sa_type=sa.BigInteger)
+    recovery_due_fen: int = Field(sa_type=sa.BigInteger)
+    funeral_grant_fen: int = Field(sa_type=sa.BigInteger)
+    unpaid_owed_fen: int = Field(sa_type=sa.BigInteger)
+    posting_id: str | None = Field(default=None, max_length=40)
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class RecoveryOrder(SQLModel, table=True):
+    __tablename__ = "recovery_order"
+    id: str = Field(primary_key=True, max_length=40)
+    person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
+    reason: str = Field(max_length=30)  # death | other_pension
+    due_fen: int = Field(sa_type=sa.BigInteger)
+    repaid_fen: int = Field(default=0, sa_type=sa.BigInteger)
+    status: str = Field(default="open", max_length=10)  # open | settled
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+# --- certification, review, receipts, audit ------------------------------------------------
+
+
+class Certification(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=40)
+    person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
+    channel: str = Field(max_length=12)  # award | kiosk | field | counter | data_match | review
+    outcome: str = Field(max_length=10)  # passed | referred | failed
+    certified_on: date = Field(index=True)
+    valid_until: date | None = None
+    device_id: str | None = Field(default=None, max_length=40)
+    actor: str = Field(default="", max_length=64)
+    distance: float | None = None
+    liveness_passed: bool | None = None
+    reasons: str = Field(default="[]")  # JSON list
+    evidence: str = ""
+    latitude: float | None = None
+    longitude: float | None = None
+    accuracy_m: float | None = None
+    challenge_id: str | None = Field(default=None, max_length=40)
+    receipt_id: str | None = Field(default=None, max_length=40)
+    client_id: str | None = Field(default=None, max_length=80, sa_column_kwargs={"unique": True})
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class FaceTemplate(SQLModel, table=True):
+    __tablename__ = "face_template"
+    id: str = Field(primary_key=True, max_length=40)
+    person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
+    template_enc: bytes = Field(sa_type=sa.LargeBinary)
+    photo_enc: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    quality: float = 0.0
+    active: bool = True
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class Challenge(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=40)
+    person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
+    device_id: str = Field(max_length=40, index=True)
+    nonce: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    actions: str  # JSON list
+    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    used_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class ReviewCase(SQLModel, table=True):
+    __tablename__ = "review_case"
+    id: str = Field(primary_key=True, max_length=40)
+    person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
+    certification_id: str | None = Field(default=None, max_length=40)
+    reasons: str = Field(default="[]")  # JSON list of reason codes
+    status: str = Field(default="open", max_length=16, index=True)  # open | pending_second | closed
+    decision: str | None = Field(default=None, max_length=16)
+    first_reviewer: str | None = Field(default=None, max_length=64)
+    first_note: str | None = None
+    second_reviewer: str | None = Field(default=None, max_length=64)
+    second_note: str | None = None
+    captured_photo_enc: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    closed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class Receipt(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=40)
+    person_id: str | None = Field(default=None, foreign_key="person.id", max_length=32, index=True)
+    what: str = Field(max_length=40)
+    issued_on: date
+    code: str  # the signed text in the QR code
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only, hash-chained: each event's hash covers the previous one."""
+
+    __tablename__ = "audit_event"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    actor: str = Field(max_length=80)
+    role: str = Field(max_length=20)
+    device_id: str | None = Field(default=None, max_length=40)
+    action: str = Field(max_length=80)
+    subject: str = Field(default="", max_length=80)
+    before_digest: str = Field(default="", max_length=64)
+    after_digest: str = Field(default="", max_length=64)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)

@@ -75,7 +75,9 @@ class Box:
         x1, y1 = points.max(axis=0)
         side = max(x1 - x0, y1 - y0) * 0.9
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 + (y1 - y0) * 0.05
-        return cls(round(cx - side / 2), round(cy - side / 2), round(cx + side / 2), round(cy + side / 2))
+        return cls(
+            round(cx - side / 2), round(cy - side / 2), round(cx + side / 2), round(cy + side / 2)
+        )
 
     def as_tuple(self) -> tuple[int, int, int, int]:
         return (self.left, self.top, self.right, self.bottom)

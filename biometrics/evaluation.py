@@ -147,7 +147,9 @@ def propose_thresholds(
         return None
     refer_cap = threshold_for_fmr(scores.impostor, min(1.0, target_fmr * 10)) or pass_at
     refer_goal = threshold_for_fnmr(scores.genuine, target_fnmr) or pass_at
-    return Thresholds(pass_at=round(pass_at, 4), refer_at=round(max(pass_at, min(refer_goal, refer_cap)), 4))
+    return Thresholds(
+        pass_at=round(pass_at, 4), refer_at=round(max(pass_at, min(refer_goal, refer_cap)), 4)
+    )
 
 
 def minimum_impostor_pairs(target_fmr: float) -> int:

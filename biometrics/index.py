@@ -40,7 +40,9 @@ class TemplateIndex:
         self._count = meta["count"]
         self._capacity = meta["capacity"]
         self._open_maps()
-        self._positions = {int(i): row for row, i in enumerate(self._ids[: self._count]) if i != REMOVED}
+        self._positions = {
+            int(i): row for row, i in enumerate(self._ids[: self._count]) if i != REMOVED
+        }
 
     # ---- public API -------------------------------------------------------------------
 

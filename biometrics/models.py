@@ -35,7 +35,9 @@ def models_dir() -> Path:
 def model_path(name: str) -> Path:
     path = models_dir() / MODEL_FILES[name]
     if not path.is_file():
-        raise ModelsMissingError(f"face model file missing: {path}; reinstall face_recognition_models")
+        raise ModelsMissingError(
+            f"face model file missing: {path}; reinstall face_recognition_models"
+        )
     return path
 
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from biometrics import geometry
-from biometrics.detection import Box, detect_faces, landmarks, to_grey
+from biometrics.detection import HOG_MIN_FACE_PX, Box, detect_faces, landmarks, resize, to_grey
 from biometrics.reasons import Reason, reason
 
 Purpose = Literal["verify", "enrol"]
@@ -113,7 +113,7 @@ class QualityReport:
 def assess(image: np.ndarray, *, purpose: Purpose) -> QualityReport:
     """Check one RGB image for the given purpose; `ok` is False with reasons when refused."""
     policy = POLICIES[purpose]
-    boxes = detect_faces(image, min_face_px=min(policy.min_face_px, 40))
+    boxes = detect_faces(image, min_face_px=min(policy.min_face_px, 40)) or _detect_cut_face(image)
     if not boxes:
         return QualityReport(False, purpose, [reason("no_face")], None, Measurements(faces=0))
     box = boxes[0]
@@ -176,6 +176,19 @@ def sharpness(face_grey: np.ndarray) -> float:
     height = max(1, round(face_grey.shape[0] * SHARPNESS_WIDTH / face_grey.shape[1]))
     resized = cv2.resize(face_grey, (SHARPNESS_WIDTH, height), interpolation=cv2.INTER_AREA)
     return float(cv2.Laplacian(resized, cv2.CV_64F).var())
+
+
+def _detect_cut_face(image: np.ndarray) -> list[Box]:
+    """A face too close to the camera runs off the frame and the detector misses it; on a
+    padded, halved copy it is found, so the person hears "move back", not "no face"."""
+    height, width = image.shape[:2]
+    pad_y, pad_x = height // 3, width // 3
+    padded = cv2.copyMakeBorder(image, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_CONSTANT, value=(128, 128, 128))
+    boxes = detect_faces(resize(padded, 0.5), min_face_px=HOG_MIN_FACE_PX)
+    return [
+        Box(b.left * 2 - pad_x, b.top * 2 - pad_y, b.right * 2 - pad_x, b.bottom * 2 - pad_y)
+        for b in boxes
+    ]
 
 
 def _count_faces(boxes: list[Box], policy: QualityPolicy) -> int:

@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from biometrics.detection import Box, MODEL_LOCK, detect_faces, models
+from biometrics.detection import MODEL_LOCK, Box, detect_faces, models
 from biometrics.errors import NoFaceError, TemplateError
 from biometrics.quality import QualityReport, assess
 from biometrics.reasons import Reason, reason

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from biometrics.detection import Box, resize, detect_faces, landmarks
+from biometrics.detection import Box, detect_faces, landmarks, resize
 
 PREVIEW_SIZE = (640, 480)
 

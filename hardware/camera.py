@@ -96,6 +96,8 @@ class BackgroundCamera:
 
     def _set_status(self, status: CameraStatus, error: str | None = None) -> None:
         with self._changed:
+            if self._status == "closed":
+                return  # the grabber may still be finishing its last read
             self._status = status
             if error is not None:
                 self.last_error = error
@@ -107,6 +109,8 @@ class BackgroundCamera:
         else:
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGRA2RGB if bgr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
         with self._changed:
+            if self._status == "closed":
+                return
             self._latest = Frame(rgb, time.time(), self._count)
             self._count += 1
             self._status = "streaming"
@@ -139,6 +143,8 @@ class BackgroundCamera:
         seen = -1
         while True:
             frame = self._wait_newer(seen)
+            if self._status == "closed":
+                return
             if frame is not None and frame.index > seen:
                 seen = frame.index
                 yield frame
@@ -152,7 +158,9 @@ class BackgroundCamera:
 
     def close(self) -> None:
         self._stopped.set()
-        self._set_status("closed")
+        with self._changed:
+            self._status = "closed"
+            self._changed.notify_all()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout=5)
 

@@ -8,7 +8,7 @@ kiosk records each action for a fixed window and lets the backend judge.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -68,7 +68,7 @@ class SimulatedFaceGate:
     """Scripted verdicts for demos and tests: the reasons in `script`, one per frame (None
     is a good frame), then good frames for ever."""
 
-    TEXT = {
+    TEXT: ClassVar[dict[str, tuple[str, str]]] = {
         "no_face": ("没有检测到人脸，请正对摄像头", "No face found"),
         "too_small": ("请靠近一点", "Please come closer"),
         "too_dark": ("光线太暗", "Too dark"),

@@ -13,6 +13,7 @@ session goes through `_end_session`, which drops it and tells the runner to forg
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -362,6 +363,8 @@ class ViewModel:
     busy: bool = False
     progress: tuple[int, int] | None = None  # liveness step (1-based), total
     notice: Text | None = None
+    notice_icon: str = "√"
+    picture: str = ""  # insert_card | take_card: a drawing of what to do with the card
     overlay: Overlay | None = None
     voice: str | None = None
     simulate: bool = False
@@ -942,7 +945,7 @@ class KioskFlow:
             overlay = Overlay(
                 "idle",
                 t("idle_title"),
-                t("idle_body"),
+                t("idle_body", n=self._idle_seconds_left()),
                 (Button("continue", t("btn_continue"), "→", primary=True),),
                 "idle",
             )
@@ -954,7 +957,9 @@ class KioskFlow:
                 (Button("help_close", t("btn_ok"), "√", primary=True),),
                 "help",
             )
-        notice = self._notice[0] if self._notice and v.screen == Screen.MENU else None
+        notice = v.notice
+        if notice is None and self._notice is not None and v.screen == Screen.MENU:
+            notice = self._notice[0]
         return replace(
             v,
             overlay=overlay,
@@ -963,6 +968,12 @@ class KioskFlow:
             simulate=self.simulate,
             voice=self._voice,
         )
+
+    def _idle_seconds_left(self) -> int:
+        if self._idle_warned_at is None:
+            return 0
+        left = self.config.idle_grace_s - (self._clock() - self._idle_warned_at)
+        return max(0, math.ceil(left))
 
     def _help_key(self) -> str:
         return {
@@ -1006,6 +1017,7 @@ class KioskFlow:
                 **base | {"back": None},
                 title=t("attract_title"),
                 body=t("attract_body"),
+                picture="insert_card",
             )
         if screen == Screen.READING:
             looking_up = s is not None and s.card is not None
@@ -1023,8 +1035,7 @@ class KioskFlow:
                 **base | {"back": None},
                 title=t("take_id_title") if id_card else t("take_card_title"),
                 body=t("take_card_body") if receipt else t("take_card_body_noreceipt"),
-                icon="↑",
-                tone="info",
+                picture="take_card",
             )
         if screen == Screen.ERROR:
             return self._error_view(base)
@@ -1123,6 +1134,16 @@ class KioskFlow:
                 **base,
                 title=t("liveness_title", step=s.action_index + 1, total=total),
                 body=t(key),
+                detail=Text(
+                    *(
+                        (
+                            "  ".join(
+                                "●" * (s.action_index + 1) + "○" * (total - s.action_index - 1)
+                            ),
+                        )
+                        * 2
+                    )
+                ),
                 show_camera=True,
                 progress=(s.action_index + 1, total),
             )
@@ -1136,32 +1157,31 @@ class KioskFlow:
             )
         if screen == Screen.PRINTING and self._print_kind == "statement":
             return ViewModel(**base, title=t("printing_title"), body=t("printing_body"), busy=True)
-        tone, icon, title, body = self._result_view(s)
+        tone, icon, headline, explanation = self._result_view(s)
+        result = {
+            "title": t("result_title"),
+            "body": headline,
+            "detail": explanation,
+            "tone": tone,
+            "icon": icon,
+        }
         if screen == Screen.PRINTING:
-            return ViewModel(
-                **base,
-                title=title,
-                body=body,
-                tone=tone,
-                icon=icon,
-                detail=t("printing_body"),
-                busy=True,
-                back_enabled=False,
+            printing = t("printing_body")
+            detail = Text(
+                explanation.zh + "\n" + printing.zh + "……",
+                explanation.en + "\n" + printing.en + "...",
             )
+            return ViewModel(**base, **result | {"detail": detail}, back_enabled=False)
         if screen == Screen.PRINT_FAULT:
             fault = "paper_out" if self._printer_fault == "out_of_paper" else "printer_fault"
+            title_zh, title_en = MSG[f"{fault}_title"]
+            body_zh, body_en = MSG["paper_out_body"]
+            notice = Text(f"{title_zh}。{body_zh}", f"{title_en}. {body_en}")
             return ViewModel(
                 **base,
-                title=title,
-                body=body,
-                tone=tone,
-                icon=icon,
-                detail=t("printer_fault_title")
-                if fault == "printer_fault"
-                else Text(
-                    MSG["paper_out_title"][0] + "。" + MSG["paper_out_body"][0],
-                    MSG["paper_out_title"][1] + ". " + MSG["paper_out_body"][1],
-                ),
+                **result,
+                notice=notice,
+                notice_icon="！",
                 buttons=(Button("done", t("btn_done"), "√", primary=True),),
             )
         # RESULT
@@ -1172,7 +1192,7 @@ class KioskFlow:
             )
         else:
             buttons = (Button("done", t("btn_done"), "√", primary=True),)
-        return ViewModel(**base, title=title, body=body, tone=tone, icon=icon, buttons=buttons)
+        return ViewModel(**base, **result, buttons=buttons)
 
     def _menu_view(self, base: dict, resident: Resident) -> ViewModel:
         pensioner = resident.status in PENSIONER_STATUSES
@@ -1189,7 +1209,7 @@ class KioskFlow:
             Button("print", t("btn_print"), "▤"),
         ]
         if pensioner:
-            buttons.insert(0, Button("certify", t("btn_certify"), "☺", primary=True, hint=status))
+            buttons.insert(0, Button("certify", t("btn_certify"), "◎", primary=True))
         return ViewModel(
             **base | {"back": EXIT},
             title=t("menu_title", name=resident.name_masked),

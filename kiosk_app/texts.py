@@ -112,8 +112,8 @@ MSG: dict[str, tuple[str, str]] = {
     "printing_title": ("正在打印", "Printing"),
     "paper_out_title": ("打印机没纸了", "Printer is out of paper"),
     "paper_out_body": (
-        "凭条打不出来。请看屏幕上的结果，\n需要凭条请找工作人员",
-        "No receipt can be printed. Your result is on the screen;\nask the staff for a receipt",
+        "凭条打不出来，结果请看屏幕。需要凭条请找工作人员",
+        "No receipt: your result is on the screen. Ask the staff for a receipt",
     ),
     "printer_fault_title": ("打印机坏了", "Printer not working"),
     "take_card_title": ("请取走您的卡", "Please take your card"),
@@ -144,7 +144,11 @@ MSG: dict[str, tuple[str, str]] = {
     ),
     "refused_other": ("请找大厅工作人员帮忙", "Please ask the staff for help"),
     "idle_title": ("您还在吗？", "Are you still there?"),
-    "idle_body": ("请点“继续”，否则马上自动退出", "Tap Continue, or the kiosk will end soon"),
+    "idle_body": (
+        "{n} 秒后自动退出。\n还要办事，请点“继续”",
+        "Ending in {n} seconds.\nTap Continue to carry on",
+    ),
+    "result_title": ("认证结果", "Result"),
     "help_title": ("帮助", "Help"),
     "help_staff": ("大厅工作人员可以帮您", "The staff in the hall can help you"),
     "help_attract": (

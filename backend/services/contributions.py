@@ -37,7 +37,7 @@ class Posted:
 
 
 def pay(ctx: Ctx, req: ContributionRequest) -> Posted:
-    person = registry.get(ctx, req.person_id)
+    person = registry.lock(ctx, req.person_id)
     _check(ctx, person, req)
     pset = ctx.policy.set_on(req.paid_on)
     tier, subsidy, transfers = _transfers(ctx, person.id, req, pset.lowest_tier_fen, pset.subsidy_fen)

@@ -126,6 +126,14 @@ def get(ctx: Ctx, person_id: str) -> Person:
     return person
 
 
+def lock(ctx: Ctx, person_id: str) -> Person:
+    """The person, row-locked until the transaction ends: one money operation per person at a time."""
+    person = ctx.session.exec(select(Person).where(Person.id == person_id).with_for_update()).first()
+    if person is None:
+        raise NotFound(f"no person {person_id}")
+    return person
+
+
 def find_by_id_number(ctx: Ctx, raw: str) -> Person:
     ident = idnumber.parse(raw)
     rows = ctx.session.exec(

@@ -70,7 +70,9 @@ def turn_head(image: np.ndarray, points: np.ndarray, degrees: float) -> np.ndarr
 def shift_scale(image: np.ndarray, dx: float, dy: float, scale: float) -> np.ndarray:
     """A flat photo moved and brought nearer or farther (the whole picture, rigidly)."""
     height, width = image.shape[:2]
-    matrix = np.array([[scale, 0, dx + (1 - scale) * width / 2], [0, scale, dy + (1 - scale) * height / 2]])
+    matrix = np.array(
+        [[scale, 0, dx + (1 - scale) * width / 2], [0, scale, dy + (1 - scale) * height / 2]]
+    )
     return cv2.warpAffine(image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE)
 
 
@@ -82,3 +84,65 @@ def tilt_photo(image: np.ndarray, amount: float) -> np.ndarray:
     dst = np.float32([[0, 0], [width, inset], [width, height - inset], [0, height]])
     matrix = cv2.getPerspectiveTransform(src, dst)
     return cv2.warpPerspective(image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE)
+
+
+def action_frames(image: np.ndarray, points: np.ndarray, action: str) -> list[np.ndarray]:
+    """The frames of one synthesized action, ending back in the neutral pose."""
+    if action == "blink":
+        return [close_eyes(image, points, 0.5), close_eyes(image, points, 1.0), image]
+    if action == "open_mouth":
+        return [open_mouth(image, points, 0.5), open_mouth(image, points, 1.0), image]
+    sign = 1.0 if action == "turn_left" else -1.0
+    return [turn_head(image, points, sign * d) for d in (15, 30, 40, 20)] + [image]
+
+
+def sequence(
+    image: np.ndarray,
+    points: np.ndarray,
+    actions: list[str] | tuple[str, ...],
+    *,
+    start: float,
+    fps: float = 5.0,
+    neutral_frames: int = 3,
+) -> list[tuple[float, np.ndarray]]:
+    """A synthesized video: neutral frames, then each action, as (timestamp, frame)."""
+    frames = [image] * neutral_frames
+    for action in actions:
+        frames += action_frames(image, points, action)
+    return [(start + i / fps, frame) for i, frame in enumerate(frames)]
+
+
+def framed(
+    image: np.ndarray,
+    points: np.ndarray,
+    *,
+    face_px: float,
+    centre: tuple[float, float] = (0.5, 0.45),
+    size: tuple[int, int] = (640, 480),
+) -> np.ndarray:
+    """A camera-like frame of `size` with the face scaled to about face_px across and its
+    centre at `centre` (fractions of the frame)."""
+    face_width = float(points[:, 0].max() - points[:, 0].min())
+    scale = face_px / face_width
+    cx, cy = points[:, 0].mean(), points[:, 1].mean()
+    tx, ty = centre[0] * size[0] - scale * cx, centre[1] * size[1] - scale * cy
+    matrix = np.array([[scale, 0, tx], [0, scale, ty]], dtype=np.float64)
+    return cv2.warpAffine(
+        image, matrix, size, flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+def id_card_photo(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """A 102x126 ID-card-like photo (face ~80 px), JPEG-compressed like a card chip photo."""
+    small = framed(image, points, face_px=72, centre=(0.5, 0.5), size=(102, 126))
+    ok, encoded = cv2.imencode(".jpg", small[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 85])
+    assert ok
+    return cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1].copy()
+
+
+def side_by_side(left: np.ndarray, right: np.ndarray, height: int = 480) -> np.ndarray:
+    """Two photos in one picture (two people in front of the camera)."""
+    parts = [
+        cv2.resize(im, (round(im.shape[1] * height / im.shape[0]), height)) for im in (left, right)
+    ]
+    return np.ascontiguousarray(np.hstack(parts))

@@ -1,0 +1,71 @@
+"""Certification validity and its effect on payment: the one place both benefits and the
+certification service ask "is this person certified on this date?"."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date
+
+from sqlmodel import select
+
+from backend.models import Certification, Person, Suspension, utcnow
+from backend.services.context import Ctx
+
+
+def valid_until(policy_months: int, certified_on: date) -> date:
+    """Certified 2026-03-15 -> valid through 2027-03-31 (the last day of the same month a cycle later)."""
+    month_index = certified_on.month - 1 + policy_months
+    year, month = certified_on.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, calendar.monthrange(year, month)[1])
+
+
+def record_passed(ctx: Ctx, person_id: str, channel: str, certified_on: date, **fields: object) -> Certification:
+    """Record a successful certification and lift a lapse suspension (arrears follow in payroll)."""
+    from backend.ledger import new_id
+
+    cert = Certification(
+        id=new_id("cer")[:40],
+        person_id=person_id,
+        channel=channel,
+        outcome="passed",
+        certified_on=certified_on,
+        valid_until=valid_until(ctx.policy.certification_cycle_months, certified_on),
+        actor=ctx.actor.label,
+        **fields,  # type: ignore[arg-type]
+    )
+    ctx.session.add(cert)
+    ctx.session.flush()
+    lift_lapse(ctx, person_id, certified_on)
+    return cert
+
+
+def lift_lapse(ctx: Ctx, person_id: str, on: date) -> None:
+    open_lapses = ctx.session.exec(
+        select(Suspension).where(Suspension.person_id == person_id, Suspension.reason == "certification_lapsed", Suspension.lifted_at.is_(None))
+    ).all()
+    for s in open_lapses:
+        s.lifted_at, s.lifted_by, s.lift_note = utcnow(), ctx.actor.label, f"certified on {on.isoformat()}"
+        s.to_month = _month_before(on)
+        ctx.session.add(s)
+    person = ctx.session.get(Person, person_id)
+    if open_lapses and person is not None and person.status == "suspended" and not _other_open_suspensions(ctx, person_id):
+        person.status = "receiving"
+        ctx.session.add(person)
+
+
+def _other_open_suspensions(ctx: Ctx, person_id: str) -> bool:
+    return ctx.session.exec(select(Suspension.id).where(Suspension.person_id == person_id, Suspension.lifted_at.is_(None))).first() is not None
+
+
+def _month_before(on: date) -> str:
+    year, month = (on.year, on.month - 1) if on.month > 1 else (on.year - 1, 12)
+    return f"{year:04d}-{month:02d}"
+
+
+def latest_valid(ctx: Ctx, person_id: str, on: date) -> Certification | None:
+    """The passed certification in force on `on` (dated on or before it), if any."""
+    return ctx.session.exec(
+        select(Certification)
+        .where(Certification.person_id == person_id, Certification.outcome == "passed", Certification.certified_on <= on)
+        .order_by(Certification.certified_on.desc())
+    ).first()

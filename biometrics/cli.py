@@ -1,0 +1,220 @@
+"""`nongbao faces ...`: evaluate and calibrate the matcher, benchmark the engine."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+from pathlib import Path
+
+import click
+import numpy as np
+
+from biometrics import evaluation as ev
+from biometrics.errors import BiometricsError
+from biometrics.templates import DEFAULT_THRESHOLDS, Thresholds
+
+DEFAULT_BENCH_IMAGE = (
+    Path(__file__).resolve().parents[2] / "shared/faces/lfw/Colin_Powell/Colin_Powell_0007.jpg"
+)
+
+
+@click.group()
+def faces() -> None:
+    """The face engine: evaluate, calibrate, bench."""
+
+
+def _scores(path: Path) -> tuple[list[ev.Encoded], ev.PairScores, ev.Timings]:
+    from rich.progress import Progress
+
+    try:
+        samples = ev.load_samples(path)
+    except BiometricsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not samples:
+        raise click.ClickException(f"{path}: no images found (need identity/image or a manifest)")
+    timings = ev.Timings()
+    with Progress(transient=True, console=_stderr_console()) as progress:
+        task = progress.add_task("encoding faces", total=len(samples))
+        encoded = ev.encode_samples(samples, timings, lambda: progress.advance(task))
+    with timings.stage("pairs"):
+        scores = ev.pair_scores(encoded)
+    if scores.genuine.size == 0 or scores.impostor.size == 0:
+        raise click.ClickException(
+            f"{path}: need at least two identities with two usable photos each"
+        )
+    return encoded, scores, timings
+
+
+def _stderr_console():  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@faces.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--pass-at", type=float, default=DEFAULT_THRESHOLDS.pass_at, show_default=True)
+@click.option("--refer-at", type=float, default=DEFAULT_THRESHOLDS.refer_at, show_default=True)
+@click.option("--target-fmr", type=float, default=0.001, show_default=True)
+@click.option("--plot", type=click.Path(path_type=Path), help="write a ROC/DET plot (PNG)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object on stdout")
+def evaluate(
+    path: Path, pass_at: float, refer_at: float, target_fmr: float, plot: Path | None, as_json: bool
+) -> None:
+    """Error rates over all pairs of a labelled photo set (folder or manifest TSV)."""
+    thresholds = _thresholds(pass_at, refer_at)
+    encoded, scores, timings = _scores(path)
+    result = ev.summary(encoded, scores, thresholds, target_fmr)
+    result["timing_ms"] = timings.medians_ms()
+    if plot:
+        _plot(scores, thresholds, plot)
+        result["plot"] = str(plot)
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+        return
+    _print_evaluation(result)
+
+
+@faces.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--target-fmr", type=float, required=True, help="e.g. 0.001")
+@click.option(
+    "--target-fnmr",
+    type=float,
+    default=0.01,
+    show_default=True,
+    help="share of genuine pairs allowed to fail outright (not even referred)",
+)
+@click.option("--json", "as_json", is_flag=True)
+def calibrate(path: Path, target_fmr: float, target_fnmr: float, as_json: bool) -> None:
+    """Propose pass/refer thresholds for a county's own labelled photos."""
+    if not 0 < target_fmr < 1 or not 0 < target_fnmr < 1:
+        raise click.ClickException("--target-fmr and --target-fnmr must be between 0 and 1")
+    encoded, scores, _ = _scores(path)
+    proposed = ev.propose_thresholds(scores, target_fmr, target_fnmr)
+    if proposed is None:
+        raise click.ClickException("cannot reach that FMR on this set (impostor distances near 0)")
+    needed = ev.minimum_impostor_pairs(target_fmr)
+    result = {
+        "target_fmr": target_fmr,
+        "target_fnmr": target_fnmr,
+        "proposed": {"pass_at": proposed.pass_at, "refer_at": proposed.refer_at},
+        **ev.summary(encoded, scores, proposed, target_fmr),
+        "impostor_pairs_needed": needed,
+        "enough_pairs": bool(scores.impostor.size >= needed),
+    }
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+        return
+    click.echo(f"proposed thresholds: pass_at={proposed.pass_at}  refer_at={proposed.refer_at}")
+    _print_evaluation(result)
+    if not result["enough_pairs"]:
+        click.echo(
+            f"CAUTION: {scores.impostor.size} impostor pairs cannot demonstrate FMR {target_fmr}; "
+            f"at least {needed} are needed (rule of three). Add more people."
+        )
+
+
+@faces.command()
+@click.option(
+    "--image",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="a face photo for the frame and verification timings",
+)
+@click.option(
+    "--sizes",
+    default="10000,100000,1000000",
+    show_default=True,
+    help="1:N index sizes, comma-separated",
+)
+@click.option("--json", "as_json", is_flag=True)
+def bench(image: Path | None, sizes: str, as_json: bool) -> None:
+    """Median timings: preview frame, one verification, 1:N search."""
+    from biometrics import bench as b
+    from biometrics.image import load_image
+    from biometrics.templates import encode
+
+    path = image or DEFAULT_BENCH_IMAGE
+    try:
+        photo = load_image(path)
+        reference = encode(photo)
+        size_list = [int(s) for s in sizes.split(",") if s.strip()]
+    except (BiometricsError, ValueError) as exc:
+        raise click.ClickException(f"bench: {exc}") from exc
+    result: dict[str, object] = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "image": str(path),
+        **b.bench_frame(photo),
+        **b.bench_verify(photo, reference),
+        **b.bench_search(size_list),
+    }
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    for key, value in result.items():
+        click.echo(f"{key:34s} {value}")
+
+
+def _thresholds(pass_at: float, refer_at: float) -> Thresholds:
+    try:
+        return Thresholds(pass_at, refer_at)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _print_evaluation(r: dict[str, object]) -> None:
+    lines = [
+        f"images {r['images']}  identities {r['identities']}  "
+        f"genuine pairs {r['genuine_pairs']}  impostor pairs {r['impostor_pairs']}",
+        f"thresholds: pass <= {r['pass_threshold']}  refer <= {r['refer_threshold']}",
+        f"at pass:  FMR {_pct(r['fmr_at_pass'])}  FNMR {_pct(r['fnmr_at_pass'])}",
+        f"at refer: FMR {_pct(r['fmr_at_refer'])} (impostors passed or referred)  "
+        f"FNMR {_pct(r['fnmr_at_refer'])} (genuine failed outright)",
+        f"threshold for FMR {r['target_fmr']}: {r['threshold_at_target_fmr']}",
+        f"failure to enrol {_pct(r['fte'])}  failure to acquire {_pct(r['fta'])}",
+        f"genuine distances {r['genuine_distance']}",
+        f"impostor distances {r['impostor_distance']}",
+    ]
+    if "timing_ms" in r:
+        lines.append(f"median ms per image: {r['timing_ms']}")
+    lines.append(f"WARNING: {r['warning']}")
+    click.echo("\n".join(lines))
+
+
+def _pct(value: object) -> str:
+    return "n/a" if value is None else f"{float(value) * 100:.2f}%"  # type: ignore[arg-type]
+
+
+def _plot(scores: ev.PairScores, thresholds: Thresholds, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid, fmr, fnmr = ev.roc_points(scores)
+    fig, (roc, det) = plt.subplots(1, 2, figsize=(11, 4.5))
+    roc.plot(grid, fmr, label="FMR (impostors accepted)")
+    roc.plot(grid, fnmr, label="FNMR (genuine rejected)")
+    for value, name in ((thresholds.pass_at, "pass"), (thresholds.refer_at, "refer")):
+        roc.axvline(value, linestyle="--", color="grey")
+        roc.text(value, 0.95, f" {name}", color="grey")
+    roc.set_xlabel("distance threshold")
+    roc.set_ylabel("rate")
+    roc.set_title("error rates by threshold")
+    roc.legend()
+    floor = 1 / max(2, scores.impostor.size * 10)
+    det.loglog(np.maximum(fmr, floor), np.maximum(fnmr, floor))
+    det.set_xlabel("FMR")
+    det.set_ylabel("FNMR")
+    det.set_title("DET")
+    det.grid(True, which="both", alpha=0.3)
+    fig.suptitle("shared set: almost no East Asian or elderly faces; recalibrate per county")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,348 @@
+"""Runs the flow: carries out its effects with the backend and the devices, feeds results back.
+
+No Kivy here. The UI thread calls `pump()` and `tick()` on a timer and `dispatch()` for taps;
+blocking work (backend calls, card reads, printing, the camera loop) runs on worker threads
+and posts its result events into a queue that `pump()` drains on the UI thread, so the flow
+is only ever touched by one thread. Mode "inline" runs the work at once and "manual" when
+`run_pending()` is called (tests and screenshots; the camera is then stepped by hand).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from kiosk_app import flow as f
+from kiosk_app.backend import KioskBackend, Refused, Unreachable
+from kiosk_app.devices import (
+    Camera,
+    CardSlot,
+    CardUnreadable,
+    PaperOut,
+    Printer,
+    PrinterBroken,
+    encode_jpeg,
+)
+from kiosk_app.face import ActionWatcher, FaceGate
+from kiosk_app.models import ReceiptContent, Resident, format_yuan
+
+log = logging.getLogger("kiosk")
+
+MAX_EVIDENCE_FRAMES = 4  # per action, spread over the action
+
+
+class KioskController:
+    def __init__(
+        self,
+        flow: f.KioskFlow,
+        backend: KioskBackend,
+        cards: CardSlot,
+        camera: Camera,
+        printer: Printer,
+        face_gate: FaceGate,
+        action_watcher: ActionWatcher,
+        speak: Callable[[str], None] = lambda key: None,
+        *,
+        mode: str = "thread",
+        camera_fps: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.flow = flow
+        self.backend = backend
+        self.cards = cards
+        self.camera = camera
+        self.printer = printer
+        self.face_gate = face_gate
+        self.action_watcher = action_watcher
+        self.speak = speak
+        if mode not in ("thread", "inline", "manual"):
+            raise ValueError(f"unknown controller mode {mode!r}")
+        self.mode = mode
+        self.threaded = mode == "thread"
+        self._pending: list[Callable[[], None]] = []  # manual mode: work waiting for run_pending
+        self.camera_fps = camera_fps
+        self._clock = clock
+        self._events: queue.SimpleQueue[f.Event] = queue.SimpleQueue()
+        self._pool = ThreadPoolExecutor(max_workers=2) if self.threaded else None
+        self._lock = threading.Lock()
+        self._camera_mode = ""  # "" off | assess | watch
+        self._camera_thread: threading.Thread | None = None
+        self._camera_misses = 0
+        self.latest_frame: np.ndarray | None = None
+        self.frame_serial = 0
+        self._good_frame: np.ndarray | None = None
+        self._photo: np.ndarray | None = None
+        self._evidence: list[np.ndarray] = []
+        self._action_frames: list[np.ndarray] = []
+        self._watching: str | None = None  # the liveness action being watched
+        self.version = 0  # bumped whenever the view may have changed
+        cards.watch(
+            lambda kind: self.post(f.CardInserted(kind)),
+            lambda: self.post(f.CardRemoved()),
+        )
+
+    # ------------------------------------------------------------ the UI thread's calls
+
+    def post(self, event: f.Event) -> None:
+        """Thread-safe: queue an event for the next pump()."""
+        self._events.put(event)
+
+    def pump(self) -> bool:
+        """Handle every queued event; True when anything happened."""
+        handled = False
+        while True:
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                return handled
+            self.dispatch(event)
+            handled = True
+
+    def tick(self) -> None:
+        self.pump()
+        self.dispatch(f.Tick())
+        self.pump()
+
+    def dispatch(self, event: f.Event) -> None:
+        before = (self.flow.view(), self.flow.screen)
+        effects = self.flow.handle(event)
+        for effect in effects:
+            self._run(effect)
+        if effects or (self.flow.view(), self.flow.screen) != before:
+            self.version += 1
+
+    def shutdown(self) -> None:
+        self._stop_camera()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        with contextlib.suppress(Exception):
+            self.cards.close()
+
+    # ------------------------------------------------------------ effects
+
+    def _background(self, work: Callable[[], f.Event | None]) -> None:
+        def run() -> None:
+            try:
+                event = work()
+            except Exception:  # a bug in a device or client must not kill the kiosk:
+                log.exception("kiosk worker failed")  # the flow's watchdog ends the wait
+                event = None
+            if event is not None:
+                self.post(event)
+
+        if self._pool is not None:
+            self._pool.submit(run)
+        elif self.mode == "manual":
+            self._pending.append(run)
+        else:
+            run()
+
+    def run_pending(self) -> int:
+        """Manual mode: do the queued background work now; returns how many jobs ran."""
+        jobs, self._pending = self._pending, []
+        for job in jobs:
+            job()
+        return len(jobs)
+
+    def _backend_call(self, req: int, call: Callable[[], f.Event]) -> None:
+        def work() -> f.Event:
+            try:
+                return call()
+            except Unreachable as exc:
+                log.warning("backend unreachable: %s", exc)
+                return f.BackendUnreachable(req, str(exc))
+            except Refused as exc:
+                return f.BackendRefused(req, exc.reason, exc.detail)
+
+        self._background(work)
+
+    def _run(self, effect: f.Effect) -> None:
+        b = self.backend
+        match effect:
+            case f.Speak(key=key):
+                self.speak(key)
+            case f.ReadCard(req=req, kind=kind):
+
+                def read() -> f.Event:
+                    try:
+                        card = self.cards.read(kind, self.flow.config.card_read_timeout_s)
+                    except CardUnreadable as exc:
+                        return f.CardReadFailed(req, str(exc))
+                    return f.CardRead(req, card)
+
+                self._background(read)
+            case f.OpenSession(req=req, card=card):
+                self._backend_call(req, lambda: f.SessionOpened(req, b.open_session(card)))
+            case f.LoadAccount(req=req, resident=r):
+                self._backend_call(req, lambda: f.AccountLoaded(req, b.get_account(r)))
+            case f.LoadContributions(req=req, resident=r):
+                self._backend_call(
+                    req, lambda: f.ContributionsLoaded(req, tuple(b.get_contributions(r)))
+                )
+            case f.LoadPayments(req=req, resident=r):
+                self._backend_call(req, lambda: f.PaymentsLoaded(req, tuple(b.get_payments(r))))
+            case f.RequestChallenge(req=req, resident=r):
+                self._backend_call(req, lambda: f.ChallengeIssued(req, b.get_challenge(r)))
+            case f.StartCamera():
+                self._start_camera()
+            case f.StopCamera():
+                self._stop_camera()
+            case f.CaptureFace():
+                with self._lock:
+                    self._photo = self._good_frame
+                    self._camera_mode = "watch"
+            case f.WatchAction(action=action):
+                with self._lock:
+                    self._flush_action_frames()
+                    self.action_watcher.start(action, self._clock())
+                    self._watching = action
+            case f.Submit(req=req, resident=r, evidence=ev, idempotency_key=key):
+                with self._lock:
+                    self._flush_action_frames()
+                    photo = self._photo
+                    frames = list(self._evidence)
+                images = [encode_jpeg(photo)] if photo is not None else []
+                jpegs = [encode_jpeg(fr) for fr in frames]
+                self._backend_call(
+                    req,
+                    lambda: f.CertificationDone(
+                        req, b.submit_certification(r, images, jpegs, ev, key)
+                    ),
+                )
+            case f.PrintReceipt(req=req, content=content):
+                self._background(lambda: self._print(req, content))
+            case f.PrintStatement(req=req, resident=r):
+
+                def statement() -> f.Event:
+                    try:
+                        content = self._statement(r)
+                    except Unreachable as exc:
+                        return f.BackendUnreachable(req, str(exc))
+                    except Refused as exc:
+                        return f.BackendRefused(req, exc.reason, exc.detail)
+                    return self._print(req, content)
+
+                self._background(statement)
+            case f.EndSession(session_id=session_id):
+                self._forget()
+                if session_id is not None:
+
+                    def close() -> None:
+                        with contextlib.suppress(Unreachable, Refused):
+                            b.close_session(session_id)
+
+                    self._background(lambda: close())
+
+    def _print(self, req: int, content: ReceiptContent) -> f.Event:
+        try:
+            self.printer.print_receipt(content)
+        except PaperOut:
+            return f.PrinterFault(req, "out_of_paper")
+        except PrinterBroken:
+            return f.PrinterFault(req, "offline")
+        return f.PrintDone(req)
+
+    def _statement(self, r: Resident) -> ReceiptContent:
+        account = self.backend.get_account(r)
+        payments = sorted(self.backend.get_payments(r), key=lambda p: p.period)[-3:]
+        lines = [
+            f"姓名：{r.name_masked}",
+            f"证件号：{r.id_number_masked}",
+            f"个人账户余额：{format_yuan(account.balance_fen)} 元",
+        ]
+        lines += [f"{p.period} 发放：{format_yuan(p.total_fen)} 元" for p in payments]
+        if r.certification_valid_until is not None:
+            lines.append(f"认证有效期至：{r.certification_valid_until.isoformat()}")
+        return ReceiptContent(title="城乡居民养老保险 个人信息单", lines=tuple(lines))
+
+    def _forget(self) -> None:
+        with self._lock:
+            self._photo = None
+            self._good_frame = None
+            self._evidence = []
+            self._action_frames = []
+            self._watching = None
+            self.latest_frame = None
+
+    def _flush_action_frames(self) -> None:
+        """Keep a few frames spread over the action just done (caller holds the lock)."""
+        frames = self._action_frames
+        if frames:
+            idx = np.linspace(0, len(frames) - 1, min(MAX_EVIDENCE_FRAMES, len(frames)))
+            self._evidence.extend(frames[int(i)] for i in idx)
+        self._action_frames = []
+
+    # ------------------------------------------------------------ camera
+
+    def _start_camera(self) -> None:
+        with self._lock:
+            self._camera_mode = "assess"
+            self._camera_misses = 0
+            self._evidence = []
+            self._action_frames = []
+        reset = getattr(self.face_gate, "reset", None)
+        if reset is not None:
+            reset()
+        self.camera.start()
+        if self.threaded and self._camera_thread is None:
+            self._camera_thread = threading.Thread(
+                target=self._camera_loop, name="kiosk-camera", daemon=True
+            )
+            self._camera_thread.start()
+
+    def _stop_camera(self) -> None:
+        with self._lock:
+            self._camera_mode = ""
+            self._watching = None
+        thread = self._camera_thread
+        self._camera_thread = None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=2)
+        self.camera.stop()
+
+    def _camera_loop(self) -> None:
+        period = 1.0 / self.camera_fps
+        while self._camera_mode:
+            started = time.monotonic()
+            self.camera_step()
+            time.sleep(max(0.0, period - (time.monotonic() - started)))
+
+    def camera_step(self) -> None:
+        """One frame: show it, then judge it (quality gate) or watch the current action."""
+        with self._lock:
+            mode = self._camera_mode
+        if not mode:
+            return
+        frame = self.camera.read()
+        if frame is None:
+            self._camera_misses += 1
+            if self._camera_misses == int(self.camera_fps * 3):  # 3 s without a picture
+                self.post(f.CameraFailed("no frames"))
+            return
+        self._camera_misses = 0
+        self.latest_frame = frame
+        self.frame_serial += 1
+        if mode == "assess":
+            verdict = self.face_gate.assess(frame)
+            if verdict.ok:
+                with self._lock:
+                    self._good_frame = frame
+            self.post(f.FrameAssessed(verdict))
+        elif mode == "watch":
+            with self._lock:
+                self._action_frames.append(frame)
+                if len(self._action_frames) > 200:  # bounded memory
+                    del self._action_frames[::2]
+                action = self._watching
+                done = action is not None and self.action_watcher.feed(frame, self._clock())
+                if done:
+                    self._watching = None  # once per action
+            if done and action is not None:
+                self.post(f.ActionDetected(action))

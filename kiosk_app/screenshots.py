@@ -1,0 +1,312 @@
+"""Drive the real Kivy kiosk (simulated devices and backend) through its main screens, save a
+PNG of each, and check the layout: text inside its box, nothing off screen, touch targets
+large enough and not overlapping, no text smaller than 30 pt.
+
+    python -m kiosk_app.screenshots --out artifacts/screenshots/kiosk [--portrait]
+
+Needs a display (Xvfb in tests). Writes `<out>/<orientation>/<NN_name>.png` and
+`<out>/<orientation>/report.json`; exits 1 when a layout check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from kiosk_app.cli import configure_kivy
+from kiosk_app.config import KioskConfig
+from kiosk_app.models import CardInfo, CardKind
+
+SIZES = {"landscape": (1920, 1080), "portrait": (1080, 1920)}
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def script(kiosk: Any, clock: FakeClock, tap: Any) -> Iterator[str]:
+    """The tour: performs actions, yields the name of the screen to capture."""
+    from kiosk_app.backend import demo_card
+    from kiosk_app.flow import Screen
+
+    c = kiosk.controller
+    slot, backend, printer, flow = kiosk.cards, kiosk.backend, kiosk.printer, kiosk.flow
+
+    def settle() -> None:
+        for _ in range(20):
+            c.pump()
+            if not c.run_pending():
+                c.pump()
+                return
+
+    def certify_until(screens: set[Screen]) -> None:
+        tap("certify")
+        settle()
+        for _ in range(80):
+            if flow.screen in screens:
+                return
+            c.camera_step()
+            c.pump()
+            if flow.screen in (Screen.SUBMITTING,) and Screen.SUBMITTING not in screens:
+                settle()
+        raise RuntimeError(f"the tour is stuck at {flow.screen}")
+
+    yield "attract"
+    slot.insert(demo_card(0))
+    c.pump()
+    yield "reading"
+    settle()
+    yield "menu_due"
+    tap("help")
+    yield "help"
+    tap("help_close")
+    tap("certify")
+    settle()
+    for _ in range(2):
+        c.camera_step()
+    c.pump()
+    yield "camera_guidance"
+    for _ in range(20):
+        if flow.screen == Screen.LIVENESS:
+            break
+        c.camera_step()
+        c.pump()
+    yield "liveness"
+    for _ in range(40):
+        if flow.screen == Screen.SUBMITTING:
+            break
+        c.camera_step()
+        c.pump()
+    yield "submitting"
+    c.run_pending()
+    c.pump()
+    yield "passed_printing"
+    settle()
+    yield "take_card"
+    slot.remove()
+    c.pump()
+
+    slot.insert(demo_card(1))
+    settle()
+    yield "menu_certified"
+    for item in ("balance", "contributions", "payments"):
+        tap(item)
+        settle()
+        yield item
+        tap("back")
+    tap("print")
+    settle()
+    yield "menu_receipt_notice"
+    tap("lang")
+    yield "menu_english"
+    tap("balance")
+    settle()
+    yield "balance_english"
+    tap("back")
+    tap("lang")
+    clock.advance(KioskConfig().idle_warning_s + 1)
+    c.tick()
+    yield "idle_warning"
+    tap("continue")
+    backend.online = False
+    tap("payments")
+    settle()
+    yield "unreachable"
+    backend.online = True
+    tap("back")
+    tap("back")
+    settle()
+    slot.remove()
+    c.pump()
+
+    printer.paper = 0
+    slot.insert(demo_card(3))
+    settle()
+    certify_until({Screen.PRINT_FAULT})
+    yield "referred_paper_out"
+    printer.paper = None
+    tap("done")
+    settle()
+    slot.remove()
+    c.pump()
+
+    slot.insert(demo_card(4, CardKind.ID_CARD))
+    settle()
+    certify_until({Screen.RESULT})
+    yield "failed"
+    tap("end")
+    settle()
+    yield "take_id_card"
+    slot.remove()
+    c.pump()
+
+    slot.insert(CardInfo(CardKind.SOCIAL_SECURITY, "110105195001010015", "陌生人"))
+    settle()
+    yield "refused_not_enrolled"
+    tap("back")
+    slot.remove()
+    c.pump()
+
+
+def check_layout(root: Any, window_size: tuple[int, int]) -> list[str]:
+    """Problems a person would see: clipped or overflowing text, off-screen parts, small or
+    overlapping touch targets, text under 30 pt."""
+    from kivy.metrics import dp, sp
+    from kivy.uix.label import Label
+
+    from kiosk_app import theme
+    from kiosk_app.app import KioskButton, OverlayCard
+
+    issues: list[str] = []
+    width, height = window_size
+    tol = 2
+
+    def visible(w: Any) -> bool:
+        node = w
+        while node is not None and node is not node.parent:
+            if getattr(node, "opacity", 1) == 0:
+                return False
+            node = node.parent
+        return w.width > 0 and w.height > 0
+
+    def rect(w: Any) -> tuple[float, float, float, float]:
+        x, y = w.to_window(*w.pos)
+        return x, y, x + w.width, y + w.height
+
+    def layer(w: Any) -> str:
+        node = w
+        while node is not None and node is not node.parent:
+            if isinstance(node, OverlayCard):
+                return "overlay"
+            node = node.parent
+        return "page"
+
+    buttons: list[tuple[str, tuple[float, float, float, float], str]] = []
+    for w in root.walk():
+        if not visible(w):
+            continue
+        x0, y0, x1, y1 = rect(w)
+        if x0 < -tol or y0 < -tol or x1 > width + tol or y1 > height + tol:
+            issues.append(f"off screen: {type(w).__name__} {getattr(w, 'text', '')!r}")
+        if isinstance(w, Label) and w.text.strip():
+            if w.font_size < sp(theme.MIN_TEXT_PT / theme.PT_PER_SP) - 0.5:
+                issues.append(f"text under {theme.MIN_TEXT_PT} pt: {w.text!r} {w.font_size}")
+            tw, th = w.texture_size
+            if tw > w.width + tol or th > w.height + tol:
+                issues.append(f"text overflows its box: {w.text!r} {w.texture_size} > {w.size}")
+            parent = w.parent
+            if parent is not None and parent is not w:
+                px0, py0, px1, py1 = rect(parent)
+                if x0 < px0 - tol or y0 < py0 - tol or x1 > px1 + tol or y1 > py1 + tol:
+                    issues.append(f"text outside its container: {w.text!r}")
+        if isinstance(w, KioskButton) and w.enabled:
+            if w.width < dp(theme.MIN_TARGET_DP) or w.height < dp(theme.MIN_TARGET_DP):
+                issues.append(f"touch target under 60 dp: {w.text!r} {w.size}")
+            buttons.append((w.text, (x0, y0, x1, y1), layer(w)))
+    for i, (ta, a, la) in enumerate(buttons):
+        for tb, b, lb in buttons[i + 1 :]:
+            if (
+                la == lb
+                and a[0] < b[2] - tol
+                and b[0] < a[2] - tol
+                and a[1] < b[3] - tol
+                and b[1] < a[3] - tol
+            ):
+                issues.append(f"touch targets overlap: {ta!r} / {tb!r}")
+    return issues
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("artifacts/screenshots/kiosk"))
+    parser.add_argument("--portrait", action="store_true")
+    args = parser.parse_args(argv)
+    orientation = "portrait" if args.portrait else "landscape"
+    size = SIZES[orientation]
+    out = args.out / orientation
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.png"):
+        old.unlink()
+    configure_kivy(*size, fullscreen=False)
+
+    from kivy.base import EventLoop
+    from kivy.clock import Clock
+    from kivy.core.window import Window
+
+    from kiosk_app.app import KioskApp
+    from kiosk_app.assemble import build_kiosk
+    from kiosk_app.flow import Tap
+
+    clock = FakeClock()
+    kiosk = build_kiosk(
+        simulate=True,
+        mode="manual",
+        clock=clock,
+        voice_enabled=False,
+        demo_pacing=False,
+        receipts_dir=Path(tempfile.mkdtemp(prefix="kiosk-receipts-")),
+    )
+    app = KioskApp(kiosk.controller, landscape=orientation == "landscape")
+    report: dict[str, Any] = {"size": list(size), "screens": {}}
+    failures: list[str] = []
+
+    def tap(button: str) -> None:
+        kiosk.controller.dispatch(Tap(button))
+        kiosk.controller.pump()
+
+    steps = script(kiosk, clock, tap)
+    counter = [0]
+
+    def next_step(_dt: float = 0) -> None:
+        try:
+            name = next(steps)
+            app.render()
+        except StopIteration:
+            (out / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=1))
+            app.stop()
+            return
+        except Exception as exc:  # the tour itself broke: fail loudly
+            failures.append(f"tour failed: {type(exc).__name__}: {exc}")
+            app.stop()
+            return
+        # let Kivy lay out and draw (a few frames), then capture
+        Clock.schedule_once(lambda _dt: Clock.schedule_once(lambda _dt: capture(name), 0.05), 0.05)
+
+    def capture(name: str) -> None:
+        counter[0] += 1
+        path = out / f"{counter[0]:02d}_{name}.png"
+        app.root.export_to_png(str(path))
+        issues = check_layout(app.root, tuple(int(v) for v in Window.size))
+        report["screens"][path.name] = {
+            "screen": str(kiosk.flow.screen),
+            "window": list(Window.size),
+            "issues": issues,
+        }
+        failures.extend(f"{path.name}: {i}" for i in issues)
+        Clock.schedule_once(next_step, 0)
+
+    app.bind(on_start=lambda *_: Clock.schedule_once(next_step, 0.3))
+    app.run()
+    EventLoop.close() if EventLoop.status != "closed" else None
+    for line in failures:
+        print(line, file=sys.stderr)
+    print(
+        json.dumps({"out": str(out), "screens": len(report["screens"]), "failures": len(failures)})
+    )
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite: starts what the tests need, finds PostgreSQL, runs pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# PostgreSQL: the machine's server if one answers (CI has one on 127.0.0.1:5432, trust auth).
+if [ -z "${NONGBAO_TEST_DATABASE_URL:-}" ]; then
+  if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    # a machine whose server is installed but stopped: start it (no systemd here)
+    command -v pg_ctlcluster >/dev/null && pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+  fi
+  if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+    export NONGBAO_TEST_DATABASE_URL="postgresql+psycopg://postgres@127.0.0.1:5432/test"
+  fi
+fi
+echo "test: PostgreSQL at ${NONGBAO_TEST_DATABASE_URL:-(none: PostgreSQL tests will fail)}"
+
+mkdir -p artifacts
+# two workers on this 2-core machine; each test builds its own database, so order does not matter
+exec .venv/bin/python -m pytest -n 2 --dist loadfile -p no:cacheprovider "$@"

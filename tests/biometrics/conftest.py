@@ -1,0 +1,50 @@
+"""Fixtures of the face engine's tests: the shared photo set, read in place (never copied
+into the repository), with decoded images and templates cached for the session."""
+
+from __future__ import annotations
+
+import sys
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from biometrics.detection import detect_faces, landmarks
+from biometrics.image import load_image
+from biometrics.templates import encode
+
+FACES = Path(__file__).resolve().parents[2].parent / "shared" / "faces"
+
+# the helper module of synthesized frames lives beside the tests
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# well-lit, frontal, sharp photos used as the "good" input of edits
+FRONTAL = "face_recognition/examples/obama.jpg"
+FRONTAL_2 = "deepface/tests/unit/dataset/img20.jpg"
+LIVENESS_FACES = ("deepface/tests/unit/dataset/img20.jpg", "lfw/Colin_Powell/Colin_Powell_0007.jpg")
+OTHER_PERSON = "deepface/tests/unit/dataset/img10.jpg"
+
+
+@pytest.fixture(scope="session")
+def faces_dir() -> Path:
+    assert (FACES / "MANIFEST.tsv").is_file(), f"shared face set missing at {FACES}"
+    return FACES
+
+
+@cache
+def photo(name: str) -> np.ndarray:
+    image = load_image(FACES / name)
+    image.setflags(write=False)  # shared between tests: edits must copy
+    return image
+
+
+@cache
+def points(name: str) -> np.ndarray:
+    image = photo(name)
+    return landmarks(image, detect_faces(image)[0])
+
+
+@cache
+def template(name: str) -> np.ndarray:
+    return encode(photo(name))
