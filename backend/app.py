@@ -6,7 +6,7 @@ from collections.abc import Callable
 from contextlib import asynccontextmanager
 from datetime import date
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
@@ -14,11 +14,18 @@ from backend import ledger
 from backend.api import problems
 from backend.api.deps import AppState
 from backend.api.limits import BodyLimit
-from backend.api.routes import auth, money, registry
+from backend.api.routes import auth, benefits, money, registry
+from backend.api.routes import certification as certification_routes
+from backend.api.routes import faces as faces_routes
+from backend.api.routes import kiosk as kiosk_routes
+from backend.api.routes import receipts as receipts_routes
+from backend.api.routes import review as review_routes
 from backend.config import Settings, get_settings
+from backend.console import routes as console_routes
 from backend.crypto import load_keyring
 from backend.db import engine_for, require_migrated, session_scope
 from backend.policy import load_policy
+from backend.services.audit import audit_writes
 
 
 def create_app(settings: Settings | None = None, *, today: Callable[[], date] = date.today) -> FastAPI:
@@ -55,10 +62,15 @@ def create_app(settings: Settings | None = None, *, today: Callable[[], date] = 
         try:
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001  (any database failure is "not healthy")
+        except Exception as exc:
             return JSONResponse({"status": "unavailable", "detail": type(exc).__name__}, status_code=503)
         return JSONResponse({"status": "ok", "database": engine.dialect.name})
 
-    for router in (auth.router, registry.router, money.router):
+    for router in (auth.router, registry.router, money.router, benefits.router):
+        # every successful write through these routers is audited (the certification
+        # routers below record richer events themselves)
+        app.include_router(router, dependencies=[Depends(audit_writes)])
+    for router in (faces_routes.router, certification_routes.router, review_routes.router, receipts_routes.router, kiosk_routes.router):
         app.include_router(router)
+    console_routes.install(app)
     return app

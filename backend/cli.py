@@ -213,3 +213,47 @@ def demo(host: str, port: int, residents: int, seed: int, no_serve: bool, no_kio
         serve.callback(host=host, port=port, workers=1)  # type: ignore[misc]
 
 
+
+
+@click.group()
+def payroll() -> None:
+    """Monthly payroll."""
+
+
+@payroll.command("run")
+@click.option("--period", required=True, help="YYYY-MM")
+@click.option("--run-on", "run_on", default=None, help="payroll date YYYY-MM-DD (default: the policy's payroll day)")
+@click.option("--bank-file", "bank_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="write the bank disbursement CSV here")
+@click.option("--json", "as_json", is_flag=True)
+def payroll_run(period: str, run_on: str | None, bank_file: Path | None, as_json: bool) -> None:
+    """Pay a month: each person once, however often it is run; a killed run resumes."""
+    from datetime import date as _date
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from backend.crypto import load_keyring
+    from backend.db import engine_for, require_migrated, session_scope
+    from backend.errors import DomainError
+    from backend.policy import load_policy
+    from backend.services import payroll as svc
+    from backend.services.context import Actor
+
+    settings = get_settings()
+    engine = engine_for(settings.effective_database_url)
+    require_migrated(engine)
+    try:
+        day = _date.fromisoformat(run_on) if run_on else None
+    except ValueError:
+        raise click.ClickException(f"--run-on must be a date YYYY-MM-DD, got {run_on!r}") from None
+    actor = Actor(kind="user", name="cli", role="admin")
+    with Progress(TextColumn("payroll {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True, disable=as_json) as bar:
+        task = bar.add_task(period, total=None)
+        try:
+            result = svc.run(engine, load_policy(settings.policy_file), actor, _date.today(), period, day, progress=lambda done, total: bar.update(task, completed=done, total=total))
+        except DomainError as exc:
+            raise click.ClickException(exc.errors[0]["message"] if exc.errors else exc.detail) from None
+    if bank_file:
+        with session_scope(engine) as s:
+            bank_file.write_text(svc.bank_file_csv(s, load_keyring(settings.effective_key_file, settings.master_key), result.run_id), encoding="utf-8")
+    payload = {**result.__dict__, "run_on": result.run_on.isoformat()}
+    _emit(as_json, payload, f"payroll {result.period} ({result.run_id}): paid {result.paid} people, {result.total_fen} fen; suspended {result.suspended}" + (" (resumed an interrupted run)" if result.resumed else ""))

@@ -34,6 +34,8 @@ FUND_ACCOUNTS: dict[str, str] = {
     **{f"fiscal:{lvl}:subsidy": "source" for lvl in GOVERNMENT_LEVELS},  # contribution subsidies
     **{f"fiscal:{lvl}:on_behalf": "source" for lvl in GOVERNMENT_LEVELS},  # paid on behalf (代缴)
     **{f"fiscal:{lvl}:basic_pension": "source" for lvl in GOVERNMENT_LEVELS},  # basic pension funding
+    "source:repayments": "source",  # overpayments repaid by heirs or pensioners
+    "fiscal:county:funeral_grant": "source",
     "fund:interest": "source",  # interest earned by the fund, credited to accounts
     "fund:pool": "fund",  # pooled fund: pays account pensions of exhausted accounts
     "payout:pensions": "fund",  # paid out to pensioners' bank accounts
@@ -137,8 +139,11 @@ def post(
     memo: str = "",
     created_by: str = "",
     reverses: str | None = None,
+    posting_id: str | None = None,
 ) -> PostResult:
-    """Post the transfers as one posting, or nothing if the key has already posted."""
+    """Post the transfers as one posting, or nothing if the key has already posted.
+
+    `posting_id` lets a set-based operation tag its rows before the posting exists."""
     existing = find_posting(session, idempotency_key)
     if existing is not None:
         return PostResult(existing.id, created=False)
@@ -148,7 +153,7 @@ def post(
         if t.debit == t.credit:
             raise ValueError("a transfer needs two different accounts")
     posting = LedgerPosting(
-        id=new_id("pst"),
+        id=posting_id or new_id("pst"),
         idempotency_key=idempotency_key,
         operation=operation,
         on=on,
@@ -159,6 +164,8 @@ def post(
     )
     session.add(posting)
     session.flush()  # a concurrent twin with the same key fails here, before any balance moves
+    if not transfers:
+        return PostResult(posting.id, created=True)
     ids = account_ids(session, [c for t in transfers for c in (t.debit, t.credit)])
     session.execute(
         sa.insert(LedgerTransfer.__table__),

@@ -229,7 +229,12 @@ class Award(SQLModel, table=True):
     account_pension_fen: int = Field(sa_type=sa.BigInteger)
     account_total_at_award_fen: int = Field(sa_type=sa.BigInteger)
     government_at_award_fen: int = Field(sa_type=sa.BigInteger)
+    # round(account pension x government bucket / account total), both at award: drawn monthly
+    # from the government bucket, the rest from the others
+    government_part_fen: int = Field(sa_type=sa.BigInteger)
     bank_account: str | None = Field(default=None, max_length=40)
+    # every month up to this one is paid or not owed: a payroll looks only at later months
+    settled_through: str = Field(max_length=7)
     revoked_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     created_by: str = Field(default="", max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
@@ -276,6 +281,8 @@ class PaidMonth(SQLModel, table=True):
     basic_fen: int = Field(sa_type=sa.BigInteger)
     account_fen: int = Field(sa_type=sa.BigInteger)
     central_fen: int = Field(sa_type=sa.BigInteger)  # the central government's part of basic_fen
+    county_fen: int = Field(sa_type=sa.BigInteger)  # county top-up and long-contribution bonus
+    posting_id: str = Field(max_length=40, index=True)
     recovered_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
@@ -297,10 +304,27 @@ class PayrollLine(SQLModel, table=True):
     status: str = Field(default="paid", max_length=12)
 
 
+class PayrollDraw(SQLModel, table=True):
+    """How one run drew one person's account pension: per bucket and from the pool."""
+
+    __tablename__ = "payroll_draw"
+    run_id: str = Field(foreign_key="payroll_run.id", primary_key=True, max_length=40)
+    person_id: str = Field(foreign_key="person.id", primary_key=True, max_length=32)
+    posting_id: str = Field(max_length=40, index=True)
+    months: int
+    government_fen: int = Field(sa_type=sa.BigInteger)
+    personal_fen: int = Field(sa_type=sa.BigInteger)
+    collective_fen: int = Field(sa_type=sa.BigInteger)
+    other_fen: int = Field(sa_type=sa.BigInteger)
+    pool_fen: int = Field(sa_type=sa.BigInteger)
+
+
 class Death(SQLModel, table=True):
+    """The settlement at the end of entitlement (death, or another pension found)."""
+
     id: str = Field(primary_key=True, max_length=40)
     person_id: str = Field(foreign_key="person.id", max_length=32, sa_column_kwargs={"unique": True})
-    date_of_death: date
+    date_of_death: date  # for other_pension: the day before the other pension started
     source: str = Field(max_length=40)
     reported_on: date
     overpaid_fen: int = Field(sa_type=sa.BigInteger)
@@ -310,7 +334,9 @@ class Death(SQLModel, table=True):
     returned_to_fund_fen: int = Field(sa_type=sa.BigInteger)
     recovery_due_fen: int = Field(sa_type=sa.BigInteger)
     funeral_grant_fen: int = Field(sa_type=sa.BigInteger)
-    unpaid_owed_fen: int = Field(sa_type=sa.BigInteger)
+    owed_months_paid_to_heirs_fen: int = Field(sa_type=sa.BigInteger)
+    interest_reversed_fen: int = Field(default=0, sa_type=sa.BigInteger)
+    reason: str = Field(default="death", max_length=20)  # death | other_pension
     posting_id: str | None = Field(default=None, max_length=40)
     created_by: str = Field(default="", max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))

@@ -176,7 +176,8 @@ def _print_evaluation(r: dict[str, object]) -> None:
         f"at refer: FMR {_pct(r['fmr_at_refer'])} (impostors passed or referred)  "
         f"FNMR {_pct(r['fnmr_at_refer'])} (genuine failed outright)",
         f"threshold for FMR {r['target_fmr']}: {r['threshold_at_target_fmr']}",
-        f"failure to enrol {_pct(r['fte'])}  failure to acquire {_pct(r['fta'])}",
+        f"failure to enrol {_pct(r['fte'])} {r.get('fte_reasons', {})}  "
+        f"failure to acquire {_pct(r['fta'])}",
         f"genuine distances {r['genuine_distance']}",
         f"impostor distances {r['impostor_distance']}",
     ]

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import math
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,6 +47,7 @@ class Encoded:
     template: np.ndarray | None  # None: failure to acquire (no face or unreadable)
     enrol_ok: bool
     error: str | None = None
+    refusals: tuple[str, ...] = ()  # quality-gate reason codes when enrol_ok is False
 
 
 @dataclass
@@ -88,19 +91,39 @@ def encode_samples(
     return out
 
 
-def pair_scores(encoded: list[Encoded]) -> PairScores:
-    """Distances of all pairs of acquired templates, split into genuine and impostor."""
+def pair_scores(
+    encoded: list[Encoded], *, max_impostor_pairs: int = 20_000_000, seed: int = 0
+) -> PairScores:
+    """Distances of all pairs of acquired templates, split into genuine and impostor.
+
+    Computed in row blocks from the Gram matrix, so memory stays bounded for a county's
+    tens of thousands of photos; beyond max_impostor_pairs the impostor pairs are a
+    seeded uniform sample (genuine pairs are always all kept).
+    """
     usable = [e for e in encoded if e.template is not None]
-    if len(usable) < 2:
+    n = len(usable)
+    if n < 2:
         return PairScores(np.empty(0), np.empty(0))
-    matrix = np.stack([e.template for e in usable])  # type: ignore[misc]
-    labels = np.array([e.sample.identity for e in usable])
-    diffs = matrix[:, None, :] - matrix[None, :, :]
-    dists = np.sqrt((diffs**2).sum(axis=-1))
-    upper = np.triu_indices(len(usable), k=1)
-    same = labels[upper[0]] == labels[upper[1]]
-    pairs = dists[upper]
-    return PairScores(genuine=np.sort(pairs[same]), impostor=np.sort(pairs[~same]))
+    matrix = np.stack([e.template for e in usable]).astype(np.float64)  # type: ignore[misc]
+    _, labels = np.unique([e.sample.identity for e in usable], return_inverse=True)
+    norms = np.einsum("ij,ij->i", matrix, matrix)
+    keep_rate = min(1.0, max_impostor_pairs / (n * (n - 1) / 2))
+    rng = np.random.default_rng(seed)
+    genuine: list[np.ndarray] = []
+    impostor: list[np.ndarray] = []
+    block = max(1, 4_000_000 // n)
+    for start in range(0, n - 1, block):
+        rows = np.arange(start, min(start + block, n - 1))
+        d2 = norms[rows, None] + norms[None, :] - 2.0 * (matrix[rows] @ matrix.T)
+        dists = np.sqrt(np.maximum(d2, 0.0))
+        upper = np.arange(n)[None, :] > rows[:, None]
+        same = labels[rows, None] == labels[None, :]
+        genuine.append(dists[upper & same])
+        other = dists[upper & ~same]
+        impostor.append(other if keep_rate >= 1.0 else other[rng.random(other.size) < keep_rate])
+    return PairScores(
+        genuine=np.sort(np.concatenate(genuine)), impostor=np.sort(np.concatenate(impostor))
+    )
 
 
 def rates(scores: PairScores, thresholds: Thresholds) -> dict[str, float | None]:
@@ -147,9 +170,13 @@ def propose_thresholds(
         return None
     refer_cap = threshold_for_fmr(scores.impostor, min(1.0, target_fmr * 10)) or pass_at
     refer_goal = threshold_for_fnmr(scores.genuine, target_fnmr) or pass_at
-    return Thresholds(
-        pass_at=round(pass_at, 4), refer_at=round(max(pass_at, min(refer_goal, refer_cap)), 4)
-    )
+    refer_at = max(pass_at, min(refer_goal, refer_cap))
+    # round down: rounding up could admit the very impostor pair the threshold excludes
+    return Thresholds(pass_at=_floor4(pass_at), refer_at=_floor4(refer_at))
+
+
+def _floor4(value: float) -> float:
+    return math.floor(value * 10_000) / 10_000
 
 
 def minimum_impostor_pairs(target_fmr: float) -> int:
@@ -183,9 +210,10 @@ def summary(
         "refer_threshold": thresholds.refer_at,
         **rates(scores, thresholds),
         "target_fmr": target_fmr,
-        "threshold_at_target_fmr": _round(threshold_for_fmr(scores.impostor, target_fmr)),
+        "threshold_at_target_fmr": _floor_or_none(threshold_for_fmr(scores.impostor, target_fmr)),
         "fta": round((n - acquired) / n, 4) if n else None,
         "fte": round(sum(not e.enrol_ok for e in encoded) / n, 4) if n else None,
+        "fte_reasons": dict(Counter(c for e in encoded for c in e.refusals).most_common()),
         "genuine_distance": _stats(scores.genuine),
         "impostor_distance": _stats(scores.impostor),
         "failed_to_acquire": [str(e.sample.path) for e in encoded if e.template is None],
@@ -200,12 +228,12 @@ def _encode_one(sample: Sample, timings: Timings) -> Encoded:
         with timings.stage("quality_enrol"):
             report = assess(image, purpose="enrol")
         if report.box is None:
-            return Encoded(sample, None, False, "no face")
+            return Encoded(sample, None, False, "no face", ("no_face",))
         with timings.stage("encode"):
             template = encode(image, report.box)
     except BiometricsError as exc:
         return Encoded(sample, None, False, str(exc))
-    return Encoded(sample, template, report.ok)
+    return Encoded(sample, template, report.ok, refusals=tuple(r.code for r in report.reasons))
 
 
 def _from_manifest(manifest: Path) -> list[Sample]:
@@ -249,8 +277,8 @@ def _share(mask: np.ndarray, of: np.ndarray) -> float | None:
     return round(float(mask.sum()) / of.size, 6) if of.size else None
 
 
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
+def _floor_or_none(value: float | None) -> float | None:
+    return None if value is None else _floor4(value)
 
 
 def _stats(values: np.ndarray) -> dict[str, float] | None:

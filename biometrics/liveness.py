@@ -29,7 +29,7 @@ from biometrics import geometry
 from biometrics.detection import Box, detect_faces, landmarks, resize
 from biometrics.reasons import Reason, reason
 from biometrics.templates import distance, encode
-from biometrics.tracking import PREVIEW_SIZE, PreviewTracker
+from biometrics.tracking import PREVIEW_MIN_FACE_PX, PREVIEW_SIZE, PreviewTracker
 
 Action = Literal["blink", "turn_left", "turn_right", "open_mouth"]
 ACTIONS: tuple[Action, ...] = ("blink", "turn_left", "turn_right", "open_mouth")
@@ -115,7 +115,9 @@ def measure(
         box, points = tracked.box, tracked.landmarks
     else:
         scale = min(1.0, PREVIEW_SIZE[0] / frame.shape[1], PREVIEW_SIZE[1] / frame.shape[0])
-        boxes = detect_faces(resize(frame, scale) if scale < 1 else frame, min_face_px=60)
+        boxes = detect_faces(
+            resize(frame, scale) if scale < 1 else frame, min_face_px=PREVIEW_MIN_FACE_PX
+        )
         if not boxes:
             return FrameMeasurement(stamp, None)
         box = boxes[0].scaled(1 / scale)
@@ -161,7 +163,8 @@ class LivenessPolicy:
     same_person_at: float = 0.60  # template distance between frames of one challenge
     identity_max_yaw: float = 12.0  # turned faces give unreliable templates: not compared
     max_face_lost: float = 2.0  # seconds without a face before failing
-    static_spread: float = 0.004  # below this landmark spread the "face" never moved
+    static_spread: float = 0.0025  # below this landmark spread the "face" never moved
+    static_min_frames: int = 10  # judge stillness only over this many face frames
     grace: float = 10.0  # seconds after expiry within which evidence may arrive
 
 
@@ -404,7 +407,7 @@ class LivenessSession:
 
     def _is_static(self) -> bool:
         """True when the landmarks never changed shape: a still picture, even if moved."""
-        if len(self._shapes) < 2:
+        if len(self._shapes) < self.policy.static_min_frames:
             return False
         stacked = np.stack(self._shapes)
         spread = np.abs(stacked - np.median(stacked, axis=0)).mean(axis=(1, 2)).max()

@@ -52,7 +52,7 @@ POLICIES: dict[str, QualityPolicy] = {
         max_brightness=210,
         max_saturated=0.25,
         min_sharpness=40,
-        min_ear=0.15,
+        min_ear=0.13,
         min_eye_contrast=0.25,
         max_yaw=30,
         max_roll=25,
@@ -66,7 +66,7 @@ POLICIES: dict[str, QualityPolicy] = {
         max_brightness=205,
         max_saturated=0.15,
         min_sharpness=60,
-        min_ear=0.17,
+        min_ear=0.15,
         min_eye_contrast=0.25,
         max_yaw=20,
         max_roll=15,
@@ -183,7 +183,9 @@ def _detect_cut_face(image: np.ndarray) -> list[Box]:
     padded, halved copy it is found, so the person hears "move back", not "no face"."""
     height, width = image.shape[:2]
     pad_y, pad_x = height // 3, width // 3
-    padded = cv2.copyMakeBorder(image, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_CONSTANT, value=(128, 128, 128))
+    padded = cv2.copyMakeBorder(
+        image, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_CONSTANT, value=(128, 128, 128)
+    )
     boxes = detect_faces(resize(padded, 0.5), min_face_px=HOG_MIN_FACE_PX)
     return [
         Box(b.left * 2 - pad_x, b.top * 2 - pad_y, b.right * 2 - pad_x, b.bottom * 2 - pad_y)
@@ -213,13 +215,20 @@ def _cut_off(points: np.ndarray, width: int, height: int) -> bool:
 
 def _eye_contrast(grey: np.ndarray, points: np.ndarray, face: np.ndarray) -> float:
     """Texture inside the eye regions relative to the face; dark glasses make it flat."""
-    mask = np.zeros(grey.shape, dtype=np.uint8)
-    for eye in geometry.eye_polygons(points):
+    eyes = geometry.eye_polygons(points)
+    # work on the region around the eyes only: a 40-megapixel photo needs no full mask
+    low, high = points[36:48].min(axis=0), points[36:48].max(axis=0)
+    margin = max(8.0, float(high[0] - low[0]) * 0.5)
+    x0, y0 = np.floor(low - margin).astype(int).clip(0)
+    x1, y1 = np.ceil(high + margin).astype(int)
+    region = grey[y0:y1, x0:x1]
+    mask = np.zeros(region.shape, dtype=np.uint8)
+    for eye in eyes:
         centre = eye.mean(axis=0)
         # widen each eye polygon so iris, white and lids are all inside it
-        hull = (eye - centre) * np.array([1.4, 2.5], dtype=np.float32) + centre
+        hull = (eye - centre) * np.array([1.4, 2.5], dtype=np.float32) + centre - (x0, y0)
         cv2.fillPoly(mask, [np.round(hull).astype(np.int32)], 1)
-    pixels = grey[mask.astype(bool)]
+    pixels = region[mask.astype(bool)]
     face_std = float(face.std()) if face.size else 0.0
     if pixels.size < 8 or face_std == 0:
         return 0.0

@@ -25,6 +25,7 @@ from hardware.config import (
 )
 from hardware.errors import DeviceError
 from hardware.receipt import Receipt, ReceiptLine
+from hardware.scanner import KeyboardWedgeScanner
 
 CONFIG_OPTION = click.option(
     "--config",
@@ -330,11 +331,10 @@ def scan(timeout: float, config_path: Path | None, as_json: bool) -> None:
     if scanner is None:
         raise click.ClickException("no scanner is configured")
     try:
-        result = (
-            _run(scanner.read)
-            if config.scanner.kind == "keyboard"
-            else _run(lambda: scanner.read(timeout))
-        )
+        if isinstance(scanner, KeyboardWedgeScanner):
+            result = _run(scanner.read)  # stdin: the scanner types, then Enter
+        else:
+            result = _run(lambda: scanner.read(timeout))
     finally:
         scanner.close()
     _emit({"text": result.text, "source": result.source}, as_json, [result.text])

@@ -232,10 +232,11 @@ def demo_media_folder() -> Path:
     return folder
 
 
-def open_camera(config: DeviceConfig) -> BackgroundCamera | None:
+def open_camera(config: DeviceConfig | None = None) -> BackgroundCamera | None:
     """An `OpenCVCamera` or `SimulatedCamera` (already grabbing), or None for "none"."""
     from hardware.camera import OpenCVCamera, SimulatedCamera
 
+    config = config or DeviceConfig.load()
     cam = config.camera
     if cam.kind == "none":
         return None
@@ -245,11 +246,12 @@ def open_camera(config: DeviceConfig) -> BackgroundCamera | None:
 
 
 def open_card_reader(
-    config: DeviceConfig,
+    config: DeviceConfig | None = None,
 ) -> PcscSocialSecurityCardReader | SimulatedSocialSecurityCardReader | None:
     """The social security card reader, or None for "none"."""
     from hardware.sscard import PcscSocialSecurityCardReader, SimulatedSocialSecurityCardReader
 
+    config = config or DeviceConfig.load()
     reader = config.card_reader
     if reader.kind == "none":
         return None
@@ -258,10 +260,11 @@ def open_card_reader(
     return SimulatedSocialSecurityCardReader(reader.fixture, inserted=reader.inserted)
 
 
-def open_id_card_reader(config: DeviceConfig) -> SerialIdCardReader | None:
+def open_id_card_reader(config: DeviceConfig | None = None) -> SerialIdCardReader | None:
     """The resident ID card reader, or None for "none"."""
     from hardware.idcard import SerialIdCardReader, SimulatedIdCardReader
 
+    config = config or DeviceConfig.load()
     reader = config.id_reader
     if reader.kind == "none":
         return None
@@ -271,11 +274,12 @@ def open_id_card_reader(config: DeviceConfig) -> SerialIdCardReader | None:
 
 
 def open_scanner(
-    config: DeviceConfig, camera: BackgroundCamera | None = None
+    config: DeviceConfig | None = None, camera: BackgroundCamera | None = None
 ) -> KeyboardWedgeScanner | SerialScanner | CameraQrScanner | None:
     """The code scanner; kind "camera" needs the camera it should watch."""
     from hardware.scanner import CameraQrScanner, KeyboardWedgeScanner, SerialScanner
 
+    config = config or DeviceConfig.load()
     scanner = config.scanner
     if scanner.kind == "none":
         return None
@@ -289,10 +293,11 @@ def open_scanner(
     return KeyboardWedgeScanner()
 
 
-def open_printer(config: DeviceConfig) -> Printer | None:
+def open_printer(config: DeviceConfig | None = None) -> Printer | None:
     """The receipt printer, or None for "none"."""
     from hardware.printer import EscPosPrinter, SimulatedPrinter
 
+    config = config or DeviceConfig.load()
     p = config.printer
     options: dict[str, Any] = {"width_mm": p.width_mm, "charset": p.charset}
     if p.kind == "none":

@@ -375,7 +375,9 @@ class IdCardReaderSimulator:
 class SimulatedIdCardReader(SerialIdCardReader):
     """A `SerialIdCardReader` wired to its own simulator: the whole serial path, no device."""
 
-    def __init__(self, fixture: IdCardFixture | str | Path | None = None, *, inserted=False):
+    def __init__(
+        self, fixture: IdCardFixture | str | Path | None = None, *, inserted: bool = False
+    ):
         self.simulator = IdCardReaderSimulator(fixture)
         super().__init__(self.simulator.port, timeout=2.0)
         self.name = "simulated ID card reader"

@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol
 from PIL import Image, ImageOps
 
 from hardware.errors import CoverOpenError, DeviceNotFoundError, PaperOutError, PrinterError
-from hardware.receipt import Line, Receipt, draw_line, layout, render_png
+from hardware.receipt import Line, Receipt, ReceiptLine, draw_line, layout, render_png
 
 Charset = Literal["gb2312", "gbk", "gb18030"]
 
@@ -217,17 +217,37 @@ class EscPosPrinter:
     def _query(self, n: int) -> int | None:
         """DLE EOT n; None when the printer does not answer (many cheap ones do not)."""
         self._send(DLE + EOT + bytes([n]))
-        device = getattr(self.connection, "device", None)
-        if hasattr(device, "settimeout"):
-            device.settimeout(self.status_timeout)
         try:
-            return _status_byte(self.connection._read())
+            return _status_byte(self._read_answer())
         except (OSError, NotImplementedError, AttributeError):
             return None
         except Exception as exc:  # pyusb's USBTimeoutError and friends
             if "timeout" in type(exc).__name__.lower():
                 return None
             raise
+
+    def _read_answer(self) -> bytes:
+        """One status byte, waiting `status_timeout` at most (not the job's timeout).
+
+        python-escpos's `_read()` asks for 16 bytes, which on a serial line means waiting
+        out the whole timeout for a one-byte answer.
+        """
+        device = getattr(self.connection, "device", None)
+        if hasattr(device, "recv"):  # network
+            previous = device.gettimeout()
+            device.settimeout(self.status_timeout)
+            try:
+                return device.recv(1)
+            finally:
+                device.settimeout(previous)
+        if hasattr(device, "in_waiting"):  # pyserial
+            previous = device.timeout
+            device.timeout = self.status_timeout
+            try:
+                return device.read(1)
+            finally:
+                device.timeout = previous
+        return self.connection._read()  # USB: one packet, as long as the answer
 
     def _status_on_open_connection(self) -> PrinterStatus | None:
         offline_cause, paper = self._query(2), self._query(4)
@@ -285,11 +305,21 @@ class SimulatedPrinter:
         pass
 
 
+def open_printer(config: Any = None) -> Printer | None:
+    """The configured printer (`hardware.config.open_printer`), here for discoverability."""
+    from hardware.config import open_printer as open_configured
+
+    return open_configured(config)
+
+
 __all__ = [
     "EscPosPrinter",
     "Printer",
     "PrinterStatus",
+    "Receipt",
+    "ReceiptLine",
     "SimulatedPrinter",
     "escpos_bytes",
+    "open_printer",
     "qr_command",
 ]

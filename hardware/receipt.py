@@ -40,7 +40,7 @@ class ReceiptLine:
 @dataclass(frozen=True)
 class Receipt:
     title: str
-    lines: Sequence[ReceiptLine] = ()
+    lines: Sequence[ReceiptLine | str] = ()  # a plain string prints as is, wrapped
     printed_at: datetime | None = None
     device: str | None = None
     number: str | None = None
@@ -50,7 +50,11 @@ class Receipt:
 
     @property
     def total(self) -> Decimal | None:
-        amounts = [line.amount for line in self.lines if line.amount is not None]
+        amounts = [
+            line.amount
+            for line in self.lines
+            if isinstance(line, ReceiptLine) and line.amount is not None
+        ]
         return sum(amounts, Decimal(0)) if amounts else None
 
 
@@ -131,7 +135,9 @@ def layout(receipt: Receipt, width_mm: int = 58) -> Layout:
     body += [Line(pad(p, half, "center"), double=True) for p in wrap(receipt.title, half)]
     body.append(rule)
     for item in receipt.lines:
-        if item.amount is None:
+        if isinstance(item, str):
+            body += [Line(piece) for piece in wrap(item, columns)]
+        elif item.amount is None:
             body += label_value(item.label, item.value, columns)
         else:
             label = f"{item.label} {item.value}".strip()
@@ -148,9 +154,8 @@ def layout(receipt: Receipt, width_mm: int = 58) -> Layout:
     for label, value in meta:
         if value:
             body += label_value(label, value, columns)
-    footer = [
-        Line(pad(p, columns, "center")) for text in receipt.footer for p in wrap(text, columns)
-    ]
+    texts = [receipt.footer] if isinstance(receipt.footer, str) else receipt.footer
+    footer = [Line(pad(p, columns, "center")) for text in texts for p in wrap(text, columns)]
     return Layout(columns, body, receipt.qr, footer)
 
 

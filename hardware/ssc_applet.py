@@ -10,7 +10,9 @@ A fixture is JSON::
      "expires_on": "2029-05-20", "id_number": "...", "name": "张秀英", "sex": "2",
      "ethnicity": "01", "birth_date": "1950-03-02",
      "missing_files": ["EF06"],      # optional: answer 6A82 when it is selected
-     "remove_after_apdus": 4}        # optional: the card leaves after that many APDUs
+     "protected_files": ["EF06"],    # optional: answer 6982 to READ RECORD (needs PSAM)
+     "remove_after_apdus": 4,        # optional: the card leaves after that many APDUs
+     "aid": "A000000333010101"}      # optional: not a social security card
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ SW_FILE_NOT_FOUND = b"\x6a\x82"
 SW_RECORD_NOT_FOUND = b"\x6a\x83"
 SW_WRONG_P1P2 = b"\x6a\x86"
 SW_WRONG_LENGTH = b"\x67\x00"
+SW_SECURITY = b"\x69\x82"  # security status not satisfied: the PSAM has not authenticated
 SW_CONDITIONS = b"\x69\x85"  # conditions of use not satisfied: no file selected
 SW_INS_NOT_SUPPORTED = b"\x6d\x00"
 SW_CLA_NOT_SUPPORTED = b"\x6e\x00"
@@ -44,7 +47,7 @@ def _tck(body: bytes) -> int:
 
 
 DEFAULT_ATR = b"\x3b" + _ATR_BODY + bytes([_tck(_ATR_BODY)])
-_FILE_IDS = {"EF05": EF05, "EF06": EF06}
+FILE_IDS = {"EF05": EF05, "EF06": EF06}
 
 
 @dataclass
@@ -53,18 +56,22 @@ class SscFixture:
 
     values: dict[str, str]
     missing_files: set[int] = field(default_factory=set)
+    protected_files: set[int] = field(default_factory=set)
     remove_after_apdus: int | None = None
     atr: bytes = DEFAULT_ATR
+    aid: bytes = SSSE_AID  # another AID makes "a bank card put in by mistake"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SscFixture:
         data = dict(data)
-        missing = {_FILE_IDS[name.upper()] for name in data.pop("missing_files", [])}
+        missing = {FILE_IDS[name.upper()] for name in data.pop("missing_files", [])}
+        protected = {FILE_IDS[name.upper()] for name in data.pop("protected_files", [])}
         remove_after = data.pop("remove_after_apdus", None)
         atr = bytes.fromhex(data.pop("atr")) if "atr" in data else DEFAULT_ATR
+        aid = bytes.fromhex(data.pop("aid")) if "aid" in data else SSSE_AID
         data.pop("source", None)
         values = {key: str(value) for key, value in data.items()}
-        return cls(values, missing, remove_after, atr)
+        return cls(values, missing, protected, remove_after, atr, aid)
 
     @classmethod
     def load(cls, path: str | Path) -> SscFixture:
@@ -110,7 +117,7 @@ class SocialSecurityCardApplet:
 
     def _select(self, p1: int, data: bytes) -> bytes:
         if p1 == 0x04:  # by application name
-            self.app_selected = data == SSSE_AID
+            self.app_selected = data == self.fixture.aid
             self.current_file = None
             return SW_OK if self.app_selected else SW_FILE_NOT_FOUND
         if p1 in (0x00, 0x02) and len(data) == 2 and self.app_selected:
@@ -127,6 +134,8 @@ class SocialSecurityCardApplet:
             return SW_CONDITIONS if p2 == 0x04 else SW_WRONG_P1P2
         if file_id in self.fixture.missing_files:
             return SW_FILE_NOT_FOUND
+        if file_id in self.fixture.protected_files:
+            return SW_SECURITY
         content = self.records[file_id].get(record)
         if content is None:
             return SW_RECORD_NOT_FOUND

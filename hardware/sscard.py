@@ -95,14 +95,20 @@ def exchange(transport: ApduTransport, apdu: bytes, action: str) -> bytes:
     return data
 
 
+def spec_major(version: str | None) -> int:
+    """2 for "2.00", 0 when the card does not say (first cards) or says nonsense."""
+    head = (version or "").strip().split(".")[0]
+    return int(head) if head.isdigit() else 0
+
+
 def read_records(transport: ApduTransport, file_id: int, version: str | None) -> dict[str, str]:
     """Selects a file and reads the elements of `hardware.ssc_layout` from it."""
     file_name = FILE_NAMES[file_id]
     exchange(transport, b"\x00\xa4\x02\x00\x02" + file_id.to_bytes(2, "big"), f"select {file_name}")
     values: dict[str, str] = {}
     for element in FILE_ELEMENTS[file_id]:
-        if element.name == "name_extension" and not (version or "").startswith("3"):
-            continue  # only third-generation cards carry it
+        if element.name == "name_extension" and spec_major(version) < 3:
+            continue  # only third-generation (3.00) and later cards carry it
         try:
             record = exchange(
                 transport, bytes([0x00, 0xB2, element.tag, 0x04, 0x00]), f"read {element.name}"
@@ -120,7 +126,13 @@ def read_records(transport: ApduTransport, file_id: int, version: str | None) ->
 
 def read_social_security_card(transport: ApduTransport) -> CardData:
     """Reads holder and card data from a card already powered and connected."""
-    exchange(transport, b"\x00\xa4\x04\x00" + bytes([len(SSSE_AID)]) + SSSE_AID, "select SSSE")
+    select = b"\x00\xa4\x04\x00" + bytes([len(SSSE_AID)]) + SSSE_AID
+    try:
+        exchange(transport, select, "select SSSE")
+    except CardFileNotFoundError as exc:
+        raise CardFileNotFoundError(
+            f"the card has no social security application (SSSE); is it a social security card? ({exc})"
+        ) from exc
     card = read_records(transport, EF05, None)
     holder = read_records(transport, EF06, card["spec_version"])
     return card_data_from_values(card | holder)
@@ -281,7 +293,8 @@ class PcscSocialSecurityCardReader:
         readers = self._readers()
         known: dict[str, int] = {}
         while True:
-            known = self._pcsc.states(readers, 0 if not known else 500, known)
+            left = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
+            known = self._pcsc.states(readers, int(left * 1000) if known else 0, known)
             for name, state in known.items():
                 if self._pcsc.present(state):
                     return name
@@ -300,7 +313,12 @@ class PcscSocialSecurityCardReader:
             )
             self._pcsc.check(hresult, "connect to the card")
             try:
-                return read_social_security_card(_PcscTransport(self._pcsc, card, protocol))
+                # a transaction keeps other PC/SC clients from selecting files mid-read
+                self._pcsc.check(scard.SCardBeginTransaction(card), "reserve the card")
+                try:
+                    return read_social_security_card(_PcscTransport(self._pcsc, card, protocol))
+                finally:
+                    scard.SCardEndTransaction(card, scard.SCARD_LEAVE_CARD)
             finally:
                 scard.SCardDisconnect(card, scard.SCARD_LEAVE_CARD)
 
@@ -342,6 +360,9 @@ class PcscCardWatcher:
                 known = {}
                 self._stopped.wait(1.0)
                 continue
+            for name in [n for n, there in present.items() if there and n not in readers]:
+                present[name] = False  # the reader was unplugged with the card in it
+                self._callback(CardEvent("removed", name))
             for name, state in known.items():
                 now = pcsc.present(state)
                 if now != present.get(name, False):

@@ -18,7 +18,7 @@ import socket
 import sys
 from pathlib import Path
 
-from hardware.ssc_applet import SocialSecurityCardApplet, SscFixture
+from hardware.ssc_applet import FILE_IDS, SocialSecurityCardApplet, SscFixture
 
 VPCD_HOST = "127.0.0.1"
 VPCD_PORT = 35963  # 0x8C7B, the CHANNELID of the first slot in /etc/reader.conf.d/vpcd
@@ -89,14 +89,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default=VPCD_HOST)
     parser.add_argument("--port", type=int, default=VPCD_PORT)
     parser.add_argument("--remove-after", type=int, metavar="N", help="leave after N APDUs")
-    parser.add_argument("--missing-file", action="append", default=[], metavar="EF06")
+    parser.add_argument(
+        "--missing-file", action="append", default=[], choices=sorted(FILE_IDS), help="answer 6A82"
+    )
+    parser.add_argument(
+        "--protected-file",
+        action="append",
+        default=[],
+        choices=sorted(FILE_IDS),
+        help="answer 6982",
+    )
     args = parser.parse_args(argv)
     fixture = SscFixture.load(args.fixture)
     if args.remove_after is not None:
         fixture.remove_after_apdus = args.remove_after
-    fixture.missing_files |= SscFixture.from_dict(
-        {"missing_files": args.missing_file}
-    ).missing_files
+    fixture.missing_files |= {FILE_IDS[name] for name in args.missing_file}
+    fixture.protected_files |= {FILE_IDS[name] for name in args.protected_file}
     try:
         outcome = VirtualCard(fixture, args.host, args.port).serve()
     except OSError as exc:

@@ -129,6 +129,7 @@ class KioskApp(App):
         self._camera: CameraView | None = None
         self._busy: BusyArc | None = None
         self.view: fl.ViewModel | None = None
+        self.view_before: fl.ViewModel | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -142,6 +143,11 @@ class KioskApp(App):
     def build(self) -> KioskRoot:
         root = KioskRoot(landscape=self.landscape)
         self.root = root
+        if not self.landscape:
+            # portrait: the picture sits with the words, the pair centred in the column
+            ids = root.ids
+            ids.content.remove_widget(ids.visual)
+            ids.words.add_widget(ids.visual, index=len(ids.words.children) - 1)
         self._build_sim(root)
         self.render(force=True)
         Clock.schedule_interval(self._on_pump, 1 / 10)
@@ -185,7 +191,7 @@ class KioskApp(App):
             return
         self._rendered = c.version
         view = c.flow.view()
-        self.view = view
+        self.view_before, self.view = self.view, view
         ids = self.root.ids  # type: ignore[union-attr]
         lang = view.lang
 
@@ -196,7 +202,8 @@ class KioskApp(App):
         ids.lang.text = MSG["btn_lang"][0 if lang == "zh" else 1]
         # notice
         notice = tx(view.notice)
-        ids.notice_text.text = f"{view.notice_icon} {notice}" if notice else ""
+        # a no-break space keeps the glyph on the line of its first word
+        ids.notice_text.text = f"{view.notice_icon}\u00a0{notice}" if notice else ""
         # words
         ids.body.text = tx(view.body)
         ids.detail.text = tx(view.detail)
@@ -218,9 +225,17 @@ class KioskApp(App):
     def _render_rows(self, view: fl.ViewModel, lang: str) -> None:
         table = self.root.ids.rows  # type: ignore[union-attr]
         table.clear_widgets()
+        if not view.rows:
+            return
+        # the columns share the width by how long their longest entries are
+        longest_left = max(len(left.get(lang)) for left, _ in view.rows)
+        longest_right = max(len(right.get(lang)) for _, right in view.rows)
+        share = min(0.6, max(0.25, longest_left / (longest_left + longest_right)))
         for i, (left, right) in enumerate(view.rows):
             row = Factory.TableRow()
             row.zebra = i % 2 == 0
+            row.ids.left.size_hint_x = share
+            row.ids.right.size_hint_x = 1 - share
             row.ids.left.text = left.get(lang)
             row.ids.right.text = right.get(lang)
             table.add_widget(row)
@@ -230,23 +245,34 @@ class KioskApp(App):
         visual = ids.visual
         visual.clear_widgets()
         landscape = self.landscape
-        kind = (
-            "camera" if view.show_camera else "busy" if view.busy else "badge" if view.icon else ""
-        )
-        if landscape:
-            visual.size_hint = ({"camera": 0.55, "busy": 0.3, "badge": 0.3}.get(kind, 0.001), 1)
-            visual.size_hint_min_x = None
+        if view.show_camera:
+            kind = "camera"
+        elif view.busy:
+            kind = "busy"
+        elif view.picture:
+            kind = "picture"
         else:
-            if kind == "camera":
-                visual.size_hint = (1, 0.62)
-            else:
-                visual.size_hint = (1, None)
-                visual.height = dp(230) if kind else 0
+            kind = "badge" if view.icon else ""
+        if landscape:
+            share = {"camera": 1.25, "busy": 0.45, "badge": 0.45, "picture": 0.6}
+            visual.size_hint = (share.get(kind, 0.001), 1)
+        elif kind == "camera":
+            visual.size_hint = (1, 1)
+        else:
+            visual.size_hint = (1, None)
+            visual.height = {"picture": dp(350), "": 0}.get(kind, dp(220))
         ids.content.spacing = dp(28) if kind else 0
+        ids.top_space.size_hint_y = ids.bottom_space.size_hint_y = (
+            0.001 if kind == "camera" and not landscape else 1
+        )
         if kind == "camera":
             if self._camera is None:
                 self._camera = CameraView()
             cam = self._camera
+            if self.view_before is None or not self.view_before.show_camera:
+                # a new camera session: never show the previous person's last frame
+                cam.ids.image.texture = None
+                self._texture = None
             cam.guide_colour = rgba(theme.GREEN if view.tone == "success" else theme.WHITE)
             visual.add_widget(cam)
         elif kind == "picture":
@@ -293,7 +319,8 @@ class KioskApp(App):
             rows.append(buttons[:per_row])
             buttons = buttons[per_row:]
         for row in rows:
-            line = BoxLayout(size_hint_y=None, height=dp(theme.BUTTON_H_DP), spacing=dp(18))
+            height = dp(theme.BUTTON_H_DP if self.landscape else theme.BUTTON_H_PORTRAIT_DP)
+            line = BoxLayout(size_hint_y=None, height=height, spacing=dp(18))
             for b in row:
                 line.add_widget(self._button(b, lang))
             box.add_widget(line)
@@ -307,7 +334,7 @@ class KioskApp(App):
         if o is None:
             return
         card = OverlayCard(landscape=self.landscape)
-        card.ids.title.text = ("？ " if o.kind == "help" else "！ ") + o.title.get(lang)
+        card.ids.title.text = ("？\u00a0" if o.kind == "help" else "！\u00a0") + o.title.get(lang)
         card.ids.body.text = o.body.get(lang)
         for b in o.buttons:
             card.ids.buttons.add_widget(self._button(b, lang))

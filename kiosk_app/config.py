@@ -19,7 +19,8 @@ class KioskConfig:
     # Camera guidance: without a usable face for this long, offer help from staff.
     camera_guidance_timeout_s: float = 45.0
     steady_frames: int = 3  # consecutive good frames before the photo is taken
-    guidance_voice_gap_s: float = 4.0  # never repeat spoken guidance faster than this
+    guidance_voice_gap_s: float = 4.0  # never speak guidance faster than this
+    guidance_repeat_s: float = 8.0  # the same advice is spoken again after this long
     # Liveness: each action of the challenge has its own time limit.
     liveness_action_timeout_s: float = 12.0
     # Face attempts in one session (the backend also locks a card after N failures a day).

@@ -825,10 +825,14 @@ class KioskFlow:
 
     def _guide_voice(self, key: str, now: float) -> list[Effect]:
         last = self._last_guide_voice
-        if last is not None and (
-            last[0] == key or now - last[1] < self.config.guidance_voice_gap_s
-        ):
-            return []
+        if last is not None:
+            gap = (
+                self.config.guidance_repeat_s
+                if last[0] == key
+                else self.config.guidance_voice_gap_s
+            )
+            if now - last[1] < gap:
+                return []
         self._last_guide_voice = (key, now)
         self._voice = key
         return [Speak(key)]
@@ -1034,7 +1038,10 @@ class KioskFlow:
             return ViewModel(
                 **base | {"back": None},
                 title=t("take_id_title") if id_card else t("take_card_title"),
-                body=t("take_card_body") if receipt else t("take_card_body_noreceipt"),
+                body=t(
+                    ("take_id_body" if id_card else "take_card_body")
+                    + ("" if receipt else "_noreceipt")
+                ),
                 picture="take_card",
             )
         if screen == Screen.ERROR:

@@ -228,16 +228,66 @@ def check_layout(root: Any, window_size: tuple[int, int]) -> list[str]:
     return issues
 
 
+def live(out: Path, orientation: str, limit_s: float = 40.0) -> int:
+    """The app as it really runs (worker threads, camera thread, real clock): a card goes in,
+    the person certifies, takes the card. Captures the live camera and the end."""
+    from kivy.clock import Clock
+
+    from kiosk_app.app import KioskApp
+    from kiosk_app.assemble import build_kiosk
+    from kiosk_app.backend import demo_card
+    from kiosk_app.flow import Screen, Tap
+
+    kiosk = build_kiosk(simulate=True, mode="thread", voice_enabled=False, demo_pacing=True)
+    app = KioskApp(kiosk.controller, landscape=orientation == "landscape")
+    seen: list[str] = []
+    state = {"result": 1, "camera_shot": False}
+
+    def watch(_dt: float) -> None:
+        screen = kiosk.flow.screen
+        if not seen or seen[-1] != screen:
+            seen.append(str(screen))
+        if screen == Screen.ATTRACT and len(seen) == 1:
+            kiosk.cards.insert(demo_card(0))
+        elif screen == Screen.MENU:
+            kiosk.controller.dispatch(Tap("certify"))
+        elif screen == Screen.CAMERA and not state["camera_shot"] and app._frame_serial > 5:
+            app.root.export_to_png(str(out / "live_camera.png"))
+            state["camera_shot"] = True
+        elif screen == Screen.TAKE_CARD:
+            app.root.export_to_png(str(out / "live_take_card.png"))
+            kiosk.cards.remove()
+        elif screen == Screen.ATTRACT and len(seen) > 1:
+            state["result"] = 0 if state["camera_shot"] else 1
+            app.stop()
+
+    def give_up(_dt: float) -> None:
+        print(f"live run stuck; screens seen: {seen}", file=sys.stderr)
+        app.stop()
+
+    app.bind(on_start=lambda *_: Clock.schedule_interval(watch, 0.1))
+    Clock.schedule_once(give_up, limit_s)
+    app.run()
+    print(json.dumps({"live": seen, "camera_shot": state["camera_shot"]}))
+    return int(state["result"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("artifacts/screenshots/kiosk"))
     parser.add_argument("--portrait", action="store_true")
+    parser.add_argument("--live", action="store_true", help="run threaded, in real time")
     args = parser.parse_args(argv)
     orientation = "portrait" if args.portrait else "landscape"
+    if args.live:
+        out = args.out / orientation
+        out.mkdir(parents=True, exist_ok=True)
+        configure_kivy(*SIZES[orientation], fullscreen=False)
+        return live(out, orientation)
     size = SIZES[orientation]
     out = args.out / orientation
     out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("*.png"):
+    for old in out.glob("[0-9]*.png"):
         old.unlink()
     configure_kivy(*size, fullscreen=False)
 

@@ -112,13 +112,15 @@ MSG: dict[str, tuple[str, str]] = {
     "printing_title": ("正在打印", "Printing"),
     "paper_out_title": ("打印机没纸了", "Printer is out of paper"),
     "paper_out_body": (
-        "凭条打不出来，结果请看屏幕。需要凭条请找工作人员",
-        "No receipt: your result is on the screen. Ask the staff for a receipt",
+        "凭条打不出来，结果请看屏幕。\n需要凭条请找工作人员",
+        "No receipt: your result is on the screen.\nAsk the staff for a receipt",
     ),
     "printer_fault_title": ("打印机坏了", "Printer not working"),
     "take_card_title": ("请取走您的卡", "Please take your card"),
     "take_card_body": ("办完了，请拿好卡和凭条", "All done. Take your card and receipt"),
     "take_card_body_noreceipt": ("办完了，请拿好您的卡", "All done. Take your card"),
+    "take_id_body": ("办完了，请拿好身份证和凭条", "All done. Take your ID card and receipt"),
+    "take_id_body_noreceipt": ("办完了，请拿好您的身份证", "All done. Take your ID card"),
     "take_id_title": ("请拿走您的身份证", "Please take your ID card"),
     "statement_printed": ("凭条已打印，请在出纸口取走", "Receipt printed: take it from the slot"),
     "statement_paper_out": ("打印机没纸了，请在屏幕上查看", "Printer out of paper: see the screen"),
@@ -156,7 +158,7 @@ MSG: dict[str, tuple[str, str]] = {
         "Push the social security card chip-first into the slot,\nor lay the ID card flat on the reader",
     ),
     "help_menu": (
-        "每年要做一次认证，才能继续领养老金。\n点大按钮选择要办的事",
+        "每年认证一次，才能继续领养老金。\n点大按钮，选择要办的事",
         "Certify once a year to keep your pension.\nTap a big button to choose",
     ),
     "help_camera": (

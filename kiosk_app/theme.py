@@ -26,6 +26,7 @@ SIM_SP = 40  # the simulator strip (demo only) still keeps the minimum
 
 # touch targets, dp
 BUTTON_H_DP = 130
+BUTTON_H_PORTRAIT_DP = 160  # portrait has height to spare: bigger targets
 BAR_H_DP = 140
 BAR_BUTTON_W_DP = 330
 TOP_H_DP = 130

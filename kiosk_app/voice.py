@@ -127,6 +127,12 @@ class VoicePlayer:
             return None
         from kivy.core.audio import SoundLoader
 
-        sound = SoundLoader.load(str(path))
+        try:
+            sound = SoundLoader.load(str(path))
+        except Exception:  # no audio device, broken file: the words are on screen anyway
+            log.exception("cannot load voice prompt %s", path)
+            sound = None
+        if sound is None:
+            log.warning("no audio provider could load %s", path)
         self._sounds[key] = sound
         return sound

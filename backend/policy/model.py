@@ -49,6 +49,23 @@ class MonthAmount(BaseModel):
     fen: int = Field(ge=0)
 
 
+class FacePolicy(BaseModel):
+    """The county's face-decision thresholds and attempt limits (`[face]` in the policy file)."""
+
+    pass_at: float = Field(default=0.50, gt=0, lt=2)
+    refer_at: float = Field(default=0.60, gt=0, lt=2)
+    max_failures_per_day: int = Field(default=3, ge=1)
+    duplicate_at: float = Field(default=0.50, gt=0, lt=2)  # 1:N: closer than this under another ID is a possible duplicate
+    kiosk_challenge_minutes: int = Field(default=5, ge=1)
+    field_challenge_days: int = Field(default=7, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FacePolicy:
+        if self.pass_at > self.refer_at:
+            raise ValueError("face.pass_at must not exceed face.refer_at")
+        return self
+
+
 class Policy(BaseModel):
     county: str
     scheme_start: date
@@ -68,6 +85,7 @@ class Policy(BaseModel):
     central_minimum: list[MonthAmount]
     county_topup: list[MonthAmount]
     interest_rates: dict[int, Decimal]
+    face: FacePolicy = FacePolicy()
 
     @field_validator("subsidy_shares")
     @classmethod

@@ -11,7 +11,14 @@ from sqlmodel import select
 from backend import ledger
 from backend.errors import Conflict, NotFound, RuleRefused, field_error
 from backend.ledger import Transfer, bucket_code
-from backend.models import Contribution, LedgerAccount, LedgerPosting, LedgerTransfer, Person, utcnow
+from backend.models import (
+    Contribution,
+    LedgerAccount,
+    LedgerPosting,
+    LedgerTransfer,
+    Person,
+    utcnow,
+)
 from backend.services import registry
 from backend.services.context import Ctx
 

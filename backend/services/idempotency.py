@@ -12,13 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from backend.db import session_scope
 from backend.errors import Conflict
 from backend.models import IdempotencyRecord
-from sqlmodel import Session
 
 MAX_KEY_LENGTH = 200
 

@@ -96,7 +96,7 @@ def test_real_photo_with_dark_glasses_hides_the_eyes() -> None:
 
 
 def test_synthesized_closed_eyes_are_refused_for_enrolment() -> None:
-    name = "deepface/tests/unit/dataset/img20.jpg"
+    name = "lfw/Colin_Powell/Colin_Powell_0007.jpg"
     assert assess(photo(name), purpose="enrol").ok
     closed = synth.close_eyes(photo(name), points(name))
     assert "eyes_not_visible" in codes(closed, "enrol")

@@ -51,35 +51,37 @@ def _readers() -> list[str] | None:
 
 
 @pytest.fixture(scope="session")
-def pcscd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
-    """A running pcscd with the vpcd driver; started here (and stopped) when not running."""
-    process = None
+def pcscd() -> list[str]:
+    """A running pcscd with the vpcd driver, started here when it is not running.
+
+    It is started as a daemon with --auto-exit: it ends by itself a minute after its last
+    client, so parallel test workers never stop it under each other's feet.
+    """
     if _readers() is None:
-        binary = shutil.which("pcscd") or (
-            "/usr/sbin/pcscd" if Path("/usr/sbin/pcscd").exists() else None
-        )
+        binary = shutil.which("pcscd") or shutil.which("pcscd", path="/usr/sbin:/sbin")
         if binary is None:
             pytest.fail(
                 "pcscd is not installed: run `make setup` (Debian packages pcscd, vsmartcard-vpcd)"
             )
-        log = (tmp_path_factory.mktemp("pcscd") / "pcscd.log").open("w")
-        process = subprocess.Popen([binary, "--foreground"], stdout=log, stderr=subprocess.STDOUT)
-        wait_until(lambda: _readers() is not None or process.poll() is not None, "pcscd to start")
-        if process.poll() is not None:
-            pytest.fail(f"pcscd exited with status {process.returncode}; see {log.name}")
+        started = subprocess.run(
+            [binary, "--auto-exit"], capture_output=True, text=True, timeout=GUARD
+        )
+        # a non-zero status is fine when another worker's pcscd won the race
+        wait_until(lambda: _readers() is not None, f"pcscd to start ({started.stderr.strip()})")
     readers = _readers() or []
     if not any(name.startswith("Virtual PCD") for name in readers):
         pytest.fail(f"pcscd runs without the vpcd reader (vsmartcard-vpcd); readers: {readers}")
-    yield readers
-    if process is not None:
-        process.terminate()
-        process.wait(timeout=10)
+    return readers
 
 
 def _card_in_vpcd() -> bool:
     from hardware.sscard import PcscSocialSecurityCardReader
 
-    return PcscSocialSecurityCardReader("Virtual PCD 00 00").card_present()
+    reader = PcscSocialSecurityCardReader("Virtual PCD 00 00")
+    try:
+        return reader.card_present()
+    finally:
+        reader.close()
 
 
 @pytest.fixture

@@ -114,3 +114,24 @@ def test_a_usb_printer_needs_its_ids() -> None:
     config.printer.usb_vendor, config.printer.usb_product = "0416", "5011"
     printer = open_printer(config)
     assert printer is not None and printer.name == "usb 0416:5011"
+
+
+def test_the_shortcuts_read_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from hardware import cards, printer
+    from hardware.receipt import Receipt
+
+    monkeypatch.setenv("NONGBAO_DEVICE_PRINTER_OUT_DIR", str(tmp_path))
+    monkeypatch.setenv("NONGBAO_DEVICE_PRINTER_WIDTH_MM", "80")
+    device = printer.open_printer()
+    assert isinstance(device, SimulatedPrinter) and device.width_mm == 80
+    device.print_receipt(Receipt("回执", ["已完成生存认证", "谢谢"], qr="R1"))
+    assert "已完成生存认证".encode("gb18030") in (tmp_path / "receipt-0001.bin").read_bytes()
+    reader = cards.open_reader("idcard")
+    try:
+        assert isinstance(reader, SimulatedIdCardReader)
+    finally:
+        assert reader is not None
+        reader.close()
+    assert isinstance(cards.open_reader("ssc"), SimulatedSocialSecurityCardReader)

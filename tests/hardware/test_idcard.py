@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import queue
 from collections.abc import Iterator
 from datetime import date
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hardware.cards import CardEvent
 from hardware.errors import DeviceTimeoutError, NoCardError, ProtocolError
@@ -17,7 +20,10 @@ from hardware.idcard import (
     SerialIdCardReader,
     build_text,
     encode_command,
+    encode_response,
+    parse_response,
     photo_block,
+    read_frame,
     split_text,
 )
 
@@ -124,3 +130,14 @@ def test_inserts_and_removals_are_reported(simulator, reader) -> None:
         assert events.get(timeout=GUARD).kind == "removed"
     finally:
         watcher.stop()
+
+
+@given(st.binary(max_size=300), st.integers(min_value=0, max_value=255))
+def test_frames_round_trip_and_corruption_is_caught(data: bytes, sw3: int) -> None:
+    frame = encode_response(sw3, data)
+    assert parse_response(read_frame(io.BytesIO(b"\x00\xff" + frame))) == (sw3, data)
+    corrupt = frame[:-1] + bytes([frame[-1] ^ 0x01])
+    with pytest.raises(ProtocolError, match="bad checksum"):
+        read_frame(io.BytesIO(corrupt))
+    with pytest.raises(ProtocolError, match="truncated"):
+        read_frame(io.BytesIO(frame[:-1]))

@@ -14,6 +14,7 @@ from hardware.cards import CardEvent
 from hardware.errors import (
     CardFileNotFoundError,
     CardRemovedError,
+    CardSecurityError,
     DeviceNotFoundError,
     NoCardError,
 )
@@ -81,6 +82,13 @@ def test_a_card_without_the_holder_file_is_a_clear_error(virtual_card) -> None:
     virtual_card(CARD, "--missing-file", "EF06")
     reader = PcscSocialSecurityCardReader("Virtual PCD 00 00")
     with pytest.raises(CardFileNotFoundError, match=r"EF06 \(card holder\): file not found.*6A82"):
+        reader.read(timeout=GUARD)
+
+
+def test_a_card_demanding_terminal_authentication_is_a_clear_error(virtual_card) -> None:
+    virtual_card(CARD, "--protected-file", "EF06")
+    reader = PcscSocialSecurityCardReader("Virtual PCD 00 00")
+    with pytest.raises(CardSecurityError, match=r"read id_number: .*\(PSAM\).*6982"):
         reader.read(timeout=GUARD)
 
 

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import io
+import os
+import select
 import shutil
 import subprocess
+import threading
+import time
+import tty
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -26,7 +31,7 @@ from hardware.printer import (
 )
 from hardware.receipt import Receipt, ReceiptLine, layout, render_pdf, render_png, text_width
 
-from .conftest import PrinterServer
+from .conftest import GUARD, PrinterServer
 
 QR = "https://nongbao.example/r/R20261127-000123"
 RECEIPT = Receipt(
@@ -162,3 +167,64 @@ def test_the_simulated_printer_keeps_jobs_and_previews(tmp_path: Path) -> None:
     with pytest.raises(PaperOutError):
         printer.print_receipt(RECEIPT)
     assert len(printer.jobs) == 1
+
+
+class SerialPrinter:
+    """A printer on the far end of a pseudo-terminal: keeps bytes, answers DLE EOT."""
+
+    def __init__(self, paper_out: bool = False) -> None:
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        self.port = os.ttyname(self.slave)
+        self.paper_out = paper_out
+        self.received = bytearray()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        pending = b""
+        while not self._stop.is_set():
+            if not select.select([self.master], [], [], 0.05)[0]:
+                continue
+            chunk = os.read(self.master, 65536)
+            self.received += chunk
+            pending += chunk
+            while (start := pending.find(b"\x10\x04")) >= 0 and len(pending) > start + 2:
+                n = pending[start + 2]
+                os.write(self.master, bytes([0x72 if n == 4 and self.paper_out else 0x12]))
+                pending = pending[start + 3 :]
+            pending = pending[-2:]
+
+    def wait_for(self, marker: bytes) -> bytes:
+        deadline = time.monotonic() + GUARD
+        while marker not in self.received:
+            assert time.monotonic() < deadline, f"{marker!r} never arrived"
+            time.sleep(0.02)
+        return bytes(self.received)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        os.close(self.master)
+        os.close(self.slave)
+
+
+def test_a_serial_printer_is_asked_for_its_status_then_prints() -> None:
+    device = SerialPrinter()
+    try:
+        EscPosPrinter.serial(device.port, 9600).print_receipt(RECEIPT)
+        data = device.wait_for(b"\x1dV\x42\x00")
+        assert data.startswith(b"\x10\x04\x02\x10\x04\x04\x1b@\x1c&")
+        assert gb("张秀英") in data
+    finally:
+        device.close()
+
+
+def test_a_serial_printer_out_of_paper() -> None:
+    device = SerialPrinter(paper_out=True)
+    try:
+        with pytest.raises(PaperOutError):
+            EscPosPrinter.serial(device.port, 9600).print_receipt(RECEIPT)
+    finally:
+        device.close()

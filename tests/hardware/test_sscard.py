@@ -9,7 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hardware.cards import CardData, CardEvent, ethnicity_name, mask_id_number, sex_name
-from hardware.errors import CardDataError, CardFileNotFoundError, CardRemovedError, NoCardError
+from hardware.errors import (
+    CardDataError,
+    CardError,
+    CardFileNotFoundError,
+    CardRemovedError,
+    NoCardError,
+)
 from hardware.ssc_applet import SocialSecurityCardApplet, SscFixture
 from hardware.ssc_layout import EF06_ELEMENTS, encode_record, parse_bcd_date, parse_record
 from hardware.sscard import DEFAULT_FIXTURE, SimulatedSocialSecurityCardReader, exchange
@@ -119,3 +125,35 @@ def test_a_blank_card_is_refused() -> None:
     reader = SimulatedSocialSecurityCardReader(SscFixture(values), inserted=True)
     with pytest.raises(CardDataError, match="no ID number or name"):
         reader.read(timeout=1)
+
+
+def test_a_card_without_the_ssse_application_is_named() -> None:
+    fixture = SscFixture.load(DEFAULT_FIXTURE)
+    fixture.aid = bytes.fromhex("A000000333010101")  # a bank card put in by mistake
+    reader = SimulatedSocialSecurityCardReader(fixture, inserted=True)
+    with pytest.raises(CardFileNotFoundError, match="is it a social security card"):
+        reader.read(timeout=1)
+
+
+@pytest.mark.parametrize(
+    ("apdu", "error", "message"),
+    [
+        (b"\x00\xca\x00\x00\x00", CardError, "does not support this instruction.*6D00"),
+        (b"\x80\xb2\x01\x04\x00", CardError, "does not support this command class.*6E00"),
+        (b"\x00\xb2\x09\x04\x00", CardError, "conditions of use not satisfied.*6985"),
+        (b"\x00\xa4\x02\x00\x02\xef\x09", CardFileNotFoundError, "file not found.*6A82"),
+    ],
+)
+def test_status_words_become_clear_errors(
+    apdu: bytes, error: type[Exception], message: str
+) -> None:
+    applet = SocialSecurityCardApplet(SscFixture.load(DEFAULT_FIXTURE))
+    applet.process(b"\x00\xa4\x04\x00\x0f" + bytes.fromhex("7378312E73682EC9E7BBE1B1A3D5CF"))
+
+    class Transport:
+        def transmit(self, apdu: bytes) -> tuple[bytes, int]:
+            response = applet.process(apdu)
+            return response[:-2], int.from_bytes(response[-2:], "big")
+
+    with pytest.raises(error, match=message):
+        exchange(Transport(), apdu, "test")

@@ -9,8 +9,25 @@ from sqlmodel import Session
 from backend import ledger
 from backend.api import deps
 from backend.api.routes.registry import check_village_scope
-from backend.schemas import AccountOut, ContributionIn, ContributionOut, ImportOut, InterestRunIn, InterestRunOut, LedgerCheckOut, ReasonIn
-from backend.services import contributions, idempotency, imports, interest, registry
+from backend.schemas import (
+    AccountOut,
+    ContributionIn,
+    ContributionOut,
+    ImportOut,
+    InterestRunIn,
+    InterestRunOut,
+    LedgerCheckOut,
+    ReasonIn,
+)
+from backend.services import (
+    audit,
+    contributions,
+    idempotency,
+    imports,
+    interest,
+    kiosk_sessions,
+    registry,
+)
 from backend.services.context import Actor
 
 router = APIRouter(prefix="/api/v1", tags=["money"])
@@ -52,9 +69,14 @@ def list_contributions(person_id: str, request: Request, session: Session = Depe
 
 
 @router.get("/persons/{person_id}/account", response_model=AccountOut)
-def account(person_id: str, request: Request, session: Session = Depends(deps.session), who: Actor = Depends(deps.require(*deps.STAFF))) -> dict:
+def account(
+    person_id: str, request: Request, session: Session = Depends(deps.session), who: Actor = Depends(deps.require(*deps.STAFF, "kiosk")),
+    x_resident_session: str | None = Header(default=None),
+) -> dict:
     ctx = deps.ctx_for(request, session, who)
     check_village_scope(ctx, registry.get(ctx, person_id))
+    kiosk_sessions.require(ctx, x_resident_session, person_id)  # a kiosk: only in the resident's own session
+    audit.record(ctx, "read account", person_id)
     return contributions.account(ctx, person_id)
 
 

@@ -9,8 +9,18 @@ from backend import idnumber
 from backend.api import deps
 from backend.errors import Conflict, Forbidden
 from backend.models import Person, Village
-from backend.schemas import CancelIn, ChangeOut, PersonChangeIn, PersonCreated, PersonIn, PersonOut, ReasonIn, VillageIn, VillageOut
-from backend.services import registry
+from backend.schemas import (
+    CancelIn,
+    ChangeOut,
+    PersonChangeIn,
+    PersonCreated,
+    PersonIn,
+    PersonOut,
+    ReasonIn,
+    VillageIn,
+    VillageOut,
+)
+from backend.services import audit, registry
 from backend.services.context import Actor, Ctx
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
@@ -46,7 +56,9 @@ def find(request: Request, id_number: str = Query(min_length=1, max_length=40), 
 @router.get("/persons/{person_id}", response_model=PersonOut)
 def get(person_id: str, request: Request, session: Session = Depends(deps.session), who: Actor = Depends(deps.require(*deps.STAFF))) -> PersonOut:
     ctx = deps.ctx_for(request, session, who)
-    return person_out(ctx, registry.get(ctx, person_id))
+    out = person_out(ctx, registry.get(ctx, person_id))
+    audit.record(ctx, "read person", person_id)  # reads of personal data are audited too
+    return out
 
 
 @router.patch("/persons/{person_id}", response_model=PersonOut)

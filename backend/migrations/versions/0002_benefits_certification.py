@@ -2,13 +2,12 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-27 12:03:14.766447
+Create Date: 2026-11-27 12:05:42.277844
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-
+from alembic import op
 
 revision = '0002'
 down_revision = '0001'
@@ -59,7 +58,9 @@ def upgrade() -> None:
     sa.Column('account_pension_fen', sa.BigInteger(), nullable=False),
     sa.Column('account_total_at_award_fen', sa.BigInteger(), nullable=False),
     sa.Column('government_at_award_fen', sa.BigInteger(), nullable=False),
+    sa.Column('government_part_fen', sa.BigInteger(), nullable=False),
     sa.Column('bank_account', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+    sa.Column('settled_through', sqlmodel.sql.sqltypes.AutoString(length=7), nullable=False),
     sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
@@ -128,7 +129,9 @@ def upgrade() -> None:
     sa.Column('returned_to_fund_fen', sa.BigInteger(), nullable=False),
     sa.Column('recovery_due_fen', sa.BigInteger(), nullable=False),
     sa.Column('funeral_grant_fen', sa.BigInteger(), nullable=False),
-    sa.Column('unpaid_owed_fen', sa.BigInteger(), nullable=False),
+    sa.Column('owed_months_paid_to_heirs_fen', sa.BigInteger(), nullable=False),
+    sa.Column('interest_reversed_fen', sa.BigInteger(), nullable=False),
+    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('posting_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
     sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
@@ -159,6 +162,8 @@ def upgrade() -> None:
     sa.Column('basic_fen', sa.BigInteger(), nullable=False),
     sa.Column('account_fen', sa.BigInteger(), nullable=False),
     sa.Column('central_fen', sa.BigInteger(), nullable=False),
+    sa.Column('county_fen', sa.BigInteger(), nullable=False),
+    sa.Column('posting_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('recovered_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['person_id'], ['person.id'], ),
     sa.ForeignKeyConstraint(['run_id'], ['payroll_run.id'], ),
@@ -166,7 +171,25 @@ def upgrade() -> None:
     sa.UniqueConstraint('person_id', 'month', name='uq_paid_month_person_month')
     )
     with op.batch_alter_table('paid_month', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_paid_month_posting_id'), ['posting_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_paid_month_run_id'), ['run_id'], unique=False)
+
+    op.create_table('payroll_draw',
+    sa.Column('run_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('person_id', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('posting_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('months', sa.Integer(), nullable=False),
+    sa.Column('government_fen', sa.BigInteger(), nullable=False),
+    sa.Column('personal_fen', sa.BigInteger(), nullable=False),
+    sa.Column('collective_fen', sa.BigInteger(), nullable=False),
+    sa.Column('other_fen', sa.BigInteger(), nullable=False),
+    sa.Column('pool_fen', sa.BigInteger(), nullable=False),
+    sa.ForeignKeyConstraint(['person_id'], ['person.id'], ),
+    sa.ForeignKeyConstraint(['run_id'], ['payroll_run.id'], ),
+    sa.PrimaryKeyConstraint('run_id', 'person_id')
+    )
+    with op.batch_alter_table('payroll_draw', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_payroll_draw_posting_id'), ['posting_id'], unique=False)
 
     op.create_table('payroll_line',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -285,8 +308,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_payroll_line_person_id'))
 
     op.drop_table('payroll_line')
+    with op.batch_alter_table('payroll_draw', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_payroll_draw_posting_id'))
+
+    op.drop_table('payroll_draw')
     with op.batch_alter_table('paid_month', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_paid_month_run_id'))
+        batch_op.drop_index(batch_op.f('ix_paid_month_posting_id'))
 
     op.drop_table('paid_month')
     with op.batch_alter_table('face_template', schema=None) as batch_op:

@@ -1,0 +1,108 @@
+"""Certification: kiosk and field submissions, counter and data-match, status and due lists."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+from typing import Literal
+
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Session
+
+from backend.api import deps
+from backend.api.routes.faces import read_files
+from backend.api.routes.receipts import signing_key
+from backend.api.routes.registry import check_village_scope
+from backend.errors import Forbidden
+from backend.services import audit, certification, challenges, idempotency, registry
+from backend.services.context import Actor
+
+router = APIRouter(prefix="/api/v1", tags=["certification"])
+DEVICES = ("kiosk", "field_device", "field_worker")
+MAX_FRAMES = 30
+
+
+class ChallengeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    person_id: str = Field(min_length=1, max_length=32)
+
+
+class ManualIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    person_id: str = Field(min_length=1, max_length=32)
+    channel: Literal["counter", "data_match"]
+    certified_on: date
+    evidence: str = Field(min_length=1, max_length=2000)
+
+
+@router.post("/challenges", status_code=201)
+def issue_challenge(body: ChallengeIn, request: Request, session: Session = Depends(deps.session), who: Actor = Depends(deps.require(*DEVICES))) -> dict[str, object]:
+    return challenges.out(challenges.issue(deps.ctx_for(request, session, who), body.person_id))
+
+
+@router.post("/certifications", status_code=201)
+def certify(
+    request: Request,
+    channel: Literal["kiosk", "field"] = Form(...),
+    challenge_id: str = Form(..., min_length=1, max_length=40),
+    nonce: str = Form(..., min_length=1, max_length=64),
+    images: list[UploadFile] = File(...),
+    frames: list[UploadFile] = File(default=[]),
+    evidence: str = Form(default="", max_length=1_000_000),
+    person_id: str | None = Form(default=None, max_length=32),
+    id_number: str | None = Form(default=None, max_length=40),
+    name: str | None = Form(default=None, max_length=100),
+    latitude: float | None = Form(default=None, ge=-90, le=90),
+    longitude: float | None = Form(default=None, ge=-180, le=180),
+    accuracy_m: float | None = Form(default=None, ge=0, le=1_000_000),
+    client_id: str | None = Form(default=None, min_length=1, max_length=80),
+    idempotency_key: str | None = Header(default=None),
+    who: Actor = Depends(deps.require(*DEVICES)),
+) -> JSONResponse:
+    sub = certification.Submission(
+        channel=channel, challenge_id=challenge_id, nonce=nonce, images=read_files(images, "images", 5), frames=read_files(frames, "frames", MAX_FRAMES),
+        evidence=evidence, person_id=person_id, id_number=id_number, name=name, latitude=latitude, longitude=longitude, accuracy_m=accuracy_m, client_id=client_id,
+    )
+    key = signing_key(request)
+
+    def work(session: Session) -> idempotency.Reply:
+        return idempotency.Reply(201, certification.submit(deps.ctx_for(request, session, who), key, sub))
+
+    payload = {**{k: v for k, v in sub.__dict__.items() if k not in ("images", "frames")}, "files": [hashlib.sha256(b).hexdigest() for b in (*sub.images, *sub.frames)]}
+    reply = idempotency.run(deps.state(request).engine, f"POST /certifications|{who.label}", idempotency_key, payload, work)
+    return JSONResponse(reply.body, status_code=reply.status_code, headers={"Idempotent-Replayed": "true"} if reply.replayed else None)
+
+
+@router.post("/certifications/manual", status_code=201)
+def certify_manual(body: ManualIn, request: Request, idempotency_key: str | None = Header(default=None), who: Actor = Depends(deps.require("clerk", "admin"))) -> JSONResponse:
+    key = signing_key(request)
+
+    def work(session: Session) -> idempotency.Reply:
+        ctx = deps.ctx_for(request, session, who)
+        return idempotency.Reply(201, certification.manual(ctx, key, body.person_id, body.channel, body.certified_on, body.evidence))
+
+    reply = idempotency.run(deps.state(request).engine, f"POST /certifications/manual|{who.label}", idempotency_key, body.model_dump(mode="json"), work)
+    return JSONResponse(reply.body, status_code=reply.status_code, headers={"Idempotent-Replayed": "true"} if reply.replayed else None)
+
+
+@router.post("/imports/data-match")
+def import_data_match(request: Request, file: UploadFile = File(...), session: Session = Depends(deps.session), who: Actor = Depends(deps.require("clerk", "admin"))) -> dict[str, int]:
+    return certification.import_data_match(deps.ctx_for(request, session, who), file.file.read())
+
+
+@router.get("/persons/{person_id}/certification")
+def certification_status(person_id: str, request: Request, session: Session = Depends(deps.session), who: Actor = Depends(deps.require(*deps.STAFF))) -> dict[str, object]:
+    ctx = deps.ctx_for(request, session, who)
+    check_village_scope(ctx, registry.get(ctx, person_id))
+    audit.record(ctx, "read certification", person_id)
+    return certification.status(ctx, person_id)
+
+
+@router.get("/certifications/due")
+def due(request: Request, village: str | None = Query(default=None, max_length=24), session: Session = Depends(deps.session), who: Actor = Depends(deps.require(*deps.STAFF))) -> dict[str, object]:
+    ctx = deps.ctx_for(request, session, who)
+    if who.role == "field_worker" and village not in who.villages:
+        raise Forbidden("field workers see only their own villages: give one as ?village=")
+    return certification.due_lists(ctx, village)

@@ -1,0 +1,32 @@
+"""Face enrolment and the 1:1 check at the counter."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, File, Request, UploadFile
+from sqlmodel import Session
+
+from backend.api import deps
+from backend.errors import InvalidInput
+from backend.services import faces
+from backend.services.context import Actor
+
+router = APIRouter(prefix="/api/v1", tags=["faces"])
+MAX_IMAGES = 5
+
+
+def read_files(files: list[UploadFile], field: str, limit: int) -> list[bytes]:
+    """Uploaded files as bytes (the body limit middleware has already bounded the total)."""
+    if len(files) > limit:
+        raise InvalidInput(f"at most {limit} files in `{field}`", errors=[{"field": field, "message": f"at most {limit} files"}])
+    return [f.file.read() for f in files]
+
+
+# sync routes: FastAPI runs them in its thread pool, so the face engine does not block the loop
+@router.post("/persons/{person_id}/face", status_code=201)
+def enrol_face(person_id: str, request: Request, images: list[UploadFile] = File(...), session: Session = Depends(deps.session), who: Actor = Depends(deps.require("clerk", "admin"))) -> dict[str, object]:
+    return faces.enrol(deps.ctx_for(request, session, who), person_id, read_files(images, "images", MAX_IMAGES))
+
+
+@router.post("/persons/{person_id}/face/verify")
+def verify_face(person_id: str, request: Request, image: UploadFile = File(...), session: Session = Depends(deps.session), who: Actor = Depends(deps.require("clerk", "reviewer"))) -> dict[str, object]:
+    return faces.verify(deps.ctx_for(request, session, who), person_id, image.file.read())

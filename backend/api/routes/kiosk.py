@@ -1,0 +1,34 @@
+"""Resident sessions at a kiosk: card + verified face → a short-lived token for the person's own data."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from sqlmodel import Session
+
+from backend.api import deps
+from backend.errors import Forbidden
+from backend.services import audit, certification, faces, kiosk_sessions
+from backend.services.context import Actor
+
+router = APIRouter(prefix="/api/v1/kiosk", tags=["kiosk"])
+
+
+@router.post("/sessions", status_code=201)
+def open_session(
+    request: Request,
+    id_number: str = Form(..., min_length=1, max_length=40),
+    name: str = Form(..., min_length=1, max_length=100),
+    image: UploadFile = File(...),
+    session: Session = Depends(deps.session),
+    who: Actor = Depends(deps.require("kiosk")),
+) -> dict[str, object]:
+    ctx = deps.ctx_for(request, session, who)
+    person, card_ok = certification.person_of(ctx, certification.Submission(channel="kiosk", challenge_id="", nonce="", images=(), id_number=id_number, name=name))
+    if not card_ok:
+        raise Forbidden("the card does not match the registry")
+    check = faces.verify(ctx, person.id, image.file.read())
+    if check["outcome"] != "passed":
+        raise Forbidden("the face does not match the card holder's enrolled face")
+    token, ttl = kiosk_sessions.open_session(ctx, person.id)
+    audit.record(ctx, "kiosk.session.open", person.id)
+    return {"session_token": token, "person_id": person.id, "expires_in": ttl, "header": kiosk_sessions.HEADER}

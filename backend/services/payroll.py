@@ -1,0 +1,383 @@
+"""The monthly payroll, set-based.
+
+A run pays, for every awarded person who is neither suspended nor terminated and whose
+certification is valid on the payroll date, each owed and unpaid month up to the period.
+All the work is SQL over the whole county (INSERT ... SELECT, UPDATE ... FROM), in chunks
+of people, each chunk one transaction. The unique (person, month) key of `paid_month` makes
+payment exactly-once: a run killed anywhere is resumed by running the period again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from fractions import Fraction
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from backend import ledger, months
+from backend.db import session_scope
+from backend.errors import NotFound, field_error
+from backend.ledger import Transfer
+from backend.models import PayrollLine, PayrollRun
+from backend.money import round_half_up
+from backend.policy import Policy
+from backend.services.context import Actor
+
+DEFAULT_CHUNK = 20_000
+# Suspension reasons and whether their months are paid back on resumption (DOMAIN.md).
+ARREARS_BY_REASON = {
+    "certification_lapsed": True,
+    "family_binding": False,
+    "investigation": True,
+    "manual": True,
+    "other_pension": False,
+}
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    period: str
+    run_on: date
+    paid: int
+    total_fen: int
+    suspended: int
+    resumed: bool
+
+
+ProgressFn = Callable[[int, int], None]
+
+
+def validate_period(period: str, today: date, policy: Policy) -> str:
+    period = months.parse(period)
+    latest = months.add(months.of(today), 1)
+    if period > latest:
+        raise field_error("period", f"{period} is too far ahead: the latest payroll that can run now is {latest}")
+    if period < months.of(policy.scheme_start):
+        raise field_error("period", f"{period} is before the scheme started")
+    return period
+
+
+def run(
+    engine: Engine,
+    policy: Policy,
+    actor: Actor,
+    today: date,
+    period: str,
+    run_on: date | None = None,
+    *,
+    chunk_size: int | None = None,
+    progress: ProgressFn | None = None,
+) -> RunResult:
+    period = validate_period(period, today, policy)
+    run_on = run_on or date(int(period[:4]), int(period[5:]), policy.payroll_day)
+    if months.of(run_on) != period:
+        raise field_error("run_on", f"the payroll date {run_on.isoformat()} is not in {period}")
+    chunk_size = chunk_size or int(os.environ.get("NONGBAO_PAYROLL_CHUNK", DEFAULT_CHUNK))
+    pause = float(os.environ.get("NONGBAO_PAYROLL_PAUSE_S", "0"))  # fault-injection window for crash tests
+
+    with session_scope(engine) as s:
+        ledger.ensure_fund_accounts(s)
+        run_row, resumed = _open_run(s, period, run_on, actor)
+        suspended = _apply_suspensions(s, policy, run_row, actor)
+    bounds = _chunk_bounds(engine, chunk_size)
+    calendar = _calendar(policy, period)
+    for done, (lo, hi) in enumerate(bounds, start=1):
+        with session_scope(engine) as s:
+            _pay_chunk(s, policy, run_row, calendar, lo, hi, actor)
+        if progress:
+            progress(done, len(bounds))
+        if pause:
+            time.sleep(pause)
+    with session_scope(engine) as s:
+        run_row = s.get(PayrollRun, run_row.id)
+        assert run_row is not None
+        c = PayrollLine.__table__.c
+        paid, total = s.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(c.total_fen), 0)).where(c.run_id == run_row.id)).one()
+        run_row.paid, run_row.total_fen = int(paid), int(total)
+        run_row.suspended += suspended
+        run_row.status, run_row.completed_at = "completed", datetime.now(UTC)
+        s.add(run_row)
+    return RunResult(run_row.id, period, run_row.run_on, run_row.paid, run_row.total_fen, suspended, resumed)
+
+
+def _open_run(s: Session, period: str, run_on: date, actor: Actor) -> tuple[PayrollRun, bool]:
+    """Resume the period's interrupted run, or start a new one."""
+    unfinished = s.exec(select(PayrollRun).where(PayrollRun.period == period, PayrollRun.status == "running")).first()
+    if unfinished is not None:
+        return unfinished, True
+    row = PayrollRun(id=ledger.new_id("run")[:40], period=period, run_on=run_on, created_by=actor.label)
+    s.add(row)
+    s.flush()
+    return row, False
+
+
+def _chunk_bounds(engine: Engine, size: int) -> list[tuple[str, str | None]]:
+    """Person-id ranges of about `size` receiving people each, read as boundaries only."""
+    sql = sa.text(
+        "SELECT person_id FROM (SELECT a.person_id, row_number() OVER (ORDER BY a.person_id) AS rn "
+        "FROM award a JOIN person p ON p.id = a.person_id WHERE a.revoked_at IS NULL AND p.status = 'receiving') x "
+        "WHERE (rn - 1) % :size = 0 ORDER BY person_id"
+    )
+    with engine.connect() as conn:
+        starts = [r[0] for r in conn.execute(sql, {"size": size})]
+    return [(lo, starts[i + 1] if i + 1 < len(starts) else None) for i, lo in enumerate(starts)]
+
+
+def _calendar(policy: Policy, period: str) -> list[tuple[str, int, int, int]]:
+    """(month, central minimum, central part of it, county top-up) from the scheme start on."""
+    share = policy.central_share_of()
+    rows = []
+    for m in months.span(months.of(policy.scheme_start), period):
+        minimum = policy.central_minimum_fen(m)
+        rows.append((m, minimum, round_half_up(Fraction(minimum) * share), policy.county_topup_fen(m)))
+    return rows
+
+
+def _least(s: Session) -> str:
+    return "LEAST" if s.get_bind().dialect.name == "postgresql" else "MIN"
+
+
+def _apply_suspensions(s: Session, policy: Policy, run_row: PayrollRun, actor: Actor) -> int:
+    """Lapsed certifications and unpaid children suspend; paid children lift family binding."""
+    tag = run_row.id[-8:]
+    now = datetime.now(UTC)
+    params = {"run_on": run_row.run_on, "period": run_row.period, "actor": actor.label, "now": now, "t": True, "f": False}
+    lapse = s.execute(
+        sa.text(
+            "INSERT INTO suspension (id, person_id, reason, from_month, arrears, note, created_by, created_at) "
+            "SELECT 'sus_' || :tag || '_' || p.id, p.id, 'certification_lapsed', :period, :t, "
+            "'no valid certification on the payroll date', :actor, :now "
+            "FROM person p JOIN award a ON a.person_id = p.id AND a.revoked_at IS NULL "
+            "WHERE p.status = 'receiving' AND NOT EXISTS (SELECT 1 FROM certification c WHERE c.person_id = p.id "
+            "AND c.outcome = 'passed' AND c.certified_on <= :run_on AND c.valid_until >= :run_on)"
+        ),
+        {**params, "tag": "L" + tag},
+    ).rowcount
+    year = int(run_row.period[:4])
+    deadline = date.fromisoformat(f"{year}-{policy.collection_deadline}")
+    binding = 0
+    unpaid_child = (
+        "EXISTS (SELECT 1 FROM person_parent pp JOIN person c ON c.id = pp.person_id "
+        "WHERE pp.parent_id = {parent} AND c.status = 'enrolled' AND c.birth_date >= :youngest_payer "
+        "AND NOT EXISTS (SELECT 1 FROM contribution k WHERE k.person_id = c.id AND k.year = {year} AND k.reversed_at IS NULL))"
+    )
+    if run_row.run_on > deadline:
+        binding = s.execute(
+            sa.text(
+                "INSERT INTO suspension (id, person_id, reason, from_month, arrears, note, created_by, created_at) "
+                "SELECT 'sus_' || :tag || '_' || p.id, p.id, 'family_binding', :period, :f, "
+                "'a child has not paid for ' || :year_text, :actor, :now "
+                "FROM person p JOIN award a ON a.person_id = p.id AND a.revoked_at IS NULL AND a.family_binding = :t "
+                "WHERE p.status = 'receiving' AND " + unpaid_child.format(parent="p.id", year=":year")
+            ),
+            {**params, "tag": "F" + tag, "year": year, "year_text": str(year), "youngest_payer": date(year - policy.pension_age + 1, 1, 1)},
+        ).rowcount
+    # lift family binding where every child has now paid for the year it was about
+    open_binding = s.execute(
+        sa.text("SELECT id, person_id, from_month FROM suspension WHERE reason = 'family_binding' AND lifted_at IS NULL")
+    ).all()
+    for sus_id, parent, from_month in open_binding:
+        y = int(from_month[:4])
+        still = s.execute(
+            sa.text("SELECT " + unpaid_child.format(parent=":parent", year=":year")),
+            {"parent": parent, "year": y, "youngest_payer": date(y - policy.pension_age + 1, 1, 1)},
+        ).scalar()
+        if not still and from_month < run_row.period:
+            s.execute(
+                sa.text("UPDATE suspension SET lifted_at = :now, lifted_by = :actor, to_month = :to, lift_note = 'the children have paid' WHERE id = :id"),
+                {"now": now, "actor": actor.label, "to": months.add(run_row.period, -1), "id": sus_id},
+            )
+    s.execute(
+        sa.text(
+            "UPDATE person SET status = 'suspended' WHERE status = 'receiving' AND EXISTS "
+            "(SELECT 1 FROM suspension x WHERE x.person_id = person.id AND x.lifted_at IS NULL)"
+        )
+    )
+    s.execute(
+        sa.text(
+            "UPDATE person SET status = 'receiving' WHERE status = 'suspended' AND NOT EXISTS "
+            "(SELECT 1 FROM suspension x WHERE x.person_id = person.id AND x.lifted_at IS NULL)"
+        )
+    )
+    return lapse + binding
+
+
+def _pay_chunk(s: Session, policy: Policy, run_row: PayrollRun, calendar: list[tuple[str, int, int, int]], lo: str, hi: str | None, actor: Actor) -> None:
+    posting_id = ledger.new_id("pst")
+    least = _least(s)
+    in_chunk = "p.id >= :lo" + (" AND p.id < :hi" if hi is not None else "")
+    cal = " UNION ALL ".join(f"SELECT '{m}' AS month, {mn} AS minimum, {cen} AS central, {top} AS topup" for m, mn, cen, top in calendar)
+    base = {"run": run_row.id, "period": run_row.period, "lo": lo, "hi": hi, "pst": posting_id}
+    bonus = f"CASE WHEN a.contribution_years > {policy.long_contribution_base_years} THEN (a.contribution_years - {policy.long_contribution_base_years}) * {policy.long_contribution_bonus_fen} ELSE 0 END"
+    new_months = s.execute(
+        sa.text(
+            "INSERT INTO paid_month (person_id, month, run_id, basic_fen, account_fen, central_fen, county_fen, posting_id) "
+            f"SELECT a.person_id, cal.month, CAST(:run AS VARCHAR(40)), cal.minimum + cal.topup + {bonus}, a.account_pension_fen, cal.central, cal.topup + {bonus}, CAST(:pst AS VARCHAR(40)) "
+            f"FROM award a JOIN person p ON p.id = a.person_id JOIN ({cal}) cal "
+            "ON cal.month > a.settled_through AND cal.month >= a.first_month AND cal.month <= :period "
+            f"WHERE a.revoked_at IS NULL AND p.status = 'receiving' AND {in_chunk} "
+            "AND NOT EXISTS (SELECT 1 FROM paid_month pm WHERE pm.person_id = a.person_id AND pm.month = cal.month) "
+            "AND NOT EXISTS (SELECT 1 FROM suspension x WHERE x.person_id = a.person_id AND x.arrears = :f "
+            "AND x.from_month <= cal.month AND (x.to_month IS NULL OR x.to_month >= cal.month))"
+        ),
+        {**base, "f": False},
+    ).rowcount
+    if not new_months:
+        return
+    _draw_accounts(s, least, base)
+    fund = s.execute(
+        sa.text(
+            "SELECT COALESCE(SUM(central_fen), 0), COALESCE(SUM(basic_fen - central_fen - county_fen), 0), COALESCE(SUM(county_fen), 0) "
+            "FROM paid_month WHERE posting_id = :pst"
+        ),
+        base,
+    ).one()
+    pool, from_buckets = s.execute(
+        sa.text("SELECT COALESCE(SUM(pool_fen), 0), COALESCE(SUM(government_fen + personal_fen + collective_fen + other_fen), 0) FROM payroll_draw WHERE posting_id = :pst"),
+        base,
+    ).one()
+    on = run_row.run_on
+    fund_transfers = [
+        Transfer(source, "payout:pensions", int(amount), code, on)
+        for source, amount, code in (
+            ("fiscal:central:basic_pension", fund[0], "basic_pension"),
+            ("fiscal:provincial:basic_pension", fund[1], "basic_pension"),
+            ("fiscal:county:basic_pension", fund[2], "basic_pension"),
+            ("fund:pool", pool, "account_pension_pool"),
+        )
+        if amount
+    ]
+    ledger.post(s, idempotency_key=f"payroll:{posting_id}", operation="payroll", on=on, transfers=fund_transfers, memo=f"payroll {run_row.period} run {run_row.id}", created_by=actor.label, posting_id=posting_id)
+    _post_bucket_draws(s, base, on, int(from_buckets))
+    s.execute(
+        sa.text(
+            "INSERT INTO payroll_line (run_id, person_id, village_code, months, basic_fen, account_fen, arrears_fen, total_fen, from_buckets_fen, from_pool_fen, bank_account, status) "
+            "SELECT CAST(:run AS VARCHAR(40)), pm.person_id, p.village_code, COUNT(*), "
+            "SUM(CASE WHEN pm.month = :period THEN pm.basic_fen ELSE 0 END), SUM(CASE WHEN pm.month = :period THEN pm.account_fen ELSE 0 END), "
+            "SUM(CASE WHEN pm.month <> :period THEN pm.basic_fen + pm.account_fen ELSE 0 END), SUM(pm.basic_fen + pm.account_fen), "
+            "MAX(d.government_fen + d.personal_fen + d.collective_fen + d.other_fen), MAX(d.pool_fen), COALESCE(MAX(a.bank_account), ''), 'paid' "
+            "FROM paid_month pm JOIN person p ON p.id = pm.person_id JOIN award a ON a.person_id = pm.person_id AND a.revoked_at IS NULL "
+            "JOIN payroll_draw d ON d.run_id = :run AND d.person_id = pm.person_id "
+            "WHERE pm.posting_id = :pst GROUP BY pm.person_id, p.village_code"
+        ),
+        base,
+    )
+    s.execute(
+        sa.text("UPDATE award SET settled_through = :period WHERE revoked_at IS NULL AND person_id IN (SELECT person_id FROM paid_month WHERE posting_id = :pst) AND settled_through < :period"),
+        base,
+    )
+
+
+def _draw_accounts(s: Session, least: str, base: dict[str, object]) -> None:
+    """Split each person's account pension: government part from the government bucket, the
+    rest from personal, then collective, then other; what the buckets cannot cover, the pool."""
+    bal = "(SELECT la.credits_posted - la.debits_posted FROM ledger_account la WHERE la.person_id = n.person_id AND la.bucket = '{b}')"
+    need = (
+        "SELECT pm.person_id, COUNT(*) AS k, COUNT(*) * MAX(a.government_part_fen) AS gneed, "
+        "SUM(pm.account_fen) - COUNT(*) * MAX(a.government_part_fen) AS nneed "
+        "FROM paid_month pm JOIN award a ON a.person_id = pm.person_id AND a.revoked_at IS NULL "
+        "WHERE pm.posting_id = :pst GROUP BY pm.person_id"
+    )
+    with_bal = f"SELECT n.*, {bal.format(b='government')} AS gb, {bal.format(b='personal')} AS pb, {bal.format(b='collective')} AS cb, {bal.format(b='other')} AS ob FROM ({need}) n"
+    d1 = f"SELECT w.*, {least}(w.gneed, w.gb) AS g, {least}(w.nneed, w.pb) AS pd FROM ({with_bal}) w"
+    d2 = f"SELECT x.*, {least}(x.nneed - x.pd, x.cb) AS cd FROM ({d1}) x"
+    d3 = f"SELECT y.*, {least}(y.nneed - y.pd - y.cd, y.ob) AS od FROM ({d2}) y"
+    s.execute(
+        sa.text(
+            "INSERT INTO payroll_draw (run_id, person_id, posting_id, months, government_fen, personal_fen, collective_fen, other_fen, pool_fen) "
+            f"SELECT CAST(:run AS VARCHAR(40)), z.person_id, CAST(:pst AS VARCHAR(40)), z.k, z.g, z.pd, z.cd, z.od, z.gneed + z.nneed - z.g - z.pd - z.cd - z.od FROM ({d3}) z"
+        ),
+        base,
+    )
+
+
+BUCKET_COLUMNS = {"government": "government_fen", "personal": "personal_fen", "collective": "collective_fen", "other": "other_fen"}
+
+
+def _post_bucket_draws(s: Session, base: dict[str, object], on: date, from_buckets: int) -> None:
+    payout = ledger.account_ids(s, ["payout:pensions"])["payout:pensions"]
+    for bucket, column in BUCKET_COLUMNS.items():
+        s.execute(
+            sa.text(
+                'INSERT INTO ledger_transfer (posting_id, debit_account_id, credit_account_id, amount_fen, "on", code) '
+                f"SELECT CAST(:pst AS VARCHAR(40)), la.id, :payout, d.{column}, :on, 'account_pension' FROM payroll_draw d "
+                f"JOIN ledger_account la ON la.person_id = d.person_id AND la.bucket = '{bucket}' "
+                f"WHERE d.posting_id = :pst AND d.{column} > 0"
+            ),
+            {**base, "payout": payout, "on": on},
+        )
+        s.execute(
+            sa.text(
+                f"UPDATE ledger_account SET debits_posted = debits_posted + (SELECT d.{column} FROM payroll_draw d "
+                "WHERE d.posting_id = :pst AND d.person_id = ledger_account.person_id) "
+                f"WHERE bucket = '{bucket}' AND person_id IN (SELECT person_id FROM payroll_draw WHERE posting_id = :pst AND {column} > 0)"
+            ),
+            base,
+        )
+    if from_buckets:
+        s.execute(sa.text("UPDATE ledger_account SET credits_posted = credits_posted + :amt WHERE id = :id"), {"amt": from_buckets, "id": payout})
+
+
+# --- reading runs -----------------------------------------------------------------------------
+
+
+def get_run(s: Session, run_id: str) -> PayrollRun:
+    row = s.get(PayrollRun, run_id)
+    if row is None:
+        raise NotFound(f"no payroll run {run_id}")
+    return row
+
+
+def lines(s: Session, run_id: str) -> list[PayrollLine]:
+    get_run(s, run_id)
+    return list(s.exec(select(PayrollLine).where(PayrollLine.run_id == run_id).order_by(PayrollLine.village_code, PayrollLine.person_id)).all())
+
+
+BANK_COLUMNS = ["seq", "account", "id_number", "name", "amount_fen", "persons", "period"]
+
+
+def bank_file_rows(s: Session, keyring, run_id: str) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
+    """One line per bank account, in a stable order, then the control total.
+
+    People without a bank account of their own are paid to the financial account of their
+    social security card, which the bank finds by ID number."""
+    from backend.models import Person
+
+    run_row = get_run(s, run_id)
+    accounts: dict[str, list] = {}  # type: ignore[type-arg]
+    rows = s.execute(
+        sa.select(PayrollLine.bank_account, PayrollLine.total_fen, Person.id, Person.name, Person.id_number_enc)
+        .join(Person, Person.id == PayrollLine.person_id)
+        .where(PayrollLine.run_id == run_id)
+        .order_by(PayrollLine.person_id)
+    )
+    for bank_account, total, pid, name, enc in rows:
+        id_number = keyring.decrypt_text(enc, pid)
+        key = bank_account or f"SSC:{id_number}"
+        entry = accounts.setdefault(key, [bank_account or "", id_number, name, 0, 0])
+        entry[3] += int(total)
+        entry[4] += 1
+    yield BANK_COLUMNS
+    grand = 0
+    for seq, key in enumerate(sorted(accounts), start=1):
+        account, id_number, name, amount, persons = accounts[key]
+        grand += amount
+        yield [str(seq), account, id_number, name, str(amount), str(persons), run_row.period]
+    yield ["TOTAL", str(len(accounts)), "", "", str(grand), str(sum(a[4] for a in accounts.values())), run_row.period]
+
+
+def bank_file_csv(s: Session, keyring, run_id: str) -> str:  # type: ignore[no-untyped-def]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for row in bank_file_rows(s, keyring, run_id):
+        writer.writerow(row)
+    return out.getvalue()

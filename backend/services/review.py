@@ -1,0 +1,181 @@
+"""County review of what the machines could not decide.
+
+Decisions: approve (the person is certified through channel `review`; for a possible
+duplicate, the held-back face is accepted), reject, field_visit (a field worker must go),
+suspend (payment stops). Suspension is serious, so it takes two reviewers: the first
+proposes, a different second one confirms (four-eyes).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import date
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlmodel import select
+
+from backend import idnumber
+from backend.errors import Conflict, Forbidden, NotFound, field_error
+from backend.ledger import new_id
+from backend.models import Certification, FaceTemplate, Person, ReviewCase, Suspension, utcnow
+from backend.services import audit, faces, receipts_service, registry
+from backend.services.certification import out as certification_out
+from backend.services.certification_status import record_passed
+from backend.services.context import Ctx
+
+DECISIONS = ("approve", "reject", "field_visit", "suspend")
+FOUR_EYES = ("suspend",)
+REASON_TEXT = {
+    "grey_zone": ("人脸比对不确定", "Face in the grey zone"),
+    "repeated_failures": ("多次比对失败", "Repeated face failures"),
+    "liveness_failed": ("活体检测未通过", "Liveness failed"),
+    "card_mismatch": ("卡与人不符", "Card holder does not match the person"),
+    "location_far": ("位置离家太远", "Location far from home"),
+    "possible_duplicate": ("疑似重复参保", "Possible duplicate enrolment"),
+    "death_record": ("发现死亡记录", "Death record found"),
+    "other_pension": ("发现其他养老金", "Other pension found"),
+    "no_match": ("人脸不符", "Face does not match"),
+}
+
+
+def reason_entries(case: ReviewCase) -> list[dict[str, object]]:
+    """Reasons are stored as codes, or as objects with a code and details (duplicates)."""
+    raw = json.loads(case.reasons or "[]")
+    return [r if isinstance(r, dict) else {"code": str(r)} for r in raw]
+
+
+def reason_codes(case: ReviewCase) -> list[str]:
+    return [str(r.get("code")) for r in reason_entries(case)]
+
+
+def list_cases(ctx: Ctx, status: str = "open", village: str | None = None, reason: str | None = None, min_age: int | None = None, max_age: int | None = None) -> list[dict[str, object]]:
+    query = select(ReviewCase, Person).join(Person, Person.id == ReviewCase.person_id).order_by(ReviewCase.created_at)
+    if status == "open":
+        query = query.where(ReviewCase.status.in_(("open", "pending_second")))  # type: ignore[attr-defined]
+    elif status != "all":
+        query = query.where(ReviewCase.status == status)
+    if village:
+        query = query.where(Person.village_code == village)
+    rows = []
+    for case, person in ctx.session.exec(query).all():
+        age = idnumber.age_on(person.birth_date, ctx.today)
+        if (reason and reason not in reason_codes(case)) or (min_age is not None and age < min_age) or (max_age is not None and age > max_age):
+            continue
+        rows.append(_summary(case, person, age))
+    return rows
+
+
+def _summary(case: ReviewCase, person: Person, age: int) -> dict[str, object]:
+    return {
+        "case_id": case.id, "person_id": person.id, "name": person.name, "village_code": person.village_code, "age": age,
+        "reasons": reason_codes(case), "status": case.status, "pending_decision": case.decision if case.status == "pending_second" else None,
+        "first_reviewer": case.first_reviewer, "certification_id": case.certification_id, "created_at": case.created_at.isoformat(),
+    }
+
+
+def get_case(ctx: Ctx, case_id: str) -> ReviewCase:
+    case = ctx.session.get(ReviewCase, case_id)
+    if case is None:
+        raise NotFound(f"no review case {case_id}")
+    return case
+
+
+def detail(ctx: Ctx, case_id: str) -> dict[str, object]:
+    """Everything a reviewer needs on one page, photos decrypted as data URLs (audited)."""
+    case = get_case(ctx, case_id)
+    person = registry.get(ctx, case.person_id)
+    enrolled = _enrolled_photo(ctx, case)
+    captured = faces.open_sealed(ctx, person.id, case.captured_photo_enc) if case.captured_photo_enc else None
+    cert = ctx.session.get(Certification, case.certification_id) if case.certification_id else None
+    history = ctx.session.exec(select(Certification).where(Certification.person_id == person.id).order_by(Certification.created_at.desc()).limit(20)).all()
+    audit.record(ctx, "review.case.read", person.id, after={"case_id": case.id})
+    return {
+        **_summary(case, person, idnumber.age_on(person.birth_date, ctx.today)),
+        "reason_details": reason_entries(case), "person_status": person.status,
+        "enrolled_photo": _data_url(enrolled), "captured_photo": _data_url(captured),
+        "certification": certification_out(ctx, cert) if cert else None,
+        "location": {"latitude": cert.latitude, "longitude": cert.longitude, "accuracy_m": cert.accuracy_m} if cert and cert.latitude is not None else None,
+        "history": [certification_out(ctx, c) for c in history],
+        "first_note": case.first_note, "second_reviewer": case.second_reviewer, "second_note": case.second_note, "decision": case.decision,
+    }
+
+
+def _enrolled_photo(ctx: Ctx, case: ReviewCase) -> bytes | None:
+    held = [r.get("template_id") for r in reason_entries(case) if r.get("template_id")]
+    row = ctx.session.get(FaceTemplate, held[0]) if held else faces.template_of(ctx, case.person_id)
+    return faces.photo_bytes(ctx, row) if row else None
+
+
+def _data_url(data: bytes | None) -> str | None:
+    if not data:
+        return None
+    mime = "image/png" if data[:4] == b"\x89PNG" else "image/jpeg"
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def decide(ctx: Ctx, key: Ed25519PrivateKey, case_id: str, decision: str, note: str) -> dict[str, object]:
+    if decision not in DECISIONS:
+        raise field_error("decision", f"a decision is one of {', '.join(DECISIONS)}")
+    if not note.strip():
+        raise field_error("note", "a decision needs a note saying why")
+    case = ctx.session.exec(select(ReviewCase).where(ReviewCase.id == case_id).with_for_update()).first()
+    if case is None:
+        raise NotFound(f"no review case {case_id}")
+    before = {"status": case.status, "decision": case.decision}
+    if case.status == "closed":
+        raise Conflict("this case is already decided")
+    if case.status == "pending_second":
+        result = _confirm(ctx, key, case, decision, note)
+    elif decision in FOUR_EYES:
+        case.status, case.decision, case.first_reviewer, case.first_note = "pending_second", decision, ctx.actor.name, note.strip()
+        result = {"case_id": case.id, "status": case.status, "decision": decision, "needs_second_reviewer": True}
+    else:
+        case.first_reviewer, case.first_note = ctx.actor.name, note.strip()
+        result = _apply(ctx, key, case, decision, note)
+    ctx.session.add(case)
+    ctx.session.flush()
+    audit.record(ctx, f"review.{decision}", case.person_id, before=before, after={"case_id": case.id, "status": case.status, "decision": case.decision})
+    return result
+
+
+def _confirm(ctx: Ctx, key: Ed25519PrivateKey, case: ReviewCase, decision: str, note: str) -> dict[str, object]:
+    if case.first_reviewer == ctx.actor.name:
+        raise Forbidden("four-eyes rule: a second, different reviewer must confirm this decision")
+    if decision != case.decision:
+        raise Conflict(f"this case awaits confirmation of {case.decision!r}; confirm it, or the first reviewer withdraws it")
+    case.second_reviewer, case.second_note = ctx.actor.name, note.strip()
+    return _apply(ctx, key, case, decision, note)
+
+
+def _apply(ctx: Ctx, key: Ed25519PrivateKey, case: ReviewCase, decision: str, note: str) -> dict[str, object]:
+    case.status, case.decision, case.closed_at = "closed", decision, utcnow()
+    result: dict[str, object] = {"case_id": case.id, "status": "closed", "decision": decision, "needs_second_reviewer": False}
+    if decision == "approve":
+        result.update(_approve(ctx, key, case, note))
+    elif decision == "suspend":
+        _suspend(ctx, case.person_id, note)
+    return result
+
+
+def _approve(ctx: Ctx, key: Ed25519PrivateKey, case: ReviewCase, note: str) -> dict[str, object]:
+    held = [str(r["template_id"]) for r in reason_entries(case) if r.get("template_id")]
+    if held:  # a possible duplicate cleared: the face is the person's after all
+        faces.activate(ctx, held[0])
+        return {}
+    person = registry.get(ctx, case.person_id)
+    cert = record_passed(ctx, person.id, "review", ctx.today, evidence=f"review case {case.id}: {note.strip()}"[:2000])
+    receipt = receipts_service.issue(ctx, key, person, "certification", cert.certified_on)
+    cert.receipt_id = receipt.id
+    ctx.session.add(cert)
+    return {"certification_id": cert.id, "valid_until": cert.valid_until.isoformat() if cert.valid_until else None, "receipt": {"receipt_id": receipt.id, "code": receipt.code}}
+
+
+def _suspend(ctx: Ctx, person_id: str, note: str) -> None:
+    person = registry.lock(ctx, person_id)
+    month = date(ctx.today.year, ctx.today.month, 1).strftime("%Y-%m")
+    # arrears: if the investigation clears the person, the suspended months are paid back
+    ctx.session.add(Suspension(id=new_id("sus")[:40], person_id=person_id, reason="investigation", from_month=month, arrears=True, note=note.strip()[:500], created_by=ctx.actor.label))
+    if person.status == "receiving":
+        person.status = "suspended"
+        ctx.session.add(person)

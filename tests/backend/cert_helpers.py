@@ -1,0 +1,82 @@
+"""Helpers for the certification tests: real face photos, devices, and liveness evidence.
+
+There is no real video of a resident doing the challenge's actions, so the per-frame
+liveness measurements are SYNTHESIZED from the challenge (the numbers a kiosk would measure
+for a blink, a head turn, an open mouth); the sampled frames are the real photo, from which
+the backend computes the identity descriptors itself.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from tests.backend.conftest import Api, valid_id
+from tests.conftest import SHARED
+
+LFW = SHARED / "faces" / "lfw"
+
+# distances measured with this engine (templates are deterministic):
+ENROL_A = "Donald_Rumsfeld_0001"  # enrol-quality
+SAME_A = "Donald_Rumsfeld_0003"  # 0.42 from ENROL_A: passes (<= 0.50)
+SAME_A_2 = "Donald_Rumsfeld_0002"  # 0.47 from ENROL_A: also the same person
+OTHER = "Colin_Powell_0002"  # 0.84 from ENROL_A: fails (> 0.60)
+ENROL_B = "George_W_Bush_0002"  # enrol-quality
+GREY_B = "George_W_Bush_0004"  # 0.52 from ENROL_B: the grey zone (0.50 < d <= 0.60)
+
+
+def photo(name: str) -> bytes:
+    return (LFW / name.rsplit("_", 1)[0] / f"{name}.jpg").read_bytes()
+
+
+def elder(api: Api, seq: str = "011", name: str = "张三", village: str = "V001", birth: str = "19500101") -> str:
+    return api.enrol(valid_id("110105", birth, seq), name=name, village=village)
+
+
+def enrol_face(api: Api, person_id: str, name: str) -> dict[str, Any]:
+    r = api.post(f"/api/v1/persons/{person_id}/face", "clerk", files=[("images", (f"{name}.jpg", photo(name), "image/jpeg"))])
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def device(api: Api, kind: str = "kiosk", name: str = "kiosk-1") -> dict[str, str]:
+    r = api.post("/api/v1/devices", "admin", json={"name": name, "kind": kind, "location": "城关镇便民服务中心"})
+    assert r.status_code == 201, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def challenge(api: Api, headers: dict[str, str], person_id: str) -> dict[str, Any]:
+    r = api.client.post("/api/v1/challenges", headers=headers, json={"person_id": person_id})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+_ACTION_FRAME = {"blink": {"ear": 0.12}, "turn_left": {"yaw": 22.0}, "turn_right": {"yaw": -22.0}, "open_mouth": {"mar": 0.40}}
+
+
+def synthesized_evidence(ch: dict[str, Any], *, static: bool = False) -> str:
+    """Per-frame measurements that perform the challenge's actions (or, with static=True,
+    a photo held still: no action is ever seen). Neutral frames point at sampled frame 0."""
+    t = datetime.fromisoformat(ch["issued_at"]).timestamp() + 0.05
+    neutral = {"face": True, "ear": 0.30, "mar": 0.10, "yaw": 0.0, "aspect": 1.0}
+    frames: list[dict[str, Any]] = []
+
+    def add(**values: float) -> None:
+        nonlocal t
+        frames.append({"t": round(t, 3), **neutral, **values} if values else {"t": round(t, 3), **neutral, "sample": 0})
+        t += 0.05
+
+    for _ in range(3):
+        add()
+    for action in [] if static else ch["actions"]:
+        add(**_ACTION_FRAME[action])
+        add()
+        add()
+    return json.dumps({"frames": frames})
+
+
+def certify(api: Api, headers: dict[str, str], person_id: str, ch: dict[str, Any], image: bytes, *, evidence: str | None = None, extra: dict[str, str] | None = None, channel: str = "kiosk", req_headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    data = {"person_id": person_id, "channel": channel, "challenge_id": ch["challenge_id"], "nonce": ch["nonce"], "evidence": evidence if evidence is not None else synthesized_evidence(ch), **(extra or {})}
+    files = [("images", ("best.jpg", image, "image/jpeg")), ("frames", ("f0.jpg", image, "image/jpeg"))]
+    return api.client.post("/api/v1/certifications", headers={**headers, **(req_headers or {})}, data=data, files=files)

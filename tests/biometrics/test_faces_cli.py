@@ -1,0 +1,105 @@
+"""`nongbao faces evaluate / calibrate` on the shared set, with stable bounds."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from biometrics.cli import faces
+
+
+@pytest.fixture(scope="module")
+def evaluation(faces_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    plot = tmp_path_factory.mktemp("plot") / "roc.png"
+    result = CliRunner().invoke(
+        faces, ["evaluate", str(faces_dir / "MANIFEST.tsv"), "--json", "--plot", str(plot)]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)  # exactly one JSON object on stdout
+    data["_plot_bytes"] = plot.stat().st_size
+    return data
+
+
+def unique_single_face_images(faces_dir: Path) -> int:
+    with (faces_dir / "MANIFEST.tsv").open(encoding="utf-8") as f:
+        rows = [
+            r
+            for r in csv.DictReader(f, delimiter="\t")
+            if not r["identity"].startswith(("MULTI:", "VIDEO:"))
+        ]
+    return len({r["sha1_12"] for r in rows})
+
+
+def test_evaluate_counts_pairs_of_deduplicated_images(evaluation: dict, faces_dir: Path) -> None:
+    assert evaluation["images"] == unique_single_face_images(faces_dir)
+    assert 20 <= evaluation["identities"] <= 30
+    assert 300 <= evaluation["genuine_pairs"] <= 400
+    assert 5_500 <= evaluation["impostor_pairs"] <= 6_600
+    assert evaluation["fta"] <= 0.02
+
+
+def test_evaluate_error_rates_at_default_thresholds(evaluation: dict) -> None:
+    assert evaluation["pass_threshold"] == 0.5 and evaluation["refer_threshold"] == 0.6
+    assert evaluation["fmr_at_pass"] <= 0.001  # no impostor passes outright
+    assert evaluation["fnmr_at_pass"] <= 0.15  # the rest goes to staff review, not refused
+    assert evaluation["fmr_at_refer"] <= 0.005
+    assert evaluation["fnmr_at_refer"] <= 0.05
+    assert evaluation["fnmr_at_pass"] >= evaluation["fnmr_at_refer"]
+    assert evaluation["fmr_at_refer"] >= evaluation["fmr_at_pass"]
+    assert 0.4 <= evaluation["threshold_at_target_fmr"] <= 0.7
+
+
+def test_evaluate_reports_enrolment_failures_and_timing(evaluation: dict) -> None:
+    assert 0.1 <= evaluation["fte"] <= 0.5  # profile and soft LFW photos are refused
+    assert {"head_turned", "blurred", "eyes_not_visible"} <= set(evaluation["fte_reasons"])
+    assert {"load", "quality_enrol", "encode"} <= set(evaluation["timing_ms"])
+    assert evaluation["_plot_bytes"] > 10_000
+
+
+def test_evaluate_warns_about_the_demographics_of_the_set(evaluation: dict) -> None:
+    warning = evaluation["warning"]
+    assert "East Asian" in warning and "elderly" in warning and "recalibrate" in warning
+
+
+def test_calibrate_on_a_county_folder(faces_dir: Path, tmp_path: Path) -> None:
+    # a county's folder laid out identity/photo, here made of links to the shared photos
+    for person in ("Colin_Powell", "George_W_Bush", "Ariel_Sharon"):
+        (tmp_path / person).mkdir()
+        for source in sorted((faces_dir / "lfw" / person).glob("*.jpg"))[:6]:
+            (tmp_path / person / source.name).symlink_to(source)
+    result = CliRunner().invoke(
+        faces, ["calibrate", str(tmp_path), "--target-fmr", "0.01", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    proposed = data["proposed"]
+    assert 0.3 < proposed["pass_at"] <= proposed["refer_at"] < 0.9
+    assert data["fmr_at_pass"] <= 0.01
+    assert data["genuine_pairs"] == 3 * 15 and data["impostor_pairs"] == 3 * 36
+    assert data["impostor_pairs_needed"] == 300 and data["enough_pairs"] is False
+
+
+def test_missing_path_is_a_one_line_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(faces, ["evaluate", str(tmp_path / "absent"), "--json"])
+    assert result.exit_code != 0
+    assert "no such file or folder" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_folder_with_a_single_identity_is_refused(faces_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "one").mkdir()
+    for source in sorted((faces_dir / "lfw" / "Colin_Powell").glob("*.jpg"))[:2]:
+        (tmp_path / "one" / source.name).symlink_to(source)
+    result = CliRunner().invoke(faces, ["evaluate", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "two identities" in result.output
+
+
+def test_bad_thresholds_are_refused(faces_dir: Path) -> None:
+    args = ["evaluate", str(faces_dir / "MANIFEST.tsv"), "--pass-at", "0.7", "--refer-at", "0.5"]
+    result = CliRunner().invoke(faces, args)
+    assert result.exit_code != 0 and "pass_at <= refer_at" in result.output
