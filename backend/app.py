@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, *, today: Callable[[], date] = 
     for router in (auth.router, registry.router, money.router, benefits.router):
         # every successful write through these routers is audited (the certification
         # routers below record richer events themselves)
-        app.include_router(router, dependencies=[Depends(audit_writes)])
+        app.include_router(router, dependencies=[Depends(audit_writes, scope="function")])
     for router in (faces_routes.router, certification_routes.router, review_routes.router, receipts_routes.router, kiosk_routes.router):
         app.include_router(router)
     console_routes.install(app)

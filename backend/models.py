@@ -147,7 +147,7 @@ class LedgerTransfer(SQLModel, table=True):
     debit_account_id: int = Field(foreign_key="ledger_account.id", index=True)
     credit_account_id: int = Field(foreign_key="ledger_account.id", index=True)
     amount_fen: int = Field(sa_type=sa.BigInteger)
-    on: date = Field(index=True)
+    on: date  # value date; scans by date are yearly and set-based, so no index to maintain
     code: str = Field(max_length=30)
 
 
@@ -277,7 +277,7 @@ class PaidMonth(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     person_id: str = Field(foreign_key="person.id", max_length=32)
     month: str = Field(max_length=7)
-    run_id: str = Field(foreign_key="payroll_run.id", max_length=40, index=True)
+    run_id: str = Field(foreign_key="payroll_run.id", max_length=40)
     basic_fen: int = Field(sa_type=sa.BigInteger)
     account_fen: int = Field(sa_type=sa.BigInteger)
     central_fen: int = Field(sa_type=sa.BigInteger)  # the central government's part of basic_fen
@@ -290,7 +290,7 @@ class PayrollLine(SQLModel, table=True):
     __tablename__ = "payroll_line"
     __table_args__ = (sa.UniqueConstraint("run_id", "person_id", name="uq_payroll_line_run_person"),)
     id: int | None = Field(default=None, primary_key=True)
-    run_id: str = Field(foreign_key="payroll_run.id", max_length=40, index=True)
+    run_id: str = Field(foreign_key="payroll_run.id", max_length=40)  # indexed by the unique key
     person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
     village_code: str = Field(max_length=24)
     months: int

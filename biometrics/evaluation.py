@@ -184,10 +184,11 @@ def minimum_impostor_pairs(target_fmr: float) -> int:
     return int(np.ceil(3 / target_fmr))
 
 
-def roc_points(scores: PairScores, steps: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(thresholds, fmr, fnmr) over the range of observed distances."""
-    both = np.concatenate([scores.genuine, scores.impostor])
-    grid = np.linspace(0.0, float(both.max()) if both.size else 1.0, steps)
+def roc_points(scores: PairScores, steps: int = 2000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(thresholds, fmr, fnmr) at every observed distance (thinned to `steps` points), so
+    the DET curve shows each error the set can show."""
+    both = np.unique(np.concatenate([[0.0], scores.genuine, scores.impostor]))
+    grid = both if both.size <= steps else np.quantile(both, np.linspace(0, 1, steps))
     fmr = np.searchsorted(scores.impostor, grid, side="right") / max(1, scores.impostor.size)
     fnmr = 1 - np.searchsorted(scores.genuine, grid, side="right") / max(1, scores.genuine.size)
     return grid, fmr, fnmr

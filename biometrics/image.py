@@ -85,3 +85,16 @@ def _open_checked(raw: bytes, max_pixels: int) -> Image.Image:
             f"{max_pixels}; refused before decoding"
         )
     return image
+
+
+def ensure_rgb(image: np.ndarray) -> np.ndarray:
+    """Accept grey or RGBA arrays too (cameras differ); refuse anything else clearly."""
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        raise ImageError("expected an RGB image as a uint8 numpy array")
+    if image.ndim == 2:
+        return np.ascontiguousarray(np.repeat(image[:, :, None], 3, axis=2))
+    if image.ndim == 3 and image.shape[2] == 4:
+        return np.ascontiguousarray(image[:, :, :3])
+    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
+        raise ImageError(f"expected an RGB image of shape (height, width, 3), got {image.shape}")
+    return image if image.flags.c_contiguous else np.ascontiguousarray(image)

@@ -90,29 +90,41 @@ class TemplateIndex:
 
     def search(self, template: np.ndarray, k: int = 5) -> list[tuple[int, float]]:
         """The k nearest templates as (id, Euclidean distance), nearest first."""
-        query = np.asarray(template, dtype=np.float32).reshape(self.dim)
+        query = np.asarray(template, dtype=np.float32).reshape(1, self.dim)
+        return self.search_many(query, k)[0]
+
+    def search_many(self, templates: np.ndarray, k: int = 5) -> list[list[tuple[int, float]]]:
+        """search() for a batch of queries at once: one pass over the files and a
+        matrix-matrix product, much faster than a loop (e.g. deduplicating a whole batch
+        of new enrolments)."""
+        queries = np.ascontiguousarray(templates, dtype=np.float32).reshape(-1, self.dim)
         if k <= 0 or not self._positions:
-            return []
-        q_norm = float(query @ query)
-        best_d2 = np.empty(0, dtype=np.float32)
-        best_rows = np.empty(0, dtype=np.int64)
+            return [[] for _ in range(queries.shape[0])]
+        best_d2 = np.full((queries.shape[0], 0), np.inf, dtype=np.float32)
+        best_rows = np.empty((queries.shape[0], 0), dtype=np.int64)
         for start in range(0, self._count, CHUNK_ROWS):
             end = min(start + CHUNK_ROWS, self._count)
-            d2 = self._norms[start:end] - 2.0 * (self._vectors[start:end] @ query)
-            d2[self._ids[start:end] == REMOVED] = np.inf
-            take = min(k, d2.size)
-            rows = np.argpartition(d2, take - 1)[:take]
-            best_d2 = np.concatenate([best_d2, d2[rows]])
-            best_rows = np.concatenate([best_rows, rows + start])
-            if best_d2.size > k:
-                keep = np.argpartition(best_d2, k - 1)[:k]
-                best_d2, best_rows = best_d2[keep], best_rows[keep]
-        order = np.argsort(best_d2, kind="stable")
-        return [
-            (int(self._ids[best_rows[i]]), float(np.sqrt(max(0.0, best_d2[i] + q_norm))))
-            for i in order
-            if np.isfinite(best_d2[i])
-        ]
+            # |q - x|^2 - |q|^2 ranks the same: |q|^2 is constant per query
+            d2 = self._norms[start:end][None, :] - 2.0 * (queries @ self._vectors[start:end].T)
+            d2[:, self._ids[start:end] == REMOVED] = np.inf
+            take = min(k, end - start)
+            rows = np.argpartition(d2, take - 1, axis=1)[:, :take]
+            best_d2 = np.hstack([best_d2, np.take_along_axis(d2, rows, axis=1)])
+            best_rows = np.hstack([best_rows, rows + start])
+            if best_d2.shape[1] > k:
+                keep = np.argpartition(best_d2, k - 1, axis=1)[:, :k]
+                best_d2 = np.take_along_axis(best_d2, keep, axis=1)
+                best_rows = np.take_along_axis(best_rows, keep, axis=1)
+        return [self._hits(queries[i], best_rows[i], best_d2[i]) for i in range(len(queries))]
+
+    def _hits(self, query: np.ndarray, rows: np.ndarray, d2: np.ndarray) -> list[tuple[int, float]]:
+        """Exact distances for the k candidates: the expanded formula loses precision for
+        near-identical templates (float32 cancellation), which is where duplicates are."""
+        rows = np.sort(rows[np.isfinite(d2)])  # sorted rows read the memmap in order
+        exact = np.linalg.norm(self._vectors[rows] - query, axis=1)
+        ids = self._ids[rows]
+        order = np.lexsort((ids, exact))  # nearest first; ties by id, deterministically
+        return [(int(ids[i]), float(exact[i])) for i in order]
 
     def get(self, template_id: int) -> np.ndarray | None:
         row = self._positions.get(int(template_id))

@@ -27,6 +27,7 @@ import numpy as np
 
 from biometrics import geometry
 from biometrics.detection import Box, detect_faces, landmarks, resize
+from biometrics.image import ensure_rgb
 from biometrics.reasons import Reason, reason
 from biometrics.templates import distance, encode
 from biometrics.tracking import PREVIEW_MIN_FACE_PX, PREVIEW_SIZE, PreviewTracker
@@ -108,6 +109,7 @@ def measure(
 ) -> FrameMeasurement:
     """Measure one RGB frame. With a tracker (live preview) detection is amortised."""
     stamp = time.time() if timestamp is None else timestamp
+    frame = ensure_rgb(frame)
     if tracker is not None:
         tracked = tracker.process(frame, stamp)
         if tracked is None:

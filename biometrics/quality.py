@@ -16,6 +16,7 @@ import numpy as np
 
 from biometrics import geometry
 from biometrics.detection import HOG_MIN_FACE_PX, Box, detect_faces, landmarks, resize, to_grey
+from biometrics.image import ensure_rgb
 from biometrics.reasons import Reason, reason
 
 Purpose = Literal["verify", "enrol"]
@@ -113,20 +114,15 @@ class QualityReport:
 def assess(image: np.ndarray, *, purpose: Purpose) -> QualityReport:
     """Check one RGB image for the given purpose; `ok` is False with reasons when refused."""
     policy = POLICIES[purpose]
+    image = ensure_rgb(image)
     boxes = detect_faces(image, min_face_px=min(policy.min_face_px, 40)) or _detect_cut_face(image)
     if not boxes:
         return QualityReport(False, purpose, [reason("no_face")], None, Measurements(faces=0))
     box = boxes[0]
     points = landmarks(image, box)
     measured = measure_face(image, box, points, faces=_count_faces(boxes, policy))
-    return QualityReport(
-        ok=not (found := judge(measured, policy)),
-        purpose=purpose,
-        reasons=found,
-        box=box,
-        measurements=measured,
-        landmarks=points,
-    )
+    reasons = judge(measured, policy)
+    return QualityReport(not reasons, purpose, reasons, box, measured, points)
 
 
 def judge(m: Measurements, policy: QualityPolicy) -> list[Reason]:

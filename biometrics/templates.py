@@ -20,6 +20,7 @@ import numpy as np
 
 from biometrics.detection import MODEL_LOCK, Box, detect_faces, models
 from biometrics.errors import NoFaceError, TemplateError
+from biometrics.image import ensure_rgb
 from biometrics.quality import QualityReport, assess
 from biometrics.reasons import Reason, reason
 
@@ -75,6 +76,7 @@ def encode(image: np.ndarray, box: Box | None = None, *, num_jitters: int = 0) -
     Raises NoFaceError when no face is found. num_jitters > 0 averages over randomly
     perturbed crops (slower, slightly more stable; useful at enrolment).
     """
+    image = ensure_rgb(image)
     if box is None:
         boxes = detect_faces(image)
         if not boxes:

@@ -1,0 +1,1 @@
+"""The self-service kiosk: a Kivy touchscreen app for annual survival certification."""

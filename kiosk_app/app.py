@@ -85,6 +85,10 @@ class CameraView(Widget):
 class OverlayCard(FloatLayout):
     landscape = BooleanProperty(True)
 
+    def on_touch_down(self, touch: object) -> bool:
+        super().on_touch_down(touch)
+        return True  # the page under the overlay gets no touches
+
 
 class KioskRoot(FloatLayout):
     landscape = BooleanProperty(True)
@@ -160,8 +164,8 @@ class KioskApp(App):
 
     def _on_pump(self, _dt: float) -> None:
         c = self.controller
-        if c.mode != "thread" and self.view is not None and self.view.show_camera:
-            c.camera_step()
+        if c.mode == "inline" and self.view is not None and self.view.show_camera:
+            c.camera_step()  # no camera thread in inline mode ("manual": the caller steps)
         c.pump()
         self.render()
         self.update_camera()

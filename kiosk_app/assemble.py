@@ -13,11 +13,11 @@ from kiosk_app.controller import KioskController
 from kiosk_app.devices import (
     Camera,
     CardSlot,
-    OpenCvCamera,
     Printer,
     SimulatedCamera,
     SimulatedCardSlot,
     SimulatedPrinter,
+    open_hardware_camera,
     open_hardware_card_slot,
     open_hardware_printer,
 )
@@ -77,7 +77,7 @@ def build_kiosk(
             raise ValueError("a real kiosk needs the backend URL and its device token")
         backend = HttpKioskBackend(backend_url, token, timeout_s=config.http_timeout_s)
         cards = open_hardware_card_slot()
-        camera = OpenCvCamera()
+        camera = open_hardware_camera()
         printer = open_hardware_printer()
         face_gate = open_face_gate(False)
         watcher = open_action_watcher(False)

@@ -429,10 +429,10 @@ class SimulatedKioskBackend:
     a slow network.
     """
 
-    ACTIONS: tuple[tuple[str, ...], ...] = (
+    ACTIONS: tuple[tuple[str, ...], ...] = (  # the actions biometrics.liveness knows
         ("blink", "turn_left"),
         ("open_mouth", "turn_right"),
-        ("nod", "blink"),
+        ("turn_right", "blink", "open_mouth"),
     )
 
     def __init__(

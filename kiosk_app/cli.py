@@ -62,9 +62,12 @@ def kiosk(
         return
     if not simulate and not token:
         raise click.UsageError("--token (or NONGBAO_KIOSK_TOKEN) is needed unless --simulate")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     width, height = (1080, 1920) if portrait else (1920, 1080)
     configure_kivy(width, height, fullscreen)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    from kivy.logger import Logger
+
+    Logger.propagate = False  # Kivy prints its own lines; do not print them twice
 
     from kiosk_app.assemble import build_kiosk
     from kiosk_app.voice import VoiceError, default_voice_dir, missing_prompts, render_prompts

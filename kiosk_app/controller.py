@@ -290,7 +290,14 @@ class KioskController:
         reset = getattr(self.face_gate, "reset", None)
         if reset is not None:
             reset()
-        self.camera.start()
+        try:
+            self.camera.start()
+        except Exception as exc:  # no camera, or it will not open: the flow says so
+            log.exception("camera would not start")
+            with self._lock:
+                self._camera_mode = ""
+            self.post(f.CameraFailed(str(exc)))
+            return
         if self.threaded and self._camera_thread is None:
             self._camera_thread = threading.Thread(
                 target=self._camera_loop, name="kiosk-camera", daemon=True
@@ -305,7 +312,10 @@ class KioskController:
         self._camera_thread = None
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=2)
-        self.camera.stop()
+        try:
+            self.camera.stop()
+        except Exception:
+            log.exception("camera would not stop")
 
     def _camera_loop(self) -> None:
         period = 1.0 / self.camera_fps

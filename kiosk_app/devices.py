@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -86,9 +87,12 @@ class SimulatedCardSlot:
 
 
 class HardwareCardSlot:
-    """The kiosk's two readers from `hardware.cards` (social security card, ID card)."""
+    """The kiosk's readers from `hardware.cards` (social security card, ID card): any object
+    with card_present/read/watch/close, whose read() gives a `hardware.cards.CardData`."""
 
     def __init__(self, readers: dict[CardKind, Any]) -> None:
+        if not readers:
+            raise DeviceProblem("no card reader is configured (hardware config: none)")
         self._readers = readers
         self._watchers: list[Any] = []
 
@@ -109,14 +113,19 @@ class HardwareCardSlot:
             data = self._readers[kind].read(timeout=timeout_s)
         except errors.DeviceError as exc:
             raise CardUnreadable(str(exc)) from exc
-        source_kind = CardKind.ID_CARD if data.source == "idcard" else CardKind.SOCIAL_SECURITY
-        return CardInfo(source_kind, data.id_number, data.name, data.card_number)
+        return card_info_from(data)
 
     def close(self) -> None:
         for watcher in self._watchers:
             watcher.stop()
         for reader in self._readers.values():
             reader.close()
+
+
+def card_info_from(data: Any) -> CardInfo:
+    """hardware.cards.CardData -> CardInfo (only what the kiosk needs)."""
+    kind = CardKind.ID_CARD if data.source == "idcard" else CardKind.SOCIAL_SECURITY
+    return CardInfo(kind, data.id_number, data.name, data.card_number)
 
 
 # ------------------------------------------------------------------ camera
@@ -170,37 +179,36 @@ class SimulatedCamera:
         return frame
 
 
-class OpenCvCamera:
-    """A USB camera through OpenCV, until hardware.camera's API settles."""
+class HardwareCamera:
+    """A camera of `hardware.camera` (opened by `open`, e.g. hardware.config.open_camera):
+    opened when the certification starts and closed after it, so the camera light is on only
+    while it is used."""
 
-    def __init__(self, index: int = 0) -> None:
-        self.index = index
-        self._cap: Any = None
+    def __init__(self, open: Callable[[], Any]) -> None:
+        self._open = open
+        self._camera: Any = None
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        import cv2
-
         with self._lock:
-            if self._cap is None:
-                self._cap = cv2.VideoCapture(self.index)
+            if self._camera is None:
+                self._camera = self._open()
+                if self._camera is None:
+                    raise DeviceProblem("no camera is configured (hardware config: none)")
 
     def stop(self) -> None:
         with self._lock:
-            if self._cap is not None:
-                self._cap.release()
-                self._cap = None
+            camera, self._camera = self._camera, None
+        if camera is not None:
+            camera.close()
 
     def read(self) -> np.ndarray | None:
-        import cv2
-
         with self._lock:
-            if self._cap is None:
-                return None
-            ok, frame = self._cap.read()
-        if not ok:
+            camera = self._camera
+        if camera is None:
             return None
-        return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        frame = camera.latest()
+        return None if frame is None else frame.image
 
 
 # ------------------------------------------------------------------ printer
@@ -237,19 +245,26 @@ class SimulatedPrinter:
 
 
 class HardwarePrinter:
-    """The ESC/POS printer of `hardware.printer`; its errors mapped to ours."""
+    """A printer of `hardware.printer` (print_receipt(hardware.receipt.Receipt)), its errors
+    mapped to ours."""
 
     def __init__(self, device: Any) -> None:
-        self._device = device
+        if device is None:
+            raise DeviceProblem("no printer is configured (hardware config: none)")
+        self.device = device
 
     def print_receipt(self, content: ReceiptContent) -> None:
-        printer_mod = importlib.import_module("hardware.printer")
+        receipt_mod = importlib.import_module("hardware.receipt")
         errors = importlib.import_module("hardware.errors")
-        receipt = printer_mod.Receipt(
-            title=content.title, lines=list(content.lines), qr=content.qr_code
+        receipt = receipt_mod.Receipt(
+            title=content.title,
+            lines=list(content.lines),
+            qr=content.qr_code,
+            printed_at=datetime.now().astimezone(),
+            number=content.extra.get("number"),
         )
         try:
-            self._device.print_receipt(receipt)
+            self.device.print_receipt(receipt)
         except errors.PaperOutError as exc:
             raise PaperOut(str(exc)) from exc
         except errors.DeviceError as exc:
@@ -257,26 +272,35 @@ class HardwarePrinter:
 
 
 def open_hardware_printer() -> Printer:
-    """The attached printer (hardware.printer.open_printer); DeviceProblem when unavailable."""
+    """The configured printer (hardware.config); DeviceProblem when there is none."""
     try:
-        printer_mod = importlib.import_module("hardware.printer")
-        return HardwarePrinter(printer_mod.open_printer())
+        config = importlib.import_module("hardware.config")
+        return HardwarePrinter(config.open_printer())
     except (ImportError, AttributeError) as exc:
-        raise DeviceProblem(f"hardware.printer is not usable: {exc}") from exc
+        raise DeviceProblem(f"hardware printer is not usable: {exc}") from exc
 
 
 def open_hardware_card_slot() -> CardSlot:
-    """Both readers of hardware.cards; DeviceProblem when unavailable."""
+    """The configured readers (hardware.cards.open_reader); DeviceProblem when none."""
     try:
         cards = importlib.import_module("hardware.cards")
-        return HardwareCardSlot(
-            {
-                CardKind.SOCIAL_SECURITY: cards.open_reader("ssc"),
-                CardKind.ID_CARD: cards.open_reader("idcard"),
-            }
-        )
+        readers = {
+            CardKind.SOCIAL_SECURITY: cards.open_reader("ssc"),
+            CardKind.ID_CARD: cards.open_reader("idcard"),
+        }
     except (ImportError, AttributeError) as exc:
-        raise DeviceProblem(f"hardware.cards readers are not usable: {exc}") from exc
+        raise DeviceProblem(f"hardware card readers are not usable: {exc}") from exc
+    return HardwareCardSlot({k: r for k, r in readers.items() if r is not None})
+
+
+def open_hardware_camera() -> Camera:
+    """The configured camera (hardware.config.open_camera), opened on demand."""
+    try:
+        config = importlib.import_module("hardware.config")
+        opener = config.open_camera
+    except (ImportError, AttributeError) as exc:
+        raise DeviceProblem(f"hardware camera is not usable: {exc}") from exc
+    return HardwareCamera(opener)
 
 
 def encode_jpeg(frame: np.ndarray, quality: int = 90) -> bytes:

@@ -1,13 +1,14 @@
 """The kiosk's only door to `biometrics/`: the quality gate and liveness action watching.
 
 The kiosk only guides the person; the backend decides (face match and liveness are judged
-there from the photo and the frames). So when no local action detector is available, the
-kiosk records each action for a fixed window and lets the backend judge.
+there from the photo and the frames). Actions are watched with biometrics.liveness; one it
+does not know is recorded for a fixed window and left to the backend to judge.
 """
 
 from __future__ import annotations
 
 import importlib
+import time
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -64,6 +65,38 @@ class TimedActionWatcher:
         return self._frames >= self.min_frames and now - self._started >= self.window_s
 
 
+class BiometricsActionWatcher:
+    """Watches one action at a time with biometrics.liveness.LivenessSession (landmarks:
+    eye and mouth ratios, yaw), so the kiosk moves on when the person has really done it.
+    Actions that module does not know fall back to a TimedActionWatcher. The backend still
+    judges the frames (verify_evidence); this only paces the prompts."""
+
+    def __init__(self, fallback: ActionWatcher | None = None) -> None:
+        self._liveness: Any = importlib.import_module("biometrics.liveness")
+        self._tracking: Any = importlib.import_module("biometrics.tracking")
+        self._fallback = fallback or TimedActionWatcher()
+        self._session: Any = None
+        self._tracker: Any = None
+
+    def start(self, action: str, now: float) -> None:
+        lv = self._liveness
+        self._session = None
+        if action not in lv.ACTIONS:
+            self._fallback.start(action, now)
+            return
+        wall = time.time()  # measure() stamps frames with wall-clock time
+        challenge = lv.Challenge("kiosk-step", "local", (action,), wall - 1.0, wall + 3600.0)
+        self._session = lv.LivenessSession(challenge)
+        self._tracker = self._tracking.PreviewTracker()
+
+    def feed(self, frame: np.ndarray, now: float) -> bool:
+        if self._session is None:
+            return self._fallback.feed(frame, now)
+        m = self._liveness.measure(frame, identity=False, tracker=self._tracker)
+        self._session.feed(m)
+        return bool(self._session.per_action[0].done)
+
+
 class SimulatedFaceGate:
     """Scripted verdicts for demos and tests: the reasons in `script`, one per frame (None
     is a good frame), then good frames for ever."""
@@ -110,4 +143,4 @@ def open_face_gate(simulate: bool) -> FaceGate:
 
 
 def open_action_watcher(simulate: bool) -> ActionWatcher:
-    return SimulatedActionWatcher() if simulate else TimedActionWatcher()
+    return SimulatedActionWatcher() if simulate else BiometricsActionWatcher()

@@ -690,7 +690,7 @@ class KioskFlow:
             return []
         if button == "help":
             self._help_open = True
-            return [Speak("help")]
+            return [Speak(self._help_key())]
         if button in ("help_close", "continue"):
             self._help_open = False
             self._idle_warned_at = None
@@ -902,8 +902,8 @@ class KioskFlow:
         req = self._request("print_receipt", now, self.config.print_timeout_s)
         self._print_kind = "certification"
         self._retry = None
-        effects = self._enter(Screen.PRINTING, now, result.outcome)
-        return [*effects, Speak("printing"), PrintReceipt(req, content)]
+        effects = self._enter(Screen.PRINTING, now, f"{result.outcome}_printing")
+        return [*effects, PrintReceipt(req, content)]
 
     def _receipt_content(self, s: _Session, result: CertificationResult) -> ReceiptContent:
         assert s.resident is not None and result.receipt is not None
@@ -959,7 +959,7 @@ class KioskFlow:
                 t("help_title"),
                 Text(*_join(MSG[self._help_key()], MSG["help_staff"])),
                 (Button("help_close", t("btn_ok"), "√", primary=True),),
-                "help",
+                self._help_key(),
             )
         notice = v.notice
         if notice is None and self._notice is not None and v.screen == Screen.MENU:

@@ -30,7 +30,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "devices": ("hardware.cli:devices", "list, test and use attached devices"),
     "kiosk": ("kiosk_app.cli:kiosk", "the self-service kiosk"),
     "field": ("field_app.cli:field", "the field app"),
-    "bench": ("backend.cli:bench", "performance benchmarks"),
+    "bench": ("backend.bench:bench", "performance benchmarks"),
 }
 
 

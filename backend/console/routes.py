@@ -1,9 +1,195 @@
-"""The review console (installed under /console)."""
+"""The county review console: server-rendered pages under /console for reviewers.
+
+Plain HTML forms and CSS, no JavaScript, so it works on an old office browser. Sign-in puts
+the same JWT the API uses into an HttpOnly, SameSite=Strict cookie; every form also carries
+a CSRF token derived from that JWT. Chinese by default, English with ?lang=en (remembered).
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import hashlib
+import hmac
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlmodel import Session
+
+from backend.api import deps
+from backend.api.routes.receipts import signing_key
+from backend.console.texts import REASONS, TEXT
+from backend.errors import DomainError
+from backend.services import audit, auth, certification, review
+from backend.services.audit import DbSession
+from backend.services.context import Actor, Ctx
+
+HERE = Path(__file__).parent
+COOKIE = "nb_console"
+LANG_COOKIE = "nb_lang"
+ROLES = ("reviewer",)
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+router = APIRouter(prefix="/console", include_in_schema=False)
 
 
 def install(app: FastAPI) -> None:
+    app.include_router(router)
+    app.mount("/console/static", StaticFiles(directory=str(HERE / "static")), name="console-static")
+
+
+class NeedsLogin(Exception):
     pass
+
+
+def _lang(request: Request) -> str:
+    asked = request.query_params.get("lang")
+    if asked in ("zh", "en"):
+        return asked
+    return "en" if request.cookies.get(LANG_COOKIE) == "en" else "zh"
+
+
+def _csrf(request: Request, token: str) -> str:
+    key = deps.state(request).keyring.index_key
+    return hmac.new(key, b"console-csrf:" + token.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    lang = _lang(request)
+
+    def t(key: str) -> str:
+        zh, en = TEXT.get(key, (key, key))
+        return en if lang == "en" else zh
+
+    def reason_text(code: str) -> str:
+        zh, en = REASONS.get(code, (code, code))
+        return en if lang == "en" else zh
+
+    token = request.cookies.get(COOKIE, "")
+    # a page rendered in answer to a POST toggles the language on the page it shows
+    here = context.pop("page_path", None) or request.url.path + ("?" + urlencode([(k, v) for k, v in request.query_params.items() if k != "lang"]) if request.query_params else "")
+    sep = "&" if "?" in here else "?"
+    body = {"request": request, "t": t, "reason_text": reason_text, "lang": lang, "csrf": _csrf(request, token) if token else "", "other_lang_url": f"{here}{sep}lang={'zh' if lang == 'en' else 'en'}", **context}
+    response = templates.TemplateResponse(request, name, body, status_code=status)
+    if request.query_params.get("lang") in ("zh", "en"):
+        response.set_cookie(LANG_COOKIE, lang, httponly=True, samesite="strict", path="/console")
+    return response
+
+
+def _reviewer(request: Request, session: Session) -> Actor:
+    token = request.cookies.get(COOKIE)
+    if not token:
+        raise NeedsLogin
+    try:
+        who = auth.actor_from_token(session, deps.state(request).keyring, token)
+    except DomainError:
+        raise NeedsLogin from None
+    if who.role not in ROLES:
+        raise NeedsLogin
+    return who
+
+
+def _ctx(request: Request, session: Session) -> Ctx:
+    return deps.ctx_for(request, session, _reviewer(request, session))
+
+
+def _to_login() -> RedirectResponse:
+    return RedirectResponse("/console/login", status_code=303)
+
+
+@router.get("")
+def home() -> RedirectResponse:
+    return RedirectResponse("/console/cases", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request) -> HTMLResponse:
+    return _render(request, "login.html")
+
+
+@router.post("/login")
+def login(request: Request, username: str = Form(...), password: str = Form(...), session: Session = DbSession) -> Response:
+    st = deps.state(request)
+    try:
+        user = auth.authenticate(session, username, password)
+    except DomainError:
+        return _render(request, "login.html", 401, page_path="/console/login", error="bad_login", username=username)
+    if user.role not in ROLES:
+        return _render(request, "login.html", 403, page_path="/console/login", error="not_reviewer", username=username)
+    token, ttl = auth.issue_token(st.keyring, user, st.settings.token_ttl_minutes)
+    audit.append(session, Actor(kind="user", name=user.username, role=user.role), "console.login")
+    response = RedirectResponse("/console/cases", status_code=303)
+    response.set_cookie(COOKIE, token, max_age=ttl, httponly=True, samesite="strict", path="/console")
+    return response
+
+
+@router.post("/logout")
+def logout() -> RedirectResponse:
+    response = _to_login()
+    response.delete_cookie(COOKIE, path="/console")
+    return response
+
+
+@router.get("/cases", response_class=HTMLResponse)
+def cases(
+    request: Request,
+    status: str = Query(default="open", pattern="^(open|pending_second|closed|all)$"),
+    village: str = Query(default="", max_length=24),
+    reason: str = Query(default="", max_length=40),
+    min_age: int | None = Query(default=None, ge=0, le=150),
+    max_age: int | None = Query(default=None, ge=0, le=150),
+    session: Session = DbSession,
+) -> Response:
+    try:
+        ctx = _ctx(request, session)
+    except NeedsLogin:
+        return _to_login()
+    rows = review.list_cases(ctx, status, village or None, reason or None, min_age, max_age)
+    filters = {"status": status, "village": village, "reason": reason, "min_age": min_age, "max_age": max_age}
+    return _render(request, "cases.html", cases=rows, filters=filters, reasons=list(REASONS), user=ctx.actor.name, message=request.query_params.get("msg"))
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+def case_page(case_id: str, request: Request, session: Session = DbSession) -> Response:
+    try:
+        ctx = _ctx(request, session)
+    except NeedsLogin:
+        return _to_login()
+    try:
+        case = review.detail(ctx, case_id)
+    except DomainError as exc:
+        return _render(request, "error.html", exc.status, error_text=exc.detail, user=ctx.actor.name)
+    return _render(request, "case.html", case=case, user=ctx.actor.name, decisions=review.DECISIONS)
+
+
+@router.post("/cases/{case_id}/decision")
+def decide(case_id: str, request: Request, decision: str = Form(...), note: str = Form(default=""), csrf: str = Form(default=""), session: Session = DbSession) -> Response:
+    try:
+        ctx = _ctx(request, session)
+    except NeedsLogin:
+        return _to_login()
+    if not hmac.compare_digest(csrf, _csrf(request, request.cookies.get(COOKIE, ""))):
+        return _render(request, "error.html", 403, error_text="CSRF", user=ctx.actor.name)
+    try:
+        result = review.decide(ctx, signing_key(request), case_id, decision, note)
+    except DomainError as exc:
+        session.rollback()
+        case = review.detail(ctx, case_id) if exc.status != 404 else None
+        if case is None:
+            return _render(request, "error.html", exc.status, error_text=exc.detail, user=ctx.actor.name)
+        text = TEXT["four_eyes"][0 if _lang(request) == "zh" else 1] if isinstance(exc, review.FourEyes) else exc.detail
+        return _render(request, "case.html", exc.status, page_path=f"/console/cases/{case_id}", case=case, user=ctx.actor.name, decisions=review.DECISIONS, error_text=text, note=note, chosen=decision)
+    msg = "decided_pending" if result.get("needs_second_reviewer") else "decided"
+    return RedirectResponse(f"/console/cases?msg={msg}", status_code=303)
+
+
+@router.get("/due", response_class=HTMLResponse)
+def due(request: Request, village: str = Query(default="", max_length=24), session: Session = DbSession) -> Response:
+    try:
+        ctx = _ctx(request, session)
+    except NeedsLogin:
+        return _to_login()
+    lists = certification.due_lists(ctx, village or None)
+    return _render(request, "due.html", lists=lists, village=village, user=ctx.actor.name)

@@ -27,7 +27,8 @@ def run_migrations() -> None:
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
     context.configure(
         connection=connection,
-        target_metadata=target_metadata,
+        # autogenerate of a partial schema passes its own metadata (see the migration notes)
+        target_metadata=context.config.attributes.get("target_metadata", target_metadata),
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )

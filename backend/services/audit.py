@@ -120,7 +120,7 @@ def _all(session: Session) -> Iterator[AuditEvent]:
 _bearer = HTTPBearer(auto_error=False)
 
 
-def _caller(request: Request, session: Session, creds: HTTPAuthorizationCredentials | None) -> Actor | None:
+def _caller(request: Request, creds: HTTPAuthorizationCredentials | None, session: Session) -> Actor | None:
     from backend.errors import DomainError
     from backend.services import auth
 
@@ -135,19 +135,29 @@ def _caller(request: Request, session: Session, creds: HTTPAuthorizationCredenti
 def audit_writes(
     request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer), session: Session = Depends(deps.session)
 ) -> Iterator[None]:
-    """Router dependency: after a non-GET route returns normally, append an event in the same
-    unit of work as the route (FastAPI hands one `deps.session` to every dependant of a
-    request; a route that opens its own transaction gets the event in this one, just after).
-    The caller is read through that same session: a second connection would wait on
+    """Router dependency (declare it with scope="function"): after a non-GET route returns
+    normally, append an event in the same unit of work as the route (FastAPI hands one
+    `deps.session` to every dependant of a request) and commit it, before the response is
+    sent. The caller is read through that same session: a second connection would wait on
     SQLite's write lock held by the first."""
     if request.method in ("GET", "HEAD", "OPTIONS"):
         yield
         return
+    who = _caller(request, creds, session)
     yield
-    # resolved only now: touching the database before the route ran would hold SQLite's
-    # write lock while a route that opens its own transaction waits for it
-    who = _caller(request, session, creds)
-    if who is None:
-        return  # sign-in and anonymous routes: nothing was written on anyone's behalf
-    subject = ",".join(str(v) for v in request.path_params.values())
-    append(session, who, f"{request.method} {request.url.path}"[:80], subject)
+    if who is not None:  # sign-in and anonymous routes: nothing was written on anyone's behalf
+        subject = ",".join(str(v) for v in request.path_params.values())
+        append(session, who, f"{request.method} {request.url.path}"[:80], subject)
+    # FastAPI ends request-scoped dependencies (deps.session's commit) only after the
+    # response is sent: a client could otherwise read before this write is committed
+    session.commit()
+
+
+def unit_of_work(session: Session = Depends(deps.session)) -> Iterator[Session]:
+    """`deps.session`, committed before the response is sent (use with scope="function");
+    on an error nothing is committed and deps.session rolls back."""
+    yield session
+    session.commit()
+
+
+DbSession = Depends(unit_of_work, scope="function")

@@ -280,14 +280,18 @@ def _pay_chunk(s: Session, policy: Policy, run_row: PayrollRun, calendar: list[t
 def _draw_accounts(s: Session, least: str, base: dict[str, object]) -> None:
     """Split each person's account pension: government part from the government bucket, the
     rest from personal, then collective, then other; what the buckets cannot cover, the pool."""
-    bal = "(SELECT la.credits_posted - la.debits_posted FROM ledger_account la WHERE la.person_id = n.person_id AND la.bucket = '{b}')"
+    balance = "SUM(CASE WHEN la.bucket = '{b}' THEN la.credits_posted - la.debits_posted ELSE 0 END)"
     need = (
         "SELECT pm.person_id, COUNT(*) AS k, COUNT(*) * MAX(a.government_part_fen) AS gneed, "
         "SUM(pm.account_fen) - COUNT(*) * MAX(a.government_part_fen) AS nneed "
         "FROM paid_month pm JOIN award a ON a.person_id = pm.person_id AND a.revoked_at IS NULL "
         "WHERE pm.posting_id = :pst GROUP BY pm.person_id"
     )
-    with_bal = f"SELECT n.*, {bal.format(b='government')} AS gb, {bal.format(b='personal')} AS pb, {bal.format(b='collective')} AS cb, {bal.format(b='other')} AS ob FROM ({need}) n"
+    with_bal = (
+        f"SELECT n.person_id, MAX(n.k) AS k, MAX(n.gneed) AS gneed, MAX(n.nneed) AS nneed, {balance.format(b='government')} AS gb, "
+        f"{balance.format(b='personal')} AS pb, {balance.format(b='collective')} AS cb, {balance.format(b='other')} AS ob "
+        f"FROM ({need}) n JOIN ledger_account la ON la.person_id = n.person_id GROUP BY n.person_id"
+    )
     d1 = f"SELECT w.*, {least}(w.gneed, w.gb) AS g, {least}(w.nneed, w.pb) AS pd FROM ({with_bal}) w"
     d2 = f"SELECT x.*, {least}(x.nneed - x.pd, x.cb) AS cd FROM ({d1}) x"
     d3 = f"SELECT y.*, {least}(y.nneed - y.pd - y.cd, y.ob) AS od FROM ({d2}) y"
@@ -300,29 +304,27 @@ def _draw_accounts(s: Session, least: str, base: dict[str, object]) -> None:
     )
 
 
-BUCKET_COLUMNS = {"government": "government_fen", "personal": "personal_fen", "collective": "collective_fen", "other": "other_fen"}
+# the amount a bucket account gives to this run's draw, as SQL over payroll_draw d and ledger_account la
+DRAWN = "CASE la.bucket WHEN 'government' THEN d.government_fen WHEN 'personal' THEN d.personal_fen WHEN 'collective' THEN d.collective_fen ELSE d.other_fen END"
 
 
 def _post_bucket_draws(s: Session, base: dict[str, object], on: date, from_buckets: int) -> None:
     payout = ledger.account_ids(s, ["payout:pensions"])["payout:pensions"]
-    for bucket, column in BUCKET_COLUMNS.items():
-        s.execute(
-            sa.text(
-                'INSERT INTO ledger_transfer (posting_id, debit_account_id, credit_account_id, amount_fen, "on", code) '
-                f"SELECT CAST(:pst AS VARCHAR(40)), la.id, :payout, d.{column}, :on, 'account_pension' FROM payroll_draw d "
-                f"JOIN ledger_account la ON la.person_id = d.person_id AND la.bucket = '{bucket}' "
-                f"WHERE d.posting_id = :pst AND d.{column} > 0"
-            ),
-            {**base, "payout": payout, "on": on},
-        )
-        s.execute(
-            sa.text(
-                f"UPDATE ledger_account SET debits_posted = debits_posted + (SELECT d.{column} FROM payroll_draw d "
-                "WHERE d.posting_id = :pst AND d.person_id = ledger_account.person_id) "
-                f"WHERE bucket = '{bucket}' AND person_id IN (SELECT person_id FROM payroll_draw WHERE posting_id = :pst AND {column} > 0)"
-            ),
-            base,
-        )
+    s.execute(
+        sa.text(
+            'INSERT INTO ledger_transfer (posting_id, debit_account_id, credit_account_id, amount_fen, "on", code) '
+            f"SELECT CAST(:pst AS VARCHAR(40)), la.id, :payout, {DRAWN}, :on, 'account_pension' FROM payroll_draw d "
+            f"JOIN ledger_account la ON la.person_id = d.person_id WHERE d.posting_id = :pst AND {DRAWN} > 0"
+        ),
+        {**base, "payout": payout, "on": on},
+    )
+    s.execute(
+        sa.text(
+            f"UPDATE ledger_account AS la SET debits_posted = la.debits_posted + {DRAWN} FROM payroll_draw d "
+            f"WHERE d.posting_id = :pst AND la.person_id = d.person_id AND {DRAWN} > 0"
+        ),
+        base,
+    )
     if from_buckets:
         s.execute(sa.text("UPDATE ledger_account SET credits_posted = credits_posted + :amt WHERE id = :id"), {"amt": from_buckets, "id": payout})
 

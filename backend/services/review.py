@@ -39,6 +39,10 @@ REASON_TEXT = {
 }
 
 
+class FourEyes(Forbidden):
+    """The reviewer who proposed a decision tried to confirm it too."""
+
+
 def reason_entries(case: ReviewCase) -> list[dict[str, object]]:
     """Reasons are stored as codes, or as objects with a code and details (duplicates)."""
     raw = json.loads(case.reasons or "[]")
@@ -141,7 +145,7 @@ def decide(ctx: Ctx, key: Ed25519PrivateKey, case_id: str, decision: str, note: 
 
 def _confirm(ctx: Ctx, key: Ed25519PrivateKey, case: ReviewCase, decision: str, note: str) -> dict[str, object]:
     if case.first_reviewer == ctx.actor.name:
-        raise Forbidden("four-eyes rule: a second, different reviewer must confirm this decision")
+        raise FourEyes("four-eyes rule: a second, different reviewer must confirm this decision")
     if decision != case.decision:
         raise Conflict(f"this case awaits confirmation of {case.decision!r}; confirm it, or the first reviewer withdraws it")
     case.second_reviewer, case.second_note = ctx.actor.name, note.strip()

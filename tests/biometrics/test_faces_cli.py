@@ -103,3 +103,23 @@ def test_bad_thresholds_are_refused(faces_dir: Path) -> None:
     args = ["evaluate", str(faces_dir / "MANIFEST.tsv"), "--pass-at", "0.7", "--refer-at", "0.5"]
     result = CliRunner().invoke(faces, args)
     assert result.exit_code != 0 and "pass_at <= refer_at" in result.output
+
+
+def test_bench_reports_every_figure(faces_dir: Path) -> None:
+    # figures only, no timing assertion: speed is judged from `nongbao faces bench` itself
+    image = faces_dir / "lfw/Colin_Powell/Colin_Powell_0007.jpg"
+    result = CliRunner().invoke(
+        faces, ["bench", "--json", "--image", str(image), "--sizes", "1000,2000"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    for key in (
+        "preview_detect_landmarks_ms",
+        "preview_tracked_mean_ms",
+        "verify_encode_compare_ms",
+        "verify_with_quality_gate_ms",
+        "search_1000_ms",
+        "search_2000_ms",
+    ):
+        assert data[key] > 0, key
+    assert data["video_frames"] == 150 and data["video_frames_with_face"] > 30

@@ -47,3 +47,11 @@ def test_nongbao_root_command_reaches_the_faces_group() -> None:
     assert out.returncode == 0, out.stderr
     for command in ("evaluate", "calibrate", "bench"):
         assert command in out.stdout
+
+
+def test_missing_model_files_fail_loudly(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import biometrics.models as models
+
+    monkeypatch.setattr(models, "models_dir", lambda: tmp_path)
+    with pytest.raises(ModelsMissingError, match="face model file missing"):
+        check_models()

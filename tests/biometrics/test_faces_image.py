@@ -81,3 +81,14 @@ def test_pixel_limit_is_configurable() -> None:
 def test_missing_file_is_an_image_error(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match="cannot read"):
         load_image(tmp_path / "absent.jpg")
+
+
+def test_arrays_of_the_wrong_kind_are_refused_by_the_gate() -> None:
+    from biometrics.quality import assess
+
+    with pytest.raises(ImageError, match="uint8"):
+        assess(np.zeros((100, 100, 3), dtype=np.float32), purpose="verify")
+    with pytest.raises(ImageError, match="shape"):
+        assess(np.zeros((100, 100, 2), dtype=np.uint8), purpose="verify")
+    grey = np.full((120, 160), 128, dtype=np.uint8)
+    assert [r.code for r in assess(grey, purpose="verify").reasons] == ["no_face"]

@@ -105,3 +105,19 @@ def test_foreign_metadata_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(IndexFileError):
         TemplateIndex(tmp_path / "ix")
+
+
+def test_batch_search_equals_single_searches(tmp_path: Path) -> None:
+    matrix = random_templates(CHUNK_ROWS + 100, seed=4)
+    index = TemplateIndex(tmp_path / "ix")
+    index.add_many(range(len(matrix)), matrix)
+    index.remove(5)
+    queries = matrix[[5, 17, CHUNK_ROWS + 50]] + 0.001
+    batched = index.search_many(queries, k=4)
+    assert len(batched) == 3
+    for query, hits in zip(queries, batched, strict=True):
+        single = index.search(query, k=4)
+        assert [i for i, _ in hits] == [i for i, _ in single]
+        assert np.allclose([d for _, d in hits], [d for _, d in single], atol=1e-5)
+    assert batched[1][0][0] == 17 and batched[2][0][0] == CHUNK_ROWS + 50
+    assert all(i != 5 for i, _ in batched[0])

@@ -70,6 +70,8 @@ def test_every_voice_key_the_flow_can_speak_exists() -> None:
     families = {f"action_{a}" for a in KNOWN_ACTIONS} | set(GUIDE_FOR_REASON.values())
     families |= {"action_unknown", "guide_hold", "take_card", "take_id", "refused"}
     families |= {"failed", "failed_final", "liveness_failed", "passed", "referred"}
+    families |= {"passed_printing", "referred_printing"}
+    families |= {f"help_{k}" for k in ("attract", "menu", "camera", "liveness", "wait", "generic")}
     families |= {"camera_help", "card_error", "camera_failed", "unreachable"}
     assert len(literal) > 10
     assert (literal | families) - set(VOICE) == set()

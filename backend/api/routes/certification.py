@@ -17,6 +17,7 @@ from backend.api.routes.receipts import signing_key
 from backend.api.routes.registry import check_village_scope
 from backend.errors import Forbidden
 from backend.services import audit, certification, challenges, idempotency, registry
+from backend.services.audit import DbSession
 from backend.services.context import Actor
 
 router = APIRouter(prefix="/api/v1", tags=["certification"])
@@ -38,7 +39,7 @@ class ManualIn(BaseModel):
 
 
 @router.post("/challenges", status_code=201)
-def issue_challenge(body: ChallengeIn, request: Request, session: Session = Depends(deps.session), who: Actor = Depends(deps.require(*DEVICES))) -> dict[str, object]:
+def issue_challenge(body: ChallengeIn, request: Request, session: Session = DbSession, who: Actor = Depends(deps.require(*DEVICES))) -> dict[str, object]:
     return challenges.out(challenges.issue(deps.ctx_for(request, session, who), body.person_id))
 
 
@@ -88,12 +89,12 @@ def certify_manual(body: ManualIn, request: Request, idempotency_key: str | None
 
 
 @router.post("/imports/data-match")
-def import_data_match(request: Request, file: UploadFile = File(...), session: Session = Depends(deps.session), who: Actor = Depends(deps.require("clerk", "admin"))) -> dict[str, int]:
+def import_data_match(request: Request, file: UploadFile = File(...), session: Session = DbSession, who: Actor = Depends(deps.require("clerk", "admin"))) -> dict[str, int]:
     return certification.import_data_match(deps.ctx_for(request, session, who), file.file.read())
 
 
 @router.get("/persons/{person_id}/certification")
-def certification_status(person_id: str, request: Request, session: Session = Depends(deps.session), who: Actor = Depends(deps.require(*deps.STAFF))) -> dict[str, object]:
+def certification_status(person_id: str, request: Request, session: Session = DbSession, who: Actor = Depends(deps.require(*deps.STAFF))) -> dict[str, object]:
     ctx = deps.ctx_for(request, session, who)
     check_village_scope(ctx, registry.get(ctx, person_id))
     audit.record(ctx, "read certification", person_id)
@@ -101,7 +102,7 @@ def certification_status(person_id: str, request: Request, session: Session = De
 
 
 @router.get("/certifications/due")
-def due(request: Request, village: str | None = Query(default=None, max_length=24), session: Session = Depends(deps.session), who: Actor = Depends(deps.require(*deps.STAFF))) -> dict[str, object]:
+def due(request: Request, village: str | None = Query(default=None, max_length=24), session: Session = DbSession, who: Actor = Depends(deps.require(*deps.STAFF))) -> dict[str, object]:
     ctx = deps.ctx_for(request, session, who)
     if who.role == "field_worker" and village not in who.villages:
         raise Forbidden("field workers see only their own villages: give one as ?village=")

@@ -8,6 +8,7 @@ from sqlmodel import Session
 from backend.api import deps
 from backend.errors import InvalidInput
 from backend.services import faces
+from backend.services.audit import DbSession
 from backend.services.context import Actor
 
 router = APIRouter(prefix="/api/v1", tags=["faces"])
@@ -23,10 +24,10 @@ def read_files(files: list[UploadFile], field: str, limit: int) -> list[bytes]:
 
 # sync routes: FastAPI runs them in its thread pool, so the face engine does not block the loop
 @router.post("/persons/{person_id}/face", status_code=201)
-def enrol_face(person_id: str, request: Request, images: list[UploadFile] = File(...), session: Session = Depends(deps.session), who: Actor = Depends(deps.require("clerk", "admin"))) -> dict[str, object]:
+def enrol_face(person_id: str, request: Request, images: list[UploadFile] = File(...), session: Session = DbSession, who: Actor = Depends(deps.require("clerk", "admin"))) -> dict[str, object]:
     return faces.enrol(deps.ctx_for(request, session, who), person_id, read_files(images, "images", MAX_IMAGES))
 
 
 @router.post("/persons/{person_id}/face/verify")
-def verify_face(person_id: str, request: Request, image: UploadFile = File(...), session: Session = Depends(deps.session), who: Actor = Depends(deps.require("clerk", "reviewer"))) -> dict[str, object]:
+def verify_face(person_id: str, request: Request, image: UploadFile = File(...), session: Session = DbSession, who: Actor = Depends(deps.require("clerk", "reviewer"))) -> dict[str, object]:
     return faces.verify(deps.ctx_for(request, session, who), person_id, image.file.read())

@@ -8,6 +8,7 @@ from sqlmodel import Session
 from backend.api import deps
 from backend.errors import Forbidden
 from backend.services import audit, certification, faces, kiosk_sessions
+from backend.services.audit import DbSession
 from backend.services.context import Actor
 
 router = APIRouter(prefix="/api/v1/kiosk", tags=["kiosk"])
@@ -19,7 +20,7 @@ def open_session(
     id_number: str = Form(..., min_length=1, max_length=40),
     name: str = Form(..., min_length=1, max_length=100),
     image: UploadFile = File(...),
-    session: Session = Depends(deps.session),
+    session: Session = DbSession,
     who: Actor = Depends(deps.require("kiosk")),
 ) -> dict[str, object]:
     ctx = deps.ctx_for(request, session, who)

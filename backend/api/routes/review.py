@@ -11,6 +11,7 @@ from sqlmodel import Session
 from backend.api import deps
 from backend.api.routes.receipts import signing_key
 from backend.services import review
+from backend.services.audit import DbSession
 from backend.services.context import Actor
 
 router = APIRouter(prefix="/api/v1/review", tags=["review"])
@@ -31,17 +32,17 @@ def cases(
     reason: str | None = Query(default=None, max_length=40),
     min_age: int | None = Query(default=None, ge=0, le=150),
     max_age: int | None = Query(default=None, ge=0, le=150),
-    session: Session = Depends(deps.session),
+    session: Session = DbSession,
     who: Actor = Depends(deps.require(*REVIEWERS)),
 ) -> list[dict[str, object]]:
     return review.list_cases(deps.ctx_for(request, session, who), status, village, reason, min_age, max_age)
 
 
 @router.get("/cases/{case_id}")
-def case(case_id: str, request: Request, session: Session = Depends(deps.session), who: Actor = Depends(deps.require(*REVIEWERS))) -> dict[str, object]:
+def case(case_id: str, request: Request, session: Session = DbSession, who: Actor = Depends(deps.require(*REVIEWERS))) -> dict[str, object]:
     return review.detail(deps.ctx_for(request, session, who), case_id)
 
 
 @router.post("/cases/{case_id}/decision")
-def decide(case_id: str, body: DecisionIn, request: Request, session: Session = Depends(deps.session), who: Actor = Depends(deps.require(*REVIEWERS))) -> dict[str, object]:
+def decide(case_id: str, body: DecisionIn, request: Request, session: Session = DbSession, who: Actor = Depends(deps.require(*REVIEWERS))) -> dict[str, object]:
     return review.decide(deps.ctx_for(request, session, who), signing_key(request), case_id, body.decision, body.note)
