@@ -158,6 +158,9 @@ class LivenessPolicy:
     blink_open: float = 0.92  # ... and back above this share
     steady_aspect: float = 0.08  # relative change of face proportions allowed in a blink
     turn_degrees: float = 12.0  # yaw away from the baseline that counts as a turn
+    # a turn nobody asked for fails the check only when clearly deliberate: elderly people
+    # glance around while they blink or open their mouth
+    wrong_turn_degrees: float = 18.0
     # (tilting a flat photo moves it by ~5; people asked to turn go well beyond 20)
     neutral_degrees: float = 8.0
     calibrate_max_yaw: float = 20.0
@@ -345,7 +348,7 @@ class LivenessSession:
 
     def _on_action_frame(self, m: FrameMeasurement) -> None:
         current = self.per_action[self._step]
-        wrong_turn = self._turn_of(m)
+        wrong_turn = self._turn_of(m, self.policy.wrong_turn_degrees)
         if wrong_turn is not None and wrong_turn != current.action:
             self._fail("wrong_action")
             return
@@ -385,11 +388,12 @@ class LivenessSession:
             return False
         return m.ear >= self.policy.blink_open * ear_base
 
-    def _turn_of(self, m: FrameMeasurement) -> Action | None:
+    def _turn_of(self, m: FrameMeasurement, degrees: float | None = None) -> Action | None:
+        limit = self.policy.turn_degrees if degrees is None else degrees
         delta = m.yaw - self._baseline("yaw")
-        if delta >= self.policy.turn_degrees:
+        if delta >= limit:
             return "turn_left"
-        if delta <= -self.policy.turn_degrees:
+        if delta <= -limit:
             return "turn_right"
         return None
 

@@ -8,7 +8,7 @@ Every method either returns plain data (kiosk_app.models) or raises one of two e
 Routes (base /api/v1; see /work/shared/API.md; the kiosk-session routes are this module's
 proposal to the backend):
 
-    POST   /kiosk/sessions                   card -> resident session (masked person)
+    POST   /kiosk/sessions                   card + photo -> resident session
     DELETE /kiosk/sessions/{session_id}      forget the session
     POST   /challenges                       {person_id} -> liveness challenge
     POST   /certifications                   multipart: photo(s), frames, liveness evidence
@@ -69,8 +69,10 @@ class Refused(BackendError):
 
 @runtime_checkable
 class KioskBackend(Protocol):
-    def open_session(self, card: CardInfo) -> Resident:
-        """Find the card holder and open a resident session (Refused `not_enrolled` if none)."""
+    def open_session(self, card: CardInfo, photo: bytes | None = None) -> Resident:
+        """Open a resident session for the card's holder. `photo` (JPEG) lets the backend
+        check the face against the card's holder. Refused `not_enrolled` (no such person)
+        or `not_recognised` (the face is not the card holder's)."""
         ...
 
     def close_session(self, session_id: str) -> None:
@@ -107,14 +109,15 @@ def _date(value: Any) -> date | None:
     return date.fromisoformat(str(value)[:10])
 
 
-def _resident(data: dict[str, Any]) -> Resident:
+def _resident(data: dict[str, Any], card: CardInfo) -> Resident:
+    """The session answer; what it leaves out comes from the card (masked) or is unknown."""
     cert = data.get("certification") or {}
     return Resident(
-        session_id=str(data["session_id"]),
+        session_id=str(data.get("session_token") or data["session_id"]),
         person_id=str(data["person_id"]),
-        name_masked=str(data.get("name_masked") or data.get("name") or ""),
-        id_number_masked=str(data.get("id_number_masked") or data.get("id_number") or ""),
-        status=str(data.get("status", "enrolled")),
+        name_masked=str(data.get("name_masked") or mask_name(card.name)),
+        id_number_masked=str(data.get("id_number_masked") or mask_id(card.id_number)),
+        status=str(data.get("status") or "unknown"),
         certification_valid_until=_date(cert.get("valid_until")),
         certification_due=bool(cert.get("due", True)),
     )
@@ -213,6 +216,7 @@ class HttpKioskBackend:
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
             transport=transport,
         )
+        self._session_header = "X-Resident-Session"  # the session answer may name another
 
     def close(self) -> None:
         self._client.close()
@@ -224,11 +228,12 @@ class HttpKioskBackend:
         *,
         session: str | None = None,
         idempotency_key: str | None = None,
+        allow_list: bool = False,
         **kw: Any,
-    ) -> dict[str, Any]:
+    ) -> Any:
         headers: dict[str, str] = {}
         if session:
-            headers["X-Resident-Session"] = session
+            headers[self._session_header] = session
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
         try:
@@ -244,29 +249,41 @@ class HttpKioskBackend:
                     problem = {}
             except ValueError:
                 problem = {}
-            raise Refused(
-                refusal_reason(response.status_code, problem),
-                str(problem.get("detail") or problem.get("title") or ""),
-                response.status_code,
-            )
+            detail = str(problem.get("detail") or problem.get("title") or "")
+            reason = refusal_reason(response.status_code, problem)
+            if "expired" in detail and "session" in detail:
+                reason = "session_expired"  # the resident session's time is up
+            elif "locked" in detail:
+                reason = "card_locked"
+            raise Refused(reason, detail, response.status_code)
         if response.status_code == 204 or not response.content:
             return {}
         try:
             data = response.json()
         except ValueError as exc:
             raise Unreachable("the backend's answer is not JSON") from exc
-        if not isinstance(data, dict):
+        if not isinstance(data, dict) and not (allow_list and isinstance(data, list)):
             raise Unreachable("the backend's answer is not a JSON object")
         return data
 
-    def open_session(self, card: CardInfo) -> Resident:
-        body = {
-            "card_kind": card.kind.value,
-            "id_number": card.id_number,
-            "name": card.name,
-            "card_number": card.card_number,
-        }
-        return _resident(self._call("POST", "/kiosk/sessions", json=body))
+    def open_session(self, card: CardInfo, photo: bytes | None = None) -> Resident:
+        form = {"card_kind": card.kind.value, "id_number": card.id_number, "name": card.name}
+        if card.card_number:
+            form["card_number"] = card.card_number
+        files = [("image", ("face.jpg", photo, "image/jpeg"))] if photo is not None else None
+        try:
+            data = self._call("POST", "/kiosk/sessions", data=form, files=files)
+        except Refused as exc:
+            if exc.status in (403,) and exc.reason in ("forbidden", "device_not_authorised"):
+                # the backend's answer when the card or the face is not the holder's
+                raise Refused("not_recognised", exc.detail, exc.status) from exc
+            if exc.status == 404 and exc.reason in ("not_found", "not-found"):
+                raise Refused("not_enrolled", exc.detail, exc.status) from exc
+            raise
+        header = data.get("header")
+        if isinstance(header, str) and header:
+            self._session_header = header
+        return _resident(data, card)
 
     def close_session(self, session_id: str) -> None:
         with contextlib.suppress(Refused):  # already gone is fine
@@ -294,14 +311,14 @@ class HttpKioskBackend:
             "nonce": evidence.nonce,
             "actions": list(evidence.actions_done),
             "timings_s": list(evidence.timings_s),
+            "frames": list(evidence.measurements),
         }
         form = {
             "person_id": resident.person_id,
             "channel": "kiosk",
-            "session_id": resident.session_id,
             "challenge_id": evidence.challenge_id,
             "nonce": evidence.nonce,
-            "liveness": json.dumps(liveness),
+            "evidence": json.dumps(liveness, separators=(",", ":")),
         }
         files = [("images", (f"face{i}.jpg", b, "image/jpeg")) for i, b in enumerate(images)]
         files += [("frames", (f"frame{i}.jpg", b, "image/jpeg")) for i, b in enumerate(frames)]
@@ -321,8 +338,9 @@ class HttpKioskBackend:
 
     def get_contributions(self, resident: Resident) -> list[Contribution]:
         path = f"/persons/{resident.person_id}/contributions"
-        data = self._call("GET", path, session=resident.session_id)
-        return [_contribution(d) for d in data.get("contributions", [])]
+        data = self._call("GET", path, session=resident.session_id, allow_list=True)
+        items = data if isinstance(data, list) else data.get("contributions", [])
+        return [_contribution(d) for d in items if not d.get("reversed")]
 
     def get_payments(self, resident: Resident) -> list[Payment]:
         path = f"/persons/{resident.person_id}/payments"
@@ -441,12 +459,14 @@ class SimulatedKioskBackend:
         max_failures_per_day: int = 3,
         delay_s: float = 0.0,
         sleep: Callable[[float], None] | None = None,
+        require_photo: bool = True,
     ) -> None:
         self._today = today
         self.max_failures_per_day = max_failures_per_day
         self.delay_s = delay_s
         self._sleep = sleep
         self.online = True
+        self.require_photo = require_photo
         self._lock = threading.Lock()
         self.people: dict[str, SimPerson] = {p.id_number: p for p in _demo_people(today())}
         self.sessions: dict[str, str] = {}  # session_id -> id_number
@@ -456,6 +476,7 @@ class SimulatedKioskBackend:
         self.idempotent: dict[str, CertificationResult] = {}
         self._counter = 0
         self.submissions: list[tuple[int, int]] = []  # (images, frames) per submission
+        self.evidence: list[LivenessEvidence] = []
 
     def _enter(self) -> None:
         if self.delay_s and self._sleep is not None:
@@ -487,12 +508,16 @@ class SimulatedKioskBackend:
             certification_due=due,
         )
 
-    def open_session(self, card: CardInfo) -> Resident:
+    def open_session(self, card: CardInfo, photo: bytes | None = None) -> Resident:
         self._enter()
         with self._lock:
             p = self.people.get(card.id_number.upper())
             if p is None:
                 raise Refused("not_enrolled", "未找到参保人", 404)
+            if self.require_photo and not photo:
+                raise Refused("photo_required", "需要照片", 422)
+            if photo is not None and p.face == "fail":
+                raise Refused("not_recognised", "人脸与持卡人不符", 403)
             session_id = self._next("S")
             self.sessions[session_id] = p.id_number
             return self._resident(session_id, p)
@@ -538,8 +563,11 @@ class SimulatedKioskBackend:
             if not images:
                 raise Refused("no_usable_photo", "没有照片", 422)
             self.submissions.append((len(images), len(frames)))
+            self.evidence.append(evidence)
             today = self._today()
-            liveness_ok = tuple(evidence.actions_done) == entry[1].actions
+            liveness_ok = tuple(evidence.actions_done) == entry[1].actions and bool(
+                evidence.measurements
+            )
             outcome = {"pass": "passed", "refer": "referred", "fail": "failed"}[p.face]
             if not liveness_ok:
                 outcome = "failed"

@@ -21,8 +21,13 @@ class KioskConfig:
     steady_frames: int = 3  # consecutive good frames before the photo is taken
     guidance_voice_gap_s: float = 4.0  # never speak guidance faster than this
     guidance_repeat_s: float = 8.0  # the same advice is spoken again after this long
-    # Liveness: each action of the challenge has its own time limit.
-    liveness_action_timeout_s: float = 12.0
+    # Liveness: each action of the challenge has its own time limit; keep it at or under the
+    # backend's (biometrics.liveness.LivenessPolicy.action_timeout, 8 s), or the backend
+    # would refuse what the kiosk accepted.
+    liveness_action_timeout_s: float = 8.0
+    # The resident session (and so the menu) opens only after the face matches the card's
+    # holder (the backend's POST /kiosk/sessions takes card + photo).
+    face_to_open_session: bool = True
     # Face attempts in one session (the backend also locks a card after N failures a day).
     max_face_attempts: int = 3
     # "Please take your card" is spoken again this often while the card stays in.

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 
@@ -35,7 +36,8 @@ from kiosk_app.models import ReceiptContent, Resident, format_yuan
 
 log = logging.getLogger("kiosk")
 
-MAX_EVIDENCE_FRAMES = 4  # per action, spread over the action
+MAX_SAMPLES = 24  # JPEG frames sent with the evidence (the backend takes at most 30)
+SAMPLE_EVERY = 3  # one measured frame in this many (with a face) is sent as a picture
 
 
 class KioskController:
@@ -79,9 +81,11 @@ class KioskController:
         self.frame_serial = 0
         self._good_frame: np.ndarray | None = None
         self._photo: np.ndarray | None = None
-        self._evidence: list[np.ndarray] = []
-        self._action_frames: list[np.ndarray] = []
-        self._watching: str | None = None  # the liveness action being watched
+        # liveness evidence of the current challenge
+        self._actions: tuple[str, ...] = ()
+        self._reported = 0  # actions already reported done
+        self._measurements: list[dict[str, object]] = []
+        self._samples: list[np.ndarray] = []
         self.version = 0  # bumped whenever the view may have changed
         cards.watch(
             lambda kind: self.post(f.CardInserted(kind)),
@@ -178,8 +182,9 @@ class KioskController:
                     return f.CardRead(req, card)
 
                 self._background(read)
-            case f.OpenSession(req=req, card=card):
-                self._backend_call(req, lambda: f.SessionOpened(req, b.open_session(card)))
+            case f.OpenSession(req=req, card=card, with_photo=with_photo):
+                photo = self._photo_jpeg() if with_photo else None
+                self._backend_call(req, lambda: f.SessionOpened(req, b.open_session(card, photo)))
             case f.LoadAccount(req=req, resident=r):
                 self._backend_call(req, lambda: f.AccountLoaded(req, b.get_account(r)))
             case f.LoadContributions(req=req, resident=r):
@@ -194,26 +199,27 @@ class KioskController:
                 self._start_camera()
             case f.StopCamera():
                 self._stop_camera()
-            case f.CaptureFace():
+            case f.CaptureFace(actions=actions):
                 with self._lock:
                     self._photo = self._good_frame
-                    self._camera_mode = "watch"
-            case f.WatchAction(action=action):
-                with self._lock:
-                    self._flush_action_frames()
-                    self.action_watcher.start(action, self._clock())
-                    self._watching = action
+                    if actions:
+                        self._actions, self._reported = actions, 0
+                        self._measurements, self._samples = [], []
+                        self.action_watcher.begin(actions, time.time())
+                        self._camera_mode = "watch"
+            case f.WatchAction():
+                pass  # the watcher follows the whole challenge; nothing to switch
             case f.Submit(req=req, resident=r, evidence=ev, idempotency_key=key):
                 with self._lock:
-                    self._flush_action_frames()
                     photo = self._photo
-                    frames = list(self._evidence)
+                    samples = list(self._samples)
+                    evidence = replace(ev, measurements=tuple(self._measurements))
                 images = [encode_jpeg(photo)] if photo is not None else []
-                jpegs = [encode_jpeg(fr) for fr in frames]
+                jpegs = [encode_jpeg(fr) for fr in samples]
                 self._backend_call(
                     req,
                     lambda: f.CertificationDone(
-                        req, b.submit_certification(r, images, jpegs, ev, key)
+                        req, b.submit_certification(r, images, jpegs, evidence, key)
                     ),
                 )
             case f.PrintReceipt(req=req, content=content):
@@ -266,18 +272,14 @@ class KioskController:
         with self._lock:
             self._photo = None
             self._good_frame = None
-            self._evidence = []
-            self._action_frames = []
-            self._watching = None
+            self._actions, self._reported = (), 0
+            self._measurements, self._samples = [], []
             self.latest_frame = None
 
-    def _flush_action_frames(self) -> None:
-        """Keep a few frames spread over the action just done (caller holds the lock)."""
-        frames = self._action_frames
-        if frames:
-            idx = np.linspace(0, len(frames) - 1, min(MAX_EVIDENCE_FRAMES, len(frames)))
-            self._evidence.extend(frames[int(i)] for i in idx)
-        self._action_frames = []
+    def _photo_jpeg(self) -> bytes | None:
+        with self._lock:
+            photo = self._photo
+        return encode_jpeg(photo) if photo is not None else None
 
     # ------------------------------------------------------------ camera
 
@@ -285,8 +287,7 @@ class KioskController:
         with self._lock:
             self._camera_mode = "assess"
             self._camera_misses = 0
-            self._evidence = []
-            self._action_frames = []
+            self._good_frame = None
         reset = getattr(self.face_gate, "reset", None)
         if reset is not None:
             reset()
@@ -307,7 +308,6 @@ class KioskController:
     def _stop_camera(self) -> None:
         with self._lock:
             self._camera_mode = ""
-            self._watching = None
         thread = self._camera_thread
         self._camera_thread = None
         if thread is not None and thread is not threading.current_thread():
@@ -346,13 +346,19 @@ class KioskController:
                     self._good_frame = frame
             self.post(f.FrameAssessed(verdict))
         elif mode == "watch":
+            wall = time.time()
             with self._lock:
-                self._action_frames.append(frame)
-                if len(self._action_frames) > 200:  # bounded memory
-                    del self._action_frames[::2]
-                action = self._watching
-                done = action is not None and self.action_watcher.feed(frame, self._clock())
-                if done:
-                    self._watching = None  # once per action
-            if done and action is not None:
+                done, measurement = self.action_watcher.feed(frame, wall)
+                if measurement is not None and len(self._measurements) < 2000:
+                    if (
+                        measurement.get("face")
+                        and len(self._measurements) % SAMPLE_EVERY == 0
+                        and len(self._samples) < MAX_SAMPLES
+                    ):
+                        measurement = {**measurement, "sample": len(self._samples)}
+                        self._samples.append(frame)
+                    self._measurements.append(measurement)
+                newly = self._actions[self._reported : min(done, len(self._actions))]
+                self._reported += len(newly)
+            for action in newly:
                 self.post(f.ActionDetected(action))

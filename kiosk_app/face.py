@@ -8,7 +8,6 @@ does not know is recorded for a fixed window and left to the backend to judge.
 from __future__ import annotations
 
 import importlib
-import time
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -21,10 +20,13 @@ class FaceGate(Protocol):
 
 
 class ActionWatcher(Protocol):
-    def start(self, action: str, now: float) -> None: ...
+    """Follows the person through a challenge's actions, one frame at a time, and measures
+    each frame for the liveness evidence the backend re-checks."""
 
-    def feed(self, frame: np.ndarray, now: float) -> bool:
-        """True once the current action has been seen (or recorded long enough)."""
+    def begin(self, actions: tuple[str, ...], wall: float) -> None: ...
+
+    def feed(self, frame: np.ndarray, wall: float) -> tuple[int, dict[str, object] | None]:
+        """(how many actions are done so far, this frame's measurement or None)."""
         ...
 
 
@@ -47,29 +49,38 @@ class BiometricsFaceGate:
 
 
 class TimedActionWatcher:
-    """Counts an action as done after `window_s` with at least `min_frames` frames; the
-    backend judges the recorded frames."""
+    """Counts each action as done after `window_s` with at least `min_frames` frames; the
+    backend judges the recorded frames. For actions no detector knows."""
 
     def __init__(self, window_s: float = 2.5, min_frames: int = 5) -> None:
         self.window_s = window_s
         self.min_frames = min_frames
+        self._total = 0
+        self._done = 0
         self._started = 0.0
         self._frames = 0
 
-    def start(self, action: str, now: float) -> None:
-        self._started = now
-        self._frames = 0
+    def begin(self, actions: tuple[str, ...], wall: float) -> None:
+        self._total, self._done, self._started, self._frames = len(actions), 0, wall, 0
 
-    def feed(self, frame: np.ndarray, now: float) -> bool:
+    def feed(self, frame: np.ndarray, wall: float) -> tuple[int, dict[str, object] | None]:
         self._frames += 1
-        return self._frames >= self.min_frames and now - self._started >= self.window_s
+        if (
+            self._done < self._total
+            and self._frames >= self.min_frames
+            and wall - self._started >= self.window_s
+        ):
+            self._done += 1
+            self._started, self._frames = wall, 0
+        return self._done, {"t": wall, "face": True}
 
 
 class BiometricsActionWatcher:
-    """Watches one action at a time with biometrics.liveness.LivenessSession (landmarks:
-    eye and mouth ratios, yaw), so the kiosk moves on when the person has really done it.
-    Actions that module does not know fall back to a TimedActionWatcher. The backend still
-    judges the frames (verify_evidence); this only paces the prompts."""
+    """One biometrics.liveness.LivenessSession over the whole challenge, as the backend
+    runs it: the kiosk moves on when the person has really done each action, and sends
+    the same per-frame measurements (eye and mouth ratios, yaw, landmarks) for the backend
+    to re-check. Challenges with an action that module does not know fall back to a
+    TimedActionWatcher (the backend then decides from the frames)."""
 
     def __init__(self, fallback: ActionWatcher | None = None) -> None:
         self._liveness: Any = importlib.import_module("biometrics.liveness")
@@ -78,23 +89,28 @@ class BiometricsActionWatcher:
         self._session: Any = None
         self._tracker: Any = None
 
-    def start(self, action: str, now: float) -> None:
+    def begin(self, actions: tuple[str, ...], wall: float) -> None:
         lv = self._liveness
         self._session = None
-        if action not in lv.ACTIONS:
-            self._fallback.start(action, now)
+        if not actions or any(a not in lv.ACTIONS for a in actions):
+            self._fallback.begin(actions, wall)
             return
-        wall = time.time()  # measure() stamps frames with wall-clock time
-        challenge = lv.Challenge("kiosk-step", "local", (action,), wall - 1.0, wall + 3600.0)
+        challenge = lv.Challenge("kiosk", "local", tuple(actions), wall - 1.0, wall + 3600.0)
         self._session = lv.LivenessSession(challenge)
         self._tracker = self._tracking.PreviewTracker()
 
-    def feed(self, frame: np.ndarray, now: float) -> bool:
+    def feed(self, frame: np.ndarray, wall: float) -> tuple[int, dict[str, object] | None]:
         if self._session is None:
-            return self._fallback.feed(frame, now)
-        m = self._liveness.measure(frame, identity=False, tracker=self._tracker)
+            return self._fallback.feed(frame, wall)
+        m = self._liveness.measure(frame, wall, identity=False, tracker=self._tracker)
         self._session.feed(m)
-        return bool(self._session.per_action[0].done)
+        done = sum(1 for a in self._session.per_action if a.done)
+        item: dict[str, object] = {"t": m.timestamp, "face": m.has_face}
+        if m.has_face:
+            item.update(ear=m.ear, mar=m.mar, yaw=m.yaw, aspect=m.aspect)
+            if m.shape is not None:
+                item["shape"] = np.round(np.asarray(m.shape), 5).tolist()
+        return done, item
 
 
 class SimulatedFaceGate:
@@ -124,18 +140,20 @@ class SimulatedFaceGate:
 
 
 class SimulatedActionWatcher:
-    """Sees each action after `frames_needed` frames."""
+    """Sees each action after `frames_needed` frames; measurements of a steady face."""
 
     def __init__(self, frames_needed: int = 6) -> None:
         self.frames_needed = frames_needed
+        self._total = 0
         self._frames = 0
 
-    def start(self, action: str, now: float) -> None:
-        self._frames = 0
+    def begin(self, actions: tuple[str, ...], wall: float) -> None:
+        self._total, self._frames = len(actions), 0
 
-    def feed(self, frame: np.ndarray, now: float) -> bool:
+    def feed(self, frame: np.ndarray, wall: float) -> tuple[int, dict[str, object] | None]:
         self._frames += 1
-        return self._frames >= self.frames_needed
+        done = min(self._total, self._frames // self.frames_needed)
+        return done, {"t": wall, "face": True, "ear": 0.3, "mar": 0.1, "yaw": 0.0, "aspect": 0.6}
 
 
 def open_face_gate(simulate: bool) -> FaceGate:

@@ -42,6 +42,7 @@ from kiosk_app.texts import GUIDE_FOR_REASON, KNOWN_ACTIONS, MSG, VOICE, Text, t
 class Screen(StrEnum):
     ATTRACT = "attract"
     READING = "reading"  # reading the card, then opening the resident session
+    IDENTIFY = "identify"  # a look at the camera: is this the card's holder? (opens the session)
     MENU = "menu"
     LOADING = "loading"  # fetching balance / contributions / payments / a challenge
     BALANCE = "balance"
@@ -61,6 +62,7 @@ class Screen(StrEnum):
 BUSY_SCREENS = {Screen.READING, Screen.LOADING, Screen.SUBMITTING, Screen.PRINTING}
 # Screens where a person is expected to act: the inactivity timer runs there.
 IDLE_SCREENS = {
+    Screen.IDENTIFY,
     Screen.MENU,
     Screen.BALANCE,
     Screen.CONTRIBUTIONS,
@@ -226,6 +228,7 @@ class ReadCard:
 class OpenSession:
     req: int
     card: CardInfo
+    with_photo: bool = False  # send the photo just taken (the backend checks the face)
 
 
 @dataclass(frozen=True)
@@ -264,7 +267,10 @@ class StopCamera:
 
 @dataclass(frozen=True)
 class CaptureFace:
-    """Keep the last good frame as the certification photo."""
+    """Keep the last good frame as the photo; with `actions`, start recording the liveness
+    evidence for them (the challenge's actions, in order)."""
+
+    actions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -482,7 +488,7 @@ class KioskFlow:
             case ActionDetected(action=action):
                 return self._on_action(action, now)
             case CameraFailed():
-                if self.screen in (Screen.CAMERA, Screen.LIVENESS):
+                if self.screen in (Screen.CAMERA, Screen.LIVENESS, Screen.IDENTIFY):
                     return self._stop_camera() + self._error("camera_failed", now, retry=None)
                 return []
         # answers to requests: only the outstanding one counts
@@ -522,9 +528,22 @@ class KioskFlow:
                 return self._on_printer_fault(kind, now)
             case BackendUnreachable():
                 return self._error("unreachable", now, retry=self._retry)
+            case BackendRefused(reason="not_recognised") if self._resident_missing():
+                return self._not_recognised(now)
             case BackendRefused(reason=reason, detail=detail):
                 return self._refused(reason, detail, now)
         return []
+
+    def _resident_missing(self) -> bool:
+        return self._s is not None and self._s.resident is None
+
+    def _not_recognised(self, now: float) -> list[Effect]:
+        """The face did not match the card's holder when opening the session."""
+        assert self._s is not None
+        self._s.attempts += 1
+        if self._s.attempts >= self.config.max_face_attempts:
+            return self._error("not_recognised_final", now, retry=None)
+        return self._error("not_recognised", now, retry=self._start_identify)
 
     # ------------------------------------------------------------ helpers
 
@@ -592,6 +611,8 @@ class KioskFlow:
             "card": "card_error",
             "camera_failed": "camera_failed",
             "camera_help": "camera_help",
+            "not_recognised": "not_recognised",
+            "not_recognised_final": "failed_final",
         }[kind]
         return self._stop_camera() + self._enter(Screen.ERROR, now, voice)
 
@@ -626,8 +647,14 @@ class KioskFlow:
                 self._last_reminder = now
                 return [Speak(self._take_card_voice())]
             return []
-        if self.screen == Screen.CAMERA and now - self._entered >= cfg.camera_guidance_timeout_s:
-            return self._error("camera_help", now, retry=self._retry_challenge)
+        if (
+            self.screen in (Screen.CAMERA, Screen.IDENTIFY)
+            and now - self._entered >= cfg.camera_guidance_timeout_s
+        ):
+            retry = (
+                self._start_identify if self.screen == Screen.IDENTIFY else self._retry_challenge
+            )
+            return self._error("camera_help", now, retry=retry)
         if (
             self.screen == Screen.LIVENESS
             and self._s is not None
@@ -671,7 +698,18 @@ class KioskFlow:
     def _on_card_read(self, card: CardInfo, now: float) -> list[Effect]:
         assert self._s is not None
         self._s.card = card
+        if self.config.face_to_open_session:
+            return self._start_identify()
         return self._open_session()
+
+    def _start_identify(self) -> list[Effect]:
+        """The camera, before anything personal is shown: the backend opens the resident
+        session only for the card's holder (card + face)."""
+        now = self._clock()
+        self._op = None
+        self._reset_guidance(now)
+        self._camera_on = True
+        return [StartCamera(), *self._enter(Screen.IDENTIFY, now, "identify")]
 
     def _open_session(self) -> list[Effect]:
         assert self._s is not None and self._s.card is not None
@@ -679,7 +717,8 @@ class KioskFlow:
         req = self._request("open_session", now, self.config.backend_timeout_s)
         self._retry = self._open_session
         effects = [] if self.screen == Screen.READING else self._enter(Screen.READING, now)
-        return [*effects, OpenSession(req, self._s.card)]
+        photo = self.config.face_to_open_session
+        return [*effects, OpenSession(req, self._s.card, with_photo=photo)]
 
     def _on_tap(self, button: str, now: float) -> list[Effect]:
         view = self.view()
@@ -717,8 +756,10 @@ class KioskFlow:
             return []
         if screen == Screen.PRINTING and self._print_kind == "certification":
             return []  # the result is in; the receipt is on its way
-        if screen in (Screen.MENU, Screen.READING, Screen.PRINT_FAULT):
+        if screen in (Screen.MENU, Screen.READING, Screen.PRINT_FAULT, Screen.IDENTIFY):
             return self._end_session(now)
+        if screen == Screen.REFUSED and self._refusal[0] == "session_expired":
+            return self._end_session(now)  # nothing more can be shown without a new session
         if (
             screen == Screen.RESULT
             and self._s is not None
@@ -788,27 +829,34 @@ class KioskFlow:
         self._s.challenge = challenge
         self._s.action_index = 0
         self._s.action_timings = []
-        self._steady = 0
-        self._guide_key = "camera_body"
-        self._guide_text = None
-        self._last_guide_voice = ("camera", now)
+        self._reset_guidance(now)
         self._camera_on = True
         return [StartCamera(), *self._enter(Screen.CAMERA, now, "camera")]
 
+    def _reset_guidance(self, now: float) -> None:
+        self._steady = 0
+        self._guide_key = "camera_body"
+        self._guide_text = None
+        self._last_guide_voice = ("camera", now)  # the screen's own prompt was just spoken
+
     def _on_frame(self, verdict: QualityVerdict, now: float) -> list[Effect]:
-        if self.screen not in (Screen.CAMERA, Screen.LIVENESS):
+        if self.screen not in (Screen.CAMERA, Screen.LIVENESS, Screen.IDENTIFY):
             return []
         if verdict.face_found:
             self._last_activity = now  # a face at the camera is someone still there
             self._idle_warned_at = None
-        if self.screen != Screen.CAMERA:
+        if self.screen == Screen.LIVENESS:
             return []
         cfg = self.config
         if verdict.ok:
             self._steady += 1
             self._guide_key, self._guide_text = "guide_hold", None
             if self._steady >= cfg.steady_frames:
-                return [CaptureFace(), *self._begin_action(0, now)]
+                if self.screen == Screen.IDENTIFY:
+                    return [CaptureFace(), *self._stop_camera(), *self._open_session()]
+                s = self._s
+                assert s is not None and s.challenge is not None
+                return [CaptureFace(s.challenge.actions), *self._begin_action(0, now)]
             return self._guide_voice("guide_hold", now)
         self._steady = 0
         key = GUIDE_FOR_REASON.get(verdict.reason or "")
@@ -984,6 +1032,7 @@ class KioskFlow:
             Screen.ATTRACT: "help_attract",
             Screen.MENU: "help_menu",
             Screen.CAMERA: "help_camera",
+            Screen.IDENTIFY: "help_camera",
             Screen.LIVENESS: "help_liveness",
             Screen.READING: "help_wait",
             Screen.LOADING: "help_wait",
@@ -1056,6 +1105,15 @@ class KioskFlow:
                 detail=Text(detail, detail) if detail else None,
                 tone="warning",
                 icon=ICON["warning"],
+            )
+        if screen == Screen.IDENTIFY:
+            return ViewModel(
+                **base,
+                title=t("identify_title"),
+                body=self._guide_text or t(self._guide_key),
+                detail=t("identify_detail"),
+                show_camera=True,
+                tone="success" if self._guide_key == "guide_hold" else "info",
             )
         assert s is not None and s.resident is not None, screen
         resident = s.resident
@@ -1203,6 +1261,9 @@ class KioskFlow:
 
     def _menu_view(self, base: dict, resident: Resident) -> ViewModel:
         pensioner = resident.status in PENSIONER_STATUSES
+        # a backend that does not say the status: offer certification, it will refuse if
+        # the person draws no pension
+        may_certify = pensioner or resident.status == "unknown"
         status: Text | None = None
         if pensioner:
             if resident.certification_due or resident.certification_valid_until is None:
@@ -1215,7 +1276,7 @@ class KioskFlow:
             Button("payments", t("btn_payments"), "≡"),
             Button("print", t("btn_print"), "▤"),
         ]
-        if pensioner:
+        if may_certify:
             buttons.insert(0, Button("certify", t("btn_certify"), "◎", primary=True))
         return ViewModel(
             **base | {"back": EXIT},
@@ -1233,14 +1294,17 @@ class KioskFlow:
             "card": ("card_error_title", "card_error_body"),
             "camera_failed": ("camera_failed_title", "camera_failed_body"),
             "camera_help": ("camera_help_title", "camera_help_body"),
+            "not_recognised": ("failed_title", "not_recognised_body"),
+            "not_recognised_final": ("failed_title", "failed_final_body"),
         }[kind]
+        n = self._s.attempts if self._s is not None else 0
         buttons: tuple[Button, ...] = ()
         if self._retry is not None:
             buttons = (Button("retry", t("btn_retry"), "↻", primary=True),)
         return ViewModel(
             **base,
             title=t(title),
-            body=t(body),
+            body=t(body, n=n),
             tone="error",
             icon=ICON["error"] if kind != "camera_help" else ICON["warning"],
             buttons=buttons,

@@ -104,6 +104,10 @@ class LivenessEvidence:
     nonce: str
     actions_done: tuple[str, ...]
     timings_s: tuple[float, ...] = ()
+    # per-frame measurements in time order, the backend's evidence format:
+    # {"t": unix s, "face": bool, "ear", "mar", "yaw", "aspect", "shape"?, "sample"?}
+    # where "sample" indexes the JPEG frames sent with them
+    measurements: tuple[dict[str, object], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -51,23 +51,34 @@ def script(kiosk: Any, clock: FakeClock, tap: Any) -> Iterator[str]:
                 c.pump()
                 return
 
-    def certify_until(screens: set[Screen]) -> None:
-        tap("certify")
-        settle()
+    def camera_until(screens: set[Screen]) -> None:
         for _ in range(80):
+            settle()
             if flow.screen in screens:
                 return
             c.camera_step()
-            c.pump()
-            if flow.screen in (Screen.SUBMITTING,) and Screen.SUBMITTING not in screens:
-                settle()
         raise RuntimeError(f"the tour is stuck at {flow.screen}")
+
+    def enter(card: CardInfo) -> None:
+        """Insert a card and look at the camera until the session answer is in."""
+        slot.insert(card)
+        camera_until({Screen.MENU, Screen.ERROR, Screen.REFUSED})
+
+    def leave() -> None:
+        slot.remove()
+        c.pump()
+        assert flow.screen == Screen.ATTRACT, flow.screen
 
     yield "attract"
     slot.insert(demo_card(0))
     c.pump()
     yield "reading"
     settle()
+    for _ in range(2):
+        c.camera_step()
+    c.pump()
+    yield "identify"
+    camera_until({Screen.MENU})
     yield "menu_due"
     tap("help")
     yield "help"
@@ -78,11 +89,7 @@ def script(kiosk: Any, clock: FakeClock, tap: Any) -> Iterator[str]:
         c.camera_step()
     c.pump()
     yield "camera_guidance"
-    for _ in range(20):
-        if flow.screen == Screen.LIVENESS:
-            break
-        c.camera_step()
-        c.pump()
+    camera_until({Screen.LIVENESS})
     yield "liveness"
     for _ in range(40):
         if flow.screen == Screen.SUBMITTING:
@@ -95,11 +102,9 @@ def script(kiosk: Any, clock: FakeClock, tap: Any) -> Iterator[str]:
     yield "passed_printing"
     settle()
     yield "take_card"
-    slot.remove()
-    c.pump()
+    leave()
 
-    slot.insert(demo_card(1))
-    settle()
+    enter(demo_card(1))
     yield "menu_certified"
     for item in ("balance", "contributions", "payments"):
         tap(item)
@@ -128,36 +133,44 @@ def script(kiosk: Any, clock: FakeClock, tap: Any) -> Iterator[str]:
     tap("back")
     tap("back")
     settle()
-    slot.remove()
-    c.pump()
+    leave()
 
     printer.paper = 0
-    slot.insert(demo_card(3))
-    settle()
-    certify_until({Screen.PRINT_FAULT})
+    enter(demo_card(3))
+    tap("certify")
+    camera_until({Screen.PRINT_FAULT})
     yield "referred_paper_out"
     printer.paper = None
     tap("done")
     settle()
-    slot.remove()
-    c.pump()
+    leave()
 
-    slot.insert(demo_card(4, CardKind.ID_CARD))
-    settle()
-    certify_until({Screen.RESULT})
+    enter(demo_card(0))
+    backend.set_face(0, "fail")  # from now on the face engine says no
+    tap("certify")
+    camera_until({Screen.RESULT})
     yield "failed"
+    backend.set_face(0, "pass")
     tap("end")
     settle()
-    yield "take_id_card"
-    slot.remove()
-    c.pump()
+    leave()
 
-    slot.insert(CardInfo(CardKind.SOCIAL_SECURITY, "110105195001010015", "陌生人"))
+    enter(demo_card(2, CardKind.ID_CARD))
+    yield "menu_contributor"
+    tap("back")
     settle()
+    yield "take_id_card"
+    leave()
+
+    enter(demo_card(4))
+    yield "not_recognised"
+    tap("back")
+    leave()
+
+    enter(CardInfo(CardKind.SOCIAL_SECURITY, "110105195001010015", "陌生人"))
     yield "refused_not_enrolled"
     tap("back")
-    slot.remove()
-    c.pump()
+    leave()
 
 
 def check_layout(root: Any, window_size: tuple[int, int]) -> list[str]:

@@ -74,6 +74,15 @@ MSG: dict[str, tuple[str, str]] = {
     "payment_value": ("{amount} 元", "{amount} yuan"),
     "payment_value_arrears": ("{amount} 元（含补发）", "{amount} yuan (with back pay)"),
     "camera_title": ("请看屏幕", "Look at the screen"),
+    "identify_title": ("请看屏幕", "Look at the screen"),
+    "identify_detail": (
+        "认出是您本人，才能查看您的信息",
+        "Your details are shown once the kiosk recognises you",
+    ),
+    "not_recognised_body": (
+        "请摘下帽子和眼镜，\n正对屏幕，再试一次",
+        "Take off hat and glasses,\nface the screen and try again",
+    ),
     "camera_body": ("请把脸放进框里", "Put your face inside the frame"),
     "challenge_body": ("正在准备，请稍等", "Getting ready, please wait"),
     "liveness_title": ("第 {step} 步，共 {total} 步", "Step {step} of {total}"),
@@ -144,6 +153,10 @@ MSG: dict[str, tuple[str, str]] = {
         "您还没有开始领养老金，\n不需要认证",
         "You are not drawing a pension yet;\nno certification needed",
     ),
+    "refused_session_expired": (
+        "这次办理的时间到了，\n请把卡取出，再重新插入",
+        "Time is up for this visit.\nTake the card out and insert it again",
+    ),
     "refused_other": ("请找大厅工作人员帮忙", "Please ask the staff for help"),
     "idle_title": ("您还在吗？", "Are you still there?"),
     "idle_body": (
@@ -204,6 +217,8 @@ VOICE: dict[str, str] = {
     "contributions": "这是您的缴费记录。",
     "payments": "这是您的养老金发放记录。",
     "camera": "请看屏幕，把脸放进框里。",
+    "identify": "请看屏幕，把脸放进框里，确认是您本人。",
+    "not_recognised": "没有认出您。请摘下帽子和眼镜，正对屏幕，再试一次。",
     "submitting": "正在认证，请稍等，不要离开。",
     "passed": "认证成功。",
     "referred": "已经提交，工作人员会核对，结果会通知您，不用再来。",
@@ -223,6 +238,7 @@ VOICE: dict[str, str] = {
     "refused": "现在不能办理，请找大厅工作人员帮忙。",
     "refused_not_enrolled": "没有找到您的参保信息，请到窗口咨询。",
     "refused_card_locked": "今天认证次数已经用完，请明天再来，或者找工作人员。",
+    "refused_session_expired": "这次办理的时间到了，请把卡取出，再重新插入。",
     "idle": "您还在吗？请点继续。",
     "help": "大厅工作人员可以帮您。",
     "help_attract": "把社保卡芯片朝里插进卡口，或者把身份证平放在感应区上。大厅工作人员可以帮您。",

@@ -120,16 +120,20 @@ def _all(session: Session) -> Iterator[AuditEvent]:
 _bearer = HTTPBearer(auto_error=False)
 
 
-def _caller(request: Request, creds: HTTPAuthorizationCredentials | None, session: Session) -> Actor | None:
+def _caller(request: Request, creds: HTTPAuthorizationCredentials | None) -> Actor | None:
     from backend.errors import DomainError
     from backend.services import auth
 
     if creds is None or not creds.credentials:
         return None
-    try:
-        return auth.actor_from_token(session, deps.state(request).keyring, creds.credentials)
-    except DomainError:
-        return None
+    st = deps.state(request)
+    # a short session of its own, closed before the route starts: holding the request's
+    # session open here would make deps.actor wait on SQLite's write lock
+    with Session(st.engine) as s:
+        try:
+            return auth.actor_from_token(s, st.keyring, creds.credentials)
+        except DomainError:
+            return None
 
 
 def audit_writes(
@@ -138,12 +142,11 @@ def audit_writes(
     """Router dependency (declare it with scope="function"): after a non-GET route returns
     normally, append an event in the same unit of work as the route (FastAPI hands one
     `deps.session` to every dependant of a request) and commit it, before the response is
-    sent. The caller is read through that same session: a second connection would wait on
-    SQLite's write lock held by the first."""
+    sent."""
     if request.method in ("GET", "HEAD", "OPTIONS"):
         yield
         return
-    who = _caller(request, creds, session)
+    who = _caller(request, creds)
     yield
     if who is not None:  # sign-in and anonymous routes: nothing was written on anyone's behalf
         subject = ",".join(str(v) for v in request.path_params.values())

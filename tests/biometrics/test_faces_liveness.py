@@ -276,3 +276,15 @@ def test_face_leaving_the_picture_fails() -> None:
         challenge(*actions), retimed(ms[:5] + gone + ms[5:], ISSUED + 1), now=ISSUED + 20
     )
     assert not result.passed and codes(result) == ["face_lost"]
+
+
+def test_synthesized_glance_aside_during_a_blink_is_tolerated() -> None:
+    name, actions = LIVENESS_FACES[0], ("blink", "turn_left")
+    image, pts = photo(name), points(name)
+    glance = [measure(synth.turn_head(image, pts, -25), 0.0), measure(image, 0.0)]
+    ms = list(synthesized(name, actions))
+    baseline_yaw = ms[0].yaw
+    assert 12 < baseline_yaw - glance[0].yaw < 18  # a small look to the right, not a turn
+    sequence = ms[:3] + glance + ms[3:]
+    result = verify_evidence(challenge(*actions), retimed(sequence, ISSUED + 1), now=ISSUED + 20)
+    assert result.passed, codes(result)

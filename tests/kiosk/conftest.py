@@ -70,9 +70,34 @@ def spoken(effects: list) -> list[str]:
     return [e.key for e in effects if isinstance(e, f.Speak)]
 
 
-def to_menu(flow: f.KioskFlow, resident: Resident = RESIDENT, card: CardInfo = CARD) -> None:
+GOOD = f.QualityVerdict(ok=True, face_found=True)
+
+
+def identify(flow: f.KioskFlow) -> f.OpenSession:
+    """At the IDENTIFY camera: steady good frames take the photo and open the session."""
+    assert flow.screen == f.Screen.IDENTIFY
+    effects: list = []
+    for _ in range(flow.config.steady_frames):
+        effects = flow.handle(f.FrameAssessed(GOOD))
+    assert only(effects, f.CaptureFace).actions == ()
+    only(effects, f.StopCamera)
+    opened = only(effects, f.OpenSession)
+    assert opened.with_photo
+    return opened
+
+
+def read_card(flow: f.KioskFlow, card: CardInfo = CARD) -> f.OpenSession:
+    """Insert the card, read it, look at the camera: the OpenSession request."""
     read = only(flow.handle(f.CardInserted(card.kind)), f.ReadCard)
-    opened = only(flow.handle(f.CardRead(read.req, card)), f.OpenSession)
+    effects = flow.handle(f.CardRead(read.req, card))
+    if not flow.config.face_to_open_session:
+        return only(effects, f.OpenSession)
+    only(effects, f.StartCamera)
+    return identify(flow)
+
+
+def to_menu(flow: f.KioskFlow, resident: Resident = RESIDENT, card: CardInfo = CARD) -> None:
+    opened = read_card(flow, card)
     flow.handle(f.SessionOpened(opened.req, resident))
     assert flow.screen == f.Screen.MENU
 
@@ -84,9 +109,6 @@ def to_camera(flow: f.KioskFlow, challenge: Challenge = CHALLENGE) -> None:
     effects = flow.handle(f.ChallengeIssued(req, challenge))
     only(effects, f.StartCamera)
     assert flow.screen == f.Screen.CAMERA
-
-
-GOOD = f.QualityVerdict(ok=True, face_found=True)
 
 
 def to_liveness(flow: f.KioskFlow) -> None:

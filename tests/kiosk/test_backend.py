@@ -41,26 +41,69 @@ def client(handler, timeout: float = 5.0) -> HttpKioskBackend:
     )
 
 
-def test_open_session_posts_the_card_with_the_device_token() -> None:
+def test_open_session_posts_card_and_photo_with_the_device_token() -> None:
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         return httpx.Response(201, json=SESSION)
 
-    resident = client(handler).open_session(CARD)
+    resident = client(handler).open_session(CARD, b"\xff\xd8face")
     request = seen[0]
     assert request.method == "POST" and request.url.path == "/api/v1/kiosk/sessions"
     assert request.headers["Authorization"] == "Bearer dev-token"
-    assert json.loads(request.content) == {
-        "card_kind": "social_security",
-        "id_number": CARD.id_number,
-        "name": CARD.name,
-        "card_number": "SSC1",
-    }
+    assert request.headers["Content-Type"].startswith("multipart/form-data")
+    body = request.content
+    for needle in (b'name="id_number"', CARD.id_number.encode(), b'name="name"', b'name="image"'):
+        assert needle in body
+    assert b"\xff\xd8face" in body and b'name="card_kind"' in body
     assert resident.session_id == "S9" and resident.person_id == "P1"
     assert resident.certification_valid_until == date(2026, 10, 31)
     assert resident.certification_due is True
+
+
+def test_open_session_with_the_leads_backend_answer() -> None:
+    """The answer of backend/api/routes/kiosk.py: a token and the header to carry it in."""
+    answer = {
+        "session_token": "tok.mac",
+        "person_id": "per_1",
+        "expires_in": 180,
+        "header": "X-Resident-Session",
+    }
+    headers: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/kiosk/sessions"):
+            return httpx.Response(201, json=answer)
+        headers.append(request.headers.get("X-Resident-Session"))
+        return httpx.Response(200, json={"balance_fen": 1, "buckets": {}})
+
+    backend = client(handler)
+    resident = backend.open_session(CARD, b"jpg")
+    assert (resident.session_id, resident.person_id) == ("tok.mac", "per_1")
+    assert resident.name_masked == "王*英"  # masked from the card
+    assert resident.id_number_masked == "110105********002X"
+    assert resident.status == "unknown"
+    backend.get_account(resident)
+    assert headers == ["tok.mac"]
+
+
+@pytest.mark.parametrize(
+    ("status", "problem", "reason"),
+    [
+        (
+            403,
+            {"type": "https://nongbao.example/problems/forbidden", "detail": "face"},
+            "not_recognised",
+        ),
+        (404, {"type": "about:blank", "detail": "no such person"}, "not_enrolled"),
+    ],
+)
+def test_open_session_refusals(status: int, problem: dict, reason: str) -> None:
+    backend = client(lambda r: httpx.Response(status, json=problem))
+    with pytest.raises(Refused) as caught:
+        backend.open_session(CARD, b"jpg")
+    assert caught.value.reason == reason
 
 
 def test_person_routes_carry_the_resident_session() -> None:
@@ -70,11 +113,10 @@ def test_person_routes_carry_the_resident_session() -> None:
             "buckets": {"personal_fen": 10000, "government_fen": 2345},
             "entries": [],
         },
-        "/api/v1/persons/P1/contributions": {
-            "contributions": [
-                {"year": 2024, "kind": "normal", "personal_fen": 30000, "government_fen": 4000}
-            ]
-        },
+        "/api/v1/persons/P1/contributions": [  # the lead's backend answers a bare list
+            {"year": 2024, "kind": "normal", "personal_fen": 30000, "government_fen": 4000},
+            {"year": 2023, "kind": "normal", "personal_fen": 1, "reversed": True},
+        ],
         "/api/v1/persons/P1/payments": {
             "payments": [{"period": "2026-10", "total_fen": 14300, "basic_fen": 14300}]
         },
@@ -131,7 +173,9 @@ def test_challenge_and_certification_multipart() -> None:
     challenge = backend.get_challenge(RESIDENT)
     assert challenge.actions == ("blink", "turn_left") and challenge.nonce == "n7"
     assert json.loads(seen["/api/v1/challenges"].content) == {"person_id": "P1"}
-    evidence = LivenessEvidence("C7", "n7", ("blink", "turn_left"), (1.5, 2.0))
+    evidence = LivenessEvidence(
+        "C7", "n7", ("blink", "turn_left"), (1.5, 2.0), ({"t": 1.0, "face": True, "sample": 0},)
+    )
     result = backend.submit_certification(
         RESIDENT, [b"\xff\xd8photo"], [b"\xff\xd8f1", b"\xff\xd8f2"], evidence, "C7-key"
     )
@@ -142,10 +186,11 @@ def test_challenge_and_certification_multipart() -> None:
     assert request.headers["Idempotency-Key"] == "C7-key"
     assert request.headers["Content-Type"].startswith("multipart/form-data")
     body = request.content
-    for needle in (b'name="person_id"', b'name="channel"', b"kiosk", b'name="liveness"'):
+    for needle in (b'name="person_id"', b'name="channel"', b"kiosk", b'name="evidence"'):
         assert needle in body
     assert body.count(b'name="images"') == 1 and body.count(b'name="frames"') == 2
-    assert b'"timings_s": [1.5, 2.0]' in body
+    assert b'"timings_s":[1.5,2.0]' in body
+    assert b'"frames":[{"t":1.0,"face":true,"sample":0}]' in body
 
 
 @pytest.mark.parametrize(
@@ -164,10 +209,24 @@ def test_refusals_carry_a_reason(status: int, problem: dict, reason: str) -> Non
         )
     )
     with pytest.raises(Refused) as caught:
-        backend.open_session(CARD)
+        backend.get_account(RESIDENT)
     assert caught.value.reason == reason and caught.value.status == status
     if "detail" in problem:
         assert caught.value.detail == problem["detail"]
+
+
+@pytest.mark.parametrize(
+    ("detail", "reason"),
+    [
+        ("the resident session has expired: insert the card again", "session_expired"),
+        ("this card is locked for today after repeated failed face checks", "card_locked"),
+    ],
+)
+def test_refusal_reason_from_the_leads_details(detail: str, reason: str) -> None:
+    backend = client(lambda r: httpx.Response(403, json={"type": "x/forbidden", "detail": detail}))
+    with pytest.raises(Refused) as caught:
+        backend.get_account(RESIDENT)
+    assert caught.value.reason == reason
 
 
 def test_refusal_reason_from_nothing() -> None:
@@ -221,10 +280,15 @@ def sim(today: date = date(2026, 11, 27)) -> SimulatedKioskBackend:
     return SimulatedKioskBackend(today=lambda: today)
 
 
+MEASURED = ({"t": 1.0, "face": True},)
+
+
 def certify(backend: SimulatedKioskBackend, card: CardInfo, key: str = "k1"):
-    resident = backend.open_session(card)
+    resident = backend.open_session(card, b"jpg")
     challenge = backend.get_challenge(resident)
-    evidence = LivenessEvidence(challenge.challenge_id, challenge.nonce, challenge.actions)
+    evidence = LivenessEvidence(
+        challenge.challenge_id, challenge.nonce, challenge.actions, (), MEASURED
+    )
     return (
         resident,
         challenge,
@@ -251,7 +315,7 @@ def test_simulated_certification_passes_and_moves_the_validity() -> None:
     assert resident.certification_due and resident.name_masked == "王*英"
     assert result.outcome == "passed" and result.valid_until == date(2027, 11, 30)
     assert result.receipt is not None
-    again = backend.open_session(demo_card(0))
+    again = backend.open_session(demo_card(0), b"jpg")
     assert again.certification_due is False
     assert again.certification_valid_until == date(2027, 11, 30)
 
@@ -269,31 +333,48 @@ def test_simulated_challenge_is_single_use_and_idempotency_holds() -> None:
 
 def test_simulated_failures_lock_the_card_for_the_day() -> None:
     backend = sim()
+    resident = backend.open_session(demo_card(0), b"jpg")
+    backend.set_face(0, "fail")  # the face engine now says no
     for n in range(3):
-        _, _, result = certify(backend, demo_card(4), key=f"k{n}")
+        challenge = backend.get_challenge(resident)
+        evidence = LivenessEvidence(
+            challenge.challenge_id, challenge.nonce, challenge.actions, (), MEASURED
+        )
+        result = backend.submit_certification(resident, [b"x"], [], evidence, f"k{n}")
         assert result.outcome == "failed" and result.receipt is None
-    resident = backend.open_session(demo_card(4))
     with pytest.raises(Refused) as caught:
         backend.get_challenge(resident)
     assert caught.value.reason == "card_locked"
+
+
+def test_simulated_session_needs_the_holders_face() -> None:
+    backend = sim()
+    with pytest.raises(Refused) as caught:
+        backend.open_session(demo_card(0))
+    assert caught.value.reason == "photo_required"
+    with pytest.raises(Refused) as caught:
+        backend.open_session(demo_card(4), b"jpg")
+    assert caught.value.reason == "not_recognised"
+    backend.require_photo = False
+    assert backend.open_session(demo_card(0)).person_id == "P0001"
 
 
 def test_simulated_referral_and_wrong_actions() -> None:
     backend = sim()
     _, _, result = certify(backend, demo_card(3))
     assert result.outcome == "referred" and result.valid_until is None
-    resident = backend.open_session(demo_card(0))
+    resident = backend.open_session(demo_card(0), b"jpg")
     challenge = backend.get_challenge(resident)
-    evidence = LivenessEvidence(challenge.challenge_id, challenge.nonce, ("smile",))
+    evidence = LivenessEvidence(challenge.challenge_id, challenge.nonce, ("smile",), (), MEASURED)
     assert backend.submit_certification(resident, [b"x"], [], evidence, "w").outcome == "failed"
 
 
 def test_simulated_refusals_and_outage() -> None:
     backend = sim()
     with pytest.raises(Refused) as caught:
-        backend.open_session(CardInfo(CardKind.ID_CARD, "110105195001010015", "陌生人"))
+        backend.open_session(CardInfo(CardKind.ID_CARD, "110105195001010015", "陌生人"), b"j")
     assert caught.value.reason == "not_enrolled"
-    contributor = backend.open_session(demo_card(2))
+    contributor = backend.open_session(demo_card(2), b"jpg")
     assert contributor.status == "enrolled" and not contributor.certification_due
     with pytest.raises(Refused):
         backend.get_challenge(contributor)
@@ -303,12 +384,12 @@ def test_simulated_refusals_and_outage() -> None:
     assert caught.value.reason == "session_expired"
     backend.online = False
     with pytest.raises(Unreachable):
-        backend.open_session(demo_card(0))
+        backend.open_session(demo_card(0), b"jpg")
 
 
 def test_simulated_figures_are_consistent() -> None:
     backend = sim()
-    resident = backend.open_session(demo_card(1))
+    resident = backend.open_session(demo_card(1), b"jpg")
     account = backend.get_account(resident)
     assert account.balance_fen == (
         account.personal_fen + account.government_fen + account.collective_fen + account.other_fen

@@ -47,6 +47,13 @@ def make(clock: FakeClock, mode: str = "inline", **kw) -> tuple[KioskController,
     return controller, parts
 
 
+def enter(c: KioskController, p: dict, index: int = 0) -> None:
+    """Insert a demo card and look at the camera until the session answer is in."""
+    p["cards"].insert(demo_card(index))
+    c.pump()
+    run_camera(c, {S.MENU, S.ERROR, S.REFUSED})
+
+
 def run_camera(c: KioskController, until: set[S], limit: int = 60) -> None:
     for _ in range(limit):
         if c.flow.screen in until:
@@ -60,7 +67,8 @@ def test_a_whole_certification(clock: FakeClock) -> None:
     c, p = make(clock)
     p["cards"].insert(demo_card(0))
     c.pump()
-    assert c.flow.screen == S.MENU
+    assert c.flow.screen == S.IDENTIFY
+    run_camera(c, {S.MENU})
     c.dispatch(f.Tap("certify"))
     c.pump()
     assert c.flow.screen == S.CAMERA
@@ -74,12 +82,19 @@ def test_a_whole_certification(clock: FakeClock) -> None:
     images, frames = backend.submissions[0]
     [(_, challenge, used)] = backend.challenges.values()
     assert used and images == 1
-    assert 2 * len(challenge.actions) <= frames <= 4 * len(challenge.actions)  # a few per action
+    [evidence] = backend.evidence
+    assert evidence.actions_done == challenge.actions
+    assert len(evidence.measurements) >= 3 * len(challenge.actions)  # every frame measured
+    samples = [m["sample"] for m in evidence.measurements if "sample" in m]
+    assert samples == list(range(frames)) and frames >= len(challenge.actions)
+    stamps = [m["t"] for m in evidence.measurements]
+    assert stamps == sorted(stamps)
     [receipt] = p["printer"].printed
     assert receipt.qr_code == result.receipt.code
     assert "有效期至：2027-11-30" in receipt.lines
     # the person is forgotten: photos dropped, backend session closed
-    assert c._photo is None and c._evidence == [] and c.latest_frame is None
+    assert c._photo is None and c._samples == [] and c._measurements == []
+    assert c.latest_frame is None
     assert backend.sessions == {}
     assert {"reading", "menu_due", "camera", "submitting", "passed_printing"} <= set(p["spoken"])
     assert p["spoken"][-1] == "take_card"
@@ -90,8 +105,7 @@ def test_a_whole_certification(clock: FakeClock) -> None:
 
 def test_out_of_paper_shows_the_result(clock: FakeClock) -> None:
     c, p = make(clock, printer=SimulatedPrinter(paper=0))
-    p["cards"].insert(demo_card(3))
-    c.pump()
+    enter(c, p, 3)
     c.dispatch(f.Tap("certify"))
     c.pump()
     run_camera(c, {S.PRINT_FAULT})
@@ -101,8 +115,7 @@ def test_out_of_paper_shows_the_result(clock: FakeClock) -> None:
 
 def test_statement_print(clock: FakeClock) -> None:
     c, p = make(clock)
-    p["cards"].insert(demo_card(1))
-    c.pump()
+    enter(c, p, 1)
     c.dispatch(f.Tap("print"))
     c.pump()
     [statement] = p["printer"].printed
@@ -114,8 +127,7 @@ def test_statement_print(clock: FakeClock) -> None:
 def test_offline_backend_and_recovery(clock: FakeClock) -> None:
     c, p = make(clock)
     p["backend"].online = False
-    p["cards"].insert(demo_card(0))
-    c.pump()
+    enter(c, p, 0)
     assert c.flow.screen == S.ERROR and p["spoken"][-1] == "unreachable"
     p["backend"].online = True
     c.dispatch(f.Tap("retry"))
@@ -135,8 +147,7 @@ def test_unreadable_card(clock: FakeClock) -> None:
 def test_broken_camera_is_reported_after_three_seconds_of_nothing(clock: FakeClock) -> None:
     camera = SimulatedCamera(160, 120)
     c, p = make(clock, camera=camera)
-    p["cards"].insert(demo_card(0))
-    c.pump()
+    enter(c, p, 0)
     c.dispatch(f.Tap("certify"))
     c.pump()
     camera.broken = True
@@ -155,7 +166,8 @@ def test_manual_mode_late_answer_after_the_card_is_pulled(clock: FakeClock) -> N
     c.pump()
     assert c.run_pending() == 1  # read the card
     c.pump()
-    assert c.flow.screen == S.READING
+    assert c.flow.screen == S.IDENTIFY
+    run_camera(c, {S.READING})  # the photo is taken; the session request waits
     p["cards"].remove()
     c.pump()
     assert c.run_pending() == 1  # the session opens after all...
@@ -170,6 +182,8 @@ def test_worker_crash_is_caught_and_the_watchdog_ends_the_wait(clock: FakeClock)
 
     c, p = make(clock, backend=Broken())
     p["cards"].insert(demo_card(0))
+    c.pump()
+    run_camera(c, {S.READING})
     c.pump()
     assert c.flow.screen == S.READING
     clock.advance(c.flow.config.backend_timeout_s)
@@ -192,11 +206,15 @@ def test_threaded_mode_reaches_the_menu(clock: FakeClock) -> None:
 
 def test_timed_action_watcher_needs_time_and_frames() -> None:
     watcher = TimedActionWatcher(window_s=2.0, min_frames=3)
-    watcher.start("blink", 10.0)
+    watcher.begin(("blink", "nod"), 10.0)
     frame = SimulatedCamera(8, 8).read()
-    assert not watcher.feed(frame, 10.5)
-    assert not watcher.feed(frame, 12.5)  # long enough, too few frames
-    assert watcher.feed(frame, 12.6)
+    assert watcher.feed(frame, 10.5) == (0, {"t": 10.5, "face": True})
+    assert watcher.feed(frame, 12.5)[0] == 0  # long enough, too few frames
+    assert watcher.feed(frame, 12.6)[0] == 1
+    for t in (13.0, 13.5, 15.0):
+        done, _ = watcher.feed(frame, t)
+    assert done == 2
+    assert watcher.feed(frame, 20.0)[0] == 2  # never more than the challenge has
 
 
 @pytest.mark.parametrize("simulate_pacing", [True, False])
@@ -208,7 +226,7 @@ def test_build_kiosk_in_simulate_mode(simulate_pacing: bool, clock: FakeClock) -
     assert labels[0].startswith("卡A") and "取卡" in labels
     dict(kiosk.sim_actions)["卡A 待认证"]()
     kiosk.controller.pump()
-    assert kiosk.flow.screen == S.MENU
+    run_camera(kiosk.controller, {S.MENU})
     dict(kiosk.sim_actions)["断网/联网"]()
     assert kiosk.backend.online is False
     dict(kiosk.sim_actions)["缺纸/有纸"]()
@@ -230,9 +248,7 @@ def test_a_camera_that_will_not_open_is_reported(clock: FakeClock) -> None:
 
     c, p = make(clock, camera=NoCamera())
     p["cards"].insert(demo_card(0))
-    c.pump()
-    c.dispatch(f.Tap("certify"))
-    c.pump()
+    c.pump()  # the look at the camera before the menu cannot start
     assert c.flow.screen == S.ERROR and c.flow.view().title.zh == "摄像头不能用"
     c.camera_step()  # the camera is off: nothing happens
     c.pump()

@@ -172,12 +172,17 @@ def test_biometrics_action_watcher_on_a_still_photo_and_an_unknown_action() -> N
 
     photo = load_image(Path("/work/shared/faces/face_recognition/examples/obama-480p.jpg"))
     watcher = BiometricsActionWatcher(fallback=TimedActionWatcher(window_s=0.0, min_frames=2))
-    watcher.start("blink", 0.0)
-    # a photo never blinks: the action is never seen, however many frames
-    assert not any(watcher.feed(photo, float(i)) for i in range(6))
-    watcher.start("wave_hand", 0.0)  # not a biometrics action: timed fallback
-    assert not watcher.feed(photo, 0.0)
-    assert watcher.feed(photo, 0.1)
+    watcher.begin(("blink", "turn_left"), 1000.0)
+    results = [watcher.feed(photo, 1000.0 + i / 10) for i in range(6)]
+    # a photo never blinks: no action is ever done; every frame is measured
+    assert [done for done, _ in results] == [0] * 6
+    first = results[0][1]
+    assert first is not None and first["face"] is True and first["t"] == 1000.0
+    assert {"ear", "mar", "yaw", "aspect"} <= set(first)
+    assert len(first["shape"]) == 68
+    watcher.begin(("blink", "wave_hand"), 0.0)  # an action biometrics does not know
+    assert watcher.feed(photo, 0.0)[0] == 0
+    assert watcher.feed(photo, 0.1)[0] == 1  # the timed fallback
 
 
 def test_biometrics_face_gate_on_a_real_photo_and_on_nothing() -> None:

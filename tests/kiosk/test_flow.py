@@ -26,7 +26,9 @@ from .conftest import (
     PASSED,
     RESIDENT,
     FakeClock,
+    identify,
     only,
+    read_card,
     spoken,
     to_camera,
     to_liveness,
@@ -75,15 +77,77 @@ def test_inserting_a_card_reads_it(flow: f.KioskFlow) -> None:
     assert view.screen == S.READING and view.busy and not view.back_enabled
 
 
-def test_card_read_opens_the_resident_session(flow: f.KioskFlow) -> None:
+def test_card_read_asks_for_a_look_at_the_camera_before_anything_personal(
+    flow: f.KioskFlow,
+) -> None:
     read = only(flow.handle(f.CardInserted(CardKind.SOCIAL_SECURITY)), f.ReadCard)
-    opened = only(flow.handle(f.CardRead(read.req, CARD)), f.OpenSession)
-    assert opened.card == CARD
+    effects = flow.handle(f.CardRead(read.req, CARD))
+    only(effects, f.StartCamera)
+    assert spoken(effects) == ["identify"]
+    view = flow.view()
+    assert view.screen == S.IDENTIFY and view.show_camera
+    assert view.detail is not None and "本人" in view.detail.zh
+    assert "王" not in view.title.zh + view.body.zh  # nothing about the card holder yet
+    assert [e for e in effects if isinstance(e, f.OpenSession)] == []
+
+
+def test_identified_face_opens_the_resident_session(flow: f.KioskFlow) -> None:
+    opened = read_card(flow)
+    assert opened.card == CARD and opened.with_photo
     assert flow.view().body.zh == "正在查找您的信息，请稍等"
     effects = flow.handle(f.SessionOpened(opened.req, RESIDENT))
     assert flow.screen == S.MENU
     assert spoken(effects) == ["menu_due"]
     assert flow.resident == RESIDENT
+
+
+def test_without_the_face_step_the_card_opens_the_session(clock: FakeClock) -> None:
+    flow = f.KioskFlow(KioskConfig(face_to_open_session=False), clock=clock)
+    read = only(flow.handle(f.CardInserted(CardKind.SOCIAL_SECURITY)), f.ReadCard)
+    opened = only(flow.handle(f.CardRead(read.req, CARD)), f.OpenSession)
+    assert not opened.with_photo and flow.screen == S.READING
+
+
+def test_face_not_the_card_holders_offers_retries_then_staff(flow: f.KioskFlow) -> None:
+    opened = read_card(flow)
+    for attempt in range(1, flow.config.max_face_attempts + 1):
+        effects = flow.handle(f.BackendRefused(opened.req, "not_recognised", "face mismatch"))
+        view = flow.view()
+        assert view.screen == S.ERROR and view.title.zh == "没有认出您"
+        if attempt < flow.config.max_face_attempts:
+            assert spoken(effects) == ["not_recognised"]
+            assert [b.id for b in view.buttons] == ["retry"]
+            only(flow.handle(f.Tap("retry")), f.StartCamera)
+            assert flow.screen == S.IDENTIFY
+            opened = identify(flow)
+        else:
+            assert spoken(effects) == ["failed_final"]
+            assert view.buttons == () and "工作人员" in view.body.zh
+    flow.handle(f.Tap("back"))
+    assert flow.screen == S.TAKE_CARD and not flow.has_personal_data
+
+
+def test_identify_guidance_timeout_and_back(flow: f.KioskFlow, clock: FakeClock) -> None:
+    read = only(flow.handle(f.CardInserted(CardKind.SOCIAL_SECURITY)), f.ReadCard)
+    flow.handle(f.CardRead(read.req, CARD))
+    clock.advance(flow.config.camera_guidance_timeout_s)
+    effects = flow.handle(f.Tick())
+    only(effects, f.StopCamera)
+    assert flow.view().title.zh == "没有拍到清楚的脸"
+    only(flow.handle(f.Tap("retry")), f.StartCamera)
+    assert flow.screen == S.IDENTIFY
+    effects = flow.handle(f.Tap("back"))
+    only(effects, f.StopCamera)
+    assert flow.screen == S.TAKE_CARD
+
+
+def test_camera_failure_while_identifying(flow: f.KioskFlow) -> None:
+    read = only(flow.handle(f.CardInserted(CardKind.SOCIAL_SECURITY)), f.ReadCard)
+    flow.handle(f.CardRead(read.req, CARD))
+    flow.handle(f.CameraFailed("unplugged"))
+    assert flow.view().title.zh == "摄像头不能用"
+    flow.handle(f.Tap("back"))
+    assert flow.screen == S.TAKE_CARD
 
 
 def test_unreadable_card_says_so_and_the_way_out_is_taking_it(flow: f.KioskFlow) -> None:
@@ -111,8 +175,7 @@ def test_card_read_watchdog(flow: f.KioskFlow, clock: FakeClock) -> None:
 
 
 def test_card_not_enrolled_is_refused_in_plain_words(flow: f.KioskFlow) -> None:
-    read = only(flow.handle(f.CardInserted(CardKind.SOCIAL_SECURITY)), f.ReadCard)
-    opened = only(flow.handle(f.CardRead(read.req, CARD)), f.OpenSession)
+    opened = read_card(flow)
     effects = flow.handle(f.BackendRefused(opened.req, "not_enrolled", "未找到参保人"))
     assert spoken(effects) == ["refused_not_enrolled"]
     view = flow.view()
@@ -126,8 +189,7 @@ def test_card_not_enrolled_is_refused_in_plain_words(flow: f.KioskFlow) -> None:
 def test_backend_unreachable_at_open_offers_retry_and_ignores_the_stale_answer(
     flow: f.KioskFlow,
 ) -> None:
-    read = only(flow.handle(f.CardInserted(CardKind.SOCIAL_SECURITY)), f.ReadCard)
-    first = only(flow.handle(f.CardRead(read.req, CARD)), f.OpenSession)
+    first = read_card(flow)
     effects = flow.handle(f.BackendUnreachable(first.req, "connection refused"))
     assert spoken(effects) == ["unreachable"]
     view = flow.view()
@@ -142,8 +204,7 @@ def test_backend_unreachable_at_open_offers_retry_and_ignores_the_stale_answer(
 
 
 def test_backend_watchdog_counts_as_unreachable(flow: f.KioskFlow, clock: FakeClock) -> None:
-    read = only(flow.handle(f.CardInserted(CardKind.SOCIAL_SECURITY)), f.ReadCard)
-    opened = only(flow.handle(f.CardRead(read.req, CARD)), f.OpenSession)
+    opened = read_card(flow)
     clock.advance(flow.config.backend_timeout_s)
     flow.handle(f.Tick())
     assert flow.screen == S.ERROR and flow.view().title.en == "Cannot connect"
@@ -151,16 +212,14 @@ def test_backend_watchdog_counts_as_unreachable(flow: f.KioskFlow, clock: FakeCl
 
 
 def test_unreachable_back_without_a_session_ends_it(flow: f.KioskFlow) -> None:
-    read = only(flow.handle(f.CardInserted(CardKind.SOCIAL_SECURITY)), f.ReadCard)
-    opened = only(flow.handle(f.CardRead(read.req, CARD)), f.OpenSession)
+    opened = read_card(flow)
     flow.handle(f.BackendUnreachable(opened.req))
     flow.handle(f.Tap("back"))
     assert flow.screen == S.TAKE_CARD and not flow.has_personal_data
 
 
 def test_removing_the_card_while_reading_forgets_everything(flow: f.KioskFlow) -> None:
-    read = only(flow.handle(f.CardInserted(CardKind.SOCIAL_SECURITY)), f.ReadCard)
-    opened = only(flow.handle(f.CardRead(read.req, CARD)), f.OpenSession)
+    opened = read_card(flow)
     effects = flow.handle(f.CardRemoved())
     assert flow.screen == S.ATTRACT
     assert only(effects, f.EndSession).session_id is None
@@ -286,11 +345,27 @@ def test_back_while_loading_abandons_the_request(flow: f.KioskFlow) -> None:
 def test_query_refused_goes_back_to_the_menu(flow: f.KioskFlow) -> None:
     to_menu(flow)
     load = only(flow.handle(f.Tap("balance")), f.LoadAccount)
-    flow.handle(f.BackendRefused(load.req, "session_expired", "会话已结束"))
+    flow.handle(f.BackendRefused(load.req, "forbidden", "village scope"))
     view = flow.view()
     assert view.screen == S.REFUSED and view.body.zh.startswith("请找大厅工作人员")
     flow.handle(f.Tap("back"))
     assert flow.screen == S.MENU
+
+
+def test_expired_resident_session_ends_the_visit(flow: f.KioskFlow) -> None:
+    to_menu(flow)
+    load = only(flow.handle(f.Tap("balance")), f.LoadAccount)
+    effects = flow.handle(f.BackendRefused(load.req, "session_expired", "expired"))
+    assert spoken(effects) == ["refused_session_expired"]
+    assert "重新插入" in flow.view().body.zh
+    flow.handle(f.Tap("back"))
+    assert flow.screen == S.TAKE_CARD and not flow.has_personal_data
+
+
+def test_menu_when_the_backend_does_not_say_the_status(flow: f.KioskFlow) -> None:
+    to_menu(flow, replace(RESIDENT, status="unknown"))
+    view = flow.view()
+    assert view.buttons[0].id == "certify" and view.detail is None
 
 
 def test_print_statement_then_notice_that_expires(flow: f.KioskFlow, clock: FakeClock) -> None:
@@ -512,7 +587,7 @@ def test_steady_good_frames_take_the_photo_and_start_the_first_action(
     effects: list = []
     for _ in range(flow.config.steady_frames):
         effects = flow.handle(f.FrameAssessed(GOOD))
-    only(effects, f.CaptureFace)
+    assert only(effects, f.CaptureFace).actions == ("blink", "turn_left")
     assert only(effects, f.WatchAction).action == "blink"
     assert spoken(effects) == ["action_blink"]
     view = flow.view()
@@ -791,10 +866,11 @@ def test_removing_the_card_at_the_menu(flow: f.KioskFlow) -> None:
 
 def _reach_every_screen(flow: f.KioskFlow, clock: FakeClock) -> list[f.ViewModel]:
     views = [flow.view()]
-    flow.handle(f.CardInserted(CardKind.SOCIAL_SECURITY))
+    read = only(flow.handle(f.CardInserted(CardKind.SOCIAL_SECURITY)), f.ReadCard)
     views.append(flow.view())
-    read_req = flow._req
-    opened = only(flow.handle(f.CardRead(read_req, CARD)), f.OpenSession)
+    flow.handle(f.CardRead(read.req, CARD))
+    views.append(flow.view())
+    opened = identify(flow)
     flow.handle(f.SessionOpened(opened.req, RESIDENT))
     views.append(flow.view())
     for button, loaded in (
@@ -836,7 +912,8 @@ def test_every_screen_has_help_words_in_both_languages_and_few_choices(
 ) -> None:
     views = _reach_every_screen(flow, clock)
     screens = {v.screen for v in views}
-    assert {S.ATTRACT, S.READING, S.MENU, S.LOADING, S.BALANCE, S.CAMERA, S.LIVENESS} <= screens
+    assert {S.ATTRACT, S.READING, S.IDENTIFY, S.MENU, S.LOADING, S.BALANCE} <= screens
+    assert {S.CAMERA, S.LIVENESS} <= screens
     assert {S.SUBMITTING, S.PRINTING, S.PRINT_FAULT, S.TAKE_CARD, S.PAYMENTS} <= screens
     for v in views:
         assert v.help is not None, v.screen

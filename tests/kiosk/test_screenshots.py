@@ -23,6 +23,7 @@ OUT = ROOT / "artifacts" / "screenshots" / "kiosk"
 EXPECTED = [
     "attract",
     "reading",
+    "identify",
     "menu_due",
     "help",
     "camera_guidance",
@@ -41,7 +42,9 @@ EXPECTED = [
     "unreachable",
     "referred_paper_out",
     "failed",
+    "menu_contributor",
     "take_id_card",
+    "not_recognised",
     "refused_not_enrolled",
 ]
 
