@@ -14,6 +14,7 @@ from backend import ledger
 from backend.api import problems
 from backend.api.deps import AppState
 from backend.api.limits import BodyLimit
+from backend.api.ratelimit import RateLimit, default_rules
 from backend.api.routes import auth, benefits, money, registry
 from backend.api.routes import certification as certification_routes
 from backend.api.routes import faces as faces_routes
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, *, today: Callable[[], date] = 
     app.state.nongbao = state
     problems.install(app)
     app.add_middleware(BodyLimit, max_json=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
+    app.add_middleware(RateLimit, rules=default_rules(settings.login_attempts_per_minute))
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> JSONResponse:

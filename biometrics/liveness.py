@@ -57,6 +57,30 @@ class Challenge:
     issued_at: float
     expires_at: float
 
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready form, for the backend to store and send to the kiosk."""
+        return {
+            "challenge_id": self.challenge_id,
+            "nonce": self.nonce,
+            "actions": list(self.actions),
+            "issued_at": self.issued_at,
+            "expires_at": self.expires_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> Challenge:
+        actions = tuple(str(a) for a in data["actions"])  # type: ignore[attr-defined]
+        unknown = set(actions) - set(ACTIONS)
+        if unknown or not 2 <= len(actions) <= len(ACTIONS):
+            raise ValueError(f"not a valid challenge action list: {list(actions)}")
+        return cls(
+            challenge_id=str(data["challenge_id"]),
+            nonce=str(data["nonce"]),
+            actions=actions,  # type: ignore[arg-type]
+            issued_at=float(data["issued_at"]),  # type: ignore[arg-type]
+            expires_at=float(data["expires_at"]),  # type: ignore[arg-type]
+        )
+
 
 def issue_challenge(
     *,

@@ -264,3 +264,13 @@ def test_due_and_overdue_lists_per_village(api: Api) -> None:
     assert r.status_code == 200 and set(r.json()) == {"due", "overdue"}
     assert api.get("/api/v1/certifications/due?village=V002", "field_worker").status_code == 403
     assert json.loads(json.dumps(r.json()))["overdue"] == []
+
+
+def test_failed_sign_ins_are_rate_limited_per_address_but_successful_ones_are_not(api: Api) -> None:
+    for _ in range(12):
+        ok = api.client.post("/api/v1/auth/token", data={"username": "clerk", "password": "correct horse battery"})
+        assert ok.status_code == 200
+    codes = [api.client.post("/api/v1/auth/token", data={"username": "clerk", "password": "wrong password"}).status_code for _ in range(11)]
+    assert codes == [401] * 10 + [429]
+    refused = api.client.post("/api/v1/auth/token", data={"username": "clerk", "password": "correct horse battery"})
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "60"

@@ -288,3 +288,14 @@ def test_synthesized_glance_aside_during_a_blink_is_tolerated() -> None:
     sequence = ms[:3] + glance + ms[3:]
     result = verify_evidence(challenge(*actions), retimed(sequence, ISSUED + 1), now=ISSUED + 20)
     assert result.passed, codes(result)
+
+
+def test_challenge_round_trips_through_json() -> None:
+    import json
+
+    original = issue_challenge(rng=random.Random(9), now=ISSUED, ttl=45)
+    restored = Challenge.from_dict(json.loads(json.dumps(original.as_dict())))
+    assert restored == original
+    tampered = {**original.as_dict(), "actions": ["blink", "nod_twice"]}
+    with pytest.raises(ValueError):
+        Challenge.from_dict(tampered)

@@ -146,3 +146,15 @@ def test_nan_template_cannot_be_serialised() -> None:
     bad = np.full(128, np.nan, dtype=np.float32)
     with pytest.raises(TemplateError):
         to_bytes(bad)
+
+
+def test_verify_runs_the_quality_gate_before_matching() -> None:
+    from biometrics.templates import verify
+
+    enrolled = template("face_recognition/examples/knn_examples/test/obama1.jpg")
+    good = synth.framed(photo(FRONTAL), points(FRONTAL), face_px=220)
+    report, match = verify(good, enrolled)
+    assert report.ok and match is not None and match.outcome == "passed"
+    report, match = verify((good * 0.25).astype(np.uint8), enrolled)
+    assert not report.ok and match is None
+    assert "too_dark" in [r.code for r in report.reasons]
