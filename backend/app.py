@@ -18,6 +18,7 @@ from backend.api.ratelimit import RateLimit, default_rules
 from backend.api.routes import auth, benefits, money, registry
 from backend.api.routes import certification as certification_routes
 from backend.api.routes import faces as faces_routes
+from backend.api.routes import field as field_routes
 from backend.api.routes import kiosk as kiosk_routes
 from backend.api.routes import receipts as receipts_routes
 from backend.api.routes import review as review_routes
@@ -72,7 +73,7 @@ def create_app(settings: Settings | None = None, *, today: Callable[[], date] = 
         # every successful write through these routers is audited (the certification
         # routers below record richer events themselves)
         app.include_router(router, dependencies=[Depends(audit_writes, scope="function")])
-    for router in (faces_routes.router, certification_routes.router, review_routes.router, receipts_routes.router, kiosk_routes.router):
+    for router in (faces_routes.router, certification_routes.router, review_routes.router, receipts_routes.router, kiosk_routes.router, field_routes.router):
         app.include_router(router)
     console_routes.install(app)
     return app

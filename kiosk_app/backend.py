@@ -5,19 +5,19 @@ Every method either returns plain data (kiosk_app.models) or raises one of two e
 `Refused(reason)` (the backend answered and said no; `reason` is a short code such as
 `not_enrolled` or `card_locked`, `detail` the backend's own words for staff).
 
-Routes (base /api/v1; see /work/shared/API.md; the kiosk-session routes are this module's
-proposal to the backend):
+Routes (base /api/v1; /work/shared/API.md, and backend/api/routes/kiosk.py as it stands):
 
-    POST   /kiosk/sessions                   card + photo -> resident session
-    DELETE /kiosk/sessions/{session_id}      forget the session
+    POST   /kiosk/sessions                   multipart card fields + `image` (the face)
+                                             -> {session_token, person_id, expires_in, header}
+    DELETE /kiosk/sessions/{session}         forget the session (optional: tokens expire)
     POST   /challenges                       {person_id} -> liveness challenge
-    POST   /certifications                   multipart: photo(s), frames, liveness evidence
+    POST   /certifications                   multipart: images, frames, evidence (JSON)
     GET    /persons/{person_id}/account      balance and buckets
-    GET    /persons/{person_id}/contributions
-    GET    /persons/{person_id}/payments
+    GET    /persons/{person_id}/contributions  (a list; the kiosk needs it in the session)
+    GET    /persons/{person_id}/payments     (proposed: not in the backend yet)
 
-Person routes carry the resident session in `X-Resident-Session`; every call carries the
-device token in `Authorization: Bearer`.
+Person routes carry the resident session token in the header the session answer names
+(`X-Resident-Session`); every call carries the device token in `Authorization: Bearer`.
 """
 
 from __future__ import annotations

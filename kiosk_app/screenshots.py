@@ -241,7 +241,7 @@ def check_layout(root: Any, window_size: tuple[int, int]) -> list[str]:
     return issues
 
 
-def live(out: Path, orientation: str, limit_s: float = 40.0) -> int:
+def live(out: Path, orientation: str, limit_s: float = 90.0) -> int:
     """The app as it really runs (worker threads, camera thread, real clock): a card goes in,
     the person certifies, takes the card. Captures the live camera and the end."""
     from kivy.clock import Clock
@@ -249,9 +249,13 @@ def live(out: Path, orientation: str, limit_s: float = 40.0) -> int:
     from kiosk_app.app import KioskApp
     from kiosk_app.assemble import build_kiosk
     from kiosk_app.backend import demo_card
+    from kiosk_app.face import SimulatedActionWatcher, SimulatedFaceGate
     from kiosk_app.flow import Screen, Tap
 
-    kiosk = build_kiosk(simulate=True, mode="thread", voice_enabled=False, demo_pacing=True)
+    kiosk = build_kiosk(simulate=True, mode="thread", voice_enabled=False)
+    # about a second at each camera step and each action (10 frames a second)
+    kiosk.controller.face_gate = SimulatedFaceGate(("no_face",) * 4 + ("too_small",) * 6)
+    kiosk.controller.action_watcher = SimulatedActionWatcher(8)
     app = KioskApp(kiosk.controller, landscape=orientation == "landscape")
     seen: list[str] = []
     state = {"result": 1, "camera_shot": False}
@@ -264,7 +268,7 @@ def live(out: Path, orientation: str, limit_s: float = 40.0) -> int:
             kiosk.cards.insert(demo_card(0))
         elif screen == Screen.MENU:
             kiosk.controller.dispatch(Tap("certify"))
-        elif screen == Screen.CAMERA and not state["camera_shot"] and app._frame_serial > 5:
+        elif screen == Screen.CAMERA and not state["camera_shot"] and app._frame_serial > 2:
             app.root.export_to_png(str(out / "live_camera.png"))
             state["camera_shot"] = True
         elif screen == Screen.TAKE_CARD:

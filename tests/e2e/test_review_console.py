@@ -10,7 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 
+from backend.db import engine_for
 from tests.backend.cert_helpers import ENROL_A, ENROL_B, GREY_B, SAME_A, photo, synthesized_evidence
 from tests.backend.conftest import PASSWORD, bootstrap, valid_id
 from tests.live import live_server
@@ -102,6 +104,8 @@ def test_reviewer_approves_a_referred_case_and_four_eyes_refuses_a_self_confirme
         page.click("#lang-toggle")
         assert "Face distance" in page.inner_text("body") and "Submit decision" in page.inner_text("body")
         page.screenshot(path=str(shots / "06-case-english.png"), full_page=True)
+        with engine_for(db_url).begin() as conn:  # make them pensioners (awards are another module's business)
+            conn.execute(sa.text("UPDATE person SET status = 'receiving'"))
         page.goto(f"{base}/console/due")
-        assert "Overdue" in page.inner_text("body")
+        assert "王德福" in page.inner_text("#overdue") and "李桂兰" not in page.inner_text("body")  # approved: certified to 2027-11-30
         page.screenshot(path=str(shots / "07-due-english.png"))

@@ -1,0 +1,49 @@
+"""Field workers: the work list to take offline, and visits that end without a face check."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Session
+
+from backend.api import deps
+from backend.services import field, idempotency
+from backend.services.audit import DbSession
+from backend.services.context import Actor
+
+router = APIRouter(prefix="/api/v1/field", tags=["field"])
+
+
+class VisitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    client_id: str = Field(min_length=8, max_length=80, description="made on the device; the idempotency key")
+    person_id: str = Field(min_length=1, max_length=32)
+    outcome: Literal["not_at_home", "reported_dead"]
+    visited_at: str = Field(min_length=10, max_length=40)
+    listed_on: date | None = Field(default=None, description="when the work list was downloaded")
+    note: str = Field(default="", max_length=2000)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    accuracy_m: float | None = Field(default=None, ge=0, le=1_000_000)
+    date_of_death: date | None = None
+
+
+@router.get("/worklist")
+def worklist(request: Request, village: str | None = Query(default=None, max_length=24), session: Session = DbSession, who: Actor = Depends(deps.require("field_worker"))) -> dict[str, object]:
+    return field.worklist(deps.ctx_for(request, session, who), village)
+
+
+@router.post("/visits", status_code=201)
+def visit(body: VisitIn, request: Request, who: Actor = Depends(deps.require("field_worker"))) -> JSONResponse:
+    v = field.Visit(**body.model_dump())
+
+    def work(session: Session) -> idempotency.Reply:
+        return idempotency.Reply(201, field.record_visit(deps.ctx_for(request, session, who), v))
+
+    # the client_id is the key: an outbox that resends after a lost answer gets the first one
+    reply = idempotency.run(deps.state(request).engine, "POST /field/visits", body.client_id, body.model_dump(mode="json"), work)
+    return JSONResponse(reply.body, status_code=reply.status_code, headers={"Idempotent-Replayed": "true"} if reply.replayed else None)

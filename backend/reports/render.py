@@ -1,0 +1,220 @@
+"""Renderers: CSV (fen, machine-readable), XLSX (openpyxl) and PDF (ReportLab, CJK font)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from backend.money import yuan
+from backend.reports.model import Column, Report, Section
+
+CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")  # Debian fonts-wqy-microhei
+FONT_NAME = "WQYMicroHei"
+FORMATS = ("json", "csv", "xlsx", "pdf")
+MEDIA_TYPES = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
+}
+
+
+def render(report: Report, fmt: str) -> bytes:
+    if fmt == "csv":
+        return to_csv(report)
+    if fmt == "xlsx":
+        return to_xlsx(report)
+    if fmt == "pdf":
+        return to_pdf(report)
+    raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+
+
+def _plain(col: Column, value: Any) -> str:
+    if value is None:
+        return ""
+    if col.kind == "rate":
+        return f"{float(value):.4f}"
+    return str(value)
+
+
+def _human(col: Column, value: Any) -> str:
+    if value is None:
+        return "—" if col.kind == "rate" else ""
+    if col.kind == "fen":
+        return yuan(int(value))
+    if col.kind == "rate":
+        return f"{float(value) * 100:.1f}%"
+    return str(value)
+
+
+# --- CSV ----------------------------------------------------------------------------------
+
+
+def to_csv(report: Report) -> bytes:
+    """Money in integer fen, rates as fractions; sections one after another. The BOM lets
+    Excel open the Chinese headers correctly."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow([report.title])
+    for label, value in report.facts:
+        w.writerow([label, value])
+    for s in report.sections:
+        w.writerow([])
+        w.writerow([s.title])
+        w.writerow([c.key for c in s.columns])
+        for row in s.rows:
+            w.writerow([_plain(c, row.get(c.key)) for c in s.columns])
+        if s.totals:
+            w.writerow([_plain(c, s.totals.get(c.key)) for c in s.columns])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+# --- XLSX ---------------------------------------------------------------------------------
+
+# integer fen shown as yuan: the cell keeps the exact fen, the format inserts the point
+FEN_FORMAT = '0"."00'
+
+
+def to_xlsx(report: Report) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    used: set[str] = set()
+    for i, s in enumerate(report.sections, start=1):
+        ws = wb.create_sheet(_sheet_name(s.title, i, used))
+        ws.append([report.title])
+        ws["A1"].font = Font(bold=True, size=13)
+        for label, value in report.facts:
+            ws.append([label, value])
+        ws.append([s.title])
+        ws.append([c.label for c in s.columns])
+        header_row = ws.max_row
+        for cell in ws[header_row]:
+            cell.font = Font(bold=True)
+        for row in [*s.rows, *([s.totals] if s.totals else [])]:
+            ws.append([_xlsx_value(c, row.get(c.key)) for c in s.columns])
+            for c, cell in zip(s.columns, ws[ws.max_row], strict=True):
+                if c.kind == "fen":
+                    cell.number_format = FEN_FORMAT
+                elif c.kind == "rate":
+                    cell.number_format = "0.0%"
+        if s.totals:
+            for cell in ws[ws.max_row]:
+                cell.font = Font(bold=True)
+        for j, c in enumerate(s.columns, start=1):
+            ws.column_dimensions[ws.cell(row=header_row, column=j).column_letter].width = max(10, 12 * c.width)
+        ws.freeze_panes = ws.cell(row=header_row + 1, column=1)
+    if not report.sections:
+        wb.create_sheet("report").append([report.title])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _xlsx_value(col: Column, value: Any) -> Any:
+    if value is None or col.kind == "text":
+        return value
+    return float(value) if col.kind == "rate" else int(value)
+
+
+def _sheet_name(title: str, i: int, used: set[str]) -> str:
+    name = "".join(ch for ch in title if ch not in "[]:*?/\\")[:28] or f"sheet{i}"
+    while name in used:
+        name = f"{name[:25]}-{i}"
+    used.add(name)
+    return name
+
+
+# --- PDF ----------------------------------------------------------------------------------
+
+
+@cache
+def _register_font() -> str:
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    if not CJK_FONT.exists():
+        raise RuntimeError(f"the CJK font {CJK_FONT} is missing: install the Debian package fonts-wqy-microhei")
+    pdfmetrics.registerFont(TTFont(FONT_NAME, str(CJK_FONT), subfontIndex=0))
+    return FONT_NAME
+
+
+def to_pdf(report: Report) -> bytes:
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4, landscape
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Image, KeepTogether, LongTable, Paragraph, SimpleDocTemplate, Spacer, TableStyle
+
+    font = _register_font()
+    wide = report.landscape or any(len(s.columns) > 7 for s in report.sections)
+    page = landscape(A4) if wide else A4
+    buf = io.BytesIO()
+    doc = SimpleDocTemplate(buf, pagesize=page, leftMargin=12 * mm, rightMargin=12 * mm, topMargin=14 * mm, bottomMargin=14 * mm, title=report.title)
+    title = ParagraphStyle("t", fontName=font, fontSize=15, leading=20, spaceAfter=4)
+    h2 = ParagraphStyle("h", fontName=font, fontSize=11, leading=15, spaceBefore=8, spaceAfter=4)
+    body = ParagraphStyle("b", fontName=font, fontSize=8.5, leading=11)
+    cell = ParagraphStyle("c", fontName=font, fontSize=7.5, leading=9.5)
+    story: list[Any] = [Paragraph(report.title, title)]
+    if report.facts:
+        story.append(Paragraph("　".join(f"{k}：{v}" for k, v in report.facts), body))
+    for s in report.sections:
+        story.append(Paragraph(s.title, h2))
+        story.append(_pdf_table(s, doc.width, cell, font, LongTable, TableStyle, colors))
+    for note in report.notes:
+        story.append(Spacer(1, 3 * mm))
+        story.append(Paragraph(note, body))
+    for chart in report.charts:
+        png = chart.draw()
+        img = Image(io.BytesIO(png))
+        scale = min(doc.width / img.imageWidth, (doc.height * 0.8) / img.imageHeight)
+        img.drawWidth, img.drawHeight = img.imageWidth * scale, img.imageHeight * scale
+        story.append(KeepTogether([Paragraph(chart.title, h2), img]))
+    doc.build(story, onFirstPage=_footer(font), onLaterPages=_footer(font))
+    return buf.getvalue()
+
+
+def _pdf_table(s: Section, width: float, cell: Any, font: str, LongTable: Any, TableStyle: Any, colors: Any) -> Any:  # noqa: N803
+    from reportlab.platypus import Paragraph
+
+    total_w = sum(c.width for c in s.columns)
+    widths = [width * c.width / total_w for c in s.columns]
+    header = [Paragraph(c.label, cell) for c in s.columns]
+    data = [header]
+    for row in [*s.rows, *([s.totals] if s.totals else [])]:
+        # text cells wrap (names, villages); numbers are short and stay plain strings
+        data.append([Paragraph(_human(c, row.get(c.key)), cell) if c.kind == "text" else _human(c, row.get(c.key)) for c in s.columns])
+    if len(data) == 1:
+        data.append(["（无）", *[""] * (len(s.columns) - 1)])
+    table = LongTable(data, colWidths=widths, repeatRows=1)
+    style = [
+        ("FONTNAME", (0, 0), (-1, -1), font),
+        ("FONTSIZE", (0, 0), (-1, -1), 7.5),
+        ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
+        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef5")),
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+        ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+    ]
+    for j, c in enumerate(s.columns):
+        if c.kind != "text":
+            style.append(("ALIGN", (j, 1), (j, -1), "RIGHT"))
+    if s.totals:
+        style.append(("BACKGROUND", (0, -1), (-1, -1), colors.HexColor("#f3f3f3")))
+    table.setStyle(TableStyle(style))
+    return table
+
+
+def _footer(font: str):  # type: ignore[no-untyped-def]
+    def draw(canvas, doc) -> None:  # type: ignore[no-untyped-def]
+        canvas.saveState()
+        canvas.setFont(font, 7)
+        canvas.drawRightString(doc.pagesize[0] - doc.rightMargin, 8 * 2.83, f"第 {doc.page} 页 / page {doc.page}")
+        canvas.restoreState()
+
+    return draw
