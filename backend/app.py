@@ -21,6 +21,7 @@ from backend.api.routes import faces as faces_routes
 from backend.api.routes import field as field_routes
 from backend.api.routes import kiosk as kiosk_routes
 from backend.api.routes import receipts as receipts_routes
+from backend.api.routes import reports as reports_routes
 from backend.api.routes import review as review_routes
 from backend.config import Settings, get_settings
 from backend.console import routes as console_routes
@@ -75,5 +76,6 @@ def create_app(settings: Settings | None = None, *, today: Callable[[], date] = 
         app.include_router(router, dependencies=[Depends(audit_writes, scope="function")])
     for router in (faces_routes.router, certification_routes.router, review_routes.router, receipts_routes.router, kiosk_routes.router, field_routes.router):
         app.include_router(router)
+    app.include_router(reports_routes.router)
     console_routes.install(app)
     return app

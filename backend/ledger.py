@@ -147,11 +147,7 @@ def post(
     existing = find_posting(session, idempotency_key)
     if existing is not None:
         return PostResult(existing.id, created=False)
-    for t in transfers:
-        if not isinstance(t.amount_fen, int) or t.amount_fen <= 0:
-            raise ValueError(f"transfer amount must be a positive integer of fen, got {t.amount_fen!r}")
-        if t.debit == t.credit:
-            raise ValueError("a transfer needs two different accounts")
+    _validate(transfers)
     posting = LedgerPosting(
         id=posting_id or new_id("pst"),
         idempotency_key=idempotency_key,
@@ -164,14 +160,24 @@ def post(
     )
     session.add(posting)
     session.flush()  # a concurrent twin with the same key fails here, before any balance moves
+    add_transfers(session, posting.id, on, transfers)
+    return PostResult(posting.id, created=True)
+
+
+def add_transfers(session: Session, posting_id: str, on: date, transfers: Sequence[Transfer]) -> None:
+    """Append transfers to a posting opened in this transaction, and move the balances.
+
+    A set-based operation opens its posting first, writes its per-person transfers with SQL,
+    and adds the fund-level ones last, so that the busiest accounts stay locked briefly."""
     if not transfers:
-        return PostResult(posting.id, created=True)
+        return
+    _validate(transfers)
     ids = account_ids(session, [c for t in transfers for c in (t.debit, t.credit)])
     session.execute(
         sa.insert(LedgerTransfer.__table__),
         [
             {
-                "posting_id": posting.id,
+                "posting_id": posting_id,
                 "debit_account_id": ids[t.debit],
                 "credit_account_id": ids[t.credit],
                 "amount_fen": t.amount_fen,
@@ -182,7 +188,14 @@ def post(
         ],
     )
     _apply_totals(session, transfers, ids)
-    return PostResult(posting.id, created=True)
+
+
+def _validate(transfers: Sequence[Transfer]) -> None:
+    for t in transfers:
+        if not isinstance(t.amount_fen, int) or t.amount_fen <= 0:
+            raise ValueError(f"transfer amount must be a positive integer of fen, got {t.amount_fen!r}")
+        if t.debit == t.credit:
+            raise ValueError("a transfer needs two different accounts")
 
 
 def _apply_totals(session: Session, transfers: Sequence[Transfer], ids: dict[str, int]) -> None:

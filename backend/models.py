@@ -282,41 +282,33 @@ class PaidMonth(SQLModel, table=True):
     account_fen: int = Field(sa_type=sa.BigInteger)
     central_fen: int = Field(sa_type=sa.BigInteger)  # the central government's part of basic_fen
     county_fen: int = Field(sa_type=sa.BigInteger)  # county top-up and long-contribution bonus
-    posting_id: str = Field(max_length=40, index=True)
+    posting_id: str = Field(max_length=40)  # found through the (person, month) key's range
     recovered_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
 class PayrollLine(SQLModel, table=True):
+    """One person in one run: what was paid, and where the account pension was drawn from."""
+
     __tablename__ = "payroll_line"
     __table_args__ = (sa.UniqueConstraint("run_id", "person_id", name="uq_payroll_line_run_person"),)
     id: int | None = Field(default=None, primary_key=True)
     run_id: str = Field(foreign_key="payroll_run.id", max_length=40)  # indexed by the unique key
     person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
+    posting_id: str = Field(max_length=40)
     village_code: str = Field(max_length=24)
     months: int
     basic_fen: int = Field(sa_type=sa.BigInteger)  # this period's basic pension
     account_fen: int = Field(sa_type=sa.BigInteger)  # this period's account pension
     arrears_fen: int = Field(sa_type=sa.BigInteger)  # earlier months paid now
     total_fen: int = Field(sa_type=sa.BigInteger)
-    from_buckets_fen: int = Field(sa_type=sa.BigInteger)
+    # the account pension of every month paid in this line, by where it was drawn from
+    from_government_fen: int = Field(sa_type=sa.BigInteger)
+    from_personal_fen: int = Field(sa_type=sa.BigInteger)
+    from_collective_fen: int = Field(sa_type=sa.BigInteger)
+    from_other_fen: int = Field(sa_type=sa.BigInteger)
     from_pool_fen: int = Field(sa_type=sa.BigInteger)
     bank_account: str = Field(max_length=40)
     status: str = Field(default="paid", max_length=12)
-
-
-class PayrollDraw(SQLModel, table=True):
-    """How one run drew one person's account pension: per bucket and from the pool."""
-
-    __tablename__ = "payroll_draw"
-    run_id: str = Field(foreign_key="payroll_run.id", primary_key=True, max_length=40)
-    person_id: str = Field(foreign_key="person.id", primary_key=True, max_length=32)
-    posting_id: str = Field(max_length=40, index=True)
-    months: int
-    government_fen: int = Field(sa_type=sa.BigInteger)
-    personal_fen: int = Field(sa_type=sa.BigInteger)
-    collective_fen: int = Field(sa_type=sa.BigInteger)
-    other_fen: int = Field(sa_type=sa.BigInteger)
-    pool_fen: int = Field(sa_type=sa.BigInteger)
 
 
 class Death(SQLModel, table=True):

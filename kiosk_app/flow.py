@@ -579,6 +579,7 @@ class KioskFlow:
         self._req += 1  # any late answer is now stale
         self._retry = None
         self._notice = None
+        self.lang = "zh"  # the next person starts in Chinese
         if had_session:
             effects.append(EndSession(session_id))
         if self.card_present:

@@ -167,7 +167,7 @@ def script(kiosk: Any, clock: FakeClock, tap: Any) -> Iterator[str]:
     tap("back")
     leave()
 
-    enter(CardInfo(CardKind.SOCIAL_SECURITY, "110105195001010015", "陌生人"))
+    enter(CardInfo(CardKind.SOCIAL_SECURITY, "110105195001010012", "陌生人"))
     yield "refused_not_enrolled"
     tap("back")
     leave()

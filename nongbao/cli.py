@@ -31,6 +31,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "kiosk": ("kiosk_app.cli:kiosk", "the self-service kiosk"),
     "field": ("field_app.cli:field", "the field app"),
     "bench": ("backend.bench:bench", "performance benchmarks"),
+    "report": ("backend.reports.cli:report", "reports: monthly statement, fund, coverage, publicity, certification"),
+    "backup": ("backend.cli:backup", "back up the database (SQLite online backup, pg_dump)"),
+    "restore": ("backend.cli:restore", "restore a backup made by `nongbao backup`"),
 }
 
 

@@ -145,11 +145,10 @@ def _register_font() -> str:
 
 
 def to_pdf(report: Report) -> bytes:
-    from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
-    from reportlab.platypus import Image, KeepTogether, LongTable, Paragraph, SimpleDocTemplate, Spacer, TableStyle
+    from reportlab.platypus import Image, KeepTogether, Paragraph, SimpleDocTemplate, Spacer
 
     font = _register_font()
     wide = report.landscape or any(len(s.columns) > 7 for s in report.sections)
@@ -165,7 +164,7 @@ def to_pdf(report: Report) -> bytes:
         story.append(Paragraph("　".join(f"{k}：{v}" for k, v in report.facts), body))
     for s in report.sections:
         story.append(Paragraph(s.title, h2))
-        story.append(_pdf_table(s, doc.width, cell, font, LongTable, TableStyle, colors))
+        story.append(_pdf_table(s, doc.width, cell, font))
     for note in report.notes:
         story.append(Spacer(1, 3 * mm))
         story.append(Paragraph(note, body))
@@ -179,8 +178,9 @@ def to_pdf(report: Report) -> bytes:
     return buf.getvalue()
 
 
-def _pdf_table(s: Section, width: float, cell: Any, font: str, LongTable: Any, TableStyle: Any, colors: Any) -> Any:  # noqa: N803
-    from reportlab.platypus import Paragraph
+def _pdf_table(s: Section, width: float, cell: Any, font: str) -> Any:
+    from reportlab.lib import colors
+    from reportlab.platypus import LongTable, Paragraph, TableStyle
 
     total_w = sum(c.width for c in s.columns)
     widths = [width * c.width / total_w for c in s.columns]

@@ -30,7 +30,7 @@ def ledger_paid_fen(s: Session, run_id: str) -> int:
         s.execute(
             sa.text(
                 "SELECT COALESCE(SUM(t.amount_fen), 0) FROM ledger_transfer t JOIN ledger_account c ON c.id = t.credit_account_id "
-                "WHERE c.code = 'payout:pensions' AND t.posting_id IN (SELECT DISTINCT posting_id FROM paid_month WHERE run_id = :run)"
+                "WHERE c.code = 'payout:pensions' AND t.posting_id IN (SELECT DISTINCT posting_id FROM payroll_line WHERE run_id = :run)"
             ),
             {"run": run_id},
         ).scalar_one()

@@ -132,6 +132,19 @@ def best_probe(images: Sequence[bytes]) -> tuple[int, Probe]:
     return max(usable, key=lambda ip: ip[1].quality) if usable else (-1, refused)
 
 
+def warm_samples(evidence_json: str, frames: Sequence[bytes]) -> None:
+    """Compute the sampled frames' templates now (they are cached), before the caller opens
+    a database transaction: on SQLite that transaction holds the write lock."""
+    try:
+        items = json.loads(evidence_json or "{}").get("frames") or []
+        wanted = {int(i["sample"]) for i in items if isinstance(i, dict) and i.get("sample") is not None}
+    except (ValueError, TypeError, AttributeError):
+        return  # malformed evidence is judged (and refused) later
+    for index in sorted(wanted):
+        if 0 <= index < len(frames):
+            probe(frames[index], require_quality=False)
+
+
 def distance(a: bytes, b: bytes) -> float:
     _, _, templates = _engine()
     return round(templates.distance(templates.from_bytes(a), templates.from_bytes(b)), 4)

@@ -43,12 +43,13 @@ def open_sealed(ctx: Ctx, person_id: str, blob: bytes) -> bytes:
 
 
 def enrol(ctx: Ctx, person_id: str, images: Sequence[bytes]) -> dict[str, object]:
+    if not images:
+        raise InvalidInput("send at least one photo as `images`", errors=[{"field": "images", "message": "this field is required"}])
+    # the face work before the first query: on SQLite the transaction holds the write lock
+    result = face_engine.enrol(images)
     person = registry.get(ctx, person_id)
     if person.status in ("cancelled", "terminated"):
         raise RuleRefused(f"person {person_id} is {person.status}: no face can be enrolled")
-    if not images:
-        raise InvalidInput("send at least one photo as `images`", errors=[{"field": "images", "message": "this field is required"}])
-    result = face_engine.enrol(images)
     if not result.ok or result.template is None:
         text = "; ".join(r["en"] for r in result.reasons)
         raise InvalidInput(f"no photo is good enough to enrol: {text}", errors=[{"field": "images", "message": r["en"]} for r in result.reasons])
@@ -104,11 +105,11 @@ def activate(ctx: Ctx, template_id: str) -> None:
 
 
 def verify(ctx: Ctx, person_id: str, image: bytes) -> dict[str, object]:
+    probe = face_engine.probe(image)  # before the first query, as in enrol
     registry.get(ctx, person_id)
     enrolled = template_of(ctx, person_id)
     if enrolled is None:
         raise RuleRefused(f"person {person_id} has no enrolled face: enrol one first")
-    probe = face_engine.probe(image)
     if probe.template is None:
         out: dict[str, object] = {"outcome": "failed", "distance": None, "reasons": [r["code"] for r in probe.reasons]}
     else:

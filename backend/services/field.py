@@ -9,22 +9,24 @@ worker's PIN and uses it only for a preliminary result: the backend decides).
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Literal
 
 from sqlmodel import select
 
 from backend import idnumber
 from backend.errors import Conflict, Forbidden, field_error
-from backend.models import Certification, Person, Village, utcnow
+from backend.models import Certification, Person, ReviewCase, Village, utcnow
 from backend.services import audit, faces, registry
 from backend.services.certification import DUE_WITHIN_DAYS, PENSIONER_STATUSES, open_case
 from backend.services.certification_status import latest_valid
 from backend.services.context import Ctx
 
-VisitOutcome = Literal["not_at_home", "reported_dead"]
+VisitOutcome = Literal["not_at_home", "reported_dead", "refer_failed"]
 
 
 def _scope(ctx: Ctx, village: str | None) -> list[str]:
@@ -98,6 +100,7 @@ class Visit:
     longitude: float | None = None
     accuracy_m: float | None = None
     date_of_death: date | None = None
+    certification_id: str | None = None
 
 
 def record_visit(ctx: Ctx, visit: Visit) -> dict[str, object]:
@@ -110,6 +113,8 @@ def record_visit(ctx: Ctx, visit: Visit) -> dict[str, object]:
     if visit.outcome == "not_at_home":
         _check_not_certified_since(ctx, person.id, visit.listed_on)
         case_id = None
+    elif visit.outcome == "refer_failed":
+        case_id = _refer_failed(ctx, person.id, visit)
     else:
         if visit.date_of_death and visit.date_of_death > ctx.today:
             raise field_error("date_of_death", "a date of death cannot be in the future")
@@ -126,6 +131,24 @@ def record_visit(ctx: Ctx, visit: Visit) -> dict[str, object]:
     }
 
 
+def _refer_failed(ctx: Ctx, person_id: str, visit: Visit) -> str:
+    """A failed face check at home goes to county staff at once: unlike at a kiosk, the
+    person cannot simply try again tomorrow, and a stranger at the pensioner's door is
+    exactly the fraud the visit is for."""
+    cert = ctx.session.get(Certification, visit.certification_id) if visit.certification_id else None
+    if cert is None or cert.person_id != person_id or cert.channel != "field" or cert.actor != ctx.actor.label:
+        raise field_error("certification_id", "not a field certification of this person made by you")
+    if cert.outcome != "failed":
+        raise Conflict(f"certification {cert.id} was {cert.outcome}: nothing to refer")
+    existing = ctx.session.exec(select(ReviewCase).where(ReviewCase.certification_id == cert.id)).first()
+    if existing is not None:
+        return existing.id  # the backend referred it already (e.g. the day's last allowed failure)
+    reasons: list[object] = ["field_face_failed", *[r for r in json.loads(cert.reasons or "[]") if not str(r).startswith("liveness:")]]
+    if visit.note:
+        reasons.append(f"note:{visit.note[:500]}")
+    return open_case(ctx, person_id, reasons, certification_id=cert.id).id
+
+
 def _check_not_certified_since(ctx: Ctx, person_id: str, listed_on: date | None) -> None:
     valid = latest_valid(ctx, person_id, ctx.today)
     if valid is None or listed_on is None or valid.certified_on < listed_on:
@@ -135,3 +158,37 @@ def _check_not_certified_since(ctx: Ctx, person_id: str, listed_on: date | None)
 
 def visit_payload(visit: Visit) -> str:
     return json.dumps(visit.__dict__, default=str, sort_keys=True)
+
+
+# --- what a visit brings home besides the face: the worker's attestation, note, documents ---
+
+
+def attach(ctx: Ctx, folder: Path, client_id: str, person_id: str, attestation: str, note: str, documents: list[bytes]) -> dict[str, object]:
+    """Sealed files under the data folder, one folder per visit, named by content: sending
+    the same attachments again (the outbox resends after a lost answer) writes nothing new."""
+    person = registry.get(ctx, person_id)
+    if person.village_code not in ctx.actor.villages:
+        raise Forbidden("this person is not in one of your villages (moved away, or you are no longer assigned to the village)")
+    if not attestation.strip():
+        raise field_error("attestation", "the worker's attestation is required")
+    target = folder / "field_visits" / _safe(client_id)
+    target.mkdir(parents=True, exist_ok=True)
+    aad = f"{person_id}|{client_id}".encode()
+    record = json.dumps({"person_id": person_id, "worker": ctx.actor.label, "attestation": attestation, "note": note}, ensure_ascii=False).encode()
+    names = []
+    for data in [record, *documents]:
+        name = hashlib.sha256(data).hexdigest()[:32]
+        names.append(name)
+        path = target / name
+        if not path.exists():
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(ctx.keyring.encrypt(data, aad))
+            tmp.replace(path)  # atomic: a half-written file never has the final name
+    audit.record(ctx, "field.visit.attachments", person_id, after={"client_id": client_id, "files": names})
+    return {"client_id": client_id, "person_id": person_id, "documents": len(documents), "attestation": True}
+
+
+def _safe(client_id: str) -> str:
+    if not client_id.replace("-", "").isalnum():
+        raise field_error("client_id", "a client id has letters, digits and dashes only")
+    return client_id

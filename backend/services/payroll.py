@@ -14,6 +14,7 @@ import io
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from fractions import Fraction
@@ -31,7 +32,8 @@ from backend.money import round_half_up
 from backend.policy import Policy
 from backend.services.context import Actor
 
-DEFAULT_CHUNK = 20_000
+DEFAULT_CHUNK = 10_000
+PARALLEL_CHUNKS = 2
 # Suspension reasons and whether their months are paid back on resumption (DOMAIN.md).
 ARREARS_BY_REASON = {
     "certification_lapsed": True,
@@ -90,13 +92,20 @@ def run(
         suspended = _apply_suspensions(s, policy, run_row, actor)
     bounds = _chunk_bounds(engine, chunk_size)
     calendar = _calendar(policy, period)
-    for done, (lo, hi) in enumerate(bounds, start=1):
+
+    def pay(bound: tuple[str, str | None]) -> None:
         with session_scope(engine) as s:
-            _pay_chunk(s, policy, run_row, calendar, lo, hi, actor)
-        if progress:
-            progress(done, len(bounds))
+            _pay_chunk(s, policy, run_row, calendar, bound[0], bound[1], actor)
         if pause:
             time.sleep(pause)
+
+    # chunks are disjoint sets of people: on PostgreSQL two run at once (one per core); SQLite
+    # has one writer
+    workers = PARALLEL_CHUNKS if engine.dialect.name == "postgresql" and not pause else 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for done, _ in enumerate(pool.map(pay, bounds), start=1):
+            if progress:
+                progress(done, len(bounds))
     with session_scope(engine) as s:
         run_row = s.get(PayrollRun, run_row.id)
         assert run_row is not None
@@ -213,39 +222,37 @@ def _apply_suspensions(s: Session, policy: Policy, run_row: PayrollRun, actor: A
 
 def _pay_chunk(s: Session, policy: Policy, run_row: PayrollRun, calendar: list[tuple[str, int, int, int]], lo: str, hi: str | None, actor: Actor) -> None:
     posting_id = ledger.new_id("pst")
-    least = _least(s)
-    in_chunk = "p.id >= :lo" + (" AND p.id < :hi" if hi is not None else "")
-    cal = " UNION ALL ".join(f"SELECT '{m}' AS month, {mn} AS minimum, {cen} AS central, {top} AS topup" for m, mn, cen, top in calendar)
+    # every statement of the chunk names the person range, so the (person, month) and
+    # (run, person) keys find the chunk's rows without an index on the posting
+    in_range = "{t}.person_id >= :lo" + (" AND {t}.person_id < :hi" if hi is not None else "")
     base = {"run": run_row.id, "period": run_row.period, "lo": lo, "hi": hi, "pst": posting_id}
-    bonus = f"CASE WHEN a.contribution_years > {policy.long_contribution_base_years} THEN (a.contribution_years - {policy.long_contribution_base_years}) * {policy.long_contribution_bonus_fen} ELSE 0 END"
-    new_months = s.execute(
-        sa.text(
-            "INSERT INTO paid_month (person_id, month, run_id, basic_fen, account_fen, central_fen, county_fen, posting_id) "
-            f"SELECT a.person_id, cal.month, CAST(:run AS VARCHAR(40)), cal.minimum + cal.topup + {bonus}, a.account_pension_fen, cal.central, cal.topup + {bonus}, CAST(:pst AS VARCHAR(40)) "
-            f"FROM award a JOIN person p ON p.id = a.person_id JOIN ({cal}) cal "
-            "ON cal.month > a.settled_through AND cal.month >= a.first_month AND cal.month <= :period "
-            f"WHERE a.revoked_at IS NULL AND p.status = 'receiving' AND {in_chunk} "
-            "AND NOT EXISTS (SELECT 1 FROM paid_month pm WHERE pm.person_id = a.person_id AND pm.month = cal.month) "
-            "AND NOT EXISTS (SELECT 1 FROM suspension x WHERE x.person_id = a.person_id AND x.arrears = :f "
-            "AND x.from_month <= cal.month AND (x.to_month IS NULL OR x.to_month >= cal.month))"
-        ),
-        {**base, "f": False},
-    ).rowcount
-    if not new_months:
+    if not _insert_paid_months(s, policy, calendar, in_range, base):
         return
-    _draw_accounts(s, least, base)
+    on = run_row.run_on
+    ledger.post(s, idempotency_key=f"payroll:{posting_id}", operation="payroll", on=on, transfers=[], memo=f"payroll {run_row.period} run {run_row.id}", created_by=actor.label, posting_id=posting_id)
+    _insert_lines_with_draws(s, _least(s), in_range, base)
+    _post_bucket_draws(s, in_range, base, on)
+    s.execute(
+        sa.text(
+            "UPDATE award SET settled_through = :period WHERE revoked_at IS NULL AND settled_through < :period AND person_id IN "
+            f"(SELECT pl.person_id FROM payroll_line pl WHERE pl.run_id = :run AND {in_range.format(t='pl')} AND pl.posting_id = :pst)"
+        ),
+        base,
+    )
     fund = s.execute(
         sa.text(
             "SELECT COALESCE(SUM(central_fen), 0), COALESCE(SUM(basic_fen - central_fen - county_fen), 0), COALESCE(SUM(county_fen), 0) "
-            "FROM paid_month WHERE posting_id = :pst"
+            f"FROM paid_month pm WHERE {in_range.format(t='pm')} AND pm.posting_id = :pst"
         ),
         base,
     ).one()
     pool, from_buckets = s.execute(
-        sa.text("SELECT COALESCE(SUM(pool_fen), 0), COALESCE(SUM(government_fen + personal_fen + collective_fen + other_fen), 0) FROM payroll_draw WHERE posting_id = :pst"),
+        sa.text(
+            "SELECT COALESCE(SUM(from_pool_fen), 0), COALESCE(SUM(from_government_fen + from_personal_fen + from_collective_fen + from_other_fen), 0) "
+            f"FROM payroll_line pl WHERE pl.run_id = :run AND {in_range.format(t='pl')} AND pl.posting_id = :pst"
+        ),
         base,
     ).one()
-    on = run_row.run_on
     fund_transfers = [
         Transfer(source, "payout:pensions", int(amount), code, on)
         for source, amount, code in (
@@ -256,77 +263,96 @@ def _pay_chunk(s: Session, policy: Policy, run_row: PayrollRun, calendar: list[t
         )
         if amount
     ]
-    ledger.post(s, idempotency_key=f"payroll:{posting_id}", operation="payroll", on=on, transfers=fund_transfers, memo=f"payroll {run_row.period} run {run_row.id}", created_by=actor.label, posting_id=posting_id)
-    _post_bucket_draws(s, base, on, int(from_buckets))
-    s.execute(
+    # last, and in one go: the fund accounts are shared by every chunk, so they are locked
+    # only for the end of each transaction (the bucket draws' credit to the payout account
+    # rides along as the total of the person-level transfers above)
+    ledger.add_transfers(s, posting_id, on, fund_transfers)
+    if from_buckets:
+        s.execute(sa.text("UPDATE ledger_account SET credits_posted = credits_posted + :amt WHERE code = 'payout:pensions'"), {"amt": int(from_buckets)})
+
+
+def _insert_paid_months(s: Session, policy: Policy, calendar: list[tuple[str, int, int, int]], in_range: str, base: dict[str, object]) -> int:
+    """Every owed, unpaid month up to the period, of the chunk's receiving people."""
+    cal = " UNION ALL ".join(f"SELECT '{m}' AS month, {mn} AS minimum, {cen} AS central, {top} AS topup" for m, mn, cen, top in calendar)
+    years, bonus_fen = policy.long_contribution_base_years, policy.long_contribution_bonus_fen
+    bonus = f"CASE WHEN a.contribution_years > {years} THEN (a.contribution_years - {years}) * {bonus_fen} ELSE 0 END"
+    return s.execute(
         sa.text(
-            "INSERT INTO payroll_line (run_id, person_id, village_code, months, basic_fen, account_fen, arrears_fen, total_fen, from_buckets_fen, from_pool_fen, bank_account, status) "
-            "SELECT CAST(:run AS VARCHAR(40)), pm.person_id, p.village_code, COUNT(*), "
-            "SUM(CASE WHEN pm.month = :period THEN pm.basic_fen ELSE 0 END), SUM(CASE WHEN pm.month = :period THEN pm.account_fen ELSE 0 END), "
-            "SUM(CASE WHEN pm.month <> :period THEN pm.basic_fen + pm.account_fen ELSE 0 END), SUM(pm.basic_fen + pm.account_fen), "
-            "MAX(d.government_fen + d.personal_fen + d.collective_fen + d.other_fen), MAX(d.pool_fen), COALESCE(MAX(a.bank_account), ''), 'paid' "
-            "FROM paid_month pm JOIN person p ON p.id = pm.person_id JOIN award a ON a.person_id = pm.person_id AND a.revoked_at IS NULL "
-            "JOIN payroll_draw d ON d.run_id = :run AND d.person_id = pm.person_id "
-            "WHERE pm.posting_id = :pst GROUP BY pm.person_id, p.village_code"
+            "INSERT INTO paid_month (person_id, month, run_id, basic_fen, account_fen, central_fen, county_fen, posting_id) "
+            f"SELECT a.person_id, cal.month, CAST(:run AS VARCHAR(40)), cal.minimum + cal.topup + {bonus}, a.account_pension_fen, cal.central, "
+            f"cal.topup + {bonus}, CAST(:pst AS VARCHAR(40)) "
+            f"FROM award a JOIN person p ON p.id = a.person_id JOIN ({cal}) cal "
+            "ON cal.month > a.settled_through AND cal.month >= a.first_month AND cal.month <= :period "
+            f"WHERE a.revoked_at IS NULL AND p.status = 'receiving' AND {in_range.format(t='a')} "
+            "AND NOT EXISTS (SELECT 1 FROM paid_month pm WHERE pm.person_id = a.person_id AND pm.month = cal.month) "
+            "AND NOT EXISTS (SELECT 1 FROM suspension x WHERE x.person_id = a.person_id AND x.arrears = :f "
+            "AND x.from_month <= cal.month AND (x.to_month IS NULL OR x.to_month >= cal.month))"
         ),
-        base,
-    )
-    s.execute(
-        sa.text("UPDATE award SET settled_through = :period WHERE revoked_at IS NULL AND person_id IN (SELECT person_id FROM paid_month WHERE posting_id = :pst) AND settled_through < :period"),
-        base,
-    )
+        {**base, "f": False},
+    ).rowcount
 
 
-def _draw_accounts(s: Session, least: str, base: dict[str, object]) -> None:
-    """Split each person's account pension: government part from the government bucket, the
-    rest from personal, then collective, then other; what the buckets cannot cover, the pool."""
+def _insert_lines_with_draws(s: Session, least: str, in_range: str, base: dict[str, object]) -> None:
+    """One line per person paid: the period, the arrears, and where the account pension comes
+    from: its government part from the government bucket, the rest from personal, then
+    collective, then other; what the buckets cannot cover, from the pool."""
+    paid = (
+        "SELECT pm.person_id, COUNT(*) AS k, "
+        "SUM(CASE WHEN pm.month = :period THEN pm.basic_fen ELSE 0 END) AS basic, "
+        "SUM(CASE WHEN pm.month = :period THEN pm.account_fen ELSE 0 END) AS account, "
+        "SUM(CASE WHEN pm.month <> :period THEN pm.basic_fen + pm.account_fen ELSE 0 END) AS arrears, "
+        "SUM(pm.basic_fen + pm.account_fen) AS total, "
+        "COUNT(*) * MAX(a.government_part_fen) AS gneed, SUM(pm.account_fen) - COUNT(*) * MAX(a.government_part_fen) AS nneed, "
+        "MAX(p.village_code) AS village, COALESCE(MAX(a.bank_account), '') AS bank "
+        "FROM paid_month pm JOIN award a ON a.person_id = pm.person_id AND a.revoked_at IS NULL JOIN person p ON p.id = pm.person_id "
+        f"WHERE {in_range.format(t='pm')} AND pm.posting_id = :pst GROUP BY pm.person_id"
+    )
     balance = "SUM(CASE WHEN la.bucket = '{b}' THEN la.credits_posted - la.debits_posted ELSE 0 END)"
-    need = (
-        "SELECT pm.person_id, COUNT(*) AS k, COUNT(*) * MAX(a.government_part_fen) AS gneed, "
-        "SUM(pm.account_fen) - COUNT(*) * MAX(a.government_part_fen) AS nneed "
-        "FROM paid_month pm JOIN award a ON a.person_id = pm.person_id AND a.revoked_at IS NULL "
-        "WHERE pm.posting_id = :pst GROUP BY pm.person_id"
-    )
+    cols = "n.person_id, n.k, n.basic, n.account, n.arrears, n.total, n.gneed, n.nneed, n.village, n.bank"
     with_bal = (
-        f"SELECT n.person_id, MAX(n.k) AS k, MAX(n.gneed) AS gneed, MAX(n.nneed) AS nneed, {balance.format(b='government')} AS gb, "
-        f"{balance.format(b='personal')} AS pb, {balance.format(b='collective')} AS cb, {balance.format(b='other')} AS ob "
-        f"FROM ({need}) n JOIN ledger_account la ON la.person_id = n.person_id GROUP BY n.person_id"
+        f"SELECT {cols}, {balance.format(b='government')} AS gb, {balance.format(b='personal')} AS pb, "
+        f"{balance.format(b='collective')} AS cb, {balance.format(b='other')} AS ob "
+        f"FROM ({paid}) n JOIN ledger_account la ON la.person_id = n.person_id GROUP BY {cols}"
     )
     d1 = f"SELECT w.*, {least}(w.gneed, w.gb) AS g, {least}(w.nneed, w.pb) AS pd FROM ({with_bal}) w"
     d2 = f"SELECT x.*, {least}(x.nneed - x.pd, x.cb) AS cd FROM ({d1}) x"
     d3 = f"SELECT y.*, {least}(y.nneed - y.pd - y.cd, y.ob) AS od FROM ({d2}) y"
     s.execute(
         sa.text(
-            "INSERT INTO payroll_draw (run_id, person_id, posting_id, months, government_fen, personal_fen, collective_fen, other_fen, pool_fen) "
-            f"SELECT CAST(:run AS VARCHAR(40)), z.person_id, CAST(:pst AS VARCHAR(40)), z.k, z.g, z.pd, z.cd, z.od, z.gneed + z.nneed - z.g - z.pd - z.cd - z.od FROM ({d3}) z"
+            "INSERT INTO payroll_line (run_id, person_id, posting_id, village_code, months, basic_fen, account_fen, arrears_fen, total_fen, "
+            "from_government_fen, from_personal_fen, from_collective_fen, from_other_fen, from_pool_fen, bank_account, status) "
+            "SELECT CAST(:run AS VARCHAR(40)), z.person_id, CAST(:pst AS VARCHAR(40)), z.village, z.k, z.basic, z.account, z.arrears, z.total, "
+            f"z.g, z.pd, z.cd, z.od, z.gneed + z.nneed - z.g - z.pd - z.cd - z.od, z.bank, 'paid' FROM ({d3}) z"
         ),
         base,
     )
 
 
-# the amount a bucket account gives to this run's draw, as SQL over payroll_draw d and ledger_account la
-DRAWN = "CASE la.bucket WHEN 'government' THEN d.government_fen WHEN 'personal' THEN d.personal_fen WHEN 'collective' THEN d.collective_fen ELSE d.other_fen END"
+# what a bucket account gives to a line, as SQL over payroll_line pl and ledger_account la
+DRAWN = (
+    "CASE la.bucket WHEN 'government' THEN pl.from_government_fen WHEN 'personal' THEN pl.from_personal_fen "
+    "WHEN 'collective' THEN pl.from_collective_fen ELSE pl.from_other_fen END"
+)
 
 
-def _post_bucket_draws(s: Session, base: dict[str, object], on: date, from_buckets: int) -> None:
+def _post_bucket_draws(s: Session, in_range: str, base: dict[str, object], on: date) -> None:
     payout = ledger.account_ids(s, ["payout:pensions"])["payout:pensions"]
+    lines = f"pl.run_id = :run AND {in_range.format(t='pl')} AND pl.posting_id = :pst"
     s.execute(
         sa.text(
             'INSERT INTO ledger_transfer (posting_id, debit_account_id, credit_account_id, amount_fen, "on", code) '
-            f"SELECT CAST(:pst AS VARCHAR(40)), la.id, :payout, {DRAWN}, :on, 'account_pension' FROM payroll_draw d "
-            f"JOIN ledger_account la ON la.person_id = d.person_id WHERE d.posting_id = :pst AND {DRAWN} > 0"
+            f"SELECT CAST(:pst AS VARCHAR(40)), la.id, :payout, {DRAWN}, :on, 'account_pension' FROM payroll_line pl "
+            f"JOIN ledger_account la ON la.person_id = pl.person_id WHERE {lines} AND {DRAWN} > 0"
         ),
         {**base, "payout": payout, "on": on},
     )
     s.execute(
         sa.text(
-            f"UPDATE ledger_account AS la SET debits_posted = la.debits_posted + {DRAWN} FROM payroll_draw d "
-            f"WHERE d.posting_id = :pst AND la.person_id = d.person_id AND {DRAWN} > 0"
+            f"UPDATE ledger_account AS la SET debits_posted = la.debits_posted + {DRAWN} FROM payroll_line pl "
+            f"WHERE {lines} AND la.person_id = pl.person_id AND {DRAWN} > 0"
         ),
         base,
     )
-    if from_buckets:
-        s.execute(sa.text("UPDATE ledger_account SET credits_posted = credits_posted + :amt WHERE id = :id"), {"amt": from_buckets, "id": payout})
 
 
 # --- reading runs -----------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from backend.models import (
     LedgerAccount,
     LedgerTransfer,
     PaidMonth,
-    PayrollDraw,
+    PayrollLine,
     Person,
     RecoveryOrder,
     ReviewCase,
@@ -170,11 +170,11 @@ def _reverse_overpaid(ctx: Ctx, person_id: str, end_month: str, balances: dict[s
         by_run.setdefault(row.run_id, []).append(row)
     back: dict[str, int] = dict.fromkeys([*BUCKETS, "pool"], 0)
     for run_id, rows in by_run.items():
-        draw = ctx.session.get(PayrollDraw, (run_id, person_id))
-        if draw is None:
+        line = ctx.session.exec(select(PayrollLine).where(PayrollLine.run_id == run_id, PayrollLine.person_id == person_id)).first()
+        if line is None:
             continue
-        share = Fraction(len(rows), draw.months)  # the overpaid months' share of the run's draw
-        parts = {"government": draw.government_fen, "personal": draw.personal_fen, "collective": draw.collective_fen, "other": draw.other_fen}
+        share = Fraction(len(rows), line.months)  # the overpaid months' share of the line's draw
+        parts = {"government": line.from_government_fen, "personal": line.from_personal_fen, "collective": line.from_collective_fen, "other": line.from_other_fen}
         account_total = sum(r.account_fen for r in rows)
         taken = 0
         for bucket, amount in parts.items():

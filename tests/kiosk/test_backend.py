@@ -372,7 +372,7 @@ def test_simulated_referral_and_wrong_actions() -> None:
 def test_simulated_refusals_and_outage() -> None:
     backend = sim()
     with pytest.raises(Refused) as caught:
-        backend.open_session(CardInfo(CardKind.ID_CARD, "110105195001010015", "陌生人"), b"j")
+        backend.open_session(CardInfo(CardKind.ID_CARD, "110105195001010012", "陌生人"), b"j")
     assert caught.value.reason == "not_enrolled"
     contributor = backend.open_session(demo_card(2), b"jpg")
     assert contributor.status == "enrolled" and not contributor.certification_due

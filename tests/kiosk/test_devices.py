@@ -197,3 +197,27 @@ def test_biometrics_face_gate_on_a_real_photo_and_on_nothing() -> None:
     empty = gate.assess(np.full((480, 640, 3), 128, np.uint8))
     assert (empty.ok, empty.face_found, empty.reason) == (False, False, "no_face")
     assert empty.prompt_zh and empty.prompt_en
+
+
+def test_hardware_card_slot_with_the_hardware_simulated_reader() -> None:
+    from hardware.cards import open_reader
+
+    reader = open_reader("ssc")  # the default hardware config: a simulated reader
+    slot = HardwareCardSlot({CardKind.SOCIAL_SECURITY: reader})
+    events: list[object] = []
+    slot.watch(events.append, lambda: events.append("removed"))
+    reader.insert()
+    deadline = time.monotonic() + 5
+    while not events and time.monotonic() < deadline:
+        time.sleep(0.01)  # the watcher may report from its own thread
+    assert events[:1] == [CardKind.SOCIAL_SECURITY]
+    card = slot.read(CardKind.SOCIAL_SECURITY, 2.0)
+    assert card.kind == CardKind.SOCIAL_SECURITY and len(card.id_number) == 18 and card.name
+    reader.remove()
+    deadline = time.monotonic() + 5
+    while "removed" not in events and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "removed" in events
+    with pytest.raises(CardUnreadable):
+        slot.read(CardKind.SOCIAL_SECURITY, 0.1)
+    slot.close()

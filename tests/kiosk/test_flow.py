@@ -427,6 +427,9 @@ def test_language_switch(flow: f.KioskFlow) -> None:
     assert view.lang == "en" and view.title.get("en") == "Hello, 王*英"
     flow.handle(f.Tap("lang"))
     assert flow.view().lang == "zh"
+    flow.handle(f.Tap("lang"))
+    flow.handle(f.Tap("back"))  # the visit ends in English...
+    assert flow.view().lang == "zh"  # ...the next person starts in Chinese
 
 
 def test_stale_tap_is_ignored(flow: f.KioskFlow) -> None:

@@ -105,7 +105,8 @@ def payroll_lines(run_id: str, session: Session = Depends(deps.session), _: Acto
     run = payroll.get_run(session, run_id)
     lines = [
         {"person_id": ln.person_id, "village_code": ln.village_code, "months": ln.months, "basic_fen": ln.basic_fen, "account_fen": ln.account_fen,
-         "arrears_fen": ln.arrears_fen, "total_fen": ln.total_fen, "from_buckets_fen": ln.from_buckets_fen, "from_pool_fen": ln.from_pool_fen, "status": ln.status}
+         "arrears_fen": ln.arrears_fen, "total_fen": ln.total_fen, "from_buckets_fen": ln.from_government_fen + ln.from_personal_fen + ln.from_collective_fen + ln.from_other_fen,
+         "from_pool_fen": ln.from_pool_fen, "status": ln.status}
         for ln in payroll.lines(session, run_id)
     ]
     return {"run_id": run.id, "period": run.period, "run_on": run.run_on.isoformat(), "status": run.status, "paid": run.paid, "total_fen": run.total_fen, "lines": lines}

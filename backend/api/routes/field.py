@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from backend.api import deps
+from backend.api.routes.faces import read_files
 from backend.services import field, idempotency
 from backend.services.audit import DbSession
 from backend.services.context import Actor
@@ -22,7 +23,7 @@ class VisitIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     client_id: str = Field(min_length=8, max_length=80, description="made on the device; the idempotency key")
     person_id: str = Field(min_length=1, max_length=32)
-    outcome: Literal["not_at_home", "reported_dead"]
+    outcome: Literal["not_at_home", "reported_dead", "refer_failed"]
     visited_at: str = Field(min_length=10, max_length=40)
     listed_on: date | None = Field(default=None, description="when the work list was downloaded")
     note: str = Field(default="", max_length=2000)
@@ -30,6 +31,7 @@ class VisitIn(BaseModel):
     longitude: float | None = Field(default=None, ge=-180, le=180)
     accuracy_m: float | None = Field(default=None, ge=0, le=1_000_000)
     date_of_death: date | None = None
+    certification_id: str | None = Field(default=None, max_length=40, description="refer_failed: the failed field certification")
 
 
 @router.get("/worklist")
@@ -47,3 +49,18 @@ def visit(body: VisitIn, request: Request, who: Actor = Depends(deps.require("fi
     # the client_id is the key: an outbox that resends after a lost answer gets the first one
     reply = idempotency.run(deps.state(request).engine, "POST /field/visits", body.client_id, body.model_dump(mode="json"), work)
     return JSONResponse(reply.body, status_code=reply.status_code, headers={"Idempotent-Replayed": "true"} if reply.replayed else None)
+
+
+@router.post("/visits/{client_id}/attachments", status_code=201)
+def attachments(
+    client_id: str,
+    request: Request,
+    person_id: str = Form(..., min_length=1, max_length=32),
+    attestation: str = Form(..., min_length=1, max_length=2000),
+    note: str = Form(default="", max_length=2000),
+    documents: list[UploadFile] = File(default=[]),
+    session: Session = DbSession,
+    who: Actor = Depends(deps.require("field_worker")),
+) -> dict[str, object]:
+    folder = deps.state(request).settings.data_dir
+    return field.attach(deps.ctx_for(request, session, who), folder, client_id, person_id, attestation, note, read_files(documents, "documents", 5))

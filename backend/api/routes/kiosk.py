@@ -7,7 +7,7 @@ from sqlmodel import Session
 
 from backend.api import deps
 from backend.errors import Forbidden
-from backend.services import audit, certification, faces, kiosk_sessions
+from backend.services import audit, certification, face_engine, faces, kiosk_sessions
 from backend.services.audit import DbSession
 from backend.services.context import Actor
 
@@ -23,11 +23,13 @@ def open_session(
     session: Session = DbSession,
     who: Actor = Depends(deps.require("kiosk")),
 ) -> dict[str, object]:
+    data = image.file.read()
+    face_engine.probe(data)  # the face work before the transaction starts (the result is cached)
     ctx = deps.ctx_for(request, session, who)
     person, card_ok = certification.person_of(ctx, certification.Submission(channel="kiosk", challenge_id="", nonce="", images=(), id_number=id_number, name=name))
     if not card_ok:
         raise Forbidden("the card does not match the registry")
-    check = faces.verify(ctx, person.id, image.file.read())
+    check = faces.verify(ctx, person.id, data)
     if check["outcome"] != "passed":
         raise Forbidden("the face does not match the card holder's enrolled face")
     token, ttl = kiosk_sessions.open_session(ctx, person.id)

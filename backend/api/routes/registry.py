@@ -50,7 +50,9 @@ def enrol(body: PersonIn, request: Request, session: Session = Depends(deps.sess
 @router.get("/persons", response_model=PersonOut)
 def find(request: Request, id_number: str = Query(min_length=1, max_length=40), session: Session = Depends(deps.session), who: Actor = Depends(deps.require(*deps.STAFF))) -> PersonOut:
     ctx = deps.ctx_for(request, session, who)
-    return person_out(ctx, registry.find_by_id_number(ctx, id_number))
+    out = person_out(ctx, registry.find_by_id_number(ctx, id_number))
+    audit.record(ctx, "read person", out.person_id)  # a look-up by ID number is a read of personal data
+    return out
 
 
 @router.get("/persons/{person_id}", response_model=PersonOut)

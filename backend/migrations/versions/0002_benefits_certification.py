@@ -2,12 +2,13 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-27 12:16:56.069575
+Create Date: 2026-11-27 12:35:27.262001
 """
 
+from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-from alembic import op
+
 
 revision = '0002'
 down_revision = '0001'
@@ -170,37 +171,21 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('person_id', 'month', name='uq_paid_month_person_month')
     )
-    with op.batch_alter_table('paid_month', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_paid_month_posting_id'), ['posting_id'], unique=False)
-
-    op.create_table('payroll_draw',
-    sa.Column('run_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-    sa.Column('person_id', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-    sa.Column('posting_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-    sa.Column('months', sa.Integer(), nullable=False),
-    sa.Column('government_fen', sa.BigInteger(), nullable=False),
-    sa.Column('personal_fen', sa.BigInteger(), nullable=False),
-    sa.Column('collective_fen', sa.BigInteger(), nullable=False),
-    sa.Column('other_fen', sa.BigInteger(), nullable=False),
-    sa.Column('pool_fen', sa.BigInteger(), nullable=False),
-    sa.ForeignKeyConstraint(['person_id'], ['person.id'], ),
-    sa.ForeignKeyConstraint(['run_id'], ['payroll_run.id'], ),
-    sa.PrimaryKeyConstraint('run_id', 'person_id')
-    )
-    with op.batch_alter_table('payroll_draw', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_payroll_draw_posting_id'), ['posting_id'], unique=False)
-
     op.create_table('payroll_line',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('run_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('person_id', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('posting_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('village_code', sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
     sa.Column('months', sa.Integer(), nullable=False),
     sa.Column('basic_fen', sa.BigInteger(), nullable=False),
     sa.Column('account_fen', sa.BigInteger(), nullable=False),
     sa.Column('arrears_fen', sa.BigInteger(), nullable=False),
     sa.Column('total_fen', sa.BigInteger(), nullable=False),
-    sa.Column('from_buckets_fen', sa.BigInteger(), nullable=False),
+    sa.Column('from_government_fen', sa.BigInteger(), nullable=False),
+    sa.Column('from_personal_fen', sa.BigInteger(), nullable=False),
+    sa.Column('from_collective_fen', sa.BigInteger(), nullable=False),
+    sa.Column('from_other_fen', sa.BigInteger(), nullable=False),
     sa.Column('from_pool_fen', sa.BigInteger(), nullable=False),
     sa.Column('bank_account', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
@@ -308,13 +293,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_payroll_line_person_id'))
 
     op.drop_table('payroll_line')
-    with op.batch_alter_table('payroll_draw', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_payroll_draw_posting_id'))
-
-    op.drop_table('payroll_draw')
-    with op.batch_alter_table('paid_month', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_paid_month_posting_id'))
-
     op.drop_table('paid_month')
     with op.batch_alter_table('face_template', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_face_template_person_id'))

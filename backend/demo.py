@@ -1,0 +1,505 @@
+"""The demo county: a realistic county of ~10,000 residents made from a seed, in seconds.
+
+What it holds: villages in three townships; households of parents and their children, linked
+for family binding; contributions every year since the scheme start across the tiers of the
+policy set in force (collective and other subsidies for some, paid on behalf for the severely
+disabled, some contributors who lapsed); interest for every year; pensioners with awards
+(already 60 at the scheme start, and those who turned 60 since); the payroll history of the
+last two years run by the real payroll service; a few deaths settled by the real settlement
+service; some certifications lapsed or due; a few review cases; demo users and a kiosk.
+
+Speed: the years of contributions and interest are computed in Python from the seed and
+written with set-based inserts (like backend/synth.py), each contribution with its own
+posting, then every account's running totals are recomputed from its transfers in one
+statement, so `nongbao ledger check` holds. Payroll, deaths, users and devices go through
+the services, as they would in a county.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from fractions import Fraction
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from backend import ledger, months
+from backend.crypto import Keyring, load_keyring
+from backend.db import engine_for, session_scope, upgrade
+from backend.idnumber import check_char
+from backend.models import (
+    Award,
+    Certification,
+    Contribution,
+    LedgerAccount,
+    LedgerPosting,
+    LedgerTransfer,
+    Person,
+    PersonParent,
+    ReviewCase,
+    Village,
+)
+from backend.money import div_round, mul_rate, round_half_up
+from backend.policy import Policy, load_policy
+from backend.services.context import Actor, Ctx
+
+REGION = "510722"  # a county code of a western province: the default policy's region class
+MARKER_VILLAGE = "DV01"
+INFO_FILE = "demo.json"
+PASSWORDS = {"admin": "admin-demo", "clerk": "clerk-demo", "reviewer": "reviewer-demo", "field_worker": "field-demo", "auditor": "auditor-demo"}
+TOWNSHIPS = {"城关镇": ["东街村", "西街村", "南关村", "北关村"], "青山乡": ["青山村", "石桥村", "柳湾村", "杨家坪村"], "河口镇": ["河口村", "沙坝村", "白鹤村", "新华村"]}
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+GIVEN = "秀英桂兰玉珍凤芳华明国建军平志强文勇伟海春秋红梅霞丽敏静德成富贵福永兴荣发清林山水云龙凤娟燕婷杰涛斌鹏飞宇浩然俊杰子涵欣怡"
+DEMO_RESIDENT = "王秀兰"
+BATCH = 20_000
+
+
+@dataclass
+class DemoInfo:
+    data_dir: str
+    database_url: str
+    created: bool
+    seconds: float
+    residents: int = 0
+    pensioners: int = 0
+    contributions: int = 0
+    payroll_runs: int = 0
+    deaths: int = 0
+    users: dict[str, str] = field(default_factory=dict)
+    kiosk_device_id: str = ""
+    kiosk_token: str = ""
+    demo_person_id: str = ""
+    demo_person_name: str = DEMO_RESIDENT
+    demo_id_number: str = ""
+    face_enrolled: bool = False
+    face_note: str = ""
+
+
+@dataclass
+class Resident:
+    pid: str
+    name: str
+    birth: date
+    gender: str
+    village: str
+    household: str
+    enrolled_on: date
+    parents: list[str] = field(default_factory=list)
+    disabled: bool = False
+    lapsed_after: int | None = None
+    collective_fen: int = 0
+    other_fen: int = 0
+    tier_rank: int = 0  # 0 = lowest tier; higher = a richer household
+    number: str = ""
+    award: dict | None = None
+    balances: dict[str, int] = field(default_factory=lambda: {"personal": 0, "collective": 0, "other": 0, "government": 0})
+
+
+# --- the people ---------------------------------------------------------------------------
+
+
+class Generator:
+    def __init__(self, seed: int, residents: int, policy: Policy, today: date) -> None:
+        self.rng = random.Random(seed)
+        self.target = residents
+        self.policy = policy
+        self.today = today
+        self.people: list[Resident] = []
+        self.sequence: dict[date, int] = defaultdict(int)
+        self.villages = [(f"DV{i + 1:02d}", v, t) for i, (t, v) in enumerate((t, v) for t, vs in TOWNSHIPS.items() for v in vs)]
+
+    def _id(self, prefix: str, bits: int = 96) -> str:
+        return f"{prefix}{self.rng.getrandbits(bits):0{bits // 4}x}"
+
+    def _number(self, birth: date, gender: str) -> str:
+        # sequence numbers: odd for men, even for women (GB 11643), unique per birth date
+        self.sequence[birth] += 1
+        seq = self.sequence[birth] * 2 - (1 if gender == "male" else 0)
+        first17 = f"{REGION}{birth:%Y%m%d}{seq % 1000:03d}"
+        return first17 + check_char(first17)
+
+    def _name(self) -> str:
+        return self.rng.choice(SURNAMES) + "".join(self.rng.choice(GIVEN) for _ in range(self.rng.choice((1, 2, 2))))
+
+    def _birth(self, lo: int, hi: int) -> date:
+        return date(lo, 1, 1) + timedelta(days=self.rng.randrange((date(hi, 12, 31) - date(lo, 1, 1)).days))
+
+    def _enrolled_on(self, birth: date) -> date:
+        start = self.policy.scheme_start
+        sixteen = date(birth.year + 16, birth.month, min(birth.day, 28))
+        first = max(start, sixteen)
+        return min(first + timedelta(days=self.rng.randrange(0, 180)), self.today - timedelta(days=1))
+
+    def person(self, village: str, household: str, birth: date, surname: str | None = None) -> Resident:
+        gender = self.rng.choice(("male", "female"))
+        name = (surname or self.rng.choice(SURNAMES)) + self._name()[1:]
+        r = Resident(self._id("p"), name, birth, gender, village, household, self._enrolled_on(birth))
+        r.number = self._number(birth, gender)
+        r.disabled = self.rng.random() < 0.012
+        r.collective_fen = 2000 if self.rng.random() < 0.12 else 0
+        r.other_fen = 5000 if self.rng.random() < 0.03 else 0
+        r.tier_rank = self.rng.choices((0, 1, 2, 3, 4, 5), weights=(50, 20, 12, 8, 6, 4))[0]
+        self.people.append(r)
+        return r
+
+    def households(self) -> None:
+        n = 0
+        youngest_adult = self.today.year - 18
+        while len(self.people) < self.target:
+            n += 1
+            village = self.villages[n % len(self.villages)][0]
+            household = f"HH{n:06d}"
+            surname = self.rng.choice(SURNAMES)
+            elder_year = self.rng.randint(1936, 1972)
+            elders = [self.person(village, household, self._birth(elder_year, min(elder_year + 2, 1972)), surname)]
+            if self.rng.random() < 0.75:
+                elders.append(self.person(village, household, self._birth(elder_year - 2, min(elder_year + 3, 1972))))
+            for _ in range(self.rng.choice((1, 2, 2, 3))):
+                year = elder_year + self.rng.randint(22, 32)
+                if year > youngest_adult or len(self.people) >= self.target:
+                    continue
+                child = self.person(village, household, self._birth(year, year), surname)
+                child.parents = [e.pid for e in elders]
+        if self.people:
+            demo = self.people[0]
+            demo.name, demo.village = DEMO_RESIDENT, MARKER_VILLAGE
+
+
+# --- money --------------------------------------------------------------------------------
+
+
+@dataclass
+class Books:
+    """Every row the bulk insert writes, built in memory first."""
+
+    postings: list[dict] = field(default_factory=list)
+    transfers: list[tuple[str, str, str, int, date, str]] = field(default_factory=list)  # posting, debit, credit, fen, on, code
+    contributions: list[dict] = field(default_factory=list)
+    interest: dict[int, list[tuple[str, int]]] = field(default_factory=lambda: defaultdict(list))
+
+
+def _pension_age_day(r: Resident, age: int) -> date:
+    try:
+        return r.birth.replace(year=r.birth.year + age)
+    except ValueError:
+        return date(r.birth.year + age, 3, 1)
+
+
+def plan_money(g: Generator, now: datetime) -> Books:
+    """Contributions and interest, year by year, with each bucket's balance kept in Python so
+    that interest is exactly round(balance at the start of the year x rate)."""
+    books = Books()
+    policy, today = g.policy, g.today
+    start = policy.scheme_start
+    last_interest = today.year - 1
+    for r in g.people:
+        sixtieth = _pension_age_day(r, policy.pension_age)
+        already_60 = sixtieth <= start
+        last_year = min(today.year, sixtieth.year - 1)
+        paid_years: list[int] = []
+        if not already_60 and r.birth.year >= 1967 and g.rng.random() < 0.05:
+            r.lapsed_after = g.rng.randint(2014, today.year - 2)
+        for year in range(start.year, last_interest + 2):
+            opening = dict(r.balances)
+            if not already_60 and r.enrolled_on.year <= year <= last_year and (r.lapsed_after is None or year <= r.lapsed_after):
+                paid_on = max(date(year, 3, 1) + timedelta(days=g.rng.randrange(0, 115)), r.enrolled_on)
+                if year == start.year:
+                    paid_on = max(paid_on, date(year, 7, 15))
+                if paid_on <= today and paid_on.year == year:
+                    _contribute(g, books, r, year, paid_on, now)
+                    paid_years.append(year)
+            if not already_60 and r.award is None and sixtieth <= today - timedelta(days=20) and year == sixtieth.year:
+                r.award = _award_terms(r, sixtieth, paid_years, policy, start)  # before this year's interest
+            if year <= last_interest:
+                for bucket, balance in opening.items():
+                    amount = mul_rate(balance, policy.interest_rate(year)) if balance > 0 else 0
+                    if amount:
+                        books.interest[year].append((ledger.bucket_code(r.pid, bucket), amount))
+                        r.balances[bucket] += amount
+        if already_60:
+            r.award = {"awarded_on": r.enrolled_on, "first_month": months.add(months.of(r.enrolled_on), 1), "group": "already_60", "years": 0, "total": 0, "government": 0}
+    return books
+
+
+def _contribute(g: Generator, books: Books, r: Resident, year: int, paid_on: date, now: datetime) -> None:
+    pset = g.policy.set_on(paid_on)
+    posting = g._id("pst_demo_", 112)
+    code = lambda b: ledger.bucket_code(r.pid, b)  # noqa: E731
+    if r.disabled:
+        kind, tier, personal = "on_behalf", pset.lowest_tier_fen, 0
+        books.transfers.append((posting, "fiscal:county:on_behalf", code("government"), tier, paid_on, "on_behalf"))
+        r.balances["government"] += tier
+    else:
+        kind = "normal"
+        tier = personal = pset.tiers_fen[min(r.tier_rank, len(pset.tiers_fen) - 1)]
+        books.transfers.append((posting, "source:personal", code("personal"), tier, paid_on, "contribution"))
+        r.balances["personal"] += tier
+    for source, bucket, amount in (("source:collective", "collective", r.collective_fen), ("source:other", "other", r.other_fen)):
+        if amount:
+            books.transfers.append((posting, source, code(bucket), amount, paid_on, "contribution"))
+            r.balances[bucket] += amount
+    subsidy = pset.subsidy_fen[tier]
+    for level, amount in g.policy.split_subsidy(subsidy).items():
+        if amount:
+            books.transfers.append((posting, f"fiscal:{level}:subsidy", code("government"), amount, paid_on, "subsidy"))
+    r.balances["government"] += subsidy
+    books.postings.append({"id": posting, "idempotency_key": f"demo:{posting}", "operation": f"contribution:{kind}", "on": paid_on, "person_id": r.pid, "memo": "", "created_by": "demo", "created_at": now})
+    books.contributions.append({
+        "id": g._id("con_demo_", 96), "person_id": r.pid, "year": year, "kind": kind, "tier_fen": tier, "personal_fen": personal,
+        "collective_fen": r.collective_fen, "other_fen": r.other_fen, "government_fen": subsidy + (tier if kind == "on_behalf" else 0),
+        "paid_on": paid_on, "posting_id": posting, "created_at": now,
+    })
+
+
+def _award_terms(r: Resident, sixtieth: date, paid_years: list[int], policy: Policy, start: date) -> dict:
+    first = months.add(months.of(sixtieth), 1)
+    age_at_start = start.year - r.birth.year - ((start.month, start.day) < (r.birth.month, r.birth.day))
+    group = "near" if age_at_start >= 45 else "young"
+    years = min(len(paid_years), 15) if group == "near" else len(paid_years)
+    # the balance on the award day: this year's interest is credited on 31 December, later
+    return {"awarded_on": months.first_day(first), "first_month": first, "group": group, "years": years, "total": sum(r.balances.values()), "government": r.balances["government"]}
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def _insert(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
+    for i in range(0, len(rows), BATCH):
+        conn.execute(sa.insert(table), rows[i : i + BATCH])
+
+
+def write_people(engine: Engine, g: Generator, keyring: Keyring, now: datetime) -> None:
+    with engine.begin() as conn:
+        _insert(conn, Village.__table__, [{"code": c, "name": v, "township": t} for c, v, t in g.villages])
+        _insert(conn, Person.__table__, [
+            {
+                "id": r.pid, "id_hash": keyring.lookup_hash(r.number), "id_number_enc": keyring.encrypt_text(r.number, r.pid), "old_id_number_enc": None,
+                "name": r.name, "birth_date": r.birth, "gender": r.gender, "village_code": r.village, "phone": f"13{g.rng.randrange(10**9):09d}" if g.rng.random() < 0.7 else None,
+                "household_id": r.household, "student": False, "urban_employee_pension": False, "severely_disabled": r.disabled,
+                "homebound": r.award is not None and g.rng.random() < 0.08, "enrolled_on": r.enrolled_on, "status": "receiving" if r.award else "enrolled",
+                "frozen_reason": None, "cancelled_on": None, "cancel_reason": None, "created_at": now, "updated_at": now,
+            }
+            for r in g.people
+        ])
+        _insert(conn, PersonParent.__table__, [{"person_id": r.pid, "parent_id": p} for r in g.people for p in r.parents])
+        _insert(conn, LedgerAccount.__table__, [
+            {"code": ledger.bucket_code(r.pid, b), "kind": "bucket", "person_id": r.pid, "bucket": b, "no_negative": True, "debits_posted": 0, "credits_posted": 0}
+            for r in g.people for b in ("personal", "collective", "other", "government")
+        ])
+
+
+def write_money(engine: Engine, g: Generator, books: Books, now: datetime) -> None:
+    with engine.begin() as conn:
+        ids = dict(conn.execute(sa.text("SELECT code, id FROM ledger_account")).all())
+        _insert(conn, LedgerPosting.__table__, books.postings)
+        _insert(conn, Contribution.__table__, books.contributions)
+        rows = [{"posting_id": p, "debit_account_id": ids[d], "credit_account_id": ids[c], "amount_fen": a, "on": on, "code": code} for p, d, c, a, on, code in books.transfers]
+        for year, credits in sorted(books.interest.items()):
+            posting = g._id("pst_demo_", 112)
+            conn.execute(sa.insert(LedgerPosting.__table__), [{"id": posting, "idempotency_key": f"interest:{year}", "operation": "interest", "on": date(year, 12, 31), "person_id": None, "memo": "", "created_by": "demo", "created_at": now}])
+            rows += [{"posting_id": posting, "debit_account_id": ids["fund:interest"], "credit_account_id": ids[code], "amount_fen": a, "on": date(year, 12, 31), "code": "interest"} for code, a in credits]
+            conn.execute(sa.text("INSERT INTO interest_run (year, posting_id, accounts, total_fen, created_at) VALUES (:y, :p, :n, :t, :now)"), {"y": year, "p": posting, "n": len(credits), "t": sum(a for _, a in credits), "now": now})
+        _insert(conn, LedgerTransfer.__table__, rows)
+        # running totals from the transfers themselves: the ledger check's own definition
+        conn.execute(sa.text(
+            "UPDATE ledger_account SET "
+            "debits_posted = COALESCE((SELECT SUM(t.amount_fen) FROM ledger_transfer t WHERE t.debit_account_id = ledger_account.id), 0), "
+            "credits_posted = COALESCE((SELECT SUM(t.amount_fen) FROM ledger_transfer t WHERE t.credit_account_id = ledger_account.id), 0)"
+        ))
+
+
+def write_awards(engine: Engine, g: Generator, history_start: str, now: datetime) -> int:
+    policy = g.policy
+    awards, certs = [], []
+    for r in g.people:
+        a = r.award
+        if a is None:
+            continue
+        pension = div_round(a["total"], policy.account_divisor) if a["total"] else 0
+        gov_part = round_half_up(Fraction(pension * a["government"], a["total"])) if a["total"] else 0
+        awards.append({
+            "id": g._id("awd_demo_", 96), "person_id": r.pid, "awarded_on": a["awarded_on"], "first_month": a["first_month"], "eligibility_group": a["group"],
+            "family_binding": a["group"] == "already_60", "contribution_years": a["years"], "account_pension_fen": pension, "account_total_at_award_fen": a["total"],
+            "government_at_award_fen": a["government"], "government_part_fen": gov_part, "bank_account": f"6217 {g.rng.randrange(10**12):012d}" if g.rng.random() < 0.6 else None,
+            # the ledger's payroll history starts at `history_start`: earlier months count as settled
+            "settled_through": max(months.add(history_start, -1), months.add(a["first_month"], -1)), "revoked_at": None, "created_by": "demo", "created_at": now,
+        })
+        certs += _certifications(g, r, a["awarded_on"], now)
+    with engine.begin() as conn:
+        _insert(conn, Award.__table__, awards)
+        _insert(conn, Certification.__table__, certs)
+    return len(awards)
+
+
+def _certifications(g: Generator, r: Resident, awarded_on: date, now: datetime) -> list[dict]:
+    """The award itself, then once a year on an anniversary; 3% stop this year (they lapse)."""
+    month, day = g.rng.randint(1, 12), g.rng.randint(1, 28)
+    lapses = g.rng.random() < 0.03
+    channel = g.rng.choices(("kiosk", "field", "counter", "data_match"), weights=(60, 20, 15, 5))[0]
+    days = [(awarded_on, "award")] + [
+        (date(y, month, day), channel) for y in range(g.today.year - 2, g.today.year + 1) if awarded_on < date(y, month, day) <= g.today and not (lapses and y == g.today.year)
+    ]
+    from backend.services.certification_status import valid_until
+
+    return [
+        {"id": g._id("cer_demo_", 96), "person_id": r.pid, "channel": ch, "outcome": "passed", "certified_on": on, "valid_until": valid_until(g.policy.certification_cycle_months, on),
+         "actor": "demo", "reasons": "[]", "evidence": "", "created_at": now}
+        for on, ch in days
+    ]
+
+
+# --- services: payroll, deaths, users, devices, review cases, the demo face -----------------
+
+
+def run_payrolls(engine: Engine, policy: Policy, today: date, history_start: str) -> int:
+    from backend.services import payroll
+
+    last = months.of(today) if today.day >= policy.payroll_day else months.add(months.of(today), -1)
+    periods = months.span(history_start, last)
+    for period in periods:
+        payroll.run(engine, policy, Actor("user", "demo", "admin"), today, period)
+    return len(periods)
+
+
+def settle_deaths(engine: Engine, g: Generator, keyring: Keyring, count: int) -> int:
+    from backend.services import settlement
+
+    pensioners = [r for r in g.people if r.award and r.name != DEMO_RESIDENT and r.award["group"] == "already_60"]
+    chosen = g.rng.sample(pensioners, min(count, len(pensioners)))
+    for r in chosen:
+        died = g.today - timedelta(days=g.rng.randint(20, 120))
+        with session_scope(engine) as s:
+            settlement.report_death(Ctx(s, g.policy, keyring, Actor("user", "demo", "clerk"), g.today), r.pid, died, g.rng.choice(("manual_report", "civil_registry", "family_report")))
+    return len(chosen)
+
+
+def add_review_cases(engine: Engine, g: Generator) -> None:
+    reasons = [["grey_zone"], ["repeated_failures"], ["liveness_failed"], ["location_far"], ["card_mismatch"], ["grey_zone", "location_far"], ["possible_duplicate"]]
+    pensioners = [r for r in g.people if r.award and r.name != DEMO_RESIDENT]
+    with engine.begin() as conn:
+        _insert(conn, ReviewCase.__table__, [
+            {"id": g._id("case_demo_", 96), "person_id": r.pid, "certification_id": None, "reasons": json.dumps(why), "status": "open", "created_at": datetime.now(UTC)}
+            for r, why in zip(g.rng.sample(pensioners, min(len(reasons), len(pensioners))), reasons, strict=False)
+        ])
+
+
+def add_users_and_kiosk(engine: Engine, g: Generator) -> tuple[str, str]:
+    from backend.services import auth
+
+    with session_scope(engine) as s:
+        for role, password in PASSWORDS.items():
+            villages = [c for c, _, _ in g.villages[:4]] if role == "field_worker" else []
+            auth.create_user(s, role, password, role, villages)
+        device, token = auth.register_device(s, "示范县政务大厅自助机 (demo)", "kiosk", "县政务服务中心一楼大厅")
+    return device.id, token
+
+
+def demo_face_png() -> bytes:
+    """scikit-image's astronaut (public domain, NASA): no personal photo in the repository."""
+    import io
+
+    from PIL import Image
+    from skimage import data
+
+    buf = io.BytesIO()
+    Image.fromarray(data.astronaut()).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def enrol_demo_face(engine: Engine, policy: Policy, keyring: Keyring, person_id: str, data_dir: Path) -> tuple[bool, str]:
+    try:
+        png = demo_face_png()
+    except ImportError as exc:
+        return False, f"scikit-image is not installed ({exc}): `pip install scikit-image` for the demo face"
+    (data_dir / "demo-face.png").write_bytes(png)
+    try:
+        from backend.services import faces
+
+        with session_scope(engine) as s:
+            faces.enrol(Ctx(s, policy, keyring, Actor("user", "demo", "clerk")), person_id, [png])
+    except ImportError as exc:
+        return False, f"the face engine is not available here ({exc}); the demo resident has no enrolled face"
+    except Exception as exc:  # the engine's own refusal or a missing model: say so, keep the demo
+        return False, f"the demo face could not be enrolled: {type(exc).__name__}: {exc}"
+    return True, f"enrolled from {data_dir / 'demo-face.png'} (skimage.data.astronaut)"
+
+
+def write_population(g: Generator, data_dir: Path) -> None:
+    """The county's statistics of eligible residents, for the coverage report's rates."""
+    from backend.reports.coverage import POPULATION_FILE
+
+    rows = []
+    for year in range(g.policy.scheme_start.year, g.today.year + 1):
+        end = date(year, 12, 31)
+        for code, _, _ in g.villages:
+            here = [r for r in g.people if r.village == code and r.enrolled_on <= end]
+            adults = sum(1 for r in here if r.birth <= date(year - 16, 12, 31))
+            old = sum(1 for r in here if r.birth <= date(year - 60, 12, 31))
+            rows.append({"village_code": code, "year": year, "residents_16_plus": round(adults / 0.955) + 3, "residents_60_plus": round(old / 0.99) + 1})
+    with (data_dir / POPULATION_FILE).open("w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["village_code", "year", "residents_16_plus", "residents_60_plus"])
+        w.writeheader()
+        w.writerows(rows)
+
+
+# --- the entry point ----------------------------------------------------------------------
+
+
+def exists(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT 1 FROM village WHERE code = :c"), {"c": MARKER_VILLAGE}).first() is not None
+
+
+def build_demo(residents: int = 10_000, seed: int = 2026, data_dir: Path | None = None, *, database_url: str | None = None, today: date | None = None) -> DemoInfo:
+    """Create the demo county (or find the one already there) and describe it."""
+    from backend.config import get_settings
+
+    started = time.perf_counter()
+    settings = get_settings()
+    data_dir = Path(data_dir or settings.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    url = database_url or settings.database_url or f"sqlite:///{data_dir / 'nongbao.sqlite3'}"
+    today = today or date.today()
+    upgrade(url)
+    engine = engine_for(url)
+    keyring = load_keyring(settings.key_file or data_dir / "keys" / "master.key", settings.master_key)
+    info_path = data_dir / INFO_FILE
+    if exists(engine) and info_path.exists():
+        info = DemoInfo(**{**json.loads(info_path.read_text(encoding="utf-8")), "created": False, "seconds": round(time.perf_counter() - started, 1)})
+        return info
+    if exists(engine):
+        raise RuntimeError(f"the database {url} holds a demo county but {info_path} is missing; use a fresh --data-dir")
+    policy = load_policy(settings.policy_file)
+    now = datetime.now(UTC)
+    g = Generator(seed, residents, policy, today)
+    g.households()
+    books = plan_money(g, now)
+    with session_scope(engine) as s:
+        ledger.ensure_fund_accounts(s)
+    write_people(engine, g, keyring, now)
+    write_money(engine, g, books, now)
+    history_start = f"{today.year - 1:04d}-01"
+    pensioners = write_awards(engine, g, history_start, now)
+    runs = run_payrolls(engine, policy, today, history_start)
+    deaths = settle_deaths(engine, g, keyring, max(1, residents // 500))
+    add_review_cases(engine, g)
+    device_id, token = add_users_and_kiosk(engine, g)
+    write_population(g, data_dir)
+    demo = g.people[0]
+    face_ok, face_note = enrol_demo_face(engine, policy, keyring, demo.pid, data_dir)
+    info = DemoInfo(
+        data_dir=str(data_dir), database_url=engine.url.render_as_string(hide_password=True), created=True, seconds=round(time.perf_counter() - started, 1),
+        residents=len(g.people), pensioners=pensioners, contributions=len(books.contributions), payroll_runs=runs, deaths=deaths,
+        users=dict(PASSWORDS), kiosk_device_id=device_id, kiosk_token=token, demo_person_id=demo.pid, demo_id_number=demo.number,
+        face_enrolled=face_ok, face_note=face_note,
+    )
+    # the kiosk token is shown once by the API; the demo keeps it beside its own database
+    info_path.write_text(json.dumps(asdict(info), ensure_ascii=False, indent=1), encoding="utf-8")
+    return info

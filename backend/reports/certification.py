@@ -1,0 +1,79 @@
+"""Certification status per village: the field workers' work list.
+
+Every pensioner (a live award, receiving or suspended) falls in exactly one class on the
+report date: suspended (payment stopped), overdue (no certification valid on the date),
+due (valid, but it runs out within the next 30 days), or certified."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from backend.crypto import Keyring
+from backend.reports import charts
+from backend.reports.common import in_clause, masked_id, scoped_villages
+from backend.reports.model import Chart, Column, Report, Section
+
+DUE_DAYS = 30
+CLASSES = ("certified", "due", "overdue", "suspended")
+CLASS_ZH = {"certified": "已认证", "due": "30天内到期", "overdue": "已逾期", "suspended": "已暂停"}
+COLORS = {"certified": "#4caf50", "due": "#ffb300", "overdue": "#e53935", "suspended": "#757575"}
+
+
+def classify(status: str, valid_until: date | None, on: date) -> str:
+    if status == "suspended":
+        return "suspended"
+    if valid_until is None or valid_until < on:
+        return "overdue"
+    if valid_until < on + timedelta(days=DUE_DAYS):
+        return "due"
+    return "certified"
+
+
+def report(s: Session, keyring: Keyring, on: date, village: str | None = None, allowed: tuple[str, ...] | None = None) -> Report:
+    scope = scoped_villages(s, village, allowed)
+    inv, vp = in_clause("v", list(scope))
+    rows = s.execute(
+        sa.text(
+            "SELECT p.id, p.name, p.id_number_enc, p.village_code, p.status, p.homebound, p.phone, "
+            "(SELECT MAX(c.valid_until) FROM certification c WHERE c.person_id = p.id AND c.outcome = 'passed' AND c.certified_on <= :on) AS valid_until "
+            "FROM person p JOIN award a ON a.person_id = p.id AND a.revoked_at IS NULL "
+            f"WHERE p.status IN ('receiving', 'suspended') AND p.village_code IN ({inv}) ORDER BY p.village_code, p.id"
+        ),
+        {"on": on, **vp},
+    ).all()
+    counts = {code: dict.fromkeys(CLASSES, 0) for code in scope}
+    work = Section("待认证名单 / Work list (due, overdue, suspended)", [
+        Column("village", "村 / Village", "text", 1.4), Column("name", "姓名 / Name", "text", 0.9), Column("id_number", "身份证号 / ID number", "text", 1.9),
+        Column("status", "状态 / Status", "text", 1.1), Column("valid_until", "有效期至 / Valid until", "text", 1.1),
+        Column("homebound", "行动不便 / Homebound", "text", 0.8), Column("phone", "电话 / Phone", "text", 1.1),
+    ])
+    for r in rows:
+        until = date.fromisoformat(str(r.valid_until)) if r.valid_until is not None else None
+        cls = classify(r.status, until, on)
+        counts[r.village_code][cls] += 1
+        if cls != "certified":
+            work.rows.append({
+                "person_id": r.id, "village": scope[r.village_code], "name": r.name, "id_number": masked_id(keyring, r.id, r.id_number_enc),
+                "status": f"{CLASS_ZH[cls]} {cls}", "class": cls, "valid_until": until.isoformat() if until else "—",
+                "homebound": "是 yes" if r.homebound else "", "phone": r.phone or "",
+            })
+    by_village = Section("分村统计 / By village", [Column("village", "村 / Village", "text", 2), Column("pensioners", "领取人数 / Pensioners", "int"), *[Column(c, f"{CLASS_ZH[c]} / {c}", "int") for c in CLASSES]])
+    for code, name in scope.items():
+        by_village.rows.append({"village_code": code, "village": f"{name}（{code}）", "pensioners": sum(counts[code].values()), **counts[code]})
+    by_village.totals = {"village": "合计 / Total", "pensioners": by_village.total_of("pensioners"), **{c: by_village.total_of(c) for c in CLASSES}}
+    labels = [r["village"] for r in by_village.rows]
+
+    def draw() -> bytes:
+        return charts.stacked_bars(labels, {c: [r[c] for r in by_village.rows] for c in CLASSES}, COLORS, f"认证状态 Certification status {on.isoformat()}")
+
+    return Report(
+        kind="certification",
+        title=f"领取待遇资格认证情况 {on.isoformat()} / Certification status",
+        facts=[("统计日期 As of", on.isoformat()), ("到期提醒 Due window", f"{DUE_DAYS} 天 days")],
+        sections=[by_village, work],
+        charts=[Chart("certification-status", "分村认证状态 / Status by village", draw)],
+        summary={"on": on.isoformat(), "totals": by_village.totals, "villages": by_village.rows},
+    )

@@ -1,0 +1,201 @@
+"""Sending the outbox: backoff with jitter, refusals in plain words, and, against the real
+backend (in process), decisions coming back, idempotent resends and conflicts."""
+
+from __future__ import annotations
+
+import random
+import threading
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from field_app.client import FieldClient, Problem
+from field_app.devices import AlwaysGoodGate, SimulatedWatcher, encode_jpeg
+from field_app.flow import Devices, FieldFlow
+from field_app.session import FieldSession
+from field_app.store import DeviceStore
+from field_app.sync import Backoff, Syncer, explain
+from tests.backend.cert_helpers import ENROL_A, ENROL_B, LFW, OTHER, SAME_A, enrol_face
+from tests.backend.conftest import PASSWORD, Api
+from tests.backend.test_field_routes import pensioner
+from tests.field.conftest import PIN, FakeClient, FakeClock, FixedMatcher, Locator, problem, unreachable, walk_face
+
+
+def syncer(session: FieldSession, clock: FakeClock, seed: int = 7) -> Syncer:
+    return Syncer(session.outbox(), session.client(), clock=clock, sleep=clock.sleep, rng=random.Random(seed), backoff=Backoff(base=5, cap=300))
+
+
+def save_not_home(session: FieldSession, clock: FakeClock, person_id: str) -> str:
+    flow = FieldFlow(session, Devices(AlwaysGoodGate(), SimulatedWatcher(), FixedMatcher(0.4), Locator(), encode_jpeg), wall=clock)
+    flow.screen = "list"
+    assert flow.select(person_id)
+    cid = flow.save_not_home("门锁着")
+    assert cid
+    return cid
+
+
+# --- unit: backoff and plain words --------------------------------------------------------------
+
+
+def test_backoff_grows_exponentially_is_capped_and_jittered() -> None:
+    b, rng = Backoff(base=5, cap=300), random.Random(1)
+    delays = [[b.delay(n, rng) for _ in range(200)] for n in range(1, 9)]
+    for n, ds in enumerate(delays, start=1):
+        ceiling = min(300, 5 * 2 ** (n - 1))
+        assert ceiling / 2 <= min(ds) and max(ds) <= ceiling
+        assert len({round(d, 6) for d in ds}) > 150  # jitter: phones do not retry in step
+    assert max(delays[-1]) <= 300 and min(delays[-1]) >= 150
+
+
+@pytest.mark.parametrize(
+    ("status", "detail", "code"),
+    [
+        (401, "the token has expired; sign in again", "signed_out"),
+        (409, "already certified on 2026-11-27 (channel kiosk): the visit is no longer needed", "certified_meanwhile"),
+        (422, "person p1 is terminated: nothing to certify", "person_died"),
+        (409, "person p1 is terminated in the registry: no visit needed", "person_died"),
+        (403, "this person is not in one of your villages", "not_assigned"),
+        (404, "no person p1", "not_found"),
+        (422, "this challenge has expired: request a new one", "challenge_expired"),
+        (422, "this card is locked for today after repeated failed face checks", "locked_today"),
+        (409, "this client_id was used for another certification", "conflict"),
+        (422, "no usable face in `images`", "refused"),
+    ],
+)
+def test_refusals_are_explained_in_plain_words(status: int, detail: str, code: str) -> None:
+    why = explain(status, Problem(status=status, detail=detail))
+    assert why.code == code and why.zh and why.en
+    assert why.final is (code != "signed_out") and why.settled is (code == "certified_meanwhile")
+
+
+def test_network_failures_reschedule_with_backoff_and_the_loop_sleeps_until_due(signed_in: FieldSession, fake: FakeClient, clock: FakeClock) -> None:
+    cid = save_not_home(signed_in, clock, "P3")
+    fake.script = [unreachable(), unreachable(), unreachable()]
+    s = syncer(signed_in, clock)
+    s.run(threading.Event(), idle_poll=1000, until_empty=True)
+    entry = signed_in.outbox().get(cid)
+    assert entry.state == "done" and entry.attempts == 4
+    assert len(clock.slept) == 3 and 2.5 <= clock.slept[0] <= 5 and 5 <= clock.slept[1] <= 10 and 10 <= clock.slept[2] <= 20
+    assert [c[0] for c in fake.calls if c[0] in ("visit", "attach")] == ["visit"] * 4
+
+
+def test_refused_visits_fail_with_the_reason_and_the_rest_still_go(signed_in: FieldSession, fake: FakeClient, clock: FakeClock) -> None:
+    a, b = save_not_home(signed_in, clock, "P3"), save_not_home(signed_in, clock, "P2")
+    fake.script = [problem(403, "this person is not in one of your villages"), {"visit_id": b, "person_id": "P2", "outcome": "not_at_home", "recorded_on": "2026-11-27"}]
+    report = syncer(signed_in, clock).run_once()
+    assert report.failed == [a] and report.sent == [b]
+    failed = signed_in.outbox().get(a)
+    assert failed.state == "failed" and failed.result and failed.result["status"] == "not_assigned" and "moved away" in failed.result["en"]
+
+
+def test_an_expired_sign_in_keeps_the_visit_pending_and_stops(signed_in: FieldSession, fake: FakeClient, clock: FakeClock) -> None:
+    a, b = save_not_home(signed_in, clock, "P3"), save_not_home(signed_in, clock, "P2")
+    fake.script = [problem(401, "the token has expired; sign in again")]
+    report = syncer(signed_in, clock).run_once()
+    assert report.needs_sign_in and report.sent == [] and report.failed == []
+    assert [signed_in.outbox().get(c).state for c in (a, b)] == ["pending", "pending"]
+
+
+# --- against the real backend ---------------------------------------------------------------
+
+
+def rgb(name: str) -> np.ndarray:
+    path = LFW / name.rsplit("_", 1)[0] / f"{name}.jpg"
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def real_session(api: Api, tmp_path: Path, clock: FakeClock) -> FieldSession:
+    from field_app import vault as vlt
+
+    def factory(base_url: str, token: str | None) -> FieldClient:
+        c = FieldClient(base_url, token=token)
+        c._http = api.client  # the app in process; FieldClient still speaks plain HTTP to it
+        return c
+
+    session = FieldSession(DeviceStore(tmp_path / "dev" / "field.sqlite3", cost=vlt.FAST_COST), client_factory=factory, clock=clock)
+    session.sign_in_online("http://testserver", "field_worker", PASSWORD, PIN)
+    return session
+
+
+def face_visit(session: FieldSession, clock: Any, person_id: str, photo: str) -> str:
+    import time
+
+    clock.now = max(clock.now, time.time())  # after the challenge was issued, as on a phone
+    flow = FieldFlow(session, Devices(AlwaysGoodGate(), SimulatedWatcher(), FixedMatcher(0.4), Locator(), encode_jpeg), wall=clock)
+    flow.screen = "list"
+    assert flow.select(person_id) and flow.start_face()
+    image = rgb(photo)
+    for _ in range(40):
+        if flow.screen != "face":
+            break
+        flow.frame(image)
+        clock.advance(0.05)  # frames come in time order; the backend checks it
+    flow.to_attest()
+    cid = flow.save_certification(True, "卧床多年")
+    assert cid
+    return cid
+
+
+class WallClock(FakeClock):
+    """Real time for the evidence (the backend checks it against the challenge), fake sleeps."""
+
+    def __init__(self) -> None:
+        import time
+
+        super().__init__(time.time())
+
+
+def test_decisions_come_back_resends_are_idempotent_and_a_failure_goes_to_review(api: Api, tmp_path: Path) -> None:
+    same, other, away = pensioner(api, "011", "王秀英", homebound=True), pensioner(api, "021", "李四", homebound=True), pensioner(api, "031", "张三")
+    enrol_face(api, same, ENROL_A)
+    enrol_face(api, other, ENROL_B)  # one face for two people would be held as a possible duplicate
+    clock = WallClock()
+    session = real_session(api, tmp_path, clock)
+    wl = session.download_worklist()
+    assert [p.person_id for p in wl.persons] == [other, same, away] and all(len(p.challenges) == 2 for p in wl.persons[:2])
+
+    ok, bad, home = face_visit(session, clock, same, SAME_A), face_visit(session, clock, other, OTHER), save_not_home(session, clock, away)
+    s = syncer(session, clock)
+    report = s.run_once()
+    assert report.sent == [ok, bad, home], report
+    out = session.outbox()
+    passed, failed, nobody = out.get(ok).result, out.get(bad).result, out.get(home).result
+    assert passed and passed["outcome"] == "passed", (passed["reasons"], passed["liveness"])
+    assert passed["outcome"] == "passed" and passed["valid_until"] == "2027-11-30" and passed["attachments"]["attestation"] is True
+    assert failed and failed["outcome"] == "failed" and "no_match" in failed["reasons"]
+    assert nobody and nobody["outcome"] == "not_at_home"
+    cases = [c for c in api.get("/api/v1/review/cases?status=open", "reviewer").json() if c["person_id"] == other]
+    assert len(cases) == 1 and cases[0]["reasons"][0] == "field_face_failed"
+
+    # the answers were lost (the app was killed before writing them): everything is sent again
+    session.store.conn.execute("UPDATE outbox SET state = 'sending'")
+    again = s.run_once()
+    assert again.sent == [ok, bad, home]
+    assert out.get(ok).result["certification_id"] == passed["certification_id"]  # type: ignore[index]
+    assert len([c for c in api.get("/api/v1/review/cases?status=open", "reviewer").json() if c["person_id"] == other]) == 1
+    status = api.get(f"/api/v1/persons/{same}/certification", "clerk").json()
+    assert status["status"] == "certified" and status["last"]["certification_id"] == passed["certification_id"]
+    assert status["last"]["channel"] == "field"
+
+
+def test_conflicts_come_back_in_plain_words(api: Api, tmp_path: Path) -> None:
+    moved, certified, died = pensioner(api, "011", "甲"), pensioner(api, "021", "乙"), pensioner(api, "031", "丙")
+    enrol_face(api, died, ENROL_A)
+    clock = WallClock()
+    session = real_session(api, tmp_path, clock)
+    session.download_worklist()
+    a, b, c = save_not_home(session, clock, moved), save_not_home(session, clock, certified), face_visit(session, clock, died, SAME_A)
+
+    assert api.patch(f"/api/v1/persons/{moved}", "clerk", json={"village_code": "V002", "reason": "moved to her son's"}).status_code == 200
+    assert api.post("/api/v1/certifications/manual", "clerk", json={"person_id": certified, "channel": "counter", "certified_on": "2026-11-27", "evidence": "hall"}).status_code == 201
+    assert api.post(f"/api/v1/persons/{died}/death", "clerk", json={"date_of_death": "2026-11-01", "source": "family_report"}).status_code in (200, 201)
+
+    report = syncer(session, clock).run_once()
+    assert report.failed == [a, c] and report.sent == [b]
+    out = session.outbox()
+    assert out.get(a).result["status"] == "not_assigned"  # type: ignore[index]
+    assert out.get(b).state == "done" and out.get(b).result["status"] == "certified_meanwhile"  # type: ignore[index]
+    assert out.get(c).result["status"] == "person_died"  # type: ignore[index]

@@ -1,0 +1,104 @@
+"""HttpKioskBackend against the real backend app (in process, SQLite): the contract holds.
+
+A resident enrolled with a real photo opens a kiosk session with another photo of the same
+person, reads the account, gets a challenge and certifies; an impostor's photo is refused.
+The per-frame liveness measurements are synthesized (there is no video of the actions),
+like the backend's own end-to-end tests; the sampled frame is the real photo.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kiosk_app.backend import HttpKioskBackend, Refused
+from kiosk_app.models import CardInfo, CardKind, LivenessEvidence
+
+NEUTRAL = {"face": True, "ear": 0.30, "mar": 0.10, "yaw": 0.0, "aspect": 1.0}
+ACTION = {"blink": {"ear": 0.12}, "turn_left": {"yaw": 22.0}, "turn_right": {"yaw": -22.0}}
+ACTION["open_mouth"] = {"mar": 0.40}
+
+
+@pytest.fixture
+def world(sqlite_url: str, tmp_path: Path) -> Iterator[dict]:
+    from fastapi.testclient import TestClient
+
+    from backend.app import create_app
+    from tests.backend.cert_helpers import ENROL_A, device, elder, enrol_face
+    from tests.backend.conftest import Api, bootstrap, make_settings, valid_id
+    from tests.conftest import TODAY
+
+    bootstrap(sqlite_url, tmp_path)
+    app = create_app(make_settings(sqlite_url, tmp_path), today=lambda: TODAY)
+    with TestClient(app) as client:
+        api = Api(client)
+        person_id = elder(api)
+        enrol_face(api, person_id, ENROL_A)
+        token = device(api)["Authorization"].removeprefix("Bearer ")
+        backend = HttpKioskBackend("http://testserver", token, transport=client._transport)
+        card = CardInfo(CardKind.SOCIAL_SECURITY, valid_id("110105", "19500101", "011"), "张三")
+        yield {"backend": backend, "card": card, "person_id": person_id}
+        backend.close()
+
+
+def measurements(actions: tuple[str, ...]) -> tuple[dict[str, object], ...]:
+    t = time.time()
+    frames: list[dict[str, object]] = []
+
+    def add(**values: float) -> None:
+        nonlocal t
+        frames.append({"t": round(t, 3), **NEUTRAL, **values} if values else
+                      {"t": round(t, 3), **NEUTRAL, "sample": 0})  # fmt: skip
+        t += 0.05
+
+    for _ in range(3):
+        add()
+    for action in actions:
+        add(**ACTION[action])
+        add()
+        add()
+    return tuple(frames)
+
+
+def test_session_account_challenge_certification(world: dict) -> None:
+    from tests.backend.cert_helpers import OTHER, SAME_A, photo
+
+    backend: HttpKioskBackend = world["backend"]
+    with pytest.raises(Refused) as caught:
+        backend.open_session(world["card"], photo(OTHER))
+    assert caught.value.reason == "not_recognised"
+    resident = backend.open_session(world["card"], photo(SAME_A))
+    assert resident.person_id == world["person_id"]
+    assert resident.name_masked == "张*"
+    account = backend.get_account(resident)
+    assert account.balance_fen >= 0
+    challenge = backend.get_challenge(resident)
+    assert 2 <= len(challenge.actions) <= 4
+    evidence = LivenessEvidence(
+        challenge.challenge_id,
+        challenge.nonce,
+        challenge.actions,
+        (),
+        measurements(challenge.actions),
+    )
+    result = backend.submit_certification(
+        resident, [photo(SAME_A)], [photo(SAME_A)], evidence, "kiosk-contract-1"
+    )
+    assert result.outcome == "passed", result
+    assert result.valid_until is not None and result.receipt is not None
+    again = backend.submit_certification(
+        resident, [photo(SAME_A)], [photo(SAME_A)], evidence, "kiosk-contract-1"
+    )
+    assert again.certification_id == result.certification_id  # idempotent retry
+
+
+def test_unknown_card_is_not_enrolled(world: dict) -> None:
+    from tests.backend.cert_helpers import SAME_A, photo
+
+    stranger = CardInfo(CardKind.ID_CARD, "110105195001010012", "陌生人")
+    with pytest.raises(Refused) as caught:
+        world["backend"].open_session(stranger, photo(SAME_A))
+    assert caught.value.reason in ("not_enrolled", "not_recognised")
