@@ -35,4 +35,6 @@ PYTHON=${PYTHON:-python3}
 # Fail here, loudly, rather than at the first face: face_recognition_models quit()s with status 0
 # when pkg_resources is missing (setuptools >= 81).
 .venv/bin/python -c "import biometrics.models as m; m.check_models()"
+# the kiosk's Mandarin voice prompts, pre-rendered with espeak-ng (only the changed ones)
+.venv/bin/nongbao kiosk voices >/dev/null
 echo "setup: done"
