@@ -370,6 +370,21 @@ def lines(s: Session, run_id: str) -> list[PayrollLine]:
     return list(s.exec(select(PayrollLine).where(PayrollLine.run_id == run_id).order_by(PayrollLine.village_code, PayrollLine.person_id)).all())
 
 
+def payments_of(s: Session, person_id: str, limit: int) -> list[dict[str, object]]:
+    rows = s.execute(
+        sa.select(PayrollRun.period, PayrollRun.run_on, PayrollLine.months, PayrollLine.basic_fen, PayrollLine.account_fen, PayrollLine.arrears_fen, PayrollLine.total_fen, PayrollLine.status)
+        .join(PayrollRun, PayrollRun.id == PayrollLine.run_id)
+        .where(PayrollLine.person_id == person_id)
+        .order_by(PayrollRun.period.desc(), PayrollRun.run_on.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {"period": r.period, "paid_on": r.run_on.isoformat(), "months": r.months, "basic_fen": r.basic_fen, "account_fen": r.account_fen,
+         "arrears_fen": r.arrears_fen, "total_fen": r.total_fen, "status": r.status}
+        for r in rows
+    ]
+
+
 BANK_COLUMNS = ["seq", "account", "id_number", "name", "amount_fen", "persons", "period"]
 
 

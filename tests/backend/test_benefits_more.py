@@ -120,3 +120,12 @@ def test_bank_file_one_line_per_account_with_control_total(api: Api) -> None:
     assert api.get(f"/api/v1/payroll-runs/{paid['run_id']}/bank-file").text == r.text  # stable order
     assert api.get(f"/api/v1/payroll-runs/{paid['run_id']}/bank-file", "clerk").status_code == 403
     _ = (a, b, c)
+
+
+def test_payments_history_newest_first(api: Api) -> None:
+    pid = _pensioner(api)
+    run(api, "2010-08")
+    run(api, "2010-09")
+    r = api.get(f"/api/v1/persons/{pid}/payments", "reviewer")
+    assert r.status_code == 200, r.text
+    assert [(p["period"], p["total_fen"], p["paid_on"]) for p in r.json()["payments"]] == [("2010-09", 5500, "2010-09-20"), ("2010-08", 5500, "2010-08-20")]

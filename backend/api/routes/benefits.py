@@ -146,6 +146,20 @@ def lift(suspension_id: str, body: NoteIn, request: Request, session: Session = 
     return suspensions.lift(deps.ctx_for(request, session, who), suspension_id, body.note).model_dump(mode="json")
 
 
+@router.get("/persons/{person_id}/payments")
+def payments(
+    person_id: str, request: Request, session: Session = Depends(deps.session), who: Actor = Depends(deps.require(*deps.STAFF, "kiosk")),
+    x_resident_session: str | None = Header(default=None), limit: int = 24,
+) -> dict:
+    """The person's pension payments, newest first: what the kiosk's 发放记录 shows."""
+    from backend.services import kiosk_sessions
+
+    ctx = deps.ctx_for(request, session, who)
+    check_village_scope(ctx, registry.get(ctx, person_id))
+    kiosk_sessions.require(ctx, x_resident_session, person_id)  # a kiosk: only in the resident's own session
+    return {"person_id": person_id, "payments": payroll.payments_of(session, person_id, max(1, min(limit, 240)))}
+
+
 @router.get("/persons/{person_id}/suspensions")
 def list_suspensions(person_id: str, request: Request, session: Session = Depends(deps.session), who: Actor = Depends(deps.require(*deps.STAFF))) -> list[dict]:
     ctx = deps.ctx_for(request, session, who)

@@ -61,9 +61,13 @@ def reverse(contribution_id: str, body: ReasonIn, request: Request, session: Ses
 
 
 @router.get("/persons/{person_id}/contributions", response_model=list[ContributionOut])
-def list_contributions(person_id: str, request: Request, session: Session = Depends(deps.session), who: Actor = Depends(deps.require(*deps.STAFF))) -> list[dict]:
+def list_contributions(
+    person_id: str, request: Request, session: Session = Depends(deps.session), who: Actor = Depends(deps.require(*deps.STAFF, "kiosk")),
+    x_resident_session: str | None = Header(default=None),
+) -> list[dict]:
     ctx = deps.ctx_for(request, session, who)
     check_village_scope(ctx, registry.get(ctx, person_id))
+    kiosk_sessions.require(ctx, x_resident_session, person_id)  # a kiosk: only in the resident's own session
     balance = sum(ledger.person_buckets(session, person_id).values())
     return [_contribution_out(c, balance) for c in contributions.list_for(ctx, person_id)]
 
