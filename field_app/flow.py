@@ -26,7 +26,7 @@ from field_app.outbox import Visit
 from field_app.session import FieldSession, SignInError
 from field_app.texts import t
 
-Screen = Literal["sign_in", "unlock", "list", "person", "face", "prelim", "docs", "attest", "not_home", "dead", "outbox"]
+Screen = Literal["sign_in", "unlock", "list", "scan", "person", "face", "prelim", "docs", "attest", "not_home", "dead", "outbox"]
 
 PASS_AT, REFER_AT = 0.50, 0.60  # the default county's thresholds, for the preliminary guess only
 GOOD_FRAMES = 3  # consecutive good frames before the photo is taken
@@ -225,6 +225,18 @@ class FieldFlow:
         m = re.search(r"(?:person[=:]|/persons/)([A-Za-z0-9_-]+)", text)
         return self.select(m.group(1) if m else text.strip(), "qr")
 
+    def start_scan(self) -> None:
+        self._go("scan")
+
+    def qr_seen(self, text: str | None) -> bool:
+        """A camera frame's QR text (None: none in this frame) while on the scan screen."""
+        if self.screen != "scan" or not text:
+            return False
+        if not self.scan_qr(text):
+            self.screen = "list"
+            return False
+        return True
+
     def read_card(self, id_number: str, name: str) -> bool:
         number = id_number.strip().upper()
         person = next((p for p in self.persons() if p.id_number.upper() == number), None)
@@ -234,7 +246,7 @@ class FieldFlow:
         return self.select(person.person_id, "id_card", (number, name.strip()))
 
     def back(self) -> None:
-        if self.screen in ("person", "outbox"):
+        if self.screen in ("person", "outbox", "scan"):
             self.draft = None if self.screen == "person" else self.draft
             self._go("list")
         elif self.screen in ("face", "prelim", "not_home", "dead", "docs", "attest"):
@@ -425,7 +437,7 @@ class FieldFlow:
         return v
 
     def _title(self) -> str:
-        key = {"sign_in": "sign_in", "unlock": "unlock", "list": "list", "outbox": "outbox", "face": "face_title", "prelim": "prelim",
+        key = {"sign_in": "sign_in", "unlock": "unlock", "list": "list", "outbox": "outbox", "scan": "scan_qr", "face": "face_title", "prelim": "prelim",
                "docs": "docs", "attest": "attest", "not_home": "not_home", "dead": "reported_dead"}.get(self.screen)
         if key is None and self.draft is not None:
             return self.draft.person.name

@@ -109,11 +109,12 @@ class Syncer:
         self.listed_on = listed_on
         self.on_change: Callable[[], None] = lambda: None
 
-    def run_once(self) -> SyncReport:
-        """One pass over the visits due now. Stops at the first network failure: the
-        others would fail the same way, and each attempt costs battery."""
+    def run_once(self, *, force: bool = False) -> SyncReport:
+        """One pass over the visits due now (all unsent ones when the worker taps "send
+        now"). Stops at the first network failure: the others would fail the same way, and
+        each attempt costs battery."""
         report = SyncReport()
-        for cid in self.outbox.due(self.clock()):
+        for cid in self.outbox.due(float("inf") if force else self.clock()):
             outcome = self.send(cid)
             self.on_change()
             if outcome == "needs_sign_in":

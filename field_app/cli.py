@@ -1,0 +1,97 @@
+"""`nongbao field`: run the field app on a desktop (the phone build is in docs/field.md)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+SIZES = {"phone": (720, 1280), "tablet": (1280, 800)}
+
+
+def configure_kivy(width: int, height: int) -> None:
+    """Window settings; must run before anything imports kivy.core.window."""
+    os.environ.setdefault("KIVY_NO_ARGS", "1")
+    from kivy.config import Config
+
+    Config.set("graphics", "width", str(width))
+    Config.set("graphics", "height", str(height))
+    Config.set("graphics", "resizable", "1")
+    Config.set("input", "mouse", "mouse,disable_multitouch")
+    Config.set("kivy", "exit_on_escape", "1")
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("NONGBAO_FIELD_DATA", Path.home() / ".local" / "share" / "nongbao-field"))
+
+
+def parse_position(text: str | None):  # type: ignore[no-untyped-def]
+    from field_app.flow import Fix
+
+    if not text:
+        return None
+    try:
+        lat, lon, acc = (float(v) for v in text.split(","))
+    except ValueError:
+        raise click.BadParameter("give LAT,LON,ACCURACY_M, e.g. 30.657,104.066,10") from None
+    return Fix(lat, lon, acc)
+
+
+def build(simulate: bool, backend_url: str, data_dir: Path, position: str | None, camera_media: Path | None, tablet: bool):  # type: ignore[no-untyped-def]
+    """The app with its devices: real ones, or simulated ones with --simulate."""
+    from field_app.app import FieldApp
+    from field_app.devices import build_devices
+    from field_app.flow import FieldFlow
+    from field_app.session import FieldSession
+    from field_app.store import DeviceStore
+
+    store = DeviceStore(data_dir / "field.sqlite3")
+    flow = FieldFlow(FieldSession(store), build_devices(simulate, parse_position(position)), base_url=backend_url)
+    camera = open_camera(simulate, camera_media)
+    reader = open_reader(simulate)
+    return FieldApp(flow, camera=camera, id_reader=reader, landscape=tablet)
+
+
+def open_camera(simulate: bool, media: Path | None):  # type: ignore[no-untyped-def]
+    from hardware.camera import SimulatedCamera
+    from hardware.config import DeviceConfig, demo_media_folder, open_camera
+
+    if simulate or media is not None:
+        return SimulatedCamera(media or demo_media_folder(), fps=10)
+    try:
+        return open_camera(DeviceConfig.load())
+    except Exception as exc:
+        click.echo(f"field: no camera ({exc}); face checks are not possible", err=True)
+        return None
+
+
+def open_reader(simulate: bool):  # type: ignore[no-untyped-def]
+    from hardware.config import DeviceConfig, open_id_card_reader
+
+    try:
+        if simulate:
+            from hardware.idcard import SimulatedIdCardReader
+
+            return SimulatedIdCardReader(inserted=True)
+        return open_id_card_reader(DeviceConfig.load())
+    except Exception as exc:
+        click.echo(f"field: no ID card reader ({exc}); find people by QR code or name", err=True)
+        return None
+
+
+@click.command()
+@click.option("--simulate", is_flag=True, help="Simulated camera, ID card reader, GPS and liveness actions.")
+@click.option("--backend", "backend_url", envvar="NONGBAO_BACKEND_URL", default="http://127.0.0.1:8000", show_default=True, help="The backend (env NONGBAO_BACKEND_URL).")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Where the encrypted store lives (env NONGBAO_FIELD_DATA).")
+@click.option("--tablet", is_flag=True, help="1280x800 landscape instead of a 720x1280 phone.")
+@click.option("--position", help="A fixed LAT,LON,ACCURACY_M where there is no GPS.")
+@click.option("--camera-media", type=click.Path(exists=True, path_type=Path), help="Play these images or this video as the camera.")
+def field(simulate: bool, backend_url: str, data_dir: Path | None, tablet: bool, position: str | None, camera_media: Path | None) -> None:
+    """Run the field app: certify homebound pensioners at home, offline first."""
+    configure_kivy(*SIZES["tablet" if tablet else "phone"])
+    try:
+        app = build(simulate, backend_url, data_dir or default_data_dir(), position, camera_media, tablet)
+    except Exception as exc:
+        raise click.ClickException(f"cannot start the field app: {exc}") from exc
+    app.run()
