@@ -7,10 +7,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from backend.config import get_settings
+
+if TYPE_CHECKING:
+    from backend.services.context import Ctx
 
 
 def _emit(as_json: bool, payload: dict, human: str) -> None:
@@ -18,7 +22,7 @@ def _emit(as_json: bool, payload: dict, human: str) -> None:
 
 
 @contextmanager
-def service_ctx(actor_name: str = "cli") -> Iterator[object]:
+def service_ctx(actor_name: str = "cli") -> Iterator[Ctx]:
     from backend.crypto import load_keyring
     from backend.db import engine_for, require_migrated, session_scope
     from backend.ledger import ensure_fund_accounts
@@ -92,7 +96,7 @@ def user_add(name: str, role: str, villages: tuple[str, ...]) -> None:
 
     password = click.prompt("password", hide_input=True, confirmation_prompt=True) if sys.stdin.isatty() else sys.stdin.readline().rstrip("\r\n")
     with service_ctx() as ctx:
-        auth.create_user(ctx.session, name, password, role, list(villages))  # type: ignore[attr-defined]
+        auth.create_user(ctx.session, name, password, role, list(villages))
     click.echo(f"user {name} added with role {role}")
 
 
@@ -144,7 +148,7 @@ def ledger_check(as_json: bool) -> None:
     from backend import ledger as ledger_mod
 
     with service_ctx() as ctx:
-        report = ledger_mod.check(ctx.session)  # type: ignore[attr-defined]
+        report = ledger_mod.check(ctx.session)
     payload = {"ok": report.ok, **report.__dict__}
     human = "\n".join(
         [f"accounts {report.accounts}, transfers {report.transfers}, debits {report.total_debits_fen} fen, credits {report.total_credits_fen} fen"]
@@ -170,7 +174,7 @@ def interest_run(year: int, as_json: bool) -> None:
     from backend.services import interest as svc
 
     with service_ctx() as ctx:
-        r = svc.run(ctx, year)  # type: ignore[arg-type]
+        r = svc.run(ctx, year)
     _emit(as_json, r.__dict__, f"interest {r.year}: {r.accounts} accounts, {r.total_fen} fen" + ("" if r.created else " (already run)"))
 
 
@@ -189,7 +193,7 @@ def import_old_scheme(path: Path, as_json: bool) -> None:
 
     try:
         with service_ctx() as ctx:
-            r = imports.old_scheme(ctx, path.read_bytes(), source=path.name)  # type: ignore[arg-type]
+            r = imports.old_scheme(ctx, path.read_bytes(), source=path.name)
     except DomainError as exc:
         first = f" first: {exc.errors[0]['field']}: {exc.errors[0]['message']}" if exc.errors else ""
         raise click.ClickException(f"{exc.detail}.{first}") from None

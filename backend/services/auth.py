@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, select
 
 from backend.crypto import Keyring
-from backend.errors import Conflict, NotFound, Unauthorized, field_error
+from backend.errors import Conflict, Forbidden, NotFound, Unauthorized, field_error
 from backend.ledger import new_id
 from backend.models import ROLES, AppUser, Device, Village
 from backend.services.context import Actor
@@ -119,8 +119,6 @@ def _digest(token: str) -> str:
 
 
 def check_role(actor: Actor, allowed: tuple[str, ...]) -> None:
-    from backend.errors import Forbidden
-
     if actor.role not in allowed:
         raise Forbidden(f"the role {actor.role!r} may not do this (allowed: {', '.join(allowed)})")
 
