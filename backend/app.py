@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from backend import ledger
-from backend.api import problems
+from backend.api import metrics, problems
 from backend.api.deps import AppState
 from backend.api.limits import BodyLimit
 from backend.api.ratelimit import RateLimit, default_rules
@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None, *, today: Callable[[], date] = 
     problems.install(app)
     app.add_middleware(BodyLimit, max_json=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
     app.add_middleware(RateLimit, rules=default_rules(settings.login_attempts_per_minute))
+    metrics.install(app, engine, state.keyring)  # outermost: times and logs every answer, 429s too
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> JSONResponse:

@@ -203,20 +203,33 @@ def import_old_scheme(path: Path, as_json: bool) -> None:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--residents", default=2000, show_default=True, type=int)
+@click.option("--residents", default=10_000, show_default=True, type=int)
 @click.option("--seed", default=2026, show_default=True, type=int)
+@click.option("--data-dir", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="where the demo's database and keys live (default: NONGBAO_DATA_DIR or ./data)")
 @click.option("--no-serve", is_flag=True, help="create the demo county and exit")
 @click.option("--no-kiosk", is_flag=True, help="run the backend alone (no screen needed)")
-def demo(host: str, port: int, residents: int, seed: int, no_serve: bool, no_kiosk: bool) -> None:
-    """Create the demo county on the embedded database and run the backend."""
-    from backend.demo import build_demo
+def demo(host: str, port: int, residents: int, seed: int, data_dir: Path | None, no_serve: bool, no_kiosk: bool) -> None:
+    """The demo county: build it once (or reuse it), then run the backend and the kiosk."""
+    import os
 
-    info = build_demo(residents=residents, seed=seed)
-    click.echo(info)
-    if not no_serve:
+    if data_dir is not None:
+        # before anything reads the settings: the server below must see the same folder
+        os.environ["NONGBAO_DATA_DIR"] = str(data_dir.resolve())
+        get_settings.cache_clear()
+    from backend.demo import build_demo, describe, start_kiosk
+
+    click.echo("nongbao demo: preparing the demo county ...", err=True)
+    info = build_demo(residents=residents, seed=seed, data_dir=data_dir, progress=lambda line: click.echo(f"  {line}", err=True))
+    base = f"http://{host}:{port}"
+    click.echo(describe(info, base))
+    if no_serve:
+        return
+    kiosk = None if no_kiosk else start_kiosk(base, info)
+    try:
         serve.callback(host=host, port=port, workers=1)  # type: ignore[misc]
-
-
+    finally:
+        if kiosk is not None and kiosk.poll() is None:
+            kiosk.terminate()
 
 
 @click.group()
@@ -261,3 +274,39 @@ def payroll_run(period: str, run_on: str | None, bank_file: Path | None, as_json
             bank_file.write_text(svc.bank_file_csv(s, load_keyring(settings.effective_key_file, settings.master_key), result.run_id), encoding="utf-8")
     payload = {**result.__dict__, "run_on": result.run_on.isoformat()}
     _emit(as_json, payload, f"payroll {result.period} ({result.run_id}): paid {result.paid} people, {result.total_fen} fen; suspended {result.suspended}" + (" (resumed an interrupted run)" if result.resumed else ""))
+
+
+@click.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def backup(path: Path, as_json: bool) -> None:
+    """Back up the database to PATH (SQLite online backup, or pg_dump -Fc), with a manifest."""
+    from backend import ops
+
+    try:
+        r = ops.backup(get_settings().effective_database_url, path)
+    except ops.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    rows = sum(v for k, v in r.fingerprint.items() if k.startswith("rows:"))  # type: ignore[misc]
+    _emit(as_json, r.__dict__, f"backup of the {r.database} database written to {r.path} ({r.bytes} bytes, {rows} rows, {r.seconds} s); manifest {ops.manifest_path(Path(r.path))}")
+
+
+@click.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="do not ask: replace the current database")
+@click.option("--json", "as_json", is_flag=True)
+def restore(path: Path, yes: bool, as_json: bool) -> None:
+    """Replace the database with the backup at PATH and check it against the backup's manifest."""
+    from backend import ops
+
+    url = get_settings().effective_database_url
+    if not yes and not click.confirm(f"replace everything in {url.split('@')[-1]} with {path}?", default=False):
+        raise click.ClickException("restore cancelled; nothing was changed")
+    try:
+        r = ops.restore(url, path)
+    except ops.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    verdict = {True: "matches the backup's manifest: every row and every fen is back", False: "DOES NOT match the manifest", None: "no manifest to check against"}[r.matches]
+    _emit(as_json, r.__dict__, f"restored {r.path} into the {r.database} database ({r.seconds} s); {verdict}" + "".join(f"\n  {d}" for d in r.differences or []))
+    if r.matches is False:
+        sys.exit(1)

@@ -22,6 +22,7 @@ import json
 import random
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
@@ -59,6 +60,8 @@ SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁�
 GIVEN = "秀英桂兰玉珍凤芳华明国建军平志强文勇伟海春秋红梅霞丽敏静德成富贵福永兴荣发清林山水云龙凤娟燕婷杰涛斌鹏飞宇浩然俊杰子涵欣怡"
 DEMO_RESIDENT = "王秀兰"
 BATCH = 20_000
+# months of payroll history run through the real payroll service (earlier months count as settled)
+PAYROLL_MONTHS = 6
 
 
 @dataclass
@@ -157,10 +160,10 @@ class Generator:
             village = self.villages[n % len(self.villages)][0]
             household = f"HH{n:06d}"
             surname = self.rng.choice(SURNAMES)
-            elder_year = self.rng.randint(1936, 1972)
-            elders = [self.person(village, household, self._birth(elder_year, min(elder_year + 2, 1972)), surname)]
-            if self.rng.random() < 0.75:
-                elders.append(self.person(village, household, self._birth(elder_year - 2, min(elder_year + 3, 1972))))
+            elder_year = self.rng.randint(1940, 1984)
+            elders = [self.person(village, household, self._birth(elder_year, elder_year + 2), surname)]
+            if self.rng.random() < 0.75 and len(self.people) < self.target:
+                elders.append(self.person(village, household, self._birth(elder_year - 2, elder_year + 3)))
             for _ in range(self.rng.choice((1, 2, 2, 3))):
                 year = elder_year + self.rng.randint(22, 32)
                 if year > youngest_adult or len(self.people) >= self.target:
@@ -358,6 +361,11 @@ def _certifications(g: Generator, r: Resident, awarded_on: date, now: datetime) 
 # --- services: payroll, deaths, users, devices, review cases, the demo face -----------------
 
 
+def _analyze(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
+
+
 def run_payrolls(engine: Engine, policy: Policy, today: date, history_start: str) -> int:
     from backend.services import payroll
 
@@ -409,7 +417,8 @@ def demo_face_png() -> bytes:
     from skimage import data
 
     buf = io.BytesIO()
-    Image.fromarray(data.astronaut()).save(buf, format="PNG")
+    # the head and shoulders only: the full picture has a second face-like shape in it
+    Image.fromarray(data.astronaut()[0:260, 120:380]).save(buf, format="PNG")
     return buf.getvalue()
 
 
@@ -452,12 +461,28 @@ def write_population(g: Generator, data_dir: Path) -> None:
 # --- the entry point ----------------------------------------------------------------------
 
 
+class _Steps:
+    """Reports each phase with its duration (the CLI prints them; a minute is the budget)."""
+
+    def __init__(self, progress: Callable[[str], None] | None) -> None:
+        self.progress, self.last = progress, time.perf_counter()
+
+    def __call__(self, what: str) -> None:
+        now = time.perf_counter()
+        if self.progress:
+            self.progress(f"{what} ({now - self.last:.1f} s)")
+        self.last = now
+
+
 def exists(engine: Engine) -> bool:
     with engine.connect() as conn:
         return conn.execute(sa.text("SELECT 1 FROM village WHERE code = :c"), {"c": MARKER_VILLAGE}).first() is not None
 
 
-def build_demo(residents: int = 10_000, seed: int = 2026, data_dir: Path | None = None, *, database_url: str | None = None, today: date | None = None) -> DemoInfo:
+def build_demo(
+    residents: int = 10_000, seed: int = 2026, data_dir: Path | None = None, *, database_url: str | None = None, today: date | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> DemoInfo:
     """Create the demo county (or find the one already there) and describe it."""
     from backend.config import get_settings
 
@@ -478,20 +503,29 @@ def build_demo(residents: int = 10_000, seed: int = 2026, data_dir: Path | None 
         raise RuntimeError(f"the database {url} holds a demo county but {info_path} is missing; use a fresh --data-dir")
     policy = load_policy(settings.policy_file)
     now = datetime.now(UTC)
+    step = _Steps(progress)
     g = Generator(seed, residents, policy, today)
     g.households()
     books = plan_money(g, now)
+    step("people and money planned")
     with session_scope(engine) as s:
         ledger.ensure_fund_accounts(s)
     write_people(engine, g, keyring, now)
+    step("people written")
     write_money(engine, g, books, now)
-    history_start = f"{today.year - 1:04d}-01"
+    step("contributions and interest written")
+    history_start = months.add(months.of(today), -PAYROLL_MONTHS)
     pensioners = write_awards(engine, g, history_start, now)
+    _analyze(engine)  # planner statistics: without them SQLite's family-binding query is quadratic
+    step("awards and certifications written")
     runs = run_payrolls(engine, policy, today, history_start)
+    step(f"{runs} payroll runs")
     deaths = settle_deaths(engine, g, keyring, max(1, residents // 500))
+    step(f"{deaths} deaths settled")
     add_review_cases(engine, g)
     device_id, token = add_users_and_kiosk(engine, g)
     write_population(g, data_dir)
+    step("users, kiosk, review cases")
     demo = g.people[0]
     face_ok, face_note = enrol_demo_face(engine, policy, keyring, demo.pid, data_dir)
     info = DemoInfo(
@@ -503,3 +537,39 @@ def build_demo(residents: int = 10_000, seed: int = 2026, data_dir: Path | None 
     # the kiosk token is shown once by the API; the demo keeps it beside its own database
     info_path.write_text(json.dumps(asdict(info), ensure_ascii=False, indent=1), encoding="utf-8")
     return info
+
+
+# --- what the `nongbao demo` command prints and starts ------------------------------------
+
+
+def describe(info: DemoInfo, base: str) -> str:
+    year = date.today().year
+    lines = [
+        f"Demo county {'created' if info.created else 'reused'} in {info.seconds} s: {info.residents} residents, {info.pensioners} pensioners, "
+        f"{info.contributions} contributions, {info.payroll_runs} payroll runs, {info.deaths} deaths  (data: {info.data_dir})",
+        f"  backend      {base}/healthz   API docs {base}/docs",
+        f"  console      {base}/console",
+        f"  reports      {base}/api/v1/reports/fund/{year - 1}?format=pdf   {base}/api/v1/reports/certification?format=pdf",
+        "  logins       " + "   ".join(f"{user} / {password}" for user, password in info.users.items()),
+        f"  kiosk token  {info.kiosk_token}   (device {info.kiosk_device_id})",
+        f"  resident     {info.demo_person_name}  ID {info.demo_id_number}  person {info.demo_person_id}",
+        f"  demo face    {'yes: ' if info.face_enrolled else 'no: '}{info.face_note}",
+    ]
+    return "\n".join(lines)
+
+
+def start_kiosk(base: str, info: DemoInfo):  # type: ignore[no-untyped-def]
+    """The kiosk in simulation mode as a child process, when its app is installed here."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "nongbao", "kiosk", "--simulate", "--backend", base, "--token", info.kiosk_token]
+    if importlib.util.find_spec("kiosk_app") is None or importlib.util.find_spec("kivy") is None:
+        print(f"kiosk: not started (kiosk_app or Kivy is not installed here); with them installed run:\n  {' '.join(command[2:])}", file=sys.stderr)
+        return None
+    face = Path(info.data_dir) / "demo-face.png"
+    env = {**os.environ, "NONGBAO_DEMO_FACE": str(face)} if face.exists() else dict(os.environ)
+    print(f"kiosk: starting `{' '.join(command[2:])}`", file=sys.stderr)
+    return subprocess.Popen(command, env=env)

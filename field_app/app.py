@@ -22,9 +22,9 @@ from kivy.lang import Builder
 from kivy.properties import BooleanProperty, ColorProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
-from kivy.uix.checkbox import CheckBox
 from kivy.uix.label import Label
 from kivy.uix.textinput import TextInput
+from kivy.uix.widget import Widget
 
 from field_app import theme
 from field_app.flow import FieldFlow, View
@@ -50,6 +50,23 @@ class PersonRow(FieldButton):
     pass
 
 
+class Attest(FieldButton):
+    """A toggle as big as a button: unticked, then ticked by the worker's own tap."""
+
+    active = BooleanProperty(False)
+    label = ""
+
+    def on_release(self) -> None:
+        self.active = not self.active
+
+    def on_active(self, *_args: object) -> None:
+        self.text = (
+            "[size=40sp]✔[/size]  " if self.active else "[size=40sp]□[/size]  "
+        ) + self.label
+        tone = (theme.GREEN_LIGHT, theme.GREEN) if self.active else (theme.GREY_LIGHT, theme.INK)
+        self.bg, self.fg = rgba(tone[0]), rgba(tone[1])
+
+
 class FieldRoot(BoxLayout):
     landscape = BooleanProperty(False)
     show_camera = BooleanProperty(False)
@@ -72,8 +89,11 @@ class SyncService:
         if self._thread is not None and self._thread.is_alive():
             return
         session = self.flow.session
-        self.syncer = Syncer(session.outbox(), session.client(), sleep=self._sleep, backoff=Backoff())
+        self.syncer = Syncer(
+            session.outbox(), session.client(), sleep=self._sleep, backoff=Backoff()
+        )
         self.syncer.on_change = self.on_change
+        self.syncer.on_reachable = lambda ok: setattr(session, "reachable", ok)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="field-sync", daemon=True)
         self._thread.start()
@@ -93,7 +113,9 @@ class SyncService:
     def send_now(self) -> None:
         """The worker's "send now": everything unsent, ignoring the backoff schedule."""
         if self.syncer is not None:
-            threading.Thread(target=lambda: (self.syncer.run_once(force=True), self.on_change()), daemon=True).start()  # type: ignore[union-attr]
+            threading.Thread(
+                target=lambda: (self.syncer.run_once(force=True), self.on_change()), daemon=True
+            ).start()  # type: ignore[union-attr]
 
     def wake(self) -> None:
         self._wake.set()
@@ -103,10 +125,43 @@ class SyncService:
         self._wake.set()
 
 
+class FrameWorker:
+    """Face and QR analysis off the UI thread, on the newest frame whenever the last one is
+    done: the quality gate and the landmarks take ~0.1 s a frame on a desktop and more on a
+    phone, and the preview must not stutter meanwhile. Older frames are simply skipped."""
+
+    def __init__(self, work: Callable[[Any], None]) -> None:
+        self._work = work
+        self._slot: Any = None
+        self._cv = threading.Condition()
+        threading.Thread(target=self._run, name="field-frames", daemon=True).start()
+
+    def offer(self, image: Any) -> None:
+        with self._cv:
+            self._slot = image
+            self._cv.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while self._slot is None:
+                    self._cv.wait()
+                image, self._slot = self._slot, None
+            self._work(image)
+
+
 class FieldApp(App):
     title = "农保 上门认证 Nongbao field"
 
-    def __init__(self, flow: FieldFlow, *, camera: Any = None, id_reader: Any = None, landscape: bool = False, **kw: Any) -> None:
+    def __init__(
+        self,
+        flow: FieldFlow,
+        *,
+        camera: Any = None,
+        id_reader: Any = None,
+        landscape: bool = False,
+        **kw: Any,
+    ) -> None:
         super().__init__(**kw)
         self.flow = flow
         self.camera = camera
@@ -115,11 +170,16 @@ class FieldApp(App):
         self.busy = False
         self.inputs: dict[str, Any] = {}
         self._signature: object = None
+        self._built_screen = ""
         self._dirty = True
         self._frame_index = -1
         self._texture: Texture | None = None
         self.sync = SyncService(flow, self.mark_dirty)
         flow.on_saved = self.sync.wake
+        # the flow is touched by the UI thread (taps, drawing) and the frame worker
+        self.lock = threading.RLock()
+        self.frames = FrameWorker(self._analyse)
+        self._still: object = None
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -133,7 +193,9 @@ class FieldApp(App):
         self.root = FieldRoot(landscape=self.landscape)
         self.render(force=True)
         Clock.schedule_interval(self._pump, 1 / 12)
-        Clock.schedule_interval(lambda _dt: self.mark_dirty(), 1.0)  # the outbox changes in the background
+        Clock.schedule_interval(
+            lambda _dt: self.mark_dirty(), 1.0
+        )  # the outbox changes in the background
         return self.root
 
     def on_stop(self) -> None:
@@ -155,14 +217,21 @@ class FieldApp(App):
             return
         self._frame_index = frame.index
         self.show_frame(frame.image)
-        if self.flow.screen == "face":
-            self.flow.frame(frame.image)
-            self._dirty = True
-        elif self.flow.screen == "scan":
+        if self.flow.screen in ("face", "scan"):
+            self.frames.offer(frame.image)
+
+    def _analyse(self, image: Any) -> None:
+        """On the frame worker: one frame through the flow (face check or QR scan)."""
+        if self.flow.screen == "scan":
             from hardware.scanner import decode_qr
 
-            if self.flow.qr_seen(decode_qr(frame.image)):
-                self._dirty = True
+            text = decode_qr(image)
+            with self.lock:
+                self.flow.qr_seen(text)
+        else:
+            with self.lock:
+                self.flow.frame(image)
+        self.mark_dirty()
 
     def show_frame(self, image: Any) -> None:
         h, w = image.shape[:2]
@@ -175,7 +244,9 @@ class FieldApp(App):
 
     # --- actions ------------------------------------------------------------------------------
 
-    def in_background(self, work: Callable[[], Any], then: Callable[[Any], None] = lambda _r: None) -> None:
+    def in_background(
+        self, work: Callable[[], Any], then: Callable[[Any], None] = lambda _r: None
+    ) -> None:
         self.busy = True
         self.mark_dirty()
 
@@ -197,10 +268,18 @@ class FieldApp(App):
 
     def tap(self, action: str) -> None:
         """Every button lands here: one name per action, so the tour and tests can tap too."""
+        with self.lock:
+            self._tap(action)
+        self.render()
+
+    def _tap(self, action: str) -> None:
         f, text = self.flow, self._text
         if action == "sign_in":
             server = text("server") or f.base_url
-            self.in_background(lambda: f.sign_in(text("username"), text("password"), text("pin"), server), self._signed_in)
+            self.in_background(
+                lambda: f.sign_in(text("username"), text("password"), text("pin"), server),
+                self._signed_in,
+            )
         elif action == "unlock":
             if f.unlock(text("pin")):
                 self._signed_in(True)
@@ -213,7 +292,9 @@ class FieldApp(App):
             self.in_background(self._read_card)
         elif action.startswith("person:"):
             f.select(action.split(":", 1)[1])
-        elif action == "take_photo" and self.camera is not None and self.camera.latest() is not None:
+        elif (
+            action == "take_photo" and self.camera is not None and self.camera.latest() is not None
+        ):
             f.take_document(self.camera.latest().image)
         elif action == "save_cert":
             f.save_certification(self._checked("attest"), text("note"))
@@ -226,7 +307,6 @@ class FieldApp(App):
                 self.sync.stop()
         else:
             getattr(f, action)()
-        self.render()
 
     def _signed_in(self, ok: Any) -> None:
         if ok:
@@ -240,7 +320,9 @@ class FieldApp(App):
         except Exception:
             self.flow._say(("请把身份证放在读卡器上", "Put the ID card on the reader"), "warn")
             return
-        Clock.schedule_once(lambda _dt: (self.flow.read_card(card.id_number, card.name), self.render()), 0)
+        Clock.schedule_once(
+            lambda _dt: (self.flow.read_card(card.id_number, card.name), self.render()), 0
+        )
 
     def _text(self, key: str) -> str:
         w = self.inputs.get(key)
@@ -248,12 +330,22 @@ class FieldApp(App):
 
     def _checked(self, key: str) -> bool:
         w = self.inputs.get(key)
-        return bool(w.active) if isinstance(w, CheckBox) else False
+        return bool(w.active) if isinstance(w, Attest) else False
 
     # --- drawing ------------------------------------------------------------------------------
 
     def render(self, force: bool = False) -> None:
-        view = self.flow.view()
+        with self.lock:
+            view = self.flow.view()
+            face = self.flow.draft.face if self.flow.draft else None
+        if (
+            view.screen == "prelim"
+            and face is not None
+            and face.image is not None
+            and self._still is not face
+        ):
+            self._still = face  # the photo the backend will judge, for the worker to see
+            self.show_frame(face.image)
         ids = self.root.ids  # type: ignore[union-attr]
         lang = view.lang
         ids.title.text = view.title
@@ -263,8 +355,12 @@ class FieldApp(App):
         ids.banner.text = message
         bg, fg = theme.TONES[view.tone]
         self.root.banner_bg, self.root.banner_fg = rgba(bg), rgba(fg)  # type: ignore[union-attr]
-        self.root.show_camera = view.screen in ("face", "docs", "scan")  # type: ignore[union-attr]
-        signature = (view.screen, lang) if view.screen in INPUT_SCREENS else (view.screen, lang, repr(view.rows), repr(view.data), self.busy)
+        self.root.show_camera = view.screen in ("face", "docs", "scan", "prelim")  # type: ignore[union-attr]
+        signature = (
+            (view.screen, lang)
+            if view.screen in INPUT_SCREENS
+            else (view.screen, lang, repr(view.rows), repr(view.data), self.busy)
+        )
         if force or signature != self._signature:
             self._signature = signature
             self._build(view)
@@ -275,64 +371,107 @@ class FieldApp(App):
             return ""
         counts = session.outbox().counts()
         unsent = counts["pending"] + counts["sending"]
-        state = t("online" if session.current.online else "offline", view.lang)
+        state = t("online" if self.flow.online() else "offline", view.lang)
         return f"{state}\n{t('outbox', view.lang)} {unsent}"
 
     def _build(self, view: View) -> None:
         ids = self.root.ids  # type: ignore[union-attr]
         content, actions = ids.content, ids.actions
+        # what the worker typed survives a rebuild (a language switch, a background refresh)
+        kept = (
+            {k: (w.text if isinstance(w, TextInput) else w.active) for k, w in self.inputs.items()}
+            if view.screen == self._built_screen
+            else {}
+        )
         content.clear_widgets()
         actions.clear_widgets()
-        if view.screen in INPUT_SCREENS:
-            self.inputs = {}
+        self.inputs = {}
         getattr(self, f"_screen_{view.screen}")(view, content)
+        content.add_widget(Widget())  # takes the space left over: short pages start at the top
+        for key, value in kept.items():
+            if key in self.inputs:
+                setattr(
+                    self.inputs[key],
+                    "text" if isinstance(self.inputs[key], TextInput) else "active",
+                    value,
+                )
+        self._built_screen = view.screen
         for key, label, tone in self._buttons(view):
             actions.add_widget(self._button(label, key, tone))
-        actions.cols = 1 if len(actions.children) == 1 else 2
+        n = len(actions.children)
+        # a tablet held sideways has width to spare and little height: one row of buttons
+        actions.cols = max(1, min(n, 4)) if self.landscape else min(n, 2) or 1
 
     def _button(self, text: str, action: str, tone: str = "primary") -> FieldButton:
-        colours = {"primary": (theme.BLUE, theme.WHITE), "plain": (theme.BLUE_LIGHT, theme.BLUE_INK), "warn": (theme.AMBER_LIGHT, theme.AMBER_INK), "bad": (theme.RED_LIGHT, theme.RED), "good": (theme.GREEN, theme.WHITE)}
+        colours = {
+            "primary": (theme.BLUE, theme.WHITE),
+            "plain": (theme.BLUE_LIGHT, theme.BLUE_INK),
+            "warn": (theme.AMBER_LIGHT, theme.AMBER_INK),
+            "bad": (theme.RED_LIGHT, theme.RED),
+            "good": (theme.GREEN, theme.WHITE),
+        }
         bg, fg = colours[tone]
-        b = FieldButton(text=text, bg=rgba(bg), bg_down=[c * 0.85 for c in rgba(bg)[:3]] + [1], fg=rgba(fg))
+        b = FieldButton(
+            text=text, bg=rgba(bg), bg_down=[c * 0.85 for c in rgba(bg)[:3]] + [1], fg=rgba(fg)
+        )
         b.bind(on_release=lambda *_: self.tap(action))
         b.action = action  # type: ignore[attr-defined]
         return b
 
-    def _words(self, content: Any, text: str, size: float = theme.BODY_SP, bold: bool = False) -> None:
+    def _words(
+        self, content: Any, text: str, size: float = theme.BODY_SP, bold: bool = False
+    ) -> None:
         w = Words(text=text, bold=bold)
         w.font_size = f"{size}sp"
         content.add_widget(w)
 
-    def _input(self, content: Any, key: str, hint: str, *, password: bool = False, text: str = "", numeric: bool = False) -> None:
+    def _input(
+        self,
+        content: Any,
+        key: str,
+        hint: str,
+        *,
+        password: bool = False,
+        text: str = "",
+        numeric: bool = False,
+    ) -> None:
         self._words(content, hint, theme.SMALL_SP)
         box = TextInput(text=text, password=password, input_filter="int" if numeric else None)
         self.inputs[key] = box
         content.add_widget(box)
 
     def _check(self, content: Any, key: str, label: str) -> None:
-        from kivy.factory import Factory
-
-        row = Factory.CheckRow()
-        box = CheckBox(size_hint_x=None, width=90, color=rgba(theme.BLUE))
+        box = Attest()
+        box.label = label
+        box.on_active()
         self.inputs[key] = box
-        row.add_widget(box)
-        words = Words(text=label, bold=True)
-        row.add_widget(words)
-        content.add_widget(row)
+        content.add_widget(box)
 
     def _buttons(self, view: View) -> list[tuple[str, str, str]]:
         lang, s = view.lang, view.screen
         b = lambda key, action, tone="primary": (action, t(key, lang), tone)  # noqa: E731
         if s == "sign_in":
-            return [b("sign_in", "sign_in")] + ([b("back", "back", "plain")] if self.flow.session.store.has_pin() else [])
+            return [b("sign_in", "sign_in")] + (
+                [b("back", "back", "plain")] if self.flow.session.store.has_pin() else []
+            )
         if s == "unlock":
             return [b("unlock", "unlock"), b("online_sign_in", "go_sign_in", "plain")]
         if s == "list":
-            return [b("scan_qr", "start_scan", "plain"), b("read_card", "read_card", "plain"), b("refresh", "refresh", "plain"), b("outbox", "show_outbox", "plain")]
+            return [
+                b("scan_qr", "start_scan", "plain"),
+                b("read_card", "read_card", "plain"),
+                b("refresh", "refresh", "plain"),
+                b("outbox", "show_outbox", "plain"),
+            ]
         if s == "scan":
             return [b("back", "back", "plain")]
         if s == "person":
-            return [b("start_face", "start_face", "good"), b("not_home", "to_not_home", "warn"), b("reported_dead", "to_dead", "bad"), b("back", "back", "plain")]
+            return [
+                b("start_face", "start_face", "good"),
+                b("not_home", "to_not_home", "warn"),
+                b("reported_dead", "to_dead", "bad"),
+                b("back", "back", "plain"),
+            ]
         if s == "face":
             return [b("back", "back", "plain")]
         if s == "prelim":
@@ -379,7 +518,11 @@ class FieldApp(App):
     def _person_row(self, row: dict[str, Any], lang: str) -> PersonRow:
         badge = f"  [color=#b71c1c]【{t('homebound', lang)}】[/color]" if row["homebound"] else ""
         text = f"[b][size=30sp]{row['name']}[/size][/b]{badge}   {row['due']}\n{row['id']}   {row['phone']}\n{row['address']} · {row['last']}"
-        r = PersonRow(text=text, bg=rgba(theme.WHITE), bg_down=rgba(theme.BLUE_LIGHT), fg=rgba(theme.INK))
+        if row.get("visit"):
+            text += f"\n[color=#0d3c82][b]→ {row['visit']}[/b][/color]"
+        r = PersonRow(
+            text=text, bg=rgba(theme.WHITE), bg_down=rgba(theme.BLUE_LIGHT), fg=rgba(theme.INK)
+        )
         r.bind(on_release=lambda *_: self.tap(f"person:{row['person_id']}"))
         r.action = f"person:{row['person_id']}"  # type: ignore[attr-defined]
         return r
@@ -388,8 +531,12 @@ class FieldApp(App):
         p = view.data["person"]
         hb = f"   [color=#b71c1c]【{t('homebound', view.lang)}】[/color]" if p["homebound"] else ""
         self._words(content, f"[b][size=34sp]{p['name']}[/size][/b]{hb}")
-        self._words(content, f"{p['id']}\n{p['address']}\n☎ {p['phone'] or '-'}\n{p['due']} · {p['last']}")
-        self._words(content, f"{t('location', view.lang)}: {view.data.get('location', '')}", theme.SMALL_SP)
+        self._words(
+            content, f"{p['id']}\n{p['address']}\n☎ {p['phone'] or '-'}\n{p['due']} · {p['last']}"
+        )
+        self._words(
+            content, f"{t('location', view.lang)}: {view.data.get('location', '')}", theme.SMALL_SP
+        )
 
     def _screen_person(self, view: View, content: Any) -> None:
         self._person_facts(view, content)
@@ -400,7 +547,10 @@ class FieldApp(App):
     def _screen_face(self, view: View, content: Any) -> None:
         d = view.data
         if d.get("phase") == "liveness":
-            steps = "  ".join(("✔ " if i < d["done"] else "○ ") + t_action(a, view.lang) for i, a in enumerate(d["actions"]))
+            steps = "  ".join(
+                ("✔ " if i < d["done"] else "○ ") + t_action(a, view.lang)
+                for i, a in enumerate(d["actions"])
+            )
             self._words(content, steps, bold=True)
         self._words(content, view.data["person"]["name"], theme.TITLE_SP, bold=True)
 
@@ -436,7 +586,11 @@ class FieldApp(App):
             self._words(content, "-")
         for row in view.rows:
             colour = {"good": "1b5e20", "warn": "663c00", "bad": "b71c1c"}[row["tone"]]
-            self._words(content, f"[b]{row['kind']}[/b] · {row['client_id'][:8]}\n[color=#{colour}]{row['text']}[/color]", theme.ROW_SP)
+            self._words(
+                content,
+                f"[b]{row['name']}[/b]  {row['id']}\n{row['kind']} · {t('state_' + row['state'], view.lang)}\n[color=#{colour}][b]{row['text']}[/b][/color]",
+                theme.ROW_SP,
+            )
 
 
 def t_action(action: str, lang: str) -> str:

@@ -23,7 +23,11 @@ def configure_kivy(width: int, height: int) -> None:
 
 
 def default_data_dir() -> Path:
-    return Path(os.environ.get("NONGBAO_FIELD_DATA", Path.home() / ".local" / "share" / "nongbao-field"))
+    if "NONGBAO_FIELD_DATA" in os.environ:
+        return Path(os.environ["NONGBAO_FIELD_DATA"])
+    if "ANDROID_PRIVATE" in os.environ:  # python-for-android: the app's private storage
+        return Path(os.environ["ANDROID_PRIVATE"]) / "nongbao-field"
+    return Path.home() / ".local" / "share" / "nongbao-field"
 
 
 def parse_position(text: str | None):  # type: ignore[no-untyped-def]
@@ -38,7 +42,14 @@ def parse_position(text: str | None):  # type: ignore[no-untyped-def]
     return Fix(lat, lon, acc)
 
 
-def build(simulate: bool, backend_url: str, data_dir: Path, position: str | None, camera_media: Path | None, tablet: bool):  # type: ignore[no-untyped-def]
+def build(
+    simulate: bool,
+    backend_url: str,
+    data_dir: Path,
+    position: str | None,
+    camera_media: Path | None,
+    tablet: bool,
+):  # type: ignore[no-untyped-def]
     """The app with its devices: real ones, or simulated ones with --simulate."""
     from field_app.app import FieldApp
     from field_app.devices import build_devices
@@ -47,7 +58,9 @@ def build(simulate: bool, backend_url: str, data_dir: Path, position: str | None
     from field_app.store import DeviceStore
 
     store = DeviceStore(data_dir / "field.sqlite3")
-    flow = FieldFlow(FieldSession(store), build_devices(simulate, parse_position(position)), base_url=backend_url)
+    flow = FieldFlow(
+        FieldSession(store), build_devices(simulate, parse_position(position)), base_url=backend_url
+    )
     camera = open_camera(simulate, camera_media)
     reader = open_reader(simulate)
     return FieldApp(flow, camera=camera, id_reader=reader, landscape=tablet)
@@ -81,17 +94,44 @@ def open_reader(simulate: bool):  # type: ignore[no-untyped-def]
 
 
 @click.command()
-@click.option("--simulate", is_flag=True, help="Simulated camera, ID card reader, GPS and liveness actions.")
-@click.option("--backend", "backend_url", envvar="NONGBAO_BACKEND_URL", default="http://127.0.0.1:8000", show_default=True, help="The backend (env NONGBAO_BACKEND_URL).")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Where the encrypted store lives (env NONGBAO_FIELD_DATA).")
+@click.option(
+    "--simulate", is_flag=True, help="Simulated camera, ID card reader, GPS and liveness actions."
+)
+@click.option(
+    "--backend",
+    "backend_url",
+    envvar="NONGBAO_BACKEND_URL",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="The backend (env NONGBAO_BACKEND_URL).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where the encrypted store lives (env NONGBAO_FIELD_DATA).",
+)
 @click.option("--tablet", is_flag=True, help="1280x800 landscape instead of a 720x1280 phone.")
 @click.option("--position", help="A fixed LAT,LON,ACCURACY_M where there is no GPS.")
-@click.option("--camera-media", type=click.Path(exists=True, path_type=Path), help="Play these images or this video as the camera.")
-def field(simulate: bool, backend_url: str, data_dir: Path | None, tablet: bool, position: str | None, camera_media: Path | None) -> None:
+@click.option(
+    "--camera-media",
+    type=click.Path(exists=True, path_type=Path),
+    help="Play these images or this video as the camera.",
+)
+def field(
+    simulate: bool,
+    backend_url: str,
+    data_dir: Path | None,
+    tablet: bool,
+    position: str | None,
+    camera_media: Path | None,
+) -> None:
     """Run the field app: certify homebound pensioners at home, offline first."""
     configure_kivy(*SIZES["tablet" if tablet else "phone"])
     try:
-        app = build(simulate, backend_url, data_dir or default_data_dir(), position, camera_media, tablet)
+        app = build(
+            simulate, backend_url, data_dir or default_data_dir(), position, camera_media, tablet
+        )
     except Exception as exc:
         raise click.ClickException(f"cannot start the field app: {exc}") from exc
     app.run()

@@ -163,7 +163,14 @@ class ApiError(ClientError):
 
 
 class FieldClient:
-    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 20.0, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 20.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
@@ -202,34 +209,70 @@ class FieldClient:
             return False
 
     def sign_in(self, username: str, password: str) -> Token:
-        token = Token.model_validate(self._send("POST", "/auth/token", data={"username": username, "password": password}))
+        token = Token.model_validate(
+            self._send("POST", "/auth/token", data={"username": username, "password": password})
+        )
         self.token = token.access_token
         return token
 
     def worklist(self, village: str | None = None) -> Worklist:
         params = {"village": village} if village else None
-        return Worklist.model_validate(self._send("GET", "/field/worklist", params=params, headers=self._headers()))
+        return Worklist.model_validate(
+            self._send("GET", "/field/worklist", params=params, headers=self._headers())
+        )
 
     def challenge(self, person_id: str) -> Challenge:
-        return Challenge.model_validate(self._send("POST", "/challenges", json={"person_id": person_id}, headers=self._headers()))
+        return Challenge.model_validate(
+            self._send(
+                "POST", "/challenges", json={"person_id": person_id}, headers=self._headers()
+            )
+        )
 
-    def certify(self, sub: CertificationIn, images: Sequence[bytes], frames: Sequence[bytes] = ()) -> CertificationResult:
+    def certify(
+        self, sub: CertificationIn, images: Sequence[bytes], frames: Sequence[bytes] = ()
+    ) -> CertificationResult:
         data = {k: str(v) for k, v in sub.model_dump(exclude_none=True).items()}
         data["channel"] = "field"
         files = [("images", (f"face{i}.jpg", b, "image/jpeg")) for i, b in enumerate(images)]
         files += [("frames", (f"frame{i}.jpg", b, "image/jpeg")) for i, b in enumerate(frames)]
-        body = self._send("POST", "/certifications", data=data, files=files, headers=self._headers({"Idempotency-Key": sub.client_id}))
+        body = self._send(
+            "POST",
+            "/certifications",
+            data=data,
+            files=files,
+            headers=self._headers({"Idempotency-Key": sub.client_id}),
+        )
         return CertificationResult.model_validate(body)
 
     def visit(self, visit: VisitIn) -> VisitResult:
-        body = self._send("POST", "/field/visits", json=visit.model_dump(), headers=self._headers({"Idempotency-Key": visit.client_id}))
+        body = self._send(
+            "POST",
+            "/field/visits",
+            json=visit.model_dump(),
+            headers=self._headers({"Idempotency-Key": visit.client_id}),
+        )
         return VisitResult.model_validate(body)
 
-    def attach(self, client_id: str, person_id: str, attestation: str, note: str, documents: Sequence[bytes]) -> dict[str, Any]:
+    def attach(
+        self,
+        client_id: str,
+        person_id: str,
+        attestation: str,
+        note: str,
+        documents: Sequence[bytes],
+    ) -> dict[str, Any]:
         """The worker's attestation, note and document photos of a visit (idempotent)."""
         files = [("documents", (f"doc{i}.jpg", b, "image/jpeg")) for i, b in enumerate(documents)]
         data = {"person_id": person_id, "attestation": attestation, "note": note}
-        return dict(self._send("POST", f"/field/visits/{client_id}/attachments", data=data, files=files or None, headers=self._headers()))
+        return dict(
+            self._send(
+                "POST",
+                f"/field/visits/{client_id}/attachments",
+                data=data,
+                files=files or None,
+                headers=self._headers(),
+            )
+        )
 
 
 def _problem(r: httpx.Response) -> Problem:

@@ -38,7 +38,12 @@ class BiometricsGate:
     def assess(self, frame: np.ndarray) -> Quality:
         report = self._quality.assess(frame, purpose="verify")
         first = report.reasons[0] if report.reasons else None
-        return Quality(bool(report.ok), report.box is not None, getattr(first, "zh", ""), getattr(first, "en", ""))
+        return Quality(
+            bool(report.ok),
+            report.box is not None,
+            getattr(first, "zh", ""),
+            getattr(first, "en", ""),
+        )
 
 
 class BiometricsWatcher:
@@ -74,7 +79,12 @@ class SimulatedWatcher:
     numbers the backend's certification tests synthesize). Never used with a real camera."""
 
     NEUTRAL: ClassVar[dict[str, float]] = {"ear": 0.30, "mar": 0.10, "yaw": 0.0, "aspect": 1.0}
-    ACTION: ClassVar[dict[str, dict[str, float]]] = {"blink": {"ear": 0.12}, "turn_left": {"yaw": 22.0}, "turn_right": {"yaw": -22.0}, "open_mouth": {"mar": 0.40}}
+    ACTION: ClassVar[dict[str, dict[str, float]]] = {
+        "blink": {"ear": 0.12},
+        "turn_left": {"yaw": 22.0},
+        "turn_right": {"yaw": -22.0},
+        "open_mouth": {"mar": 0.40},
+    }
 
     def __init__(self) -> None:
         self._script: list[tuple[int, dict[str, float]]] = []
@@ -107,7 +117,10 @@ class BiometricsMatcher:
         if report.box is None:
             return None
         probe = templates.encode(image, report.box)
-        return round(float(templates.distance(templates.from_bytes(base64.b64decode(template_b64)), probe)), 4)
+        return round(
+            float(templates.distance(templates.from_bytes(base64.b64decode(template_b64)), probe)),
+            4,
+        )
 
 
 class AlwaysGoodGate:
@@ -120,7 +133,9 @@ class AlwaysGoodGate:
 def encode_jpeg(frame: np.ndarray) -> bytes:
     import cv2
 
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    ok, buf = cv2.imencode(
+        ".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90]
+    )
     if not ok:
         raise ValueError("cannot encode the frame as JPEG")
     return buf.tobytes()
@@ -152,7 +167,9 @@ class PlyerLocator:
 
     def _on_location(self, **kw: Any) -> None:
         with self._lock:
-            self._latest = Fix(float(kw["lat"]), float(kw["lon"]), float(kw.get("accuracy", 9999.0)))
+            self._latest = Fix(
+                float(kw["lat"]), float(kw["lon"]), float(kw.get("accuracy", 9999.0))
+            )
 
     def fix(self) -> Fix | None:
         with self._lock:
@@ -170,5 +187,17 @@ def open_locator(simulate: bool, position: Fix | None) -> Any:
 
 def build_devices(simulate: bool, position: Fix | None = None) -> Devices:
     if simulate:
-        return Devices(BiometricsGate(), SimulatedWatcher(), BiometricsMatcher(), open_locator(True, position), encode_jpeg)
-    return Devices(BiometricsGate(), BiometricsWatcher(), BiometricsMatcher(), open_locator(False, position), encode_jpeg)
+        return Devices(
+            BiometricsGate(),
+            SimulatedWatcher(),
+            BiometricsMatcher(),
+            open_locator(True, position),
+            encode_jpeg,
+        )
+    return Devices(
+        BiometricsGate(),
+        BiometricsWatcher(),
+        BiometricsMatcher(),
+        open_locator(False, position),
+        encode_jpeg,
+    )

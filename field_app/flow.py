@@ -26,7 +26,20 @@ from field_app.outbox import Visit
 from field_app.session import FieldSession, SignInError
 from field_app.texts import t
 
-Screen = Literal["sign_in", "unlock", "list", "scan", "person", "face", "prelim", "docs", "attest", "not_home", "dead", "outbox"]
+Screen = Literal[
+    "sign_in",
+    "unlock",
+    "list",
+    "scan",
+    "person",
+    "face",
+    "prelim",
+    "docs",
+    "attest",
+    "not_home",
+    "dead",
+    "outbox",
+]
 
 PASS_AT, REFER_AT = 0.50, 0.60  # the default county's thresholds, for the preliminary guess only
 GOOD_FRAMES = 3  # consecutive good frames before the photo is taken
@@ -121,7 +134,15 @@ class View:
 
 
 class FieldFlow:
-    def __init__(self, session: FieldSession, devices: Devices, *, wall: Callable[[], float] = time.time, base_url: str = "", on_saved: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        session: FieldSession,
+        devices: Devices,
+        *,
+        wall: Callable[[], float] = time.time,
+        base_url: str = "",
+        on_saved: Callable[[], None] = lambda: None,
+    ) -> None:
         self.session = session
         self.dev = devices
         self.wall = wall
@@ -136,8 +157,16 @@ class FieldFlow:
 
     # --- helpers ----------------------------------------------------------------------------
 
-    def _say(self, key_or_text: str | tuple[str, str], tone: Literal["info", "good", "warn", "bad"] = "info") -> None:
-        self.message = key_or_text if isinstance(key_or_text, tuple) else (t(key_or_text, "zh"), t(key_or_text, "en"))
+    def _say(
+        self,
+        key_or_text: str | tuple[str, str],
+        tone: Literal["info", "good", "warn", "bad"] = "info",
+    ) -> None:
+        self.message = (
+            key_or_text
+            if isinstance(key_or_text, tuple)
+            else (t(key_or_text, "zh"), t(key_or_text, "en"))
+        )
         self.tone = tone
 
     def _go(self, screen: Screen) -> None:
@@ -147,6 +176,13 @@ class FieldFlow:
 
     def toggle_lang(self) -> None:
         self.lang = "en" if self.lang == "zh" else "zh"
+
+    def online(self) -> bool:
+        """What the last contact with the backend said (the sign-in, if nothing since)."""
+        s = self.session
+        if s.current is None:
+            return False
+        return s.current.online if s.reachable is None else s.reachable
 
     def persons(self) -> list[WorkPerson]:
         wl = self.session.worklist() if self.session.current else None
@@ -194,8 +230,10 @@ class FieldFlow:
         try:
             self.session.download_worklist()
         except ClientError:
+            self.session.reachable = False
             self._say("cannot_reach", "warn")
             return False
+        self.session.reachable = True
         self._say("downloaded", "good")
         return True
 
@@ -208,9 +246,15 @@ class FieldFlow:
         q = self.query.upper()
         if not q:
             return self.persons()
-        return [p for p in self.persons() if q in p.name.upper() or p.id_number.upper().endswith(q) or q in p.village_name.upper()]
+        return [
+            p
+            for p in self.persons()
+            if q in p.name.upper() or p.id_number.upper().endswith(q) or q in p.village_name.upper()
+        ]
 
-    def select(self, person_id: str, found_by: str = "list", card: tuple[str, str] | None = None) -> bool:
+    def select(
+        self, person_id: str, found_by: str = "list", card: tuple[str, str] | None = None
+    ) -> bool:
         person = next((p for p in self.persons() if p.person_id == person_id), None)
         if person is None:
             self._say("not_found", "warn")
@@ -265,10 +309,14 @@ class FieldFlow:
         if d.person.face_template is None:
             self._say("no_face_enrolled", "warn")
             return False
-        if not d.person.challenges:
+        # a challenge already carried by a saved visit is spent, even if the app was killed
+        # before it could be struck off the list
+        spent = {e.label.get("challenge_id") for e in self.session.outbox().entries()}
+        usable = [c for c in d.person.challenges if c.challenge_id not in spent]
+        if not usable:
             self._say("no_challenge", "warn")
             return False
-        d.face = FaceCapture(d.person.challenges[0])
+        d.face = FaceCapture(usable[0])
         self._go("face")
         return True
 
@@ -300,9 +348,14 @@ class FieldFlow:
         done, item = self.dev.watcher.feed(image, now)
         f.want_sample = f.want_sample or done > f.actions_done
         if item is not None:
-            if _sampleable(item) and (f.want_sample or not f.samples) and len(f.samples) < MAX_SAMPLES:
-                # the backend checks identity itself on these frames: the first, then the first
-                # frfacing the camera as each action completes (a turned face is not compared)
+            if (
+                _sampleable(item)
+                and (f.want_sample or not f.samples)
+                and len(f.samples) < MAX_SAMPLES
+            ):
+                # the backend checks identity itself on these frames: the first one, then the
+                # first frame facing the camera as each action completes (a turned face is not
+                # compared)
                 f.samples.append(self.dev.encode(image))
                 item = {**item, "sample": len(f.samples) - 1}
                 f.want_sample = False
@@ -314,7 +367,11 @@ class FieldFlow:
         if done >= total or timed_out:
             f.liveness_done = done >= total
             f.phase = "done"
-            f.distance = self.dev.matcher.distance(self.draft.person.face_template or "", f.image) if self.draft and f.image is not None else None
+            f.distance = (
+                self.dev.matcher.distance(self.draft.person.face_template or "", f.image)
+                if self.draft and f.image is not None
+                else None
+            )
             self._go("prelim")
 
     def retry_face(self) -> bool:
@@ -349,9 +406,17 @@ class FieldFlow:
     def _base_fields(self, note: str) -> dict[str, Any]:
         fix = self.dev.locator.fix()
         wl = self.session.worklist()
-        fields: dict[str, Any] = {"visited_at": datetime.fromtimestamp(self.wall(), UTC).isoformat(), "note": note.strip()[:2000], "listed_on": wl.today if wl else None}
+        fields: dict[str, Any] = {
+            "visited_at": datetime.fromtimestamp(self.wall(), UTC).isoformat(),
+            "note": note.strip()[:2000],
+            "listed_on": wl.today if wl else None,
+        }
         if fix is not None:
-            fields.update(latitude=round(fix.latitude, 6), longitude=round(fix.longitude, 6), accuracy_m=round(fix.accuracy_m, 1))
+            fields.update(
+                latitude=round(fix.latitude, 6),
+                longitude=round(fix.longitude, 6),
+                accuracy_m=round(fix.accuracy_m, 1),
+            )
         return fields
 
     def save_certification(self, attested: bool, note: str = "") -> str | None:
@@ -363,14 +428,29 @@ class FieldFlow:
             return None
         f = d.face
         fields = {
-            **self._base_fields(note), "challenge_id": f.challenge.challenge_id, "nonce": f.challenge.nonce,
-            "evidence": json.dumps({"frames": f.items}), "attestation": t("attest_text", "zh") + " / " + t("attest_text", "en"),
+            **self._base_fields(note),
+            "challenge_id": f.challenge.challenge_id,
+            "nonce": f.challenge.nonce,
+            "evidence": json.dumps({"frames": f.items}),
+            "attestation": t("attest_text", "zh") + " / " + t("attest_text", "en"),
             "found_by": d.found_by,
         }
         if d.card:
             fields.update(id_number=d.card[0], name=d.card[1])
-        prelim = {"distance": f.distance, "verdict": self.preliminary()[0], "liveness_done": f.liveness_done}
-        visit = Visit("certification", d.person.person_id, fields, images=[f.jpeg], frames=f.samples, documents=d.documents, preliminary=prelim)
+        prelim = {
+            "distance": f.distance,
+            "verdict": self.preliminary()[0],
+            "liveness_done": f.liveness_done,
+        }
+        visit = Visit(
+            "certification",
+            d.person.person_id,
+            fields,
+            images=[f.jpeg],
+            frames=f.samples,
+            documents=d.documents,
+            preliminary=prelim,
+        )
         return self._commit(visit, used_challenge=f.challenge.challenge_id)
 
     def to_not_home(self) -> None:
@@ -392,13 +472,26 @@ class FieldFlow:
         if not attested:
             self._say("attest_required", "warn")
             return None
-        fields = {**self._base_fields(note), "attestation": t("attest_dead", "zh") + " / " + t("attest_dead", "en")}
+        fields = {
+            **self._base_fields(note),
+            "attestation": t("attest_dead", "zh") + " / " + t("attest_dead", "en"),
+        }
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", date_of_death.strip()):
             fields["date_of_death"] = date_of_death.strip()
-        return self._commit(Visit("reported_dead", d.person.person_id, fields, documents=d.documents))
+        return self._commit(
+            Visit("reported_dead", d.person.person_id, fields, documents=d.documents)
+        )
 
     def _commit(self, visit: Visit, used_challenge: str | None = None) -> str:
-        cid = self.session.outbox().add(visit)  # on disk before anything else
+        person = self.draft.person if self.draft else None
+        label = (
+            {"name": person.name, "id": person.id_number_masked, "village": person.village_name}
+            if person
+            else {}
+        )
+        if used_challenge:
+            label["challenge_id"] = used_challenge
+        cid = self.session.outbox().add(visit, label=label)  # on disk before anything else
         if used_challenge:
             self.session.use_challenge(visit.person_id, used_challenge)
         self.draft = None
@@ -411,12 +504,26 @@ class FieldFlow:
 
     def view(self) -> View:
         lang = self.lang
-        v = View(self.screen, lang, self._title(), message=self.message[0 if lang == "zh" else 1], tone=self.tone)
+        v = View(
+            self.screen,
+            lang,
+            self._title(),
+            message=self.message[0 if lang == "zh" else 1],
+            tone=self.tone,
+        )
         if self.screen == "list":
-            v.rows = [_person_row(p, lang) for p in self.matches()]
+            visited = (
+                {e.label.get("person_id"): e for e in self.session.outbox().entries()}
+                if self.session.current
+                else {}
+            )
+            v.rows = [
+                {**_person_row(p, lang), "visit": _visit_note(visited.get(p.person_id), lang)}
+                for p in self.matches()
+            ]
             v.data["query"] = self.query
             v.data["counts"] = self.session.outbox().counts() if self.session.current else {}
-            v.data["online"] = bool(self.session.current and self.session.current.online)
+            v.data["online"] = self.online()
         elif self.screen == "outbox":
             v.rows = [_outbox_row(e, lang) for e in self.session.outbox().entries()]
         elif self.draft is not None:
@@ -424,21 +531,47 @@ class FieldFlow:
             v.data["documents"] = len(self.draft.documents)
             f = self.draft.face
             if self.screen == "face" and f is not None:
-                v.data.update(phase=f.phase, actions=list(f.challenge.actions), done=f.actions_done, prompt=f.prompt[0 if lang == "zh" else 1])
+                v.data.update(
+                    phase=f.phase,
+                    actions=list(f.challenge.actions),
+                    done=f.actions_done,
+                    prompt=f.prompt[0 if lang == "zh" else 1],
+                )
                 v.message = v.data["prompt"]
             if self.screen == "prelim" and f is not None:
                 key, tone = self.preliminary()
-                v.data.update(distance=f.distance, verdict=t(key, lang), liveness_done=f.liveness_done)
+                v.data.update(
+                    distance=f.distance, verdict=t(key, lang), liveness_done=f.liveness_done
+                )
                 v.message, v.tone = t(key, lang), tone
                 if not f.liveness_done:
                     v.data["liveness_note"] = t("liveness_incomplete", lang)
-            fix = self.dev.locator.fix() if self.screen in ("attest", "not_home", "dead", "person") else None
-            v.data["location"] = f"{fix.latitude:.5f}, {fix.longitude:.5f} ±{fix.accuracy_m:.0f} m" if fix else t("no_location", lang)
+            fix = (
+                self.dev.locator.fix()
+                if self.screen in ("attest", "not_home", "dead", "person")
+                else None
+            )
+            v.data["location"] = (
+                f"{fix.latitude:.5f}, {fix.longitude:.5f} ±{fix.accuracy_m:.0f} m"
+                if fix
+                else t("no_location", lang)
+            )
         return v
 
     def _title(self) -> str:
-        key = {"sign_in": "sign_in", "unlock": "unlock", "list": "list", "outbox": "outbox", "scan": "scan_qr", "face": "face_title", "prelim": "prelim",
-               "docs": "docs", "attest": "attest", "not_home": "not_home", "dead": "reported_dead"}.get(self.screen)
+        key = {
+            "sign_in": "sign_in",
+            "unlock": "unlock",
+            "list": "list",
+            "outbox": "outbox",
+            "scan": "scan_qr",
+            "face": "face_title",
+            "prelim": "prelim",
+            "docs": "docs",
+            "attest": "attest",
+            "not_home": "not_home",
+            "dead": "reported_dead",
+        }.get(self.screen)
         if key is None and self.draft is not None:
             return self.draft.person.name
         return t(key or "app", self.lang)
@@ -457,22 +590,60 @@ def _prompt(action: str) -> tuple[str, str]:
 def _person_row(p: WorkPerson, lang: str) -> dict[str, Any]:
     last = p.last_certification
     return {
-        "person_id": p.person_id, "name": p.name, "id": p.id_number_masked, "village": p.village_name, "address": p.address,
-        "phone": p.phone or "", "homebound": p.homebound, "due": t(p.due_state, lang) if p.due_state in ("due", "overdue", "never") else p.due_state,
-        "last": f"{last.certified_on} ({last.channel})" if last else "-", "challenges": len(p.challenges), "has_face": p.face_template is not None,
+        "person_id": p.person_id,
+        "name": p.name,
+        "id": p.id_number_masked,
+        "village": p.village_name,
+        "address": p.address,
+        "phone": p.phone or "",
+        "homebound": p.homebound,
+        "due": t(p.due_state, lang) if p.due_state in ("due", "overdue", "never") else p.due_state,
+        "last": f"{last.certified_on} ({last.channel})" if last else "-",
+        "challenges": len(p.challenges),
+        "has_face": p.face_template is not None,
     }
+
+
+def _visit_note(e: Any, lang: str) -> str:
+    """The person's latest visit in the outbox, for their row in the list."""
+    return "" if e is None else f"{t('kind_' + e.kind, lang)}: {_outbox_row(e, lang)['text']}"
+
+
+OUTCOME_KEYS = {
+    "passed": "outcome_passed",
+    "referred": "outcome_referred",
+    "failed": "outcome_failed",
+    "not_at_home": "outcome_not_at_home",
+    "reported_dead": "outcome_reported_dead",
+}
 
 
 def _outbox_row(e: Any, lang: str) -> dict[str, Any]:
     r = e.result or {}
     if e.state == "done" and "outcome" in r and r.get("status") == "recorded":
         outcome = r["outcome"]
-        text = t(f"outcome_{outcome}", lang) if outcome in ("passed", "referred", "failed") else t("state_done", lang)
+        text = t(OUTCOME_KEYS[outcome], lang) if outcome in OUTCOME_KEYS else t("state_done", lang)
         if r.get("valid_until"):
             text += f" → {r['valid_until']}"
     elif e.state in ("done", "failed") and "zh" in r:
         text = r["zh" if lang == "zh" else "en"]
     else:
         text = t(f"state_{e.state}", lang)
-    tone = "good" if e.state == "done" and r.get("outcome") in (None, "passed") else ("bad" if e.state == "failed" or r.get("outcome") == "failed" else "warn")
-    return {"client_id": e.client_id, "kind": t(f"kind_{e.kind}", lang), "state": e.state, "text": text, "tone": tone, "attempts": e.attempts}
+    tone = (
+        "good"
+        if e.state == "done"
+        and r.get("outcome") in (None, "passed", "not_at_home", "reported_dead")
+        else ("bad" if e.state == "failed" or r.get("outcome") == "failed" else "warn")
+    )
+    who = e.label
+    return {
+        "client_id": e.client_id,
+        "kind": t(f"kind_{e.kind}", lang),
+        "state": e.state,
+        "text": text,
+        "tone": tone,
+        "attempts": e.attempts,
+        "name": who.get("name", ""),
+        "id": who.get("id", ""),
+        "person_id": who.get("person_id", ""),
+    }

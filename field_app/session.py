@@ -40,12 +40,20 @@ def default_client(base_url: str, token: str | None) -> FieldClient:
 
 
 class FieldSession:
-    def __init__(self, store: DeviceStore, *, client_factory: ClientFactory = default_client, clock: Callable[[], float] = time.time, offline_days: int = OFFLINE_DAYS) -> None:
+    def __init__(
+        self,
+        store: DeviceStore,
+        *,
+        client_factory: ClientFactory = default_client,
+        clock: Callable[[], float] = time.time,
+        offline_days: int = OFFLINE_DAYS,
+    ) -> None:
         self.store = store
         self.client_factory = client_factory
         self.clock = clock
         self.offline_days = offline_days
         self.current: Unlocked | None = None
+        self.reachable: bool | None = None  # the last contact with the backend: answered or not
 
     @property
     def vault(self) -> vlt.Vault:
@@ -75,16 +83,31 @@ class FieldSession:
         try:
             token = client.sign_in(username, password)
         except Unreachable:
-            raise SignInError("连不上服务器：有信号时再登录，或用PIN码离线打开", "Cannot reach the server: sign in where there is signal, or open offline with your PIN") from None
+            raise SignInError(
+                "连不上服务器：有信号时再登录，或用PIN码离线打开",
+                "Cannot reach the server: sign in where there is signal, or open offline with your PIN",
+            ) from None
         except ApiError as exc:
-            raise SignInError("用户名或密码不对", f"Sign-in refused: {exc.problem.detail}") from None
+            raise SignInError(
+                "用户名或密码不对", f"Sign-in refused: {exc.problem.detail}"
+            ) from None
         if token.role != "field_worker":
-            raise SignInError("此应用只供村协管员（field_worker）使用", "This app is for field workers only")
+            raise SignInError(
+                "此应用只供村协管员（field_worker）使用", "This app is for field workers only"
+            )
         vault = self._vault_for(username, pin)
         now = self.clock()
-        signed = SignedIn(username=username, role=token.role, base_url=base_url, token=token.access_token, token_expires_at=now + token.expires_in, online_at=now)
+        signed = SignedIn(
+            username=username,
+            role=token.role,
+            base_url=base_url,
+            token=token.access_token,
+            token_expires_at=now + token.expires_in,
+            online_at=now,
+        )
         self.store.save_session(vault, signed)
         self.current = Unlocked(vault, signed, online=True)
+        self.reachable = True
         return self.current
 
     def _vault_for(self, username: str, pin: str) -> vlt.Vault:
@@ -99,7 +122,10 @@ class FieldSession:
             except (vlt.WrongPin, Locked):
                 pass
             if self.store.unsent():
-                raise SignInError("本机还有未发送的走访：请用原账号和原PIN码登录", "Unsent visits are on this device: sign in with the same account and PIN as before")
+                raise SignInError(
+                    "本机还有未发送的走访：请用原账号和原PIN码登录",
+                    "Unsent visits are on this device: sign in with the same account and PIN as before",
+                )
             self.store.wipe(keep_outbox=False)
         return self.store.set_pin(pin)
 
@@ -108,15 +134,21 @@ class FieldSession:
             vault = self.store.unlock(pin)
         except vlt.WrongPin:
             left = 5 - self.store.pin_failures()
-            raise SignInError(f"PIN码不对，还可以试{left}次", f"Wrong PIN: {left} tries left") from None
+            raise SignInError(
+                f"PIN码不对，还可以试{left}次", f"Wrong PIN: {left} tries left"
+            ) from None
         except Locked:
             raise SignInError("请联网登录", "Sign in online first") from None
         signed = self.store.session(vault)
         if signed is None:
             raise SignInError("请联网登录", "Sign in online first")
         if self.clock() > signed.offline_until(self.offline_days):
-            raise SignInError(f"离线使用已超过{self.offline_days}天，请联网登录", f"Offline use is limited to {self.offline_days} days: sign in online")
+            raise SignInError(
+                f"离线使用已超过{self.offline_days}天，请联网登录",
+                f"Offline use is limited to {self.offline_days} days: sign in online",
+            )
         self.current = Unlocked(vault, signed, online=False)
+        self.reachable = None
         return self.current
 
     def lock(self) -> None:
@@ -125,7 +157,10 @@ class FieldSession:
     def sign_out(self, *, discard_unsent: bool = False) -> None:
         """Wipe the cached personal data. Unsent visits survive unless discarded on purpose."""
         if self.store.unsent() and not discard_unsent:
-            raise SignInError("还有未发送的走访，请先联网同步", "Some visits are not sent yet: sync first (or discard them on purpose)")
+            raise SignInError(
+                "还有未发送的走访，请先联网同步",
+                "Some visits are not sent yet: sync first (or discard them on purpose)",
+            )
         self.store.wipe(keep_outbox=not discard_unsent)
         self.current = None
 
@@ -139,11 +174,16 @@ class FieldSession:
         Challenges still unused from the last list are kept (each is usable once)."""
         client = self.client()
         fresh = client.worklist()
-        old = {p.person_id: p.challenges for p in (self.worklist() or Worklist(generated_at="", today="", worker="")).persons}
+        old = {
+            p.person_id: p.challenges
+            for p in (self.worklist() or Worklist(generated_at="", today="", worker="")).persons
+        }
         for person in fresh.persons:
             if person.face_template is None:
                 continue  # no enrolled face: certify at the counter, or visit without a face check
-            person.challenges = [c for c in old.get(person.person_id, []) if c.expires_at > fresh.generated_at]
+            person.challenges = [
+                c for c in old.get(person.person_id, []) if c.expires_at > fresh.generated_at
+            ]
             while len(person.challenges) < challenges_per_person:
                 person.challenges.append(client.challenge(person.person_id))
         self.store.save_worklist(self.vault, fresh)

@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     payload BLOB NOT NULL,
+    label BLOB,
     result BLOB
 );
 CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state, next_attempt_at);
@@ -86,7 +87,10 @@ class DeviceStore:
 
     def _put(self, key: str, value: bytes) -> None:
         with self.lock:
-            self.conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+            self.conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
 
     def _delete(self, *keys: str) -> None:
         with self.lock:
@@ -122,7 +126,9 @@ class DeviceStore:
             self._put("pin_failures", str(failures).encode())
             if failures >= MAX_PIN_FAILURES:
                 self.wipe(keep_outbox=True)
-                raise Locked("too many wrong PINs: the cached data was wiped; sign in online") from None
+                raise Locked(
+                    "too many wrong PINs: the cached data was wiped; sign in online"
+                ) from None
             raise
         self._put("pin_failures", b"0")
         return vault
@@ -157,7 +163,11 @@ class DeviceStore:
 
     def unsent(self) -> int:
         with self.lock:
-            return int(self.conn.execute("SELECT count(*) FROM outbox WHERE state IN ('pending', 'sending')").fetchone()[0])
+            return int(
+                self.conn.execute(
+                    "SELECT count(*) FROM outbox WHERE state IN ('pending', 'sending')"
+                ).fetchone()[0]
+            )
 
     def wipe(self, *, keep_outbox: bool) -> None:
         """Sign-out: the session and the work list go. Unsent visits stay (sealed) unless

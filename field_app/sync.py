@@ -50,31 +50,75 @@ class Explained:
     zh: str
     en: str
     final: bool = True  # False: the visit stays in the outbox (e.g. sign in again, then resend)
-    settled: bool = False  # True: nothing more to do, though nothing was recorded (e.g. already certified)
+    settled: bool = (
+        False  # True: nothing more to do, though nothing was recorded (e.g. already certified)
+    )
 
 
 def explain(status: int, problem: Problem) -> Explained:
     """The backend's problem+json, for a village worker: what happened and what to do."""
     detail = (problem.detail or problem.title).lower()
     if status == 401:
-        return Explained("signed_out", "登录已过期，请联网重新登录后再发送", "Your sign-in has expired: sign in again online, then the visit is sent", final=False)
+        return Explained(
+            "signed_out",
+            "登录已过期，请联网重新登录后再发送",
+            "Your sign-in has expired: sign in again online, then the visit is sent",
+            final=False,
+        )
     if "already certified" in detail:
-        return Explained("certified_meanwhile", "此人在此期间已经认证（自助机或窗口），无需再访", "Already certified meanwhile (at a kiosk or the counter): no visit needed", settled=True)
+        return Explained(
+            "certified_meanwhile",
+            "此人在此期间已经认证（自助机或窗口），无需再访",
+            "Already certified meanwhile (at a kiosk or the counter): no visit needed",
+            settled=True,
+        )
     if "terminated" in detail or "deceased" in detail or "died" in detail:
-        return Explained("person_died", "系统记录此人已去世或已终止待遇，本次走访未记录", "The registry records this person as deceased (or their pension ended): the visit was not recorded")
+        return Explained(
+            "person_died",
+            "系统记录此人已去世或已终止待遇，本次走访未记录",
+            "The registry records this person as deceased (or their pension ended): the visit was not recorded",
+        )
     if status == 403 and "villages" in detail:
-        return Explained("not_assigned", "此人已不在您负责的村（已迁出，或您已调离），请告知县农保中心", "This person is no longer in your villages (moved away, or you are no longer assigned): tell the county office")
+        return Explained(
+            "not_assigned",
+            "此人已不在您负责的村（已迁出，或您已调离），请告知县农保中心",
+            "This person is no longer in your villages (moved away, or you are no longer assigned): tell the county office",
+        )
     if status == 403:
-        return Explained("forbidden", "您的账号无权提交此走访，请联系县农保中心", "Your account may not send this visit: call the county office")
+        return Explained(
+            "forbidden",
+            "您的账号无权提交此走访，请联系县农保中心",
+            "Your account may not send this visit: call the county office",
+        )
     if status == 404:
-        return Explained("not_found", "系统中找不到此人（可能已迁出注销），请告知县农保中心", "This person is no longer in the registry (moved away or cancelled): tell the county office")
+        return Explained(
+            "not_found",
+            "系统中找不到此人（可能已迁出注销），请告知县农保中心",
+            "This person is no longer in the registry (moved away or cancelled): tell the county office",
+        )
     if "expired" in detail:
-        return Explained("challenge_expired", "活体验证码已过期，请更新名单后重新走访", "The liveness challenge expired before the visit was sent: refresh the list and visit again")
+        return Explained(
+            "challenge_expired",
+            "活体验证码已过期，请更新名单后重新走访",
+            "The liveness challenge expired before the visit was sent: refresh the list and visit again",
+        )
     if "locked" in detail:
-        return Explained("locked_today", "今天人脸比对失败次数过多，已转县里人工审核", "Too many failed face checks today: the case is with county staff")
+        return Explained(
+            "locked_today",
+            "今天人脸比对失败次数过多，已转县里人工审核",
+            "Too many failed face checks today: the case is with county staff",
+        )
     if status == 409:
-        return Explained("conflict", "与服务器上的记录冲突：" + (problem.detail or ""), "Conflicts with the backend's records: " + (problem.detail or ""))
-    return Explained("refused", "服务器拒绝：" + (problem.detail or problem.title), "Refused by the backend: " + (problem.detail or problem.title))
+        return Explained(
+            "conflict",
+            "与服务器上的记录冲突：" + (problem.detail or ""),
+            "Conflicts with the backend's records: " + (problem.detail or ""),
+        )
+    return Explained(
+        "refused",
+        "服务器拒绝：" + (problem.detail or problem.title),
+        "Refused by the backend: " + (problem.detail or problem.title),
+    )
 
 
 # --- the syncer ------------------------------------------------------------------------------
@@ -108,6 +152,7 @@ class Syncer:
         self.backoff = backoff
         self.listed_on = listed_on
         self.on_change: Callable[[], None] = lambda: None
+        self.on_reachable: Callable[[bool], None] = lambda ok: None  # for the "online/offline" sign
 
     def run_once(self, *, force: bool = False) -> SyncReport:
         """One pass over the visits due now (all unsent ones when the worker taps "send
@@ -132,16 +177,27 @@ class Syncer:
         try:
             result = self._post(cid, entry.visit)
         except Unreachable as exc:
-            self.outbox.retry_later(cid, self.clock() + self.backoff.delay(attempt, self.rng), str(exc))
+            self.outbox.retry_later(
+                cid, self.clock() + self.backoff.delay(attempt, self.rng), str(exc)
+            )
+            self.on_reachable(False)
             return "retrying"
         except ApiError as exc:
+            self.on_reachable(True)
             return self._refused(cid, exc)
+        self.on_reachable(True)
         self.outbox.mark_done(cid, {"status": "recorded", **result})
         return "sent"
 
     def _refused(self, cid: str, exc: ApiError) -> str:
         why = explain(exc.status, exc.problem)
-        body = {"status": why.code, "zh": why.zh, "en": why.en, "http_status": exc.status, "detail": exc.problem.detail}
+        body = {
+            "status": why.code,
+            "zh": why.zh,
+            "en": why.en,
+            "http_status": exc.status,
+            "detail": exc.problem.detail,
+        }
         if not why.final:
             self.outbox.retry_later(cid, self.clock() + self.backoff.cap, why.code)
             return "needs_sign_in"
@@ -153,27 +209,57 @@ class Syncer:
         attestation = str(visit.fields.get("attestation", ""))
         if attestation or visit.documents:
             note = str(visit.fields.get("note", ""))
-            result["attachments"] = self.client.attach(cid, visit.person_id, attestation or "-", note, visit.documents)
+            result["attachments"] = self.client.attach(
+                cid, visit.person_id, attestation or "-", note, visit.documents
+            )
         return result
 
     def _post_main(self, cid: str, visit: Visit) -> dict[str, Any]:
         f = visit.fields
         if visit.kind == "certification":
-            sub = CertificationIn(client_id=cid, person_id=visit.person_id, **{k: f[k] for k in CertificationIn.model_fields if k in f and k not in ("client_id", "person_id")})
+            sub = CertificationIn(
+                client_id=cid,
+                person_id=visit.person_id,
+                **{
+                    k: f[k]
+                    for k in CertificationIn.model_fields
+                    if k in f and k not in ("client_id", "person_id")
+                },
+            )
             result = self.client.certify(sub, visit.images, visit.frames)
             if result.outcome == "failed":
                 self._refer(cid, visit, result.certification_id)
             return result.model_dump(mode="json")
-        body = VisitIn(client_id=cid, person_id=visit.person_id, outcome=visit.kind, **{k: f[k] for k in VisitIn.model_fields if k in f and k not in ("client_id", "person_id", "outcome")})
+        body = VisitIn(
+            client_id=cid,
+            person_id=visit.person_id,
+            outcome=visit.kind,
+            **{
+                k: f[k]
+                for k in VisitIn.model_fields
+                if k in f and k not in ("client_id", "person_id", "outcome")
+            },
+        )
         return self.client.visit(body).model_dump(mode="json")
 
     def _refer(self, cid: str, visit: Visit, certification_id: str) -> None:
         """A failed face check at home goes to county staff (idempotent: a resend after a
         lost answer replays the certification and then this)."""
         note = str(visit.fields.get("note", ""))
-        self.client.visit(VisitIn(client_id=f"{cid}-refer", person_id=visit.person_id, outcome="refer_failed", visited_at=str(visit.fields.get("visited_at", "")), certification_id=certification_id, note=note))
+        self.client.visit(
+            VisitIn(
+                client_id=f"{cid}-refer",
+                person_id=visit.person_id,
+                outcome="refer_failed",
+                visited_at=str(visit.fields.get("visited_at", "")),
+                certification_id=certification_id,
+                note=note,
+            )
+        )
 
-    def run(self, stop: threading.Event, *, idle_poll: float = 30.0, until_empty: bool = False) -> None:
+    def run(
+        self, stop: threading.Event, *, idle_poll: float = 30.0, until_empty: bool = False
+    ) -> None:
         """Send until stopped; sleep until the next visit is due (or `idle_poll`)."""
         while not stop.is_set():
             report = self.run_once()
@@ -182,7 +268,9 @@ class Syncer:
                 return
             if report.needs_sign_in:
                 return  # nothing can be sent until the worker signs in again
-            wait = idle_poll if next_at is None else max(0.0, min(idle_poll, next_at - self.clock()))
+            wait = (
+                idle_poll if next_at is None else max(0.0, min(idle_poll, next_at - self.clock()))
+            )
             if wait > 0:
                 self.sleep(wait)
 
@@ -197,14 +285,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from field_app import vault as vlt
 
-    store = DeviceStore(args.data_dir / "field.sqlite3", cost=vlt.FAST_COST if args.fast_kdf else vlt.DEFAULT_COST)
+    store = DeviceStore(
+        args.data_dir / "field.sqlite3", cost=vlt.FAST_COST if args.fast_kdf else vlt.DEFAULT_COST
+    )
     vault = store.unlock(os.environ["NONGBAO_FIELD_PIN"])
     session = store.session(vault)
     if session is None:
         print("sync: not signed in", file=sys.stderr)
         return 2
     client = FieldClient(session.base_url, token=session.token, timeout=10.0)
-    syncer = Syncer(Outbox(store, vault, time.time), client, backoff=Backoff(base=args.base_delay, cap=max(args.base_delay * 8, 1.0)))
+    syncer = Syncer(
+        Outbox(store, vault, time.time),
+        client,
+        backoff=Backoff(base=args.base_delay, cap=max(args.base_delay * 8, 1.0)),
+    )
     if args.once:
         syncer.run_once()
     else:

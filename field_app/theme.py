@@ -3,7 +3,11 @@ staff and shown to elderly people: big words, big targets (>= 88 dp), strong con
 
 from __future__ import annotations
 
-FONT_PATH = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"  # Debian fonts-wqy-microhei
+from pathlib import Path
+
+# the APK bundles the font next to this file (docs/field.md); a desktop has Debian's fonts-wqy-microhei
+_BUNDLED = Path(__file__).with_name("wqy-microhei.ttc")
+FONT_PATH = str(_BUNDLED) if _BUNDLED.exists() else "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
 FONT_NAME = "NongbaoCJK"
 
 TITLE_SP = 32

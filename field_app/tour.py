@@ -128,7 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     from field_app.store import DeviceStore
 
     store = DeviceStore(args.data / "field.sqlite3")
-    flow = FieldFlow(FieldSession(store), build_devices(True, Fix(30.657412, 104.065851, 12.0)), base_url=args.backend)
+    flow = FieldFlow(
+        FieldSession(store),
+        build_devices(True, Fix(30.657412, 104.065851, 12.0)),
+        base_url=args.backend,
+    )
     app = FieldApp(flow, landscape=args.tablet)
     steps = script(app, args)
     state: dict[str, Any] = {"n": 0, "failed": None}
@@ -144,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             app.stop()
             return
         if kind == "shot":
-            app.render(force=True)
+            app.render()
             Clock.schedule_once(lambda _dt: Clock.schedule_once(lambda _dt: shoot(value), 0.1), 0.1)
         else:
             wait(value, time.monotonic())
@@ -169,7 +173,17 @@ def main(argv: list[str] | None = None) -> int:
         print(state["failed"], file=sys.stderr)
         return 1
     entries = flow.session.outbox().entries() if flow.session.current else []
-    print(json.dumps({"outbox": [{"client_id": e.client_id, "kind": e.kind, "state": e.state, "result": e.result} for e in entries]}, ensure_ascii=False))
+    print(
+        json.dumps(
+            {
+                "outbox": [
+                    {"client_id": e.client_id, "kind": e.kind, "state": e.state, "result": e.result}
+                    for e in entries
+                ]
+            },
+            ensure_ascii=False,
+        )
+    )
     return 0
 
 

@@ -105,6 +105,11 @@ class BiometricsActionWatcher:
         m = self._liveness.measure(frame, wall, identity=False, tracker=self._tracker)
         self._session.feed(m)
         done = sum(1 for a in self._session.per_action if a.done)
+        if self._session.state == "neutral":
+            # seen, but the person is still turned (or the mouth open): the action counts
+            # once they face the camera again. The backend's check ends there too, so the
+            # last action must not stop the camera (and submit the evidence) before it.
+            done -= 1
         item: dict[str, object] = {"t": m.timestamp, "face": m.has_face}
         if m.has_face:
             item.update(ear=m.ear, mar=m.mar, yaw=m.yaw, aspect=m.aspect)

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 
 from backend.api import deps
+from backend.api.routes.faces import ID_PATTERN
 from backend.api.routes.receipts import signing_key
 from backend.console.texts import REASONS, TEXT
 from backend.errors import DomainError
@@ -31,7 +35,18 @@ HERE = Path(__file__).parent
 COOKIE = "nb_console"
 LANG_COOKIE = "nb_lang"
 ROLES = ("reviewer",)
+CaseId = PathParam(max_length=40, pattern=ID_PATTERN)
+COUNTY_TZ = ZoneInfo("Asia/Shanghai")  # staff read Beijing time; the database keeps UTC
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+
+def _local_time(iso: str) -> str:
+    at = datetime.fromisoformat(iso)
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
+    return at.astimezone(COUNTY_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+templates.env.filters["local_time"] = _local_time
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 
@@ -152,7 +167,7 @@ def cases(
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
-def case_page(case_id: str, request: Request, session: Session = DbSession) -> Response:
+def case_page(request: Request, case_id: str = CaseId, session: Session = DbSession) -> Response:
     try:
         ctx = _ctx(request, session)
     except NeedsLogin:
@@ -165,15 +180,15 @@ def case_page(case_id: str, request: Request, session: Session = DbSession) -> R
 
 
 @router.post("/cases/{case_id}/decision")
-def decide(case_id: str, request: Request, decision: str = Form(...), note: str = Form(default=""), csrf: str = Form(default=""), session: Session = DbSession) -> Response:
+def decide(request: Request, case_id: str = CaseId, decision: str = Form(...), note: str = Form(default=""), csrf: str = Form(default=""), session: Session = DbSession) -> Response:
     try:
         ctx = _ctx(request, session)
     except NeedsLogin:
         return _to_login()
-    if not hmac.compare_digest(csrf, _csrf(request, request.cookies.get(COOKIE, ""))):
+    if not hmac.compare_digest(csrf.encode(), _csrf(request, request.cookies.get(COOKIE, "")).encode()):
         return _render(request, "error.html", 403, error_text="CSRF", user=ctx.actor.name)
     try:
-        result = review.decide(ctx, signing_key(request), case_id, decision, note)
+        result = review.decide(ctx, signing_key(request), case_id, decision, note.replace("\x00", ""))
     except DomainError as exc:
         session.rollback()
         case = review.detail(ctx, case_id) if exc.status != 404 else None

@@ -10,6 +10,7 @@ thresholds. Liveness failure is never a pass.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from collections.abc import Sequence
@@ -160,7 +161,17 @@ def _common(sub: Submission, verdict: Verdict, challenge_id: str) -> dict[str, o
     return {
         "distance": verdict.distance, "liveness_passed": verdict.liveness_passed, "reasons": json.dumps(verdict.reasons + [f"liveness:{r}" for r in verdict.liveness_reasons]),
         "latitude": sub.latitude, "longitude": sub.longitude, "accuracy_m": sub.accuracy_m, "challenge_id": challenge_id, "client_id": sub.client_id,
+        "evidence": _evidence_digest(sub),
     }
+
+
+def _evidence_digest(sub: Submission) -> str:
+    """What was judged, as fingerprints: enough to recognise the same upload later, no pixels."""
+    return json.dumps({
+        "evidence_sha256": hashlib.sha256(sub.evidence.encode()).hexdigest(),
+        "images_sha256": [hashlib.sha256(b).hexdigest() for b in sub.images],
+        "frames": len(sub.frames),
+    })
 
 
 def _record(ctx: Ctx, key: Ed25519PrivateKey, sub: Submission, person: Person, verdict: Verdict, challenge_id: str, photo: bytes) -> dict[str, object]:
@@ -261,6 +272,8 @@ def _parse_rows(ctx: Ctx, data: bytes) -> tuple[list[tuple[Person, date, str]], 
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise field_error("file", "the file is not UTF-8 text") from None
+    if "\x00" in text:
+        raise field_error("file", "the file contains NUL characters: it is not a CSV text file")
     reader = csv.DictReader(io.StringIO(text))
     if reader.fieldnames is None or not {"id_number", "name", "certified_on", "evidence"} <= set(reader.fieldnames):
         raise field_error("file", "the header must be id_number,name,certified_on,evidence")

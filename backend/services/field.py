@@ -42,7 +42,9 @@ def worklist(ctx: Ctx, village: str | None = None) -> dict[str, object]:
     """Pensioners of the worker's villages whose certification is due or overdue, by
     village, the homebound first (they are the ones who need a visit), then by name."""
     codes = _scope(ctx, village)
-    villages = {v.code: v for v in ctx.session.exec(select(Village).where(Village.code.in_(codes))).all()}  # type: ignore[attr-defined]
+    villages = {
+        v.code: v for v in ctx.session.exec(select(Village).where(Village.code.in_(codes))).all()
+    }  # type: ignore[attr-defined]
     people = ctx.session.exec(
         select(Person).where(Person.village_code.in_(codes), Person.status.in_(PENSIONER_STATUSES))  # type: ignore[attr-defined]
     ).all()
@@ -50,8 +52,12 @@ def worklist(ctx: Ctx, village: str | None = None) -> dict[str, object]:
     rows.sort(key=lambda r: (r["village_code"], not r["homebound"], r["name"], r["person_id"]))
     audit.record(ctx, "field.worklist", ",".join(codes)[:80], after={"persons": len(rows)})
     return {
-        "generated_at": utcnow().isoformat(), "today": ctx.today.isoformat(), "worker": ctx.actor.name,
-        "villages": [{"code": c, "name": v.name, "township": v.township} for c, v in sorted(villages.items())],
+        "generated_at": utcnow().isoformat(),
+        "today": ctx.today.isoformat(),
+        "worker": ctx.actor.name,
+        "villages": [
+            {"code": c, "name": v.name, "township": v.township} for c, v in sorted(villages.items())
+        ],
         "persons": rows,
     }
 
@@ -72,20 +78,34 @@ def _row(ctx: Ctx, p: Person, village: Village | None) -> dict[str, object] | No
     template = faces.template_of(ctx, p.id)
     number = registry.id_number_of(ctx, p)
     return {
-        "person_id": p.id, "name": p.name, "id_number": number, "id_number_masked": idnumber.mask(number),
-        "birth_date": p.birth_date.isoformat(), "gender": p.gender, "village_code": p.village_code,
+        "person_id": p.id,
+        "name": p.name,
+        "id_number": number,
+        "id_number_masked": idnumber.mask(number),
+        "birth_date": p.birth_date.isoformat(),
+        "gender": p.gender,
+        "village_code": p.village_code,
         "village_name": village.name if village else p.village_code,
         "address": f"{village.township}{village.name}" if village else p.village_code,
-        "phone": p.phone, "homebound": p.homebound, "status": p.status, "due_state": state,
+        "phone": p.phone,
+        "homebound": p.homebound,
+        "status": p.status,
+        "due_state": state,
         "last_certification": _cert(valid),
-        "face_template": base64.b64encode(faces.template_bytes(ctx, template)).decode() if template else None,
+        "face_template": base64.b64encode(faces.template_bytes(ctx, template)).decode()
+        if template
+        else None,
     }
 
 
 def _cert(cert: Certification | None) -> dict[str, object] | None:
     if cert is None:
         return None
-    return {"certified_on": cert.certified_on.isoformat(), "channel": cert.channel, "valid_until": cert.valid_until.isoformat() if cert.valid_until else None}
+    return {
+        "certified_on": cert.certified_on.isoformat(),
+        "channel": cert.channel,
+        "valid_until": cert.valid_until.isoformat() if cert.valid_until else None,
+    }
 
 
 @dataclass
@@ -107,7 +127,9 @@ def record_visit(ctx: Ctx, visit: Visit) -> dict[str, object]:
     """A visit without a face check. Conflicts say what happened since the list was made."""
     person = registry.get(ctx, visit.person_id)
     if person.village_code not in ctx.actor.villages:
-        raise Forbidden("this person is not in one of your villages (moved away, or you are no longer assigned to the village)")
+        raise Forbidden(
+            "this person is not in one of your villages (moved away, or you are no longer assigned to the village)"
+        )
     if person.status in ("terminated", "cancelled"):
         raise Conflict(f"person {person.id} is {person.status} in the registry: no visit needed")
     if visit.outcome == "not_at_home":
@@ -124,10 +146,25 @@ def record_visit(ctx: Ctx, visit: Visit) -> dict[str, object]:
         if visit.note:
             reasons.append(f"note:{visit.note[:500]}")
         case_id = open_case(ctx, person.id, reasons).id
-    audit.record(ctx, f"field.visit.{visit.outcome}", person.id, after={"client_id": visit.client_id, "case_id": case_id, "visited_at": visit.visited_at})
+    audit.record(
+        ctx,
+        f"field.visit.{visit.outcome}",
+        person.id,
+        after={"client_id": visit.client_id, "case_id": case_id, "visited_at": visit.visited_at},
+    )
     return {
-        "visit_id": visit.client_id, "person_id": person.id, "outcome": visit.outcome, "recorded_on": ctx.today.isoformat(),
-        "review_case_id": case_id, "location": None if visit.latitude is None else {"latitude": visit.latitude, "longitude": visit.longitude, "accuracy_m": visit.accuracy_m},
+        "visit_id": visit.client_id,
+        "person_id": person.id,
+        "outcome": visit.outcome,
+        "recorded_on": ctx.today.isoformat(),
+        "review_case_id": case_id,
+        "location": None
+        if visit.latitude is None
+        else {
+            "latitude": visit.latitude,
+            "longitude": visit.longitude,
+            "accuracy_m": visit.accuracy_m,
+        },
     }
 
 
@@ -135,15 +172,29 @@ def _refer_failed(ctx: Ctx, person_id: str, visit: Visit) -> str:
     """A failed face check at home goes to county staff at once: unlike at a kiosk, the
     person cannot simply try again tomorrow, and a stranger at the pensioner's door is
     exactly the fraud the visit is for."""
-    cert = ctx.session.get(Certification, visit.certification_id) if visit.certification_id else None
-    if cert is None or cert.person_id != person_id or cert.channel != "field" or cert.actor != ctx.actor.label:
-        raise field_error("certification_id", "not a field certification of this person made by you")
+    cert = (
+        ctx.session.get(Certification, visit.certification_id) if visit.certification_id else None
+    )
+    if (
+        cert is None
+        or cert.person_id != person_id
+        or cert.channel != "field"
+        or cert.actor != ctx.actor.label
+    ):
+        raise field_error(
+            "certification_id", "not a field certification of this person made by you"
+        )
     if cert.outcome != "failed":
         raise Conflict(f"certification {cert.id} was {cert.outcome}: nothing to refer")
-    existing = ctx.session.exec(select(ReviewCase).where(ReviewCase.certification_id == cert.id)).first()
+    existing = ctx.session.exec(
+        select(ReviewCase).where(ReviewCase.certification_id == cert.id)
+    ).first()
     if existing is not None:
         return existing.id  # the backend referred it already (e.g. the day's last allowed failure)
-    reasons: list[object] = ["field_face_failed", *[r for r in json.loads(cert.reasons or "[]") if not str(r).startswith("liveness:")]]
+    reasons: list[object] = [
+        "field_face_failed",
+        *[r for r in json.loads(cert.reasons or "[]") if not str(r).startswith("liveness:")],
+    ]
     if visit.note:
         reasons.append(f"note:{visit.note[:500]}")
     return open_case(ctx, person_id, reasons, certification_id=cert.id).id
@@ -153,7 +204,9 @@ def _check_not_certified_since(ctx: Ctx, person_id: str, listed_on: date | None)
     valid = latest_valid(ctx, person_id, ctx.today)
     if valid is None or listed_on is None or valid.certified_on < listed_on:
         return
-    raise Conflict(f"already certified on {valid.certified_on.isoformat()} (channel {valid.channel}): the visit is no longer needed")
+    raise Conflict(
+        f"already certified on {valid.certified_on.isoformat()} (channel {valid.channel}): the visit is no longer needed"
+    )
 
 
 def visit_payload(visit: Visit) -> str:
@@ -163,18 +216,36 @@ def visit_payload(visit: Visit) -> str:
 # --- what a visit brings home besides the face: the worker's attestation, note, documents ---
 
 
-def attach(ctx: Ctx, folder: Path, client_id: str, person_id: str, attestation: str, note: str, documents: list[bytes]) -> dict[str, object]:
+def attach(
+    ctx: Ctx,
+    folder: Path,
+    client_id: str,
+    person_id: str,
+    attestation: str,
+    note: str,
+    documents: list[bytes],
+) -> dict[str, object]:
     """Sealed files under the data folder, one folder per visit, named by content: sending
     the same attachments again (the outbox resends after a lost answer) writes nothing new."""
     person = registry.get(ctx, person_id)
     if person.village_code not in ctx.actor.villages:
-        raise Forbidden("this person is not in one of your villages (moved away, or you are no longer assigned to the village)")
+        raise Forbidden(
+            "this person is not in one of your villages (moved away, or you are no longer assigned to the village)"
+        )
     if not attestation.strip():
         raise field_error("attestation", "the worker's attestation is required")
     target = folder / "field_visits" / _safe(client_id)
     target.mkdir(parents=True, exist_ok=True)
     aad = f"{person_id}|{client_id}".encode()
-    record = json.dumps({"person_id": person_id, "worker": ctx.actor.label, "attestation": attestation, "note": note}, ensure_ascii=False).encode()
+    record = json.dumps(
+        {
+            "person_id": person_id,
+            "worker": ctx.actor.label,
+            "attestation": attestation,
+            "note": note,
+        },
+        ensure_ascii=False,
+    ).encode()
     names = []
     for data in [record, *documents]:
         name = hashlib.sha256(data).hexdigest()[:32]
@@ -184,8 +255,15 @@ def attach(ctx: Ctx, folder: Path, client_id: str, person_id: str, attestation: 
             tmp = path.with_suffix(".tmp")
             tmp.write_bytes(ctx.keyring.encrypt(data, aad))
             tmp.replace(path)  # atomic: a half-written file never has the final name
-    audit.record(ctx, "field.visit.attachments", person_id, after={"client_id": client_id, "files": names})
-    return {"client_id": client_id, "person_id": person_id, "documents": len(documents), "attestation": True}
+    audit.record(
+        ctx, "field.visit.attachments", person_id, after={"client_id": client_id, "files": names}
+    )
+    return {
+        "client_id": client_id,
+        "person_id": person_id,
+        "documents": len(documents),
+        "attestation": True,
+    }
 
 
 def _safe(client_id: str) -> str:

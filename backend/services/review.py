@@ -26,6 +26,7 @@ from backend.services.context import Ctx
 
 DECISIONS = ("approve", "reject", "field_visit", "suspend")
 FOUR_EYES = ("suspend",)
+MAX_LIST = 500  # oldest first: a queue longer than this is worked from the top
 REASON_TEXT = {
     "grey_zone": ("人脸比对不确定", "Face in the grey zone"),
     "repeated_failures": ("多次比对失败", "Repeated face failures"),
@@ -54,7 +55,7 @@ def reason_codes(case: ReviewCase) -> list[str]:
 
 
 def list_cases(ctx: Ctx, status: str = "open", village: str | None = None, reason: str | None = None, min_age: int | None = None, max_age: int | None = None) -> list[dict[str, object]]:
-    query = select(ReviewCase, Person).join(Person, Person.id == ReviewCase.person_id).order_by(ReviewCase.created_at)
+    query = select(ReviewCase, Person).join(Person, Person.id == ReviewCase.person_id).order_by(ReviewCase.created_at).limit(MAX_LIST)
     if status == "open":
         query = query.where(ReviewCase.status.in_(("open", "pending_second")))  # type: ignore[attr-defined]
     elif status != "all":

@@ -55,3 +55,18 @@ def _fuzz(op, auth: dict[str, str], statuses: list[int], failures: list[str]) ->
 @pytest.mark.parametrize("code", ["", "NB1..", "NB1.e30.AAAA", "\u0000", "%" * 300])
 def test_receipt_verify_never_errors(api: Api, code: str) -> None:
     assert api.client.get("/api/v1/receipts/verify", params={"code": code}).json() == {"genuine": False}
+
+
+def test_nul_characters_are_refused_as_input_not_answered_with_500(api: Api) -> None:
+    # PostgreSQL refuses NUL in text; the routes must refuse it first, as invalid input
+    pid = elder(api)
+    assert api.get("/api/v1/persons/%00/certification", "clerk").status_code == 422
+    assert api.get("/api/v1/review/cases/%00", "reviewer").status_code == 422
+    assert api.get("/api/v1/review/cases?village=%00", "reviewer").status_code == 422
+    manual = api.post("/api/v1/certifications/manual", "clerk", json={"person_id": pid, "channel": "counter", "certified_on": "2026-11-27", "evidence": "a\u0000b"})
+    assert manual.status_code == 422
+    kiosk = device(api)
+    r = api.client.post("/api/v1/certifications", headers=kiosk, data={"channel": "kiosk", "challenge_id": "\u0000", "nonce": "n", "person_id": pid}, files=[("images", ("a.jpg", b"x", "image/jpeg"))])
+    assert r.status_code == 422
+    csv = "id_number,name,certified_on,evidence\n110105195001010113,张三,2026-11-27,a\u0000b\n".encode()
+    assert api.post("/api/v1/imports/data-match", "clerk", files={"file": ("m.csv", csv, "text/csv")}).status_code == 422

@@ -13,7 +13,18 @@ from sqlmodel import Session, select
 from backend.crypto import load_keyring
 from backend.db import engine_for
 from backend.models import FaceTemplate, Person, ReviewCase
-from tests.backend.cert_helpers import ENROL_A, ENROL_B, GREY_B, SAME_A, certify, challenge, device, elder, enrol_face, photo
+from tests.backend.cert_helpers import (
+    ENROL_A,
+    ENROL_B,
+    GREY_B,
+    SAME_A,
+    certify,
+    challenge,
+    device,
+    elder,
+    enrol_face,
+    photo,
+)
 from tests.backend.conftest import Api, make_settings
 from tests.backend.test_cli import nongbao
 from tests.conftest import TODAY

@@ -153,6 +153,7 @@ def test_kiosk_reads_an_account_only_inside_a_resident_session(api: Api) -> None
     assert api.client.get(f"/api/v1/persons/{pid}/account", headers=session).status_code == 200
     assert api.client.get(f"/api/v1/persons/{other}/account", headers=session).status_code == 403
     assert api.client.get(f"/api/v1/persons/{pid}/account", headers={**session, "X-Resident-Session": opened.json()["session_token"][:-2] + "00"}).status_code == 403
+    assert api.client.delete(f"/api/v1/kiosk/sessions/{opened.json()['session_token']}", headers=kiosk).status_code == 204
     impostor = api.client.post("/api/v1/kiosk/sessions", headers=kiosk, data={"id_number": valid_id("110105", "19500101", "011"), "name": "张三"}, files={"image": ("b.jpg", photo(OTHER), "image/jpeg")})
     assert impostor.status_code == 403
 
@@ -283,3 +284,28 @@ def test_failed_sign_ins_are_rate_limited_per_address_but_successful_ones_are_no
     assert codes == [401] * 10 + [429]
     refused = api.client.post("/api/v1/auth/token", data={"username": "clerk", "password": "correct horse battery"})
     assert refused.status_code == 429 and refused.headers["retry-after"] == "60"
+
+
+def test_field_worker_certifies_at_home_with_a_challenge_bound_to_them_and_expiry_is_enforced(api: Api, db_url: str) -> None:
+    import sqlalchemy as sa
+
+    from backend.db import engine_for
+
+    pid = elder(api)
+    enrol_face(api, pid, ENROL_A)
+    worker = api.auth("field_worker")
+    ch = challenge(api, worker, pid)
+    from datetime import datetime, timedelta
+
+    lifetime = datetime.fromisoformat(ch["expires_at"]) - datetime.fromisoformat(ch["issued_at"])
+    assert lifetime == timedelta(days=7)  # fetched with the work list, days ahead
+    assert certify(api, device(api), pid, ch, photo(SAME_A)).status_code == 403  # bound to the worker, not to a kiosk
+    assert certify(api, worker, pid, ch, photo(SAME_A), channel="kiosk").status_code == 422  # a field worker certifies in the field
+    r = certify(api, worker, pid, ch, photo(SAME_A), channel="field", extra={"latitude": "30.1", "longitude": "104.2", "accuracy_m": "15"})
+    assert r.status_code == 201 and r.json()["outcome"] == "passed" and r.json()["channel"] == "field", r.text
+
+    late = challenge(api, worker, pid)
+    with engine_for(db_url).begin() as conn:
+        conn.execute(sa.text("UPDATE challenge SET expires_at = :t WHERE id = :i"), {"t": datetime(2020, 1, 1), "i": late["challenge_id"]})
+    expired = certify(api, worker, pid, late, photo(SAME_A), channel="field")
+    assert expired.status_code == 422 and "expired" in expired.json()["detail"]

@@ -16,7 +16,7 @@ os.environ.setdefault("KIVY_NO_ARGS", "1")
 os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
 
 from field_app import vault as vlt
-from field_app.client import ApiError, Challenge, Problem, Token, Unreachable, WorkPerson, Worklist
+from field_app.client import ApiError, Challenge, Problem, Token, Unreachable, Worklist, WorkPerson
 from field_app.flow import Devices, FieldFlow, Fix, Quality
 from field_app.session import FieldSession
 from field_app.store import DeviceStore
@@ -43,21 +43,54 @@ class FakeClock:
 
 
 def challenge(person_id: str, n: int = 1) -> Challenge:
-    return Challenge(challenge_id=f"ch-{person_id}-{n}", nonce=f"nonce-{person_id}-{n}", actions=["blink", "turn_left"], person_id=person_id,
-                     issued_at="2026-11-20T00:00:00+00:00", expires_at="2026-12-04T00:00:00+00:00")
+    return Challenge(
+        challenge_id=f"ch-{person_id}-{n}",
+        nonce=f"nonce-{person_id}-{n}",
+        actions=["blink", "turn_left"],
+        person_id=person_id,
+        issued_at="2026-11-20T00:00:00+00:00",
+        expires_at="2026-12-04T00:00:00+00:00",
+    )
 
 
-def person(pid: str, name: str, id_number: str, *, village: str = "V001", homebound: bool = False, face: bool = True) -> WorkPerson:
-    return WorkPerson(person_id=pid, name=name, id_number=id_number, id_number_masked=id_number[:6] + "********" + id_number[-4:], birth_date="1950-01-01",
-                      gender="male", village_code=village, village_name={"V001": "东村", "V002": "西村"}[village], address="城关镇东村", phone="13800000000",
-                      homebound=homebound, due_state="overdue", face_template=base64.b64encode(b"T" * 160).decode() if face else None)
+def person(
+    pid: str,
+    name: str,
+    id_number: str,
+    *,
+    village: str = "V001",
+    homebound: bool = False,
+    face: bool = True,
+) -> WorkPerson:
+    return WorkPerson(
+        person_id=pid,
+        name=name,
+        id_number=id_number,
+        id_number_masked=id_number[:6] + "********" + id_number[-4:],
+        birth_date="1950-01-01",
+        gender="male",
+        village_code=village,
+        village_name={"V001": "东村", "V002": "西村"}[village],
+        address="城关镇东村",
+        phone="13800000000",
+        homebound=homebound,
+        due_state="overdue",
+        face_template=base64.b64encode(b"T" * 160).decode() if face else None,
+    )
 
 
 def worklist() -> Worklist:
-    return Worklist(generated_at="2026-11-27T01:00:00+00:00", today="2026-11-27", worker="field_worker", persons=[
-        person("P1", "王秀英", ID_1, homebound=True), person("P2", "李四", "110105195001010213", homebound=True),
-        person("P3", "张三", "110105195001010310"), person("P4", "赵六", "110105195001010417", face=False),
-    ])
+    return Worklist(
+        generated_at="2026-11-27T01:00:00+00:00",
+        today="2026-11-27",
+        worker="field_worker",
+        persons=[
+            person("P1", "王秀英", ID_1, homebound=True),
+            person("P2", "李四", "110105195001010213", homebound=True),
+            person("P3", "张三", "110105195001010310"),
+            person("P4", "赵六", "110105195001010417", face=False),
+        ],
+    )
 
 
 class FakeClient:
@@ -97,15 +130,36 @@ class FakeClient:
         from field_app.client import CertificationResult
 
         self.calls.append(("certify", sub.client_id))
-        return CertificationResult.model_validate(self._next({"certification_id": "cer1", "outcome": "passed", "distance": 0.4, "reasons": [], "valid_until": "2027-11-30"}))
+        return CertificationResult.model_validate(
+            self._next(
+                {
+                    "certification_id": "cer1",
+                    "outcome": "passed",
+                    "distance": 0.4,
+                    "reasons": [],
+                    "valid_until": "2027-11-30",
+                }
+            )
+        )
 
     def visit(self, visit: Any) -> Any:
         from field_app.client import VisitResult
 
         self.calls.append(("visit", visit.client_id))
-        return VisitResult.model_validate(self._next({"visit_id": visit.client_id, "person_id": visit.person_id, "outcome": visit.outcome, "recorded_on": "2026-11-27"}))
+        return VisitResult.model_validate(
+            self._next(
+                {
+                    "visit_id": visit.client_id,
+                    "person_id": visit.person_id,
+                    "outcome": visit.outcome,
+                    "recorded_on": "2026-11-27",
+                }
+            )
+        )
 
-    def attach(self, client_id: str, person_id: str, attestation: str, note: str, documents: Any) -> dict[str, Any]:
+    def attach(
+        self, client_id: str, person_id: str, attestation: str, note: str, documents: Any
+    ) -> dict[str, Any]:
         self.calls.append(("attach", client_id))
         return {"client_id": client_id, "documents": len(documents)}
 
@@ -124,7 +178,11 @@ class ScriptedGate:
 
     def assess(self, frame: np.ndarray) -> Quality:
         reason = self.script.pop(0) if self.script else None
-        return Quality(True, True) if reason is None else Quality(False, reason != "no_face", f"zh:{reason}", f"en:{reason}")
+        return (
+            Quality(True, True)
+            if reason is None
+            else Quality(False, reason != "no_face", f"zh:{reason}", f"en:{reason}")
+        )
 
 
 class FixedMatcher:
@@ -146,7 +204,13 @@ class Locator:
 def fake_devices(distance: float | None = 0.42, gate: list[str | None] | None = None) -> Devices:
     from field_app.devices import SimulatedWatcher
 
-    return Devices(ScriptedGate(gate or []), SimulatedWatcher(), FixedMatcher(distance), Locator(), lambda frame: b"JPEG" + bytes(frame.shape[:1]))
+    return Devices(
+        ScriptedGate(gate or []),
+        SimulatedWatcher(),
+        FixedMatcher(distance),
+        Locator(),
+        lambda frame: b"JPEG" + bytes(frame.shape[:1]),
+    )
 
 
 FRAME = np.zeros((8, 8, 3), np.uint8)

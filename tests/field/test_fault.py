@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -65,10 +65,20 @@ class CuttingProxy:
             upstream = socket.create_connection(("127.0.0.1", self.target_port))
             req_limit, resp_limit = self.policy(n)
             both = (client, upstream)
-            threading.Thread(target=self._pump, args=(client, upstream, req_limit, both), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, resp_limit, both), daemon=True).start()
+            threading.Thread(
+                target=self._pump, args=(client, upstream, req_limit, both), daemon=True
+            ).start()
+            threading.Thread(
+                target=self._pump, args=(upstream, client, resp_limit, both), daemon=True
+            ).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, limit: int | None, both: tuple[socket.socket, socket.socket]) -> None:
+    def _pump(
+        self,
+        src: socket.socket,
+        dst: socket.socket,
+        limit: int | None,
+        both: tuple[socket.socket, socket.socket],
+    ) -> None:
         sent = 0
         try:
             while True:
@@ -84,10 +94,8 @@ class CuttingProxy:
         except OSError:
             pass
         for s in both:  # a cut (or an end) closes the whole connection, as a lost signal does
-            try:
+            with suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             s.close()
 
 
@@ -102,7 +110,9 @@ def proxied(base: str) -> Iterator[CuttingProxy]:
 
 def staff(base: str, role: str) -> httpx.Client:
     c = httpx.Client(base_url=base, timeout=60)
-    token = c.post("/api/v1/auth/token", data={"username": role, "password": PASSWORD}).json()["access_token"]
+    token = c.post("/api/v1/auth/token", data={"username": role, "password": PASSWORD}).json()[
+        "access_token"
+    ]
     c.headers["Authorization"] = f"Bearer {token}"
     return c
 
@@ -110,10 +120,21 @@ def staff(base: str, role: str) -> httpx.Client:
 def pensioners(clerk: httpx.Client, n: int) -> list[str]:
     ids = []
     for i in range(n):
-        r = clerk.post("/api/v1/persons", json={"id_number": valid_id("110105", "19500101", f"{i + 1:02d}1"), "name": f"老人{i}", "village_code": "V001", "enrolled_on": "2010-08-01", "homebound": True})
+        r = clerk.post(
+            "/api/v1/persons",
+            json={
+                "id_number": valid_id("110105", "19500101", f"{i + 1:02d}1"),
+                "name": f"老人{i}",
+                "village_code": "V001",
+                "enrolled_on": "2010-08-01",
+                "homebound": True,
+            },
+        )
         assert r.status_code == 201, r.text
         pid = r.json()["person_id"]
-        assert clerk.post(f"/api/v1/persons/{pid}/award", json={"awarded_on": "2025-06-01"}).status_code in (200, 201)
+        assert clerk.post(
+            f"/api/v1/persons/{pid}/award", json={"awarded_on": "2025-06-01"}
+        ).status_code in (200, 201)
         ids.append(pid)
     return ids
 
@@ -121,40 +142,68 @@ def pensioners(clerk: httpx.Client, n: int) -> list[str]:
 def states(db: Path) -> dict[str, tuple[str, int]]:
     conn = sqlite3.connect(db)  # kind, state and attempts are in clear: no PIN needed to watch
     try:
-        return {cid: (state, attempts) for cid, state, attempts in conn.execute("SELECT client_id, state, attempts FROM outbox")}
+        return {
+            cid: (state, attempts)
+            for cid, state, attempts in conn.execute(
+                "SELECT client_id, state, attempts FROM outbox"
+            )
+        }
     finally:
         conn.close()
 
 
 def start_sync(data: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "NONGBAO_FIELD_PIN": PIN}
-    return subprocess.Popen([sys.executable, "-m", "field_app.sync", str(data), "--fast-kdf", "--base-delay", "0.2"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "field_app.sync", str(data), "--fast-kdf", "--base-delay", "0.2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
-def wait_for(check: Callable[[], bool], proc: subprocess.Popen[bytes], seconds: float = 120) -> None:
+def wait_for(
+    check: Callable[[], bool], proc: subprocess.Popen[bytes], seconds: float = 120
+) -> None:
     deadline = time.monotonic() + seconds
     while not check():
         assert time.monotonic() < deadline, "the sync did not get there in time"
-        assert proc.poll() is None or check(), f"the sync exited early: {proc.stderr.read().decode() if proc.stderr else ''}"
+        assert proc.poll() is None or check(), (
+            f"the sync exited early: {proc.stderr.read().decode() if proc.stderr else ''}"
+        )
         time.sleep(0.05)
 
 
 @pytest.mark.postgres
-def test_cut_connections_and_a_killed_sync_lose_nothing_and_double_nothing(pg_url: str, tmp_path: Path) -> None:
+def test_cut_connections_and_a_killed_sync_lose_nothing_and_double_nothing(
+    pg_url: str, tmp_path: Path
+) -> None:
     bootstrap(pg_url, tmp_path)
     with live_server(pg_url, tmp_path) as base, proxied(base) as proxy:
         clerk = staff(base, "clerk")
         ids = pensioners(clerk, 6)
         for pid, name in ((ids[0], ENROL_A), (ids[1], ENROL_B)):
-            r = clerk.post(f"/api/v1/persons/{pid}/face", files=[("images", (f"{name}.jpg", photo(name), "image/jpeg"))])
+            r = clerk.post(
+                f"/api/v1/persons/{pid}/face",
+                files=[("images", (f"{name}.jpg", photo(name), "image/jpeg"))],
+            )
             assert r.status_code == 201, r.text
 
         # the worker signs in and downloads the list through the proxy, then visits offline
         data = tmp_path / "phone"
-        session = FieldSession(DeviceStore(data / "field.sqlite3", cost=vlt.FAST_COST), client_factory=lambda url, tok: FieldClient(url, token=tok))
+        session = FieldSession(
+            DeviceStore(data / "field.sqlite3", cost=vlt.FAST_COST),
+            client_factory=lambda url, tok: FieldClient(url, token=tok),
+        )
         session.sign_in_online(f"http://127.0.0.1:{proxy.port}", "field_worker", PASSWORD, PIN)
         session.download_worklist()
-        flow = FieldFlow(session, Devices(AlwaysGoodGate(), SimulatedWatcher(), FixedMatcher(0.4), Locator(), encode_jpeg))
+        flow = FieldFlow(
+            session,
+            Devices(
+                AlwaysGoodGate(), SimulatedWatcher(), FixedMatcher(0.4), Locator(), encode_jpeg
+            ),
+        )
         flow.screen = "list"
         cids = []
         for pid, picture in ((ids[0], SAME_A), (ids[1], GREY_B)):
@@ -185,7 +234,10 @@ def test_cut_connections_and_a_killed_sync_lose_nothing_and_double_nothing(pg_ur
         phase1_cuts = proxy.cuts
         assert phase1_cuts >= 3
         # (the client keeps connections alive: a connection lets ~1 KB of answers through, then is cut)
-        proxy.policy = lambda n: [(None, 1500), (700, None), (None, 50)][n % 3]
+        start = (
+            proxy.connections
+        )  # the first connection is cut mid-upload, the next mid-answer, ...
+        proxy.policy = lambda n: [(700, None), (None, 50), (None, 1500)][(n - start) % 3]
         proc = start_sync(data)
         wait_for(lambda: any(s == "done" for s, _ in states(db).values()), proc)
         proc.send_signal(signal.SIGKILL)
@@ -204,12 +256,31 @@ def test_cut_connections_and_a_killed_sync_lose_nothing_and_double_nothing(pg_ur
 
     engine = sa.create_engine(pg_url)
     with engine.connect() as conn:
-        certs = conn.execute(sa.text("SELECT client_id, outcome FROM certification WHERE channel = 'field'")).all()
-        visits = conn.execute(sa.text("SELECT key FROM idempotency_record WHERE scope = 'POST /field/visits'")).scalars().all()
-        audits = conn.execute(sa.text("SELECT subject FROM audit_event WHERE action = 'field.visit.not_at_home'")).scalars().all()
-        challenges_used = conn.execute(sa.text("SELECT count(*) FROM challenge WHERE used_at IS NOT NULL")).scalar()
+        certs = conn.execute(
+            sa.text("SELECT client_id, outcome FROM certification WHERE channel = 'field'")
+        ).all()
+        visits = (
+            conn.execute(
+                sa.text("SELECT key FROM idempotency_record WHERE scope = 'POST /field/visits'")
+            )
+            .scalars()
+            .all()
+        )
+        audits = (
+            conn.execute(
+                sa.text("SELECT subject FROM audit_event WHERE action = 'field.visit.not_at_home'")
+            )
+            .scalars()
+            .all()
+        )
+        challenges_used = conn.execute(
+            sa.text("SELECT count(*) FROM challenge WHERE used_at IS NOT NULL")
+        ).scalar()
         cases = conn.execute(sa.text("SELECT person_id FROM review_case")).scalars().all()
     engine.dispose()
-    assert sorted(c for c, _ in certs) == sorted(cids[:2]) and sorted(o for _, o in certs) == ["passed", "referred"]
+    assert sorted(c for c, _ in certs) == sorted(cids[:2]) and sorted(o for _, o in certs) == [
+        "passed",
+        "referred",
+    ]
     assert sorted(visits) == sorted(cids[2:]) and sorted(audits) == sorted(ids[2:])
     assert challenges_used == 2 and cases == [ids[1]]

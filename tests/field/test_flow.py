@@ -9,14 +9,25 @@ import pytest
 from field_app.flow import FieldFlow
 from field_app.session import FieldSession, SignInError
 from field_app.store import Locked
-from tests.field.conftest import FRAME, ID_1, PIN, FakeClient, FakeClock, fake_devices, walk_face
+from tests.field.conftest import (
+    FRAME,
+    ID_1,
+    PIN,
+    FakeClient,
+    FakeClock,
+    challenge,
+    fake_devices,
+    walk_face,
+)
 
 
 def flow_for(session: FieldSession, clock: FakeClock, **kw: object) -> FieldFlow:
     return FieldFlow(session, fake_devices(**kw), wall=clock, base_url="http://backend")  # type: ignore[arg-type]
 
 
-def test_online_sign_in_sets_the_pin_then_the_pin_alone_opens_the_app_for_a_limited_time(session: FieldSession, clock: FakeClock) -> None:
+def test_online_sign_in_sets_the_pin_then_the_pin_alone_opens_the_app_for_a_limited_time(
+    session: FieldSession, clock: FakeClock
+) -> None:
     flow = flow_for(session, clock)
     assert flow.screen == "sign_in"
     assert not flow.sign_in("field_worker", "wrong", PIN)
@@ -38,7 +49,9 @@ def test_a_non_field_worker_cannot_sign_in(session: FieldSession, fake: FakeClie
         session.sign_in_online("http://backend", "clerk", "pw", PIN)
 
 
-def test_five_wrong_pins_wipe_the_cached_list_and_require_online_sign_in(signed_in: FieldSession) -> None:
+def test_five_wrong_pins_wipe_the_cached_list_and_require_online_sign_in(
+    signed_in: FieldSession,
+) -> None:
     signed_in.lock()
     for n in range(4):
         with pytest.raises(SignInError, match=f"{4 - n} tries left"):
@@ -51,7 +64,9 @@ def test_five_wrong_pins_wipe_the_cached_list_and_require_online_sign_in(signed_
     assert signed_in.worklist() is None
 
 
-def test_sign_out_keeps_unsent_visits_unless_discarded_and_wipes_the_list(signed_in: FieldSession, clock: FakeClock) -> None:
+def test_sign_out_keeps_unsent_visits_unless_discarded_and_wipes_the_list(
+    signed_in: FieldSession, clock: FakeClock
+) -> None:
     flow = flow_for(signed_in, clock)
     flow.screen = "list"
     assert flow.select("P3")
@@ -66,10 +81,17 @@ def test_sign_out_keeps_unsent_visits_unless_discarded_and_wipes_the_list(signed
     assert signed_in.store.unsent() == 0
 
 
-def test_the_list_comes_with_challenges_for_people_with_a_face_and_is_searchable(signed_in: FieldSession, clock: FakeClock) -> None:
+def test_the_list_comes_with_challenges_for_people_with_a_face_and_is_searchable(
+    signed_in: FieldSession, clock: FakeClock
+) -> None:
     wl = signed_in.worklist()
     assert wl is not None
-    assert {p.person_id: len(p.challenges) for p in wl.persons} == {"P1": 2, "P2": 2, "P3": 2, "P4": 0}
+    assert {p.person_id: len(p.challenges) for p in wl.persons} == {
+        "P1": 2,
+        "P2": 2,
+        "P3": 2,
+        "P4": 0,
+    }
     flow = flow_for(signed_in, clock)
     flow.screen = "list"
     assert [r["person_id"] for r in flow.view().rows] == ["P1", "P2", "P3", "P4"]
@@ -83,20 +105,34 @@ def test_the_list_comes_with_challenges_for_people_with_a_face_and_is_searchable
     assert len([c for c in signed_in.client().calls if c[0] == "challenge"]) == before  # type: ignore[attr-defined]
 
 
-def test_find_by_handbook_qr_id_card_or_not_at_all(signed_in: FieldSession, clock: FakeClock) -> None:
+def test_find_by_handbook_qr_id_card_or_not_at_all(
+    signed_in: FieldSession, clock: FakeClock
+) -> None:
     flow = flow_for(signed_in, clock)
     flow.screen = "list"
-    assert flow.scan_qr("https://nongbao.example/h?person=P2") and flow.draft and flow.draft.person.name == "李四"
+    assert (
+        flow.scan_qr("https://nongbao.example/h?person=P2")
+        and flow.draft
+        and flow.draft.person.name == "李四"
+    )
     flow.back()
-    assert flow.read_card(ID_1.lower(), "王秀英 ") and flow.draft and flow.draft.card == (ID_1, "王秀英")
+    assert (
+        flow.read_card(ID_1.lower(), "王秀英 ")
+        and flow.draft
+        and flow.draft.card == (ID_1, "王秀英")
+    )
     flow.back()
     assert not flow.read_card("110105195001019999", "某人")
     assert flow.view().message.startswith("名单里没有此人")
     assert not flow.scan_qr("nongbao:person:P99")
 
 
-def test_face_visit_guides_quality_runs_the_challenge_and_saves_to_the_outbox(signed_in: FieldSession, clock: FakeClock) -> None:
-    flow = FieldFlow(signed_in, fake_devices(0.42, gate=["no_face", "too_small", None, "too_dark"]), wall=clock)
+def test_face_visit_guides_quality_runs_the_challenge_and_saves_to_the_outbox(
+    signed_in: FieldSession, clock: FakeClock
+) -> None:
+    flow = FieldFlow(
+        signed_in, fake_devices(0.42, gate=["no_face", "too_small", None, "too_dark"]), wall=clock
+    )
     flow.screen = "list"
     flow.read_card(ID_1, "王秀英")
     assert flow.start_face() and flow.screen == "face"
@@ -107,11 +143,18 @@ def test_face_visit_guides_quality_runs_the_challenge_and_saves_to_the_outbox(si
         flow.frame(FRAME)
         shown.append(flow.view().message)
         clock.advance(0.1)
-    assert shown[:4] == ["zh:no_face", "zh:too_small", "很好，请保持", "zh:too_dark"]  # one bad frame starts over
+    assert shown[:4] == [
+        "zh:no_face",
+        "zh:too_small",
+        "很好，请保持",
+        "zh:too_dark",
+    ]  # one bad frame starts over
     assert "请眨眨眼" in shown and "请向左转头" in shown
     assert flow.screen == "prelim"
     v = flow.view()
-    assert v.tone == "good" and v.data["verdict"] == "初步看是本人" and v.data["liveness_done"] is True
+    assert (
+        v.tone == "good" and v.data["verdict"] == "初步看是本人" and v.data["liveness_done"] is True
+    )
     flow.to_documents()
     flow.take_document(FRAME)
     flow.to_attest()
@@ -127,16 +170,29 @@ def test_face_visit_guides_quality_runs_the_challenge_and_saves_to_the_outbox(si
     assert (f["latitude"], f["longitude"], f["accuracy_m"]) == (30.123457, 104.5, 9.4)
     assert f["note"] == "卧床" and "亲眼见到" in f["attestation"] and f["listed_on"] == "2026-11-27"
     frames = json.loads(f["evidence"])["frames"]
-    assert [x.get("sample") for x in frames if "sample" in x] == [0, 1, 2]  # the start and one per action
+    assert [x.get("sample") for x in frames if "sample" in x] == [
+        0,
+        1,
+        2,
+    ]  # the start and one per action
     assert min(x["ear"] for x in frames) == 0.12 and max(x["yaw"] for x in frames) == 22.0
-    assert len(visit.frames) == 3 and len(visit.documents) == 1 and visit.preliminary == {"distance": 0.42, "verdict": "prelim_pass", "liveness_done": True}
+    assert (
+        len(visit.frames) == 3
+        and len(visit.documents) == 1
+        and visit.preliminary == {"distance": 0.42, "verdict": "prelim_pass", "liveness_done": True}
+    )
     # the used challenge is gone from the device: no second visit can carry it
     wl = signed_in.worklist()
     assert wl is not None and [c.challenge_id for c in wl.persons[0].challenges] == ["ch-P1-2"]
 
 
-@pytest.mark.parametrize(("distance", "verdict", "tone"), [(0.55, "prelim_grey", "warn"), (0.84, "prelim_fail", "bad"), (None, "prelim_unknown", "warn")])
-def test_preliminary_result_is_only_a_guess(signed_in: FieldSession, clock: FakeClock, distance: float | None, verdict: str, tone: str) -> None:
+@pytest.mark.parametrize(
+    ("distance", "verdict", "tone"),
+    [(0.55, "prelim_grey", "warn"), (0.84, "prelim_fail", "bad"), (None, "prelim_unknown", "warn")],
+)
+def test_preliminary_result_is_only_a_guess(
+    signed_in: FieldSession, clock: FakeClock, distance: float | None, verdict: str, tone: str
+) -> None:
     flow = flow_for(signed_in, clock, distance=distance)
     flow.screen = "list"
     flow.select("P2")
@@ -145,20 +201,29 @@ def test_preliminary_result_is_only_a_guess(signed_in: FieldSession, clock: Fake
     assert flow.preliminary() == (verdict, tone) and flow.view().tone == tone
 
 
-def test_retry_uses_the_second_challenge_and_no_face_or_no_challenge_is_explained(signed_in: FieldSession, clock: FakeClock) -> None:
+def test_retry_uses_the_second_challenge_and_no_face_or_no_challenge_is_explained(
+    signed_in: FieldSession, clock: FakeClock
+) -> None:
     flow = flow_for(signed_in, clock)
     flow.screen = "list"
     flow.select("P2")
     flow.start_face()
     walk_face(flow, step=lambda: clock.advance(0.1))
-    assert flow.retry_face() and flow.draft and flow.draft.face and flow.draft.face.challenge.challenge_id == "ch-P2-4"
+    assert (
+        flow.retry_face()
+        and flow.draft
+        and flow.draft.face
+        and flow.draft.face.challenge.challenge_id == "ch-P2-4"
+    )
     flow.back()
     flow.back()
     flow.select("P4")
     assert not flow.start_face() and "没有登记人脸" in flow.view().message
 
 
-def test_liveness_that_never_completes_times_out_and_says_so(signed_in: FieldSession, clock: FakeClock) -> None:
+def test_liveness_that_never_completes_times_out_and_says_so(
+    signed_in: FieldSession, clock: FakeClock
+) -> None:
     class Stuck:
         def begin(self, actions: tuple[str, ...], wall: float) -> None:
             pass
@@ -189,10 +254,43 @@ def test_not_at_home_and_reported_dead(signed_in: FieldSession, clock: FakeClock
     out = signed_in.outbox()
     assert cid and dead
     home, death = out.get(cid, open_visit=True).visit, out.get(dead, open_visit=True).visit
-    assert home and home.kind == "not_at_home" and home.fields["note"] == "邻居说去女儿家了" and "challenge_id" not in home.fields
-    assert death and death.kind == "reported_dead" and death.fields["date_of_death"] == "2026-11-20" and "去世" in death.fields["attestation"]
+    assert (
+        home
+        and home.kind == "not_at_home"
+        and home.fields["note"] == "邻居说去女儿家了"
+        and "challenge_id" not in home.fields
+    )
+    assert (
+        death
+        and death.kind == "reported_dead"
+        and death.fields["date_of_death"] == "2026-11-20"
+        and "去世" in death.fields["attestation"]
+    )
     flow.show_outbox()
     rows = flow.view().rows
-    assert [(r["kind"], r["state"], r["text"]) for r in rows] == [("不在家", "pending", "等待发送"), ("报告去世", "pending", "等待发送")]
+    assert [(r["kind"], r["state"], r["text"]) for r in rows] == [
+        ("不在家", "pending", "等待发送"),
+        ("报告去世", "pending", "等待发送"),
+    ]
     flow.toggle_lang()
     assert flow.view().rows[0]["text"] == "waiting to send" and flow.view().title == "Outbox"
+
+
+def test_a_challenge_carried_by_a_saved_visit_is_never_reused(
+    signed_in: FieldSession, clock: FakeClock
+) -> None:
+    flow = flow_for(signed_in, clock)
+    flow.screen = "list"
+    flow.select("P1")
+    flow.start_face()
+    walk_face(flow, step=lambda: clock.advance(0.1))
+    flow.to_attest()
+    assert flow.save_certification(True)
+    # the app was killed before the challenge was struck off the cached list
+    wl = signed_in.worklist()
+    assert wl is not None
+    wl.persons[0].challenges.insert(0, challenge("P1", 1))
+    signed_in.store.save_worklist(signed_in.vault, wl)
+    flow.select("P1")
+    assert flow.start_face() and flow.draft and flow.draft.face
+    assert flow.draft.face.challenge.challenge_id == "ch-P1-2"

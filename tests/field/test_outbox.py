@@ -20,18 +20,33 @@ TEMPLATE_MARK = b"T" * 160  # the fake enrolled template in the work list
 
 
 def visit(person_id: str = "P1") -> Visit:
-    return Visit("certification", person_id, {"challenge_id": "c1", "nonce": "n1", "evidence": "{}", "name": "王秀英", "id_number": ID_1}, images=[b"\xff\xd8 face jpeg"])
+    return Visit(
+        "certification",
+        person_id,
+        {
+            "challenge_id": "c1",
+            "nonce": "n1",
+            "evidence": "{}",
+            "name": "王秀英",
+            "id_number": ID_1,
+        },
+        images=[b"\xff\xd8 face jpeg"],
+    )
 
 
 def test_a_visit_is_on_disk_when_add_returns(store: DeviceStore, clock: FakeClock) -> None:
     out = Outbox(store, vlt.Vault.new(), clock)
     cid = out.add(visit())
     other = sqlite3.connect(store.path)  # another process's view: only committed rows
-    assert other.execute("SELECT kind, state, attempts FROM outbox WHERE client_id = ?", (cid,)).fetchone() == ("certification", "pending", 0)
+    assert other.execute(
+        "SELECT kind, state, attempts FROM outbox WHERE client_id = ?", (cid,)
+    ).fetchone() == ("certification", "pending", 0)
     other.close()
 
 
-def test_states_pending_sending_done_and_an_interrupted_send_is_resumed(store: DeviceStore, clock: FakeClock) -> None:
+def test_states_pending_sending_done_and_an_interrupted_send_is_resumed(
+    store: DeviceStore, clock: FakeClock
+) -> None:
     vault = vlt.Vault.new()
     out = Outbox(store, vault, clock)
     a, b = out.add(visit("P1")), out.add(visit("P2"))
@@ -48,16 +63,23 @@ def test_states_pending_sending_done_and_an_interrupted_send_is_resumed(store: D
     assert again.get(b).result == {"last_error": "ConnectError"}
 
 
-def test_a_sealed_payload_does_not_open_in_another_row(store: DeviceStore, clock: FakeClock) -> None:
+def test_a_sealed_payload_does_not_open_in_another_row(
+    store: DeviceStore, clock: FakeClock
+) -> None:
     vault = vlt.Vault.new()
     out = Outbox(store, vault, clock)
     a, b = out.add(visit("P1")), out.add(visit("P2"))
-    store.conn.execute("UPDATE outbox SET payload = (SELECT payload FROM outbox WHERE client_id = ?) WHERE client_id = ?", (a, b))
+    store.conn.execute(
+        "UPDATE outbox SET payload = (SELECT payload FROM outbox WHERE client_id = ?) WHERE client_id = ?",
+        (a, b),
+    )
     with pytest.raises(InvalidTag):
         out.get(b, open_visit=True)
 
 
-def test_the_store_holds_no_readable_id_number_name_or_template_without_the_pin(signed_in: FieldSession, clock: FakeClock, tmp_path: Path) -> None:
+def test_the_store_holds_no_readable_id_number_name_or_template_without_the_pin(
+    signed_in: FieldSession, clock: FakeClock, tmp_path: Path
+) -> None:
     from field_app.flow import FieldFlow
     from tests.field.conftest import fake_devices, walk_face
 
@@ -73,10 +95,23 @@ def test_the_store_holds_no_readable_id_number_name_or_template_without_the_pin(
     flow.save_not_home("张三不在家")
 
     folder = signed_in.store.path.parent
-    blob = b"".join(p.read_bytes() for p in folder.iterdir() if p.is_file())  # the file, its WAL and shm
+    blob = b"".join(
+        p.read_bytes() for p in folder.iterdir() if p.is_file()
+    )  # the file, its WAL and shm
     assert len(blob) > 10_000
-    secrets = [ID_1.encode(), ID_1[-8:].encode(), "王秀英".encode(), "张三".encode(), "王秀英".encode("gb18030"), "东村".encode(), b"13800000000",
-               TEMPLATE_MARK[:32], base64.b64encode(TEMPLATE_MARK)[:32], PIN.encode(), b"tok-field_worker"]
+    secrets = [
+        ID_1.encode(),
+        ID_1[-8:].encode(),
+        "王秀英".encode(),
+        "张三".encode(),
+        "王秀英".encode("gb18030"),
+        "东村".encode(),
+        b"13800000000",
+        TEMPLATE_MARK[:32],
+        base64.b64encode(TEMPLATE_MARK)[:32],
+        PIN.encode(),
+        b"tok-field_worker",
+    ]
     leaked = [s for s in secrets if s in blob]
     assert leaked == []
     # ...and with the PIN everything opens again
@@ -84,4 +119,6 @@ def test_the_store_holds_no_readable_id_number_name_or_template_without_the_pin(
     vault = again.unlock(PIN)
     wl = again.worklist(vault)
     assert wl is not None and wl.persons[0].id_number == ID_1
-    assert [e.visit.fields.get("name") for e in Outbox(again, vault, clock).entries(open_visits=True)] == ["王秀英", None]  # type: ignore[union-attr]
+    assert [
+        e.visit.fields.get("name") for e in Outbox(again, vault, clock).entries(open_visits=True)
+    ] == ["王秀英", None]  # type: ignore[union-attr]

@@ -21,15 +21,34 @@ from field_app.sync import Backoff, Syncer, explain
 from tests.backend.cert_helpers import ENROL_A, ENROL_B, LFW, OTHER, SAME_A, enrol_face
 from tests.backend.conftest import PASSWORD, Api
 from tests.backend.test_field_routes import pensioner
-from tests.field.conftest import PIN, FakeClient, FakeClock, FixedMatcher, Locator, problem, unreachable, walk_face
+from tests.field.conftest import (
+    PIN,
+    FakeClient,
+    FakeClock,
+    FixedMatcher,
+    Locator,
+    problem,
+    unreachable,
+)
 
 
 def syncer(session: FieldSession, clock: FakeClock, seed: int = 7) -> Syncer:
-    return Syncer(session.outbox(), session.client(), clock=clock, sleep=clock.sleep, rng=random.Random(seed), backoff=Backoff(base=5, cap=300))
+    return Syncer(
+        session.outbox(),
+        session.client(),
+        clock=clock,
+        sleep=clock.sleep,
+        rng=random.Random(seed),
+        backoff=Backoff(base=5, cap=300),
+    )
 
 
 def save_not_home(session: FieldSession, clock: FakeClock, person_id: str) -> str:
-    flow = FieldFlow(session, Devices(AlwaysGoodGate(), SimulatedWatcher(), FixedMatcher(0.4), Locator(), encode_jpeg), wall=clock)
+    flow = FieldFlow(
+        session,
+        Devices(AlwaysGoodGate(), SimulatedWatcher(), FixedMatcher(0.4), Locator(), encode_jpeg),
+        wall=clock,
+    )
     flow.screen = "list"
     assert flow.select(person_id)
     cid = flow.save_not_home("门锁着")
@@ -54,7 +73,11 @@ def test_backoff_grows_exponentially_is_capped_and_jittered() -> None:
     ("status", "detail", "code"),
     [
         (401, "the token has expired; sign in again", "signed_out"),
-        (409, "already certified on 2026-11-27 (channel kiosk): the visit is no longer needed", "certified_meanwhile"),
+        (
+            409,
+            "already certified on 2026-11-27 (channel kiosk): the visit is no longer needed",
+            "certified_meanwhile",
+        ),
         (422, "person p1 is terminated: nothing to certify", "person_died"),
         (409, "person p1 is terminated in the registry: no visit needed", "person_died"),
         (403, "this person is not in one of your villages", "not_assigned"),
@@ -71,27 +94,46 @@ def test_refusals_are_explained_in_plain_words(status: int, detail: str, code: s
     assert why.final is (code != "signed_out") and why.settled is (code == "certified_meanwhile")
 
 
-def test_network_failures_reschedule_with_backoff_and_the_loop_sleeps_until_due(signed_in: FieldSession, fake: FakeClient, clock: FakeClock) -> None:
+def test_network_failures_reschedule_with_backoff_and_the_loop_sleeps_until_due(
+    signed_in: FieldSession, fake: FakeClient, clock: FakeClock
+) -> None:
     cid = save_not_home(signed_in, clock, "P3")
     fake.script = [unreachable(), unreachable(), unreachable()]
     s = syncer(signed_in, clock)
     s.run(threading.Event(), idle_poll=1000, until_empty=True)
     entry = signed_in.outbox().get(cid)
     assert entry.state == "done" and entry.attempts == 4
-    assert len(clock.slept) == 3 and 2.5 <= clock.slept[0] <= 5 and 5 <= clock.slept[1] <= 10 and 10 <= clock.slept[2] <= 20
+    assert (
+        len(clock.slept) == 3
+        and 2.5 <= clock.slept[0] <= 5
+        and 5 <= clock.slept[1] <= 10
+        and 10 <= clock.slept[2] <= 20
+    )
     assert [c[0] for c in fake.calls if c[0] in ("visit", "attach")] == ["visit"] * 4
 
 
-def test_refused_visits_fail_with_the_reason_and_the_rest_still_go(signed_in: FieldSession, fake: FakeClient, clock: FakeClock) -> None:
+def test_refused_visits_fail_with_the_reason_and_the_rest_still_go(
+    signed_in: FieldSession, fake: FakeClient, clock: FakeClock
+) -> None:
     a, b = save_not_home(signed_in, clock, "P3"), save_not_home(signed_in, clock, "P2")
-    fake.script = [problem(403, "this person is not in one of your villages"), {"visit_id": b, "person_id": "P2", "outcome": "not_at_home", "recorded_on": "2026-11-27"}]
+    fake.script = [
+        problem(403, "this person is not in one of your villages"),
+        {"visit_id": b, "person_id": "P2", "outcome": "not_at_home", "recorded_on": "2026-11-27"},
+    ]
     report = syncer(signed_in, clock).run_once()
     assert report.failed == [a] and report.sent == [b]
     failed = signed_in.outbox().get(a)
-    assert failed.state == "failed" and failed.result and failed.result["status"] == "not_assigned" and "moved away" in failed.result["en"]
+    assert (
+        failed.state == "failed"
+        and failed.result
+        and failed.result["status"] == "not_assigned"
+        and "moved away" in failed.result["en"]
+    )
 
 
-def test_an_expired_sign_in_keeps_the_visit_pending_and_stops(signed_in: FieldSession, fake: FakeClient, clock: FakeClock) -> None:
+def test_an_expired_sign_in_keeps_the_visit_pending_and_stops(
+    signed_in: FieldSession, fake: FakeClient, clock: FakeClock
+) -> None:
     a, b = save_not_home(signed_in, clock, "P3"), save_not_home(signed_in, clock, "P2")
     fake.script = [problem(401, "the token has expired; sign in again")]
     report = syncer(signed_in, clock).run_once()
@@ -115,7 +157,11 @@ def real_session(api: Api, tmp_path: Path, clock: FakeClock) -> FieldSession:
         c._http = api.client  # the app in process; FieldClient still speaks plain HTTP to it
         return c
 
-    session = FieldSession(DeviceStore(tmp_path / "dev" / "field.sqlite3", cost=vlt.FAST_COST), client_factory=factory, clock=clock)
+    session = FieldSession(
+        DeviceStore(tmp_path / "dev" / "field.sqlite3", cost=vlt.FAST_COST),
+        client_factory=factory,
+        clock=clock,
+    )
     session.sign_in_online("http://testserver", "field_worker", PASSWORD, PIN)
     return session
 
@@ -124,7 +170,11 @@ def face_visit(session: FieldSession, clock: Any, person_id: str, photo: str) ->
     import time
 
     clock.now = max(clock.now, time.time())  # after the challenge was issued, as on a phone
-    flow = FieldFlow(session, Devices(AlwaysGoodGate(), SimulatedWatcher(), FixedMatcher(0.4), Locator(), encode_jpeg), wall=clock)
+    flow = FieldFlow(
+        session,
+        Devices(AlwaysGoodGate(), SimulatedWatcher(), FixedMatcher(0.4), Locator(), encode_jpeg),
+        wall=clock,
+    )
     flow.screen = "list"
     assert flow.select(person_id) and flow.start_face()
     image = rgb(photo)
@@ -148,26 +198,46 @@ class WallClock(FakeClock):
         super().__init__(time.time())
 
 
-def test_decisions_come_back_resends_are_idempotent_and_a_failure_goes_to_review(api: Api, tmp_path: Path) -> None:
-    same, other, away = pensioner(api, "011", "王秀英", homebound=True), pensioner(api, "021", "李四", homebound=True), pensioner(api, "031", "张三")
+def test_decisions_come_back_resends_are_idempotent_and_a_failure_goes_to_review(
+    api: Api, tmp_path: Path
+) -> None:
+    same, other, away = (
+        pensioner(api, "011", "王秀英", homebound=True),
+        pensioner(api, "021", "李四", homebound=True),
+        pensioner(api, "031", "张三"),
+    )
     enrol_face(api, same, ENROL_A)
     enrol_face(api, other, ENROL_B)  # one face for two people would be held as a possible duplicate
     clock = WallClock()
     session = real_session(api, tmp_path, clock)
     wl = session.download_worklist()
-    assert [p.person_id for p in wl.persons] == [other, same, away] and all(len(p.challenges) == 2 for p in wl.persons[:2])
+    assert [p.person_id for p in wl.persons] == [other, same, away] and all(
+        len(p.challenges) == 2 for p in wl.persons[:2]
+    )
 
-    ok, bad, home = face_visit(session, clock, same, SAME_A), face_visit(session, clock, other, OTHER), save_not_home(session, clock, away)
+    ok, bad, home = (
+        face_visit(session, clock, same, SAME_A),
+        face_visit(session, clock, other, OTHER),
+        save_not_home(session, clock, away),
+    )
     s = syncer(session, clock)
     report = s.run_once()
     assert report.sent == [ok, bad, home], report
     out = session.outbox()
     passed, failed, nobody = out.get(ok).result, out.get(bad).result, out.get(home).result
     assert passed and passed["outcome"] == "passed", (passed["reasons"], passed["liveness"])
-    assert passed["outcome"] == "passed" and passed["valid_until"] == "2027-11-30" and passed["attachments"]["attestation"] is True
+    assert (
+        passed["outcome"] == "passed"
+        and passed["valid_until"] == "2027-11-30"
+        and passed["attachments"]["attestation"] is True
+    )
     assert failed and failed["outcome"] == "failed" and "no_match" in failed["reasons"]
     assert nobody and nobody["outcome"] == "not_at_home"
-    cases = [c for c in api.get("/api/v1/review/cases?status=open", "reviewer").json() if c["person_id"] == other]
+    cases = [
+        c
+        for c in api.get("/api/v1/review/cases?status=open", "reviewer").json()
+        if c["person_id"] == other
+    ]
     assert len(cases) == 1 and cases[0]["reasons"][0] == "field_face_failed"
 
     # the answers were lost (the app was killed before writing them): everything is sent again
@@ -175,23 +245,66 @@ def test_decisions_come_back_resends_are_idempotent_and_a_failure_goes_to_review
     again = s.run_once()
     assert again.sent == [ok, bad, home]
     assert out.get(ok).result["certification_id"] == passed["certification_id"]  # type: ignore[index]
-    assert len([c for c in api.get("/api/v1/review/cases?status=open", "reviewer").json() if c["person_id"] == other]) == 1
+    assert (
+        len(
+            [
+                c
+                for c in api.get("/api/v1/review/cases?status=open", "reviewer").json()
+                if c["person_id"] == other
+            ]
+        )
+        == 1
+    )
     status = api.get(f"/api/v1/persons/{same}/certification", "clerk").json()
-    assert status["status"] == "certified" and status["last"]["certification_id"] == passed["certification_id"]
+    assert (
+        status["status"] == "certified"
+        and status["last"]["certification_id"] == passed["certification_id"]
+    )
     assert status["last"]["channel"] == "field"
 
 
 def test_conflicts_come_back_in_plain_words(api: Api, tmp_path: Path) -> None:
-    moved, certified, died = pensioner(api, "011", "甲"), pensioner(api, "021", "乙"), pensioner(api, "031", "丙")
+    moved, certified, died = (
+        pensioner(api, "011", "甲"),
+        pensioner(api, "021", "乙"),
+        pensioner(api, "031", "丙"),
+    )
     enrol_face(api, died, ENROL_A)
     clock = WallClock()
     session = real_session(api, tmp_path, clock)
     session.download_worklist()
-    a, b, c = save_not_home(session, clock, moved), save_not_home(session, clock, certified), face_visit(session, clock, died, SAME_A)
+    a, b, c = (
+        save_not_home(session, clock, moved),
+        save_not_home(session, clock, certified),
+        face_visit(session, clock, died, SAME_A),
+    )
 
-    assert api.patch(f"/api/v1/persons/{moved}", "clerk", json={"village_code": "V002", "reason": "moved to her son's"}).status_code == 200
-    assert api.post("/api/v1/certifications/manual", "clerk", json={"person_id": certified, "channel": "counter", "certified_on": "2026-11-27", "evidence": "hall"}).status_code == 201
-    assert api.post(f"/api/v1/persons/{died}/death", "clerk", json={"date_of_death": "2026-11-01", "source": "family_report"}).status_code in (200, 201)
+    assert (
+        api.patch(
+            f"/api/v1/persons/{moved}",
+            "clerk",
+            json={"village_code": "V002", "reason": "moved to her son's"},
+        ).status_code
+        == 200
+    )
+    assert (
+        api.post(
+            "/api/v1/certifications/manual",
+            "clerk",
+            json={
+                "person_id": certified,
+                "channel": "counter",
+                "certified_on": "2026-11-27",
+                "evidence": "hall",
+            },
+        ).status_code
+        == 201
+    )
+    assert api.post(
+        f"/api/v1/persons/{died}/death",
+        "clerk",
+        json={"date_of_death": "2026-11-01", "source": "family_report"},
+    ).status_code in (200, 201)
 
     report = syncer(session, clock).run_once()
     assert report.failed == [a, c] and report.sent == [b]

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from backend.api import deps
-from backend.api.routes.faces import read_files
+from backend.api.routes.faces import ID_PATTERN, TEXT_PATTERN, PersonId, read_files
 from backend.api.routes.receipts import signing_key
 from backend.api.routes.registry import check_village_scope
 from backend.errors import Forbidden
@@ -27,15 +27,15 @@ MAX_FRAMES = 30
 
 class ChallengeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    person_id: str = Field(min_length=1, max_length=32)
+    person_id: str = Field(min_length=1, max_length=32, pattern=ID_PATTERN)
 
 
 class ManualIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    person_id: str = Field(min_length=1, max_length=32)
+    person_id: str = Field(min_length=1, max_length=32, pattern=ID_PATTERN)
     channel: Literal["counter", "data_match"]
     certified_on: date
-    evidence: str = Field(min_length=1, max_length=2000)
+    evidence: str = Field(min_length=1, max_length=2000, pattern=TEXT_PATTERN)
 
 
 @router.post("/challenges", status_code=201)
@@ -47,18 +47,18 @@ def issue_challenge(body: ChallengeIn, request: Request, session: Session = DbSe
 def certify(
     request: Request,
     channel: Literal["kiosk", "field"] = Form(...),
-    challenge_id: str = Form(..., min_length=1, max_length=40),
-    nonce: str = Form(..., min_length=1, max_length=64),
+    challenge_id: str = Form(..., min_length=1, max_length=40, pattern=ID_PATTERN),
+    nonce: str = Form(..., min_length=1, max_length=64, pattern=ID_PATTERN),
     images: list[UploadFile] = File(...),
     frames: list[UploadFile] = File(default=[]),
     evidence: str = Form(default="", max_length=1_000_000),
-    person_id: str | None = Form(default=None, max_length=32),
+    person_id: str | None = Form(default=None, max_length=32, pattern=ID_PATTERN),
     id_number: str | None = Form(default=None, max_length=40),
     name: str | None = Form(default=None, max_length=100),
     latitude: float | None = Form(default=None, ge=-90, le=90),
     longitude: float | None = Form(default=None, ge=-180, le=180),
     accuracy_m: float | None = Form(default=None, ge=0, le=1_000_000),
-    client_id: str | None = Form(default=None, min_length=1, max_length=80),
+    client_id: str | None = Form(default=None, min_length=1, max_length=80, pattern=ID_PATTERN),
     idempotency_key: str | None = Header(default=None),
     who: Actor = Depends(deps.require(*DEVICES)),
 ) -> JSONResponse:
@@ -94,7 +94,7 @@ def import_data_match(request: Request, file: UploadFile = File(...), session: S
 
 
 @router.get("/persons/{person_id}/certification")
-def certification_status(person_id: str, request: Request, session: Session = DbSession, who: Actor = Depends(deps.require(*deps.STAFF))) -> dict[str, object]:
+def certification_status(request: Request, person_id: str = PersonId, session: Session = DbSession, who: Actor = Depends(deps.require(*deps.STAFF))) -> dict[str, object]:
     ctx = deps.ctx_for(request, session, who)
     check_village_scope(ctx, registry.get(ctx, person_id))
     audit.record(ctx, "read certification", person_id)
@@ -102,7 +102,7 @@ def certification_status(person_id: str, request: Request, session: Session = Db
 
 
 @router.get("/certifications/due")
-def due(request: Request, village: str | None = Query(default=None, max_length=24), session: Session = DbSession, who: Actor = Depends(deps.require(*deps.STAFF))) -> dict[str, object]:
+def due(request: Request, village: str | None = Query(default=None, max_length=24, pattern=ID_PATTERN), session: Session = DbSession, who: Actor = Depends(deps.require(*deps.STAFF))) -> dict[str, object]:
     ctx = deps.ctx_for(request, session, who)
     if who.role == "field_worker" and village not in who.villages:
         raise Forbidden("field workers see only their own villages: give one as ?village=")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, File, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Path, Request, UploadFile
 from sqlmodel import Session
 
 from backend.api import deps
@@ -13,6 +13,11 @@ from backend.services.context import Actor
 
 router = APIRouter(prefix="/api/v1", tags=["faces"])
 MAX_IMAGES = 5
+# identifiers are ASCII tokens; free text may be anything but NUL (PostgreSQL refuses it in
+# text, which would otherwise surface as a 500 instead of a 422)
+ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+TEXT_PATTERN = r"^[^\x00]*$"
+PersonId = Path(max_length=40, pattern=ID_PATTERN)
 
 
 def read_files(files: list[UploadFile], field: str, limit: int) -> list[bytes]:
@@ -24,10 +29,10 @@ def read_files(files: list[UploadFile], field: str, limit: int) -> list[bytes]:
 
 # sync routes: FastAPI runs them in its thread pool, so the face engine does not block the loop
 @router.post("/persons/{person_id}/face", status_code=201)
-def enrol_face(person_id: str, request: Request, images: list[UploadFile] = File(...), session: Session = DbSession, who: Actor = Depends(deps.require("clerk", "admin"))) -> dict[str, object]:
+def enrol_face(request: Request, person_id: str = PersonId, images: list[UploadFile] = File(...), session: Session = DbSession, who: Actor = Depends(deps.require("clerk", "admin"))) -> dict[str, object]:
     return faces.enrol(deps.ctx_for(request, session, who), person_id, read_files(images, "images", MAX_IMAGES))
 
 
 @router.post("/persons/{person_id}/face/verify")
-def verify_face(person_id: str, request: Request, image: UploadFile = File(...), session: Session = DbSession, who: Actor = Depends(deps.require("clerk", "reviewer"))) -> dict[str, object]:
+def verify_face(request: Request, person_id: str = PersonId, image: UploadFile = File(...), session: Session = DbSession, who: Actor = Depends(deps.require("clerk", "reviewer"))) -> dict[str, object]:
     return faces.verify(deps.ctx_for(request, session, who), person_id, image.file.read())

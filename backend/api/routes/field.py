@@ -21,7 +21,9 @@ router = APIRouter(prefix="/api/v1/field", tags=["field"])
 
 class VisitIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    client_id: str = Field(min_length=8, max_length=80, description="made on the device; the idempotency key")
+    client_id: str = Field(
+        min_length=8, max_length=80, description="made on the device; the idempotency key"
+    )
     person_id: str = Field(min_length=1, max_length=32)
     outcome: Literal["not_at_home", "reported_dead", "refer_failed"]
     visited_at: str = Field(min_length=10, max_length=40)
@@ -31,24 +33,43 @@ class VisitIn(BaseModel):
     longitude: float | None = Field(default=None, ge=-180, le=180)
     accuracy_m: float | None = Field(default=None, ge=0, le=1_000_000)
     date_of_death: date | None = None
-    certification_id: str | None = Field(default=None, max_length=40, description="refer_failed: the failed field certification")
+    certification_id: str | None = Field(
+        default=None, max_length=40, description="refer_failed: the failed field certification"
+    )
 
 
 @router.get("/worklist")
-def worklist(request: Request, village: str | None = Query(default=None, max_length=24), session: Session = DbSession, who: Actor = Depends(deps.require("field_worker"))) -> dict[str, object]:
+def worklist(
+    request: Request,
+    village: str | None = Query(default=None, max_length=24),
+    session: Session = DbSession,
+    who: Actor = Depends(deps.require("field_worker")),
+) -> dict[str, object]:
     return field.worklist(deps.ctx_for(request, session, who), village)
 
 
 @router.post("/visits", status_code=201)
-def visit(body: VisitIn, request: Request, who: Actor = Depends(deps.require("field_worker"))) -> JSONResponse:
+def visit(
+    body: VisitIn, request: Request, who: Actor = Depends(deps.require("field_worker"))
+) -> JSONResponse:
     v = field.Visit(**body.model_dump())
 
     def work(session: Session) -> idempotency.Reply:
         return idempotency.Reply(201, field.record_visit(deps.ctx_for(request, session, who), v))
 
     # the client_id is the key: an outbox that resends after a lost answer gets the first one
-    reply = idempotency.run(deps.state(request).engine, "POST /field/visits", body.client_id, body.model_dump(mode="json"), work)
-    return JSONResponse(reply.body, status_code=reply.status_code, headers={"Idempotent-Replayed": "true"} if reply.replayed else None)
+    reply = idempotency.run(
+        deps.state(request).engine,
+        "POST /field/visits",
+        body.client_id,
+        body.model_dump(mode="json"),
+        work,
+    )
+    return JSONResponse(
+        reply.body,
+        status_code=reply.status_code,
+        headers={"Idempotent-Replayed": "true"} if reply.replayed else None,
+    )
 
 
 @router.post("/visits/{client_id}/attachments", status_code=201)
@@ -63,4 +84,12 @@ def attachments(
     who: Actor = Depends(deps.require("field_worker")),
 ) -> dict[str, object]:
     folder = deps.state(request).settings.data_dir
-    return field.attach(deps.ctx_for(request, session, who), folder, client_id, person_id, attestation, note, read_files(documents, "documents", 5))
+    return field.attach(
+        deps.ctx_for(request, session, who),
+        folder,
+        client_id,
+        person_id,
+        attestation,
+        note,
+        read_files(documents, "documents", 5),
+    )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 from sqlmodel import Session
 
 from backend.api import deps
+from backend.api.routes.faces import TEXT_PATTERN
 from backend.errors import Forbidden
 from backend.services import audit, certification, face_engine, faces, kiosk_sessions
 from backend.services.audit import DbSession
@@ -17,8 +18,8 @@ router = APIRouter(prefix="/api/v1/kiosk", tags=["kiosk"])
 @router.post("/sessions", status_code=201)
 def open_session(
     request: Request,
-    id_number: str = Form(..., min_length=1, max_length=40),
-    name: str = Form(..., min_length=1, max_length=100),
+    id_number: str = Form(..., min_length=1, max_length=40, pattern=TEXT_PATTERN),
+    name: str = Form(..., min_length=1, max_length=100, pattern=TEXT_PATTERN),
     image: UploadFile = File(...),
     session: Session = DbSession,
     who: Actor = Depends(deps.require("kiosk")),
@@ -35,3 +36,9 @@ def open_session(
     token, ttl = kiosk_sessions.open_session(ctx, person.id)
     audit.record(ctx, "kiosk.session.open", person.id)
     return {"session_token": token, "person_id": person.id, "expires_in": ttl, "header": kiosk_sessions.HEADER}
+
+
+@router.delete("/sessions/{session_token}", status_code=204)
+def close_session(session_token: str, who: Actor = Depends(deps.require("kiosk"))) -> Response:
+    # sessions are stateless and expire within minutes: nothing is stored, nothing to forget
+    return Response(status_code=204)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from backend.api import deps
+from backend.api.routes.faces import ID_PATTERN, TEXT_PATTERN
 from backend.api.routes.receipts import signing_key
 from backend.services import review
 from backend.services.audit import DbSession
@@ -16,20 +17,21 @@ from backend.services.context import Actor
 
 router = APIRouter(prefix="/api/v1/review", tags=["review"])
 REVIEWERS = ("reviewer",)
+CaseId = Path(max_length=40, pattern=ID_PATTERN)
 
 
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decision: Literal["approve", "reject", "field_visit", "suspend"]
-    note: str = Field(min_length=1, max_length=2000)
+    note: str = Field(min_length=1, max_length=2000, pattern=TEXT_PATTERN)
 
 
 @router.get("/cases")
 def cases(
     request: Request,
     status: Literal["open", "pending_second", "closed", "all"] = "open",
-    village: str | None = Query(default=None, max_length=24),
-    reason: str | None = Query(default=None, max_length=40),
+    village: str | None = Query(default=None, max_length=24, pattern=ID_PATTERN),
+    reason: str | None = Query(default=None, max_length=40, pattern=ID_PATTERN),
     min_age: int | None = Query(default=None, ge=0, le=150),
     max_age: int | None = Query(default=None, ge=0, le=150),
     session: Session = DbSession,
@@ -39,10 +41,10 @@ def cases(
 
 
 @router.get("/cases/{case_id}")
-def case(case_id: str, request: Request, session: Session = DbSession, who: Actor = Depends(deps.require(*REVIEWERS))) -> dict[str, object]:
+def case(request: Request, case_id: str = CaseId, session: Session = DbSession, who: Actor = Depends(deps.require(*REVIEWERS))) -> dict[str, object]:
     return review.detail(deps.ctx_for(request, session, who), case_id)
 
 
 @router.post("/cases/{case_id}/decision")
-def decide(case_id: str, body: DecisionIn, request: Request, session: Session = DbSession, who: Actor = Depends(deps.require(*REVIEWERS))) -> dict[str, object]:
+def decide(body: DecisionIn, request: Request, case_id: str = CaseId, session: Session = DbSession, who: Actor = Depends(deps.require(*REVIEWERS))) -> dict[str, object]:
     return review.decide(deps.ctx_for(request, session, who), signing_key(request), case_id, body.decision, body.note)

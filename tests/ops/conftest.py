@@ -1,0 +1,1 @@
+from tests.backend.conftest import api  # noqa: F401

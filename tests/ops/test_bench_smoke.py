@@ -1,0 +1,19 @@
+"""A smoke run of `nongbao bench balance` (tiny and bounded): the lead runs the real sizes."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend.bench import _percentile, balance_latency
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_balance_bench_smoke(kind: str) -> None:
+    r = balance_latency(kind, people=60, requests=40, concurrency=4, seconds=30, workers=1)
+    assert (r["database"], r["errors"], r["requests"]) == (kind, 0, 40)
+    assert 0 < r["p50_ms"] <= r["p95_ms"] <= r["p99_ms"] <= r["max_ms"]
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert (_percentile(values, 0.5), _percentile(values, 0.95), _percentile(values, 0.99)) == (51.0, 95.0, 99.0)
