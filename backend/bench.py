@@ -223,3 +223,56 @@ def bench_balance(people: int, requests: int, concurrency: int, seconds: float, 
             )
     if as_json:
         click.echo(json.dumps({"balance": results}))
+
+
+# --- reports on a synthetic county ------------------------------------------------------------
+
+
+def report_seconds(kind: str, people: int) -> dict[str, object]:
+    """Seconds to build the fund statement (JSON) and to render one payroll's monthly statement as PDF and XLSX."""
+    from backend.crypto import Keyring
+    from backend.db import engine_for, session_scope
+    from backend.policy import load_policy
+    from backend.reports import fund, statement
+    from backend.reports.render import render
+    from backend.services import payroll
+    from backend.services.context import Actor
+    from backend.synth import create_pensioners
+
+    keyring = Keyring.generate()
+    with fresh_database(kind) as url:
+        engine = engine_for(url)
+        create_pensioners(engine, keyring, people, period=PERIOD)
+        run = payroll.run(engine, load_policy(), Actor("user", "bench", "admin"), date(2026, 11, 27), PERIOD)
+        out: dict[str, object] = {"database": kind, "people": people}
+        with session_scope(engine) as s:
+            started = time.perf_counter()
+            summary = fund.report(s, 2026).summary
+            out["fund_seconds"] = round(time.perf_counter() - started, 2)
+            assert summary["reconciled"], "the fund statement does not reconcile"
+            started = time.perf_counter()
+            monthly = statement.report(s, keyring, run.run_id)
+            out["statement_seconds"] = round(time.perf_counter() - started, 2)
+        for fmt in ("xlsx", "pdf"):
+            started = time.perf_counter()
+            out[f"{fmt}_bytes"] = len(render(monthly, fmt))
+            out[f"{fmt}_seconds"] = round(time.perf_counter() - started, 2)
+        engine.dispose()
+    return out
+
+
+@bench.command("reports")
+@click.option("--people", default=5_000, show_default=True, type=int, help="synthetic pensioners (one payroll run)")
+@click.option("--database", "databases", default="sqlite,postgres", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def bench_reports(people: int, databases: str, as_json: bool) -> None:
+    """Time the fund statement and one monthly statement (built, then rendered as XLSX and PDF)."""
+    results = [report_seconds(kind.strip(), people) for kind in databases.split(",")]
+    if as_json:
+        click.echo(json.dumps({"reports": results}))
+        return
+    for r in results:
+        click.echo(
+            f"{r['database']:>8}  {r['people']} pensioners: fund {r['fund_seconds']} s, monthly statement {r['statement_seconds']} s, "
+            f"XLSX {r['xlsx_seconds']} s ({r['xlsx_bytes']} bytes), PDF {r['pdf_seconds']} s ({r['pdf_bytes']} bytes)"
+        )

@@ -549,7 +549,7 @@ def describe(info: DemoInfo, base: str) -> str:
         f"{info.contributions} contributions, {info.payroll_runs} payroll runs, {info.deaths} deaths  (data: {info.data_dir})",
         f"  backend      {base}/healthz   API docs {base}/docs",
         f"  console      {base}/console",
-        f"  reports      {base}/api/v1/reports/fund/{year - 1}?format=pdf   {base}/api/v1/reports/certification?format=pdf",
+        f"  reports      {base}/api/v1/reports/fund/{year}?format=pdf   {base}/api/v1/reports/certification?format=pdf",
         "  logins       " + "   ".join(f"{user} / {password}" for user, password in info.users.items()),
         f"  kiosk token  {info.kiosk_token}   (device {info.kiosk_device_id})",
         f"  resident     {info.demo_person_name}  ID {info.demo_id_number}  person {info.demo_person_id}",

@@ -50,13 +50,11 @@ class LazyGroup(click.Group):
             module = importlib.import_module(module_name)
             return getattr(module, attr)
         except (ImportError, AttributeError) as exc:
-            help_text = f"(unavailable: {exc})"
+            reason = str(exc)  # `exc` itself is gone once the except block ends
 
-            @click.command(name=name, help=help_text)
+            @click.command(name=name, help=f"(unavailable: {reason})")
             def unavailable() -> None:
-                raise click.ClickException(
-                    f"`nongbao {name}` is not available here: {exc}; run `make setup`"
-                )
+                raise click.ClickException(f"`nongbao {name}` is not available here: {reason}; run `make setup`")
 
             return unavailable
 

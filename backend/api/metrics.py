@@ -10,6 +10,7 @@ request counters of all workers are summed.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 
@@ -121,4 +122,17 @@ def install(app: FastAPI, engine: Engine, keyring: Keyring) -> None:
 
     @app.get("/metrics", tags=["operations"], include_in_schema=False)
     def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(_scrape_registry(registry, engine)), media_type=CONTENT_TYPE_LATEST)
+
+
+def _scrape_registry(own: CollectorRegistry, engine: Engine) -> CollectorRegistry:
+    """This worker's registry; with several workers (PROMETHEUS_MULTIPROC_DIR set) the sum of
+    all workers' request metrics from their shared files, plus the database figures."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return own
+    from prometheus_client import multiprocess
+
+    merged = CollectorRegistry()
+    multiprocess.MultiProcessCollector(merged)
+    merged.register(DatabaseCollector(engine))  # type: ignore[arg-type]
+    return merged

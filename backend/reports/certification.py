@@ -46,9 +46,9 @@ def report(s: Session, keyring: Keyring, on: date, village: str | None = None, a
     ).all()
     counts = {code: dict.fromkeys(CLASSES, 0) for code in scope}
     work = Section("待认证名单 / Work list (due, overdue, suspended)", [
-        Column("village", "村 / Village", "text", 1.4), Column("name", "姓名 / Name", "text", 0.9), Column("id_number", "身份证号 / ID number", "text", 1.9),
-        Column("status", "状态 / Status", "text", 1.1), Column("valid_until", "有效期至 / Valid until", "text", 1.1),
-        Column("homebound", "行动不便 / Homebound", "text", 0.8), Column("phone", "电话 / Phone", "text", 1.1),
+        Column("village", "村 / Village", "text", 1.1), Column("name", "姓名 / Name", "text", 0.9), Column("id_number", "身份证号 / ID number", "text", 1.9),
+        Column("status", "状态 / Status", "text", 1.5), Column("valid_until", "有效期至 / Valid until", "text", 1.1),
+        Column("homebound", "行动不便 / Homebound", "text", 1.1), Column("phone", "电话 / Phone", "text", 1.1),
     ])
     for r in rows:
         until = date.fromisoformat(str(r.valid_until)) if r.valid_until is not None else None
@@ -67,7 +67,9 @@ def report(s: Session, keyring: Keyring, on: date, village: str | None = None, a
     labels = [r["village"] for r in by_village.rows]
 
     def draw() -> bytes:
-        return charts.stacked_bars(labels, {c: [r[c] for r in by_village.rows] for c in CLASSES}, COLORS, f"认证状态 Certification status {on.isoformat()}")
+        series = {f"{CLASS_ZH[c]} {c}": [r[c] for r in by_village.rows] for c in CLASSES}
+        colors = {f"{CLASS_ZH[c]} {c}": COLORS[c] for c in CLASSES}
+        return charts.stacked_bars(labels, series, colors, f"认证状态 Certification status {on.isoformat()}")
 
     return Report(
         kind="certification",

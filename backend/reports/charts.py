@@ -75,6 +75,6 @@ def stacked_bars(labels: list[str], series: dict[str, list[int]], colors: dict[s
     ax.invert_yaxis()
     ax.set_xlabel("人数 / People")
     ax.xaxis.set_major_locator(_integer_ticks())
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=max(len(series), 1), frameon=False)
     ax.set_title(title)
     return _png(fig)

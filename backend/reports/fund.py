@@ -44,7 +44,7 @@ EXPENDITURE_LABELS: dict[str, str] = {
     "funeral_grant": "丧葬补助金 / Funeral grants",
 }
 # lines shown even when zero: what every county reports (DOMAIN.md's 2010 example)
-ALWAYS = {"personal", "collective", "other", "interest", "account_pension", "inheritance", "funeral_grant"} | {
+ALWAYS = {"personal", "collective", "other", "interest", "old_scheme", "account_pension", "inheritance", "funeral_grant"} | {
     f"{k}:{lv}" for k in ("subsidy", "basic_pension") for lv in GOVERNMENT_LEVELS
 }
 

@@ -137,7 +137,7 @@ def _caller(request: Request, creds: HTTPAuthorizationCredentials | None) -> Act
 
 
 def audit_writes(
-    request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer), session: Session = Depends(deps.session)
+    request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer), session: Session = Depends(deps.session, scope="function")
 ) -> Iterator[None]:
     """Router dependency (declare it with scope="function"): after a non-GET route returns
     normally, append an event in the same unit of work as the route (FastAPI hands one
@@ -156,7 +156,7 @@ def audit_writes(
     session.commit()
 
 
-def unit_of_work(session: Session = Depends(deps.session)) -> Iterator[Session]:
+def unit_of_work(session: Session = Depends(deps.session, scope="function")) -> Iterator[Session]:
     """`deps.session`, committed before the response is sent (use with scope="function");
     on an error nothing is committed and deps.session rolls back."""
     yield session

@@ -133,7 +133,9 @@ class Gates:
 
 class FirstFrameGate:
     """Wraps the face gate or the action watcher: the first frame after each camera start
-    (or challenge) waits at the gate, so the live picture can be captured."""
+    (or challenge) waits at the gate, so the live picture can be captured. (The controller
+    calls the watcher holding its lock; the UI thread only needs that lock to stop the
+    camera, which nothing does while the test is capturing.)"""
 
     def __init__(self, inner: Any, gates: Gates, name: str) -> None:
         self.inner, self.gates, self.name = inner, gates, name

@@ -59,3 +59,26 @@ def test_every_report_renders_in_every_format(api: Api, db_url: str) -> None:
         assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
         (out / f"{kind}-chart.png").write_bytes(png.content)
     assert api.get(f"{paths['fund']}?format=png").status_code == 404
+
+
+def test_report_cli_writes_files_and_prints_json(api: Api, db_url: str, tmp_path: Path) -> None:
+    import json
+    import os
+    import sys
+
+    from tests.live import ROOT
+
+    build(api)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("NONGBAO_")}, "NONGBAO_DATABASE_URL": db_url, "NONGBAO_DATA_DIR": str(tmp_path / "data"), "NONGBAO_KEY_FILE": str(tmp_path / "keys" / "master.key")}
+    out = subprocess.run([sys.executable, "-m", "nongbao", "report", "fund", "--year", "2015", "--format", "all", "--out", str(tmp_path / "r"), "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    answer = json.loads(out.stdout)
+    assert answer["summary"]["reconciled"] is True
+    assert answer["summary"]["closing_fen"] == api.get("/api/v1/reports/fund/2015").json()["summary"]["closing_fen"]
+    assert sorted(Path(p).suffix for p in answer["files"]) == [".csv", ".json", ".pdf", ".xlsx"]
+    cert = subprocess.run([sys.executable, "-m", "nongbao", "report", "certification", "--on", "2026-11-27", "--out", str(tmp_path / "r")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert cert.returncode == 0, cert.stderr
+    assert "certification-2026-11-27-certification-status.png" in cert.stdout
+    assert (tmp_path / "r" / "certification-2026-11-27-certification-status.png").read_bytes().startswith(b"\x89PNG")
+    bad = subprocess.run([sys.executable, "-m", "nongbao", "report", "fund", "--year", "2031", "--out", str(tmp_path / "r")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert bad.returncode == 1 and "the year must be between 2010 and" in bad.stderr

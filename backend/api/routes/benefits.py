@@ -101,7 +101,7 @@ def run_payroll(body: PayrollRunIn, request: Request, who: Actor = Depends(deps.
 
 
 @router.get("/payroll-runs/{run_id}/lines")
-def payroll_lines(run_id: str, session: Session = Depends(deps.session), _: Actor = Depends(deps.require("admin", "clerk", "reviewer", "auditor"))) -> dict:
+def payroll_lines(run_id: str, session: Session = Depends(deps.session, scope="function"), _: Actor = Depends(deps.require("admin", "clerk", "reviewer", "auditor"))) -> dict:
     run = payroll.get_run(session, run_id)
     lines = [
         {"person_id": ln.person_id, "village_code": ln.village_code, "months": ln.months, "basic_fen": ln.basic_fen, "account_fen": ln.account_fen,
@@ -113,18 +113,18 @@ def payroll_lines(run_id: str, session: Session = Depends(deps.session), _: Acto
 
 
 @router.get("/payroll-runs/{run_id}/bank-file")
-def bank_file(run_id: str, request: Request, session: Session = Depends(deps.session), _: Actor = Depends(deps.require("admin"))) -> Response:
+def bank_file(run_id: str, request: Request, session: Session = Depends(deps.session, scope="function"), _: Actor = Depends(deps.require("admin"))) -> Response:
     text = payroll.bank_file_csv(session, deps.state(request).keyring, run_id)
     return Response(text, media_type="text/csv; charset=utf-8", headers={"Content-Disposition": f'attachment; filename="bank-{run_id}.csv"'})
 
 
 @router.post("/persons/{person_id}/death")
-def death(person_id: str, body: DeathIn, request: Request, session: Session = Depends(deps.session), who: Actor = Depends(deps.require(*WRITERS))) -> dict:
+def death(person_id: str, body: DeathIn, request: Request, session: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*WRITERS))) -> dict:
     return settlement.settlement_dict(settlement.report_death(deps.ctx_for(request, session, who), person_id, body.date_of_death, body.source))
 
 
 @router.post("/persons/{person_id}/other-pension")
-def other_pension(person_id: str, body: OtherPensionIn, request: Request, session: Session = Depends(deps.session), who: Actor = Depends(deps.require(*WRITERS))) -> dict:
+def other_pension(person_id: str, body: OtherPensionIn, request: Request, session: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*WRITERS))) -> dict:
     return settlement.settlement_dict(settlement.other_pension_found(deps.ctx_for(request, session, who), person_id, body.started_on, body.note))
 
 
@@ -136,19 +136,19 @@ async def death_registry(request: Request, file: UploadFile = File(...), who: Ac
 
 
 @router.post("/persons/{person_id}/suspensions", status_code=201)
-def suspend(person_id: str, body: SuspensionIn, request: Request, session: Session = Depends(deps.session), who: Actor = Depends(deps.require(*WRITERS))) -> dict:
+def suspend(person_id: str, body: SuspensionIn, request: Request, session: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*WRITERS))) -> dict:
     row = suspensions.suspend(deps.ctx_for(request, session, who), person_id, body.reason, body.from_month, body.note)
     return row.model_dump(mode="json")
 
 
 @router.post("/suspensions/{suspension_id}/lift")
-def lift(suspension_id: str, body: NoteIn, request: Request, session: Session = Depends(deps.session), who: Actor = Depends(deps.require(*WRITERS))) -> dict:
+def lift(suspension_id: str, body: NoteIn, request: Request, session: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*WRITERS))) -> dict:
     return suspensions.lift(deps.ctx_for(request, session, who), suspension_id, body.note).model_dump(mode="json")
 
 
 @router.get("/persons/{person_id}/payments")
 def payments(
-    person_id: str, request: Request, session: Session = Depends(deps.session), who: Actor = Depends(deps.require(*deps.STAFF, "kiosk")),
+    person_id: str, request: Request, session: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*deps.STAFF, "kiosk")),
     x_resident_session: str | None = Header(default=None), limit: int = 24,
 ) -> dict:
     """The person's pension payments, newest first: what the kiosk's 发放记录 shows."""
@@ -161,7 +161,7 @@ def payments(
 
 
 @router.get("/persons/{person_id}/suspensions")
-def list_suspensions(person_id: str, request: Request, session: Session = Depends(deps.session), who: Actor = Depends(deps.require(*deps.STAFF))) -> list[dict]:
+def list_suspensions(person_id: str, request: Request, session: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*deps.STAFF))) -> list[dict]:
     ctx = deps.ctx_for(request, session, who)
     check_village_scope(ctx, registry.get(ctx, person_id))
     return [s.model_dump(mode="json") for s in suspensions.for_person(ctx, person_id)]

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from backend.api import deps
-from backend.api.routes.faces import read_files
+from backend.api.routes.faces import ID_PATTERN, TEXT_PATTERN, read_files
 from backend.services import field, idempotency
 from backend.services.audit import DbSession
 from backend.services.context import Actor
@@ -22,26 +22,32 @@ router = APIRouter(prefix="/api/v1/field", tags=["field"])
 class VisitIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     client_id: str = Field(
-        min_length=8, max_length=80, description="made on the device; the idempotency key"
+        min_length=8,
+        max_length=80,
+        pattern=ID_PATTERN,
+        description="made on the device; the idempotency key",
     )
-    person_id: str = Field(min_length=1, max_length=32)
+    person_id: str = Field(min_length=1, max_length=32, pattern=ID_PATTERN)
     outcome: Literal["not_at_home", "reported_dead", "refer_failed"]
-    visited_at: str = Field(min_length=10, max_length=40)
+    visited_at: str = Field(min_length=10, max_length=40, pattern=TEXT_PATTERN)
     listed_on: date | None = Field(default=None, description="when the work list was downloaded")
-    note: str = Field(default="", max_length=2000)
+    note: str = Field(default="", max_length=2000, pattern=TEXT_PATTERN)
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
     accuracy_m: float | None = Field(default=None, ge=0, le=1_000_000)
     date_of_death: date | None = None
     certification_id: str | None = Field(
-        default=None, max_length=40, description="refer_failed: the failed field certification"
+        default=None,
+        max_length=40,
+        pattern=ID_PATTERN,
+        description="refer_failed: the failed field certification",
     )
 
 
 @router.get("/worklist")
 def worklist(
     request: Request,
-    village: str | None = Query(default=None, max_length=24),
+    village: str | None = Query(default=None, max_length=24, pattern=ID_PATTERN),
     session: Session = DbSession,
     who: Actor = Depends(deps.require("field_worker")),
 ) -> dict[str, object]:
@@ -74,11 +80,11 @@ def visit(
 
 @router.post("/visits/{client_id}/attachments", status_code=201)
 def attachments(
-    client_id: str,
     request: Request,
-    person_id: str = Form(..., min_length=1, max_length=32),
-    attestation: str = Form(..., min_length=1, max_length=2000),
-    note: str = Form(default="", max_length=2000),
+    client_id: str = Path(min_length=8, max_length=80, pattern=ID_PATTERN),
+    person_id: str = Form(..., min_length=1, max_length=32, pattern=ID_PATTERN),
+    attestation: str = Form(..., min_length=1, max_length=2000, pattern=TEXT_PATTERN),
+    note: str = Form(default="", max_length=2000, pattern=TEXT_PATTERN),
     documents: list[UploadFile] = File(default=[]),
     session: Session = DbSession,
     who: Actor = Depends(deps.require("field_worker")),

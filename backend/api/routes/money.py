@@ -54,7 +54,7 @@ def pay(body: ContributionIn, request: Request, who: Actor = Depends(deps.requir
 
 
 @router.post("/contributions/{contribution_id}/reversal", response_model=ContributionOut)
-def reverse(contribution_id: str, body: ReasonIn, request: Request, session: Session = Depends(deps.session), who: Actor = Depends(deps.require(*WRITERS))) -> dict:
+def reverse(contribution_id: str, body: ReasonIn, request: Request, session: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*WRITERS))) -> dict:
     ctx = deps.ctx_for(request, session, who)
     c = contributions.reverse(ctx, contribution_id, body.reason)
     return _contribution_out(c, sum(ledger.person_buckets(session, c.person_id).values()))
@@ -62,7 +62,7 @@ def reverse(contribution_id: str, body: ReasonIn, request: Request, session: Ses
 
 @router.get("/persons/{person_id}/contributions", response_model=list[ContributionOut])
 def list_contributions(
-    person_id: str, request: Request, session: Session = Depends(deps.session), who: Actor = Depends(deps.require(*deps.STAFF, "kiosk")),
+    person_id: str, request: Request, session: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*deps.STAFF, "kiosk")),
     x_resident_session: str | None = Header(default=None),
 ) -> list[dict]:
     ctx = deps.ctx_for(request, session, who)
@@ -74,7 +74,7 @@ def list_contributions(
 
 @router.get("/persons/{person_id}/account", response_model=AccountOut)
 def account(
-    person_id: str, request: Request, session: Session = Depends(deps.session), who: Actor = Depends(deps.require(*deps.STAFF, "kiosk")),
+    person_id: str, request: Request, session: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*deps.STAFF, "kiosk")),
     x_resident_session: str | None = Header(default=None),
 ) -> dict:
     ctx = deps.ctx_for(request, session, who)
@@ -85,7 +85,7 @@ def account(
 
 
 @router.post("/interest-runs", response_model=InterestRunOut)
-def run_interest(body: InterestRunIn, request: Request, session: Session = Depends(deps.session), who: Actor = Depends(deps.require("admin"))) -> JSONResponse:
+def run_interest(body: InterestRunIn, request: Request, session: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require("admin"))) -> JSONResponse:
     result = interest.run(deps.ctx_for(request, session, who), body.year)
     out = InterestRunOut(year=result.year, accounts=result.accounts, total_fen=result.total_fen).model_dump()
     return JSONResponse(out, status_code=201 if result.created else 200)
@@ -103,7 +103,7 @@ async def import_old_scheme(request: Request, file: UploadFile = File(...), who:
 
 
 @router.get("/ledger/check", response_model=LedgerCheckOut)
-def ledger_check(session: Session = Depends(deps.session), _: Actor = Depends(deps.require("admin", "auditor"))) -> LedgerCheckOut:
+def ledger_check(session: Session = Depends(deps.session, scope="function"), _: Actor = Depends(deps.require("admin", "auditor"))) -> LedgerCheckOut:
     report = ledger.check(session)
     return LedgerCheckOut(ok=report.ok, **{k: v for k, v in report.__dict__.items()})
 

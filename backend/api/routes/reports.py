@@ -38,30 +38,30 @@ def _answer(request: Request, s: Session, who: Actor, kind: str, p: service.Para
 
 
 @router.get("/monthly-statement/{run_id}")
-def monthly_statement(run_id: str, request: Request, village: str | None = None, format: Format = "json", s: Session = Depends(deps.session), who: Actor = Depends(deps.require(*MONEY_ROLES))) -> Response:
+def monthly_statement(run_id: str, request: Request, village: str | None = None, format: Format = "json", s: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*MONEY_ROLES))) -> Response:
     """每月明细表: who a payroll run paid, village by village, every component."""
     return _answer(request, s, who, "monthly-statement", service.Params(run_id=run_id, village=village), format)
 
 
 @router.get("/fund/{year}")
-def fund(year: int, request: Request, format: Format = "json", s: Session = Depends(deps.session), who: Actor = Depends(deps.require(*MONEY_ROLES))) -> Response:
+def fund(year: int, request: Request, format: Format = "json", s: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*MONEY_ROLES))) -> Response:
     """基金收支: income by source, expenditure by kind, opening and closing balance (= the ledger)."""
     return _answer(request, s, who, "fund", service.Params(year=year), format)
 
 
 @router.get("/coverage/{year}")
-def coverage(year: int, request: Request, village: str | None = None, format: Format = "json", s: Session = Depends(deps.session), who: Actor = Depends(deps.require(*MONEY_ROLES))) -> Response:
+def coverage(year: int, request: Request, village: str | None = None, format: Format = "json", s: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*MONEY_ROLES))) -> Response:
     """Enrolment, continuation and take-up by village, with the trend since the scheme start."""
     return _answer(request, s, who, "coverage", service.Params(year=year, village=village), format)
 
 
 @router.get("/publicity/{year}")
-def publicity(year: int, request: Request, village: str | None = None, format: Format = "json", s: Session = Depends(deps.session), who: Actor = Depends(deps.require(*VILLAGE_ROLES))) -> Response:
+def publicity(year: int, request: Request, village: str | None = None, format: Format = "json", s: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*VILLAGE_ROLES))) -> Response:
     """公示: the year's contributors and pensioners of a village, names and ID numbers masked."""
     return _answer(request, s, who, "publicity", service.Params(year=year, village=village), format)
 
 
 @router.get("/certification")
-def certification(request: Request, on: date | None = Query(default=None), village: str | None = None, format: Format = "json", s: Session = Depends(deps.session), who: Actor = Depends(deps.require(*VILLAGE_ROLES))) -> Response:
+def certification(request: Request, on: date | None = Query(default=None), village: str | None = None, format: Format = "json", s: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*VILLAGE_ROLES))) -> Response:
     """Certified, due within 30 days, overdue, suspended: per village, with the work list."""
     return _answer(request, s, who, "certification", service.Params(on=on, village=village), format)
