@@ -86,6 +86,7 @@ def run(
     chunk_size = chunk_size or int(os.environ.get("NONGBAO_PAYROLL_CHUNK", DEFAULT_CHUNK))
     pause = float(os.environ.get("NONGBAO_PAYROLL_PAUSE_S", "0"))  # fault-injection window for crash tests
 
+    _ensure_statistics(engine)
     with session_scope(engine) as s:
         ledger.ensure_fund_accounts(s)
         run_row, resumed = _open_run(s, period, run_on, actor)
@@ -116,6 +117,17 @@ def run(
         run_row.status, run_row.completed_at = "completed", datetime.now(UTC)
         s.add(run_row)
     return RunResult(run_row.id, period, run_row.run_on, run_row.paid, run_row.total_fen, suspended, resumed)
+
+
+def _ensure_statistics(engine: Engine) -> None:
+    """SQLite plans the payroll's subqueries badly without statistics (40 s instead of 0.5 s for
+    3,000 people after a bulk load): gather them once if the database has none."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.begin() as conn:
+        has_stats = conn.execute(sa.text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")).scalar_one()
+        if not has_stats or not conn.execute(sa.text("SELECT count(*) FROM sqlite_stat1")).scalar_one():
+            conn.execute(sa.text("ANALYZE"))
 
 
 def _open_run(s: Session, period: str, run_on: date, actor: Actor) -> tuple[PayrollRun, bool]:

@@ -8,7 +8,14 @@ from sqlmodel import Session
 from backend.api import deps
 from backend.api.routes.faces import TEXT_PATTERN
 from backend.errors import Forbidden
-from backend.services import audit, certification, face_engine, faces, kiosk_sessions
+from backend.services import (
+    audit,
+    certification,
+    certification_status,
+    face_engine,
+    faces,
+    kiosk_sessions,
+)
 from backend.services.audit import DbSession
 from backend.services.context import Actor
 
@@ -35,7 +42,20 @@ def open_session(
         raise Forbidden("the face does not match the card holder's enrolled face")
     token, ttl = kiosk_sessions.open_session(ctx, person.id)
     audit.record(ctx, "kiosk.session.open", person.id)
-    return {"session_token": token, "person_id": person.id, "expires_in": ttl, "header": kiosk_sessions.HEADER}
+    last = certification_status.latest_valid(ctx, person.id, ctx.today)
+    valid_until = last.valid_until if last else None
+    return {
+        "session_token": token,
+        "person_id": person.id,
+        "expires_in": ttl,
+        "header": kiosk_sessions.HEADER,
+        "status": person.status,
+        # what the menu offers: certification is due for pensioners not certified for today
+        "certification": {
+            "valid_until": valid_until.isoformat() if valid_until else None,
+            "due": person.status in ("receiving", "suspended") and (valid_until is None or valid_until < ctx.today),
+        },
+    }
 
 
 @router.delete("/sessions/{session_token}", status_code=204)
