@@ -31,7 +31,9 @@ from backend.policy import load_policy
 from backend.services.audit import audit_writes
 
 
-def create_app(settings: Settings | None = None, *, today: Callable[[], date] = date.today) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, today: Callable[[], date] = date.today
+) -> FastAPI:
     settings = settings or get_settings()
     engine = engine_for(settings.effective_database_url)
     # refuse to start on an unmigrated database, with a message that says what to do
@@ -58,7 +60,9 @@ def create_app(settings: Settings | None = None, *, today: Callable[[], date] = 
     )
     app.state.nongbao = state
     problems.install(app)
-    app.add_middleware(BodyLimit, max_json=settings.max_body_bytes, max_upload=settings.max_upload_bytes)
+    app.add_middleware(
+        BodyLimit, max_json=settings.max_body_bytes, max_upload=settings.max_upload_bytes
+    )
     app.add_middleware(RateLimit, rules=default_rules(settings.login_attempts_per_minute))
     metrics.install(app, engine, state.keyring)  # outermost: times and logs every answer, 429s too
 
@@ -68,14 +72,23 @@ def create_app(settings: Settings | None = None, *, today: Callable[[], date] = 
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except Exception as exc:
-            return JSONResponse({"status": "unavailable", "detail": type(exc).__name__}, status_code=503)
+            return JSONResponse(
+                {"status": "unavailable", "detail": type(exc).__name__}, status_code=503
+            )
         return JSONResponse({"status": "ok", "database": engine.dialect.name})
 
     for router in (auth.router, registry.router, money.router, benefits.router):
         # every successful write through these routers is audited (the certification
         # routers below record richer events themselves)
         app.include_router(router, dependencies=[Depends(audit_writes, scope="function")])
-    for router in (faces_routes.router, certification_routes.router, review_routes.router, receipts_routes.router, kiosk_routes.router, field_routes.router):
+    for router in (
+        faces_routes.router,
+        certification_routes.router,
+        review_routes.router,
+        receipts_routes.router,
+        kiosk_routes.router,
+        field_routes.router,
+    ):
         app.include_router(router)
     app.include_router(reports_routes.router)
     console_routes.install(app)

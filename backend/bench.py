@@ -34,9 +34,13 @@ def fresh_database(kind: str) -> Iterator[str]:
             yield url
             engine_for(url).dispose()
         return
-    base = os.environ.get("NONGBAO_BENCH_DATABASE_URL") or os.environ.get("NONGBAO_TEST_DATABASE_URL")
+    base = os.environ.get("NONGBAO_BENCH_DATABASE_URL") or os.environ.get(
+        "NONGBAO_TEST_DATABASE_URL"
+    )
     if not base:
-        raise click.ClickException("set NONGBAO_BENCH_DATABASE_URL to a PostgreSQL server where databases can be created")
+        raise click.ClickException(
+            "set NONGBAO_BENCH_DATABASE_URL to a PostgreSQL server where databases can be created"
+        )
     name = f"nongbao_bench_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     with admin.connect() as conn:
@@ -70,10 +74,18 @@ def payroll_seconds(kind: str, people: int) -> dict[str, float | int | str]:
                 conn.execute(sa.text("ANALYZE"))
                 conn.commit()
         started = time.perf_counter()
-        result = payroll.run(engine, load_policy(), Actor("user", "bench", "admin"), date(2026, 11, 27), PERIOD)
+        result = payroll.run(
+            engine, load_policy(), Actor("user", "bench", "admin"), date(2026, 11, 27), PERIOD
+        )
         seconds = time.perf_counter() - started
         assert result.paid == people, f"paid {result.paid} of {people}"
-    return {"database": kind, "people": people, "seconds": round(seconds, 2), "people_per_second": round(people / seconds), "setup_seconds": round(setup, 1)}
+    return {
+        "database": kind,
+        "people": people,
+        "seconds": round(seconds, 2),
+        "people_per_second": round(people / seconds),
+        "setup_seconds": round(setup, 1),
+    }
 
 
 @click.group()
@@ -82,7 +94,12 @@ def bench() -> None:
 
 
 @bench.command("payroll")
-@click.option("--sizes", default="20000,200000", show_default=True, help="comma-separated numbers of pensioners")
+@click.option(
+    "--sizes",
+    default="20000,200000",
+    show_default=True,
+    help="comma-separated numbers of pensioners",
+)
 @click.option("--database", "databases", default="sqlite,postgres", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def bench_payroll(sizes: str, databases: str, as_json: bool) -> None:
@@ -93,7 +110,9 @@ def bench_payroll(sizes: str, databases: str, as_json: bool) -> None:
             r = payroll_seconds(kind.strip(), n)
             results.append(r)
             if not as_json:
-                click.echo(f"{r['database']:>8}  {r['people']:>8} pensioners  payroll {r['seconds']:>7.2f} s  ({r['people_per_second']}/s; set-up {r['setup_seconds']} s)")
+                click.echo(
+                    f"{r['database']:>8}  {r['people']:>8} pensioners  payroll {r['seconds']:>7.2f} s  ({r['people_per_second']}/s; set-up {r['setup_seconds']} s)"
+                )
     if as_json:
         click.echo(json.dumps({"payroll": results}))
 
@@ -108,7 +127,9 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[k]
 
 
-async def _load(base: str, token: str, person_ids: list[str], requests: int, concurrency: int, seconds: float) -> tuple[list[float], int, float]:
+async def _load(
+    base: str, token: str, person_ids: list[str], requests: int, concurrency: int, seconds: float
+) -> tuple[list[float], int, float]:
     """At most `requests` GETs, at most `seconds` long, `concurrency` in flight: bounded both ways."""
     import asyncio
     import random
@@ -121,7 +142,9 @@ async def _load(base: str, token: str, person_ids: list[str], requests: int, con
     rng = random.Random(7)
     deadline = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30, limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30, limits=limits
+    ) as client:
 
         async def worker() -> None:
             nonlocal errors, issued
@@ -143,7 +166,9 @@ async def _load(base: str, token: str, person_ids: list[str], requests: int, con
     return latencies, errors, wall
 
 
-def balance_latency(kind: str, people: int, requests: int, concurrency: int, seconds: float, workers: int) -> dict[str, object]:
+def balance_latency(
+    kind: str, people: int, requests: int, concurrency: int, seconds: float, workers: int
+) -> dict[str, object]:
     import asyncio
     import socket
     import subprocess
@@ -168,21 +193,56 @@ def balance_latency(kind: str, people: int, requests: int, concurrency: int, sec
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        env = {**os.environ, "NONGBAO_DATABASE_URL": url, "NONGBAO_DATA_DIR": tmp, "NONGBAO_KEY_FILE": str(key_file), "NONGBAO_LOG_LEVEL": "WARNING"}
-        server = subprocess.Popen([sys.executable, "-m", "nongbao", "serve", "--port", str(port), "--workers", str(workers)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = {
+            **os.environ,
+            "NONGBAO_DATABASE_URL": url,
+            "NONGBAO_DATA_DIR": tmp,
+            "NONGBAO_KEY_FILE": str(key_file),
+            "NONGBAO_LOG_LEVEL": "WARNING",
+        }
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "nongbao",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             _wait_healthy(base, server)
-            token = httpx.post(f"{base}/api/v1/auth/token", data={"username": "bench", "password": "bench-password"}, timeout=30).json()["access_token"]
-            latencies, errors, wall = asyncio.run(_load(base, token, ids, requests, concurrency, seconds))
+            token = httpx.post(
+                f"{base}/api/v1/auth/token",
+                data={"username": "bench", "password": "bench-password"},
+                timeout=30,
+            ).json()["access_token"]
+            latencies, errors, wall = asyncio.run(
+                _load(base, token, ids, requests, concurrency, seconds)
+            )
         finally:
             server.terminate()
             server.wait(timeout=20)
     ms = sorted(x * 1000 for x in latencies)
     return {
-        "database": kind, "people": people, "workers": workers, "concurrency": concurrency, "requests": len(ms), "errors": errors,
-        "seconds": round(wall, 2), "requests_per_second": round(len(ms) / wall, 1) if wall else 0,
-        "p50_ms": round(_percentile(ms, 0.50), 2), "p95_ms": round(_percentile(ms, 0.95), 2), "p99_ms": round(_percentile(ms, 0.99), 2), "max_ms": round(ms[-1], 2) if ms else None,
+        "database": kind,
+        "people": people,
+        "workers": workers,
+        "concurrency": concurrency,
+        "requests": len(ms),
+        "errors": errors,
+        "seconds": round(wall, 2),
+        "requests_per_second": round(len(ms) / wall, 1) if wall else 0,
+        "p50_ms": round(_percentile(ms, 0.50), 2),
+        "p95_ms": round(_percentile(ms, 0.95), 2),
+        "p99_ms": round(_percentile(ms, 0.99), 2),
+        "max_ms": round(ms[-1], 2) if ms else None,
     }
 
 
@@ -203,14 +263,41 @@ def _wait_healthy(base: str, server) -> None:  # type: ignore[no-untyped-def]
 
 
 @bench.command("balance")
-@click.option("--people", default=20_000, show_default=True, type=int, help="synthetic pensioners with accounts")
-@click.option("--requests", "requests", default=5_000, show_default=True, type=int, help="at most this many balance queries")
+@click.option(
+    "--people",
+    default=20_000,
+    show_default=True,
+    type=int,
+    help="synthetic pensioners with accounts",
+)
+@click.option(
+    "--requests",
+    "requests",
+    default=5_000,
+    show_default=True,
+    type=int,
+    help="at most this many balance queries",
+)
 @click.option("--concurrency", default=16, show_default=True, type=int, help="queries in flight")
-@click.option("--seconds", default=60.0, show_default=True, type=float, help="stop after this long, whatever the count")
+@click.option(
+    "--seconds",
+    default=60.0,
+    show_default=True,
+    type=float,
+    help="stop after this long, whatever the count",
+)
 @click.option("--workers", default=1, show_default=True, type=int, help="uvicorn worker processes")
 @click.option("--database", "databases", default="sqlite,postgres", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def bench_balance(people: int, requests: int, concurrency: int, seconds: float, workers: int, databases: str, as_json: bool) -> None:
+def bench_balance(
+    people: int,
+    requests: int,
+    concurrency: int,
+    seconds: float,
+    workers: int,
+    databases: str,
+    as_json: bool,
+) -> None:
     """Latency of GET /persons/{id}/account (p50/p95/p99) under concurrent load on loopback."""
     results = []
     for kind in databases.split(","):
@@ -243,7 +330,9 @@ def report_seconds(kind: str, people: int) -> dict[str, object]:
     with fresh_database(kind) as url:
         engine = engine_for(url)
         create_pensioners(engine, keyring, people, period=PERIOD)
-        run = payroll.run(engine, load_policy(), Actor("user", "bench", "admin"), date(2026, 11, 27), PERIOD)
+        run = payroll.run(
+            engine, load_policy(), Actor("user", "bench", "admin"), date(2026, 11, 27), PERIOD
+        )
         out: dict[str, object] = {"database": kind, "people": people}
         with session_scope(engine) as s:
             started = time.perf_counter()
@@ -262,7 +351,13 @@ def report_seconds(kind: str, people: int) -> dict[str, object]:
 
 
 @bench.command("reports")
-@click.option("--people", default=5_000, show_default=True, type=int, help="synthetic pensioners (one payroll run)")
+@click.option(
+    "--people",
+    default=5_000,
+    show_default=True,
+    type=int,
+    help="synthetic pensioners (one payroll run)",
+)
 @click.option("--database", "databases", default="sqlite,postgres", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def bench_reports(people: int, databases: str, as_json: bool) -> None:

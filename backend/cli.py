@@ -52,7 +52,9 @@ def serve(host: str, port: int, workers: int) -> None:
 
     from backend.db import engine_for, require_migrated
 
-    require_migrated(engine_for(get_settings().effective_database_url))  # fail before binding the port
+    require_migrated(
+        engine_for(get_settings().effective_database_url)
+    )  # fail before binding the port
     uvicorn.run("backend.main:app", host=host, port=port, workers=workers, log_level="info")
 
 
@@ -88,13 +90,23 @@ def user() -> None:
 
 @user.command("add")
 @click.argument("name")
-@click.option("--role", required=True, type=click.Choice(["admin", "clerk", "reviewer", "field_worker", "auditor"]))
-@click.option("--village", "villages", multiple=True, help="village code (field workers); repeatable")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["admin", "clerk", "reviewer", "field_worker", "auditor"]),
+)
+@click.option(
+    "--village", "villages", multiple=True, help="village code (field workers); repeatable"
+)
 def user_add(name: str, role: str, villages: tuple[str, ...]) -> None:
     """Add a user; the password is read from standard input."""
     from backend.services import auth
 
-    password = click.prompt("password", hide_input=True, confirmation_prompt=True) if sys.stdin.isatty() else sys.stdin.readline().rstrip("\r\n")
+    password = (
+        click.prompt("password", hide_input=True, confirmation_prompt=True)
+        if sys.stdin.isatty()
+        else sys.stdin.readline().rstrip("\r\n")
+    )
     with service_ctx() as ctx:
         auth.create_user(ctx.session, name, password, role, list(villages))
     click.echo(f"user {name} added with role {role}")
@@ -120,11 +132,30 @@ def policy_show(as_json: bool) -> None:
         click.echo(json.dumps(p.model_dump(mode="json", by_alias=True), ensure_ascii=False))
         return
     console = Console()
-    console.print(f"[bold]{p.county}[/]  scheme start {p.scheme_start}  region {p.region_class}  pension age {p.pension_age}  divisor {p.account_divisor}")
-    sets = Table("set", "effective", "tiers (yuan)", "subsidy (yuan)", "gov. inheritable", title="Contribution policy sets")
+    console.print(
+        f"[bold]{p.county}[/]  scheme start {p.scheme_start}  region {p.region_class}  pension age {p.pension_age}  divisor {p.account_divisor}"
+    )
+    sets = Table(
+        "set",
+        "effective",
+        "tiers (yuan)",
+        "subsidy (yuan)",
+        "gov. inheritable",
+        title="Contribution policy sets",
+    )
     for s in p.sets:
-        inherit = f"deaths from {s.government_inheritable_deaths_from}" if s.government_inheritable_deaths_from else str(s.government_inheritable)
-        sets.add_row(s.name, str(s.effective), " ".join(yuan(t)[:-3] for t in s.tiers_fen), " ".join(f"{yuan(t)[:-3]}→{yuan(v)[:-3]}" for t, v in s.subsidy_fen.items()), inherit)
+        inherit = (
+            f"deaths from {s.government_inheritable_deaths_from}"
+            if s.government_inheritable_deaths_from
+            else str(s.government_inheritable)
+        )
+        sets.add_row(
+            s.name,
+            str(s.effective),
+            " ".join(yuan(t)[:-3] for t in s.tiers_fen),
+            " ".join(f"{yuan(t)[:-3]}→{yuan(v)[:-3]}" for t, v in s.subsidy_fen.items()),
+            inherit,
+        )
     console.print(sets)
     mins = Table("from", "central minimum (yuan/month)", title="Basic pension")
     for m in p.central_minimum:
@@ -151,7 +182,9 @@ def ledger_check(as_json: bool) -> None:
         report = ledger_mod.check(ctx.session)
     payload = {"ok": report.ok, **report.__dict__}
     human = "\n".join(
-        [f"accounts {report.accounts}, transfers {report.transfers}, debits {report.total_debits_fen} fen, credits {report.total_credits_fen} fen"]
+        [
+            f"accounts {report.accounts}, transfers {report.transfers}, debits {report.total_debits_fen} fen, credits {report.total_credits_fen} fen"
+        ]
         + [f"BREACH: {b}" for b in report.breaches]
         + (["ledger OK"] if report.ok else [])
     )
@@ -175,7 +208,12 @@ def interest_run(year: int, as_json: bool) -> None:
 
     with service_ctx() as ctx:
         r = svc.run(ctx, year)
-    _emit(as_json, r.__dict__, f"interest {r.year}: {r.accounts} accounts, {r.total_fen} fen" + ("" if r.created else " (already run)"))
+    _emit(
+        as_json,
+        r.__dict__,
+        f"interest {r.year}: {r.accounts} accounts, {r.total_fen} fen"
+        + ("" if r.created else " (already run)"),
+    )
 
 
 @click.group(name="import")
@@ -195,9 +233,15 @@ def import_old_scheme(path: Path, as_json: bool) -> None:
         with service_ctx() as ctx:
             r = imports.old_scheme(ctx, path.read_bytes(), source=path.name)
     except DomainError as exc:
-        first = f" first: {exc.errors[0]['field']}: {exc.errors[0]['message']}" if exc.errors else ""
+        first = (
+            f" first: {exc.errors[0]['field']}: {exc.errors[0]['message']}" if exc.errors else ""
+        )
         raise click.ClickException(f"{exc.detail}.{first}") from None
-    _emit(as_json, r.__dict__, f"{r.rows} rows, {r.posted} posted, {r.already_posted} already there, {r.total_fen} fen")
+    _emit(
+        as_json,
+        r.__dict__,
+        f"{r.rows} rows, {r.posted} posted, {r.already_posted} already there, {r.total_fen} fen",
+    )
 
 
 @click.command()
@@ -205,10 +249,24 @@ def import_old_scheme(path: Path, as_json: bool) -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--residents", default=10_000, show_default=True, type=int)
 @click.option("--seed", default=2026, show_default=True, type=int)
-@click.option("--data-dir", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="where the demo's database and keys live (default: NONGBAO_DATA_DIR or ./data)")
+@click.option(
+    "--data-dir",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="where the demo's database and keys live (default: NONGBAO_DATA_DIR or ./data)",
+)
 @click.option("--no-serve", is_flag=True, help="create the demo county and exit")
 @click.option("--no-kiosk", is_flag=True, help="run the backend alone (no screen needed)")
-def demo(host: str, port: int, residents: int, seed: int, data_dir: Path | None, no_serve: bool, no_kiosk: bool) -> None:
+def demo(
+    host: str,
+    port: int,
+    residents: int,
+    seed: int,
+    data_dir: Path | None,
+    no_serve: bool,
+    no_kiosk: bool,
+) -> None:
     """The demo county: build it once (or reuse it), then run the backend and the kiosk."""
     import os
 
@@ -219,7 +277,12 @@ def demo(host: str, port: int, residents: int, seed: int, data_dir: Path | None,
     from backend.demo import build_demo, describe, start_kiosk
 
     click.echo("nongbao demo: preparing the demo county ...", err=True)
-    info = build_demo(residents=residents, seed=seed, data_dir=data_dir, progress=lambda line: click.echo(f"  {line}", err=True))
+    info = build_demo(
+        residents=residents,
+        seed=seed,
+        data_dir=data_dir,
+        progress=lambda line: click.echo(f"  {line}", err=True),
+    )
     base = f"http://{host}:{port}"
     click.echo(describe(info, base))
     if no_serve:
@@ -239,8 +302,19 @@ def payroll() -> None:
 
 @payroll.command("run")
 @click.option("--period", required=True, help="YYYY-MM")
-@click.option("--run-on", "run_on", default=None, help="payroll date YYYY-MM-DD (default: the policy's payroll day)")
-@click.option("--bank-file", "bank_file", type=click.Path(dir_okay=False, path_type=Path), default=None, help="write the bank disbursement CSV here")
+@click.option(
+    "--run-on",
+    "run_on",
+    default=None,
+    help="payroll date YYYY-MM-DD (default: the policy's payroll day)",
+)
+@click.option(
+    "--bank-file",
+    "bank_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="write the bank disbursement CSV here",
+)
 @click.option("--json", "as_json", is_flag=True)
 def payroll_run(period: str, run_on: str | None, bank_file: Path | None, as_json: bool) -> None:
     """Pay a month: each person once, however often it is run; a killed run resumes."""
@@ -263,17 +337,44 @@ def payroll_run(period: str, run_on: str | None, bank_file: Path | None, as_json
     except ValueError:
         raise click.ClickException(f"--run-on must be a date YYYY-MM-DD, got {run_on!r}") from None
     actor = Actor(kind="user", name="cli", role="admin")
-    with Progress(TextColumn("payroll {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True, disable=as_json) as bar:
+    with Progress(
+        TextColumn("payroll {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+        disable=as_json,
+    ) as bar:
         task = bar.add_task(period, total=None)
         try:
-            result = svc.run(engine, load_policy(settings.policy_file), actor, _date.today(), period, day, progress=lambda done, total: bar.update(task, completed=done, total=total))
+            result = svc.run(
+                engine,
+                load_policy(settings.policy_file),
+                actor,
+                _date.today(),
+                period,
+                day,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
         except DomainError as exc:
-            raise click.ClickException(exc.errors[0]["message"] if exc.errors else exc.detail) from None
+            raise click.ClickException(
+                exc.errors[0]["message"] if exc.errors else exc.detail
+            ) from None
     if bank_file:
         with session_scope(engine) as s:
-            bank_file.write_text(svc.bank_file_csv(s, load_keyring(settings.effective_key_file, settings.master_key), result.run_id), encoding="utf-8")
+            bank_file.write_text(
+                svc.bank_file_csv(
+                    s, load_keyring(settings.effective_key_file, settings.master_key), result.run_id
+                ),
+                encoding="utf-8",
+            )
     payload = {**result.__dict__, "run_on": result.run_on.isoformat()}
-    _emit(as_json, payload, f"payroll {result.period} ({result.run_id}): paid {result.paid} people, {result.total_fen} fen; suspended {result.suspended}" + (" (resumed an interrupted run)" if result.resumed else ""))
+    _emit(
+        as_json,
+        payload,
+        f"payroll {result.period} ({result.run_id}): paid {result.paid} people, {result.total_fen} fen; suspended {result.suspended}"
+        + (" (resumed an interrupted run)" if result.resumed else ""),
+    )
 
 
 @click.command()
@@ -288,7 +389,11 @@ def backup(path: Path, as_json: bool) -> None:
     except ops.BackupError as exc:
         raise click.ClickException(str(exc)) from None
     rows = sum(v for k, v in r.fingerprint.items() if k.startswith("rows:"))  # type: ignore[misc]
-    _emit(as_json, r.__dict__, f"backup of the {r.database} database written to {r.path} ({r.bytes} bytes, {rows} rows, {r.seconds} s); manifest {ops.manifest_path(Path(r.path))}")
+    _emit(
+        as_json,
+        r.__dict__,
+        f"backup of the {r.database} database written to {r.path} ({r.bytes} bytes, {rows} rows, {r.seconds} s); manifest {ops.manifest_path(Path(r.path))}",
+    )
 
 
 @click.command()
@@ -300,13 +405,24 @@ def restore(path: Path, yes: bool, as_json: bool) -> None:
     from backend import ops
 
     url = get_settings().effective_database_url
-    if not yes and not click.confirm(f"replace everything in {url.split('@')[-1]} with {path}?", default=False):
+    if not yes and not click.confirm(
+        f"replace everything in {url.split('@')[-1]} with {path}?", default=False
+    ):
         raise click.ClickException("restore cancelled; nothing was changed")
     try:
         r = ops.restore(url, path)
     except ops.BackupError as exc:
         raise click.ClickException(str(exc)) from None
-    verdict = {True: "matches the backup's manifest: every row and every fen is back", False: "DOES NOT match the manifest", None: "no manifest to check against"}[r.matches]
-    _emit(as_json, r.__dict__, f"restored {r.path} into the {r.database} database ({r.seconds} s); {verdict}" + "".join(f"\n  {d}" for d in r.differences or []))
+    verdict = {
+        True: "matches the backup's manifest: every row and every fen is back",
+        False: "DOES NOT match the manifest",
+        None: "no manifest to check against",
+    }[r.matches]
+    _emit(
+        as_json,
+        r.__dict__,
+        f"restored {r.path} into the {r.database} database ({r.seconds} s); {verdict}"
+        + "".join(f"\n  {d}" for d in r.differences or []),
+    )
     if r.matches is False:
         sys.exit(1)

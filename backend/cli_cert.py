@@ -17,6 +17,7 @@ def _emit(as_json: bool, payload: dict, human: str) -> None:
 
 # --- receipts ---------------------------------------------------------------------------------
 
+
 @click.group()
 def receipts() -> None:
     """Signed receipts (the QR code on a certification slip)."""
@@ -24,7 +25,13 @@ def receipts() -> None:
 
 @receipts.command("verify")
 @click.argument("code")
-@click.option("--public-key", "public_key", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="the county's public key (PEM); default: the one beside the master key")
+@click.option(
+    "--public-key",
+    "public_key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="the county's public key (PEM); default: the one beside the master key",
+)
 @click.option("--json", "as_json", is_flag=True)
 def receipts_verify(code: str, public_key: Path | None, as_json: bool) -> None:
     """Check a receipt's code offline: only the county's public key is needed."""
@@ -32,20 +39,37 @@ def receipts_verify(code: str, public_key: Path | None, as_json: bool) -> None:
 
     path = public_key or get_settings().effective_key_file.parent / signing.PUBLIC_KEY_FILE
     if not path.exists():
-        raise click.ClickException(f"no public key at {path}: pass --public-key FILE (GET /api/v1/receipts/public-key)")
+        raise click.ClickException(
+            f"no public key at {path}: pass --public-key FILE (GET /api/v1/receipts/public-key)"
+        )
     try:
         key = signing.load_public_key(path.read_bytes())
     except ValueError as exc:
         raise click.ClickException(f"{path}: {exc}") from None
     payload = signing.verify(key, code)
     if payload is None:
-        _emit(as_json, {"genuine": False}, "NOT GENUINE: this code was not signed by the county's key (forged, altered or damaged)")
+        _emit(
+            as_json,
+            {"genuine": False},
+            "NOT GENUINE: this code was not signed by the county's key (forged, altered or damaged)",
+        )
         sys.exit(1)
-    body = {"genuine": True, "receipt_id": payload.receipt_id, "what": payload.what, "on": payload.on, "person": payload.person}
-    _emit(as_json, body, f"genuine: {payload.what} on {payload.on} for {payload.person} (receipt {payload.receipt_id})")
+    body = {
+        "genuine": True,
+        "receipt_id": payload.receipt_id,
+        "what": payload.what,
+        "on": payload.on,
+        "person": payload.person,
+    }
+    _emit(
+        as_json,
+        body,
+        f"genuine: {payload.what} on {payload.on} for {payload.person} (receipt {payload.receipt_id})",
+    )
 
 
 # --- audit ------------------------------------------------------------------------------------
+
 
 @click.group()
 def audit() -> None:
@@ -70,12 +94,17 @@ def audit_verify(as_json: bool) -> None:
         _emit(as_json, body, f"audit chain intact: {check.events} events, head {check.head[:16]}")
         return
     lines = "\n".join(f"  event {p['id']}: {p['problem']}" for p in check.problems)
-    _emit(as_json, body, f"AUDIT CHAIN BROKEN ({len(check.problems)} problem(s) in {check.events} events):\n{lines}")
+    _emit(
+        as_json,
+        body,
+        f"AUDIT CHAIN BROKEN ({len(check.problems)} problem(s) in {check.events} events):\n{lines}",
+    )
     click.echo(f"nongbao: audit chain broken at event {check.problems[0]['id']}", err=True)
     sys.exit(1)
 
 
 # --- keys -------------------------------------------------------------------------------------
+
 
 @click.group()
 def keys() -> None:
@@ -92,7 +121,9 @@ def keys_rotate(as_json: bool) -> None:
 
     settings = get_settings()
     if settings.master_key:
-        raise click.ClickException("the keys come from NONGBAO_MASTER_KEY: rotate them where that value is kept")
+        raise click.ClickException(
+            "the keys come from NONGBAO_MASTER_KEY: rotate them where that value is kept"
+        )
     engine = engine_for(settings.effective_database_url)
     require_migrated(engine)
     ring = load_keyring(settings.effective_key_file, create=False)
@@ -102,7 +133,11 @@ def keys_rotate(as_json: bool) -> None:
     with session_scope(engine) as session:
         counts = reseal(session, ring)
     body = {"key_id": new_kid, "resealed": counts}
-    _emit(as_json, body, f"new data key {new_kid}; re-sealed {sum(counts.values())} values {counts}; restart the backend servers now")
+    _emit(
+        as_json,
+        body,
+        f"new data key {new_kid}; re-sealed {sum(counts.values())} values {counts}; restart the backend servers now",
+    )
 
 
 def reseal(session, ring) -> dict[str, int]:  # type: ignore[no-untyped-def]
@@ -112,7 +147,11 @@ def reseal(session, ring) -> dict[str, int]:  # type: ignore[no-untyped-def]
     from backend.models import FaceTemplate, Person, ReviewCase
 
     counts = {"person": 0, "face_template": 0, "review_case": 0}
-    plan = ((Person, "person", ("id_number_enc", "old_id_number_enc"), "id"), (FaceTemplate, "face_template", ("template_enc", "photo_enc"), "person_id"), (ReviewCase, "review_case", ("captured_photo_enc",), "person_id"))
+    plan = (
+        (Person, "person", ("id_number_enc", "old_id_number_enc"), "id"),
+        (FaceTemplate, "face_template", ("template_enc", "photo_enc"), "person_id"),
+        (ReviewCase, "review_case", ("captured_photo_enc",), "person_id"),
+    )
     for model, name, columns, aad_field in plan:
         for row in session.exec(select(model)).all():
             aad = str(getattr(row, aad_field)).encode()

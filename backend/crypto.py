@@ -34,7 +34,11 @@ class Keyring:
 
     @classmethod
     def generate(cls) -> Keyring:
-        return cls(index_key=secrets.token_bytes(32), data_keys={"k1": secrets.token_bytes(32)}, current="k1")
+        return cls(
+            index_key=secrets.token_bytes(32),
+            data_keys={"k1": secrets.token_bytes(32)},
+            current="k1",
+        )
 
     @classmethod
     def from_json(cls, text: str) -> Keyring:

@@ -93,5 +93,7 @@ def require_migrated(engine: Engine) -> None:
     current, head = current_revision(engine), head_revision()
     if current != head:
         where = engine.url.render_as_string(hide_password=True)
-        state = "has no schema" if current is None else f"is at revision {current}, code expects {head}"
+        state = (
+            "has no schema" if current is None else f"is at revision {current}, code expects {head}"
+        )
         raise NotMigratedError(f"database {where} {state}: run `nongbao db upgrade` first")

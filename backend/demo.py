@@ -54,8 +54,18 @@ from backend.services.context import Actor, Ctx
 REGION = "510722"  # a county code of a western province: the default policy's region class
 MARKER_VILLAGE = "DV01"
 INFO_FILE = "demo.json"
-PASSWORDS = {"admin": "admin-demo", "clerk": "clerk-demo", "reviewer": "reviewer-demo", "field_worker": "field-demo", "auditor": "auditor-demo"}
-TOWNSHIPS = {"城关镇": ["东街村", "西街村", "南关村", "北关村"], "青山乡": ["青山村", "石桥村", "柳湾村", "杨家坪村"], "河口镇": ["河口村", "沙坝村", "白鹤村", "新华村"]}
+PASSWORDS = {
+    "admin": "admin-demo",
+    "clerk": "clerk-demo",
+    "reviewer": "reviewer-demo",
+    "field_worker": "field-demo",
+    "auditor": "auditor-demo",
+}
+TOWNSHIPS = {
+    "城关镇": ["东街村", "西街村", "南关村", "北关村"],
+    "青山乡": ["青山村", "石桥村", "柳湾村", "杨家坪村"],
+    "河口镇": ["河口村", "沙坝村", "白鹤村", "新华村"],
+}
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
 GIVEN = "秀英桂兰玉珍凤芳华明国建军平志强文勇伟海春秋红梅霞丽敏静德成富贵福永兴荣发清林山水云龙凤娟燕婷杰涛斌鹏飞宇浩然俊杰子涵欣怡"
 DEMO_RESIDENT = "王秀兰"
@@ -102,7 +112,9 @@ class Resident:
     tier_rank: int = 0  # 0 = lowest tier; higher = a richer household
     number: str = ""
     award: dict | None = None
-    balances: dict[str, int] = field(default_factory=lambda: {"personal": 0, "collective": 0, "other": 0, "government": 0})
+    balances: dict[str, int] = field(
+        default_factory=lambda: {"personal": 0, "collective": 0, "other": 0, "government": 0}
+    )
 
 
 # --- the people ---------------------------------------------------------------------------
@@ -116,7 +128,10 @@ class Generator:
         self.today = today
         self.people: list[Resident] = []
         self.sequence: dict[date, int] = defaultdict(int)
-        self.villages = [(f"DV{i + 1:02d}", v, t) for i, (t, v) in enumerate((t, v) for t, vs in TOWNSHIPS.items() for v in vs)]
+        self.villages = [
+            (f"DV{i + 1:02d}", v, t)
+            for i, (t, v) in enumerate((t, v) for t, vs in TOWNSHIPS.items() for v in vs)
+        ]
 
     def _id(self, prefix: str, bits: int = 96) -> str:
         return f"{prefix}{self.rng.getrandbits(bits):0{bits // 4}x}"
@@ -129,21 +144,31 @@ class Generator:
         return first17 + check_char(first17)
 
     def _name(self) -> str:
-        return self.rng.choice(SURNAMES) + "".join(self.rng.choice(GIVEN) for _ in range(self.rng.choice((1, 2, 2))))
+        return self.rng.choice(SURNAMES) + "".join(
+            self.rng.choice(GIVEN) for _ in range(self.rng.choice((1, 2, 2)))
+        )
 
     def _birth(self, lo: int, hi: int) -> date:
-        return date(lo, 1, 1) + timedelta(days=self.rng.randrange((date(hi, 12, 31) - date(lo, 1, 1)).days))
+        return date(lo, 1, 1) + timedelta(
+            days=self.rng.randrange((date(hi, 12, 31) - date(lo, 1, 1)).days)
+        )
 
     def _enrolled_on(self, birth: date) -> date:
         start = self.policy.scheme_start
         sixteen = date(birth.year + 16, birth.month, min(birth.day, 28))
         first = max(start, sixteen)
-        return min(first + timedelta(days=self.rng.randrange(0, 180)), self.today - timedelta(days=1))
+        return min(
+            first + timedelta(days=self.rng.randrange(0, 180)), self.today - timedelta(days=1)
+        )
 
-    def person(self, village: str, household: str, birth: date, surname: str | None = None) -> Resident:
+    def person(
+        self, village: str, household: str, birth: date, surname: str | None = None
+    ) -> Resident:
         gender = self.rng.choice(("male", "female"))
         name = (surname or self.rng.choice(SURNAMES)) + self._name()[1:]
-        r = Resident(self._id("p"), name, birth, gender, village, household, self._enrolled_on(birth))
+        r = Resident(
+            self._id("p"), name, birth, gender, village, household, self._enrolled_on(birth)
+        )
         r.number = self._number(birth, gender)
         r.disabled = self.rng.random() < 0.012
         r.collective_fen = 2000 if self.rng.random() < 0.12 else 0
@@ -161,9 +186,13 @@ class Generator:
             household = f"HH{n:06d}"
             surname = self.rng.choice(SURNAMES)
             elder_year = self.rng.randint(1940, 1984)
-            elders = [self.person(village, household, self._birth(elder_year, elder_year + 2), surname)]
+            elders = [
+                self.person(village, household, self._birth(elder_year, elder_year + 2), surname)
+            ]
             if self.rng.random() < 0.75 and len(self.people) < self.target:
-                elders.append(self.person(village, household, self._birth(elder_year - 2, elder_year + 3)))
+                elders.append(
+                    self.person(village, household, self._birth(elder_year - 2, elder_year + 3))
+                )
             for _ in range(self.rng.choice((1, 2, 2, 3))):
                 year = elder_year + self.rng.randint(22, 32)
                 if year > youngest_adult or len(self.people) >= self.target:
@@ -183,7 +212,9 @@ class Books:
     """Every row the bulk insert writes, built in memory first."""
 
     postings: list[dict] = field(default_factory=list)
-    transfers: list[tuple[str, str, str, int, date, str]] = field(default_factory=list)  # posting, debit, credit, fen, on, code
+    transfers: list[tuple[str, str, str, int, date, str]] = field(
+        default_factory=list
+    )  # posting, debit, credit, fen, on, code
     contributions: list[dict] = field(default_factory=list)
     interest: dict[int, list[tuple[str, int]]] = field(default_factory=lambda: defaultdict(list))
 
@@ -211,15 +242,28 @@ def plan_money(g: Generator, now: datetime) -> Books:
             r.lapsed_after = g.rng.randint(2014, today.year - 2)
         for year in range(start.year, last_interest + 2):
             opening = dict(r.balances)
-            if not already_60 and r.enrolled_on.year <= year <= last_year and (r.lapsed_after is None or year <= r.lapsed_after):
-                paid_on = max(date(year, 3, 1) + timedelta(days=g.rng.randrange(0, 115)), r.enrolled_on)
+            if (
+                not already_60
+                and r.enrolled_on.year <= year <= last_year
+                and (r.lapsed_after is None or year <= r.lapsed_after)
+            ):
+                paid_on = max(
+                    date(year, 3, 1) + timedelta(days=g.rng.randrange(0, 115)), r.enrolled_on
+                )
                 if year == start.year:
                     paid_on = max(paid_on, date(year, 7, 15))
                 if paid_on <= today and paid_on.year == year:
                     _contribute(g, books, r, year, paid_on, now)
                     paid_years.append(year)
-            if not already_60 and r.award is None and sixtieth <= today - timedelta(days=20) and year == sixtieth.year:
-                r.award = _award_terms(r, sixtieth, paid_years, policy, start)  # before this year's interest
+            if (
+                not already_60
+                and r.award is None
+                and sixtieth <= today - timedelta(days=20)
+                and year == sixtieth.year
+            ):
+                r.award = _award_terms(
+                    r, sixtieth, paid_years, policy, start
+                )  # before this year's interest
             if year <= last_interest:
                 for bucket, balance in opening.items():
                     amount = mul_rate(balance, policy.interest_rate(year)) if balance > 0 else 0
@@ -227,47 +271,98 @@ def plan_money(g: Generator, now: datetime) -> Books:
                         books.interest[year].append((ledger.bucket_code(r.pid, bucket), amount))
                         r.balances[bucket] += amount
         if already_60:
-            r.award = {"awarded_on": r.enrolled_on, "first_month": months.add(months.of(r.enrolled_on), 1), "group": "already_60", "years": 0, "total": 0, "government": 0}
+            r.award = {
+                "awarded_on": r.enrolled_on,
+                "first_month": months.add(months.of(r.enrolled_on), 1),
+                "group": "already_60",
+                "years": 0,
+                "total": 0,
+                "government": 0,
+            }
     return books
 
 
-def _contribute(g: Generator, books: Books, r: Resident, year: int, paid_on: date, now: datetime) -> None:
+def _contribute(
+    g: Generator, books: Books, r: Resident, year: int, paid_on: date, now: datetime
+) -> None:
     pset = g.policy.set_on(paid_on)
     posting = g._id("pst_demo_", 112)
     code = lambda b: ledger.bucket_code(r.pid, b)  # noqa: E731
     if r.disabled:
         kind, tier, personal = "on_behalf", pset.lowest_tier_fen, 0
-        books.transfers.append((posting, "fiscal:county:on_behalf", code("government"), tier, paid_on, "on_behalf"))
+        books.transfers.append(
+            (posting, "fiscal:county:on_behalf", code("government"), tier, paid_on, "on_behalf")
+        )
         r.balances["government"] += tier
     else:
         kind = "normal"
         tier = personal = pset.tiers_fen[min(r.tier_rank, len(pset.tiers_fen) - 1)]
-        books.transfers.append((posting, "source:personal", code("personal"), tier, paid_on, "contribution"))
+        books.transfers.append(
+            (posting, "source:personal", code("personal"), tier, paid_on, "contribution")
+        )
         r.balances["personal"] += tier
-    for source, bucket, amount in (("source:collective", "collective", r.collective_fen), ("source:other", "other", r.other_fen)):
+    for source, bucket, amount in (
+        ("source:collective", "collective", r.collective_fen),
+        ("source:other", "other", r.other_fen),
+    ):
         if amount:
             books.transfers.append((posting, source, code(bucket), amount, paid_on, "contribution"))
             r.balances[bucket] += amount
     subsidy = pset.subsidy_fen[tier]
     for level, amount in g.policy.split_subsidy(subsidy).items():
         if amount:
-            books.transfers.append((posting, f"fiscal:{level}:subsidy", code("government"), amount, paid_on, "subsidy"))
+            books.transfers.append(
+                (posting, f"fiscal:{level}:subsidy", code("government"), amount, paid_on, "subsidy")
+            )
     r.balances["government"] += subsidy
-    books.postings.append({"id": posting, "idempotency_key": f"demo:{posting}", "operation": f"contribution:{kind}", "on": paid_on, "person_id": r.pid, "memo": "", "created_by": "demo", "created_at": now})
-    books.contributions.append({
-        "id": g._id("con_demo_", 96), "person_id": r.pid, "year": year, "kind": kind, "tier_fen": tier, "personal_fen": personal,
-        "collective_fen": r.collective_fen, "other_fen": r.other_fen, "government_fen": subsidy + (tier if kind == "on_behalf" else 0),
-        "paid_on": paid_on, "posting_id": posting, "created_at": now,
-    })
+    books.postings.append(
+        {
+            "id": posting,
+            "idempotency_key": f"demo:{posting}",
+            "operation": f"contribution:{kind}",
+            "on": paid_on,
+            "person_id": r.pid,
+            "memo": "",
+            "created_by": "demo",
+            "created_at": now,
+        }
+    )
+    books.contributions.append(
+        {
+            "id": g._id("con_demo_", 96),
+            "person_id": r.pid,
+            "year": year,
+            "kind": kind,
+            "tier_fen": tier,
+            "personal_fen": personal,
+            "collective_fen": r.collective_fen,
+            "other_fen": r.other_fen,
+            "government_fen": subsidy + (tier if kind == "on_behalf" else 0),
+            "paid_on": paid_on,
+            "posting_id": posting,
+            "created_at": now,
+        }
+    )
 
 
-def _award_terms(r: Resident, sixtieth: date, paid_years: list[int], policy: Policy, start: date) -> dict:
+def _award_terms(
+    r: Resident, sixtieth: date, paid_years: list[int], policy: Policy, start: date
+) -> dict:
     first = months.add(months.of(sixtieth), 1)
-    age_at_start = start.year - r.birth.year - ((start.month, start.day) < (r.birth.month, r.birth.day))
+    age_at_start = (
+        start.year - r.birth.year - ((start.month, start.day) < (r.birth.month, r.birth.day))
+    )
     group = "near" if age_at_start >= 45 else "young"
     years = min(len(paid_years), 15) if group == "near" else len(paid_years)
     # the balance on the award day: this year's interest is credited on 31 December, later
-    return {"awarded_on": months.first_day(first), "first_month": first, "group": group, "years": years, "total": sum(r.balances.values()), "government": r.balances["government"]}
+    return {
+        "awarded_on": months.first_day(first),
+        "first_month": first,
+        "group": group,
+        "years": years,
+        "total": sum(r.balances.values()),
+        "government": r.balances["government"],
+    }
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -280,22 +375,63 @@ def _insert(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
 
 def write_people(engine: Engine, g: Generator, keyring: Keyring, now: datetime) -> None:
     with engine.begin() as conn:
-        _insert(conn, Village.__table__, [{"code": c, "name": v, "township": t} for c, v, t in g.villages])
-        _insert(conn, Person.__table__, [
-            {
-                "id": r.pid, "id_hash": keyring.lookup_hash(r.number), "id_number_enc": keyring.encrypt_text(r.number, r.pid), "old_id_number_enc": None,
-                "name": r.name, "birth_date": r.birth, "gender": r.gender, "village_code": r.village, "phone": f"13{g.rng.randrange(10**9):09d}" if g.rng.random() < 0.7 else None,
-                "household_id": r.household, "student": False, "urban_employee_pension": False, "severely_disabled": r.disabled,
-                "homebound": r.award is not None and g.rng.random() < 0.08, "enrolled_on": r.enrolled_on, "status": "receiving" if r.award else "enrolled",
-                "frozen_reason": None, "cancelled_on": None, "cancel_reason": None, "created_at": now, "updated_at": now,
-            }
-            for r in g.people
-        ])
-        _insert(conn, PersonParent.__table__, [{"person_id": r.pid, "parent_id": p} for r in g.people for p in r.parents])
-        _insert(conn, LedgerAccount.__table__, [
-            {"code": ledger.bucket_code(r.pid, b), "kind": "bucket", "person_id": r.pid, "bucket": b, "no_negative": True, "debits_posted": 0, "credits_posted": 0}
-            for r in g.people for b in ("personal", "collective", "other", "government")
-        ])
+        _insert(
+            conn,
+            Village.__table__,
+            [{"code": c, "name": v, "township": t} for c, v, t in g.villages],
+        )
+        _insert(
+            conn,
+            Person.__table__,
+            [
+                {
+                    "id": r.pid,
+                    "id_hash": keyring.lookup_hash(r.number),
+                    "id_number_enc": keyring.encrypt_text(r.number, r.pid),
+                    "old_id_number_enc": None,
+                    "name": r.name,
+                    "birth_date": r.birth,
+                    "gender": r.gender,
+                    "village_code": r.village,
+                    "phone": f"13{g.rng.randrange(10**9):09d}" if g.rng.random() < 0.7 else None,
+                    "household_id": r.household,
+                    "student": False,
+                    "urban_employee_pension": False,
+                    "severely_disabled": r.disabled,
+                    "homebound": r.award is not None and g.rng.random() < 0.08,
+                    "enrolled_on": r.enrolled_on,
+                    "status": "receiving" if r.award else "enrolled",
+                    "frozen_reason": None,
+                    "cancelled_on": None,
+                    "cancel_reason": None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for r in g.people
+            ],
+        )
+        _insert(
+            conn,
+            PersonParent.__table__,
+            [{"person_id": r.pid, "parent_id": p} for r in g.people for p in r.parents],
+        )
+        _insert(
+            conn,
+            LedgerAccount.__table__,
+            [
+                {
+                    "code": ledger.bucket_code(r.pid, b),
+                    "kind": "bucket",
+                    "person_id": r.pid,
+                    "bucket": b,
+                    "no_negative": True,
+                    "debits_posted": 0,
+                    "credits_posted": 0,
+                }
+                for r in g.people
+                for b in ("personal", "collective", "other", "government")
+            ],
+        )
 
 
 def write_money(engine: Engine, g: Generator, books: Books, now: datetime) -> None:
@@ -303,19 +439,66 @@ def write_money(engine: Engine, g: Generator, books: Books, now: datetime) -> No
         ids = dict(conn.execute(sa.text("SELECT code, id FROM ledger_account")).all())
         _insert(conn, LedgerPosting.__table__, books.postings)
         _insert(conn, Contribution.__table__, books.contributions)
-        rows = [{"posting_id": p, "debit_account_id": ids[d], "credit_account_id": ids[c], "amount_fen": a, "on": on, "code": code} for p, d, c, a, on, code in books.transfers]
+        rows = [
+            {
+                "posting_id": p,
+                "debit_account_id": ids[d],
+                "credit_account_id": ids[c],
+                "amount_fen": a,
+                "on": on,
+                "code": code,
+            }
+            for p, d, c, a, on, code in books.transfers
+        ]
         for year, credits in sorted(books.interest.items()):
             posting = g._id("pst_demo_", 112)
-            conn.execute(sa.insert(LedgerPosting.__table__), [{"id": posting, "idempotency_key": f"interest:{year}", "operation": "interest", "on": date(year, 12, 31), "person_id": None, "memo": "", "created_by": "demo", "created_at": now}])
-            rows += [{"posting_id": posting, "debit_account_id": ids["fund:interest"], "credit_account_id": ids[code], "amount_fen": a, "on": date(year, 12, 31), "code": "interest"} for code, a in credits]
-            conn.execute(sa.text("INSERT INTO interest_run (year, posting_id, accounts, total_fen, created_at) VALUES (:y, :p, :n, :t, :now)"), {"y": year, "p": posting, "n": len(credits), "t": sum(a for _, a in credits), "now": now})
+            conn.execute(
+                sa.insert(LedgerPosting.__table__),
+                [
+                    {
+                        "id": posting,
+                        "idempotency_key": f"interest:{year}",
+                        "operation": "interest",
+                        "on": date(year, 12, 31),
+                        "person_id": None,
+                        "memo": "",
+                        "created_by": "demo",
+                        "created_at": now,
+                    }
+                ],
+            )
+            rows += [
+                {
+                    "posting_id": posting,
+                    "debit_account_id": ids["fund:interest"],
+                    "credit_account_id": ids[code],
+                    "amount_fen": a,
+                    "on": date(year, 12, 31),
+                    "code": "interest",
+                }
+                for code, a in credits
+            ]
+            conn.execute(
+                sa.text(
+                    "INSERT INTO interest_run (year, posting_id, accounts, total_fen, created_at) VALUES (:y, :p, :n, :t, :now)"
+                ),
+                {
+                    "y": year,
+                    "p": posting,
+                    "n": len(credits),
+                    "t": sum(a for _, a in credits),
+                    "now": now,
+                },
+            )
         _insert(conn, LedgerTransfer.__table__, rows)
         # running totals from the transfers themselves: the ledger check's own definition
-        conn.execute(sa.text(
-            "UPDATE ledger_account SET "
-            "debits_posted = COALESCE((SELECT SUM(t.amount_fen) FROM ledger_transfer t WHERE t.debit_account_id = ledger_account.id), 0), "
-            "credits_posted = COALESCE((SELECT SUM(t.amount_fen) FROM ledger_transfer t WHERE t.credit_account_id = ledger_account.id), 0)"
-        ))
+        conn.execute(
+            sa.text(
+                "UPDATE ledger_account SET "
+                "debits_posted = COALESCE((SELECT SUM(t.amount_fen) FROM ledger_transfer t WHERE t.debit_account_id = ledger_account.id), 0), "
+                "credits_posted = COALESCE((SELECT SUM(t.amount_fen) FROM ledger_transfer t WHERE t.credit_account_id = ledger_account.id), 0)"
+            )
+        )
 
 
 def write_awards(engine: Engine, g: Generator, history_start: str, now: datetime) -> int:
@@ -326,14 +509,34 @@ def write_awards(engine: Engine, g: Generator, history_start: str, now: datetime
         if a is None:
             continue
         pension = div_round(a["total"], policy.account_divisor) if a["total"] else 0
-        gov_part = round_half_up(Fraction(pension * a["government"], a["total"])) if a["total"] else 0
-        awards.append({
-            "id": g._id("awd_demo_", 96), "person_id": r.pid, "awarded_on": a["awarded_on"], "first_month": a["first_month"], "eligibility_group": a["group"],
-            "family_binding": a["group"] == "already_60", "contribution_years": a["years"], "account_pension_fen": pension, "account_total_at_award_fen": a["total"],
-            "government_at_award_fen": a["government"], "government_part_fen": gov_part, "bank_account": f"6217 {g.rng.randrange(10**12):012d}" if g.rng.random() < 0.6 else None,
-            # the ledger's payroll history starts at `history_start`: earlier months count as settled
-            "settled_through": max(months.add(history_start, -1), months.add(a["first_month"], -1)), "revoked_at": None, "created_by": "demo", "created_at": now,
-        })
+        gov_part = (
+            round_half_up(Fraction(pension * a["government"], a["total"])) if a["total"] else 0
+        )
+        awards.append(
+            {
+                "id": g._id("awd_demo_", 96),
+                "person_id": r.pid,
+                "awarded_on": a["awarded_on"],
+                "first_month": a["first_month"],
+                "eligibility_group": a["group"],
+                "family_binding": a["group"] == "already_60",
+                "contribution_years": a["years"],
+                "account_pension_fen": pension,
+                "account_total_at_award_fen": a["total"],
+                "government_at_award_fen": a["government"],
+                "government_part_fen": gov_part,
+                "bank_account": f"6217 {g.rng.randrange(10**12):012d}"
+                if g.rng.random() < 0.6
+                else None,
+                # the ledger's payroll history starts at `history_start`: earlier months count as settled
+                "settled_through": max(
+                    months.add(history_start, -1), months.add(a["first_month"], -1)
+                ),
+                "revoked_at": None,
+                "created_by": "demo",
+                "created_at": now,
+            }
+        )
         certs += _certifications(g, r, a["awarded_on"], now)
     with engine.begin() as conn:
         _insert(conn, Award.__table__, awards)
@@ -347,13 +550,25 @@ def _certifications(g: Generator, r: Resident, awarded_on: date, now: datetime) 
     lapses = g.rng.random() < 0.03
     channel = g.rng.choices(("kiosk", "field", "counter", "data_match"), weights=(60, 20, 15, 5))[0]
     days = [(awarded_on, "award")] + [
-        (date(y, month, day), channel) for y in range(g.today.year - 2, g.today.year + 1) if awarded_on < date(y, month, day) <= g.today and not (lapses and y == g.today.year)
+        (date(y, month, day), channel)
+        for y in range(g.today.year - 2, g.today.year + 1)
+        if awarded_on < date(y, month, day) <= g.today and not (lapses and y == g.today.year)
     ]
     from backend.services.certification_status import valid_until
 
     return [
-        {"id": g._id("cer_demo_", 96), "person_id": r.pid, "channel": ch, "outcome": "passed", "certified_on": on, "valid_until": valid_until(g.policy.certification_cycle_months, on),
-         "actor": "demo", "reasons": "[]", "evidence": "", "created_at": now}
+        {
+            "id": g._id("cer_demo_", 96),
+            "person_id": r.pid,
+            "channel": ch,
+            "outcome": "passed",
+            "certified_on": on,
+            "valid_until": valid_until(g.policy.certification_cycle_months, on),
+            "actor": "demo",
+            "reasons": "[]",
+            "evidence": "",
+            "created_at": now,
+        }
         for on, ch in days
     ]
 
@@ -379,23 +594,55 @@ def run_payrolls(engine: Engine, policy: Policy, today: date, history_start: str
 def settle_deaths(engine: Engine, g: Generator, keyring: Keyring, count: int) -> int:
     from backend.services import settlement
 
-    pensioners = [r for r in g.people if r.award and r.name != DEMO_RESIDENT and r.award["group"] == "already_60"]
+    pensioners = [
+        r
+        for r in g.people
+        if r.award and r.name != DEMO_RESIDENT and r.award["group"] == "already_60"
+    ]
     chosen = g.rng.sample(pensioners, min(count, len(pensioners)))
     for r in chosen:
         died = g.today - timedelta(days=g.rng.randint(20, 120))
         with session_scope(engine) as s:
-            settlement.report_death(Ctx(s, g.policy, keyring, Actor("user", "demo", "clerk"), g.today), r.pid, died, g.rng.choice(("manual_report", "civil_registry", "family_report")))
+            settlement.report_death(
+                Ctx(s, g.policy, keyring, Actor("user", "demo", "clerk"), g.today),
+                r.pid,
+                died,
+                g.rng.choice(("manual_report", "civil_registry", "family_report")),
+            )
     return len(chosen)
 
 
 def add_review_cases(engine: Engine, g: Generator) -> None:
-    reasons = [["grey_zone"], ["repeated_failures"], ["liveness_failed"], ["location_far"], ["card_mismatch"], ["grey_zone", "location_far"], ["possible_duplicate"]]
+    reasons = [
+        ["grey_zone"],
+        ["repeated_failures"],
+        ["liveness_failed"],
+        ["location_far"],
+        ["card_mismatch"],
+        ["grey_zone", "location_far"],
+        ["possible_duplicate"],
+    ]
     pensioners = [r for r in g.people if r.award and r.name != DEMO_RESIDENT]
     with engine.begin() as conn:
-        _insert(conn, ReviewCase.__table__, [
-            {"id": g._id("case_demo_", 96), "person_id": r.pid, "certification_id": None, "reasons": json.dumps(why), "status": "open", "created_at": datetime.now(UTC)}
-            for r, why in zip(g.rng.sample(pensioners, min(len(reasons), len(pensioners))), reasons, strict=False)
-        ])
+        _insert(
+            conn,
+            ReviewCase.__table__,
+            [
+                {
+                    "id": g._id("case_demo_", 96),
+                    "person_id": r.pid,
+                    "certification_id": None,
+                    "reasons": json.dumps(why),
+                    "status": "open",
+                    "created_at": datetime.now(UTC),
+                }
+                for r, why in zip(
+                    g.rng.sample(pensioners, min(len(reasons), len(pensioners))),
+                    reasons,
+                    strict=False,
+                )
+            ],
+        )
 
 
 def add_users_and_kiosk(engine: Engine, g: Generator) -> tuple[str, str]:
@@ -405,7 +652,9 @@ def add_users_and_kiosk(engine: Engine, g: Generator) -> tuple[str, str]:
         for role, password in PASSWORDS.items():
             villages = [c for c, _, _ in g.villages[:4]] if role == "field_worker" else []
             auth.create_user(s, role, password, role, villages)
-        device, token = auth.register_device(s, "示范县政务大厅自助机 (demo)", "kiosk", "县政务服务中心一楼大厅")
+        device, token = auth.register_device(
+            s, "示范县政务大厅自助机 (demo)", "kiosk", "县政务服务中心一楼大厅"
+        )
     return device.id, token
 
 
@@ -422,11 +671,16 @@ def demo_face_png() -> bytes:
     return buf.getvalue()
 
 
-def enrol_demo_face(engine: Engine, policy: Policy, keyring: Keyring, person_id: str, data_dir: Path) -> tuple[bool, str]:
+def enrol_demo_face(
+    engine: Engine, policy: Policy, keyring: Keyring, person_id: str, data_dir: Path
+) -> tuple[bool, str]:
     try:
         png = demo_face_png()
     except ImportError as exc:
-        return False, f"scikit-image is not installed ({exc}): `pip install scikit-image` for the demo face"
+        return (
+            False,
+            f"scikit-image is not installed ({exc}): `pip install scikit-image` for the demo face",
+        )
     (data_dir / "demo-face.png").write_bytes(png)
     try:
         from backend.services import faces
@@ -434,7 +688,10 @@ def enrol_demo_face(engine: Engine, policy: Policy, keyring: Keyring, person_id:
         with session_scope(engine) as s:
             faces.enrol(Ctx(s, policy, keyring, Actor("user", "demo", "clerk")), person_id, [png])
     except ImportError as exc:
-        return False, f"the face engine is not available here ({exc}); the demo resident has no enrolled face"
+        return (
+            False,
+            f"the face engine is not available here ({exc}); the demo resident has no enrolled face",
+        )
     except Exception as exc:  # the engine's own refusal or a missing model: say so, keep the demo
         return False, f"the demo face could not be enrolled: {type(exc).__name__}: {exc}"
     return True, f"enrolled from {data_dir / 'demo-face.png'} (skimage.data.astronaut)"
@@ -451,9 +708,18 @@ def write_population(g: Generator, data_dir: Path) -> None:
             here = [r for r in g.people if r.village == code and r.enrolled_on <= end]
             adults = sum(1 for r in here if r.birth <= date(year - 16, 12, 31))
             old = sum(1 for r in here if r.birth <= date(year - 60, 12, 31))
-            rows.append({"village_code": code, "year": year, "residents_16_plus": round(adults / 0.955) + 3, "residents_60_plus": round(old / 0.99) + 1})
+            rows.append(
+                {
+                    "village_code": code,
+                    "year": year,
+                    "residents_16_plus": round(adults / 0.955) + 3,
+                    "residents_60_plus": round(old / 0.99) + 1,
+                }
+            )
     with (data_dir / POPULATION_FILE).open("w", encoding="utf-8", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["village_code", "year", "residents_16_plus", "residents_60_plus"])
+        w = csv.DictWriter(
+            f, fieldnames=["village_code", "year", "residents_16_plus", "residents_60_plus"]
+        )
         w.writeheader()
         w.writerows(rows)
 
@@ -476,11 +742,21 @@ class _Steps:
 
 def exists(engine: Engine) -> bool:
     with engine.connect() as conn:
-        return conn.execute(sa.text("SELECT 1 FROM village WHERE code = :c"), {"c": MARKER_VILLAGE}).first() is not None
+        return (
+            conn.execute(
+                sa.text("SELECT 1 FROM village WHERE code = :c"), {"c": MARKER_VILLAGE}
+            ).first()
+            is not None
+        )
 
 
 def build_demo(
-    residents: int = 10_000, seed: int = 2026, data_dir: Path | None = None, *, database_url: str | None = None, today: date | None = None,
+    residents: int = 10_000,
+    seed: int = 2026,
+    data_dir: Path | None = None,
+    *,
+    database_url: str | None = None,
+    today: date | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> DemoInfo:
     """Create the demo county (or find the one already there) and describe it."""
@@ -494,13 +770,23 @@ def build_demo(
     today = today or date.today()
     upgrade(url)
     engine = engine_for(url)
-    keyring = load_keyring(settings.key_file or data_dir / "keys" / "master.key", settings.master_key)
+    keyring = load_keyring(
+        settings.key_file or data_dir / "keys" / "master.key", settings.master_key
+    )
     info_path = data_dir / INFO_FILE
     if exists(engine) and info_path.exists():
-        info = DemoInfo(**{**json.loads(info_path.read_text(encoding="utf-8")), "created": False, "seconds": round(time.perf_counter() - started, 1)})
+        info = DemoInfo(
+            **{
+                **json.loads(info_path.read_text(encoding="utf-8")),
+                "created": False,
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        )
         return info
     if exists(engine):
-        raise RuntimeError(f"the database {url} holds a demo county but {info_path} is missing; use a fresh --data-dir")
+        raise RuntimeError(
+            f"the database {url} holds a demo county but {info_path} is missing; use a fresh --data-dir"
+        )
     policy = load_policy(settings.policy_file)
     now = datetime.now(UTC)
     step = _Steps(progress)
@@ -529,10 +815,22 @@ def build_demo(
     demo = g.people[0]
     face_ok, face_note = enrol_demo_face(engine, policy, keyring, demo.pid, data_dir)
     info = DemoInfo(
-        data_dir=str(data_dir), database_url=engine.url.render_as_string(hide_password=True), created=True, seconds=round(time.perf_counter() - started, 1),
-        residents=len(g.people), pensioners=pensioners, contributions=len(books.contributions), payroll_runs=runs, deaths=deaths,
-        users=dict(PASSWORDS), kiosk_device_id=device_id, kiosk_token=token, demo_person_id=demo.pid, demo_id_number=demo.number,
-        face_enrolled=face_ok, face_note=face_note,
+        data_dir=str(data_dir),
+        database_url=engine.url.render_as_string(hide_password=True),
+        created=True,
+        seconds=round(time.perf_counter() - started, 1),
+        residents=len(g.people),
+        pensioners=pensioners,
+        contributions=len(books.contributions),
+        payroll_runs=runs,
+        deaths=deaths,
+        users=dict(PASSWORDS),
+        kiosk_device_id=device_id,
+        kiosk_token=token,
+        demo_person_id=demo.pid,
+        demo_id_number=demo.number,
+        face_enrolled=face_ok,
+        face_note=face_note,
     )
     # the kiosk token is shown once by the API; the demo keeps it beside its own database
     info_path.write_text(json.dumps(asdict(info), ensure_ascii=False, indent=1), encoding="utf-8")
@@ -550,7 +848,8 @@ def describe(info: DemoInfo, base: str) -> str:
         f"  backend      {base}/healthz   API docs {base}/docs",
         f"  console      {base}/console",
         f"  reports      {base}/api/v1/reports/fund/{year}?format=pdf   {base}/api/v1/reports/certification?format=pdf",
-        "  logins       " + "   ".join(f"{user} / {password}" for user, password in info.users.items()),
+        "  logins       "
+        + "   ".join(f"{user} / {password}" for user, password in info.users.items()),
         f"  kiosk token  {info.kiosk_token}   (device {info.kiosk_device_id})",
         f"  resident     {info.demo_person_name}  ID {info.demo_id_number}  person {info.demo_person_id}",
         f"  demo face    {'yes: ' if info.face_enrolled else 'no: '}{info.face_note}",
@@ -565,9 +864,22 @@ def start_kiosk(base: str, info: DemoInfo):  # type: ignore[no-untyped-def]
     import subprocess
     import sys
 
-    command = [sys.executable, "-m", "nongbao", "kiosk", "--simulate", "--backend", base, "--token", info.kiosk_token]
+    command = [
+        sys.executable,
+        "-m",
+        "nongbao",
+        "kiosk",
+        "--simulate",
+        "--backend",
+        base,
+        "--token",
+        info.kiosk_token,
+    ]
     if importlib.util.find_spec("kiosk_app") is None or importlib.util.find_spec("kivy") is None:
-        print(f"kiosk: not started (kiosk_app or Kivy is not installed here); with them installed run:\n  {' '.join(command[2:])}", file=sys.stderr)
+        print(
+            f"kiosk: not started (kiosk_app or Kivy is not installed here); with them installed run:\n  {' '.join(command[2:])}",
+            file=sys.stderr,
+        )
         return None
     face = Path(info.data_dir) / "demo-face.png"
     env = {**os.environ, "NONGBAO_DEMO_FACE": str(face)} if face.exists() else dict(os.environ)

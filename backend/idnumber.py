@@ -35,7 +35,9 @@ def parse(raw: str) -> IdNumber:
         first17 = text[:6] + "19" + text[6:]
         text = first17 + check_char(first17)
     elif not _RE18.match(text):
-        raise _error(f"an ID number has 18 characters (digits, last may be X) or 15 digits; got {len(text)}")
+        raise _error(
+            f"an ID number has 18 characters (digits, last may be X) or 15 digits; got {len(text)}"
+        )
     elif check_char(text[:17]) != text[17]:
         raise _error(
             f"wrong check character: the last character should be {check_char(text[:17])}, "

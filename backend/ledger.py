@@ -33,7 +33,9 @@ FUND_ACCOUNTS: dict[str, str] = {
     "source:old_scheme": "source",  # balances carried over from the old rural scheme (老农保)
     **{f"fiscal:{lvl}:subsidy": "source" for lvl in GOVERNMENT_LEVELS},  # contribution subsidies
     **{f"fiscal:{lvl}:on_behalf": "source" for lvl in GOVERNMENT_LEVELS},  # paid on behalf (代缴)
-    **{f"fiscal:{lvl}:basic_pension": "source" for lvl in GOVERNMENT_LEVELS},  # basic pension funding
+    **{
+        f"fiscal:{lvl}:basic_pension": "source" for lvl in GOVERNMENT_LEVELS
+    },  # basic pension funding
     "source:repayments": "source",  # overpayments repaid by heirs or pensioners
     "fiscal:county:funeral_grant": "source",
     "fund:interest": "source",  # interest earned by the fund, credited to accounts
@@ -86,7 +88,11 @@ def new_id(prefix: str) -> str:
 
 def ensure_fund_accounts(session: Session) -> None:
     _insert_accounts_if_missing(
-        session, [{"code": code, "kind": kind, "no_negative": False} for code, kind in FUND_ACCOUNTS.items()]
+        session,
+        [
+            {"code": code, "kind": kind, "no_negative": False}
+            for code, kind in FUND_ACCOUNTS.items()
+        ],
     )
 
 
@@ -94,7 +100,13 @@ def open_person_accounts(session: Session, person_id: str) -> None:
     _insert_accounts_if_missing(
         session,
         [
-            {"code": bucket_code(person_id, b), "kind": "bucket", "person_id": person_id, "bucket": b, "no_negative": True}
+            {
+                "code": bucket_code(person_id, b),
+                "kind": "bucket",
+                "person_id": person_id,
+                "bucket": b,
+                "no_negative": True,
+            }
             for b in BUCKETS
         ],
     )
@@ -116,7 +128,9 @@ def _insert_accounts_if_missing(session: Session, rows: list[dict[str, object]])
 
 def account_ids(session: Session, codes: Iterable[str]) -> dict[str, int]:
     codes = list(set(codes))
-    rows = session.execute(select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(codes))).all()
+    rows = session.execute(
+        select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(codes))
+    ).all()
     found = {code: id_ for code, id_ in rows}
     missing = [c for c in codes if c not in found]
     if missing:
@@ -125,7 +139,9 @@ def account_ids(session: Session, codes: Iterable[str]) -> dict[str, int]:
 
 
 def find_posting(session: Session, idempotency_key: str) -> LedgerPosting | None:
-    return session.exec(select(LedgerPosting).where(LedgerPosting.idempotency_key == idempotency_key)).first()
+    return session.exec(
+        select(LedgerPosting).where(LedgerPosting.idempotency_key == idempotency_key)
+    ).first()
 
 
 def post(
@@ -164,7 +180,9 @@ def post(
     return PostResult(posting.id, created=True)
 
 
-def add_transfers(session: Session, posting_id: str, on: date, transfers: Sequence[Transfer]) -> None:
+def add_transfers(
+    session: Session, posting_id: str, on: date, transfers: Sequence[Transfer]
+) -> None:
     """Append transfers to a posting opened in this transaction, and move the balances.
 
     A set-based operation opens its posting first, writes its per-person transfers with SQL,
@@ -193,7 +211,9 @@ def add_transfers(session: Session, posting_id: str, on: date, transfers: Sequen
 def _validate(transfers: Sequence[Transfer]) -> None:
     for t in transfers:
         if not isinstance(t.amount_fen, int) or t.amount_fen <= 0:
-            raise ValueError(f"transfer amount must be a positive integer of fen, got {t.amount_fen!r}")
+            raise ValueError(
+                f"transfer amount must be a positive integer of fen, got {t.amount_fen!r}"
+            )
         if t.debit == t.credit:
             raise ValueError("a transfer needs two different accounts")
 
@@ -211,7 +231,11 @@ def _apply_totals(session: Session, transfers: Sequence[Transfer], ids: dict[str
         stmt = (
             sa.update(LedgerAccount.__table__)
             .where(acc.id == account_id)
-            .where(sa.or_(acc.no_negative.is_(False), acc.credits_posted + c - acc.debits_posted - d >= 0))
+            .where(
+                sa.or_(
+                    acc.no_negative.is_(False), acc.credits_posted + c - acc.debits_posted - d >= 0
+                )
+            )
             .values(debits_posted=acc.debits_posted + d, credits_posted=acc.credits_posted + c)
         )
         if session.execute(stmt).rowcount != 1:
@@ -220,15 +244,22 @@ def _apply_totals(session: Session, transfers: Sequence[Transfer], ids: dict[str
 
 
 def reverse(
-    session: Session, posting_id: str, *, on: date, idempotency_key: str, memo: str = "", created_by: str = ""
+    session: Session,
+    posting_id: str,
+    *,
+    on: date,
+    idempotency_key: str,
+    memo: str = "",
+    created_by: str = "",
 ) -> PostResult:
     """Post the mirror image of a posting: the correction that leaves the original intact."""
     original = session.get(LedgerPosting, posting_id)
     if original is None:
         raise LookupError(f"no posting {posting_id}")
-    if find_posting(session, idempotency_key) is None and session.exec(
-        select(LedgerPosting).where(LedgerPosting.reverses == posting_id)
-    ).first():
+    if (
+        find_posting(session, idempotency_key) is None
+        and session.exec(select(LedgerPosting).where(LedgerPosting.reverses == posting_id)).first()
+    ):
         raise Conflict(f"posting {posting_id} has already been reversed")
     t = LedgerTransfer.__table__.c
     debit, credit = LedgerAccount.__table__.alias("d"), LedgerAccount.__table__.alias("c")
@@ -239,7 +270,10 @@ def reverse(
         .where(t.posting_id == posting_id)
         .order_by(t.id)
     ).all()
-    mirrored = [Transfer(debit=r.credit, credit=r.debit, amount_fen=r.amount_fen, code=f"reversal:{r.code}") for r in rows]
+    mirrored = [
+        Transfer(debit=r.credit, credit=r.debit, amount_fen=r.amount_fen, code=f"reversal:{r.code}")
+        for r in rows
+    ]
     return post(
         session,
         idempotency_key=idempotency_key,
@@ -266,13 +300,31 @@ def check(session: Session) -> CheckReport:
     report = CheckReport()
     t = LedgerTransfer.__table__.c
     a = LedgerAccount.__table__.c
-    report.transfers = session.execute(sa.select(sa.func.count()).select_from(LedgerTransfer.__table__)).scalar_one()
-    bad = session.execute(sa.select(sa.func.count()).where(sa.or_(t.amount_fen <= 0, t.debit_account_id == t.credit_account_id))).scalar_one()
+    report.transfers = session.execute(
+        sa.select(sa.func.count()).select_from(LedgerTransfer.__table__)
+    ).scalar_one()
+    bad = session.execute(
+        sa.select(sa.func.count()).where(
+            sa.or_(t.amount_fen <= 0, t.debit_account_id == t.credit_account_id)
+        )
+    ).scalar_one()
     if bad:
-        report.breaches.append(f"{bad} transfers with a non-positive amount or one account on both sides")
-    deb = dict(session.execute(sa.select(t.debit_account_id, sa.func.sum(t.amount_fen)).group_by(t.debit_account_id)).all())
-    cred = dict(session.execute(sa.select(t.credit_account_id, sa.func.sum(t.amount_fen)).group_by(t.credit_account_id)).all())
-    for row in session.execute(sa.select(a.id, a.code, a.no_negative, a.debits_posted, a.credits_posted)):
+        report.breaches.append(
+            f"{bad} transfers with a non-positive amount or one account on both sides"
+        )
+    deb = dict(
+        session.execute(
+            sa.select(t.debit_account_id, sa.func.sum(t.amount_fen)).group_by(t.debit_account_id)
+        ).all()
+    )
+    cred = dict(
+        session.execute(
+            sa.select(t.credit_account_id, sa.func.sum(t.amount_fen)).group_by(t.credit_account_id)
+        ).all()
+    )
+    for row in session.execute(
+        sa.select(a.id, a.code, a.no_negative, a.debits_posted, a.credits_posted)
+    ):
         report.accounts += 1
         d, c = int(deb.get(row.id, 0)), int(cred.get(row.id, 0))
         report.total_debits_fen += row.debits_posted
@@ -285,11 +337,13 @@ def check(session: Session) -> CheckReport:
         if row.no_negative and c < d:
             report.breaches.append(f"{row.code} is negative: {c - d} fen")
     if report.total_debits_fen != report.total_credits_fen:
-        report.breaches.append(f"total debits {report.total_debits_fen} != total credits {report.total_credits_fen}")
-    orphans = session.execute(
-        sa.select(sa.func.count()).select_from(LedgerPosting.__table__).where(
-            ~sa.exists().where(t.posting_id == LedgerPosting.__table__.c.id)
+        report.breaches.append(
+            f"total debits {report.total_debits_fen} != total credits {report.total_credits_fen}"
         )
+    orphans = session.execute(
+        sa.select(sa.func.count())
+        .select_from(LedgerPosting.__table__)
+        .where(~sa.exists().where(t.posting_id == LedgerPosting.__table__.c.id))
     ).scalar_one()
     if orphans:
         report.breaches.append(f"{orphans} postings without transfers")

@@ -55,8 +55,26 @@ def configure(force: bool = False) -> None:
     _CONFIGURED = True
 
 
-def request_line(method: str, route: str, path: str, status: int, duration_ms: float, actor: str, client: str | None) -> None:
+def request_line(
+    method: str,
+    route: str,
+    path: str,
+    status: int,
+    duration_ms: float,
+    actor: str,
+    client: str | None,
+) -> None:
     logging.getLogger(REQUEST_LOGGER).info(
         "request",
-        extra={"fields": {"method": method, "route": route, "path": path, "status": status, "duration_ms": round(duration_ms, 2), "actor": actor, "client": client or "-"}},
+        extra={
+            "fields": {
+                "method": method,
+                "route": route,
+                "path": path,
+                "status": status,
+                "duration_ms": round(duration_ms, 2),
+                "actor": actor,
+                "client": client or "-",
+            }
+        },
     )

@@ -106,7 +106,9 @@ class LedgerAccount(SQLModel, table=True):
     __tablename__ = "ledger_account"
     __table_args__ = (
         # the database itself refuses a negative person bucket, whatever the code does
-        sa.CheckConstraint("NOT no_negative OR credits_posted >= debits_posted", name="ck_account_not_negative"),
+        sa.CheckConstraint(
+            "NOT no_negative OR credits_posted >= debits_posted", name="ck_account_not_negative"
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=80, sa_column_kwargs={"unique": True})
@@ -140,9 +142,16 @@ class LedgerTransfer(SQLModel, table=True):
     __tablename__ = "ledger_transfer"
     __table_args__ = (
         sa.CheckConstraint("amount_fen > 0", name="ck_transfer_positive"),
-        sa.CheckConstraint("debit_account_id != credit_account_id", name="ck_transfer_two_accounts"),
+        sa.CheckConstraint(
+            "debit_account_id != credit_account_id", name="ck_transfer_two_accounts"
+        ),
     )
-    id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True))
+    id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(
+            sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
     posting_id: str = Field(foreign_key="ledger_posting.id", max_length=40, index=True)
     debit_account_id: int = Field(foreign_key="ledger_account.id", index=True)
     credit_account_id: int = Field(foreign_key="ledger_account.id", index=True)
@@ -217,7 +226,13 @@ class Award(SQLModel, table=True):
     """A pension award at 60: the account pension is fixed here for life."""
 
     __table_args__ = (
-        sa.Index("uq_award_live_person", "person_id", unique=True, sqlite_where=sa.text("revoked_at IS NULL"), postgresql_where=sa.text("revoked_at IS NULL")),
+        sa.Index(
+            "uq_award_live_person",
+            "person_id",
+            unique=True,
+            sqlite_where=sa.text("revoked_at IS NULL"),
+            postgresql_where=sa.text("revoked_at IS NULL"),
+        ),
     )
     id: str = Field(primary_key=True, max_length=40)
     person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
@@ -243,9 +258,13 @@ class Award(SQLModel, table=True):
 class Suspension(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=40)
     person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
-    reason: str = Field(max_length=30)  # certification_lapsed | family_binding | other_pension | investigation | manual
+    reason: str = Field(
+        max_length=30
+    )  # certification_lapsed | family_binding | other_pension | investigation | manual
     from_month: str = Field(max_length=7)
-    to_month: str | None = Field(default=None, max_length=7)  # last suspended month, set when lifted
+    to_month: str | None = Field(
+        default=None, max_length=7
+    )  # last suspended month, set when lifted
     arrears: bool  # are the suspended months paid back on resumption?
     note: str = ""
     created_by: str = Field(default="", max_length=64)
@@ -290,7 +309,9 @@ class PayrollLine(SQLModel, table=True):
     """One person in one run: what was paid, and where the account pension was drawn from."""
 
     __tablename__ = "payroll_line"
-    __table_args__ = (sa.UniqueConstraint("run_id", "person_id", name="uq_payroll_line_run_person"),)
+    __table_args__ = (
+        sa.UniqueConstraint("run_id", "person_id", name="uq_payroll_line_run_person"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     run_id: str = Field(foreign_key="payroll_run.id", max_length=40)  # indexed by the unique key
     person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
@@ -315,7 +336,9 @@ class Death(SQLModel, table=True):
     """The settlement at the end of entitlement (death, or another pension found)."""
 
     id: str = Field(primary_key=True, max_length=40)
-    person_id: str = Field(foreign_key="person.id", max_length=32, sa_column_kwargs={"unique": True})
+    person_id: str = Field(
+        foreign_key="person.id", max_length=32, sa_column_kwargs={"unique": True}
+    )
     date_of_death: date  # for other_pension: the day before the other pension started
     source: str = Field(max_length=40)
     reported_on: date

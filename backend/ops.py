@@ -30,8 +30,24 @@ from sqlalchemy.engine import Engine, make_url
 from backend.db import current_revision, engine_for
 
 COUNTED_TABLES = (
-    "person", "contribution", "ledger_account", "ledger_posting", "ledger_transfer", "interest_run", "award",
-    "payroll_run", "paid_month", "payroll_line", "death", "recovery_order", "certification", "review_case", "receipt", "audit_event", "app_user", "device",
+    "person",
+    "contribution",
+    "ledger_account",
+    "ledger_posting",
+    "ledger_transfer",
+    "interest_run",
+    "award",
+    "payroll_run",
+    "paid_month",
+    "payroll_line",
+    "death",
+    "recovery_order",
+    "certification",
+    "review_case",
+    "receipt",
+    "audit_event",
+    "app_user",
+    "device",
 )
 
 
@@ -61,23 +77,54 @@ def fingerprint(engine: Engine) -> dict[str, object]:
         tables = set(sa.inspect(conn).get_table_names())
         for table in COUNTED_TABLES:
             if table in tables:
-                out[f"rows:{table}"] = int(conn.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar_one())
+                out[f"rows:{table}"] = int(
+                    conn.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
+                )
         if "ledger_transfer" in tables:
-            out["transfers_fen"] = int(conn.execute(sa.text("SELECT COALESCE(SUM(amount_fen), 0) FROM ledger_transfer")).scalar_one())
-            for kind, debits, credits in conn.execute(sa.text("SELECT kind, COALESCE(SUM(debits_posted), 0), COALESCE(SUM(credits_posted), 0) FROM ledger_account GROUP BY kind ORDER BY kind")):
-                out[f"ledger:{kind}:debits_fen"], out[f"ledger:{kind}:credits_fen"] = int(debits), int(credits)
-            for code, balance in conn.execute(sa.text("SELECT code, credits_posted - debits_posted FROM ledger_account WHERE kind <> 'bucket' ORDER BY code")):
+            out["transfers_fen"] = int(
+                conn.execute(
+                    sa.text("SELECT COALESCE(SUM(amount_fen), 0) FROM ledger_transfer")
+                ).scalar_one()
+            )
+            for kind, debits, credits in conn.execute(
+                sa.text(
+                    "SELECT kind, COALESCE(SUM(debits_posted), 0), COALESCE(SUM(credits_posted), 0) FROM ledger_account GROUP BY kind ORDER BY kind"
+                )
+            ):
+                out[f"ledger:{kind}:debits_fen"], out[f"ledger:{kind}:credits_fen"] = (
+                    int(debits),
+                    int(credits),
+                )
+            for code, balance in conn.execute(
+                sa.text(
+                    "SELECT code, credits_posted - debits_posted FROM ledger_account WHERE kind <> 'bucket' ORDER BY code"
+                )
+            ):
                 out[f"balance:{code}"] = int(balance)
             # every person's balance, folded into one number that any single change moves
-            out["buckets_weighted_fen"] = int(conn.execute(sa.text("SELECT COALESCE(SUM((credits_posted - debits_posted) * (id % 9973 + 1)), 0) FROM ledger_account WHERE kind = 'bucket'")).scalar_one())
+            out["buckets_weighted_fen"] = int(
+                conn.execute(
+                    sa.text(
+                        "SELECT COALESCE(SUM((credits_posted - debits_posted) * (id % 9973 + 1)), 0) FROM ledger_account WHERE kind = 'bucket'"
+                    )
+                ).scalar_one()
+            )
         if "payroll_line" in tables:
-            out["payroll_fen"] = int(conn.execute(sa.text("SELECT COALESCE(SUM(total_fen), 0) FROM payroll_line")).scalar_one())
+            out["payroll_fen"] = int(
+                conn.execute(
+                    sa.text("SELECT COALESCE(SUM(total_fen), 0) FROM payroll_line")
+                ).scalar_one()
+            )
     return out
 
 
 def compare(expected: dict[str, object], actual: dict[str, object]) -> list[str]:
     keys = sorted(set(expected) | set(actual))
-    return [f"{k}: backup had {expected.get(k)!r}, restored has {actual.get(k)!r}" for k in keys if expected.get(k) != actual.get(k)]
+    return [
+        f"{k}: backup had {expected.get(k)!r}, restored has {actual.get(k)!r}"
+        for k in keys
+        if expected.get(k) != actual.get(k)
+    ]
 
 
 def backup(url: str, path: Path) -> Outcome:
@@ -94,8 +141,17 @@ def backup(url: str, path: Path) -> Outcome:
     else:
         raise BackupError(f"no backup method for {engine.dialect.name}")
     os.replace(tmp, path)  # a backup file either is complete or does not exist
-    manifest_path(path).write_text(json.dumps({"database": engine.dialect.name, "fingerprint": before}, indent=1), encoding="utf-8")
-    return Outcome(str(path), engine.dialect.name, path.stat().st_size, round(time.perf_counter() - started, 2), before)
+    manifest_path(path).write_text(
+        json.dumps({"database": engine.dialect.name, "fingerprint": before}, indent=1),
+        encoding="utf-8",
+    )
+    return Outcome(
+        str(path),
+        engine.dialect.name,
+        path.stat().st_size,
+        round(time.perf_counter() - started, 2),
+        before,
+    )
 
 
 def restore(url: str, path: Path) -> Outcome:
@@ -114,8 +170,20 @@ def restore(url: str, path: Path) -> Outcome:
     engine.dispose()
     after = fingerprint(engine)
     manifest = manifest_path(path)
-    differences = compare(json.loads(manifest.read_text(encoding="utf-8"))["fingerprint"], after) if manifest.exists() else None
-    return Outcome(str(path), engine.dialect.name, path.stat().st_size, round(time.perf_counter() - started, 2), after, differences == [] if differences is not None else None, differences)
+    differences = (
+        compare(json.loads(manifest.read_text(encoding="utf-8"))["fingerprint"], after)
+        if manifest.exists()
+        else None
+    )
+    return Outcome(
+        str(path),
+        engine.dialect.name,
+        path.stat().st_size,
+        round(time.perf_counter() - started, 2),
+        after,
+        differences == [] if differences is not None else None,
+        differences,
+    )
 
 
 # --- SQLite ---------------------------------------------------------------------------------
@@ -151,7 +219,16 @@ def _pg_env_args(url: str) -> tuple[dict[str, str], list[str]]:
     env = dict(os.environ)
     if u.password:
         env["PGPASSWORD"] = str(u.password)  # not on the command line, where `ps` would show it
-    args = ["-h", u.host or "localhost", "-p", str(u.port or 5432), "-U", u.username or "postgres", "-d", u.database or "postgres"]
+    args = [
+        "-h",
+        u.host or "localhost",
+        "-p",
+        str(u.port or 5432),
+        "-U",
+        u.username or "postgres",
+        "-d",
+        u.database or "postgres",
+    ]
     return env, args
 
 
@@ -160,7 +237,9 @@ def pg_tool(name: str) -> str:
     folder = os.environ.get("NONGBAO_PG_BIN")
     found = str(Path(folder) / name) if folder else shutil.which(name)
     if not found or not Path(found).exists():
-        raise BackupError(f"{name} was not found: install the PostgreSQL client (Debian: postgresql-client) or set NONGBAO_PG_BIN")
+        raise BackupError(
+            f"{name} was not found: install the PostgreSQL client (Debian: postgresql-client) or set NONGBAO_PG_BIN"
+        )
     return found
 
 
@@ -172,7 +251,9 @@ def _major(text: str) -> int:
 
 
 def check_pg_versions(engine: Engine) -> tuple[int, int]:
-    version = subprocess.run([pg_tool("pg_dump"), "--version"], capture_output=True, text=True, check=True).stdout
+    version = subprocess.run(
+        [pg_tool("pg_dump"), "--version"], capture_output=True, text=True, check=True
+    ).stdout
     client = _major(version.split("(PostgreSQL)")[-1])
     with engine.connect() as conn:
         server = int(conn.execute(sa.text("SHOW server_version_num")).scalar_one()) // 10000
@@ -187,7 +268,12 @@ def check_pg_versions(engine: Engine) -> tuple[int, int]:
 def _pg_dump(url: str, engine: Engine, target: Path) -> None:
     check_pg_versions(engine)
     env, args = _pg_env_args(url)
-    run = subprocess.run([pg_tool("pg_dump"), "-Fc", "--no-owner", "-f", str(target), *args], env=env, capture_output=True, text=True)
+    run = subprocess.run(
+        [pg_tool("pg_dump"), "-Fc", "--no-owner", "-f", str(target), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if run.returncode != 0:
         target.unlink(missing_ok=True)
         raise BackupError(f"pg_dump failed: {run.stderr.strip()[-500:]}")
@@ -196,6 +282,20 @@ def _pg_dump(url: str, engine: Engine, target: Path) -> None:
 def _pg_restore(url: str, path: Path) -> None:
     env, args = _pg_env_args(url)
     # one transaction: a restore that fails half-way leaves the database as it was
-    run = subprocess.run([pg_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--single-transaction", "--exit-on-error", *args, str(path)], env=env, capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            pg_tool("pg_restore"),
+            "--clean",
+            "--if-exists",
+            "--no-owner",
+            "--single-transaction",
+            "--exit-on-error",
+            *args,
+            str(path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if run.returncode != 0:
         raise BackupError(f"pg_restore failed: {run.stderr.strip()[-500:]}")

@@ -38,7 +38,13 @@ class Payload:
     person_hash: str
 
     def compact(self) -> dict[str, str]:
-        return {"r": self.receipt_id, "w": self.what, "d": self.on, "p": self.person, "h": self.person_hash}
+        return {
+            "r": self.receipt_id,
+            "w": self.what,
+            "d": self.on,
+            "p": self.person,
+            "h": self.person_hash,
+        }
 
 
 def _b64(data: bytes) -> str:
@@ -50,7 +56,11 @@ def _unb64(text: str) -> bytes:
 
 
 def sign(key: Ed25519PrivateKey, payload: Payload) -> str:
-    body = _b64(json.dumps(payload.compact(), ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode())
+    body = _b64(
+        json.dumps(
+            payload.compact(), ensure_ascii=False, separators=(",", ":"), sort_keys=True
+        ).encode()
+    )
     signed = f"{PREFIX}.{body}"
     return f"{signed}.{_b64(key.sign(signed.encode()))}"
 
@@ -65,7 +75,13 @@ def verify(public: Ed25519PublicKey, code: str) -> Payload | None:
     try:
         public.verify(_unb64(parts[2]), f"{parts[0]}.{parts[1]}".encode())
         raw = json.loads(_unb64(parts[1]).decode())
-        return Payload(receipt_id=str(raw["r"]), what=str(raw["w"]), on=str(raw["d"]), person=str(raw["p"]), person_hash=str(raw["h"]))
+        return Payload(
+            receipt_id=str(raw["r"]),
+            what=str(raw["w"]),
+            on=str(raw["d"]),
+            person=str(raw["p"]),
+            person_hash=str(raw["h"]),
+        )
     except (InvalidSignature, binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
         return None
 
@@ -79,7 +95,9 @@ def load_or_create_signing_key(key_dir: Path) -> Ed25519PrivateKey:
         return key
     key = Ed25519PrivateKey.generate()
     key_dir.mkdir(parents=True, exist_ok=True)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
@@ -90,7 +108,9 @@ def load_or_create_signing_key(key_dir: Path) -> Ed25519PrivateKey:
 
 
 def public_pem(public: Ed25519PublicKey) -> str:
-    return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
 
 
 def load_public_key(pem: str | bytes) -> Ed25519PublicKey:

@@ -44,19 +44,31 @@ def create_pensioners(
     with session_scope(engine) as s:
         ledger.ensure_fund_accounts(s)
         s.execute(
-            sa.text("INSERT INTO village (code, name, township) SELECT CAST(:code AS VARCHAR(24)), CAST(:name AS VARCHAR(100)), CAST(:town AS VARCHAR(100)) WHERE NOT EXISTS (SELECT 1 FROM village WHERE code = CAST(:code AS VARCHAR(24)))"),
-            [{"code": f"VS{v:03d}", "name": f"合成村{v}", "town": "合成镇"} for v in range(villages)],
+            sa.text(
+                "INSERT INTO village (code, name, township) SELECT CAST(:code AS VARCHAR(24)), CAST(:name AS VARCHAR(100)), CAST(:town AS VARCHAR(100)) WHERE NOT EXISTS (SELECT 1 FROM village WHERE code = CAST(:code AS VARCHAR(24)))"
+            ),
+            [
+                {"code": f"VS{v:03d}", "name": f"合成村{v}", "town": "合成镇"}
+                for v in range(villages)
+            ],
         )
     for start in range(0, count, BATCH):
         rows = []
         for i in range(start, min(start + BATCH, count)):
             pid = f"{prefix}{i:0{width}d}"
             number = synthetic_id_number(i)
-            rows.append({
-                "id": pid, "id_hash": keyring.lookup_hash(number), "enc": keyring.encrypt_text(number, pid), "name": f"合成{i}",
-                "birth": date(1950 + i % 15, 1 + i % 12, 1 + i % 28), "gender": "male" if i % 2 else "female",
-                "village": f"VS{i % villages:03d}", "now": now,
-            })
+            rows.append(
+                {
+                    "id": pid,
+                    "id_hash": keyring.lookup_hash(number),
+                    "enc": keyring.encrypt_text(number, pid),
+                    "name": f"合成{i}",
+                    "birth": date(1950 + i % 15, 1 + i % 12, 1 + i % 28),
+                    "gender": "male" if i % 2 else "female",
+                    "village": f"VS{i % villages:03d}",
+                    "now": now,
+                }
+            )
         with session_scope(engine) as s:
             s.execute(
                 sa.text(
@@ -71,7 +83,9 @@ def create_pensioners(
     _derive_accounts_awards(engine, prefix, period, settled, now)
 
 
-def _derive_accounts_awards(engine: Engine, prefix: str, period: str, settled: str, now: datetime) -> None:
+def _derive_accounts_awards(
+    engine: Engine, prefix: str, period: str, settled: str, now: datetime
+) -> None:
     idx = f"CAST(SUBSTR(p.id, {len(prefix) + 1}) AS INTEGER)"
     personal = f"(({idx} % 97) + 1) * 1390"
     government = f"(({idx} % 7) * 300)"
@@ -89,7 +103,9 @@ def _derive_accounts_awards(engine: Engine, prefix: str, period: str, settled: s
         )
         posting = ledger.new_id("pst")
         s.execute(
-            sa.text("INSERT INTO ledger_posting (id, idempotency_key, operation, \"on\", memo, created_by, created_at) VALUES (:id, :key, 'old_scheme_opening', '2015-01-01', 'synthetic county', 'synth', :now)"),
+            sa.text(
+                "INSERT INTO ledger_posting (id, idempotency_key, operation, \"on\", memo, created_by, created_at) VALUES (:id, :key, 'old_scheme_opening', '2015-01-01', 'synthetic county', 'synth', :now)"
+            ),
             {"id": posting, "key": f"synth:{posting}", "now": now},
         )
         src = ledger.account_ids(s, ["source:old_scheme"])["source:old_scheme"]
@@ -102,7 +118,9 @@ def _derive_accounts_awards(engine: Engine, prefix: str, period: str, settled: s
             {**like, "pst": posting, "src": src},
         )
         s.execute(
-            sa.text("UPDATE ledger_account SET debits_posted = debits_posted + (SELECT COALESCE(SUM(amount_fen), 0) FROM ledger_transfer WHERE posting_id = :pst) WHERE id = :src"),
+            sa.text(
+                "UPDATE ledger_account SET debits_posted = debits_posted + (SELECT COALESCE(SUM(amount_fen), 0) FROM ledger_transfer WHERE posting_id = :pst) WHERE id = :src"
+            ),
             {"pst": posting, "src": src},
         )
         total = f"({personal} + {government})"
@@ -121,5 +139,9 @@ def _derive_accounts_awards(engine: Engine, prefix: str, period: str, settled: s
                 "INSERT INTO certification (id, person_id, channel, outcome, certified_on, valid_until, actor, reasons, evidence, created_at) "
                 "SELECT 'cer_' || p.id, p.id, 'counter', 'passed', :on, :until, 'synth', '[]', 'synthetic', :now FROM person p WHERE p.id LIKE :pfx"
             ),
-            {**like, "on": months.first_day(months.add(period, -2)), "until": months.first_day(months.add(period, 10))},
+            {
+                **like,
+                "on": months.first_day(months.add(period, -2)),
+                "until": months.first_day(months.add(period, 10)),
+            },
         )

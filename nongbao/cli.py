@@ -31,7 +31,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "kiosk": ("kiosk_app.cli:kiosk", "the self-service kiosk"),
     "field": ("field_app.cli:field", "the field app"),
     "bench": ("backend.bench:bench", "performance benchmarks"),
-    "report": ("backend.reports.cli:report", "reports: monthly statement, fund, coverage, publicity, certification"),
+    "report": (
+        "backend.reports.cli:report",
+        "reports: monthly statement, fund, coverage, publicity, certification",
+    ),
     "backup": ("backend.cli:backup", "back up the database (SQLite online backup, pg_dump)"),
     "restore": ("backend.cli:restore", "restore a backup made by `nongbao backup`"),
 }
@@ -54,7 +57,9 @@ class LazyGroup(click.Group):
 
             @click.command(name=name, help=f"(unavailable: {reason})")
             def unavailable() -> None:
-                raise click.ClickException(f"`nongbao {name}` is not available here: {reason}; run `make setup`")
+                raise click.ClickException(
+                    f"`nongbao {name}` is not available here: {reason}; run `make setup`"
+                )
 
             return unavailable
 

@@ -48,7 +48,9 @@ def live_server(db_url: str, tmp_path: Path, *, workers: int = 1) -> Iterator[st
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {(tmp_path / f'server-{port}.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"server exited: {(tmp_path / f'server-{port}.log').read_text()[-2000:]}"
+                )
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break

@@ -44,6 +44,22 @@ class _TooLarge(Exception):
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps({"type": "about:blank", "title": "Request too large", "status": 413, "detail": f"the request body is larger than {limit} bytes"}).encode()
-    await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]})
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": "Request too large",
+            "status": 413,
+            "detail": f"the request body is larger than {limit} bytes",
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -42,16 +42,39 @@ class DatabaseCollector:
         self.engine = engine
 
     def collect(self) -> Iterator[object]:
-        certs = CounterMetricFamily("nongbao_certifications", "Certifications recorded, by channel and outcome", labels=["channel", "outcome"])
+        certs = CounterMetricFamily(
+            "nongbao_certifications",
+            "Certifications recorded, by channel and outcome",
+            labels=["channel", "outcome"],
+        )
         runs = CounterMetricFamily("nongbao_payroll_runs", "Payroll runs completed")
-        last = GaugeMetricFamily("nongbao_payroll_last_run_seconds", "Duration of the last completed payroll run")
-        paid = GaugeMetricFamily("nongbao_payroll_last_run_paid", "People paid by the last completed payroll run")
+        last = GaugeMetricFamily(
+            "nongbao_payroll_last_run_seconds", "Duration of the last completed payroll run"
+        )
+        paid = GaugeMetricFamily(
+            "nongbao_payroll_last_run_paid", "People paid by the last completed payroll run"
+        )
         try:
             with self.engine.connect() as conn:
-                for channel, outcome, n in conn.execute(sa.text("SELECT channel, outcome, COUNT(*) FROM certification GROUP BY channel, outcome")):
+                for channel, outcome, n in conn.execute(
+                    sa.text(
+                        "SELECT channel, outcome, COUNT(*) FROM certification GROUP BY channel, outcome"
+                    )
+                ):
                     certs.add_metric([channel, outcome], int(n))
-                runs.add_metric([], int(conn.execute(sa.text("SELECT COUNT(*) FROM payroll_run WHERE status = 'completed'")).scalar_one()))
-                row = conn.execute(sa.text("SELECT created_at, completed_at, paid FROM payroll_run WHERE status = 'completed' ORDER BY completed_at DESC LIMIT 1")).first()
+                runs.add_metric(
+                    [],
+                    int(
+                        conn.execute(
+                            sa.text("SELECT COUNT(*) FROM payroll_run WHERE status = 'completed'")
+                        ).scalar_one()
+                    ),
+                )
+                row = conn.execute(
+                    sa.text(
+                        "SELECT created_at, completed_at, paid FROM payroll_run WHERE status = 'completed' ORDER BY completed_at DESC LIMIT 1"
+                    )
+                ).first()
         except sa.exc.SQLAlchemyError:
             return  # the database is down: /healthz says so; the request metrics still answer
         if row is not None:
@@ -73,8 +96,19 @@ class Metrics(BaseHTTPMiddleware):
     def __init__(self, app: object, registry: CollectorRegistry, keyring: Keyring) -> None:
         super().__init__(app)  # type: ignore[arg-type]
         self.keyring = keyring
-        self.requests = Counter("nongbao_http_requests", "HTTP requests", ["method", "route", "status"], registry=registry)
-        self.latency = Histogram("nongbao_http_request_duration_seconds", "HTTP request latency", ["method", "route"], buckets=BUCKETS, registry=registry)
+        self.requests = Counter(
+            "nongbao_http_requests",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "nongbao_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            buckets=BUCKETS,
+            registry=registry,
+        )
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         started = time.perf_counter()
@@ -88,7 +122,15 @@ class Metrics(BaseHTTPMiddleware):
             route = _route_of(request)
             self.requests.labels(request.method, route, str(status)).inc()
             self.latency.labels(request.method, route).observe(seconds)
-            logs.request_line(request.method, route, request.url.path, status, seconds * 1000, self._actor(request), request.client.host if request.client else None)
+            logs.request_line(
+                request.method,
+                route,
+                request.url.path,
+                status,
+                seconds * 1000,
+                self._actor(request),
+                request.client.host if request.client else None,
+            )
 
     def _actor(self, request: Request) -> str:
         """Who called, for the log: the signed token's user, or a device; never the token."""
@@ -101,7 +143,12 @@ class Metrics(BaseHTTPMiddleware):
         from backend.services.auth import _jwt_secret
 
         try:
-            claims = jwt.decode(token, _jwt_secret(self.keyring), algorithms=["HS256"], options={"verify_exp": False})
+            claims = jwt.decode(
+                token,
+                _jwt_secret(self.keyring),
+                algorithms=["HS256"],
+                options={"verify_exp": False},
+            )
         except jwt.PyJWTError:
             return "invalid-token"
         return f"user:{claims.get('sub')}({claims.get('role')})"
@@ -122,7 +169,9 @@ def install(app: FastAPI, engine: Engine, keyring: Keyring) -> None:
 
     @app.get("/metrics", tags=["operations"], include_in_schema=False)
     def metrics() -> Response:
-        return Response(generate_latest(_scrape_registry(registry, engine)), media_type=CONTENT_TYPE_LATEST)
+        return Response(
+            generate_latest(_scrape_registry(registry, engine)), media_type=CONTENT_TYPE_LATEST
+        )
 
 
 def _scrape_registry(own: CollectorRegistry, engine: Engine) -> CollectorRegistry:

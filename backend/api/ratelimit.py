@@ -79,7 +79,9 @@ class RateLimit:
     def _rule_for(self, scope: Scope) -> Rule | None:
         if scope["type"] != "http":
             return None
-        return next((r for r in self.rules if r.method == scope["method"] and r.path == scope["path"]), None)
+        return next(
+            (r for r in self.rules if r.method == scope["method"] and r.path == scope["path"]), None
+        )
 
     @staticmethod
     def _key(scope: Scope, rule: Rule) -> str:
@@ -91,8 +93,19 @@ class RateLimit:
 
 
 async def _too_many(send: Send) -> None:
-    body = json.dumps({"type": "about:blank", "title": "Too many requests", "status": 429, "detail": "too many attempts: wait a minute and try again"}).encode()
-    headers = [(b"content-type", b"application/problem+json"), (b"retry-after", b"60"), (b"content-length", str(len(body)).encode())]
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": "Too many requests",
+            "status": 429,
+            "detail": "too many attempts: wait a minute and try again",
+        }
+    ).encode()
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"retry-after", b"60"),
+        (b"content-length", str(len(body)).encode()),
+    ]
     await send({"type": "http.response.start", "status": 429, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 

@@ -84,9 +84,21 @@ def _render(request: Request, name: str, status: int = 200, **context: Any) -> H
 
     token = request.cookies.get(COOKIE, "")
     # a page rendered in answer to a POST toggles the language on the page it shows
-    here = context.pop("page_path", None) or request.url.path + ("?" + urlencode([(k, v) for k, v in request.query_params.items() if k != "lang"]) if request.query_params else "")
+    here = context.pop("page_path", None) or request.url.path + (
+        "?" + urlencode([(k, v) for k, v in request.query_params.items() if k != "lang"])
+        if request.query_params
+        else ""
+    )
     sep = "&" if "?" in here else "?"
-    body = {"request": request, "t": t, "reason_text": reason_text, "lang": lang, "csrf": _csrf(request, token) if token else "", "other_lang_url": f"{here}{sep}lang={'zh' if lang == 'en' else 'en'}", **context}
+    body = {
+        "request": request,
+        "t": t,
+        "reason_text": reason_text,
+        "lang": lang,
+        "csrf": _csrf(request, token) if token else "",
+        "other_lang_url": f"{here}{sep}lang={'zh' if lang == 'en' else 'en'}",
+        **context,
+    }
     response = templates.TemplateResponse(request, name, body, status_code=status)
     if request.query_params.get("lang") in ("zh", "en"):
         response.set_cookie(LANG_COOKIE, lang, httponly=True, samesite="strict", path="/console")
@@ -125,18 +137,39 @@ def login_page(request: Request) -> HTMLResponse:
 
 
 @router.post("/login")
-def login(request: Request, username: str = Form(...), password: str = Form(...), session: Session = DbSession) -> Response:
+def login(
+    request: Request,
+    username: str = Form(...),
+    password: str = Form(...),
+    session: Session = DbSession,
+) -> Response:
     st = deps.state(request)
     try:
         user = auth.authenticate(session, username, password)
     except DomainError:
-        return _render(request, "login.html", 401, page_path="/console/login", error="bad_login", username=username)
+        return _render(
+            request,
+            "login.html",
+            401,
+            page_path="/console/login",
+            error="bad_login",
+            username=username,
+        )
     if user.role not in ROLES:
-        return _render(request, "login.html", 403, page_path="/console/login", error="not_reviewer", username=username)
+        return _render(
+            request,
+            "login.html",
+            403,
+            page_path="/console/login",
+            error="not_reviewer",
+            username=username,
+        )
     token, ttl = auth.issue_token(st.keyring, user, st.settings.token_ttl_minutes)
     audit.append(session, Actor(kind="user", name=user.username, role=user.role), "console.login")
     response = RedirectResponse("/console/cases", status_code=303)
-    response.set_cookie(COOKIE, token, max_age=ttl, httponly=True, samesite="strict", path="/console")
+    response.set_cookie(
+        COOKIE, token, max_age=ttl, httponly=True, samesite="strict", path="/console"
+    )
     return response
 
 
@@ -162,8 +195,22 @@ def cases(
     except NeedsLogin:
         return _to_login()
     rows = review.list_cases(ctx, status, village or None, reason or None, min_age, max_age)
-    filters = {"status": status, "village": village, "reason": reason, "min_age": min_age, "max_age": max_age}
-    return _render(request, "cases.html", cases=rows, filters=filters, reasons=list(REASONS), user=ctx.actor.name, message=request.query_params.get("msg"))
+    filters = {
+        "status": status,
+        "village": village,
+        "reason": reason,
+        "min_age": min_age,
+        "max_age": max_age,
+    }
+    return _render(
+        request,
+        "cases.html",
+        cases=rows,
+        filters=filters,
+        reasons=list(REASONS),
+        user=ctx.actor.name,
+        message=request.query_params.get("msg"),
+    )
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
@@ -175,33 +222,65 @@ def case_page(request: Request, case_id: str = CaseId, session: Session = DbSess
     try:
         case = review.detail(ctx, case_id)
     except DomainError as exc:
-        return _render(request, "error.html", exc.status, error_text=exc.detail, user=ctx.actor.name)
+        return _render(
+            request, "error.html", exc.status, error_text=exc.detail, user=ctx.actor.name
+        )
     return _render(request, "case.html", case=case, user=ctx.actor.name, decisions=review.DECISIONS)
 
 
 @router.post("/cases/{case_id}/decision")
-def decide(request: Request, case_id: str = CaseId, decision: str = Form(...), note: str = Form(default=""), csrf: str = Form(default=""), session: Session = DbSession) -> Response:
+def decide(
+    request: Request,
+    case_id: str = CaseId,
+    decision: str = Form(...),
+    note: str = Form(default=""),
+    csrf: str = Form(default=""),
+    session: Session = DbSession,
+) -> Response:
     try:
         ctx = _ctx(request, session)
     except NeedsLogin:
         return _to_login()
-    if not hmac.compare_digest(csrf.encode(), _csrf(request, request.cookies.get(COOKIE, "")).encode()):
+    if not hmac.compare_digest(
+        csrf.encode(), _csrf(request, request.cookies.get(COOKIE, "")).encode()
+    ):
         return _render(request, "error.html", 403, error_text="CSRF", user=ctx.actor.name)
     try:
-        result = review.decide(ctx, signing_key(request), case_id, decision, note.replace("\x00", ""))
+        result = review.decide(
+            ctx, signing_key(request), case_id, decision, note.replace("\x00", "")
+        )
     except DomainError as exc:
         session.rollback()
         case = review.detail(ctx, case_id) if exc.status != 404 else None
         if case is None:
-            return _render(request, "error.html", exc.status, error_text=exc.detail, user=ctx.actor.name)
-        text = TEXT["four_eyes"][0 if _lang(request) == "zh" else 1] if isinstance(exc, review.FourEyes) else exc.detail
-        return _render(request, "case.html", exc.status, page_path=f"/console/cases/{case_id}", case=case, user=ctx.actor.name, decisions=review.DECISIONS, error_text=text, note=note, chosen=decision)
+            return _render(
+                request, "error.html", exc.status, error_text=exc.detail, user=ctx.actor.name
+            )
+        text = (
+            TEXT["four_eyes"][0 if _lang(request) == "zh" else 1]
+            if isinstance(exc, review.FourEyes)
+            else exc.detail
+        )
+        return _render(
+            request,
+            "case.html",
+            exc.status,
+            page_path=f"/console/cases/{case_id}",
+            case=case,
+            user=ctx.actor.name,
+            decisions=review.DECISIONS,
+            error_text=text,
+            note=note,
+            chosen=decision,
+        )
     msg = "decided_pending" if result.get("needs_second_reviewer") else "decided"
     return RedirectResponse(f"/console/cases?msg={msg}", status_code=303)
 
 
 @router.get("/due", response_class=HTMLResponse)
-def due(request: Request, village: str = Query(default="", max_length=24), session: Session = DbSession) -> Response:
+def due(
+    request: Request, village: str = Query(default="", max_length=24), session: Session = DbSession
+) -> Response:
     try:
         ctx = _ctx(request, session)
     except NeedsLogin:

@@ -35,7 +35,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "captured_photo": ("本次采集照片", "Captured photo"),
     "no_photo": ("无照片", "No photo"),
     "distance": ("人脸距离", "Face distance"),
-    "distance_hint": ("越小越像；≤0.50 通过，≤0.60 转人工", "Smaller is more alike; ≤0.50 passes, ≤0.60 is referred"),
+    "distance_hint": (
+        "越小越像；≤0.50 通过，≤0.60 转人工",
+        "Smaller is more alike; ≤0.50 passes, ≤0.60 is referred",
+    ),
     "liveness": ("活体检测", "Liveness"),
     "passed": ("通过", "Passed"),
     "failed": ("未通过", "Failed"),
@@ -56,7 +59,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "note": ("意见（必填）", "Note (required)"),
     "submit": ("提交决定", "Submit decision"),
     "pending_by": ("第一复核人", "First reviewer"),
-    "confirm_hint": ("此决定需由另一位复核员确认", "This decision must be confirmed by a different reviewer"),
+    "confirm_hint": (
+        "此决定需由另一位复核员确认",
+        "This decision must be confirmed by a different reviewer",
+    ),
     "decided": ("决定已保存", "Decision saved"),
     "decided_pending": ("已提交，等待第二位复核员确认", "Submitted: awaiting a second reviewer"),
     "back": ("返回列表", "Back to the list"),
@@ -70,7 +76,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "min": ("最小", "min"),
     "max": ("最大", "max"),
     "duplicate_of": ("疑似与以下人员重复", "Possibly the same face as"),
-    "four_eyes": ("四眼原则：此决定须由另一位复核员确认，您不能确认自己提出的决定", "Four-eyes rule: a second, different reviewer must confirm this decision"),
+    "four_eyes": (
+        "四眼原则：此决定须由另一位复核员确认，您不能确认自己提出的决定",
+        "Four-eyes rule: a second, different reviewer must confirm this decision",
+    ),
     # channels
     "kiosk": ("自助终端", "Kiosk"),
     "field": ("上门认证", "Field visit"),

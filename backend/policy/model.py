@@ -55,7 +55,9 @@ class FacePolicy(BaseModel):
     pass_at: float = Field(default=0.50, gt=0, lt=2)
     refer_at: float = Field(default=0.60, gt=0, lt=2)
     max_failures_per_day: int = Field(default=3, ge=1)
-    duplicate_at: float = Field(default=0.50, gt=0, lt=2)  # 1:N: closer than this under another ID is a possible duplicate
+    duplicate_at: float = Field(
+        default=0.50, gt=0, lt=2
+    )  # 1:N: closer than this under another ID is a possible duplicate
     kiosk_challenge_minutes: int = Field(default=5, ge=1)
     field_challenge_days: int = Field(default=7, ge=1)
 
@@ -108,11 +110,14 @@ class Policy(BaseModel):
             months = [m.from_ for m in getattr(self, name)]
             if not months or months != sorted(months):
                 raise ValueError(f"{name} must be a non-empty list in month order")
-        if self.scheme_start.year not in self.interest_rates and min(self.interest_rates) > self.scheme_start.year:
+        if (
+            self.scheme_start.year not in self.interest_rates
+            and min(self.interest_rates) > self.scheme_start.year
+        ):
             raise ValueError("interest_rates must cover the scheme-start year")
         for r in self.interest_rates.values():
             if not (Decimal(0) <= r < Decimal(1)):
-                raise ValueError("interest rates are fractions, e.g. \"0.0225\"")
+                raise ValueError('interest rates are fractions, e.g. "0.0225"')
         return self
 
     # --- look-ups ---------------------------------------------------------------------------
@@ -145,7 +150,9 @@ class Policy(BaseModel):
 
     def split_subsidy(self, amount_fen: int) -> dict[str, int]:
         """Split a subsidy among government levels by share; the last level takes the rounding."""
-        levels = [lvl for lvl in LEVELS if lvl in self.subsidy_shares and self.subsidy_shares[lvl] > 0]
+        levels = [
+            lvl for lvl in LEVELS if lvl in self.subsidy_shares and self.subsidy_shares[lvl] > 0
+        ]
         out: dict[str, int] = {}
         left = amount_fen
         for lvl in levels[:-1]:

@@ -32,7 +32,13 @@ def classify(status: str, valid_until: date | None, on: date) -> str:
     return "certified"
 
 
-def report(s: Session, keyring: Keyring, on: date, village: str | None = None, allowed: tuple[str, ...] | None = None) -> Report:
+def report(
+    s: Session,
+    keyring: Keyring,
+    on: date,
+    village: str | None = None,
+    allowed: tuple[str, ...] | None = None,
+) -> Report:
     scope = scoped_villages(s, village, allowed)
     inv, vp = in_clause("v", list(scope))
     rows = s.execute(
@@ -45,31 +51,66 @@ def report(s: Session, keyring: Keyring, on: date, village: str | None = None, a
         {"on": on, **vp},
     ).all()
     counts = {code: dict.fromkeys(CLASSES, 0) for code in scope}
-    work = Section("待认证名单 / Work list (due, overdue, suspended)", [
-        Column("village", "村 / Village", "text", 1.1), Column("name", "姓名 / Name", "text", 0.9), Column("id_number", "身份证号 / ID number", "text", 1.9),
-        Column("status", "状态 / Status", "text", 1.5), Column("valid_until", "有效期至 / Valid until", "text", 1.1),
-        Column("homebound", "行动不便 / Homebound", "text", 1.1), Column("phone", "电话 / Phone", "text", 1.1),
-    ])
+    work = Section(
+        "待认证名单 / Work list (due, overdue, suspended)",
+        [
+            Column("village", "村 / Village", "text", 1.1),
+            Column("name", "姓名 / Name", "text", 0.9),
+            Column("id_number", "身份证号 / ID number", "text", 1.9),
+            Column("status", "状态 / Status", "text", 1.5),
+            Column("valid_until", "有效期至 / Valid until", "text", 1.1),
+            Column("homebound", "行动不便 / Homebound", "text", 1.1),
+            Column("phone", "电话 / Phone", "text", 1.1),
+        ],
+    )
     for r in rows:
         until = date.fromisoformat(str(r.valid_until)) if r.valid_until is not None else None
         cls = classify(r.status, until, on)
         counts[r.village_code][cls] += 1
         if cls != "certified":
-            work.rows.append({
-                "person_id": r.id, "village": scope[r.village_code], "name": r.name, "id_number": masked_id(keyring, r.id, r.id_number_enc),
-                "status": f"{CLASS_ZH[cls]} {cls}", "class": cls, "valid_until": until.isoformat() if until else "—",
-                "homebound": "是 yes" if r.homebound else "", "phone": r.phone or "",
-            })
-    by_village = Section("分村统计 / By village", [Column("village", "村 / Village", "text", 2), Column("pensioners", "领取人数 / Pensioners", "int"), *[Column(c, f"{CLASS_ZH[c]} / {c}", "int") for c in CLASSES]])
+            work.rows.append(
+                {
+                    "person_id": r.id,
+                    "village": scope[r.village_code],
+                    "name": r.name,
+                    "id_number": masked_id(keyring, r.id, r.id_number_enc),
+                    "status": f"{CLASS_ZH[cls]} {cls}",
+                    "class": cls,
+                    "valid_until": until.isoformat() if until else "—",
+                    "homebound": "是 yes" if r.homebound else "",
+                    "phone": r.phone or "",
+                }
+            )
+    by_village = Section(
+        "分村统计 / By village",
+        [
+            Column("village", "村 / Village", "text", 2),
+            Column("pensioners", "领取人数 / Pensioners", "int"),
+            *[Column(c, f"{CLASS_ZH[c]} / {c}", "int") for c in CLASSES],
+        ],
+    )
     for code, name in scope.items():
-        by_village.rows.append({"village_code": code, "village": f"{name}（{code}）", "pensioners": sum(counts[code].values()), **counts[code]})
-    by_village.totals = {"village": "合计 / Total", "pensioners": by_village.total_of("pensioners"), **{c: by_village.total_of(c) for c in CLASSES}}
+        by_village.rows.append(
+            {
+                "village_code": code,
+                "village": f"{name}（{code}）",
+                "pensioners": sum(counts[code].values()),
+                **counts[code],
+            }
+        )
+    by_village.totals = {
+        "village": "合计 / Total",
+        "pensioners": by_village.total_of("pensioners"),
+        **{c: by_village.total_of(c) for c in CLASSES},
+    }
     labels = [r["village"] for r in by_village.rows]
 
     def draw() -> bytes:
         series = {f"{CLASS_ZH[c]} {c}": [r[c] for r in by_village.rows] for c in CLASSES}
         colors = {f"{CLASS_ZH[c]} {c}": COLORS[c] for c in CLASSES}
-        return charts.stacked_bars(labels, series, colors, f"认证状态 Certification status {on.isoformat()}")
+        return charts.stacked_bars(
+            labels, series, colors, f"认证状态 Certification status {on.isoformat()}"
+        )
 
     return Report(
         kind="certification",

@@ -40,13 +40,20 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
-def trend(years: list[int], counts: dict[str, list[int]], rates: dict[str, list[float | None]], title: str) -> bytes:
+def trend(
+    years: list[int], counts: dict[str, list[int]], rates: dict[str, list[float | None]], title: str
+) -> bytes:
     """Counts as grouped bars (left), rates as lines (right), by year."""
     plt = _setup()
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     width = 0.8 / max(len(counts), 1)
     for i, (label, values) in enumerate(counts.items()):
-        left.bar([y + (i - (len(counts) - 1) / 2) * width for y in years], values, width=width, label=label)
+        left.bar(
+            [y + (i - (len(counts) - 1) / 2) * width for y in years],
+            values,
+            width=width,
+            label=label,
+        )
     left.set_title("人数 / People")
     left.set_xticks(years)
     left.tick_params(axis="x", rotation=45)
@@ -64,7 +71,9 @@ def trend(years: list[int], counts: dict[str, list[int]], rates: dict[str, list[
     return _png(fig)
 
 
-def stacked_bars(labels: list[str], series: dict[str, list[int]], colors: dict[str, str], title: str) -> bytes:
+def stacked_bars(
+    labels: list[str], series: dict[str, list[int]], colors: dict[str, str], title: str
+) -> bytes:
     """Horizontal stacked bars, one per label (village)."""
     plt = _setup()
     fig, ax = plt.subplots(figsize=(9, max(2.5, 0.42 * len(labels) + 1.2)))
@@ -75,6 +84,12 @@ def stacked_bars(labels: list[str], series: dict[str, list[int]], colors: dict[s
     ax.invert_yaxis()
     ax.set_xlabel("人数 / People")
     ax.xaxis.set_major_locator(_integer_ticks())
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=max(len(series), 1), frameon=False)
+    ax.legend(
+        fontsize=8,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.12),
+        ncol=max(len(series), 1),
+        frameon=False,
+    )
     ax.set_title(title)
     return _png(fig)

@@ -25,12 +25,25 @@ def _produce(kind: str, out: Path, fmt: str, as_json: bool, **params: object) ->
 
     try:
         with service_ctx() as ctx:
-            report = service.build(ctx.session, ctx.keyring, ctx.policy, kind, service.Params(**params), data_dir=get_settings().data_dir)  # type: ignore[attr-defined, arg-type]
+            report = service.build(
+                ctx.session,
+                ctx.keyring,
+                ctx.policy,
+                kind,
+                service.Params(**params),
+                data_dir=get_settings().data_dir,
+            )  # type: ignore[attr-defined, arg-type]
             written = service.write_files(report, out, FORMATS if fmt == "all" else (fmt,))
     except DomainError as exc:
         raise click.ClickException(exc.errors[0]["message"] if exc.errors else exc.detail) from None
     if as_json:
-        click.echo(json.dumps({"report": kind, "summary": report.summary, "files": [str(p) for p in written]}, ensure_ascii=False, default=str))
+        click.echo(
+            json.dumps(
+                {"report": kind, "summary": report.summary, "files": [str(p) for p in written]},
+                ensure_ascii=False,
+                default=str,
+            )
+        )
         return
     console = Console()
     console.print(f"[bold]{report.title}[/]")
@@ -46,9 +59,17 @@ def _produce(kind: str, out: Path, fmt: str, as_json: bool, **params: object) ->
 
 
 def _options(f):  # type: ignore[no-untyped-def]
-    f = click.option("--json", "as_json", is_flag=True, help="print one JSON object (summary and files)")(f)
+    f = click.option(
+        "--json", "as_json", is_flag=True, help="print one JSON object (summary and files)"
+    )(f)
     f = click.option("--format", "fmt", type=FORMAT_CHOICE, default="pdf", show_default=True)(f)
-    return click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"), show_default=True, help="folder for the files")(f)
+    return click.option(
+        "--out",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("reports"),
+        show_default=True,
+        help="folder for the files",
+    )(f)
 
 
 @click.group()
@@ -92,7 +113,13 @@ def publicity_cmd(year: int, village: str | None, out: Path, fmt: str, as_json: 
 
 
 @report.command("certification")
-@click.option("--on", "on", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="as of this date (default today)")
+@click.option(
+    "--on",
+    "on",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="as of this date (default today)",
+)
 @click.option("--village", default=None)
 @_options
 def certification_cmd(on: object, village: str | None, out: Path, fmt: str, as_json: bool) -> None:

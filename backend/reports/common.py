@@ -23,7 +23,9 @@ def villages(s: Session, only: list[str] | None = None) -> dict[str, str]:
     return out
 
 
-def scoped_villages(s: Session, village: str | None, allowed: tuple[str, ...] | None) -> dict[str, str]:
+def scoped_villages(
+    s: Session, village: str | None, allowed: tuple[str, ...] | None
+) -> dict[str, str]:
     """The villages a report covers: one asked for, else all the caller may see."""
     every = villages(s, list(allowed) if allowed is not None else None)
     if village is None:

@@ -36,7 +36,15 @@ COLUMNS = [
     Column("take_up_rate", "领取率 / Take-up", "rate"),
     Column("pension_paid_fen", "发放金额 / Paid", "fen", 1.3),
 ]
-COUNTS = ("enrolled", "eligible", "paying", "paying_last_year", "aged_60", "receiving", "pension_paid_fen")
+COUNTS = (
+    "enrolled",
+    "eligible",
+    "paying",
+    "paying_last_year",
+    "aged_60",
+    "receiving",
+    "pension_paid_fen",
+)
 
 
 def load_population(data_dir: Path | None) -> dict[tuple[str, int], tuple[int, int]]:
@@ -44,7 +52,13 @@ def load_population(data_dir: Path | None) -> dict[tuple[str, int], tuple[int, i
     if path is None or not path.exists():
         return {}
     with path.open(encoding="utf-8-sig") as f:
-        return {(r["village_code"], int(r["year"])): (int(r["residents_16_plus"]), int(r["residents_60_plus"])) for r in csv.DictReader(f)}
+        return {
+            (r["village_code"], int(r["year"])): (
+                int(r["residents_16_plus"]),
+                int(r["residents_60_plus"]),
+            )
+            for r in csv.DictReader(f)
+        }
 
 
 def _by_village(s: Session, sql: str, params: dict[str, object]) -> dict[str, int]:
@@ -59,7 +73,16 @@ def figures(s: Session, year: int, codes: list[str]) -> dict[str, dict[str, int]
         "p.enrolled_on <= :hi AND (p.cancelled_on IS NULL OR p.cancelled_on > :hi) "
         "AND NOT EXISTS (SELECT 1 FROM death d WHERE d.person_id = p.id AND d.date_of_death <= :hi)"
     )
-    base = {"lo": lo, "hi": hi, "year": year, "last": year - 1, "born60": date(year - 60, 12, 31), "mlo": f"{year:04d}-01", "mhi": f"{year:04d}-12", **vp}
+    base = {
+        "lo": lo,
+        "hi": hi,
+        "year": year,
+        "last": year - 1,
+        "born60": date(year - 60, 12, 31),
+        "mlo": f"{year:04d}-01",
+        "mhi": f"{year:04d}-12",
+        **vp,
+    }
     q = {
         "enrolled": f"SELECT p.village_code, COUNT(*) FROM person p WHERE {alive} AND p.village_code IN ({inv}) GROUP BY p.village_code",
         "aged_60": f"SELECT p.village_code, COUNT(*) FROM person p WHERE {alive} AND p.birth_date <= :born60 AND p.village_code IN ({inv}) GROUP BY p.village_code",
@@ -87,16 +110,31 @@ def _rates(row: dict[str, int | None], population_known: bool) -> dict[str, floa
 
 
 def _row(label: str, counts: dict[str, int], pop: tuple[int, int] | None) -> dict[str, object]:
-    row: dict[str, object] = {"village": label, **counts, "eligible": pop[0] if pop else None, "eligible_60": pop[1] if pop else None}
+    row: dict[str, object] = {
+        "village": label,
+        **counts,
+        "eligible": pop[0] if pop else None,
+        "eligible_60": pop[1] if pop else None,
+    }
     row.update(_rates(row, pop is not None))  # type: ignore[arg-type]
     return row
 
 
-def report(s: Session, year: int, *, first_year: int, data_dir: Path | None = None, village: str | None = None, allowed: tuple[str, ...] | None = None) -> Report:
+def report(
+    s: Session,
+    year: int,
+    *,
+    first_year: int,
+    data_dir: Path | None = None,
+    village: str | None = None,
+    allowed: tuple[str, ...] | None = None,
+) -> Report:
     scope = scoped_villages(s, village, allowed)
     population = load_population(data_dir)
     codes = list(scope)
-    per_year: dict[int, dict[str, dict[str, int]]] = {y: figures(s, y, codes) for y in range(first_year, year + 1)}
+    per_year: dict[int, dict[str, dict[str, int]]] = {
+        y: figures(s, y, codes) for y in range(first_year, year + 1)
+    }
 
     def county(y: int) -> dict[str, object]:
         total: dict[str, int] = defaultdict(int)
@@ -104,29 +142,60 @@ def report(s: Session, year: int, *, first_year: int, data_dir: Path | None = No
             for k, v in c.items():
                 total[k] += v
         pops = [population.get((c, y)) for c in codes]
-        pop = (sum(p[0] for p in pops if p), sum(p[1] for p in pops if p)) if pops and all(pops) else None
-        return _row("全县 / County" if village is None and allowed is None else "合计 / Total", dict(total), pop)
+        pop = (
+            (sum(p[0] for p in pops if p), sum(p[1] for p in pops if p))
+            if pops and all(pops)
+            else None
+        )
+        return _row(
+            "全县 / County" if village is None and allowed is None else "合计 / Total",
+            dict(total),
+            pop,
+        )
 
     villages_sec = Section(f"{year} 年分村 / By village, {year}", COLUMNS)
     for code, name in scope.items():
-        villages_sec.rows.append({"village_code": code, **_row(f"{name}（{code}）", per_year[year][code], population.get((code, year)))})
+        villages_sec.rows.append(
+            {
+                "village_code": code,
+                **_row(f"{name}（{code}）", per_year[year][code], population.get((code, year))),
+            }
+        )
     villages_sec.totals = county(year)
     trend_rows = [{"year": y, **county(y)} for y in per_year]
-    trend_sec = Section("历年趋势 / Trend over years", [Column("year", "年度 / Year", "int", 0.7), *COLUMNS[1:]], trend_rows)
+    trend_sec = Section(
+        "历年趋势 / Trend over years",
+        [Column("year", "年度 / Year", "int", 0.7), *COLUMNS[1:]],
+        trend_rows,
+    )
     years = [r["year"] for r in trend_rows]
 
     def draw() -> bytes:
         return charts.trend(
             years,  # type: ignore[arg-type]
-            {"参保 Enrolled": [r["enrolled"] for r in trend_rows], "缴费 Paying": [r["paying"] for r in trend_rows], "领取 Receiving": [r["receiving"] for r in trend_rows]},  # type: ignore[misc]
-            {"参保率 Enrolment": [r["enrolment_rate"] for r in trend_rows], "续保率 Continuation": [r["continuation_rate"] for r in trend_rows], "领取率 Take-up": [r["take_up_rate"] for r in trend_rows]},  # type: ignore[misc]
+            {
+                "参保 Enrolled": [r["enrolled"] for r in trend_rows],
+                "缴费 Paying": [r["paying"] for r in trend_rows],
+                "领取 Receiving": [r["receiving"] for r in trend_rows],
+            },  # type: ignore[misc]
+            {
+                "参保率 Enrolment": [r["enrolment_rate"] for r in trend_rows],
+                "续保率 Continuation": [r["continuation_rate"] for r in trend_rows],
+                "领取率 Take-up": [r["take_up_rate"] for r in trend_rows],
+            },  # type: ignore[misc]
             f"覆盖情况 Coverage {first_year}–{year}",
         )
 
     return Report(
         kind="coverage",
         title=f"城乡居民养老保险覆盖情况 {year} / Coverage {year}",
-        facts=[("年度 Year", str(year)), ("人口数据 Population figures", "已提供 given" if population else "未提供 not given (enrolment rate unknown)")],
+        facts=[
+            ("年度 Year", str(year)),
+            (
+                "人口数据 Population figures",
+                "已提供 given" if population else "未提供 not given (enrolment rate unknown)",
+            ),
+        ],
         sections=[villages_sec, trend_sec],
         notes=[
             "参保率 = 参保人数 / 16岁以上应参保人数；续保率 = 本年缴费人数 / 上年缴费人数；领取率 = 本年领取人数 / 60岁以上人数。",
@@ -134,6 +203,11 @@ def report(s: Session, year: int, *, first_year: int, data_dir: Path | None = No
             "(the county's population figures when given, else the enrolled aged 60+). Paid = payroll totals by payroll date, as in the fund statement.",
         ],
         charts=[Chart("coverage-trend", "历年覆盖趋势 / Coverage trend", draw)],
-        summary={"year": year, "county": villages_sec.totals, "villages": villages_sec.rows, "trend": trend_rows},
+        summary={
+            "year": year,
+            "county": villages_sec.totals,
+            "villages": villages_sec.rows,
+            "trend": trend_rows,
+        },
         landscape=True,
     )

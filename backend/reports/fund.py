@@ -29,24 +29,43 @@ INCOME_LABELS: dict[str, str] = {
     "personal": "个人缴费 / Personal contributions",
     "collective": "集体补助 / Collective subsidies",
     "other": "其他资助 / Other subsidies",
-    **{f"subsidy:{lv}": f"政府缴费补贴（{LEVEL_ZH[lv]}）/ Contribution subsidy, {lv}" for lv in GOVERNMENT_LEVELS},
-    **{f"on_behalf:{lv}": f"政府代缴（{LEVEL_ZH[lv]}）/ Paid on behalf, {lv}" for lv in GOVERNMENT_LEVELS},
-    **{f"basic_pension:{lv}": f"基础养老金财政补助（{LEVEL_ZH[lv]}）/ Basic pension funding, {lv}" for lv in GOVERNMENT_LEVELS},
+    **{
+        f"subsidy:{lv}": f"政府缴费补贴（{LEVEL_ZH[lv]}）/ Contribution subsidy, {lv}"
+        for lv in GOVERNMENT_LEVELS
+    },
+    **{
+        f"on_behalf:{lv}": f"政府代缴（{LEVEL_ZH[lv]}）/ Paid on behalf, {lv}"
+        for lv in GOVERNMENT_LEVELS
+    },
+    **{
+        f"basic_pension:{lv}": f"基础养老金财政补助（{LEVEL_ZH[lv]}）/ Basic pension funding, {lv}"
+        for lv in GOVERNMENT_LEVELS
+    },
     "funeral_grant": "丧葬补助资金 / Funeral grant funding",
     "interest": "利息收入 / Interest",
     "old_scheme": "老农保转入 / Old-scheme balances",
     "repayments": "追回冒领款 / Overpayments repaid",
 }
 EXPENDITURE_LABELS: dict[str, str] = {
-    **{f"basic_pension:{lv}": f"基础养老金支出（{LEVEL_ZH[lv]}）/ Basic pension, {lv}" for lv in GOVERNMENT_LEVELS},
+    **{
+        f"basic_pension:{lv}": f"基础养老金支出（{LEVEL_ZH[lv]}）/ Basic pension, {lv}"
+        for lv in GOVERNMENT_LEVELS
+    },
     "account_pension": "个人账户养老金支出 / Account pension",
     "inheritance": "个人账户继承支付 / Inheritance refunds",
     "funeral_grant": "丧葬补助金 / Funeral grants",
 }
 # lines shown even when zero: what every county reports (DOMAIN.md's 2010 example)
-ALWAYS = {"personal", "collective", "other", "interest", "old_scheme", "account_pension", "inheritance", "funeral_grant"} | {
-    f"{k}:{lv}" for k in ("subsidy", "basic_pension") for lv in GOVERNMENT_LEVELS
-}
+ALWAYS = {
+    "personal",
+    "collective",
+    "other",
+    "interest",
+    "old_scheme",
+    "account_pension",
+    "inheritance",
+    "funeral_grant",
+} | {f"{k}:{lv}" for k in ("subsidy", "basic_pension") for lv in GOVERNMENT_LEVELS}
 
 
 def account_class(code: str, kind: str) -> str:
@@ -150,21 +169,54 @@ def report(s: Session, year: int) -> Report:
     ledger_total = held_by_ledger_totals(s)
     after = later_movements(s, hi)
     people = _people(s, year)
-    item = [Column("item", "项目 / Item", "text", 4), Column("amount_fen", "金额（元）/ Amount (yuan)", "fen", 1.4)]
-    inc = Section("收入 Income", item, _lines(income, INCOME_LABELS), {"item": "收入合计 / Total income", "amount_fen": income_total})
-    exp = Section("支出 Expenditure", item, _lines(spent, EXPENDITURE_LABELS), {"item": "支出合计 / Total expenditure", "amount_fen": spent_total})
-    bal = Section("结余 Balance", item, [
-        {"key": "opening", "item": f"年初结余 / Opening balance {lo.isoformat()}", "amount_fen": opening},
-        {"key": "income", "item": "加：本年收入 / plus income", "amount_fen": income_total},
-        {"key": "expenditure", "item": "减：本年支出 / less expenditure", "amount_fen": spent_total},
-        {"key": "closing", "item": f"年末结余 / Closing balance {hi.isoformat()}", "amount_fen": closing},
-        *_composition(closing_parts),
-    ])
+    item = [
+        Column("item", "项目 / Item", "text", 4),
+        Column("amount_fen", "金额（元）/ Amount (yuan)", "fen", 1.4),
+    ]
+    inc = Section(
+        "收入 Income",
+        item,
+        _lines(income, INCOME_LABELS),
+        {"item": "收入合计 / Total income", "amount_fen": income_total},
+    )
+    exp = Section(
+        "支出 Expenditure",
+        item,
+        _lines(spent, EXPENDITURE_LABELS),
+        {"item": "支出合计 / Total expenditure", "amount_fen": spent_total},
+    )
+    bal = Section(
+        "结余 Balance",
+        item,
+        [
+            {
+                "key": "opening",
+                "item": f"年初结余 / Opening balance {lo.isoformat()}",
+                "amount_fen": opening,
+            },
+            {"key": "income", "item": "加：本年收入 / plus income", "amount_fen": income_total},
+            {
+                "key": "expenditure",
+                "item": "减：本年支出 / less expenditure",
+                "amount_fen": spent_total,
+            },
+            {
+                "key": "closing",
+                "item": f"年末结余 / Closing balance {hi.isoformat()}",
+                "amount_fen": closing,
+            },
+            *_composition(closing_parts),
+        ],
+    )
     reconciled = opening + income_total - spent_total == closing and closing + after == ledger_total
     return Report(
         kind="fund",
         title=f"城乡居民基本养老保险基金收支表 {year} / Fund income and expenditure {year}",
-        facts=[("年度 Year", str(year)), ("年末参保人数 Enrolled at year end", str(people["enrolled"])), ("领取基础养老金人数 Paid a basic pension", str(people["paid"]))],
+        facts=[
+            ("年度 Year", str(year)),
+            ("年末参保人数 Enrolled at year end", str(people["enrolled"])),
+            ("领取基础养老金人数 Paid a basic pension", str(people["paid"])),
+        ],
         sections=[inc, exp, bal],
         notes=[
             "金额按记账日期（value date）统计，均来自总账。收入为净额：冲正、死亡当年利息冲回、冒领基础养老金退回各级财政均已抵减。",
@@ -173,16 +225,30 @@ def report(s: Session, year: int) -> Report:
             f"核对 Reconciliation: 年末结余 {closing} 分 + 年后记账 {after} 分 = 总账余额 {ledger_total} 分: {'一致 OK' if reconciled else '不一致 MISMATCH'}",
         ],
         summary={
-            "year": year, "opening_fen": opening, "income_fen": income_total, "expenditure_fen": spent_total, "closing_fen": closing,
-            "income": income, "expenditure": spent, "enrolled": people["enrolled"], "paid_basic_pension": people["paid"],
-            "ledger_held_fen": ledger_total, "after_year_fen": after, "reconciled": reconciled,
+            "year": year,
+            "opening_fen": opening,
+            "income_fen": income_total,
+            "expenditure_fen": spent_total,
+            "closing_fen": closing,
+            "income": income,
+            "expenditure": spent,
+            "enrolled": people["enrolled"],
+            "paid_basic_pension": people["paid"],
+            "ledger_held_fen": ledger_total,
+            "after_year_fen": after,
+            "reconciled": reconciled,
         },
     )
 
 
 def _lines(amounts: dict[str, int], labels: dict[str, str]) -> list[dict[str, object]]:
-    keys = [k for k in labels if k in ALWAYS or amounts.get(k)] + sorted(k for k in amounts if k not in labels and amounts[k])
-    return [{"key": k, "item": labels.get(k, f"其他 / other: {k}"), "amount_fen": amounts.get(k, 0)} for k in keys]
+    keys = [k for k in labels if k in ALWAYS or amounts.get(k)] + sorted(
+        k for k in amounts if k not in labels and amounts[k]
+    )
+    return [
+        {"key": k, "item": labels.get(k, f"其他 / other: {k}"), "amount_fen": amounts.get(k, 0)}
+        for k in keys
+    ]
 
 
 def _composition(parts: dict[str, int]) -> list[dict[str, object]]:
@@ -207,7 +273,9 @@ def _people(s: Session, year: int) -> dict[str, int]:
         {"hi": hi},
     ).scalar_one()
     paid = s.execute(
-        sa.text("SELECT COUNT(DISTINCT pm.person_id) FROM paid_month pm JOIN payroll_run r ON r.id = pm.run_id WHERE r.run_on >= :lo AND r.run_on <= :hi"),
+        sa.text(
+            "SELECT COUNT(DISTINCT pm.person_id) FROM paid_month pm JOIN payroll_run r ON r.id = pm.run_id WHERE r.run_on >= :lo AND r.run_on <= :hi"
+        ),
         {"lo": lo, "hi": hi},
     ).scalar_one()
     return {"enrolled": int(enrolled), "paid": int(paid)}

@@ -67,7 +67,9 @@ class Report:
             "sections": [
                 {
                     "title": s.title,
-                    "columns": [{"key": c.key, "label": c.label, "kind": c.kind} for c in s.columns],
+                    "columns": [
+                        {"key": c.key, "label": c.label, "kind": c.kind} for c in s.columns
+                    ],
                     "rows": s.rows,
                     "totals": s.totals,
                 }

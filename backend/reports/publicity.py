@@ -33,7 +33,13 @@ PENSION = [
 ]
 
 
-def report(s: Session, keyring: Keyring, year: int, village: str | None = None, allowed: tuple[str, ...] | None = None) -> Report:
+def report(
+    s: Session,
+    keyring: Keyring,
+    year: int,
+    village: str | None = None,
+    allowed: tuple[str, ...] | None = None,
+) -> Report:
     scope = scoped_villages(s, village, allowed)
     inv, vp = in_clause("v", list(scope))
     contributions = s.execute(
@@ -56,30 +62,58 @@ def report(s: Session, keyring: Keyring, year: int, village: str | None = None, 
     for code, name in scope.items():
         c_sec = Section(f"{name}（{code}）缴费人员 / Contributors", CONTRIB)
         for r in (r for r in contributions if r.village_code == code):
-            c_sec.rows.append({
-                "seq": len(c_sec.rows) + 1, "name": mask_name(r.name), "id_number": masked_id(keyring, r.id, r.id_number_enc),
-                "kind": KIND_ZH.get(r.kind, r.kind), "personal_fen": int(r.personal_fen), "collective_fen": int(r.collective_fen),
-                "other_fen": int(r.other_fen), "government_fen": int(r.government_fen),
-            })
-        c_sec.totals = {"name": "合计 / Total", **{k: c_sec.total_of(k) for k in ("personal_fen", "collective_fen", "other_fen", "government_fen")}}
+            c_sec.rows.append(
+                {
+                    "seq": len(c_sec.rows) + 1,
+                    "name": mask_name(r.name),
+                    "id_number": masked_id(keyring, r.id, r.id_number_enc),
+                    "kind": KIND_ZH.get(r.kind, r.kind),
+                    "personal_fen": int(r.personal_fen),
+                    "collective_fen": int(r.collective_fen),
+                    "other_fen": int(r.other_fen),
+                    "government_fen": int(r.government_fen),
+                }
+            )
+        c_sec.totals = {
+            "name": "合计 / Total",
+            **{
+                k: c_sec.total_of(k)
+                for k in ("personal_fen", "collective_fen", "other_fen", "government_fen")
+            },
+        }
         p_sec = Section(f"{name}（{code}）领取待遇人员 / Pensioners", PENSION)
         for r in (r for r in pensions if r.village_code == code):
             basic, account = int(r.basic), int(r.account)
-            p_sec.rows.append({
-                "seq": len(p_sec.rows) + 1, "name": mask_name(r.name), "id_number": masked_id(keyring, r.id, r.id_number_enc),
-                "months": int(r.months), "basic_fen": basic, "account_fen": account, "total_fen": basic + account,
-            })
-        p_sec.totals = {"name": "合计 / Total", **{k: p_sec.total_of(k) for k in ("months", "basic_fen", "account_fen", "total_fen")}}
+            p_sec.rows.append(
+                {
+                    "seq": len(p_sec.rows) + 1,
+                    "name": mask_name(r.name),
+                    "id_number": masked_id(keyring, r.id, r.id_number_enc),
+                    "months": int(r.months),
+                    "basic_fen": basic,
+                    "account_fen": account,
+                    "total_fen": basic + account,
+                }
+            )
+        p_sec.totals = {
+            "name": "合计 / Total",
+            **{k: p_sec.total_of(k) for k in ("months", "basic_fen", "account_fen", "total_fen")},
+        }
         sections += [c_sec, p_sec]
     return Report(
         kind="publicity",
         title=f"城乡居民养老保险{year}年度公示 / Publicity list {year}",
         facts=[("年度 Year", str(year)), ("村 Villages", "、".join(scope.values()))],
         sections=sections,
-        notes=["公示期七天。如有异议，请向村协管员或县社保中心反映。/ On display for seven days; objections to the village assistant or the county centre."],
+        notes=[
+            "公示期七天。如有异议，请向村协管员或县社保中心反映。/ On display for seven days; objections to the village assistant or the county centre."
+        ],
         summary={
-            "year": year, "contributors": len(contributions), "pensioners": len(pensions),
-            "personal_fen": sum(int(r.personal_fen) for r in contributions), "government_fen": sum(int(r.government_fen) for r in contributions),
+            "year": year,
+            "contributors": len(contributions),
+            "pensioners": len(pensions),
+            "personal_fen": sum(int(r.personal_fen) for r in contributions),
+            "government_fen": sum(int(r.government_fen) for r in contributions),
             "pension_fen": sum(int(r.basic) + int(r.account) for r in pensions),
         },
     )

@@ -107,7 +107,9 @@ def to_xlsx(report: Report) -> bytes:
             for cell in ws[ws.max_row]:
                 cell.font = Font(bold=True)
         for j, c in enumerate(s.columns, start=1):
-            ws.column_dimensions[ws.cell(row=header_row, column=j).column_letter].width = max(10, 12 * c.width)
+            ws.column_dimensions[ws.cell(row=header_row, column=j).column_letter].width = max(
+                10, 12 * c.width
+            )
         ws.freeze_panes = ws.cell(row=header_row + 1, column=1)
     if not report.sections:
         wb.create_sheet("report").append([report.title])
@@ -139,7 +141,9 @@ def _register_font() -> str:
     from reportlab.pdfbase.ttfonts import TTFont
 
     if not CJK_FONT.exists():
-        raise RuntimeError(f"the CJK font {CJK_FONT} is missing: install the Debian package fonts-wqy-microhei")
+        raise RuntimeError(
+            f"the CJK font {CJK_FONT} is missing: install the Debian package fonts-wqy-microhei"
+        )
     pdfmetrics.registerFont(TTFont(FONT_NAME, str(CJK_FONT), subfontIndex=0))
     return FONT_NAME
 
@@ -154,7 +158,15 @@ def to_pdf(report: Report) -> bytes:
     wide = report.landscape or any(len(s.columns) > 7 for s in report.sections)
     page = landscape(A4) if wide else A4
     buf = io.BytesIO()
-    doc = SimpleDocTemplate(buf, pagesize=page, leftMargin=12 * mm, rightMargin=12 * mm, topMargin=14 * mm, bottomMargin=14 * mm, title=report.title)
+    doc = SimpleDocTemplate(
+        buf,
+        pagesize=page,
+        leftMargin=12 * mm,
+        rightMargin=12 * mm,
+        topMargin=14 * mm,
+        bottomMargin=14 * mm,
+        title=report.title,
+    )
     title = ParagraphStyle("t", fontName=font, fontSize=15, leading=20, spaceAfter=4)
     h2 = ParagraphStyle("h", fontName=font, fontSize=11, leading=15, spaceBefore=8, spaceAfter=4)
     body = ParagraphStyle("b", fontName=font, fontSize=8.5, leading=11)
@@ -188,7 +200,14 @@ def _pdf_table(s: Section, width: float, cell: Any, font: str) -> Any:
     data = [header]
     for row in [*s.rows, *([s.totals] if s.totals else [])]:
         # text cells wrap (names, villages); numbers are short and stay plain strings
-        data.append([Paragraph(_human(c, row.get(c.key)), cell) if c.kind == "text" else _human(c, row.get(c.key)) for c in s.columns])
+        data.append(
+            [
+                Paragraph(_human(c, row.get(c.key)), cell)
+                if c.kind == "text"
+                else _human(c, row.get(c.key))
+                for c in s.columns
+            ]
+        )
     if len(data) == 1:
         data.append(["（无）", *[""] * (len(s.columns) - 1)])
     table = LongTable(data, colWidths=widths, repeatRows=1)
@@ -214,7 +233,9 @@ def _footer(font: str):  # type: ignore[no-untyped-def]
     def draw(canvas, doc) -> None:  # type: ignore[no-untyped-def]
         canvas.saveState()
         canvas.setFont(font, 7)
-        canvas.drawRightString(doc.pagesize[0] - doc.rightMargin, 8 * 2.83, f"第 {doc.page} 页 / page {doc.page}")
+        canvas.drawRightString(
+            doc.pagesize[0] - doc.rightMargin, 8 * 2.83, f"第 {doc.page} 页 / page {doc.page}"
+        )
         canvas.restoreState()
 
     return draw

@@ -27,11 +27,22 @@ class Params:
     allowed: tuple[str, ...] | None = None  # a field worker's villages; None = every village
 
 
-def build(s: Session, keyring: Keyring, policy: Policy, kind: str, p: Params, *, data_dir: Path | None = None, today: date | None = None) -> Report:
+def build(
+    s: Session,
+    keyring: Keyring,
+    policy: Policy,
+    kind: str,
+    p: Params,
+    *,
+    data_dir: Path | None = None,
+    today: date | None = None,
+) -> Report:
     today = today or date.today()
     if kind == "monthly-statement":
         if not p.run_id:
-            raise field_error("run_id", "the monthly statement is of one payroll run: give its run_id")
+            raise field_error(
+                "run_id", "the monthly statement is of one payroll run: give its run_id"
+            )
         return statement.report(s, keyring, p.run_id, p.village, p.allowed)
     if kind == "certification":
         return certification.report(s, keyring, p.on or today, p.village, p.allowed)
@@ -42,14 +53,18 @@ def build(s: Session, keyring: Keyring, policy: Policy, kind: str, p: Params, *,
     if kind == "fund":
         return fund.report(s, year)
     if kind == "coverage":
-        return coverage.report(s, year, first_year=first, data_dir=data_dir, village=p.village, allowed=p.allowed)
+        return coverage.report(
+            s, year, first_year=first, data_dir=data_dir, village=p.village, allowed=p.allowed
+        )
     if kind == "publicity":
         return publicity.report(s, keyring, year, p.village, p.allowed)
     raise field_error("kind", f"unknown report {kind!r}; one of {', '.join(KINDS)}")
 
 
 def file_stem(report: Report) -> str:
-    key = report.summary.get("period") or report.summary.get("year") or report.summary.get("on") or ""
+    key = (
+        report.summary.get("period") or report.summary.get("year") or report.summary.get("on") or ""
+    )
     return f"{report.kind}-{key}" if key else report.kind
 
 
@@ -63,7 +78,10 @@ def write_files(report: Report, folder: Path, formats: tuple[str, ...] = FORMATS
     for fmt in formats:
         path = folder / f"{stem}.{fmt}"
         if fmt == "json":
-            path.write_text(json.dumps(report.as_json(), ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+            path.write_text(
+                json.dumps(report.as_json(), ensure_ascii=False, indent=1, default=str),
+                encoding="utf-8",
+            )
         else:
             path.write_bytes(render(report, fmt))
         written.append(path)

@@ -37,7 +37,13 @@ def ledger_paid_fen(s: Session, run_id: str) -> int:
     )
 
 
-def report(s: Session, keyring: Keyring, run_id: str, village: str | None = None, allowed: tuple[str, ...] | None = None) -> Report:
+def report(
+    s: Session,
+    keyring: Keyring,
+    run_id: str,
+    village: str | None = None,
+    allowed: tuple[str, ...] | None = None,
+) -> Report:
     run = payroll.get_run(s, run_id)
     scope = scoped_villages(s, village, allowed)
     codes, params = in_clause("v", list(scope))
@@ -51,29 +57,77 @@ def report(s: Session, keyring: Keyring, run_id: str, village: str | None = None
     ).all()
     sections: dict[str, Section] = {}
     for r in rows:
-        sec = sections.setdefault(r.village_code, Section(f"{scope[r.village_code]}（{r.village_code}）", COLUMNS))
-        sec.rows.append({
-            "seq": len(sec.rows) + 1, "person_id": r.person_id, "name": r.name, "id_number": masked_id(keyring, r.person_id, r.id_number_enc),
-            "months": int(r.months), **{k: int(getattr(r, k)) for k in MONEY}, "bank_account": _mask_bank(r.bank_account),
-        })
+        sec = sections.setdefault(
+            r.village_code, Section(f"{scope[r.village_code]}（{r.village_code}）", COLUMNS)
+        )
+        sec.rows.append(
+            {
+                "seq": len(sec.rows) + 1,
+                "person_id": r.person_id,
+                "name": r.name,
+                "id_number": masked_id(keyring, r.person_id, r.id_number_enc),
+                "months": int(r.months),
+                **{k: int(getattr(r, k)) for k in MONEY},
+                "bank_account": _mask_bank(r.bank_account),
+            }
+        )
     for sec in sections.values():
-        sec.totals = {"name": "村合计 / Village total", "months": sec.total_of("months"), **{k: sec.total_of(k) for k in MONEY}}
+        sec.totals = {
+            "name": "村合计 / Village total",
+            "months": sec.total_of("months"),
+            **{k: sec.total_of(k) for k in MONEY},
+        }
     total = sum(sec.total_of("total_fen") for sec in sections.values())
     whole_county = village is None and allowed is None
     ledger_fen = ledger_paid_fen(s, run_id)
     reconciled = total == run.total_fen == ledger_fen if whole_county else None
-    county_totals = Section("全县合计 / County total" if whole_county else "合计 / Total", [Column("village", "村 / Village", "text", 2), Column("people", "人数 / People", "int"), *[c for c in COLUMNS if c.key in MONEY]])
+    county_totals = Section(
+        "全县合计 / County total" if whole_county else "合计 / Total",
+        [
+            Column("village", "村 / Village", "text", 2),
+            Column("people", "人数 / People", "int"),
+            *[c for c in COLUMNS if c.key in MONEY],
+        ],
+    )
     for code, sec in sections.items():
-        county_totals.rows.append({"village": f"{scope[code]}（{code}）", "people": len(sec.rows), **{k: sec.total_of(k) for k in MONEY}})
-    county_totals.totals = {"village": "合计 / Total", "people": county_totals.total_of("people"), **{k: county_totals.total_of(k) for k in MONEY}}
-    notes = [f"核对 Reconciliation: 明细合计 {total} 分，本次发放记录 {run.total_fen} 分，总账支付 {ledger_fen} 分: {'一致 OK' if reconciled else '不一致 MISMATCH'}"] if whole_county else []
+        county_totals.rows.append(
+            {
+                "village": f"{scope[code]}（{code}）",
+                "people": len(sec.rows),
+                **{k: sec.total_of(k) for k in MONEY},
+            }
+        )
+    county_totals.totals = {
+        "village": "合计 / Total",
+        "people": county_totals.total_of("people"),
+        **{k: county_totals.total_of(k) for k in MONEY},
+    }
+    notes = (
+        [
+            f"核对 Reconciliation: 明细合计 {total} 分，本次发放记录 {run.total_fen} 分，总账支付 {ledger_fen} 分: {'一致 OK' if reconciled else '不一致 MISMATCH'}"
+        ]
+        if whole_county
+        else []
+    )
     return Report(
         kind="monthly-statement",
         title=f"城乡居民养老保险待遇发放明细表 {run.period} / Monthly detail statement {run.period}",
-        facts=[("发放批次 Run", run.id), ("发放日期 Payroll date", run.run_on.isoformat()), ("人数 People", str(len(rows)))],
+        facts=[
+            ("发放批次 Run", run.id),
+            ("发放日期 Payroll date", run.run_on.isoformat()),
+            ("人数 People", str(len(rows))),
+        ],
         sections=[county_totals, *sections.values()],
         notes=notes,
-        summary={"run_id": run.id, "period": run.period, "people": len(rows), "total_fen": total, "run_total_fen": run.total_fen, "ledger_paid_fen": ledger_fen, "reconciled": reconciled},
+        summary={
+            "run_id": run.id,
+            "period": run.period,
+            "people": len(rows),
+            "total_fen": total,
+            "run_total_fen": run.total_fen,
+            "ledger_paid_fen": ledger_fen,
+            "reconciled": reconciled,
+        },
         landscape=True,
     )
 

@@ -33,7 +33,9 @@ def digest(value: Any) -> str:
     """A fingerprint of a before/after state (never the personal data itself)."""
     if value is None:
         return ""
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(value, sort_keys=True, default=str, ensure_ascii=False).encode()
+    ).hexdigest()
 
 
 def _when(at: datetime) -> str:
@@ -44,8 +46,15 @@ def _when(at: datetime) -> str:
 
 def canonical(e: AuditEvent) -> str:
     body = {
-        "id": e.id, "at": _when(e.at), "actor": e.actor, "role": e.role, "device_id": e.device_id,
-        "action": e.action, "subject": e.subject, "before": e.before_digest, "after": e.after_digest,
+        "id": e.id,
+        "at": _when(e.at),
+        "actor": e.actor,
+        "role": e.role,
+        "device_id": e.device_id,
+        "action": e.action,
+        "subject": e.subject,
+        "before": e.before_digest,
+        "after": e.after_digest,
     }
     return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
@@ -59,13 +68,29 @@ def _lock_chain(session: Session) -> None:
         session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_LOCK_KEY))  # type: ignore[call-overload]
 
 
-def append(session: Session, actor: Actor, action: str, subject: str = "", *, before: Any = None, after: Any = None) -> AuditEvent:
+def append(
+    session: Session,
+    actor: Actor,
+    action: str,
+    subject: str = "",
+    *,
+    before: Any = None,
+    after: Any = None,
+) -> AuditEvent:
     _lock_chain(session)
     last = session.exec(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).first()  # type: ignore[union-attr]
     prev = last.hash if last else GENESIS
     event = AuditEvent(
-        at=utcnow(), actor=actor.label[:80], role=actor.role[:20], device_id=actor.device_id, action=action[:80],
-        subject=subject[:80], before_digest=digest(before), after_digest=digest(after), prev_hash=prev, hash="",
+        at=utcnow(),
+        actor=actor.label[:80],
+        role=actor.role[:20],
+        device_id=actor.device_id,
+        action=action[:80],
+        subject=subject[:80],
+        before_digest=digest(before),
+        after_digest=digest(after),
+        prev_hash=prev,
+        hash="",
     )
     session.add(event)
     session.flush()  # the id is part of the hashed content
@@ -75,7 +100,9 @@ def append(session: Session, actor: Actor, action: str, subject: str = "", *, be
     return event
 
 
-def record(ctx: Ctx, action: str, subject: str = "", *, before: Any = None, after: Any = None) -> AuditEvent:
+def record(
+    ctx: Ctx, action: str, subject: str = "", *, before: Any = None, after: Any = None
+) -> AuditEvent:
     return append(ctx.session, ctx.actor, action, subject, before=before, after=after)
 
 
@@ -97,7 +124,9 @@ def verify(session: Session) -> ChainCheck:
     for e in _all(session):
         check.events += 1
         if e.prev_hash != prev:
-            check.problems.append({"id": e.id, "problem": "broken link: an earlier event was deleted or changed"})
+            check.problems.append(
+                {"id": e.id, "problem": "broken link: an earlier event was deleted or changed"}
+            )
         if chain_hash(e.prev_hash, e) != e.hash:
             check.problems.append({"id": e.id, "problem": "content changed after it was written"})
         prev = e.hash
@@ -108,7 +137,9 @@ def verify(session: Session) -> ChainCheck:
 def _all(session: Session) -> Iterator[AuditEvent]:
     after = 0
     while True:
-        rows = session.exec(select(AuditEvent).where(AuditEvent.id > after).order_by(AuditEvent.id).limit(_BATCH)).all()  # type: ignore[operator]
+        rows = session.exec(
+            select(AuditEvent).where(AuditEvent.id > after).order_by(AuditEvent.id).limit(_BATCH)
+        ).all()  # type: ignore[operator]
         if not rows:
             return
         yield from rows
@@ -137,7 +168,9 @@ def _caller(request: Request, creds: HTTPAuthorizationCredentials | None) -> Act
 
 
 def audit_writes(
-    request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer), session: Session = Depends(deps.session, scope="function")
+    request: Request,
+    creds: HTTPAuthorizationCredentials | None = Depends(_bearer),
+    session: Session = Depends(deps.session, scope="function"),
 ) -> Iterator[None]:
     """Router dependency (declare it with scope="function"): after a non-GET route returns
     normally, append an event in the same unit of work as the route (FastAPI hands one

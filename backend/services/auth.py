@@ -31,7 +31,9 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def create_user(session: Session, username: str, password: str, role: str, villages: list[str] | None = None) -> AppUser:
+def create_user(
+    session: Session, username: str, password: str, role: str, villages: list[str] | None = None
+) -> AppUser:
     username = username.strip()
     if not username or len(username) > 64:
         raise field_error("username", "a user name has 1 to 64 characters")
@@ -47,7 +49,12 @@ def create_user(session: Session, username: str, password: str, role: str, villa
             raise field_error("villages", f"unknown village codes: {', '.join(unknown)}")
     if session.exec(select(AppUser).where(AppUser.username == username)).first():
         raise Conflict(f"a user named {username!r} already exists")
-    user = AppUser(username=username, password_hash=hash_password(password), role=role, villages=json.dumps(villages))
+    user = AppUser(
+        username=username,
+        password_hash=hash_password(password),
+        role=role,
+        villages=json.dumps(villages),
+    )
     session.add(user)
     session.flush()
     return user
@@ -70,7 +77,12 @@ def _jwt_secret(keyring: Keyring) -> bytes:
 
 def issue_token(keyring: Keyring, user: AppUser, ttl_minutes: int) -> tuple[str, int]:
     now = datetime.now(UTC)
-    claims = {"sub": user.username, "role": user.role, "iat": now, "exp": now + timedelta(minutes=ttl_minutes)}
+    claims = {
+        "sub": user.username,
+        "role": user.role,
+        "iat": now,
+        "exp": now + timedelta(minutes=ttl_minutes),
+    }
     return jwt.encode(claims, _jwt_secret(keyring), algorithm="HS256"), ttl_minutes * 60
 
 
@@ -82,7 +94,9 @@ def actor_from_token(session: Session, keyring: Keyring, token: str) -> Actor:
         role = "kiosk" if device.kind == "kiosk" else "field_device"
         return Actor(kind="device", name=device.name, role=role, device_id=device.id)
     try:
-        claims = jwt.decode(token, _jwt_secret(keyring), algorithms=["HS256"], options={"require": ["exp", "sub"]})
+        claims = jwt.decode(
+            token, _jwt_secret(keyring), algorithms=["HS256"], options={"require": ["exp", "sub"]}
+        )
     except jwt.ExpiredSignatureError:
         raise Unauthorized("the token has expired; sign in again") from None
     except jwt.PyJWTError:
@@ -90,16 +104,26 @@ def actor_from_token(session: Session, keyring: Keyring, token: str) -> Actor:
     user = session.exec(select(AppUser).where(AppUser.username == claims["sub"])).first()
     if user is None or not user.active:
         raise Unauthorized("the user of this token no longer exists or is disabled")
-    return Actor(kind="user", name=user.username, role=user.role, villages=tuple(json.loads(user.villages)))
+    return Actor(
+        kind="user", name=user.username, role=user.role, villages=tuple(json.loads(user.villages))
+    )
 
 
-def register_device(session: Session, name: str, kind: str, location: str = "") -> tuple[Device, str]:
+def register_device(
+    session: Session, name: str, kind: str, location: str = ""
+) -> tuple[Device, str]:
     if kind not in DEVICE_KINDS:
         raise field_error("kind", f"a device is a kiosk or a field device, not {kind!r}")
     if not name.strip():
         raise field_error("name", "a device needs a name")
     token = DEVICE_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    device = Device(id=new_id("dev")[:40], name=name.strip(), kind=kind, location=location, token_hash=_digest(token))
+    device = Device(
+        id=new_id("dev")[:40],
+        name=name.strip(),
+        kind=kind,
+        location=location,
+        token_hash=_digest(token),
+    )
     session.add(device)
     session.flush()
     return device, token
@@ -121,5 +145,3 @@ def _digest(token: str) -> str:
 def check_role(actor: Actor, allowed: tuple[str, ...]) -> None:
     if actor.role not in allowed:
         raise Forbidden(f"the role {actor.role!r} may not do this (allowed: {', '.join(allowed)})")
-
-

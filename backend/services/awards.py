@@ -29,7 +29,11 @@ class Eligibility:
 def basic_pension_fen(policy: Policy, month: str, contribution_years: int) -> int:
     """Central minimum in force that month + county top-up + long-contribution bonus."""
     bonus_years = max(0, contribution_years - policy.long_contribution_base_years)
-    return policy.central_minimum_fen(month) + policy.county_topup_fen(month) + bonus_years * policy.long_contribution_bonus_fen
+    return (
+        policy.central_minimum_fen(month)
+        + policy.county_topup_fen(month)
+        + bonus_years * policy.long_contribution_bonus_fen
+    )
 
 
 def birthday(born: date, age: int) -> date:
@@ -49,7 +53,15 @@ def first_month(policy: Policy, person: Person) -> str:
 
 
 def paid_years(ctx: Ctx, person_id: str) -> list[int]:
-    return sorted(set(ctx.session.exec(select(Contribution.year).where(Contribution.person_id == person_id, Contribution.reversed_at.is_(None))).all()))
+    return sorted(
+        set(
+            ctx.session.exec(
+                select(Contribution.year).where(
+                    Contribution.person_id == person_id, Contribution.reversed_at.is_(None)
+                )
+            ).all()
+        )
+    )
 
 
 def eligibility(ctx: Ctx, person: Person, awarded_on: date) -> Eligibility:
@@ -70,7 +82,11 @@ def eligibility(ctx: Ctx, person: Person, awarded_on: date) -> Eligibility:
         return Eligibility("near", min(len(years), REQUIRED_YEARS))
     if len(years) < REQUIRED_YEARS:
         short = REQUIRED_YEARS - len(years)
-        open_years = [y for y in range(max(policy.scheme_start.year, person.enrolled_on.year), last_year + 1) if y not in years]
+        open_years = [
+            y
+            for y in range(max(policy.scheme_start.year, person.enrolled_on.year), last_year + 1)
+            if y not in years
+        ]
         raise RuleRefused(
             f"{len(years)} contribution years; {short} more needed for the award "
             f"(years without a contribution that may be back-paid: {', '.join(map(str, open_years)) or 'none'})"
@@ -83,17 +99,33 @@ def _check_family_binding(ctx: Ctx, person: Person, year: int) -> None:
     unpaid = children_not_paid(ctx, person.id, year)
     if unpaid:
         names = ", ".join(f"{c.name} ({c.id})" for c in unpaid)
-        raise RuleRefused(f"family binding: these children have not paid for {year}: {names}; the award waits until they pay")
+        raise RuleRefused(
+            f"family binding: these children have not paid for {year}: {names}; the award waits until they pay"
+        )
 
 
 def children_not_paid(ctx: Ctx, parent_id: str, year: int) -> list[Person]:
-    children = ctx.session.exec(select(Person).where(Person.id.in_(registry.children_of(ctx, parent_id)))).all()
-    must_pay = [c for c in children if c.status == "enrolled" and c.birth_date.year + ctx.policy.pension_age - 1 >= year]
-    paid = set(
-        ctx.session.exec(
-            select(Contribution.person_id).where(Contribution.person_id.in_([c.id for c in must_pay]), Contribution.year == year, Contribution.reversed_at.is_(None))
-        ).all()
-    ) if must_pay else set()
+    children = ctx.session.exec(
+        select(Person).where(Person.id.in_(registry.children_of(ctx, parent_id)))
+    ).all()
+    must_pay = [
+        c
+        for c in children
+        if c.status == "enrolled" and c.birth_date.year + ctx.policy.pension_age - 1 >= year
+    ]
+    paid = (
+        set(
+            ctx.session.exec(
+                select(Contribution.person_id).where(
+                    Contribution.person_id.in_([c.id for c in must_pay]),
+                    Contribution.year == year,
+                    Contribution.reversed_at.is_(None),
+                )
+            ).all()
+        )
+        if must_pay
+        else set()
+    )
     return [c for c in must_pay if c.id not in paid]
 
 
@@ -104,8 +136,18 @@ def buckets_on(ctx: Ctx, person_id: str, on: date) -> dict[str, int]:
     for bucket, credits, debits in ctx.session.execute(
         sa.select(
             a.bucket,
-            sa.func.coalesce(sa.select(sa.func.sum(t.amount_fen)).where(t.credit_account_id == a.id, t.on <= on).scalar_subquery(), 0),
-            sa.func.coalesce(sa.select(sa.func.sum(t.amount_fen)).where(t.debit_account_id == a.id, t.on <= on).scalar_subquery(), 0),
+            sa.func.coalesce(
+                sa.select(sa.func.sum(t.amount_fen))
+                .where(t.credit_account_id == a.id, t.on <= on)
+                .scalar_subquery(),
+                0,
+            ),
+            sa.func.coalesce(
+                sa.select(sa.func.sum(t.amount_fen))
+                .where(t.debit_account_id == a.id, t.on <= on)
+                .scalar_subquery(),
+                0,
+            ),
         ).where(a.person_id == person_id)
     ):
         out[bucket] = int(credits) - int(debits)
@@ -123,7 +165,9 @@ def award(ctx: Ctx, person_id: str, awarded_on: date, bank_account: str | None =
     age = idnumber.age_on(person.birth_date, awarded_on)
     if age < ctx.policy.pension_age:
         turns = birthday(person.birth_date, ctx.policy.pension_age)
-        raise RuleRefused(f"the person is {age} on {awarded_on.isoformat()}; the pension age {ctx.policy.pension_age} is reached on {turns.isoformat()}")
+        raise RuleRefused(
+            f"the person is {age} on {awarded_on.isoformat()}; the pension age {ctx.policy.pension_age} is reached on {turns.isoformat()}"
+        )
     elig = eligibility(ctx, person, awarded_on)
     buckets = buckets_on(ctx, person_id, awarded_on)
     total = sum(buckets.values())
@@ -150,9 +194,13 @@ def award(ctx: Ctx, person_id: str, awarded_on: date, bank_account: str | None =
     ctx.session.add(person)
     ctx.session.flush()
     # the award counts as a certification on the award date: the person has just been seen
-    certification_status.record_passed(ctx, person_id, "award", awarded_on, evidence=f"award {record.id}")
+    certification_status.record_passed(
+        ctx, person_id, "award", awarded_on, evidence=f"award {record.id}"
+    )
     return record
 
 
 def live_award(ctx: Ctx, person_id: str) -> Award | None:
-    return ctx.session.exec(select(Award).where(Award.person_id == person_id, Award.revoked_at.is_(None))).first()
+    return ctx.session.exec(
+        select(Award).where(Award.person_id == person_id, Award.revoked_at.is_(None))
+    ).first()

@@ -74,10 +74,15 @@ def submit(ctx: Ctx, key: Ed25519PrivateKey, sub: Submission) -> dict[str, objec
     challenge = challenges.consume(ctx, sub.challenge_id, sub.nonce, person.id)
     enrolled = faces.template_of(ctx, person.id)
     if enrolled is None:
-        raise RuleRefused(f"person {person.id} has no enrolled face: certify at the counter or enrol a face first")
+        raise RuleRefused(
+            f"person {person.id} has no enrolled face: certify at the counter or enrol a face first"
+        )
     if probe.template is None:
         # the kiosk should not have sent it: nothing is recorded and the challenge stays unused
-        raise InvalidInput("no usable face in `images`: " + "; ".join(r["en"] for r in probe.reasons), errors=[{"field": "images", "message": r["en"]} for r in probe.reasons])
+        raise InvalidInput(
+            "no usable face in `images`: " + "; ".join(r["en"] for r in probe.reasons),
+            errors=[{"field": "images", "message": r["en"]} for r in probe.reasons],
+        )
     reference = faces.template_bytes(ctx, enrolled)
     verdict = _judge(ctx, sub, challenge, reference, probe.template, card_ok)
     return _record(ctx, key, sub, person, verdict, challenge.id, sub.images[best])
@@ -87,7 +92,9 @@ def _replay(ctx: Ctx, sub: Submission) -> dict[str, object] | None:
     """The field app's outbox resends after a lost answer: the same client_id replays."""
     if not sub.client_id:
         return None
-    cert = ctx.session.exec(select(Certification).where(Certification.client_id == sub.client_id)).first()
+    cert = ctx.session.exec(
+        select(Certification).where(Certification.client_id == sub.client_id)
+    ).first()
     if cert is None:
         return None
     if cert.challenge_id != sub.challenge_id:
@@ -107,7 +114,10 @@ def person_of(ctx: Ctx, sub: Submission) -> tuple[Person, bool]:
         card_ok = False
     if sub.name is not None and sub.name.strip() != person.name:
         card_ok = False
-    if sub.id_number and ctx.keyring.lookup_hash(idnumber.parse(sub.id_number).number) != person.id_hash:
+    if (
+        sub.id_number
+        and ctx.keyring.lookup_hash(idnumber.parse(sub.id_number).number) != person.id_hash
+    ):
         card_ok = False
     return person, card_ok
 
@@ -115,7 +125,10 @@ def person_of(ctx: Ctx, sub: Submission) -> tuple[Person, bool]:
 def _check_channel(ctx: Ctx, sub: Submission, person: Person) -> None:
     expected = DEVICE_CHANNELS.get(ctx.actor.role)
     if sub.channel != expected:
-        raise field_error("channel", f"a {ctx.actor.role} certifies through channel {expected!r}, not {sub.channel!r}")
+        raise field_error(
+            "channel",
+            f"a {ctx.actor.role} certifies through channel {expected!r}, not {sub.channel!r}",
+        )
     if ctx.actor.role == "field_worker" and person.village_code not in ctx.actor.villages:
         raise Forbidden("this person is not in one of your villages")
     if person.status in ("cancelled", "terminated"):
@@ -124,7 +137,13 @@ def _check_channel(ctx: Ctx, sub: Submission, person: Person) -> None:
 
 def failures_today(ctx: Ctx, person_id: str) -> int:
     return ctx.session.exec(
-        select(func.count()).select_from(Certification).where(Certification.person_id == person_id, Certification.outcome == "failed", Certification.certified_on == ctx.today)
+        select(func.count())
+        .select_from(Certification)
+        .where(
+            Certification.person_id == person_id,
+            Certification.outcome == "failed",
+            Certification.certified_on == ctx.today,
+        )
     ).one()
 
 
@@ -132,15 +151,26 @@ def _check_not_locked(ctx: Ctx, person_id: str) -> None:
     # lock the person row: concurrent attempts for one card are counted one after the other
     registry.lock(ctx, person_id)
     if failures_today(ctx, person_id) >= ctx.policy.face.max_failures_per_day:
-        raise RuleRefused("this card is locked for today after repeated failed face checks; the case is with county staff")
+        raise RuleRefused(
+            "this card is locked for today after repeated failed face checks; the case is with county staff"
+        )
 
 
-def _judge(ctx: Ctx, sub: Submission, challenge, reference: bytes, probe: bytes, card_ok: bool) -> Verdict:  # type: ignore[no-untyped-def]
+def _judge(
+    ctx: Ctx, sub: Submission, challenge, reference: bytes, probe: bytes, card_ok: bool
+) -> Verdict:  # type: ignore[no-untyped-def]
     dist = face_engine.distance(reference, probe)
     face = face_engine.decide(dist, ctx.policy.face.pass_at, ctx.policy.face.refer_at)
     live = face_engine.check_liveness(
-        challenge.id, challenge.nonce, json.loads(challenge.actions), challenges._aware(challenge.created_at), challenges._aware(challenge.expires_at),
-        sub.evidence, sub.frames, reference, utcnow(),
+        challenge.id,
+        challenge.nonce,
+        json.loads(challenge.actions),
+        challenges._aware(challenge.created_at),
+        challenges._aware(challenge.expires_at),
+        sub.evidence,
+        sub.frames,
+        reference,
+        utcnow(),
     )
     reasons: list[str] = []
     if face.outcome == "referred":
@@ -159,32 +189,63 @@ def _judge(ctx: Ctx, sub: Submission, challenge, reference: bytes, probe: bytes,
 
 def _common(sub: Submission, verdict: Verdict, challenge_id: str) -> dict[str, object]:
     return {
-        "distance": verdict.distance, "liveness_passed": verdict.liveness_passed, "reasons": json.dumps(verdict.reasons + [f"liveness:{r}" for r in verdict.liveness_reasons]),
-        "latitude": sub.latitude, "longitude": sub.longitude, "accuracy_m": sub.accuracy_m, "challenge_id": challenge_id, "client_id": sub.client_id,
+        "distance": verdict.distance,
+        "liveness_passed": verdict.liveness_passed,
+        "reasons": json.dumps(
+            verdict.reasons + [f"liveness:{r}" for r in verdict.liveness_reasons]
+        ),
+        "latitude": sub.latitude,
+        "longitude": sub.longitude,
+        "accuracy_m": sub.accuracy_m,
+        "challenge_id": challenge_id,
+        "client_id": sub.client_id,
         "evidence": _evidence_digest(sub),
     }
 
 
 def _evidence_digest(sub: Submission) -> str:
     """What was judged, as fingerprints: enough to recognise the same upload later, no pixels."""
-    return json.dumps({
-        "evidence_sha256": hashlib.sha256(sub.evidence.encode()).hexdigest(),
-        "images_sha256": [hashlib.sha256(b).hexdigest() for b in sub.images],
-        "frames": len(sub.frames),
-    })
+    return json.dumps(
+        {
+            "evidence_sha256": hashlib.sha256(sub.evidence.encode()).hexdigest(),
+            "images_sha256": [hashlib.sha256(b).hexdigest() for b in sub.images],
+            "frames": len(sub.frames),
+        }
+    )
 
 
-def _record(ctx: Ctx, key: Ed25519PrivateKey, sub: Submission, person: Person, verdict: Verdict, challenge_id: str, photo: bytes) -> dict[str, object]:
+def _record(
+    ctx: Ctx,
+    key: Ed25519PrivateKey,
+    sub: Submission,
+    person: Person,
+    verdict: Verdict,
+    challenge_id: str,
+    photo: bytes,
+) -> dict[str, object]:
     fields = {**_common(sub, verdict, challenge_id), "device_id": ctx.actor.device_id}
     if verdict.outcome == "passed":
         cert = record_passed(ctx, person.id, sub.channel, ctx.today, **fields)
         _attach_receipt(ctx, key, cert, person)
     else:
-        cert = Certification(id=new_id("cer")[:40], person_id=person.id, channel=sub.channel, outcome=verdict.outcome, certified_on=ctx.today, actor=ctx.actor.label, **fields)  # type: ignore[arg-type]
+        cert = Certification(
+            id=new_id("cer")[:40],
+            person_id=person.id,
+            channel=sub.channel,
+            outcome=verdict.outcome,
+            certified_on=ctx.today,
+            actor=ctx.actor.label,
+            **fields,
+        )  # type: ignore[arg-type]
         ctx.session.add(cert)
         ctx.session.flush()
         _refer_if_needed(ctx, cert, verdict, photo)
-    audit.record(ctx, f"certification.{sub.channel}", person.id, after={"certification_id": cert.id, "outcome": cert.outcome, "distance": cert.distance})
+    audit.record(
+        ctx,
+        f"certification.{sub.channel}",
+        person.id,
+        after={"certification_id": cert.id, "outcome": cert.outcome, "distance": cert.distance},
+    )
     return out(ctx, cert)
 
 
@@ -204,9 +265,19 @@ def _refer_if_needed(ctx: Ctx, cert: Certification, verdict: Verdict, photo: byt
     open_case(ctx, cert.person_id, reasons, certification_id=cert.id, photo=photo)
 
 
-def open_case(ctx: Ctx, person_id: str, reasons: list[object], *, certification_id: str | None = None, photo: bytes | None = None) -> ReviewCase:
+def open_case(
+    ctx: Ctx,
+    person_id: str,
+    reasons: list[object],
+    *,
+    certification_id: str | None = None,
+    photo: bytes | None = None,
+) -> ReviewCase:
     case = ReviewCase(
-        id=new_id("rev")[:40], person_id=person_id, certification_id=certification_id, reasons=json.dumps(reasons),
+        id=new_id("rev")[:40],
+        person_id=person_id,
+        certification_id=certification_id,
+        reasons=json.dumps(reasons),
         captured_photo_enc=faces.seal(ctx, person_id, photo) if photo else None,
     )
     ctx.session.add(case)
@@ -218,11 +289,25 @@ def out(ctx: Ctx, cert: Certification) -> dict[str, object]:
     from backend.models import Receipt
 
     body: dict[str, object] = {
-        "certification_id": cert.id, "person_id": cert.person_id, "channel": cert.channel, "outcome": cert.outcome,
-        "certified_on": cert.certified_on.isoformat(), "distance": cert.distance,
-        "reasons": [r for r in json.loads(cert.reasons or "[]") if not str(r).startswith("liveness:")],
-        "liveness": None if cert.liveness_passed is None else {"passed": cert.liveness_passed, "reasons": [r[9:] for r in json.loads(cert.reasons or "[]") if str(r).startswith("liveness:")]},
-        "valid_until": cert.valid_until.isoformat() if cert.valid_until else None, "receipt": None,
+        "certification_id": cert.id,
+        "person_id": cert.person_id,
+        "channel": cert.channel,
+        "outcome": cert.outcome,
+        "certified_on": cert.certified_on.isoformat(),
+        "distance": cert.distance,
+        "reasons": [
+            r for r in json.loads(cert.reasons or "[]") if not str(r).startswith("liveness:")
+        ],
+        "liveness": None
+        if cert.liveness_passed is None
+        else {
+            "passed": cert.liveness_passed,
+            "reasons": [
+                r[9:] for r in json.loads(cert.reasons or "[]") if str(r).startswith("liveness:")
+            ],
+        },
+        "valid_until": cert.valid_until.isoformat() if cert.valid_until else None,
+        "receipt": None,
     }
     if cert.receipt_id:
         receipt = ctx.session.get(Receipt, cert.receipt_id)
@@ -233,26 +318,47 @@ def out(ctx: Ctx, cert: Certification) -> dict[str, object]:
 
 # --- staff-attested channels ---------------------------------------------------------------
 
-def manual(ctx: Ctx, key: Ed25519PrivateKey, person_id: str, channel: str, certified_on: date, evidence: str) -> dict[str, object]:
+
+def manual(
+    ctx: Ctx,
+    key: Ed25519PrivateKey,
+    person_id: str,
+    channel: str,
+    certified_on: date,
+    evidence: str,
+) -> dict[str, object]:
     person = registry.get(ctx, person_id)
     cert = _manual_one(ctx, person, channel, certified_on, evidence)
     _attach_receipt(ctx, key, cert, person)
     return out(ctx, cert)
 
 
-def _manual_one(ctx: Ctx, person: Person, channel: str, certified_on: date, evidence: str) -> Certification:
+def _manual_one(
+    ctx: Ctx, person: Person, channel: str, certified_on: date, evidence: str
+) -> Certification:
     if channel not in MANUAL_CHANNELS:
-        raise field_error("channel", f"a manual certification is {' or '.join(MANUAL_CHANNELS)}, not {channel!r}")
+        raise field_error(
+            "channel", f"a manual certification is {' or '.join(MANUAL_CHANNELS)}, not {channel!r}"
+        )
     if certified_on > ctx.today:
         raise field_error("certified_on", "a certification cannot be dated in the future")
     if certified_on < ctx.today - timedelta(days=366):
-        raise field_error("certified_on", "evidence older than a year cannot certify the current cycle")
+        raise field_error(
+            "certified_on", "evidence older than a year cannot certify the current cycle"
+        )
     if not evidence.strip():
-        raise field_error("evidence", "say what the evidence is (a document reference or a short text)")
+        raise field_error(
+            "evidence", "say what the evidence is (a document reference or a short text)"
+        )
     if person.status in ("cancelled", "terminated"):
         raise RuleRefused(f"person {person.id} is {person.status}: nothing to certify")
     cert = record_passed(ctx, person.id, channel, certified_on, evidence=evidence.strip()[:2000])
-    audit.record(ctx, f"certification.{channel}", person.id, after={"certification_id": cert.id, "certified_on": certified_on.isoformat()})
+    audit.record(
+        ctx,
+        f"certification.{channel}",
+        person.id,
+        after={"certification_id": cert.id, "certified_on": certified_on.isoformat()},
+    )
     return cert
 
 
@@ -267,7 +373,9 @@ def import_data_match(ctx: Ctx, data: bytes) -> dict[str, int]:
     return {"rows": len(rows), "certified": len(rows)}
 
 
-def _parse_rows(ctx: Ctx, data: bytes) -> tuple[list[tuple[Person, date, str]], list[dict[str, str]]]:
+def _parse_rows(
+    ctx: Ctx, data: bytes
+) -> tuple[list[tuple[Person, date, str]], list[dict[str, str]]]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -275,7 +383,9 @@ def _parse_rows(ctx: Ctx, data: bytes) -> tuple[list[tuple[Person, date, str]], 
     if "\x00" in text:
         raise field_error("file", "the file contains NUL characters: it is not a CSV text file")
     reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is None or not {"id_number", "name", "certified_on", "evidence"} <= set(reader.fieldnames):
+    if reader.fieldnames is None or not {"id_number", "name", "certified_on", "evidence"} <= set(
+        reader.fieldnames
+    ):
         raise field_error("file", "the header must be id_number,name,certified_on,evidence")
     rows: list[tuple[Person, date, str]] = []
     errors: list[dict[str, str]] = []
@@ -299,22 +409,47 @@ def _parse_rows(ctx: Ctx, data: bytes) -> tuple[list[tuple[Person, date, str]], 
 
 # --- status ---------------------------------------------------------------------------------
 
+
 def status(ctx: Ctx, person_id: str) -> dict[str, object]:
     person = registry.get(ctx, person_id)
-    last = ctx.session.exec(select(Certification).where(Certification.person_id == person_id).order_by(Certification.created_at.desc())).first()
+    last = ctx.session.exec(
+        select(Certification)
+        .where(Certification.person_id == person_id)
+        .order_by(Certification.created_at.desc())
+    ).first()
     valid = latest_valid(ctx, person_id, ctx.today)
     until = valid.valid_until if valid else None
-    state = "never" if valid is None else ("overdue" if until and until < ctx.today else ("due" if until and until <= ctx.today + timedelta(days=DUE_WITHIN_DAYS) else "certified"))
+    state = (
+        "never"
+        if valid is None
+        else (
+            "overdue"
+            if until and until < ctx.today
+            else (
+                "due"
+                if until and until <= ctx.today + timedelta(days=DUE_WITHIN_DAYS)
+                else "certified"
+            )
+        )
+    )
     return {
-        "person_id": person.id, "status": state, "valid_until": until.isoformat() if until else None,
-        "last_passed": out(ctx, valid) if valid else None, "last": out(ctx, last) if last else None,
-        "failures_today": failures_today(ctx, person_id), "locked_today": failures_today(ctx, person_id) >= ctx.policy.face.max_failures_per_day,
+        "person_id": person.id,
+        "status": state,
+        "valid_until": until.isoformat() if until else None,
+        "last_passed": out(ctx, valid) if valid else None,
+        "last": out(ctx, last) if last else None,
+        "failures_today": failures_today(ctx, person_id),
+        "locked_today": failures_today(ctx, person_id) >= ctx.policy.face.max_failures_per_day,
     }
 
 
 def due_lists(ctx: Ctx, village_code: str | None = None) -> dict[str, list[dict[str, object]]]:
     """Pensioners whose certification runs out within DUE_WITHIN_DAYS (due) or has run out (overdue)."""
-    query = select(Person).where(Person.status.in_(PENSIONER_STATUSES)).order_by(Person.village_code, Person.name)  # type: ignore[attr-defined]
+    query = (
+        select(Person)
+        .where(Person.status.in_(PENSIONER_STATUSES))
+        .order_by(Person.village_code, Person.name)
+    )  # type: ignore[attr-defined]
     if village_code:
         query = query.where(Person.village_code == village_code)
     due: list[dict[str, object]] = []
@@ -322,7 +457,12 @@ def due_lists(ctx: Ctx, village_code: str | None = None) -> dict[str, list[dict[
     for p in ctx.session.exec(query).all():
         valid = latest_valid(ctx, p.id, ctx.today)
         until = valid.valid_until if valid else None
-        row = {"person_id": p.id, "name": p.name, "village_code": p.village_code, "valid_until": until.isoformat() if until else None}
+        row = {
+            "person_id": p.id,
+            "name": p.name,
+            "village_code": p.village_code,
+            "valid_until": until.isoformat() if until else None,
+        }
         if until is None or until < ctx.today:
             overdue.append(row)
         elif until <= ctx.today + timedelta(days=DUE_WITHIN_DAYS):

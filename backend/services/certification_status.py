@@ -19,7 +19,9 @@ def valid_until(policy_months: int, certified_on: date) -> date:
     return date(year, month, calendar.monthrange(year, month)[1])
 
 
-def record_passed(ctx: Ctx, person_id: str, channel: str, certified_on: date, **fields: object) -> Certification:
+def record_passed(
+    ctx: Ctx, person_id: str, channel: str, certified_on: date, **fields: object
+) -> Certification:
     """Record a successful certification and lift a lapse suspension (arrears follow in payroll)."""
     from backend.ledger import new_id
 
@@ -41,20 +43,40 @@ def record_passed(ctx: Ctx, person_id: str, channel: str, certified_on: date, **
 
 def lift_lapse(ctx: Ctx, person_id: str, on: date) -> None:
     open_lapses = ctx.session.exec(
-        select(Suspension).where(Suspension.person_id == person_id, Suspension.reason == "certification_lapsed", Suspension.lifted_at.is_(None))
+        select(Suspension).where(
+            Suspension.person_id == person_id,
+            Suspension.reason == "certification_lapsed",
+            Suspension.lifted_at.is_(None),
+        )
     ).all()
     for s in open_lapses:
-        s.lifted_at, s.lifted_by, s.lift_note = utcnow(), ctx.actor.label, f"certified on {on.isoformat()}"
+        s.lifted_at, s.lifted_by, s.lift_note = (
+            utcnow(),
+            ctx.actor.label,
+            f"certified on {on.isoformat()}",
+        )
         s.to_month = _month_before(on)
         ctx.session.add(s)
     person = ctx.session.get(Person, person_id)
-    if open_lapses and person is not None and person.status == "suspended" and not _other_open_suspensions(ctx, person_id):
+    if (
+        open_lapses
+        and person is not None
+        and person.status == "suspended"
+        and not _other_open_suspensions(ctx, person_id)
+    ):
         person.status = "receiving"
         ctx.session.add(person)
 
 
 def _other_open_suspensions(ctx: Ctx, person_id: str) -> bool:
-    return ctx.session.exec(select(Suspension.id).where(Suspension.person_id == person_id, Suspension.lifted_at.is_(None))).first() is not None
+    return (
+        ctx.session.exec(
+            select(Suspension.id).where(
+                Suspension.person_id == person_id, Suspension.lifted_at.is_(None)
+            )
+        ).first()
+        is not None
+    )
 
 
 def _month_before(on: date) -> str:
@@ -66,6 +88,10 @@ def latest_valid(ctx: Ctx, person_id: str, on: date) -> Certification | None:
     """The passed certification in force on `on` (dated on or before it), if any."""
     return ctx.session.exec(
         select(Certification)
-        .where(Certification.person_id == person_id, Certification.outcome == "passed", Certification.certified_on <= on)
+        .where(
+            Certification.person_id == person_id,
+            Certification.outcome == "passed",
+            Certification.certified_on <= on,
+        )
         .order_by(Certification.certified_on.desc())
     ).first()

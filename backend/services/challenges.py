@@ -37,7 +37,15 @@ def issue(ctx: Ctx, person_id: str) -> Challenge:
     now = utcnow()
     ttl = _ttl(ctx)
     challenge_id, nonce, actions = face_engine.new_challenge(ttl.total_seconds(), now.timestamp())
-    row = Challenge(id=challenge_id, person_id=person_id, device_id=binding_of(ctx.actor), nonce=nonce, actions=json.dumps(actions), expires_at=now + ttl, created_at=now)
+    row = Challenge(
+        id=challenge_id,
+        person_id=person_id,
+        device_id=binding_of(ctx.actor),
+        nonce=nonce,
+        actions=json.dumps(actions),
+        expires_at=now + ttl,
+        created_at=now,
+    )
     ctx.session.add(row)
     ctx.session.flush()
     audit.record(ctx, "challenge.issue", person_id, after={"challenge_id": row.id})
@@ -50,13 +58,21 @@ def _aware(at: datetime) -> datetime:
 
 def consume(ctx: Ctx, challenge_id: str, nonce: str, person_id: str) -> Challenge:
     """Check and use up a challenge, row-locked so two submissions cannot both use it."""
-    row = ctx.session.exec(select(Challenge).where(Challenge.id == challenge_id).with_for_update()).first()
+    row = ctx.session.exec(
+        select(Challenge).where(Challenge.id == challenge_id).with_for_update()
+    ).first()
     if row is None or row.nonce != nonce:
-        raise InvalidInput("unknown challenge or wrong nonce", errors=[{"field": "nonce", "message": "not a challenge issued by this server"}])
+        raise InvalidInput(
+            "unknown challenge or wrong nonce",
+            errors=[{"field": "nonce", "message": "not a challenge issued by this server"}],
+        )
     if row.device_id != binding_of(ctx.actor):
         raise Forbidden("this challenge was issued to another device")
     if row.person_id != person_id:
-        raise InvalidInput("this challenge was issued for another person", errors=[{"field": "challenge_id", "message": "issued for another person"}])
+        raise InvalidInput(
+            "this challenge was issued for another person",
+            errors=[{"field": "challenge_id", "message": "issued for another person"}],
+        )
     if row.used_at is not None:
         raise Conflict("this challenge was already used: request a new one")
     if _aware(row.expires_at) < utcnow():
@@ -69,6 +85,10 @@ def consume(ctx: Ctx, challenge_id: str, nonce: str, person_id: str) -> Challeng
 
 def out(row: Challenge) -> dict[str, object]:
     return {
-        "challenge_id": row.id, "nonce": row.nonce, "actions": json.loads(row.actions), "person_id": row.person_id,
-        "issued_at": _aware(row.created_at).isoformat(), "expires_at": _aware(row.expires_at).isoformat(),
+        "challenge_id": row.id,
+        "nonce": row.nonce,
+        "actions": json.loads(row.actions),
+        "person_id": row.person_id,
+        "issued_at": _aware(row.created_at).isoformat(),
+        "expires_at": _aware(row.expires_at).isoformat(),
     }

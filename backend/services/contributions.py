@@ -47,7 +47,9 @@ def pay(ctx: Ctx, req: ContributionRequest) -> Posted:
     person = registry.lock(ctx, req.person_id)
     _check(ctx, person, req)
     pset = ctx.policy.set_on(req.paid_on)
-    tier, subsidy, transfers = _transfers(ctx, person.id, req, pset.lowest_tier_fen, pset.subsidy_fen)
+    tier, subsidy, transfers = _transfers(
+        ctx, person.id, req, pset.lowest_tier_fen, pset.subsidy_fen
+    )
     contribution = Contribution(
         id=ledger.new_id("con")[:40],
         person_id=person.id,
@@ -62,9 +64,15 @@ def pay(ctx: Ctx, req: ContributionRequest) -> Posted:
         posting_id="",
     )
     if ctx.session.exec(
-        select(Contribution.id).where(Contribution.person_id == person.id, Contribution.year == req.year, Contribution.reversed_at.is_(None))
+        select(Contribution.id).where(
+            Contribution.person_id == person.id,
+            Contribution.year == req.year,
+            Contribution.reversed_at.is_(None),
+        )
     ).first():
-        raise Conflict(f"a contribution for {req.year} is already recorded; reverse it first to correct it")
+        raise Conflict(
+            f"a contribution for {req.year} is already recorded; reverse it first to correct it"
+        )
     result = ledger.post(
         ctx.session,
         idempotency_key=f"contribution:{contribution.id}",
@@ -93,41 +101,86 @@ def _check(ctx: Ctx, person: Person, req: ContributionRequest) -> None:
     if req.year < start.year:
         raise field_error("year", f"{req.year} is before the scheme started ({start.year})")
     if req.year > req.paid_on.year:
-        raise field_error("year", f"a payment made on {req.paid_on.isoformat()} cannot be for the later year {req.year}")
+        raise field_error(
+            "year",
+            f"a payment made on {req.paid_on.isoformat()} cannot be for the later year {req.year}",
+        )
     if req.kind == "back_payment" and req.year == req.paid_on.year:
-        raise field_error("kind", f"a back payment is for a past year; {req.year} is the current year: use kind normal")
+        raise field_error(
+            "kind",
+            f"a back payment is for a past year; {req.year} is the current year: use kind normal",
+        )
     if req.kind != "back_payment" and req.year != req.paid_on.year:
-        raise field_error("kind", f"{req.year} is a past year on {req.paid_on.isoformat()}: use kind back_payment")
+        raise field_error(
+            "kind", f"{req.year} is a past year on {req.paid_on.isoformat()}: use kind back_payment"
+        )
     last_year = person.birth_date.year + ctx.policy.pension_age - 1
     if req.year > last_year:
-        raise RuleRefused(f"contributions run up to the year before the {ctx.policy.pension_age}th birthday ({last_year})")
+        raise RuleRefused(
+            f"contributions run up to the year before the {ctx.policy.pension_age}th birthday ({last_year})"
+        )
     pset = ctx.policy.set_on(req.paid_on)
     if req.kind == "on_behalf":
         if not person.severely_disabled:
-            raise RuleRefused("paid on behalf is only for residents registered as severely disabled or a similar group")
+            raise RuleRefused(
+                "paid on behalf is only for residents registered as severely disabled or a similar group"
+            )
         if req.personal_fen != 0:
-            raise field_error("personal_fen", "paid on behalf: the county pays the lowest tier, personal_fen must be 0")
+            raise field_error(
+                "personal_fen",
+                "paid on behalf: the county pays the lowest tier, personal_fen must be 0",
+            )
     elif req.personal_fen not in pset.tiers_fen:
         tiers = ", ".join(str(t // 100) for t in pset.tiers_fen)
-        raise field_error("personal_fen", f"{req.personal_fen} fen is not a tier of the {pset.name} policy; tiers in yuan: {tiers}")
+        raise field_error(
+            "personal_fen",
+            f"{req.personal_fen} fen is not a tier of the {pset.name} policy; tiers in yuan: {tiers}",
+        )
 
 
-def _transfers(ctx: Ctx, person_id: str, req: ContributionRequest, lowest: int, subsidies: dict[int, int]) -> tuple[int, int, list[Transfer]]:
+def _transfers(
+    ctx: Ctx, person_id: str, req: ContributionRequest, lowest: int, subsidies: dict[int, int]
+) -> tuple[int, int, list[Transfer]]:
     on = req.paid_on
     transfers: list[Transfer] = []
     if req.kind == "on_behalf":
         tier = lowest
-        transfers.append(Transfer("fiscal:county:on_behalf", bucket_code(person_id, "government"), tier, "on_behalf", on))
+        transfers.append(
+            Transfer(
+                "fiscal:county:on_behalf",
+                bucket_code(person_id, "government"),
+                tier,
+                "on_behalf",
+                on,
+            )
+        )
     else:
         tier = req.personal_fen
-        transfers.append(Transfer("source:personal", bucket_code(person_id, "personal"), tier, "contribution", on))
-    for source, bucket, amount in (("source:collective", "collective", req.collective_fen), ("source:other", "other", req.other_fen)):
+        transfers.append(
+            Transfer(
+                "source:personal", bucket_code(person_id, "personal"), tier, "contribution", on
+            )
+        )
+    for source, bucket, amount in (
+        ("source:collective", "collective", req.collective_fen),
+        ("source:other", "other", req.other_fen),
+    ):
         if amount:
-            transfers.append(Transfer(source, bucket_code(person_id, bucket), amount, "contribution", on))
+            transfers.append(
+                Transfer(source, bucket_code(person_id, bucket), amount, "contribution", on)
+            )
     subsidy = 0 if req.kind == "back_payment" else subsidies[tier]
     for level, amount in ctx.policy.split_subsidy(subsidy).items():
         if amount:
-            transfers.append(Transfer(f"fiscal:{level}:subsidy", bucket_code(person_id, "government"), amount, "subsidy", on))
+            transfers.append(
+                Transfer(
+                    f"fiscal:{level}:subsidy",
+                    bucket_code(person_id, "government"),
+                    amount,
+                    "subsidy",
+                    on,
+                )
+            )
     return tier, subsidy, transfers
 
 
@@ -155,7 +208,13 @@ def reverse(ctx: Ctx, contribution_id: str, reason: str) -> Contribution:
 
 def list_for(ctx: Ctx, person_id: str) -> list[Contribution]:
     registry.get(ctx, person_id)
-    return list(ctx.session.exec(select(Contribution).where(Contribution.person_id == person_id).order_by(Contribution.year, Contribution.created_at)).all())
+    return list(
+        ctx.session.exec(
+            select(Contribution)
+            .where(Contribution.person_id == person_id)
+            .order_by(Contribution.year, Contribution.created_at)
+        ).all()
+    )
 
 
 def account(ctx: Ctx, person_id: str) -> dict[str, object]:
@@ -167,15 +226,26 @@ def account(ctx: Ctx, person_id: str) -> dict[str, object]:
     p = LedgerPosting.__table__.c
     sign = sa.case((a.id == t.credit_account_id, t.amount_fen), else_=-t.amount_fen)
     rows = ctx.session.execute(
-        sa.select(t.on, t.code, a.bucket, sign.label("amount"), p.operation, p.id.label("posting_id"))
+        sa.select(
+            t.on, t.code, a.bucket, sign.label("amount"), p.operation, p.id.label("posting_id")
+        )
         .select_from(LedgerTransfer.__table__)
-        .join(LedgerAccount.__table__, sa.or_(a.id == t.credit_account_id, a.id == t.debit_account_id))
+        .join(
+            LedgerAccount.__table__, sa.or_(a.id == t.credit_account_id, a.id == t.debit_account_id)
+        )
         .join(LedgerPosting.__table__, p.id == t.posting_id)
         .where(a.person_id == person_id)
         .order_by(t.on, t.id)
     ).all()
     entries = [
-        {"on": r.on, "kind": r.code, "bucket": r.bucket, "amount_fen": int(r.amount), "operation": r.operation, "posting_id": r.posting_id}
+        {
+            "on": r.on,
+            "kind": r.code,
+            "bucket": r.bucket,
+            "amount_fen": int(r.amount),
+            "operation": r.operation,
+            "posting_id": r.posting_id,
+        }
         for r in rows
     ]
     return {

@@ -69,7 +69,9 @@ def load(data: bytes, field_name: str = "images") -> np.ndarray:
     try:
         return image.load_image(data, max_pixels=MAX_PIXELS)
     except ImageError as exc:
-        raise InvalidInput(f"{field_name}: {exc}", errors=[{"field": field_name, "message": str(exc)}]) from None
+        raise InvalidInput(
+            f"{field_name}: {exc}", errors=[{"field": field_name, "message": str(exc)}]
+        ) from None
 
 
 def _score(report) -> float:  # type: ignore[no-untyped-def]
@@ -114,7 +116,9 @@ def _probe(data: bytes, require_quality: bool) -> Probe:
     image = load(data)
     report = quality.assess(image, purpose="verify")
     if report.box is None or (require_quality and not report.ok):
-        return Probe(None, [r.as_dict() for r in report.reasons], _score(report) if report.box else 0.0)
+        return Probe(
+            None, [r.as_dict() for r in report.reasons], _score(report) if report.box else 0.0
+        )
     return Probe(templates.to_bytes(templates.encode(image, report.box)), [], _score(report))
 
 
@@ -137,7 +141,9 @@ def warm_samples(evidence_json: str, frames: Sequence[bytes]) -> None:
     a database transaction: on SQLite that transaction holds the write lock."""
     try:
         items = json.loads(evidence_json or "{}").get("frames") or []
-        wanted = {int(i["sample"]) for i in items if isinstance(i, dict) and i.get("sample") is not None}
+        wanted = {
+            int(i["sample"]) for i in items if isinstance(i, dict) and i.get("sample") is not None
+        }
     except (ValueError, TypeError, AttributeError):
         return  # malformed evidence is judged (and refused) later
     for index in sorted(wanted):
@@ -156,7 +162,9 @@ def decide(dist: float, pass_at: float, refer_at: float) -> Decision:
     return Decision(result.outcome, dist)
 
 
-def nearest(probe_template: bytes, candidates: Iterable[tuple[str, bytes]], below: float) -> list[tuple[str, float]]:
+def nearest(
+    probe_template: bytes, candidates: Iterable[tuple[str, bytes]], below: float
+) -> list[tuple[str, float]]:
     """1:N: the candidates (id, template) closer than `below`, nearest first. Brute force
     over the decrypted templates: a county has at most a few hundred thousand."""
     _, _, templates = _engine()
@@ -167,10 +175,14 @@ def nearest(probe_template: bytes, candidates: Iterable[tuple[str, bytes]], belo
     if not rows:
         return []
     dists = np.linalg.norm(np.stack(rows) - templates.from_bytes(probe_template), axis=1)
-    return sorted(((i, round(float(d), 4)) for i, d in zip(ids, dists, strict=True) if d < below), key=lambda x: x[1])
+    return sorted(
+        ((i, round(float(d), 4)) for i, d in zip(ids, dists, strict=True) if d < below),
+        key=lambda x: x[1],
+    )
 
 
 # --- liveness --------------------------------------------------------------------------------
+
 
 def new_challenge(ttl_seconds: float, now: float) -> tuple[str, str, list[str]]:
     """(challenge_id, nonce, actions) from the engine's secure randomness."""
@@ -206,9 +218,15 @@ def check_liveness(
     except (ValueError, TypeError, KeyError, IndexError):
         return Liveness(False, ["bad_evidence"])
     if any(m.timestamp > now.timestamp() + CLOCK_SKEW_SECONDS for m in measurements):
-        return Liveness(False, ["bad_evidence"])  # frames from the future were not filmed for this challenge
-    challenge = liveness.Challenge(challenge_id, nonce, tuple(actions), issued_at.timestamp(), expires_at.timestamp())  # type: ignore[arg-type]
-    result = liveness.verify_evidence(challenge, measurements, now.timestamp(), reference=templates.from_bytes(reference))
+        return Liveness(
+            False, ["bad_evidence"]
+        )  # frames from the future were not filmed for this challenge
+    challenge = liveness.Challenge(
+        challenge_id, nonce, tuple(actions), issued_at.timestamp(), expires_at.timestamp()
+    )  # type: ignore[arg-type]
+    result = liveness.verify_evidence(
+        challenge, measurements, now.timestamp(), reference=templates.from_bytes(reference)
+    )
     return Liveness(result.passed, [r.code for r in result.reasons])
 
 
@@ -224,14 +242,23 @@ def _measurements(evidence_json: str, frames: Sequence[bytes], liveness, Box) ->
             sampled = probe(frames[int(item["sample"])], require_quality=False)
             descriptor = _engine()[2].from_bytes(sampled.template) if sampled.template else None
         box = Box(0, 0, 100, 100) if item.get("face", True) else None
-        shape = np.asarray(item["shape"], dtype=np.float64).reshape(68, 2) if item.get("shape") is not None else None
+        shape = (
+            np.asarray(item["shape"], dtype=np.float64).reshape(68, 2)
+            if item.get("shape") is not None
+            else None
+        )
         out.append(
             liveness.FrameMeasurement(
-                timestamp=float(item["t"]), box=box, ear=float(item.get("ear", 0)), mar=float(item.get("mar", 0)),
-                yaw=float(item.get("yaw", 0)), aspect=float(item.get("aspect", 0)), shape=shape, descriptor=descriptor,
+                timestamp=float(item["t"]),
+                box=box,
+                ear=float(item.get("ear", 0)),
+                mar=float(item.get("mar", 0)),
+                yaw=float(item.get("yaw", 0)),
+                aspect=float(item.get("aspect", 0)),
+                shape=shape,
+                descriptor=descriptor,
             )
         )
     if not all(np.isfinite([m.timestamp, m.ear, m.mar, m.yaw, m.aspect]).all() for m in out):
         raise ValueError("non-finite measurement")
     return out
-

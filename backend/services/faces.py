@@ -22,7 +22,9 @@ def _aad(person_id: str) -> bytes:
 def template_of(ctx: Ctx, person_id: str) -> FaceTemplate | None:
     """The person's active enrolled face (the newest)."""
     return ctx.session.exec(
-        select(FaceTemplate).where(FaceTemplate.person_id == person_id, FaceTemplate.active.is_(True)).order_by(FaceTemplate.created_at.desc())  # type: ignore[attr-defined]
+        select(FaceTemplate)
+        .where(FaceTemplate.person_id == person_id, FaceTemplate.active.is_(True))
+        .order_by(FaceTemplate.created_at.desc())  # type: ignore[attr-defined]
     ).first()
 
 
@@ -44,7 +46,10 @@ def open_sealed(ctx: Ctx, person_id: str, blob: bytes) -> bytes:
 
 def enrol(ctx: Ctx, person_id: str, images: Sequence[bytes]) -> dict[str, object]:
     if not images:
-        raise InvalidInput("send at least one photo as `images`", errors=[{"field": "images", "message": "this field is required"}])
+        raise InvalidInput(
+            "send at least one photo as `images`",
+            errors=[{"field": "images", "message": "this field is required"}],
+        )
     # the face work before the first query: on SQLite the transaction holds the write lock
     result = face_engine.enrol(images)
     person = registry.get(ctx, person_id)
@@ -52,12 +57,19 @@ def enrol(ctx: Ctx, person_id: str, images: Sequence[bytes]) -> dict[str, object
         raise RuleRefused(f"person {person_id} is {person.status}: no face can be enrolled")
     if not result.ok or result.template is None:
         text = "; ".join(r["en"] for r in result.reasons)
-        raise InvalidInput(f"no photo is good enough to enrol: {text}", errors=[{"field": "images", "message": r["en"]} for r in result.reasons])
+        raise InvalidInput(
+            f"no photo is good enough to enrol: {text}",
+            errors=[{"field": "images", "message": r["en"]} for r in result.reasons],
+        )
     duplicates = _duplicates(ctx, person, result.template)
     row = FaceTemplate(
-        id=new_id("fce")[:40], person_id=person_id, template_enc=seal(ctx, person_id, result.template),
-        photo_enc=seal(ctx, person_id, images[_first_used(result)]), quality=result.quality,
-        active=not duplicates, created_by=ctx.actor.label,
+        id=new_id("fce")[:40],
+        person_id=person_id,
+        template_enc=seal(ctx, person_id, result.template),
+        photo_enc=seal(ctx, person_id, images[_first_used(result)]),
+        quality=result.quality,
+        active=not duplicates,
+        created_by=ctx.actor.label,
     )
     if not duplicates:
         _retire_old(ctx, person_id)
@@ -66,12 +78,27 @@ def enrol(ctx: Ctx, person_id: str, images: Sequence[bytes]) -> dict[str, object
     case_id = None
     if duplicates:
         # one face under two ID numbers: held back until a reviewer decides
-        case = ReviewCase(id=new_id("rev")[:40], person_id=person_id, reasons=json.dumps([{"code": "possible_duplicate", "template_id": row.id, "others": duplicates}]))
+        case = ReviewCase(
+            id=new_id("rev")[:40],
+            person_id=person_id,
+            reasons=json.dumps(
+                [{"code": "possible_duplicate", "template_id": row.id, "others": duplicates}]
+            ),
+        )
         ctx.session.add(case)
         ctx.session.flush()
         case_id = case.id
-    audit.record(ctx, "face.enrol", person_id, after={"template_id": row.id, "duplicates": duplicates})
-    return {"template_id": row.id, "quality": result.quality, "accepted": not duplicates, "duplicates": duplicates, "review_case_id": case_id, "photos": result.photos}
+    audit.record(
+        ctx, "face.enrol", person_id, after={"template_id": row.id, "duplicates": duplicates}
+    )
+    return {
+        "template_id": row.id,
+        "quality": result.quality,
+        "accepted": not duplicates,
+        "duplicates": duplicates,
+        "review_case_id": case_id,
+        "photos": result.photos,
+    }
 
 
 def _first_used(result: face_engine.Enrolled) -> int:
@@ -79,15 +106,24 @@ def _first_used(result: face_engine.Enrolled) -> int:
 
 
 def _retire_old(ctx: Ctx, person_id: str) -> None:
-    for old in ctx.session.exec(select(FaceTemplate).where(FaceTemplate.person_id == person_id, FaceTemplate.active.is_(True))).all():  # type: ignore[attr-defined]
+    for old in ctx.session.exec(
+        select(FaceTemplate).where(
+            FaceTemplate.person_id == person_id, FaceTemplate.active.is_(True)
+        )
+    ).all():  # type: ignore[attr-defined]
         old.active = False
         ctx.session.add(old)
 
 
 def _duplicates(ctx: Ctx, person: Person, template: bytes) -> list[dict[str, object]]:
     rows = ctx.session.exec(
-        select(FaceTemplate.person_id, FaceTemplate.template_enc).join(Person, Person.id == FaceTemplate.person_id)
-        .where(FaceTemplate.active.is_(True), FaceTemplate.person_id != person.id, Person.id_hash != person.id_hash)  # type: ignore[attr-defined]
+        select(FaceTemplate.person_id, FaceTemplate.template_enc)
+        .join(Person, Person.id == FaceTemplate.person_id)
+        .where(
+            FaceTemplate.active.is_(True),
+            FaceTemplate.person_id != person.id,
+            Person.id_hash != person.id_hash,
+        )  # type: ignore[attr-defined]
     ).all()
     candidates = ((pid, ctx.keyring.decrypt(blob, _aad(pid))) for pid, blob in rows)
     found = face_engine.nearest(template, candidates, below=ctx.policy.face.duplicate_at)
@@ -111,10 +147,20 @@ def verify(ctx: Ctx, person_id: str, image: bytes) -> dict[str, object]:
     if enrolled is None:
         raise RuleRefused(f"person {person_id} has no enrolled face: enrol one first")
     if probe.template is None:
-        out: dict[str, object] = {"outcome": "failed", "distance": None, "reasons": [r["code"] for r in probe.reasons]}
+        out: dict[str, object] = {
+            "outcome": "failed",
+            "distance": None,
+            "reasons": [r["code"] for r in probe.reasons],
+        }
     else:
         dist = face_engine.distance(template_bytes(ctx, enrolled), probe.template)
         decision = face_engine.decide(dist, ctx.policy.face.pass_at, ctx.policy.face.refer_at)
-        out = {"outcome": decision.outcome, "distance": dist, "reasons": [] if decision.outcome == "passed" else ["grey_zone" if decision.outcome == "referred" else "no_match"]}
+        out = {
+            "outcome": decision.outcome,
+            "distance": dist,
+            "reasons": []
+            if decision.outcome == "passed"
+            else ["grey_zone" if decision.outcome == "referred" else "no_match"],
+        }
     audit.record(ctx, "face.verify", person_id, after=out)
     return out

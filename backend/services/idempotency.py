@@ -34,7 +34,9 @@ def digest(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def run(engine: Engine, scope: str, key: str | None, payload: Any, work: Callable[[Session], Reply]) -> Reply:
+def run(
+    engine: Engine, scope: str, key: str | None, payload: Any, work: Callable[[Session], Reply]
+) -> Reply:
     """Run `work` in one transaction, at most once per (scope, key)."""
     if key is None:
         with session_scope(engine) as session:
@@ -48,7 +50,13 @@ def run(engine: Engine, scope: str, key: str | None, payload: Any, work: Callabl
             return replay
         try:
             with session_scope(engine) as session:
-                record = IdempotencyRecord(scope=scope, key=key, request_digest=request_digest, status_code=0, response_json="")
+                record = IdempotencyRecord(
+                    scope=scope,
+                    key=key,
+                    request_digest=request_digest,
+                    status_code=0,
+                    response_json="",
+                )
                 session.add(record)
                 session.flush()
                 reply = work(session)
@@ -58,7 +66,9 @@ def run(engine: Engine, scope: str, key: str | None, payload: Any, work: Callabl
                 return reply
         except IntegrityError:
             continue  # a twin committed first: replay its answer
-    raise Conflict("the request is being processed by another call with the same Idempotency-Key; retry")
+    raise Conflict(
+        "the request is being processed by another call with the same Idempotency-Key; retry"
+    )
 
 
 def _replay(engine: Engine, scope: str, key: str, request_digest: str) -> Reply | None:

@@ -44,12 +44,16 @@ def old_scheme(ctx: Ctx, data: bytes, *, source: str = "old_scheme_csv") -> Impo
     reader = csv.reader(io.StringIO(text))
     header = [h.strip() for h in next(reader, [])]
     if header != OLD_SCHEME_COLUMNS:
-        raise InvalidInput(f"the columns must be exactly {','.join(OLD_SCHEME_COLUMNS)}; got {','.join(header) or 'nothing'}")
+        raise InvalidInput(
+            f"the columns must be exactly {','.join(OLD_SCHEME_COLUMNS)}; got {','.join(header) or 'nothing'}"
+        )
     rows, errors = _parse_rows(ctx, reader)
     if errors:
         shown = errors[:MAX_ERRORS_SHOWN]
         more = f" (and {len(errors) - len(shown)} more)" if len(errors) > len(shown) else ""
-        raise InvalidInput(f"{len(errors)} rows are wrong; nothing was imported{more}", errors=shown)
+        raise InvalidInput(
+            f"{len(errors)} rows are wrong; nothing was imported{more}", errors=shown
+        )
     posted = already = total = 0
     for line_no, person, amount, as_of in rows:
         key = f"old_scheme:{person.id}:{as_of.isoformat()}"
@@ -58,7 +62,15 @@ def old_scheme(ctx: Ctx, data: bytes, *, source: str = "old_scheme_csv") -> Impo
             idempotency_key=key,
             operation="old_scheme_opening",
             on=as_of,
-            transfers=[Transfer("source:old_scheme", bucket_code(person.id, "personal"), amount, "old_scheme", as_of)],
+            transfers=[
+                Transfer(
+                    "source:old_scheme",
+                    bucket_code(person.id, "personal"),
+                    amount,
+                    "old_scheme",
+                    as_of,
+                )
+            ],
             person_id=person.id,
             memo=f"{source} line {line_no}",
             created_by=ctx.actor.label,
@@ -67,13 +79,20 @@ def old_scheme(ctx: Ctx, data: bytes, *, source: str = "old_scheme_csv") -> Impo
         already += not result.created
         total += amount if result.created else 0
     batch = ImportBatch(
-        id=ledger.new_id("imp")[:40], kind="old_scheme", digest=hashlib.sha256(data).hexdigest(), rows=len(rows), posted=posted, created_by=ctx.actor.label
+        id=ledger.new_id("imp")[:40],
+        kind="old_scheme",
+        digest=hashlib.sha256(data).hexdigest(),
+        rows=len(rows),
+        posted=posted,
+        created_by=ctx.actor.label,
     )
     ctx.session.add(batch)
     return ImportResult(batch.id, len(rows), posted, already, total)
 
 
-def _parse_rows(ctx: Ctx, reader) -> tuple[list[tuple[int, Person, int, date]], list[dict[str, str]]]:  # type: ignore[no-untyped-def]
+def _parse_rows(
+    ctx: Ctx, reader
+) -> tuple[list[tuple[int, Person, int, date]], list[dict[str, str]]]:  # type: ignore[no-untyped-def]
     rows: list[tuple[int, Person, int, date]] = []
     errors: list[dict[str, str]] = []
     for line_no, cells in enumerate(reader, start=2):
@@ -83,7 +102,12 @@ def _parse_rows(ctx: Ctx, reader) -> tuple[list[tuple[int, Person, int, date]], 
             raise InvalidInput(f"at most {MAX_ROWS} rows per file; split the file")
         field = f"line {line_no}"
         if len(cells) != len(OLD_SCHEME_COLUMNS):
-            errors.append({"field": field, "message": f"expected {len(OLD_SCHEME_COLUMNS)} columns, got {len(cells)}"})
+            errors.append(
+                {
+                    "field": field,
+                    "message": f"expected {len(OLD_SCHEME_COLUMNS)} columns, got {len(cells)}",
+                }
+            )
             continue
         raw_id, name, raw_amount, raw_date = (c.strip() for c in cells)
         try:
@@ -96,18 +120,36 @@ def _parse_rows(ctx: Ctx, reader) -> tuple[list[tuple[int, Person, int, date]], 
             errors.append({"field": field, "message": exc.detail})
             continue
         except ValueError:
-            errors.append({"field": field, "message": "balance_fen must be a positive whole number of fen and as_of a date YYYY-MM-DD"})
+            errors.append(
+                {
+                    "field": field,
+                    "message": "balance_fen must be a positive whole number of fen and as_of a date YYYY-MM-DD",
+                }
+            )
             continue
         if as_of > ctx.today:
             errors.append({"field": field, "message": "as_of is in the future"})
             continue
         person = ctx.session.exec(
-            select(Person).where(Person.id_hash == ctx.keyring.lookup_hash(ident.number), Person.status != "cancelled")
+            select(Person).where(
+                Person.id_hash == ctx.keyring.lookup_hash(ident.number),
+                Person.status != "cancelled",
+            )
         ).first()
         if person is None:
-            errors.append({"field": field, "message": f"no enrolled person with ID number {idnumber.mask(ident.number)}"})
+            errors.append(
+                {
+                    "field": field,
+                    "message": f"no enrolled person with ID number {idnumber.mask(ident.number)}",
+                }
+            )
         elif person.name != name:
-            errors.append({"field": field, "message": f"the name {name!r} does not match the registry for {idnumber.mask(ident.number)}"})
+            errors.append(
+                {
+                    "field": field,
+                    "message": f"the name {name!r} does not match the registry for {idnumber.mask(ident.number)}",
+                }
+            )
         else:
             rows.append((line_no, person, amount, as_of))
     return rows, errors

@@ -33,7 +33,9 @@ def run(ctx: Ctx, year: int) -> InterestResult:
         raise field_error("year", f"{year} is before the scheme started ({first_year})")
     credit_day = date(year, 12, 31)
     if credit_day > ctx.today:
-        raise RuleRefused(f"interest for {year} is credited on {credit_day.isoformat()}; that day has not come")
+        raise RuleRefused(
+            f"interest for {year} is credited on {credit_day.isoformat()}; that day has not come"
+        )
     if year > first_year and s.get(InterestRun, year - 1) is None:
         raise RuleRefused(f"interest for {year - 1} has not been run; run the years in order")
     rate = ctx.policy.interest_rate(year)
@@ -45,9 +47,19 @@ def run(ctx: Ctx, year: int) -> InterestResult:
     posting_id = ""
     if transfers:
         posting_id = ledger.post(
-            s, idempotency_key=f"interest:{year}", operation="interest", on=credit_day, transfers=transfers, created_by=ctx.actor.label
+            s,
+            idempotency_key=f"interest:{year}",
+            operation="interest",
+            on=credit_day,
+            transfers=transfers,
+            created_by=ctx.actor.label,
         ).posting_id
-    result = InterestRun(year=year, posting_id=posting_id, accounts=len(transfers), total_fen=sum(t.amount_fen for t in transfers))
+    result = InterestRun(
+        year=year,
+        posting_id=posting_id,
+        accounts=len(transfers),
+        total_fen=sum(t.amount_fen for t in transfers),
+    )
     s.add(result)
     s.flush()
     return InterestResult(year, result.accounts, result.total_fen, created=True)
@@ -58,8 +70,12 @@ def opening_balances(session: sa.orm.Session, start: date) -> list[tuple[str, in
     t = LedgerTransfer.__table__.c
     a = LedgerAccount.__table__.c
     moves = sa.union_all(
-        sa.select(t.credit_account_id.label("account_id"), t.amount_fen.label("amount")).where(t.on < start),
-        sa.select(t.debit_account_id.label("account_id"), (-t.amount_fen).label("amount")).where(t.on < start),
+        sa.select(t.credit_account_id.label("account_id"), t.amount_fen.label("amount")).where(
+            t.on < start
+        ),
+        sa.select(t.debit_account_id.label("account_id"), (-t.amount_fen).label("amount")).where(
+            t.on < start
+        ),
     ).subquery()
     rows = session.execute(
         sa.select(a.code, sa.func.sum(moves.c.amount))

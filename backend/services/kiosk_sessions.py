@@ -27,7 +27,13 @@ def _mac(ctx: Ctx, body: str) -> str:
 
 def open_session(ctx: Ctx, person_id: str, now: float | None = None) -> tuple[str, int]:
     exp = int((now or time.time()) + TTL_SECONDS)
-    body = base64.urlsafe_b64encode(json.dumps({"p": person_id, "d": ctx.actor.device_id, "e": exp}).encode()).decode().rstrip("=")
+    body = (
+        base64.urlsafe_b64encode(
+            json.dumps({"p": person_id, "d": ctx.actor.device_id, "e": exp}).encode()
+        )
+        .decode()
+        .rstrip("=")
+    )
     return f"{body}.{_mac(ctx, body)}", TTL_SECONDS
 
 
@@ -36,7 +42,9 @@ def require(ctx: Ctx, token: str | None, person_id: str, now: float | None = Non
     if ctx.actor.role != "kiosk":
         return
     if not token or "." not in token:
-        raise Forbidden("a kiosk sees a person's data only in a resident session (card + face): POST /api/v1/kiosk/sessions")
+        raise Forbidden(
+            "a kiosk sees a person's data only in a resident session (card + face): POST /api/v1/kiosk/sessions"
+        )
     body, mac = token.rsplit(".", 1)
     if not hmac.compare_digest(mac, _mac(ctx, body)):
         raise Forbidden("invalid resident session")

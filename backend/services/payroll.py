@@ -62,7 +62,9 @@ def validate_period(period: str, today: date, policy: Policy) -> str:
     period = months.parse(period)
     latest = months.add(months.of(today), 1)
     if period > latest:
-        raise field_error("period", f"{period} is too far ahead: the latest payroll that can run now is {latest}")
+        raise field_error(
+            "period", f"{period} is too far ahead: the latest payroll that can run now is {latest}"
+        )
     if period < months.of(policy.scheme_start):
         raise field_error("period", f"{period} is before the scheme started")
     return period
@@ -84,7 +86,9 @@ def run(
     if months.of(run_on) != period:
         raise field_error("run_on", f"the payroll date {run_on.isoformat()} is not in {period}")
     chunk_size = chunk_size or int(os.environ.get("NONGBAO_PAYROLL_CHUNK", DEFAULT_CHUNK))
-    pause = float(os.environ.get("NONGBAO_PAYROLL_PAUSE_S", "0"))  # fault-injection window for crash tests
+    pause = float(
+        os.environ.get("NONGBAO_PAYROLL_PAUSE_S", "0")
+    )  # fault-injection window for crash tests
 
     _ensure_statistics(engine)
     with session_scope(engine) as s:
@@ -111,12 +115,18 @@ def run(
         run_row = s.get(PayrollRun, run_row.id)
         assert run_row is not None
         c = PayrollLine.__table__.c
-        paid, total = s.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(c.total_fen), 0)).where(c.run_id == run_row.id)).one()
+        paid, total = s.execute(
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(c.total_fen), 0)).where(
+                c.run_id == run_row.id
+            )
+        ).one()
         run_row.paid, run_row.total_fen = int(paid), int(total)
         run_row.suspended += suspended
         run_row.status, run_row.completed_at = "completed", datetime.now(UTC)
         s.add(run_row)
-    return RunResult(run_row.id, period, run_row.run_on, run_row.paid, run_row.total_fen, suspended, resumed)
+    return RunResult(
+        run_row.id, period, run_row.run_on, run_row.paid, run_row.total_fen, suspended, resumed
+    )
 
 
 def _ensure_statistics(engine: Engine) -> None:
@@ -125,17 +135,26 @@ def _ensure_statistics(engine: Engine) -> None:
     if engine.dialect.name != "sqlite":
         return
     with engine.begin() as conn:
-        has_stats = conn.execute(sa.text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")).scalar_one()
-        if not has_stats or not conn.execute(sa.text("SELECT count(*) FROM sqlite_stat1")).scalar_one():
+        has_stats = conn.execute(
+            sa.text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")
+        ).scalar_one()
+        if (
+            not has_stats
+            or not conn.execute(sa.text("SELECT count(*) FROM sqlite_stat1")).scalar_one()
+        ):
             conn.execute(sa.text("ANALYZE"))
 
 
 def _open_run(s: Session, period: str, run_on: date, actor: Actor) -> tuple[PayrollRun, bool]:
     """Resume the period's interrupted run, or start a new one."""
-    unfinished = s.exec(select(PayrollRun).where(PayrollRun.period == period, PayrollRun.status == "running")).first()
+    unfinished = s.exec(
+        select(PayrollRun).where(PayrollRun.period == period, PayrollRun.status == "running")
+    ).first()
     if unfinished is not None:
         return unfinished, True
-    row = PayrollRun(id=ledger.new_id("run")[:40], period=period, run_on=run_on, created_by=actor.label)
+    row = PayrollRun(
+        id=ledger.new_id("run")[:40], period=period, run_on=run_on, created_by=actor.label
+    )
     s.add(row)
     s.flush()
     return row, False
@@ -159,7 +178,9 @@ def _calendar(policy: Policy, period: str) -> list[tuple[str, int, int, int]]:
     rows = []
     for m in months.span(months.of(policy.scheme_start), period):
         minimum = policy.central_minimum_fen(m)
-        rows.append((m, minimum, round_half_up(Fraction(minimum) * share), policy.county_topup_fen(m)))
+        rows.append(
+            (m, minimum, round_half_up(Fraction(minimum) * share), policy.county_topup_fen(m))
+        )
     return rows
 
 
@@ -171,7 +192,14 @@ def _apply_suspensions(s: Session, policy: Policy, run_row: PayrollRun, actor: A
     """Lapsed certifications and unpaid children suspend; paid children lift family binding."""
     tag = run_row.id[-8:]
     now = datetime.now(UTC)
-    params = {"run_on": run_row.run_on, "period": run_row.period, "actor": actor.label, "now": now, "t": True, "f": False}
+    params = {
+        "run_on": run_row.run_on,
+        "period": run_row.period,
+        "actor": actor.label,
+        "now": now,
+        "t": True,
+        "f": False,
+    }
     lapse = s.execute(
         sa.text(
             "INSERT INTO suspension (id, person_id, reason, from_month, arrears, note, created_by, created_at) "
@@ -198,13 +226,22 @@ def _apply_suspensions(s: Session, policy: Policy, run_row: PayrollRun, actor: A
                 "SELECT 'sus_' || :tag || '_' || p.id, p.id, 'family_binding', :period, :f, "
                 "'a child has not paid for ' || :year_text, :actor, :now "
                 "FROM person p JOIN award a ON a.person_id = p.id AND a.revoked_at IS NULL AND a.family_binding = :t "
-                "WHERE p.status = 'receiving' AND " + unpaid_child.format(parent="p.id", year=":year")
+                "WHERE p.status = 'receiving' AND "
+                + unpaid_child.format(parent="p.id", year=":year")
             ),
-            {**params, "tag": "F" + tag, "year": year, "year_text": str(year), "youngest_payer": date(year - policy.pension_age + 1, 1, 1)},
+            {
+                **params,
+                "tag": "F" + tag,
+                "year": year,
+                "year_text": str(year),
+                "youngest_payer": date(year - policy.pension_age + 1, 1, 1),
+            },
         ).rowcount
     # lift family binding where every child has now paid for the year it was about
     open_binding = s.execute(
-        sa.text("SELECT id, person_id, from_month FROM suspension WHERE reason = 'family_binding' AND lifted_at IS NULL")
+        sa.text(
+            "SELECT id, person_id, from_month FROM suspension WHERE reason = 'family_binding' AND lifted_at IS NULL"
+        )
     ).all()
     for sus_id, parent, from_month in open_binding:
         y = int(from_month[:4])
@@ -214,8 +251,15 @@ def _apply_suspensions(s: Session, policy: Policy, run_row: PayrollRun, actor: A
         ).scalar()
         if not still and from_month < run_row.period:
             s.execute(
-                sa.text("UPDATE suspension SET lifted_at = :now, lifted_by = :actor, to_month = :to, lift_note = 'the children have paid' WHERE id = :id"),
-                {"now": now, "actor": actor.label, "to": months.add(run_row.period, -1), "id": sus_id},
+                sa.text(
+                    "UPDATE suspension SET lifted_at = :now, lifted_by = :actor, to_month = :to, lift_note = 'the children have paid' WHERE id = :id"
+                ),
+                {
+                    "now": now,
+                    "actor": actor.label,
+                    "to": months.add(run_row.period, -1),
+                    "id": sus_id,
+                },
             )
     s.execute(
         sa.text(
@@ -232,7 +276,15 @@ def _apply_suspensions(s: Session, policy: Policy, run_row: PayrollRun, actor: A
     return lapse + binding
 
 
-def _pay_chunk(s: Session, policy: Policy, run_row: PayrollRun, calendar: list[tuple[str, int, int, int]], lo: str, hi: str | None, actor: Actor) -> None:
+def _pay_chunk(
+    s: Session,
+    policy: Policy,
+    run_row: PayrollRun,
+    calendar: list[tuple[str, int, int, int]],
+    lo: str,
+    hi: str | None,
+    actor: Actor,
+) -> None:
     posting_id = ledger.new_id("pst")
     # every statement of the chunk names the person range, so the (person, month) and
     # (run, person) keys find the chunk's rows without an index on the posting
@@ -241,7 +293,16 @@ def _pay_chunk(s: Session, policy: Policy, run_row: PayrollRun, calendar: list[t
     if not _insert_paid_months(s, policy, calendar, in_range, base):
         return
     on = run_row.run_on
-    ledger.post(s, idempotency_key=f"payroll:{posting_id}", operation="payroll", on=on, transfers=[], memo=f"payroll {run_row.period} run {run_row.id}", created_by=actor.label, posting_id=posting_id)
+    ledger.post(
+        s,
+        idempotency_key=f"payroll:{posting_id}",
+        operation="payroll",
+        on=on,
+        transfers=[],
+        memo=f"payroll {run_row.period} run {run_row.id}",
+        created_by=actor.label,
+        posting_id=posting_id,
+    )
     _insert_lines_with_draws(s, _least(s), in_range, base)
     _post_bucket_draws(s, in_range, base, on)
     s.execute(
@@ -280,12 +341,26 @@ def _pay_chunk(s: Session, policy: Policy, run_row: PayrollRun, calendar: list[t
     # rides along as the total of the person-level transfers above)
     ledger.add_transfers(s, posting_id, on, fund_transfers)
     if from_buckets:
-        s.execute(sa.text("UPDATE ledger_account SET credits_posted = credits_posted + :amt WHERE code = 'payout:pensions'"), {"amt": int(from_buckets)})
+        s.execute(
+            sa.text(
+                "UPDATE ledger_account SET credits_posted = credits_posted + :amt WHERE code = 'payout:pensions'"
+            ),
+            {"amt": int(from_buckets)},
+        )
 
 
-def _insert_paid_months(s: Session, policy: Policy, calendar: list[tuple[str, int, int, int]], in_range: str, base: dict[str, object]) -> int:
+def _insert_paid_months(
+    s: Session,
+    policy: Policy,
+    calendar: list[tuple[str, int, int, int]],
+    in_range: str,
+    base: dict[str, object],
+) -> int:
     """Every owed, unpaid month up to the period, of the chunk's receiving people."""
-    cal = " UNION ALL ".join(f"SELECT '{m}' AS month, {mn} AS minimum, {cen} AS central, {top} AS topup" for m, mn, cen, top in calendar)
+    cal = " UNION ALL ".join(
+        f"SELECT '{m}' AS month, {mn} AS minimum, {cen} AS central, {top} AS topup"
+        for m, mn, cen, top in calendar
+    )
     years, bonus_fen = policy.long_contribution_base_years, policy.long_contribution_bonus_fen
     bonus = f"CASE WHEN a.contribution_years > {years} THEN (a.contribution_years - {years}) * {bonus_fen} ELSE 0 END"
     return s.execute(
@@ -304,7 +379,9 @@ def _insert_paid_months(s: Session, policy: Policy, calendar: list[tuple[str, in
     ).rowcount
 
 
-def _insert_lines_with_draws(s: Session, least: str, in_range: str, base: dict[str, object]) -> None:
+def _insert_lines_with_draws(
+    s: Session, least: str, in_range: str, base: dict[str, object]
+) -> None:
     """One line per person paid: the period, the arrears, and where the account pension comes
     from: its government part from the government bucket, the rest from personal, then
     collective, then other; what the buckets cannot cover, from the pool."""
@@ -319,14 +396,18 @@ def _insert_lines_with_draws(s: Session, least: str, in_range: str, base: dict[s
         "FROM paid_month pm JOIN award a ON a.person_id = pm.person_id AND a.revoked_at IS NULL JOIN person p ON p.id = pm.person_id "
         f"WHERE {in_range.format(t='pm')} AND pm.posting_id = :pst GROUP BY pm.person_id"
     )
-    balance = "SUM(CASE WHEN la.bucket = '{b}' THEN la.credits_posted - la.debits_posted ELSE 0 END)"
+    balance = (
+        "SUM(CASE WHEN la.bucket = '{b}' THEN la.credits_posted - la.debits_posted ELSE 0 END)"
+    )
     cols = "n.person_id, n.k, n.basic, n.account, n.arrears, n.total, n.gneed, n.nneed, n.village, n.bank"
     with_bal = (
         f"SELECT {cols}, {balance.format(b='government')} AS gb, {balance.format(b='personal')} AS pb, "
         f"{balance.format(b='collective')} AS cb, {balance.format(b='other')} AS ob "
         f"FROM ({paid}) n JOIN ledger_account la ON la.person_id = n.person_id GROUP BY {cols}"
     )
-    d1 = f"SELECT w.*, {least}(w.gneed, w.gb) AS g, {least}(w.nneed, w.pb) AS pd FROM ({with_bal}) w"
+    d1 = (
+        f"SELECT w.*, {least}(w.gneed, w.gb) AS g, {least}(w.nneed, w.pb) AS pd FROM ({with_bal}) w"
+    )
     d2 = f"SELECT x.*, {least}(x.nneed - x.pd, x.cb) AS cd FROM ({d1}) x"
     d3 = f"SELECT y.*, {least}(y.nneed - y.pd - y.cd, y.ob) AS od FROM ({d2}) y"
     s.execute(
@@ -379,20 +460,43 @@ def get_run(s: Session, run_id: str) -> PayrollRun:
 
 def lines(s: Session, run_id: str) -> list[PayrollLine]:
     get_run(s, run_id)
-    return list(s.exec(select(PayrollLine).where(PayrollLine.run_id == run_id).order_by(PayrollLine.village_code, PayrollLine.person_id)).all())
+    return list(
+        s.exec(
+            select(PayrollLine)
+            .where(PayrollLine.run_id == run_id)
+            .order_by(PayrollLine.village_code, PayrollLine.person_id)
+        ).all()
+    )
 
 
 def payments_of(s: Session, person_id: str, limit: int) -> list[dict[str, object]]:
     rows = s.execute(
-        sa.select(PayrollRun.period, PayrollRun.run_on, PayrollLine.months, PayrollLine.basic_fen, PayrollLine.account_fen, PayrollLine.arrears_fen, PayrollLine.total_fen, PayrollLine.status)
+        sa.select(
+            PayrollRun.period,
+            PayrollRun.run_on,
+            PayrollLine.months,
+            PayrollLine.basic_fen,
+            PayrollLine.account_fen,
+            PayrollLine.arrears_fen,
+            PayrollLine.total_fen,
+            PayrollLine.status,
+        )
         .join(PayrollRun, PayrollRun.id == PayrollLine.run_id)
         .where(PayrollLine.person_id == person_id)
         .order_by(PayrollRun.period.desc(), PayrollRun.run_on.desc())
         .limit(limit)
     ).all()
     return [
-        {"period": r.period, "paid_on": r.run_on.isoformat(), "months": r.months, "basic_fen": r.basic_fen, "account_fen": r.account_fen,
-         "arrears_fen": r.arrears_fen, "total_fen": r.total_fen, "status": r.status}
+        {
+            "period": r.period,
+            "paid_on": r.run_on.isoformat(),
+            "months": r.months,
+            "basic_fen": r.basic_fen,
+            "account_fen": r.account_fen,
+            "arrears_fen": r.arrears_fen,
+            "total_fen": r.total_fen,
+            "status": r.status,
+        }
         for r in rows
     ]
 
@@ -410,7 +514,13 @@ def bank_file_rows(s: Session, keyring, run_id: str) -> Iterator[list[str]]:  # 
     run_row = get_run(s, run_id)
     accounts: dict[str, list] = {}  # type: ignore[type-arg]
     rows = s.execute(
-        sa.select(PayrollLine.bank_account, PayrollLine.total_fen, Person.id, Person.name, Person.id_number_enc)
+        sa.select(
+            PayrollLine.bank_account,
+            PayrollLine.total_fen,
+            Person.id,
+            Person.name,
+            Person.id_number_enc,
+        )
         .join(Person, Person.id == PayrollLine.person_id)
         .where(PayrollLine.run_id == run_id)
         .order_by(PayrollLine.person_id)
@@ -427,7 +537,15 @@ def bank_file_rows(s: Session, keyring, run_id: str) -> Iterator[list[str]]:  # 
         account, id_number, name, amount, persons = accounts[key]
         grand += amount
         yield [str(seq), account, id_number, name, str(amount), str(persons), run_row.period]
-    yield ["TOTAL", str(len(accounts)), "", "", str(grand), str(sum(a[4] for a in accounts.values())), run_row.period]
+    yield [
+        "TOTAL",
+        str(len(accounts)),
+        "",
+        "",
+        str(grand),
+        str(sum(a[4] for a in accounts.values())),
+        run_row.period,
+    ]
 
 
 def bank_file_csv(s: Session, keyring, run_id: str) -> str:  # type: ignore[no-untyped-def]

@@ -28,8 +28,20 @@ def person_hash(ctx: Ctx, person_id: str) -> str:
 
 def issue(ctx: Ctx, key: Ed25519PrivateKey, person: Person, what: str, on: date) -> Receipt:
     receipt_id = new_id("rcp")[:24]
-    payload = receipts.Payload(receipt_id=receipt_id, what=what, on=on.isoformat(), person=idnumber.mask_name(person.name), person_hash=person_hash(ctx, person.id))
-    row = Receipt(id=receipt_id, person_id=person.id, what=what, issued_on=on, code=receipts.sign(key, payload))
+    payload = receipts.Payload(
+        receipt_id=receipt_id,
+        what=what,
+        on=on.isoformat(),
+        person=idnumber.mask_name(person.name),
+        person_hash=person_hash(ctx, person.id),
+    )
+    row = Receipt(
+        id=receipt_id,
+        person_id=person.id,
+        what=what,
+        issued_on=on,
+        code=receipts.sign(key, payload),
+    )
     ctx.session.add(row)
     ctx.session.flush()
     return row
@@ -39,4 +51,10 @@ def check(key: Ed25519PrivateKey, code: str) -> dict[str, object]:
     payload = receipts.verify(key.public_key(), code)
     if payload is None:
         return {"genuine": False}
-    return {"genuine": True, "receipt_id": payload.receipt_id, "what": payload.what, "on": payload.on, "person": payload.person}
+    return {
+        "genuine": True,
+        "receipt_id": payload.receipt_id,
+        "what": payload.what,
+        "on": payload.on,
+        "person": payload.person,
+    }

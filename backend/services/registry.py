@@ -48,7 +48,9 @@ def enrol(ctx: Ctx, req: Enrolment) -> Person:
     if s.get(Village, req.village_code) is None:
         raise field_error("village_code", f"unknown village code {req.village_code!r}")
     id_hash = ctx.keyring.lookup_hash(ident.number)
-    if s.exec(select(Person.id).where(Person.id_hash == id_hash, Person.status != "cancelled")).first():
+    if s.exec(
+        select(Person.id).where(Person.id_hash == id_hash, Person.status != "cancelled")
+    ).first():
         raise Conflict("this ID number is already enrolled")
     parents = _existing_persons(ctx, req.parent_person_ids or [])
     person_id = new_person_id()
@@ -56,7 +58,9 @@ def enrol(ctx: Ctx, req: Enrolment) -> Person:
         id=person_id,
         id_hash=id_hash,
         id_number_enc=ctx.keyring.encrypt_text(ident.number, person_id),
-        old_id_number_enc=ctx.keyring.encrypt_text(ident.old_number, person_id) if ident.old_number else None,
+        old_id_number_enc=ctx.keyring.encrypt_text(ident.old_number, person_id)
+        if ident.old_number
+        else None,
         name=_clean_name(req.name),
         birth_date=ident.birth_date,
         gender=ident.gender,
@@ -81,27 +85,45 @@ def enrol(ctx: Ctx, req: Enrolment) -> Person:
 def _check_declared(req: Enrolment, ident: idnumber.IdNumber) -> None:
     errors = []
     if req.birth_date is not None and req.birth_date != ident.birth_date:
-        errors.append({"field": "birth_date", "message": f"the ID number says born {ident.birth_date.isoformat()}, not {req.birth_date.isoformat()}"})
+        errors.append(
+            {
+                "field": "birth_date",
+                "message": f"the ID number says born {ident.birth_date.isoformat()}, not {req.birth_date.isoformat()}",
+            }
+        )
     if req.gender is not None and req.gender != ident.gender:
-        errors.append({"field": "gender", "message": f"the ID number says {ident.gender}, not {req.gender}"})
+        errors.append(
+            {"field": "gender", "message": f"the ID number says {ident.gender}, not {req.gender}"}
+        )
     if errors:
-        raise InvalidInput("the declared birth date or gender disagrees with the ID number", errors=errors)
+        raise InvalidInput(
+            "the declared birth date or gender disagrees with the ID number", errors=errors
+        )
 
 
 def _check_eligible(ctx: Ctx, req: Enrolment, ident: idnumber.IdNumber) -> None:
     if req.enrolled_on > ctx.today:
         raise field_error("enrolled_on", "the enrolment date is in the future")
     if req.enrolled_on < ctx.policy.scheme_start:
-        raise field_error("enrolled_on", f"the scheme started on {ctx.policy.scheme_start.isoformat()}; no enrolment before it")
+        raise field_error(
+            "enrolled_on",
+            f"the scheme started on {ctx.policy.scheme_start.isoformat()}; no enrolment before it",
+        )
     if ident.birth_date > req.enrolled_on:
-        raise field_error("id_number", "the birth date in the ID number is after the enrolment date")
+        raise field_error(
+            "id_number", "the birth date in the ID number is after the enrolment date"
+        )
     age = idnumber.age_on(ident.birth_date, req.enrolled_on)
     if age < MIN_ENROL_AGE:
-        raise RuleRefused(f"only residents aged {MIN_ENROL_AGE} or over may enrol; this person is {age} on {req.enrolled_on.isoformat()}")
+        raise RuleRefused(
+            f"only residents aged {MIN_ENROL_AGE} or over may enrol; this person is {age} on {req.enrolled_on.isoformat()}"
+        )
     if req.student:
         raise RuleRefused("students in school may not enrol")
     if req.urban_employee_pension:
-        raise RuleRefused("a member of the urban employee pension may not enrol in the resident pension")
+        raise RuleRefused(
+            "a member of the urban employee pension may not enrol in the resident pension"
+        )
 
 
 def _existing_persons(ctx: Ctx, ids: list[str]) -> list[Person]:
@@ -128,7 +150,9 @@ def get(ctx: Ctx, person_id: str) -> Person:
 
 def lock(ctx: Ctx, person_id: str) -> Person:
     """The person, row-locked until the transaction ends: one money operation per person at a time."""
-    person = ctx.session.exec(select(Person).where(Person.id == person_id).with_for_update()).first()
+    person = ctx.session.exec(
+        select(Person).where(Person.id == person_id).with_for_update()
+    ).first()
     if person is None:
         raise NotFound(f"no person {person_id}")
     return person
@@ -137,7 +161,9 @@ def lock(ctx: Ctx, person_id: str) -> Person:
 def find_by_id_number(ctx: Ctx, raw: str) -> Person:
     ident = idnumber.parse(raw)
     rows = ctx.session.exec(
-        select(Person).where(Person.id_hash == ctx.keyring.lookup_hash(ident.number)).order_by(Person.created_at.desc())
+        select(Person)
+        .where(Person.id_hash == ctx.keyring.lookup_hash(ident.number))
+        .order_by(Person.created_at.desc())
     ).all()
     live = [p for p in rows if p.status != "cancelled"]
     if not rows:
@@ -150,11 +176,19 @@ def id_number_of(ctx: Ctx, person: Person) -> str:
 
 
 def parents_of(ctx: Ctx, person_id: str) -> list[str]:
-    return list(ctx.session.exec(select(PersonParent.parent_id).where(PersonParent.person_id == person_id)).all())
+    return list(
+        ctx.session.exec(
+            select(PersonParent.parent_id).where(PersonParent.person_id == person_id)
+        ).all()
+    )
 
 
 def children_of(ctx: Ctx, person_id: str) -> list[str]:
-    return list(ctx.session.exec(select(PersonParent.person_id).where(PersonParent.parent_id == person_id)).all())
+    return list(
+        ctx.session.exec(
+            select(PersonParent.person_id).where(PersonParent.parent_id == person_id)
+        ).all()
+    )
 
 
 def change(ctx: Ctx, person_id: str, changes: dict[str, object], reason: str) -> Person:
@@ -215,7 +249,13 @@ def unfreeze(ctx: Ctx, person_id: str, reason: str) -> Person:
 
 def history(ctx: Ctx, person_id: str) -> list[PersonChange]:
     get(ctx, person_id)
-    return list(ctx.session.exec(select(PersonChange).where(PersonChange.person_id == person_id).order_by(PersonChange.id)).all())
+    return list(
+        ctx.session.exec(
+            select(PersonChange)
+            .where(PersonChange.person_id == person_id)
+            .order_by(PersonChange.id)
+        ).all()
+    )
 
 
 def _live(ctx: Ctx, person_id: str) -> Person:
@@ -232,8 +272,19 @@ def _set_status(ctx: Ctx, person: Person, status: str, reason: str) -> None:
     ctx.session.add(person)
 
 
-def _record(ctx: Ctx, person_id: str, field: str, old: str | None, new: str | None, reason: str) -> None:
-    ctx.session.add(PersonChange(person_id=person_id, field=field, old_value=old, new_value=new, reason=reason, changed_by=ctx.actor.label))
+def _record(
+    ctx: Ctx, person_id: str, field: str, old: str | None, new: str | None, reason: str
+) -> None:
+    ctx.session.add(
+        PersonChange(
+            person_id=person_id,
+            field=field,
+            old_value=old,
+            new_value=new,
+            reason=reason,
+            changed_by=ctx.actor.label,
+        )
+    )
 
 
 def _text(value: object) -> str | None:

@@ -54,8 +54,20 @@ def reason_codes(case: ReviewCase) -> list[str]:
     return [str(r.get("code")) for r in reason_entries(case)]
 
 
-def list_cases(ctx: Ctx, status: str = "open", village: str | None = None, reason: str | None = None, min_age: int | None = None, max_age: int | None = None) -> list[dict[str, object]]:
-    query = select(ReviewCase, Person).join(Person, Person.id == ReviewCase.person_id).order_by(ReviewCase.created_at).limit(MAX_LIST)
+def list_cases(
+    ctx: Ctx,
+    status: str = "open",
+    village: str | None = None,
+    reason: str | None = None,
+    min_age: int | None = None,
+    max_age: int | None = None,
+) -> list[dict[str, object]]:
+    query = (
+        select(ReviewCase, Person)
+        .join(Person, Person.id == ReviewCase.person_id)
+        .order_by(ReviewCase.created_at)
+        .limit(MAX_LIST)
+    )
     if status == "open":
         query = query.where(ReviewCase.status.in_(("open", "pending_second")))  # type: ignore[attr-defined]
     elif status != "all":
@@ -65,7 +77,11 @@ def list_cases(ctx: Ctx, status: str = "open", village: str | None = None, reaso
     rows = []
     for case, person in ctx.session.exec(query).all():
         age = idnumber.age_on(person.birth_date, ctx.today)
-        if (reason and reason not in reason_codes(case)) or (min_age is not None and age < min_age) or (max_age is not None and age > max_age):
+        if (
+            (reason and reason not in reason_codes(case))
+            or (min_age is not None and age < min_age)
+            or (max_age is not None and age > max_age)
+        ):
             continue
         rows.append(_summary(case, person, age))
     return rows
@@ -73,9 +89,17 @@ def list_cases(ctx: Ctx, status: str = "open", village: str | None = None, reaso
 
 def _summary(case: ReviewCase, person: Person, age: int) -> dict[str, object]:
     return {
-        "case_id": case.id, "person_id": person.id, "name": person.name, "village_code": person.village_code, "age": age,
-        "reasons": reason_codes(case), "status": case.status, "pending_decision": case.decision if case.status == "pending_second" else None,
-        "first_reviewer": case.first_reviewer, "certification_id": case.certification_id, "created_at": case.created_at.isoformat(),
+        "case_id": case.id,
+        "person_id": person.id,
+        "name": person.name,
+        "village_code": person.village_code,
+        "age": age,
+        "reasons": reason_codes(case),
+        "status": case.status,
+        "pending_decision": case.decision if case.status == "pending_second" else None,
+        "first_reviewer": case.first_reviewer,
+        "certification_id": case.certification_id,
+        "created_at": case.created_at.isoformat(),
     }
 
 
@@ -91,18 +115,38 @@ def detail(ctx: Ctx, case_id: str) -> dict[str, object]:
     case = get_case(ctx, case_id)
     person = registry.get(ctx, case.person_id)
     enrolled = _enrolled_photo(ctx, case)
-    captured = faces.open_sealed(ctx, person.id, case.captured_photo_enc) if case.captured_photo_enc else None
+    captured = (
+        faces.open_sealed(ctx, person.id, case.captured_photo_enc)
+        if case.captured_photo_enc
+        else None
+    )
     cert = ctx.session.get(Certification, case.certification_id) if case.certification_id else None
-    history = ctx.session.exec(select(Certification).where(Certification.person_id == person.id).order_by(Certification.created_at.desc()).limit(20)).all()
+    history = ctx.session.exec(
+        select(Certification)
+        .where(Certification.person_id == person.id)
+        .order_by(Certification.created_at.desc())
+        .limit(20)
+    ).all()
     audit.record(ctx, "review.case.read", person.id, after={"case_id": case.id})
     return {
         **_summary(case, person, idnumber.age_on(person.birth_date, ctx.today)),
-        "reason_details": reason_entries(case), "person_status": person.status,
-        "enrolled_photo": _data_url(enrolled), "captured_photo": _data_url(captured),
+        "reason_details": reason_entries(case),
+        "person_status": person.status,
+        "enrolled_photo": _data_url(enrolled),
+        "captured_photo": _data_url(captured),
         "certification": certification_out(ctx, cert) if cert else None,
-        "location": {"latitude": cert.latitude, "longitude": cert.longitude, "accuracy_m": cert.accuracy_m} if cert and cert.latitude is not None else None,
+        "location": {
+            "latitude": cert.latitude,
+            "longitude": cert.longitude,
+            "accuracy_m": cert.accuracy_m,
+        }
+        if cert and cert.latitude is not None
+        else None,
         "history": [certification_out(ctx, c) for c in history],
-        "first_note": case.first_note, "second_reviewer": case.second_reviewer, "second_note": case.second_note, "decision": case.decision,
+        "first_note": case.first_note,
+        "second_reviewer": case.second_reviewer,
+        "second_note": case.second_note,
+        "decision": case.decision,
     }
 
 
@@ -119,12 +163,16 @@ def _data_url(data: bytes | None) -> str | None:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 
-def decide(ctx: Ctx, key: Ed25519PrivateKey, case_id: str, decision: str, note: str) -> dict[str, object]:
+def decide(
+    ctx: Ctx, key: Ed25519PrivateKey, case_id: str, decision: str, note: str
+) -> dict[str, object]:
     if decision not in DECISIONS:
         raise field_error("decision", f"a decision is one of {', '.join(DECISIONS)}")
     if not note.strip():
         raise field_error("note", "a decision needs a note saying why")
-    case = ctx.session.exec(select(ReviewCase).where(ReviewCase.id == case_id).with_for_update()).first()
+    case = ctx.session.exec(
+        select(ReviewCase).where(ReviewCase.id == case_id).with_for_update()
+    ).first()
     if case is None:
         raise NotFound(f"no review case {case_id}")
     before = {"status": case.status, "decision": case.decision}
@@ -133,29 +181,56 @@ def decide(ctx: Ctx, key: Ed25519PrivateKey, case_id: str, decision: str, note: 
     if case.status == "pending_second":
         result = _confirm(ctx, key, case, decision, note)
     elif decision in FOUR_EYES:
-        case.status, case.decision, case.first_reviewer, case.first_note = "pending_second", decision, ctx.actor.name, note.strip()
-        result = {"case_id": case.id, "status": case.status, "decision": decision, "needs_second_reviewer": True}
+        case.status, case.decision, case.first_reviewer, case.first_note = (
+            "pending_second",
+            decision,
+            ctx.actor.name,
+            note.strip(),
+        )
+        result = {
+            "case_id": case.id,
+            "status": case.status,
+            "decision": decision,
+            "needs_second_reviewer": True,
+        }
     else:
         case.first_reviewer, case.first_note = ctx.actor.name, note.strip()
         result = _apply(ctx, key, case, decision, note)
     ctx.session.add(case)
     ctx.session.flush()
-    audit.record(ctx, f"review.{decision}", case.person_id, before=before, after={"case_id": case.id, "status": case.status, "decision": case.decision})
+    audit.record(
+        ctx,
+        f"review.{decision}",
+        case.person_id,
+        before=before,
+        after={"case_id": case.id, "status": case.status, "decision": case.decision},
+    )
     return result
 
 
-def _confirm(ctx: Ctx, key: Ed25519PrivateKey, case: ReviewCase, decision: str, note: str) -> dict[str, object]:
+def _confirm(
+    ctx: Ctx, key: Ed25519PrivateKey, case: ReviewCase, decision: str, note: str
+) -> dict[str, object]:
     if case.first_reviewer == ctx.actor.name:
         raise FourEyes("four-eyes rule: a second, different reviewer must confirm this decision")
     if decision != case.decision:
-        raise Conflict(f"this case awaits confirmation of {case.decision!r}; confirm it, or the first reviewer withdraws it")
+        raise Conflict(
+            f"this case awaits confirmation of {case.decision!r}; confirm it, or the first reviewer withdraws it"
+        )
     case.second_reviewer, case.second_note = ctx.actor.name, note.strip()
     return _apply(ctx, key, case, decision, note)
 
 
-def _apply(ctx: Ctx, key: Ed25519PrivateKey, case: ReviewCase, decision: str, note: str) -> dict[str, object]:
+def _apply(
+    ctx: Ctx, key: Ed25519PrivateKey, case: ReviewCase, decision: str, note: str
+) -> dict[str, object]:
     case.status, case.decision, case.closed_at = "closed", decision, utcnow()
-    result: dict[str, object] = {"case_id": case.id, "status": "closed", "decision": decision, "needs_second_reviewer": False}
+    result: dict[str, object] = {
+        "case_id": case.id,
+        "status": "closed",
+        "decision": decision,
+        "needs_second_reviewer": False,
+    }
     if decision == "approve":
         result.update(_approve(ctx, key, case, note))
     elif decision == "suspend":
@@ -169,18 +244,38 @@ def _approve(ctx: Ctx, key: Ed25519PrivateKey, case: ReviewCase, note: str) -> d
         faces.activate(ctx, held[0])
         return {}
     person = registry.get(ctx, case.person_id)
-    cert = record_passed(ctx, person.id, "review", ctx.today, evidence=f"review case {case.id}: {note.strip()}"[:2000])
+    cert = record_passed(
+        ctx,
+        person.id,
+        "review",
+        ctx.today,
+        evidence=f"review case {case.id}: {note.strip()}"[:2000],
+    )
     receipt = receipts_service.issue(ctx, key, person, "certification", cert.certified_on)
     cert.receipt_id = receipt.id
     ctx.session.add(cert)
-    return {"certification_id": cert.id, "valid_until": cert.valid_until.isoformat() if cert.valid_until else None, "receipt": {"receipt_id": receipt.id, "code": receipt.code}}
+    return {
+        "certification_id": cert.id,
+        "valid_until": cert.valid_until.isoformat() if cert.valid_until else None,
+        "receipt": {"receipt_id": receipt.id, "code": receipt.code},
+    }
 
 
 def _suspend(ctx: Ctx, person_id: str, note: str) -> None:
     person = registry.lock(ctx, person_id)
     month = date(ctx.today.year, ctx.today.month, 1).strftime("%Y-%m")
     # arrears: if the investigation clears the person, the suspended months are paid back
-    ctx.session.add(Suspension(id=new_id("sus")[:40], person_id=person_id, reason="investigation", from_month=month, arrears=True, note=note.strip()[:500], created_by=ctx.actor.label))
+    ctx.session.add(
+        Suspension(
+            id=new_id("sus")[:40],
+            person_id=person_id,
+            reason="investigation",
+            from_month=month,
+            arrears=True,
+            note=note.strip()[:500],
+            created_by=ctx.actor.label,
+        )
+    )
     if person.status == "receiving":
         person.status = "suspended"
         ctx.session.add(person)

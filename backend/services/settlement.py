@@ -76,7 +76,9 @@ def other_pension_found(ctx: Ctx, person_id: str, started_on: date, note: str) -
     if started_on > ctx.today:
         raise field_error("started_on", "the other pension's start date is in the future")
     if awards.live_award(ctx, person_id) is None:
-        raise RuleRefused("the person has no award; record the employee pension as a change instead")
+        raise RuleRefused(
+            "the person has no award; record the employee pension as a change instead"
+        )
     last_day = date.fromordinal(started_on.toordinal() - 1)
     return _settle(ctx, person, last_day, "other_pension", note or "urban employee pension found")
 
@@ -91,7 +93,11 @@ def _settle(ctx: Ctx, person: Person, last_day: date, reason: str, source: str) 
     transfers: list[Transfer] = []
     balances = _balances(ctx, person.id)
 
-    interest_back = _reverse_interest_of_death_year(ctx, person.id, last_day, balances, transfers) if reason == "death" else 0
+    interest_back = (
+        _reverse_interest_of_death_year(ctx, person.id, last_day, balances, transfers)
+        if reason == "death"
+        else 0
+    )
     overpaid = _reverse_overpaid(ctx, person.id, end_month, balances, transfers, last_day)
     owed = _pay_owed_months(ctx, person, end_month, balances, transfers, last_day)
 
@@ -102,34 +108,110 @@ def _settle(ctx: Ctx, person: Person, last_day: date, reason: str, source: str) 
     inheritable = sum(balances[b] for b in inheritable_buckets)
     returned = 0 if gov_inheritable else balances["government"]
     if returned:
-        transfers.append(Transfer(bucket_code(person.id, "government"), "fund:pool", returned, "settlement_to_fund", last_day))
+        transfers.append(
+            Transfer(
+                bucket_code(person.id, "government"),
+                "fund:pool",
+                returned,
+                "settlement_to_fund",
+                last_day,
+            )
+        )
         balances["government"] = 0
     offset = min(overpaid, inheritable)
-    _take(person.id, inheritable_buckets, offset, "receivable:recoveries", "settlement_offset", balances, transfers, last_day)
+    _take(
+        person.id,
+        inheritable_buckets,
+        offset,
+        "receivable:recoveries",
+        "settlement_offset",
+        balances,
+        transfers,
+        last_day,
+    )
     heirs = inheritable - offset
-    _take(person.id, inheritable_buckets, heirs, "payable:heirs", "settlement_heirs", balances, transfers, last_day)
+    _take(
+        person.id,
+        inheritable_buckets,
+        heirs,
+        "payable:heirs",
+        "settlement_heirs",
+        balances,
+        transfers,
+        last_day,
+    )
     funeral = ctx.policy.funeral_grant_fen if reason == "death" else 0
     if funeral:
-        transfers.append(Transfer("fiscal:county:funeral_grant", "payable:heirs", funeral, "funeral_grant", last_day))
+        transfers.append(
+            Transfer(
+                "fiscal:county:funeral_grant", "payable:heirs", funeral, "funeral_grant", last_day
+            )
+        )
     due = overpaid - offset
-    posting = ledger.post(ctx.session, idempotency_key=key, operation=f"settlement:{reason}", on=ctx.today, transfers=transfers, person_id=person.id, memo=source, created_by=ctx.actor.label) if transfers else None
+    posting = (
+        ledger.post(
+            ctx.session,
+            idempotency_key=key,
+            operation=f"settlement:{reason}",
+            on=ctx.today,
+            transfers=transfers,
+            person_id=person.id,
+            memo=source,
+            created_by=ctx.actor.label,
+        )
+        if transfers
+        else None
+    )
 
     order_id = None
     if due:
-        order = RecoveryOrder(id=ledger.new_id("rec")[:40], person_id=person.id, reason=reason, due_fen=due)
+        order = RecoveryOrder(
+            id=ledger.new_id("rec")[:40], person_id=person.id, reason=reason, due_fen=due
+        )
         ctx.session.add(order)
         order_id = order.id
-    result = Settlement(overpaid, inheritable, offset, heirs + funeral, returned, due, funeral, owed, interest_back, order_id)
+    result = Settlement(
+        overpaid,
+        inheritable,
+        offset,
+        heirs + funeral,
+        returned,
+        due,
+        funeral,
+        owed,
+        interest_back,
+        order_id,
+    )
     ctx.session.add(
         Death(
-            id=ledger.new_id("dth")[:40], person_id=person.id, date_of_death=last_day, source=source[:40], reported_on=ctx.today,
-            overpaid_fen=overpaid, inheritable_fen=inheritable, offset_fen=offset, paid_to_heirs_fen=heirs + funeral,
-            returned_to_fund_fen=returned, recovery_due_fen=due, funeral_grant_fen=funeral, owed_months_paid_to_heirs_fen=owed,
-            interest_reversed_fen=interest_back, reason=reason, posting_id=posting.posting_id if posting else None, created_by=ctx.actor.label,
+            id=ledger.new_id("dth")[:40],
+            person_id=person.id,
+            date_of_death=last_day,
+            source=source[:40],
+            reported_on=ctx.today,
+            overpaid_fen=overpaid,
+            inheritable_fen=inheritable,
+            offset_fen=offset,
+            paid_to_heirs_fen=heirs + funeral,
+            returned_to_fund_fen=returned,
+            recovery_due_fen=due,
+            funeral_grant_fen=funeral,
+            owed_months_paid_to_heirs_fen=owed,
+            interest_reversed_fen=interest_back,
+            reason=reason,
+            posting_id=posting.posting_id if posting else None,
+            created_by=ctx.actor.label,
         )
     )
-    for s in ctx.session.exec(select(Suspension).where(Suspension.person_id == person.id, Suspension.lifted_at.is_(None))).all():
-        s.lifted_at, s.lifted_by, s.lift_note, s.to_month = utcnow(), ctx.actor.label, f"entitlement ended ({reason})", end_month
+    for s in ctx.session.exec(
+        select(Suspension).where(Suspension.person_id == person.id, Suspension.lifted_at.is_(None))
+    ).all():
+        s.lifted_at, s.lifted_by, s.lift_note, s.to_month = (
+            utcnow(),
+            ctx.actor.label,
+            f"entitlement ended ({reason})",
+            end_month,
+        )
         ctx.session.add(s)
     person.status = "terminated"
     ctx.session.add(person)
@@ -141,7 +223,9 @@ def _balances(ctx: Ctx, person_id: str) -> dict[str, int]:
     return {b: v for b, v in ledger.person_buckets(ctx.session, person_id).items() if b in BUCKETS}
 
 
-def _reverse_interest_of_death_year(ctx: Ctx, person_id: str, last_day: date, balances: dict[str, int], transfers: list[Transfer]) -> int:
+def _reverse_interest_of_death_year(
+    ctx: Ctx, person_id: str, last_day: date, balances: dict[str, int], transfers: list[Transfer]
+) -> int:
     """An account settled at death earns no interest for the year of death."""
     t, a = LedgerTransfer.__table__.c, LedgerAccount.__table__.c
     rows = ctx.session.execute(
@@ -154,15 +238,36 @@ def _reverse_interest_of_death_year(ctx: Ctx, person_id: str, last_day: date, ba
     for bucket, amount in rows:
         amount = min(int(amount), balances[bucket])
         if amount > 0:
-            transfers.append(Transfer(bucket_code(person_id, bucket), "fund:interest", amount, "interest_reversed", last_day))
+            transfers.append(
+                Transfer(
+                    bucket_code(person_id, bucket),
+                    "fund:interest",
+                    amount,
+                    "interest_reversed",
+                    last_day,
+                )
+            )
             balances[bucket] -= amount
             total += amount
     return total
 
 
-def _reverse_overpaid(ctx: Ctx, person_id: str, end_month: str, balances: dict[str, int], transfers: list[Transfer], on: date) -> int:
+def _reverse_overpaid(
+    ctx: Ctx,
+    person_id: str,
+    end_month: str,
+    balances: dict[str, int],
+    transfers: list[Transfer],
+    on: date,
+) -> int:
     """Months paid after the end: the amount to recover; their drawdowns go back where they came from."""
-    overpaid_rows = ctx.session.exec(select(PaidMonth).where(PaidMonth.person_id == person_id, PaidMonth.month > end_month, PaidMonth.recovered_at.is_(None))).all()
+    overpaid_rows = ctx.session.exec(
+        select(PaidMonth).where(
+            PaidMonth.person_id == person_id,
+            PaidMonth.month > end_month,
+            PaidMonth.recovered_at.is_(None),
+        )
+    ).all()
     if not overpaid_rows:
         return 0
     by_run: dict[str, list[PaidMonth]] = {}
@@ -170,11 +275,20 @@ def _reverse_overpaid(ctx: Ctx, person_id: str, end_month: str, balances: dict[s
         by_run.setdefault(row.run_id, []).append(row)
     back: dict[str, int] = dict.fromkeys([*BUCKETS, "pool"], 0)
     for run_id, rows in by_run.items():
-        line = ctx.session.exec(select(PayrollLine).where(PayrollLine.run_id == run_id, PayrollLine.person_id == person_id)).first()
+        line = ctx.session.exec(
+            select(PayrollLine).where(
+                PayrollLine.run_id == run_id, PayrollLine.person_id == person_id
+            )
+        ).first()
         if line is None:
             continue
         share = Fraction(len(rows), line.months)  # the overpaid months' share of the line's draw
-        parts = {"government": line.from_government_fen, "personal": line.from_personal_fen, "collective": line.from_collective_fen, "other": line.from_other_fen}
+        parts = {
+            "government": line.from_government_fen,
+            "personal": line.from_personal_fen,
+            "collective": line.from_collective_fen,
+            "other": line.from_other_fen,
+        }
         account_total = sum(r.account_fen for r in rows)
         taken = 0
         for bucket, amount in parts.items():
@@ -187,11 +301,26 @@ def _reverse_overpaid(ctx: Ctx, person_id: str, end_month: str, balances: dict[s
     basic_provincial = sum(r.basic_fen for r in overpaid_rows) - basic_central - basic_county
     for bucket in BUCKETS:
         if back[bucket]:
-            transfers.append(Transfer("receivable:recoveries", bucket_code(person_id, bucket), back[bucket], "overpaid_drawdown_reversed", on))
+            transfers.append(
+                Transfer(
+                    "receivable:recoveries",
+                    bucket_code(person_id, bucket),
+                    back[bucket],
+                    "overpaid_drawdown_reversed",
+                    on,
+                )
+            )
             balances[bucket] += back[bucket]
-    for account, amount in (("fund:pool", back["pool"]), ("fiscal:central:basic_pension", basic_central), ("fiscal:provincial:basic_pension", basic_provincial), ("fiscal:county:basic_pension", basic_county)):
+    for account, amount in (
+        ("fund:pool", back["pool"]),
+        ("fiscal:central:basic_pension", basic_central),
+        ("fiscal:provincial:basic_pension", basic_provincial),
+        ("fiscal:county:basic_pension", basic_county),
+    ):
         if amount:
-            transfers.append(Transfer("receivable:recoveries", account, amount, "overpaid_reversed", on))
+            transfers.append(
+                Transfer("receivable:recoveries", account, amount, "overpaid_reversed", on)
+            )
     now = utcnow()
     for row in overpaid_rows:
         row.recovered_at = now
@@ -199,36 +328,90 @@ def _reverse_overpaid(ctx: Ctx, person_id: str, end_month: str, balances: dict[s
     return sum(r.basic_fen + r.account_fen for r in overpaid_rows)
 
 
-def _pay_owed_months(ctx: Ctx, person: Person, end_month: str, balances: dict[str, int], transfers: list[Transfer], on: date) -> int:
+def _pay_owed_months(
+    ctx: Ctx,
+    person: Person,
+    end_month: str,
+    balances: dict[str, int],
+    transfers: list[Transfer],
+    on: date,
+) -> int:
     """Months up to the end that were owed and unpaid go to the heirs with the settlement."""
     award = awards.live_award(ctx, person.id)
     if award is None:
         return 0
-    paid = set(ctx.session.exec(select(PaidMonth.month).where(PaidMonth.person_id == person.id)).all())
-    no_arrears = ctx.session.exec(select(Suspension).where(Suspension.person_id == person.id, Suspension.arrears.is_(False))).all()
+    paid = set(
+        ctx.session.exec(select(PaidMonth.month).where(PaidMonth.person_id == person.id)).all()
+    )
+    no_arrears = ctx.session.exec(
+        select(Suspension).where(Suspension.person_id == person.id, Suspension.arrears.is_(False))
+    ).all()
     owed = [
-        m for m in months.span(award.first_month, end_month)
-        if m > award.settled_through and m not in paid and not any(s.from_month <= m <= (s.to_month or "9999-12") for s in no_arrears)
+        m
+        for m in months.span(award.first_month, end_month)
+        if m > award.settled_through
+        and m not in paid
+        and not any(s.from_month <= m <= (s.to_month or "9999-12") for s in no_arrears)
     ]
     total = 0
     for m in owed:
         basic = awards.basic_pension_fen(ctx.policy, m, award.contribution_years)
-        central = round_half_up(Fraction(ctx.policy.central_minimum_fen(m)) * ctx.policy.central_share_of())
+        central = round_half_up(
+            Fraction(ctx.policy.central_minimum_fen(m)) * ctx.policy.central_share_of()
+        )
         county = basic - ctx.policy.central_minimum_fen(m)
-        for account, amount in (("fiscal:central:basic_pension", central), ("fiscal:provincial:basic_pension", ctx.policy.central_minimum_fen(m) - central), ("fiscal:county:basic_pension", county)):
+        for account, amount in (
+            ("fiscal:central:basic_pension", central),
+            ("fiscal:provincial:basic_pension", ctx.policy.central_minimum_fen(m) - central),
+            ("fiscal:county:basic_pension", county),
+        ):
             if amount:
-                transfers.append(Transfer(account, "payable:heirs", amount, "owed_basic_pension", on))
-        gov_need, rest_need = award.government_part_fen, award.account_pension_fen - award.government_part_fen
-        gov = _take(person.id, ("government",), min(gov_need, balances["government"]), "payable:heirs", "owed_account_pension", balances, transfers, on)
-        rest = _take(person.id, NON_GOVERNMENT, min(rest_need, sum(balances[b] for b in NON_GOVERNMENT)), "payable:heirs", "owed_account_pension", balances, transfers, on)
+                transfers.append(
+                    Transfer(account, "payable:heirs", amount, "owed_basic_pension", on)
+                )
+        gov_need, rest_need = (
+            award.government_part_fen,
+            award.account_pension_fen - award.government_part_fen,
+        )
+        gov = _take(
+            person.id,
+            ("government",),
+            min(gov_need, balances["government"]),
+            "payable:heirs",
+            "owed_account_pension",
+            balances,
+            transfers,
+            on,
+        )
+        rest = _take(
+            person.id,
+            NON_GOVERNMENT,
+            min(rest_need, sum(balances[b] for b in NON_GOVERNMENT)),
+            "payable:heirs",
+            "owed_account_pension",
+            balances,
+            transfers,
+            on,
+        )
         pool = award.account_pension_fen - gov - rest
         if pool:
-            transfers.append(Transfer("fund:pool", "payable:heirs", pool, "owed_account_pension", on))
+            transfers.append(
+                Transfer("fund:pool", "payable:heirs", pool, "owed_account_pension", on)
+            )
         total += basic + award.account_pension_fen
     return total
 
 
-def _take(person_id: str, buckets: tuple[str, ...] | list[str], amount: int, to: str, code: str, balances: dict[str, int], transfers: list[Transfer], on: date) -> int:
+def _take(
+    person_id: str,
+    buckets: tuple[str, ...] | list[str],
+    amount: int,
+    to: str,
+    code: str,
+    balances: dict[str, int],
+    transfers: list[Transfer],
+    on: date,
+) -> int:
     """Move `amount` out of the buckets in order (personal, collective, other, government)."""
     left = amount
     for bucket in buckets:
@@ -252,8 +435,15 @@ def repay(ctx: Ctx, order_id: str, amount_fen: int, paid_on: date) -> RecoveryOr
     if amount_fen > outstanding:
         raise RuleRefused(f"only {outstanding} fen is still due on this order")
     ledger.post(
-        ctx.session, idempotency_key=f"repayment:{order_id}:{order.repaid_fen}:{amount_fen}", operation="recovery_repayment", on=paid_on,
-        transfers=[Transfer("source:repayments", "receivable:recoveries", amount_fen, "repayment", paid_on)], person_id=order.person_id, created_by=ctx.actor.label,
+        ctx.session,
+        idempotency_key=f"repayment:{order_id}:{order.repaid_fen}:{amount_fen}",
+        operation="recovery_repayment",
+        on=paid_on,
+        transfers=[
+            Transfer("source:repayments", "receivable:recoveries", amount_fen, "repayment", paid_on)
+        ],
+        person_id=order.person_id,
+        created_by=ctx.actor.label,
     )
     order.repaid_fen += amount_fen
     order.status = "settled" if order.repaid_fen == order.due_fen else "open"
@@ -282,7 +472,9 @@ def import_death_registry(ctx: Ctx, data: bytes) -> RegistryImport:
     reader = csv.reader(io.StringIO(text))
     header = [h.strip() for h in next(reader, [])]
     if header != REGISTRY_COLUMNS:
-        raise InvalidInput(f"the columns must be exactly {','.join(REGISTRY_COLUMNS)}; got {','.join(header) or 'nothing'}")
+        raise InvalidInput(
+            f"the columns must be exactly {','.join(REGISTRY_COLUMNS)}; got {','.join(header) or 'nothing'}"
+        )
     parsed: list[tuple[str, str, date]] = []
     errors: list[dict[str, str]] = []
     for line_no, cells in enumerate(reader, start=2):
@@ -291,7 +483,9 @@ def import_death_registry(ctx: Ctx, data: bytes) -> RegistryImport:
         if len(parsed) + len(errors) >= MAX_REGISTRY_ROWS:
             raise InvalidInput(f"at most {MAX_REGISTRY_ROWS} rows per file; split the file")
         if len(cells) != 3:
-            errors.append({"field": f"line {line_no}", "message": f"expected 3 columns, got {len(cells)}"})
+            errors.append(
+                {"field": f"line {line_no}", "message": f"expected 3 columns, got {len(cells)}"}
+            )
             continue
         try:
             ident = idnumber.parse(cells[0])
@@ -306,16 +500,29 @@ def import_death_registry(ctx: Ctx, data: bytes) -> RegistryImport:
             continue
         parsed.append((ident.number, cells[1].strip(), died))
     if errors:
-        raise InvalidInput(f"{len(errors)} rows are wrong; nothing was imported", errors=errors[:20])
+        raise InvalidInput(
+            f"{len(errors)} rows are wrong; nothing was imported", errors=errors[:20]
+        )
     result = RegistryImport(len(parsed), 0, 0, 0, 0)
     for number, name, died in parsed:
-        person = ctx.session.exec(select(Person).where(Person.id_hash == ctx.keyring.lookup_hash(number), Person.status != "cancelled")).first()
+        person = ctx.session.exec(
+            select(Person).where(
+                Person.id_hash == ctx.keyring.lookup_hash(number), Person.status != "cancelled"
+            )
+        ).first()
         if person is None:
             result.unmatched += 1
         elif ctx.session.exec(select(Death.id).where(Death.person_id == person.id)).first():
             result.already_recorded += 1
         elif person.name != name:
-            ctx.session.add(ReviewCase(id=ledger.new_id("case")[:40], person_id=person.id, reasons=json.dumps(["death_record_found", "name_mismatch"]), first_note=f"civil registry: died {died.isoformat()}, name on record {name}"))
+            ctx.session.add(
+                ReviewCase(
+                    id=ledger.new_id("case")[:40],
+                    person_id=person.id,
+                    reasons=json.dumps(["death_record_found", "name_mismatch"]),
+                    first_note=f"civil registry: died {died.isoformat()}, name on record {name}",
+                )
+            )
             result.referred += 1
         else:
             with ctx.session.begin_nested():

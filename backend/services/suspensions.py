@@ -17,15 +17,32 @@ STAFF_REASONS = ("investigation", "manual")
 def suspend(ctx: Ctx, person_id: str, reason: str, from_month: str, note: str) -> Suspension:
     person = registry.lock(ctx, person_id)
     if reason not in STAFF_REASONS:
-        raise field_error("reason", f"staff suspend for {' or '.join(STAFF_REASONS)}; lapses and family binding are applied by the payroll, another pension ends the entitlement")
+        raise field_error(
+            "reason",
+            f"staff suspend for {' or '.join(STAFF_REASONS)}; lapses and family binding are applied by the payroll, another pension ends the entitlement",
+        )
     if person.status not in ("receiving", "suspended"):
         raise RuleRefused(f"only a pensioner can be suspended; the person is {person.status}")
     if not note.strip():
         raise field_error("note", "say why")
     from_month = months.parse(from_month, "from_month")
-    if ctx.session.exec(select(Suspension.id).where(Suspension.person_id == person_id, Suspension.reason == reason, Suspension.lifted_at.is_(None))).first():
+    if ctx.session.exec(
+        select(Suspension.id).where(
+            Suspension.person_id == person_id,
+            Suspension.reason == reason,
+            Suspension.lifted_at.is_(None),
+        )
+    ).first():
         raise Conflict(f"an open {reason} suspension exists already")
-    row = Suspension(id=ledger.new_id("sus")[:40], person_id=person_id, reason=reason, from_month=from_month, arrears=ARREARS_BY_REASON[reason], note=note, created_by=ctx.actor.label)
+    row = Suspension(
+        id=ledger.new_id("sus")[:40],
+        person_id=person_id,
+        reason=reason,
+        from_month=from_month,
+        arrears=ARREARS_BY_REASON[reason],
+        note=note,
+        created_by=ctx.actor.label,
+    )
     ctx.session.add(row)
     person.status = "suspended"
     ctx.session.add(person)
@@ -39,12 +56,20 @@ def lift(ctx: Ctx, suspension_id: str, note: str) -> Suspension:
     if row.lifted_at is not None:
         raise Conflict("this suspension has already been lifted")
     if row.reason not in STAFF_REASONS:
-        raise RuleRefused("this suspension lifts itself: by a certification (lapse) or when the children pay (family binding)")
+        raise RuleRefused(
+            "this suspension lifts itself: by a certification (lapse) or when the children pay (family binding)"
+        )
     row.lifted_at, row.lifted_by, row.lift_note = utcnow(), ctx.actor.label, note
     row.to_month = months.add(months.of(ctx.today), -1)
     ctx.session.add(row)
     person = registry.get(ctx, row.person_id)
-    if not ctx.session.exec(select(Suspension.id).where(Suspension.person_id == row.person_id, Suspension.lifted_at.is_(None), Suspension.id != row.id)).first():
+    if not ctx.session.exec(
+        select(Suspension.id).where(
+            Suspension.person_id == row.person_id,
+            Suspension.lifted_at.is_(None),
+            Suspension.id != row.id,
+        )
+    ).first():
         person.status = "receiving"
         ctx.session.add(person)
     return row
@@ -52,4 +77,10 @@ def lift(ctx: Ctx, suspension_id: str, note: str) -> Suspension:
 
 def for_person(ctx: Ctx, person_id: str) -> list[Suspension]:
     registry.get(ctx, person_id)
-    return list(ctx.session.exec(select(Suspension).where(Suspension.person_id == person_id).order_by(Suspension.created_at)).all())
+    return list(
+        ctx.session.exec(
+            select(Suspension)
+            .where(Suspension.person_id == person_id)
+            .order_by(Suspension.created_at)
+        ).all()
+    )

@@ -30,18 +30,28 @@ def photo(name: str) -> bytes:
     return (LFW / name.rsplit("_", 1)[0] / f"{name}.jpg").read_bytes()
 
 
-def elder(api: Api, seq: str = "011", name: str = "张三", village: str = "V001", birth: str = "19500101") -> str:
+def elder(
+    api: Api, seq: str = "011", name: str = "张三", village: str = "V001", birth: str = "19500101"
+) -> str:
     return api.enrol(valid_id("110105", birth, seq), name=name, village=village)
 
 
 def enrol_face(api: Api, person_id: str, name: str) -> dict[str, Any]:
-    r = api.post(f"/api/v1/persons/{person_id}/face", "clerk", files=[("images", (f"{name}.jpg", photo(name), "image/jpeg"))])
+    r = api.post(
+        f"/api/v1/persons/{person_id}/face",
+        "clerk",
+        files=[("images", (f"{name}.jpg", photo(name), "image/jpeg"))],
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
 
 def device(api: Api, kind: str = "kiosk", name: str = "kiosk-1") -> dict[str, str]:
-    r = api.post("/api/v1/devices", "admin", json={"name": name, "kind": kind, "location": "城关镇便民服务中心"})
+    r = api.post(
+        "/api/v1/devices",
+        "admin",
+        json={"name": name, "kind": kind, "location": "城关镇便民服务中心"},
+    )
     assert r.status_code == 201, r.text
     return {"Authorization": f"Bearer {r.json()['token']}"}
 
@@ -52,7 +62,12 @@ def challenge(api: Api, headers: dict[str, str], person_id: str) -> dict[str, An
     return r.json()
 
 
-_ACTION_FRAME = {"blink": {"ear": 0.12}, "turn_left": {"yaw": 22.0}, "turn_right": {"yaw": -22.0}, "open_mouth": {"mar": 0.40}}
+_ACTION_FRAME = {
+    "blink": {"ear": 0.12},
+    "turn_left": {"yaw": 22.0},
+    "turn_right": {"yaw": -22.0},
+    "open_mouth": {"mar": 0.40},
+}
 
 
 def synthesized_evidence(ch: dict[str, Any], *, static: bool = False) -> str:
@@ -64,7 +79,11 @@ def synthesized_evidence(ch: dict[str, Any], *, static: bool = False) -> str:
 
     def add(**values: float) -> None:
         nonlocal t
-        frames.append({"t": round(t, 3), **neutral, **values} if values else {"t": round(t, 3), **neutral, "sample": 0})
+        frames.append(
+            {"t": round(t, 3), **neutral, **values}
+            if values
+            else {"t": round(t, 3), **neutral, "sample": 0}
+        )
         t += 0.05
 
     for _ in range(3):
@@ -76,7 +95,30 @@ def synthesized_evidence(ch: dict[str, Any], *, static: bool = False) -> str:
     return json.dumps({"frames": frames})
 
 
-def certify(api: Api, headers: dict[str, str], person_id: str, ch: dict[str, Any], image: bytes, *, evidence: str | None = None, extra: dict[str, str] | None = None, channel: str = "kiosk", req_headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-    data = {"person_id": person_id, "channel": channel, "challenge_id": ch["challenge_id"], "nonce": ch["nonce"], "evidence": evidence if evidence is not None else synthesized_evidence(ch), **(extra or {})}
-    files = [("images", ("best.jpg", image, "image/jpeg")), ("frames", ("f0.jpg", image, "image/jpeg"))]
-    return api.client.post("/api/v1/certifications", headers={**headers, **(req_headers or {})}, data=data, files=files)
+def certify(
+    api: Api,
+    headers: dict[str, str],
+    person_id: str,
+    ch: dict[str, Any],
+    image: bytes,
+    *,
+    evidence: str | None = None,
+    extra: dict[str, str] | None = None,
+    channel: str = "kiosk",
+    req_headers: dict[str, str] | None = None,
+):  # type: ignore[no-untyped-def]
+    data = {
+        "person_id": person_id,
+        "channel": channel,
+        "challenge_id": ch["challenge_id"],
+        "nonce": ch["nonce"],
+        "evidence": evidence if evidence is not None else synthesized_evidence(ch),
+        **(extra or {}),
+    }
+    files = [
+        ("images", ("best.jpg", image, "image/jpeg")),
+        ("frames", ("f0.jpg", image, "image/jpeg")),
+    ]
+    return api.client.post(
+        "/api/v1/certifications", headers={**headers, **(req_headers or {})}, data=data, files=files
+    )

@@ -32,7 +32,9 @@ class Api:
 
     def auth(self, role: str) -> dict[str, str]:
         if role not in self.tokens:  # sign in on first use: argon2 is slow on purpose
-            r = self.client.post("/api/v1/auth/token", data={"username": role, "password": PASSWORD})
+            r = self.client.post(
+                "/api/v1/auth/token", data={"username": role, "password": PASSWORD}
+            )
             assert r.status_code == 200, r.text
             self.tokens[role] = r.json()["access_token"]
         return {"Authorization": f"Bearer {self.tokens[role]}"}
@@ -47,19 +49,57 @@ class Api:
     def patch(self, path: str, role: str = "admin", **kw: Any):  # type: ignore[no-untyped-def]
         return self.client.patch(path, headers=self.auth(role), **kw)
 
-    def enrol(self, id_number: str, name: str = "张三", village: str = "V001", enrolled_on: str = "2010-08-01", **extra: Any) -> str:
-        r = self.post("/api/v1/persons", "clerk", json={"id_number": id_number, "name": name, "village_code": village, "enrolled_on": enrolled_on, **extra})
+    def enrol(
+        self,
+        id_number: str,
+        name: str = "张三",
+        village: str = "V001",
+        enrolled_on: str = "2010-08-01",
+        **extra: Any,
+    ) -> str:
+        r = self.post(
+            "/api/v1/persons",
+            "clerk",
+            json={
+                "id_number": id_number,
+                "name": name,
+                "village_code": village,
+                "enrolled_on": enrolled_on,
+                **extra,
+            },
+        )
         assert r.status_code == 201, r.text
         return r.json()["person_id"]
 
-    def pay(self, person_id: str, year: int, personal_fen: int, paid_on: str, kind: str = "normal", **extra: Any):  # type: ignore[no-untyped-def]
-        return self.post("/api/v1/contributions", "clerk", json={"person_id": person_id, "year": year, "personal_fen": personal_fen, "paid_on": paid_on, "kind": kind, **extra})
+    def pay(
+        self,
+        person_id: str,
+        year: int,
+        personal_fen: int,
+        paid_on: str,
+        kind: str = "normal",
+        **extra: Any,
+    ):  # type: ignore[no-untyped-def]
+        return self.post(
+            "/api/v1/contributions",
+            "clerk",
+            json={
+                "person_id": person_id,
+                "year": year,
+                "personal_fen": personal_fen,
+                "paid_on": paid_on,
+                "kind": kind,
+                **extra,
+            },
+        )
 
 
 def make_settings(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     from backend.config import Settings
 
-    return Settings(database_url=db_url, data_dir=tmp_path / "data", key_file=tmp_path / "keys" / "master.key")
+    return Settings(
+        database_url=db_url, data_dir=tmp_path / "data", key_file=tmp_path / "keys" / "master.key"
+    )
 
 
 @functools.cache
@@ -83,7 +123,14 @@ def bootstrap(db_url: str, tmp_path: Path) -> None:
         s.flush()
         for role in ("admin", "clerk", "reviewer", "auditor", "field_worker"):
             villages = ["V001"] if role == "field_worker" else []
-            s.add(AppUser(username=role, password_hash=_password_hash(), role=role, villages=json.dumps(villages)))
+            s.add(
+                AppUser(
+                    username=role,
+                    password_hash=_password_hash(),
+                    role=role,
+                    villages=json.dumps(villages),
+                )
+            )
 
 
 @pytest.fixture

@@ -11,7 +11,15 @@ from hypothesis import HealthCheck, given, settings
 from tests.backend.cert_helpers import device, elder
 from tests.backend.conftest import Api
 
-PREFIXES = ("/api/v1/persons", "/api/v1/certifications", "/api/v1/challenges", "/api/v1/review", "/api/v1/receipts", "/api/v1/kiosk", "/api/v1/imports/data-match")
+PREFIXES = (
+    "/api/v1/persons",
+    "/api/v1/certifications",
+    "/api/v1/challenges",
+    "/api/v1/review",
+    "/api/v1/receipts",
+    "/api/v1/kiosk",
+    "/api/v1/imports/data-match",
+)
 EXAMPLES = 10
 
 
@@ -37,24 +45,36 @@ def test_no_server_errors_on_schema_shaped_input(api: Api) -> None:
     for op in chosen:
         _fuzz(op, headers[_role_for(op.path, op.method.upper())], statuses, failures)
     assert failures == []
-    assert len(statuses) >= 5 * len(chosen) and any(s < 300 for s in statuses)  # the cases really ran, some got through
+    assert len(statuses) >= 5 * len(chosen) and any(
+        s < 300 for s in statuses
+    )  # the cases really ran, some got through
 
 
 def _fuzz(op, auth: dict[str, str], statuses: list[int], failures: list[str]) -> None:  # type: ignore[no-untyped-def]
-    @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=op.as_strategy())
     def run(case) -> None:  # type: ignore[no-untyped-def]
         response = case.call(headers=auth)
         statuses.append(response.status_code)
         if response.status_code >= 500:
-            failures.append(f"{op.label}: {response.status_code} for {case.as_curl_command()[:300]}")
+            failures.append(
+                f"{op.label}: {response.status_code} for {case.as_curl_command()[:300]}"
+            )
 
     run()
 
 
 @pytest.mark.parametrize("code", ["", "NB1..", "NB1.e30.AAAA", "\u0000", "%" * 300])
 def test_receipt_verify_never_errors(api: Api, code: str) -> None:
-    assert api.client.get("/api/v1/receipts/verify", params={"code": code}).json() == {"genuine": False}
+    assert api.client.get("/api/v1/receipts/verify", params={"code": code}).json() == {
+        "genuine": False
+    }
 
 
 def test_nul_characters_are_refused_as_input_not_answered_with_500(api: Api) -> None:
@@ -63,10 +83,29 @@ def test_nul_characters_are_refused_as_input_not_answered_with_500(api: Api) -> 
     assert api.get("/api/v1/persons/%00/certification", "clerk").status_code == 422
     assert api.get("/api/v1/review/cases/%00", "reviewer").status_code == 422
     assert api.get("/api/v1/review/cases?village=%00", "reviewer").status_code == 422
-    manual = api.post("/api/v1/certifications/manual", "clerk", json={"person_id": pid, "channel": "counter", "certified_on": "2026-11-27", "evidence": "a\u0000b"})
+    manual = api.post(
+        "/api/v1/certifications/manual",
+        "clerk",
+        json={
+            "person_id": pid,
+            "channel": "counter",
+            "certified_on": "2026-11-27",
+            "evidence": "a\u0000b",
+        },
+    )
     assert manual.status_code == 422
     kiosk = device(api)
-    r = api.client.post("/api/v1/certifications", headers=kiosk, data={"channel": "kiosk", "challenge_id": "\u0000", "nonce": "n", "person_id": pid}, files=[("images", ("a.jpg", b"x", "image/jpeg"))])
+    r = api.client.post(
+        "/api/v1/certifications",
+        headers=kiosk,
+        data={"channel": "kiosk", "challenge_id": "\u0000", "nonce": "n", "person_id": pid},
+        files=[("images", ("a.jpg", b"x", "image/jpeg"))],
+    )
     assert r.status_code == 422
     csv = "id_number,name,certified_on,evidence\n110105195001010113,张三,2026-11-27,a\u0000b\n".encode()
-    assert api.post("/api/v1/imports/data-match", "clerk", files={"file": ("m.csv", csv, "text/csv")}).status_code == 422
+    assert (
+        api.post(
+            "/api/v1/imports/data-match", "clerk", files={"file": ("m.csv", csv, "text/csv")}
+        ).status_code
+        == 422
+    )

@@ -29,7 +29,16 @@ def test_writes_and_reads_of_personal_data_are_chained_events(api: Api, db_url: 
     pid = elder(api)
     api.get(f"/api/v1/persons/{pid}", "reviewer")
     api.get(f"/api/v1/persons/{pid}/account", "auditor")
-    api.post("/api/v1/certifications/manual", "clerk", json={"person_id": pid, "channel": "counter", "certified_on": "2026-11-27", "evidence": "柜台"})
+    api.post(
+        "/api/v1/certifications/manual",
+        "clerk",
+        json={
+            "person_id": pid,
+            "channel": "counter",
+            "certified_on": "2026-11-27",
+            "evidence": "柜台",
+        },
+    )
     events = _events(db_url)
     actions = [(e.actor, e.action, e.subject) for e in events]
     assert actions == [
@@ -38,13 +47,19 @@ def test_writes_and_reads_of_personal_data_are_chained_events(api: Api, db_url: 
         ("user:auditor", "read account", pid),
         ("user:clerk", "certification.counter", pid),
     ]
-    assert events[0].prev_hash == audit.GENESIS and all(b.prev_hash == a.hash for a, b in itertools.pairwise(events))
+    assert events[0].prev_hash == audit.GENESIS and all(
+        b.prev_hash == a.hash for a, b in itertools.pairwise(events)
+    )
     with Session(engine_for(db_url)) as s:
         assert audit.verify(s).ok
 
 
 def test_a_refused_write_leaves_no_event(api: Api, db_url: str) -> None:
-    r = api.post("/api/v1/persons", "clerk", json={"id_number": "bad", "name": "x", "village_code": "V001", "enrolled_on": "2010-08-01"})
+    r = api.post(
+        "/api/v1/persons",
+        "clerk",
+        json={"id_number": "bad", "name": "x", "village_code": "V001", "enrolled_on": "2010-08-01"},
+    )
     assert r.status_code == 422
     assert _events(db_url) == []
 
@@ -59,13 +74,20 @@ def test_cli_detects_an_edited_row_and_a_deleted_row(api: Api, db_url: str, tmp_
 
     ids = [e.id for e in _events(db_url)]
     with engine_for(db_url).begin() as conn:
-        conn.execute(sa.text("UPDATE audit_event SET actor = 'user:someone_else' WHERE id = :i"), {"i": ids[1]})
+        conn.execute(
+            sa.text("UPDATE audit_event SET actor = 'user:someone_else' WHERE id = :i"),
+            {"i": ids[1]},
+        )
     r = nongbao(["audit", "verify", "--json"], env)
-    assert r.returncode == 1 and json.loads(r.stdout)["problems"] == [{"id": ids[1], "problem": "content changed after it was written"}]
+    assert r.returncode == 1 and json.loads(r.stdout)["problems"] == [
+        {"id": ids[1], "problem": "content changed after it was written"}
+    ]
     assert "broken at event" in r.stderr
 
     with engine_for(db_url).begin() as conn:
-        conn.execute(sa.text("UPDATE audit_event SET actor = 'user:clerk' WHERE id = :i"), {"i": ids[1]})
+        conn.execute(
+            sa.text("UPDATE audit_event SET actor = 'user:clerk' WHERE id = :i"), {"i": ids[1]}
+        )
     assert nongbao(["audit", "verify"], env).returncode == 0  # restored exactly: intact again
     with engine_for(db_url).begin() as conn:
         conn.execute(sa.text("DELETE FROM audit_event WHERE id = :i"), {"i": ids[1]})
@@ -89,6 +111,8 @@ def test_concurrent_appends_keep_one_unforked_chain(api: Api, db_url: str) -> No
     for t in threads:
         t.join()
     events = _events(db_url)
-    assert len(events) == 20 and len({e.prev_hash for e in events}) == 20  # no two events share a predecessor
+    assert (
+        len(events) == 20 and len({e.prev_hash for e in events}) == 20
+    )  # no two events share a predecessor
     with Session(engine) as s:
         assert audit.verify(s).ok

@@ -7,7 +7,7 @@ import csv
 import io
 
 from tests.backend.conftest import Api, valid_id
-from tests.backend.test_benefits_worked import certify, run
+from tests.backend.test_benefits_worked import run
 
 OLD = valid_id("110105", "19450801", "021")  # already 60 at the scheme start
 
@@ -21,7 +21,9 @@ def _pensioner(api: Api, number: str = OLD, name: str = "赵大爷", bank: str |
 
 def _registry(api: Api, text: str | bytes):  # type: ignore[no-untyped-def]
     data = text.encode() if isinstance(text, str) else text
-    return api.post("/api/v1/imports/death-registry", files={"file": ("deaths.csv", data, "text/csv")})
+    return api.post(
+        "/api/v1/imports/death-registry", files={"file": ("deaths.csv", data, "text/csv")}
+    )
 
 
 def test_death_registry_settles_refers_and_counts(api: Api) -> None:
@@ -32,9 +34,17 @@ def test_death_registry_settles_refers_and_counts(api: Api) -> None:
     text = f"id_number,name,date_of_death\n{OLD},赵大爷,2010-12-03\n{other},钱奶奶奶,2010-11-01\n{stranger},孙某,2010-10-10\n"
     r = _registry(api, text)
     assert r.status_code == 200, r.text
-    assert r.json() == {"rows": 3, "settled": 1, "referred": 1, "unmatched": 1, "already_recorded": 0}
+    assert r.json() == {
+        "rows": 3,
+        "settled": 1,
+        "referred": 1,
+        "unmatched": 1,
+        "already_recorded": 0,
+    }
     assert api.get(f"/api/v1/persons/{settled}", "clerk").json()["status"] == "terminated"
-    assert api.get(f"/api/v1/persons/{referred}", "clerk").json()["status"] == "receiving"  # referred, not settled
+    assert (
+        api.get(f"/api/v1/persons/{referred}", "clerk").json()["status"] == "receiving"
+    )  # referred, not settled
     again = _registry(api, text)
     assert again.json()["already_recorded"] == 1 and again.json()["settled"] == 0
 
@@ -44,7 +54,10 @@ def test_death_registry_bad_files_change_nothing(api: Api) -> None:
     for data, words in (
         ("id,name,died\n", "columns must be exactly"),
         (b"\xff\xfe\x00\x81\x30garbage", "neither UTF-8 nor GB18030"),
-        (f"id_number,name,date_of_death\n{OLD},赵大爷,2010-12-03\n{OLD[:-1]}{'1' if OLD[-1] != '1' else '2'},赵大爷,2010-12-03\n", "check character"),
+        (
+            f"id_number,name,date_of_death\n{OLD},赵大爷,2010-12-03\n{OLD[:-1]}{'1' if OLD[-1] != '1' else '2'},赵大爷,2010-12-03\n",
+            "check character",
+        ),
         (f"id_number,name,date_of_death\n{OLD},赵大爷,2030-01-01\n", "future"),
         (f"id_number,name,date_of_death\n{OLD},赵大爷,1940-01-01\n", "before birth"),
     ):
@@ -62,8 +75,15 @@ def test_death_before_the_award_recovers_everything_paid(api: Api) -> None:
     pid = _pensioner(api)
     run(api, "2010-08")
     run(api, "2010-09")
-    s = api.post(f"/api/v1/persons/{pid}/death", "clerk", json={"date_of_death": "2010-07-10"}).json()
-    assert (s["overpaid_fen"], s["offset_fen"], s["recovery_due_fen"], s["owed_months_paid_to_heirs_fen"]) == (11000, 0, 11000, 0)
+    s = api.post(
+        f"/api/v1/persons/{pid}/death", "clerk", json={"date_of_death": "2010-07-10"}
+    ).json()
+    assert (
+        s["overpaid_fen"],
+        s["offset_fen"],
+        s["recovery_due_fen"],
+        s["owed_months_paid_to_heirs_fen"],
+    ) == (11000, 0, 11000, 0)
 
 
 def test_owed_months_up_to_death_go_to_the_heirs(api: Api, db_url: str) -> None:
@@ -72,7 +92,11 @@ def test_owed_months_up_to_death_go_to_the_heirs(api: Api, db_url: str) -> None:
     pid = _pensioner(api)
     run(api, "2011-07")
     assert run(api, "2011-08")["suspended"] == 1
-    s = api.post(f"/api/v1/persons/{pid}/death", "clerk", json={"date_of_death": "2011-09-15", "source": "family_report"}).json()
+    s = api.post(
+        f"/api/v1/persons/{pid}/death",
+        "clerk",
+        json={"date_of_death": "2011-09-15", "source": "family_report"},
+    ).json()
     assert (s["overpaid_fen"], s["owed_months_paid_to_heirs_fen"]) == (0, 11000)
     assert api.get("/api/v1/ledger/check", "auditor").json()["ok"] is True
 
@@ -81,7 +105,11 @@ def test_other_pension_found_recovers_from_its_start(api: Api) -> None:
     pid = _pensioner(api)
     for m in ("2010-08", "2010-09", "2010-10"):
         run(api, m)
-    s = api.post(f"/api/v1/persons/{pid}/other-pension", "clerk", json={"started_on": "2010-09-01", "note": "urban employee pension since September"}).json()
+    s = api.post(
+        f"/api/v1/persons/{pid}/other-pension",
+        "clerk",
+        json={"started_on": "2010-09-01", "note": "urban employee pension since September"},
+    ).json()
     assert (s["overpaid_fen"], s["recovery_due_fen"]) == (11000, 11000)
     assert api.get(f"/api/v1/persons/{pid}", "clerk").json()["status"] == "terminated"
 
@@ -89,20 +117,42 @@ def test_other_pension_found_recovers_from_its_start(api: Api) -> None:
 def test_staff_suspension_for_investigation_pays_arrears_when_lifted(api: Api, db_url: str) -> None:
     pid = _pensioner(api)
     run(api, "2010-08")
-    r = api.post(f"/api/v1/persons/{pid}/suspensions", "clerk", json={"reason": "investigation", "from_month": "2010-09", "note": "neighbour says he moved to the city"})
+    r = api.post(
+        f"/api/v1/persons/{pid}/suspensions",
+        "clerk",
+        json={
+            "reason": "investigation",
+            "from_month": "2010-09",
+            "note": "neighbour says he moved to the city",
+        },
+    )
     assert r.status_code == 201, r.text
     sus = r.json()
     assert (sus["created_by"], sus["arrears"]) == ("user:clerk", True)
     assert run(api, "2010-09")["paid"] == 0
-    assert api.post(f"/api/v1/persons/{pid}/suspensions", "clerk", json={"reason": "family_binding", "from_month": "2010-09", "note": "x"}).status_code == 422
-    assert api.post(f"/api/v1/suspensions/{sus['id']}/lift", "clerk", json={"note": "found at home"}).status_code == 200
+    assert (
+        api.post(
+            f"/api/v1/persons/{pid}/suspensions",
+            "clerk",
+            json={"reason": "family_binding", "from_month": "2010-09", "note": "x"},
+        ).status_code
+        == 422
+    )
+    assert (
+        api.post(
+            f"/api/v1/suspensions/{sus['id']}/lift", "clerk", json={"note": "found at home"}
+        ).status_code
+        == 200
+    )
     oct_run = run(api, "2010-10")
     assert oct_run["total_fen"] == 2 * 5500  # September as arrears
 
 
 def test_bank_file_one_line_per_account_with_control_total(api: Api) -> None:
     a = _pensioner(api, OLD, "赵大爷", bank="6217 0000 1111")
-    b = _pensioner(api, valid_id("110105", "19440101", "023"), "钱奶奶", bank="6217 0000 1111")  # a couple, one account
+    b = _pensioner(
+        api, valid_id("110105", "19440101", "023"), "钱奶奶", bank="6217 0000 1111"
+    )  # a couple, one account
     c = _pensioner(api, valid_id("110105", "19430101", "027"), "孙爷爷")
     paid = run(api, "2010-08")
     assert paid["paid"] == 3
@@ -115,9 +165,13 @@ def test_bank_file_one_line_per_account_with_control_total(api: Api) -> None:
     couple = next(row for row in body if row[1] == "6217 0000 1111")
     assert (couple[4], couple[5]) == ("11000", "2")
     alone = next(row for row in body if row[1] == "")
-    assert alone[2] == valid_id("110105", "19430101", "027")  # paid to the social security card's account
+    assert alone[2] == valid_id(
+        "110105", "19430101", "027"
+    )  # paid to the social security card's account
     assert total == ["TOTAL", "2", "", "", "16500", "3", "2010-08"]
-    assert api.get(f"/api/v1/payroll-runs/{paid['run_id']}/bank-file").text == r.text  # stable order
+    assert (
+        api.get(f"/api/v1/payroll-runs/{paid['run_id']}/bank-file").text == r.text
+    )  # stable order
     assert api.get(f"/api/v1/payroll-runs/{paid['run_id']}/bank-file", "clerk").status_code == 403
     _ = (a, b, c)
 
@@ -128,4 +182,7 @@ def test_payments_history_newest_first(api: Api) -> None:
     run(api, "2010-09")
     r = api.get(f"/api/v1/persons/{pid}/payments", "reviewer")
     assert r.status_code == 200, r.text
-    assert [(p["period"], p["total_fen"], p["paid_on"]) for p in r.json()["payments"]] == [("2010-09", 5500, "2010-09-20"), ("2010-08", 5500, "2010-08-20")]
+    assert [(p["period"], p["total_fen"], p["paid_on"]) for p in r.json()["payments"]] == [
+        ("2010-09", 5500, "2010-09-20"),
+        ("2010-08", 5500, "2010-08-20"),
+    ]

@@ -15,22 +15,67 @@ from tests.live import live_server
 def test_two_racing_submissions_of_one_challenge_certify_once(db_url: str, tmp_path: Path) -> None:
     bootstrap(db_url, tmp_path)
     with live_server(db_url, tmp_path, workers=2) as base:
+
         def token(user: str) -> dict[str, str]:
-            return {"Authorization": "Bearer " + httpx.post(f"{base}/api/v1/auth/token", data={"username": user, "password": PASSWORD}).json()["access_token"]}
+            return {
+                "Authorization": "Bearer "
+                + httpx.post(
+                    f"{base}/api/v1/auth/token", data={"username": user, "password": PASSWORD}
+                ).json()["access_token"]
+            }
 
         clerk, admin = token("clerk"), token("admin")
-        pid = httpx.post(f"{base}/api/v1/persons", headers=clerk, json={"id_number": valid_id("110105", "19500101", "011"), "name": "张三", "village_code": "V001", "enrolled_on": "2010-08-01"}).json()["person_id"]
-        assert httpx.post(f"{base}/api/v1/persons/{pid}/face", headers=clerk, files=[("images", ("e.jpg", photo(ENROL_A), "image/jpeg"))], timeout=60).status_code == 201
-        kiosk = {"Authorization": "Bearer " + httpx.post(f"{base}/api/v1/devices", headers=admin, json={"name": "k", "kind": "kiosk"}).json()["token"]}
+        pid = httpx.post(
+            f"{base}/api/v1/persons",
+            headers=clerk,
+            json={
+                "id_number": valid_id("110105", "19500101", "011"),
+                "name": "张三",
+                "village_code": "V001",
+                "enrolled_on": "2010-08-01",
+            },
+        ).json()["person_id"]
+        assert (
+            httpx.post(
+                f"{base}/api/v1/persons/{pid}/face",
+                headers=clerk,
+                files=[("images", ("e.jpg", photo(ENROL_A), "image/jpeg"))],
+                timeout=60,
+            ).status_code
+            == 201
+        )
+        kiosk = {
+            "Authorization": "Bearer "
+            + httpx.post(
+                f"{base}/api/v1/devices", headers=admin, json={"name": "k", "kind": "kiosk"}
+            ).json()["token"]
+        }
         ch = httpx.post(f"{base}/api/v1/challenges", headers=kiosk, json={"person_id": pid}).json()
-        data = {"person_id": pid, "channel": "kiosk", "challenge_id": ch["challenge_id"], "nonce": ch["nonce"], "evidence": synthesized_evidence(ch)}
-        files = [("images", ("c.jpg", photo(SAME_A), "image/jpeg")), ("frames", ("f.jpg", photo(SAME_A), "image/jpeg"))]
+        data = {
+            "person_id": pid,
+            "channel": "kiosk",
+            "challenge_id": ch["challenge_id"],
+            "nonce": ch["nonce"],
+            "evidence": synthesized_evidence(ch),
+        }
+        files = [
+            ("images", ("c.jpg", photo(SAME_A), "image/jpeg")),
+            ("frames", ("f.jpg", photo(SAME_A), "image/jpeg")),
+        ]
         barrier = threading.Barrier(2)
         codes: list[int] = []
 
         def submit() -> None:
             barrier.wait()
-            codes.append(httpx.post(f"{base}/api/v1/certifications", headers=kiosk, data=data, files=files, timeout=120).status_code)
+            codes.append(
+                httpx.post(
+                    f"{base}/api/v1/certifications",
+                    headers=kiosk,
+                    data=data,
+                    files=files,
+                    timeout=120,
+                ).status_code
+            )
 
         threads = [threading.Thread(target=submit) for _ in range(2)]
         for t in threads:

@@ -25,19 +25,44 @@ def test_console_needs_a_reviewer_and_a_csrf_token_for_decisions(api: Api) -> No
     case_id = api.get("/api/v1/review/cases", "reviewer").json()[0]["case_id"]
     client = api.client
 
-    assert client.get("/console/cases", follow_redirects=False).headers["location"] == "/console/login"
-    assert client.post("/console/login", data={"username": "clerk", "password": PASSWORD}).status_code == 403
-    assert client.post("/console/login", data={"username": "reviewer", "password": "wrong"}).status_code == 401
-    signed_in = client.post("/console/login", data={"username": "reviewer", "password": PASSWORD}, follow_redirects=False)
-    assert signed_in.status_code == 303 and "httponly" in signed_in.headers["set-cookie"].lower() and "samesite=strict" in signed_in.headers["set-cookie"].lower()
+    assert (
+        client.get("/console/cases", follow_redirects=False).headers["location"] == "/console/login"
+    )
+    assert (
+        client.post("/console/login", data={"username": "clerk", "password": PASSWORD}).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            "/console/login", data={"username": "reviewer", "password": "wrong"}
+        ).status_code
+        == 401
+    )
+    signed_in = client.post(
+        "/console/login",
+        data={"username": "reviewer", "password": PASSWORD},
+        follow_redirects=False,
+    )
+    assert (
+        signed_in.status_code == 303
+        and "httponly" in signed_in.headers["set-cookie"].lower()
+        and "samesite=strict" in signed_in.headers["set-cookie"].lower()
+    )
 
     page = client.get(f"/console/cases/{case_id}")
     assert page.status_code == 200 and "data:image/jpeg;base64," in page.text
     csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text).group(1)  # type: ignore[union-attr]
-    forged = client.post(f"/console/cases/{case_id}/decision", data={"decision": "approve", "note": "ok", "csrf": "0" * 32})
+    forged = client.post(
+        f"/console/cases/{case_id}/decision",
+        data={"decision": "approve", "note": "ok", "csrf": "0" * 32},
+    )
     assert forged.status_code == 403
     assert api.get("/api/v1/review/cases", "reviewer").json()[0]["status"] == "open"
-    done = client.post(f"/console/cases/{case_id}/decision", data={"decision": "approve", "note": "同一人", "csrf": csrf}, follow_redirects=False)
+    done = client.post(
+        f"/console/cases/{case_id}/decision",
+        data={"decision": "approve", "note": "同一人", "csrf": csrf},
+        follow_redirects=False,
+    )
     assert done.status_code == 303 and done.headers["location"] == "/console/cases?msg=decided"
     assert api.get("/api/v1/review/cases", "reviewer").json() == []
     client.post("/console/logout")

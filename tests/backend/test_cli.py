@@ -13,8 +13,18 @@ from tests.backend.conftest import bootstrap, valid_id
 from tests.live import ROOT, free_port, server_env
 
 
-def nongbao(args: list[str], env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "nongbao", *args], input=stdin, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+def nongbao(
+    args: list[str], env: dict[str, str], stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "nongbao", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
 
 
 def test_upgrade_then_add_user_from_stdin(tmp_path: Path) -> None:
@@ -25,9 +35,13 @@ def test_upgrade_then_add_user_from_stdin(tmp_path: Path) -> None:
 
     assert f"revision {head_revision()}" in r.stdout
     assert nongbao(["db", "upgrade"], env).returncode == 0  # safe twice
-    r = nongbao(["user", "add", "laowang", "--role", "admin"], env, stdin="a long enough password\n")
+    r = nongbao(
+        ["user", "add", "laowang", "--role", "admin"], env, stdin="a long enough password\n"
+    )
     assert r.returncode == 0, r.stderr
-    r = nongbao(["user", "add", "laowang", "--role", "admin"], env, stdin="a long enough password\n")
+    r = nongbao(
+        ["user", "add", "laowang", "--role", "admin"], env, stdin="a long enough password\n"
+    )
     assert r.returncode != 0 and r.stderr.count("\n") == 1 and "already exists" in r.stderr
     r = nongbao(["user", "add", "xiaoli", "--role", "clerk"], env, stdin="short\n")
     assert r.returncode != 0 and "at least 8" in r.stderr
@@ -46,9 +60,18 @@ def test_policy_show_json_and_a_broken_policy_file(tmp_path: Path) -> None:
     r = nongbao(["policy", "show", "--json"], env)
     assert r.returncode == 0, r.stderr
     policy = json.loads(r.stdout)
-    assert policy["scheme_start"] == "2010-07-01" and [s["name"] for s in policy["sets"]] == ["2009", "2014"]
+    assert policy["scheme_start"] == "2010-07-01" and [s["name"] for s in policy["sets"]] == [
+        "2009",
+        "2014",
+    ]
     bad = tmp_path / "bad.toml"
-    bad.write_text((ROOT / "backend/policy/default_county.toml").read_text().replace('subsidy_fen = { "10000" = 3000, "20000" = 3500,', 'subsidy_fen = { "20000" = 3500,', 1))
+    bad.write_text(
+        (ROOT / "backend/policy/default_county.toml")
+        .read_text()
+        .replace(
+            'subsidy_fen = { "10000" = 3000, "20000" = 3500,', 'subsidy_fen = { "20000" = 3500,', 1
+        )
+    )
     r = nongbao(["policy", "show"], {**env, "NONGBAO_POLICY_FILE": str(bad)})
     assert r.returncode != 0 and "no subsidy for tiers [10000]" in r.stderr
 
@@ -71,7 +94,9 @@ def test_ledger_check_detects_tampering(db_url: str, tmp_path: Path) -> None:
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["ok"] is True
     with engine_for(db_url).begin() as conn:  # someone edits a transfer behind the ledger's back
-        conn.execute(sa.text("UPDATE ledger_transfer SET amount_fen = amount_fen + 1 WHERE code = 'subsidy'"))
+        conn.execute(
+            sa.text("UPDATE ledger_transfer SET amount_fen = amount_fen + 1 WHERE code = 'subsidy'")
+        )
     bad = nongbao(["ledger", "check", "--json"], env)
     assert bad.returncode == 1
     report = json.loads(bad.stdout)

@@ -35,7 +35,9 @@ def test_fifteen_digit_number_is_converted_and_kept() -> None:
     assert ident.old_number == "110105491231002"
 
 
-@pytest.mark.parametrize("number", ["", "12345", "1101051949123100", "11010519491231002Y", "A1010519491231002X"])
+@pytest.mark.parametrize(
+    "number", ["", "12345", "1101051949123100", "11010519491231002Y", "A1010519491231002X"]
+)
 def test_malformed_numbers_are_refused(number: str) -> None:
     with pytest.raises(InvalidInput):
         idnumber.parse(number)

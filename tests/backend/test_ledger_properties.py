@@ -49,25 +49,45 @@ def _setup(url: str) -> list[str]:
         ledger.ensure_fund_accounts(s)
         s.add(Village(code="V001", name="东村"))
         s.flush()
-        return [registry.enrol(_ctx(s), registry.Enrolment(id_number=n, name=f"人{i}", village_code="V001", enrolled_on=date(2010, 7, 1))).id for i, n in enumerate(PEOPLE)]
+        return [
+            registry.enrol(
+                _ctx(s),
+                registry.Enrolment(
+                    id_number=n, name=f"人{i}", village_code="V001", enrolled_on=date(2010, 7, 1)
+                ),
+            ).id
+            for i, n in enumerate(PEOPLE)
+        ]
 
 
 def _snapshot(session) -> tuple[int, ...]:  # type: ignore[no-untyped-def]
     import sqlalchemy as sa
 
     tables = ("ledger_transfer", "ledger_posting", "contribution")
-    counts = tuple(session.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() for t in tables)
-    totals = session.execute(sa.text("SELECT sum(debits_posted), sum(credits_posted) FROM ledger_account")).one()
+    counts = tuple(
+        session.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one() for t in tables
+    )
+    totals = session.execute(
+        sa.text("SELECT sum(debits_posted), sum(credits_posted) FROM ledger_account")
+    ).one()
     return (*counts, *totals)
 
 
-@pytest.mark.parametrize("backend_name", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_any_sequence_keeps_the_invariants(backend_name: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "backend_name", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_any_sequence_keeps_the_invariants(
+    backend_name: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     url = request.getfixturevalue("sqlite_url" if backend_name == "sqlite" else "pg_url")
     persons = _setup(url)
     engine = engine_for(url)
 
-    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @settings(
+        max_examples=25,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
     @given(st.lists(st.one_of(pay_op, interest_op, reverse_op, replay_op), min_size=1, max_size=14))
     def run(ops: list[tuple]) -> None:  # type: ignore[type-arg]
         posted_keys: list[str] = []
@@ -79,7 +99,12 @@ def test_any_sequence_keeps_the_invariants(backend_name: str, request: pytest.Fi
                         _, who, year, personal, collective, kind, late = op
                         paid_year = year + (late if kind == "back_payment" else 0)
                         paid_on = date(min(paid_year, 2025), 6, 1)
-                        c = contributions.pay(ctx, contributions.ContributionRequest(persons[who], year, personal, paid_on, kind, collective))
+                        c = contributions.pay(
+                            ctx,
+                            contributions.ContributionRequest(
+                                persons[who], year, personal, paid_on, kind, collective
+                            ),
+                        )
                         posted_keys.append(f"contribution:{c.contribution.id}")
                     elif op[0] == "interest":
                         from sqlmodel import select
@@ -93,15 +118,34 @@ def test_any_sequence_keeps_the_invariants(backend_name: str, request: pytest.Fi
 
                         from backend.models import Contribution
 
-                        live = s.exec(select(Contribution).where(Contribution.reversed_at.is_(None)).order_by(Contribution.created_at)).all()
+                        live = s.exec(
+                            select(Contribution)
+                            .where(Contribution.reversed_at.is_(None))
+                            .order_by(Contribution.created_at)
+                        ).all()
                         if live:
-                            contributions.reverse(ctx, live[op[1] % len(live)].id, "property test correction")
+                            contributions.reverse(
+                                ctx, live[op[1] % len(live)].id, "property test correction"
+                            )
                     elif op[0] == "replay" and posted_keys:
                         key = posted_keys[op[1] % len(posted_keys)]
                         before = _snapshot(s)
                         original = ledger.find_posting(s, key)
                         assert original is not None
-                        result = ledger.post(s, idempotency_key=key, operation="replay", on=date(2020, 1, 1), transfers=[ledger.Transfer("source:personal", ledger.bucket_code(persons[0], "personal"), 1, "replay")])
+                        result = ledger.post(
+                            s,
+                            idempotency_key=key,
+                            operation="replay",
+                            on=date(2020, 1, 1),
+                            transfers=[
+                                ledger.Transfer(
+                                    "source:personal",
+                                    ledger.bucket_code(persons[0], "personal"),
+                                    1,
+                                    "replay",
+                                )
+                            ],
+                        )
                         assert result.created is False and result.posting_id == original.id
                         s.flush()
                         assert _snapshot(s) == before

@@ -23,14 +23,27 @@ def test_import_posts_opening_balances_once(api: Api) -> None:
     assert first.json()["posted"] == 2 and first.json()["total_fen"] == 131346
     again = _upload(api, csv_text)
     assert again.json()["posted"] == 0 and again.json()["already_posted"] == 2
-    assert api.get(f"/api/v1/persons/{a}/account", "clerk").json()["buckets"]["personal_fen"] == 123456
+    assert (
+        api.get(f"/api/v1/persons/{a}/account", "clerk").json()["buckets"]["personal_fen"] == 123456
+    )
     entries = api.get(f"/api/v1/persons/{b}/account", "clerk").json()["entries"]
-    assert entries == [{"on": "2010-06-30", "kind": "old_scheme", "bucket": "personal", "amount_fen": 7890, "operation": "old_scheme_opening", "posting_id": entries[0]["posting_id"]}]
+    assert entries == [
+        {
+            "on": "2010-06-30",
+            "kind": "old_scheme",
+            "bucket": "personal",
+            "amount_fen": 7890,
+            "operation": "old_scheme_opening",
+            "posting_id": entries[0]["posting_id"],
+        }
+    ]
 
 
 def test_gb18030_file_is_read(api: Api) -> None:
     api.enrol(A, name="张大山")
-    r = _upload(api, f"id_number,name,balance_fen,as_of\n{A},张大山,100,2010-06-30\n".encode("gb18030"))
+    r = _upload(
+        api, f"id_number,name,balance_fen,as_of\n{A},张大山,100,2010-06-30\n".encode("gb18030")
+    )
     assert r.status_code == 200, r.text
 
 

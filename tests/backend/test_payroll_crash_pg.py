@@ -24,7 +24,9 @@ PERIOD = "2026-10"
 
 def _paid(engine: sa.Engine) -> int:
     with engine.connect() as conn:
-        return conn.execute(sa.text("SELECT count(*) FROM paid_month WHERE month = :m"), {"m": PERIOD}).scalar_one()
+        return conn.execute(
+            sa.text("SELECT count(*) FROM paid_month WHERE month = :m"), {"m": PERIOD}
+        ).scalar_one()
 
 
 def test_killed_payroll_resumes_and_pays_each_person_once(pg_url: str, tmp_path: Path) -> None:
@@ -48,7 +50,13 @@ def test_killed_payroll_resumes_and_pays_each_person_once(pg_url: str, tmp_path:
     assert 0 < paid_at_kill < PEOPLE  # killed mid-way, some chunks committed
 
     # killed again right away: wherever it dies, a transaction is all or nothing
-    proc = subprocess.Popen(cmd, env={**slow, "NONGBAO_PAYROLL_PAUSE_S": "0"}, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd,
+        env={**slow, "NONGBAO_PAYROLL_PAUSE_S": "0"},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     time.sleep(1.0)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -56,15 +64,37 @@ def test_killed_payroll_resumes_and_pays_each_person_once(pg_url: str, tmp_path:
     done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     with engine.connect() as conn:
-        per_person = conn.execute(sa.text("SELECT person_id, count(*) FROM paid_month WHERE month = :m GROUP BY person_id"), {"m": PERIOD}).all()
+        per_person = conn.execute(
+            sa.text(
+                "SELECT person_id, count(*) FROM paid_month WHERE month = :m GROUP BY person_id"
+            ),
+            {"m": PERIOD},
+        ).all()
         assert len(per_person) == PEOPLE and {n for _, n in per_person} == {1}
-        runs = conn.execute(sa.text("SELECT status, paid, total_fen FROM payroll_run WHERE period = :m"), {"m": PERIOD}).all()
-        assert [r.status for r in runs] == ["completed"]  # the killed run was resumed, not duplicated
-        month_total = conn.execute(sa.text("SELECT SUM(basic_fen + account_fen) FROM paid_month WHERE month = :m"), {"m": PERIOD}).scalar_one()
+        runs = conn.execute(
+            sa.text("SELECT status, paid, total_fen FROM payroll_run WHERE period = :m"),
+            {"m": PERIOD},
+        ).all()
+        assert [r.status for r in runs] == [
+            "completed"
+        ]  # the killed run was resumed, not duplicated
+        month_total = conn.execute(
+            sa.text("SELECT SUM(basic_fen + account_fen) FROM paid_month WHERE month = :m"),
+            {"m": PERIOD},
+        ).scalar_one()
         assert runs[0].paid == PEOPLE and runs[0].total_fen == month_total
         lines = conn.execute(sa.text("SELECT count(*), SUM(total_fen) FROM payroll_line")).one()
         assert tuple(lines) == (PEOPLE, month_total)
-        payout = conn.execute(sa.text("SELECT credits_posted FROM ledger_account WHERE code = 'payout:pensions'")).scalar_one()
+        payout = conn.execute(
+            sa.text("SELECT credits_posted FROM ledger_account WHERE code = 'payout:pensions'")
+        ).scalar_one()
         assert payout == month_total
-    check = subprocess.run([sys.executable, "-m", "nongbao", "ledger", "check"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    check = subprocess.run(
+        [sys.executable, "-m", "nongbao", "ledger", "check"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert check.returncode == 0, check.stdout + check.stderr

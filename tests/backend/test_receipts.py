@@ -15,14 +15,24 @@ from tests.backend.conftest import Api
 from tests.backend.test_cli import nongbao
 from tests.live import server_env
 
-PAYLOAD = receipts.Payload(receipt_id="rcp_1", what="certification", on="2026-11-27", person="张*", person_hash="ab12cd34ef")
+PAYLOAD = receipts.Payload(
+    receipt_id="rcp_1",
+    what="certification",
+    on="2026-11-27",
+    person="张*",
+    person_hash="ab12cd34ef",
+)
 
 
 def _tamper_payload(code: str) -> str:
     prefix, body, sig = code.split(".")
     raw = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
     raw["d"] = "2027-11-27"
-    forged = base64.urlsafe_b64encode(json.dumps(raw, separators=(",", ":")).encode()).rstrip(b"=").decode()
+    forged = (
+        base64.urlsafe_b64encode(json.dumps(raw, separators=(",", ":")).encode())
+        .rstrip(b"=")
+        .decode()
+    )
     return f"{prefix}.{forged}.{sig}"
 
 
@@ -53,12 +63,29 @@ def test_any_altered_or_malformed_code_is_not_genuine(mangle) -> None:  # type: 
 
 
 def test_a_code_signed_by_another_key_is_not_genuine() -> None:
-    assert receipts.verify(Ed25519PrivateKey.generate().public_key(), receipts.sign(Ed25519PrivateKey.generate(), PAYLOAD)) is None
+    assert (
+        receipts.verify(
+            Ed25519PrivateKey.generate().public_key(),
+            receipts.sign(Ed25519PrivateKey.generate(), PAYLOAD),
+        )
+        is None
+    )
 
 
-def test_verify_route_answers_200_for_anything_and_publishes_the_public_key(api: Api, tmp_path: Path) -> None:
+def test_verify_route_answers_200_for_anything_and_publishes_the_public_key(
+    api: Api, tmp_path: Path
+) -> None:
     pid = elder(api)
-    code = api.post("/api/v1/certifications/manual", "clerk", json={"person_id": pid, "channel": "counter", "certified_on": "2026-11-27", "evidence": "柜台"}).json()["receipt"]["code"]
+    code = api.post(
+        "/api/v1/certifications/manual",
+        "clerk",
+        json={
+            "person_id": pid,
+            "channel": "counter",
+            "certified_on": "2026-11-27",
+            "evidence": "柜台",
+        },
+    ).json()["receipt"]["code"]
     ok = api.client.get("/api/v1/receipts/verify", params={"code": code})
     assert ok.status_code == 200 and ok.json()["genuine"] is True and ok.json()["person"] == "张*"
     for bad in (_tamper_payload(code), code[:-3], "NB1", "%%%", "x" * 20000):
@@ -78,6 +105,12 @@ def test_cli_verifies_offline_with_only_the_public_key(tmp_path: Path) -> None:
     env = server_env("sqlite://", tmp_path)  # no database is needed: offline
     r = nongbao(["receipts", "verify", code, "--public-key", str(pub), "--json"], env)
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout) == {"genuine": True, "receipt_id": "rcp_1", "what": "certification", "on": "2026-11-27", "person": "张*"}
+    assert json.loads(r.stdout) == {
+        "genuine": True,
+        "receipt_id": "rcp_1",
+        "what": "certification",
+        "on": "2026-11-27",
+        "person": "张*",
+    }
     r = nongbao(["receipts", "verify", _tamper_payload(code), "--public-key", str(pub)], env)
     assert r.returncode == 1 and "NOT GENUINE" in r.stdout

@@ -10,7 +10,16 @@ MALE_1975 = valid_id("110105", "19750310", "001")
 
 
 def test_enrol_derives_birth_date_gender_and_masks(api: Api) -> None:
-    r = api.post("/api/v1/persons", "clerk", json={"id_number": MALE_1975, "name": "王建国", "village_code": "V001", "enrolled_on": "2010-08-01"})
+    r = api.post(
+        "/api/v1/persons",
+        "clerk",
+        json={
+            "id_number": MALE_1975,
+            "name": "王建国",
+            "village_code": "V001",
+            "enrolled_on": "2010-08-01",
+        },
+    )
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["birth_date"] == "1975-03-10"
@@ -39,8 +48,20 @@ def test_id_number_is_encrypted_at_rest(api: Api, db_url: str) -> None:
 
 def test_look_up_by_id_number_including_old_15_digit_form(api: Api) -> None:
     pid = api.enrol("11010519491231002X", name="李秀英", enrolled_on="2010-07-05")
-    assert api.get("/api/v1/persons", "reviewer", params={"id_number": "110105491231002"}).json()["person_id"] == pid
-    assert api.get("/api/v1/persons", "reviewer", params={"id_number": valid_id("110105", "19800101", "003")}).status_code == 404
+    assert (
+        api.get("/api/v1/persons", "reviewer", params={"id_number": "110105491231002"}).json()[
+            "person_id"
+        ]
+        == pid
+    )
+    assert (
+        api.get(
+            "/api/v1/persons",
+            "reviewer",
+            params={"id_number": valid_id("110105", "19800101", "003")},
+        ).status_code
+        == 404
+    )
 
 
 def test_fifteen_digit_enrolment_keeps_both_numbers(api: Api) -> None:
@@ -68,7 +89,10 @@ def _count_persons(db_url: str) -> int:
 def test_bad_enrolments_are_refused_and_change_nothing(api: Api, db_url: str) -> None:
     base = {"name": "赵六", "village_code": "V001", "enrolled_on": "2015-01-01"}
     cases = [
-        ({**base, "id_number": MALE_1975[:-1] + ("0" if MALE_1975[-1] != "0" else "1")}, "check character"),
+        (
+            {**base, "id_number": MALE_1975[:-1] + ("0" if MALE_1975[-1] != "0" else "1")},
+            "check character",
+        ),
         ({**base, "id_number": valid_id("110105", "19750231", "001")}, "impossible birth date"),
         ({**base, "id_number": valid_id("110105", "20000101", "001")}, "aged 16"),
         ({**base, "id_number": MALE_1975, "student": True}, "students"),
@@ -88,17 +112,44 @@ def test_bad_enrolments_are_refused_and_change_nothing(api: Api, db_url: str) ->
 
 def test_duplicate_enrolment_is_a_conflict(api: Api, db_url: str) -> None:
     api.enrol(MALE_1975)
-    _problem(api.post("/api/v1/persons", "clerk", json={"id_number": MALE_1975, "name": "王建国", "village_code": "V001", "enrolled_on": "2011-01-01"}), 409)
+    _problem(
+        api.post(
+            "/api/v1/persons",
+            "clerk",
+            json={
+                "id_number": MALE_1975,
+                "name": "王建国",
+                "village_code": "V001",
+                "enrolled_on": "2011-01-01",
+            },
+        ),
+        409,
+    )
     assert _count_persons(db_url) == 1
 
 
 def test_roles_are_checked_on_every_route(api: Api) -> None:
-    body = {"id_number": MALE_1975, "name": "王建国", "village_code": "V001", "enrolled_on": "2010-08-01"}
+    body = {
+        "id_number": MALE_1975,
+        "name": "王建国",
+        "village_code": "V001",
+        "enrolled_on": "2010-08-01",
+    }
     _problem(api.client.post("/api/v1/persons", json=body), 401)
-    _problem(api.client.post("/api/v1/persons", json=body, headers={"Authorization": "Bearer nonsense"}), 401)
+    _problem(
+        api.client.post("/api/v1/persons", json=body, headers={"Authorization": "Bearer nonsense"}),
+        401,
+    )
     _problem(api.post("/api/v1/persons", "reviewer", json=body), 403)
     _problem(api.post("/api/v1/persons", "auditor", json=body), 403)
-    _problem(api.post("/api/v1/users", "clerk", json={"username": "x", "password": "longenough", "role": "clerk"}), 403)
+    _problem(
+        api.post(
+            "/api/v1/users",
+            "clerk",
+            json={"username": "x", "password": "longenough", "role": "clerk"},
+        ),
+        403,
+    )
     _problem(api.post("/api/v1/interest-runs", "clerk", json={"year": 2010}), 403)
 
 
@@ -111,7 +162,11 @@ def test_field_worker_sees_only_own_villages(api: Api) -> None:
 
 def test_changes_keep_history(api: Api) -> None:
     pid = api.enrol(MALE_1975)
-    r = api.patch(f"/api/v1/persons/{pid}", "clerk", json={"phone": "13800000000", "village_code": "V002", "reason": "moved within the county"})
+    r = api.patch(
+        f"/api/v1/persons/{pid}",
+        "clerk",
+        json={"phone": "13800000000", "village_code": "V002", "reason": "moved within the county"},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["village_code"] == "V002"
     history = api.get(f"/api/v1/persons/{pid}/history", "auditor").json()
@@ -119,30 +174,56 @@ def test_changes_keep_history(api: Api) -> None:
     assert ("village_code", "V001", "V002") in changed
     assert ("phone", None, "13800000000") in changed
     assert all(h["changed_by"] == "user:clerk" for h in history)
-    _problem(api.patch(f"/api/v1/persons/{pid}", "clerk", json={"status": "receiving", "reason": "x"}), 422)
+    _problem(
+        api.patch(f"/api/v1/persons/{pid}", "clerk", json={"status": "receiving", "reason": "x"}),
+        422,
+    )
 
 
 def test_cancellation_keeps_the_record_and_allows_re_enrolment(api: Api) -> None:
     pid = api.enrol(MALE_1975)
-    r = api.post(f"/api/v1/persons/{pid}/cancel", "clerk", json={"cancelled_on": "2020-05-01", "reason": "moved to another county"})
+    r = api.post(
+        f"/api/v1/persons/{pid}/cancel",
+        "clerk",
+        json={"cancelled_on": "2020-05-01", "reason": "moved to another county"},
+    )
     assert r.json()["status"] == "cancelled"
     assert api.get(f"/api/v1/persons/{pid}", "clerk").json()["status"] == "cancelled"
     again = api.enrol(MALE_1975, enrolled_on="2024-01-02")
     assert again != pid
-    assert api.get("/api/v1/persons", "clerk", params={"id_number": MALE_1975}).json()["person_id"] == again
+    assert (
+        api.get("/api/v1/persons", "clerk", params={"id_number": MALE_1975}).json()["person_id"]
+        == again
+    )
 
 
 def test_freeze_blocks_contributions_until_unfrozen(api: Api) -> None:
     pid = api.enrol(MALE_1975)
-    assert api.post(f"/api/v1/persons/{pid}/freeze", "clerk", json={"reason": "fraud investigation"}).json()["status"] == "frozen"
+    assert (
+        api.post(
+            f"/api/v1/persons/{pid}/freeze", "clerk", json={"reason": "fraud investigation"}
+        ).json()["status"]
+        == "frozen"
+    )
     _problem(api.pay(pid, 2011, 10000, "2011-05-01"), 422)
     _problem(api.post(f"/api/v1/persons/{pid}/freeze", "clerk", json={"reason": "again"}), 409)
-    assert api.post(f"/api/v1/persons/{pid}/unfreeze", "clerk", json={"reason": "cleared"}).json()["status"] == "enrolled"
+    assert (
+        api.post(f"/api/v1/persons/{pid}/unfreeze", "clerk", json={"reason": "cleared"}).json()[
+            "status"
+        ]
+        == "enrolled"
+    )
     assert api.pay(pid, 2011, 10000, "2011-05-01").status_code == 201
 
 
 def test_oversized_body_is_413(api: Api) -> None:
-    big = {"id_number": MALE_1975, "name": "王" * 10, "village_code": "V001", "enrolled_on": "2010-08-01", "household_id": "x" * 2_000_000}
+    big = {
+        "id_number": MALE_1975,
+        "name": "王" * 10,
+        "village_code": "V001",
+        "enrolled_on": "2010-08-01",
+        "household_id": "x" * 2_000_000,
+    }
     _problem(api.post("/api/v1/persons", "clerk", json=big), 413)
 
 

@@ -27,7 +27,14 @@ from __future__ import annotations
 
 from tests.backend.conftest import Api, valid_id
 
-INTEREST_BY_YEAR = {2010: 0, 2011: 275 + 83, 2012: 1060 + 35 + 230, 2013: 2440 + 31 + 354, 2014: 2513 + 32 + 365, 2015: 4023 + 30 + 510}
+INTEREST_BY_YEAR = {
+    2010: 0,
+    2011: 275 + 83,
+    2012: 1060 + 35 + 230,
+    2013: 2440 + 31 + 354,
+    2014: 2513 + 32 + 365,
+    2015: 4023 + 30 + 510,
+}
 
 
 def test_worked_example_every_fen(api: Api) -> None:
@@ -54,9 +61,18 @@ def test_worked_example_every_fen(api: Api) -> None:
     assert by_year == INTEREST_BY_YEAR
 
     account = api.get(f"/api/v1/persons/{pid}/account", "clerk").json()
-    assert account["buckets"] == {"personal_fen": 190311, "collective_fen": 1128, "other_fen": 0, "government_fen": 23042}
+    assert account["buckets"] == {
+        "personal_fen": 190311,
+        "collective_fen": 1128,
+        "other_fen": 0,
+        "government_fen": 23042,
+    }
     assert account["balance_fen"] == 214481
-    interest_entries = {(e["on"], e["bucket"]): e["amount_fen"] for e in account["entries"] if e["kind"] == "interest"}
+    interest_entries = {
+        (e["on"], e["bucket"]): e["amount_fen"]
+        for e in account["entries"]
+        if e["kind"] == "interest"
+    }
     assert interest_entries[("2012-12-31", "personal")] == 1060
     assert interest_entries[("2011-12-31", "government")] == 83
     assert interest_entries[("2015-12-31", "collective")] == 30

@@ -35,14 +35,32 @@ def _wait_ready(proc: subprocess.Popen, base: str, log: Path) -> float:
         except httpx.TransportError:
             pass
         time.sleep(0.3)
-    raise AssertionError(f"/healthz did not answer within {READY_WITHIN_S} s: {log.read_text()[-3000:]}")
+    raise AssertionError(
+        f"/healthz did not answer within {READY_WITHIN_S} s: {log.read_text()[-3000:]}"
+    )
 
 
 def test_nongbao_demo_serves_the_demo_county(tmp_path: Path) -> None:
     data_dir, port = tmp_path / "demo", free_port()
     base, log = f"http://127.0.0.1:{port}", tmp_path / "demo.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "nongbao", "demo", "--no-kiosk", "--port", str(port), "--data-dir", str(data_dir)], cwd=ROOT, env=_env(data_dir), stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "nongbao",
+                "demo",
+                "--no-kiosk",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+            ],
+            cwd=ROOT,
+            env=_env(data_dir),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         try:
             seconds = _wait_ready(proc, base, log)
             print(f"demo ready in {seconds:.1f} s")
@@ -50,14 +68,21 @@ def test_nongbao_demo_serves_the_demo_county(tmp_path: Path) -> None:
             printed = log.read_text()
             assert "clerk / clerk-demo" in printed and info["kiosk_token"] in printed
             with httpx.Client(base_url=base, timeout=30) as client:
-                token = client.post("/api/v1/auth/token", data={"username": "clerk", "password": info["users"]["clerk"]}).json()["access_token"]
+                token = client.post(
+                    "/api/v1/auth/token",
+                    data={"username": "clerk", "password": info["users"]["clerk"]},
+                ).json()["access_token"]
                 client.headers["Authorization"] = f"Bearer {token}"
                 person = client.get(f"/api/v1/persons/{info['demo_person_id']}").json()
                 assert person["name"] == "王秀兰" and person["status"] in ("receiving", "suspended")
                 # a contributor with a few years of entries: any person with a contribution
                 db = sqlite3.connect(data_dir / "nongbao.sqlite3")
-                contributor = db.execute("SELECT person_id FROM contribution ORDER BY person_id LIMIT 1").fetchone()[0]
-                run_id, paid = db.execute("SELECT id, paid FROM payroll_run ORDER BY period DESC LIMIT 1").fetchone()
+                contributor = db.execute(
+                    "SELECT person_id FROM contribution ORDER BY person_id LIMIT 1"
+                ).fetchone()[0]
+                run_id, paid = db.execute(
+                    "SELECT id, paid FROM payroll_run ORDER BY period DESC LIMIT 1"
+                ).fetchone()
                 db.close()
                 account = client.get(f"/api/v1/persons/{contributor}/account").json()
                 assert account["balance_fen"] > 0 and len(account["entries"]) >= 2
@@ -73,10 +98,24 @@ def test_nongbao_demo_serves_the_demo_county(tmp_path: Path) -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=20)
-    again = subprocess.run([sys.executable, "-m", "nongbao", "demo", "--no-serve", "--data-dir", str(data_dir)], cwd=ROOT, env=_env(data_dir), capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        [sys.executable, "-m", "nongbao", "demo", "--no-serve", "--data-dir", str(data_dir)],
+        cwd=ROOT,
+        env=_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == 0, again.stderr
     assert "reused" in again.stdout and info["kiosk_token"] in again.stdout
-    check = subprocess.run([sys.executable, "-m", "nongbao", "ledger", "check", "--json"], cwd=ROOT, env=_env(data_dir), capture_output=True, text=True, timeout=120)
+    check = subprocess.run(
+        [sys.executable, "-m", "nongbao", "ledger", "check", "--json"],
+        cwd=ROOT,
+        env=_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert check.returncode == 0, check.stderr
     assert json.loads(check.stdout)["ok"] is True
 
@@ -87,17 +126,37 @@ def test_build_demo_balances_the_ledger(db_url: str, tmp_path: Path) -> None:
     from backend.demo import build_demo
     from backend.reports import fund
 
-    info = build_demo(residents=600, seed=7, data_dir=tmp_path / "d", database_url=db_url, today=TODAY)
-    assert info.created and info.residents == 600 and info.pensioners > 50 and info.payroll_runs == 7 and info.deaths == 1
+    info = build_demo(
+        residents=600, seed=7, data_dir=tmp_path / "d", database_url=db_url, today=TODAY
+    )
+    assert (
+        info.created
+        and info.residents == 600
+        and info.pensioners > 50
+        and info.payroll_runs == 7
+        and info.deaths == 1
+    )
     with session_scope(engine_for(db_url)) as s:
         report = ledger.check(s)
         assert report.ok, report.breaches
         assert report.transfers > 5000
         for year in range(2010, TODAY.year + 1):
             assert fund.report(s, year).summary["reconciled"] is True, year
-        suspended = s.execute(ledger.sa.text("SELECT COUNT(*) FROM person WHERE status = 'suspended'")).scalar_one()
-        terminated = s.execute(ledger.sa.text("SELECT COUNT(*) FROM person WHERE status = 'terminated'")).scalar_one()
-    assert terminated == 1 and suspended >= 1  # lapsed certifications or children who stopped paying
-    again = build_demo(residents=600, seed=7, data_dir=tmp_path / "d", database_url=db_url, today=TODAY)
+        suspended = s.execute(
+            ledger.sa.text("SELECT COUNT(*) FROM person WHERE status = 'suspended'")
+        ).scalar_one()
+        terminated = s.execute(
+            ledger.sa.text("SELECT COUNT(*) FROM person WHERE status = 'terminated'")
+        ).scalar_one()
+    assert (
+        terminated == 1 and suspended >= 1
+    )  # lapsed certifications or children who stopped paying
+    again = build_demo(
+        residents=600, seed=7, data_dir=tmp_path / "d", database_url=db_url, today=TODAY
+    )
     assert not again.created and again.kiosk_token == info.kiosk_token
-    assert (tmp_path / "d" / "population.csv").read_text().startswith("village_code,year,residents_16_plus")
+    assert (
+        (tmp_path / "d" / "population.csv")
+        .read_text()
+        .startswith("village_code,year,residents_16_plus")
+    )

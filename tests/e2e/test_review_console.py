@@ -23,20 +23,55 @@ def _token(base: str, user: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
-def _referred_case(base: str, seq: str, name: str, enrol: str, capture: str, *, static: bool = False) -> str:
+def _referred_case(
+    base: str, seq: str, name: str, enrol: str, capture: str, *, static: bool = False
+) -> str:
     """A kiosk certification referred to review (grey zone, or liveness failed when the
     synthesized evidence is a still photo). Returns the person id."""
     clerk, admin = _token(base, "clerk"), _token(base, "admin")
-    pid = httpx.post(f"{base}/api/v1/persons", headers=clerk, json={"id_number": valid_id("110105", "19480302", seq), "name": name, "village_code": "V001", "enrolled_on": "2010-08-01"}).json()["person_id"]
-    r = httpx.post(f"{base}/api/v1/persons/{pid}/face", headers=clerk, files=[("images", ("e.jpg", photo(enrol), "image/jpeg"))], timeout=60)
+    pid = httpx.post(
+        f"{base}/api/v1/persons",
+        headers=clerk,
+        json={
+            "id_number": valid_id("110105", "19480302", seq),
+            "name": name,
+            "village_code": "V001",
+            "enrolled_on": "2010-08-01",
+        },
+    ).json()["person_id"]
+    r = httpx.post(
+        f"{base}/api/v1/persons/{pid}/face",
+        headers=clerk,
+        files=[("images", ("e.jpg", photo(enrol), "image/jpeg"))],
+        timeout=60,
+    )
     assert r.status_code == 201, r.text
-    kiosk = {"Authorization": "Bearer " + httpx.post(f"{base}/api/v1/devices", headers=admin, json={"name": f"kiosk-{seq}", "kind": "kiosk"}).json()["token"]}
+    kiosk = {
+        "Authorization": "Bearer "
+        + httpx.post(
+            f"{base}/api/v1/devices", headers=admin, json={"name": f"kiosk-{seq}", "kind": "kiosk"}
+        ).json()["token"]
+    }
     r = httpx.post(f"{base}/api/v1/challenges", headers=kiosk, json={"person_id": pid})
     assert r.status_code == 201, r.text
     ch = r.json()
-    data = {"person_id": pid, "channel": "kiosk", "challenge_id": ch["challenge_id"], "nonce": ch["nonce"], "evidence": synthesized_evidence(ch, static=static), "latitude": "30.65", "longitude": "104.06", "accuracy_m": "8"}
-    files = [("images", ("c.jpg", photo(capture), "image/jpeg")), ("frames", ("f.jpg", photo(capture), "image/jpeg"))]
-    r = httpx.post(f"{base}/api/v1/certifications", headers=kiosk, data=data, files=files, timeout=60)
+    data = {
+        "person_id": pid,
+        "channel": "kiosk",
+        "challenge_id": ch["challenge_id"],
+        "nonce": ch["nonce"],
+        "evidence": synthesized_evidence(ch, static=static),
+        "latitude": "30.65",
+        "longitude": "104.06",
+        "accuracy_m": "8",
+    }
+    files = [
+        ("images", ("c.jpg", photo(capture), "image/jpeg")),
+        ("frames", ("f.jpg", photo(capture), "image/jpeg")),
+    ]
+    r = httpx.post(
+        f"{base}/api/v1/certifications", headers=kiosk, data=data, files=files, timeout=60
+    )
     assert r.json().get("outcome") == "referred", r.text
     return pid
 
@@ -49,7 +84,9 @@ def _login(page, base: str, user: str) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_url(f"{base}/console/cases")
 
 
-def test_reviewer_approves_a_referred_case_and_four_eyes_refuses_a_self_confirmed_suspension(db_url: str, tmp_path: Path, page, shots: Path) -> None:  # type: ignore[no-untyped-def]
+def test_reviewer_approves_a_referred_case_and_four_eyes_refuses_a_self_confirmed_suspension(
+    db_url: str, tmp_path: Path, page, shots: Path
+) -> None:  # type: ignore[no-untyped-def]
     bootstrap(db_url, tmp_path)
     with live_server(db_url, tmp_path) as base:
         approved_pid = _referred_case(base, "013", "李桂兰", ENROL_B, GREY_B)
@@ -66,13 +103,20 @@ def test_reviewer_approves_a_referred_case_and_four_eyes_refuses_a_self_confirme
         _login(page, base, "reviewer")
         rows = page.locator("#cases tr")
         assert rows.count() == 3  # header + the two referred cases
-        assert "人脸比对不确定" in page.inner_text("#cases") and "活体检测未通过" in page.inner_text("#cases")
+        assert "人脸比对不确定" in page.inner_text(
+            "#cases"
+        ) and "活体检测未通过" in page.inner_text("#cases")
         page.screenshot(path=str(shots / "02-queue.png"))
 
         page.click("#cases tr:has-text('李桂兰') a.open-case")
-        assert page.locator("#enrolled-photo").is_visible() and page.locator("#captured-photo").is_visible()
+        assert (
+            page.locator("#enrolled-photo").is_visible()
+            and page.locator("#captured-photo").is_visible()
+        )
         assert float(page.inner_text("#distance").split()[0][:5]) > 0.5
-        assert page.evaluate("document.getElementById('captured-photo').naturalWidth") > 0  # the decrypted image really decodes
+        assert (
+            page.evaluate("document.getElementById('captured-photo').naturalWidth") > 0
+        )  # the decrypted image really decodes
         page.screenshot(path=str(shots / "03-case.png"), full_page=True)
 
         page.click("#decision-approve")
@@ -84,7 +128,9 @@ def test_reviewer_approves_a_referred_case_and_four_eyes_refuses_a_self_confirme
         assert "决定已保存" in page.inner_text("#message")
         assert "李桂兰" not in page.inner_text("#cases")
         page.screenshot(path=str(shots / "04-approved.png"))
-        status = httpx.get(f"{base}/api/v1/persons/{approved_pid}/certification", headers=_token(base, "clerk")).json()
+        status = httpx.get(
+            f"{base}/api/v1/persons/{approved_pid}/certification", headers=_token(base, "clerk")
+        ).json()
         assert status["status"] == "certified" and status["last_passed"]["channel"] == "review"
 
         page.click("#cases tr:has-text('王德福') a.open-case")
@@ -98,14 +144,22 @@ def test_reviewer_approves_a_referred_case_and_four_eyes_refuses_a_self_confirme
         page.click("#submit-decision")
         assert "须由另一位复核员确认" in page.inner_text("#error")
         page.screenshot(path=str(shots / "05-four-eyes-refused.png"), full_page=True)
-        person = httpx.get(f"{base}/api/v1/persons/{suspended_pid}", headers=_token(base, "clerk")).json()
+        person = httpx.get(
+            f"{base}/api/v1/persons/{suspended_pid}", headers=_token(base, "clerk")
+        ).json()
         assert person["status"] != "suspended"
 
         page.click("#lang-toggle")
-        assert "Face distance" in page.inner_text("body") and "Submit decision" in page.inner_text("body")
+        assert "Face distance" in page.inner_text("body") and "Submit decision" in page.inner_text(
+            "body"
+        )
         page.screenshot(path=str(shots / "06-case-english.png"), full_page=True)
-        with engine_for(db_url).begin() as conn:  # make them pensioners (awards are another module's business)
+        with engine_for(
+            db_url
+        ).begin() as conn:  # make them pensioners (awards are another module's business)
             conn.execute(sa.text("UPDATE person SET status = 'receiving'"))
         page.goto(f"{base}/console/due")
-        assert "王德福" in page.inner_text("#overdue") and "李桂兰" not in page.inner_text("body")  # approved: certified to 2027-11-30
+        assert "王德福" in page.inner_text("#overdue") and "李桂兰" not in page.inner_text(
+            "body"
+        )  # approved: certified to 2027-11-30
         page.screenshot(path=str(shots / "07-due-english.png"))

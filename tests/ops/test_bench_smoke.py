@@ -16,11 +16,17 @@ def test_balance_bench_smoke(kind: str) -> None:
 
 def test_percentile_is_nearest_rank() -> None:
     values = [float(v) for v in range(1, 101)]
-    assert (_percentile(values, 0.5), _percentile(values, 0.95), _percentile(values, 0.99)) == (51.0, 95.0, 99.0)
+    assert (_percentile(values, 0.5), _percentile(values, 0.95), _percentile(values, 0.99)) == (
+        51.0,
+        95.0,
+        99.0,
+    )
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_reports_bench_smoke(kind: str) -> None:
     r = report_seconds(kind, people=50)
     assert r["database"] == kind and r["pdf_bytes"] > 5000 and r["xlsx_bytes"] > 3000  # type: ignore[operator]
-    assert all(r[k] >= 0 for k in ("fund_seconds", "statement_seconds", "xlsx_seconds", "pdf_seconds"))  # type: ignore[operator]
+    assert all(
+        r[k] >= 0 for k in ("fund_seconds", "statement_seconds", "xlsx_seconds", "pdf_seconds")
+    )  # type: ignore[operator]

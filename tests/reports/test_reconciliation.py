@@ -35,13 +35,34 @@ def test_fund_statement_reconciles_with_the_ledger_every_year(api: Api, db_url: 
     # the last year's closing balance is the ledger's: kept totals, and the accounts people see
     with session_scope(engine_for(db_url)) as s:
         assert reports[2026]["closing_fen"] == fund.held_by_ledger_totals(s)
-    accounts = sum(get(api, f"/api/v1/persons/{pid}/account", "clerk")["balance_fen"] for pid in c.people.values())
+    accounts = sum(
+        get(api, f"/api/v1/persons/{pid}/account", "clerk")["balance_fen"]
+        for pid in c.people.values()
+    )
     fund_2026 = get(api, "/api/v1/reports/fund/2026")
-    buckets = sum(line(fund_2026, "结余", f"bucket:{b}") for b in ("personal", "collective", "other", "government"))
+    buckets = sum(
+        line(fund_2026, "结余", f"bucket:{b}")
+        for b in ("personal", "collective", "other", "government")
+    )
     assert buckets == accounts
-    assert buckets + line(fund_2026, "结余", "fund:pool") + line(fund_2026, "结余", "receivable:recoveries") == reports[2026]["closing_fen"]
+    assert (
+        buckets
+        + line(fund_2026, "结余", "fund:pool")
+        + line(fund_2026, "结余", "receivable:recoveries")
+        == reports[2026]["closing_fen"]
+    )
     # income by source, summed over the years, is what was paid in
-    total = {k: sum(reports[y]["income"].get(k, 0) for y in YEARS) for k in ("personal", "collective", "other", "interest", "subsidy:county", "on_behalf:county")}
+    total = {
+        k: sum(reports[y]["income"].get(k, 0) for y in YEARS)
+        for k in (
+            "personal",
+            "collective",
+            "other",
+            "interest",
+            "subsidy:county",
+            "on_behalf:county",
+        )
+    }
     assert total["personal"] == c.personal_fen
     assert total["collective"] == c.collective_fen == 5000
     assert total["other"] == c.other_fen
@@ -49,13 +70,31 @@ def test_fund_statement_reconciles_with_the_ledger_every_year(api: Api, db_url: 
     assert total["on_behalf:county"] == c.on_behalf_fen
     assert total["interest"] == c.interest_fen - c.death["interest_reversed_fen"]
     # expenditure: every payroll, and the heirs' refund
-    paid = {y: sum(reports[y]["expenditure"].get(k, 0) for k in ("basic_pension:central", "basic_pension:provincial", "basic_pension:county", "account_pension")) for y in YEARS}
+    paid = {
+        y: sum(
+            reports[y]["expenditure"].get(k, 0)
+            for k in (
+                "basic_pension:central",
+                "basic_pension:provincial",
+                "basic_pension:county",
+                "account_pension",
+            )
+        )
+        for y in YEARS
+    }
     assert paid[2015] == sum(r["total_fen"] for r in c.runs if r["period"].startswith("2015")) > 0
     assert paid[2026] == sum(r["total_fen"] for r in c.runs if r["period"].startswith("2026")) > 0
-    assert sum(reports[y]["expenditure"].get("inheritance", 0) for y in YEARS) == c.death["paid_to_heirs_fen"] - c.death["funeral_grant_fen"] > 0
+    assert (
+        sum(reports[y]["expenditure"].get("inheritance", 0) for y in YEARS)
+        == c.death["paid_to_heirs_fen"] - c.death["funeral_grant_fen"]
+        > 0
+    )
     # the overpaid month after the death is charged back to the central government
     assert c.death["overpaid_fen"] > 0
-    assert reports[2015]["income"]["basic_pension:central"] < reports[2015]["expenditure"]["basic_pension:central"]
+    assert (
+        reports[2015]["income"]["basic_pension:central"]
+        < reports[2015]["expenditure"]["basic_pension:central"]
+    )
 
 
 def test_monthly_statement_matches_run_and_ledger(api: Api) -> None:
@@ -70,7 +109,9 @@ def test_monthly_statement_matches_run_and_ledger(api: Api) -> None:
         assert sum(sec["totals"]["total_fen"] for sec in villages) == run["total_fen"]
         for sec in villages:
             for row in sec["rows"]:
-                assert row["basic_fen"] + row["account_fen"] + row["arrears_fen"] == row["total_fen"]
+                assert (
+                    row["basic_fen"] + row["account_fen"] + row["arrears_fen"] == row["total_fen"]
+                )
                 assert "********" in row["id_number"]
     one = get(api, f"/api/v1/reports/monthly-statement/{c.runs[0]['run_id']}?village=V002")
     assert one["summary"]["people"] == 0 and one["summary"]["reconciled"] is None
@@ -80,11 +121,21 @@ def test_coverage_publicity_certification_reconcile(api: Api, db_url: str) -> No
     c = build(api)
     fund_2015 = get(api, "/api/v1/reports/fund/2015")["summary"]["expenditure"]
     cov = get(api, "/api/v1/reports/coverage/2015")["summary"]
-    assert cov["county"]["pension_paid_fen"] == sum(v for k, v in fund_2015.items() if k.startswith("basic_pension") or k == "account_pension")
-    assert (cov["county"]["enrolled"], cov["county"]["paying"], cov["county"]["receiving"]) == (2, 2, 1)  # the near pensioner died in 2015
-    assert cov["county"]["continuation_rate"] == round(2 / 3, 6)  # three paid for 2014, two for 2015
+    assert cov["county"]["pension_paid_fen"] == sum(
+        v for k, v in fund_2015.items() if k.startswith("basic_pension") or k == "account_pension"
+    )
+    assert (cov["county"]["enrolled"], cov["county"]["paying"], cov["county"]["receiving"]) == (
+        2,
+        2,
+        1,
+    )  # the near pensioner died in 2015
+    assert cov["county"]["continuation_rate"] == round(
+        2 / 3, 6
+    )  # three paid for 2014, two for 2015
     trend = {r["year"]: r for r in cov["trend"]}
-    assert trend[2011]["continuation_rate"] == 1.0 and trend[2015]["take_up_rate"] is None  # nobody 60+ alive at the end of 2015
+    assert (
+        trend[2011]["continuation_rate"] == 1.0 and trend[2015]["take_up_rate"] is None
+    )  # nobody 60+ alive at the end of 2015
     pub = get(api, "/api/v1/reports/publicity/2011?village=V001")
     contributors = pub["sections"][0]["rows"]
     assert sorted(r["name"] for r in contributors) == ["欧***", "王**"]
@@ -94,14 +145,20 @@ def test_coverage_publicity_certification_reconcile(api: Api, db_url: str) -> No
     with session_scope(engine_for(db_url)) as s:
         ledger_personal_2011 = fund.flows(s, *year_bounds(2011))[0]["personal"]
     county_pub = get(api, "/api/v1/reports/publicity/2011")["summary"]
-    assert county_pub["personal_fen"] == ledger_personal_2011  # all 2011 contributions were paid in 2011
+    assert (
+        county_pub["personal_fen"] == ledger_personal_2011
+    )  # all 2011 contributions were paid in 2011
     pub26 = get(api, "/api/v1/reports/publicity/2026")["summary"]
-    assert pub26["pension_fen"] == sum(r["total_fen"] for r in c.runs if r["period"].startswith("2026"))
+    assert pub26["pension_fen"] == sum(
+        r["total_fen"] for r in c.runs if r["period"].startswith("2026")
+    )
     cert = get(api, "/api/v1/reports/certification?on=2026-11-27")["summary"]["totals"]
     assert (cert["pensioners"], cert["certified"], cert["overdue"]) == (1, 1, 0)
     late = get(api, "/api/v1/reports/certification?on=2027-06-10")["summary"]["totals"]
     assert (late["certified"], late["due"]) == (0, 1)
-    assert get(api, "/api/v1/reports/certification?on=2027-07-01")["summary"]["totals"]["overdue"] == 1
+    assert (
+        get(api, "/api/v1/reports/certification?on=2027-07-01")["summary"]["totals"]["overdue"] == 1
+    )
 
 
 def test_roles_and_village_scope(api: Api) -> None:

@@ -17,7 +17,11 @@ router = APIRouter(prefix="/api/v1", tags=["auth"])
 
 
 @router.post("/auth/token", response_model=TokenOut)
-def token(request: Request, form: OAuth2PasswordRequestForm = Depends(), session: Session = Depends(deps.session, scope="function")) -> TokenOut:
+def token(
+    request: Request,
+    form: OAuth2PasswordRequestForm = Depends(),
+    session: Session = Depends(deps.session, scope="function"),
+) -> TokenOut:
     st = deps.state(request)
     user = auth.authenticate(session, form.username, form.password)
     access, expires = auth.issue_token(st.keyring, user, st.settings.token_ttl_minutes)
@@ -25,18 +29,38 @@ def token(request: Request, form: OAuth2PasswordRequestForm = Depends(), session
 
 
 @router.post("/users", response_model=UserOut, status_code=201)
-def add_user(body: UserIn, session: Session = Depends(deps.session, scope="function"), _: Actor = Depends(deps.require("admin"))) -> UserOut:
+def add_user(
+    body: UserIn,
+    session: Session = Depends(deps.session, scope="function"),
+    _: Actor = Depends(deps.require("admin")),
+) -> UserOut:
     user = auth.create_user(session, body.username, body.password, body.role, body.villages)
     return UserOut(username=user.username, role=user.role, villages=json.loads(user.villages))
 
 
 @router.post("/devices", response_model=DeviceOut, status_code=201)
-def add_device(body: DeviceIn, session: Session = Depends(deps.session, scope="function"), _: Actor = Depends(deps.require("admin"))) -> DeviceOut:
+def add_device(
+    body: DeviceIn,
+    session: Session = Depends(deps.session, scope="function"),
+    _: Actor = Depends(deps.require("admin")),
+) -> DeviceOut:
     device, token_ = auth.register_device(session, body.name, body.kind, body.location)
-    return DeviceOut(device_id=device.id, name=device.name, kind=device.kind, location=device.location, token=token_)
+    return DeviceOut(
+        device_id=device.id,
+        name=device.name,
+        kind=device.kind,
+        location=device.location,
+        token=token_,
+    )
 
 
 @router.post("/devices/{device_id}/revoke", response_model=DeviceOut)
-def revoke_device(device_id: str, session: Session = Depends(deps.session, scope="function"), _: Actor = Depends(deps.require("admin"))) -> DeviceOut:
+def revoke_device(
+    device_id: str,
+    session: Session = Depends(deps.session, scope="function"),
+    _: Actor = Depends(deps.require("admin")),
+) -> DeviceOut:
     device = auth.revoke_device(session, device_id)
-    return DeviceOut(device_id=device.id, name=device.name, kind=device.kind, location=device.location)
+    return DeviceOut(
+        device_id=device.id, name=device.name, kind=device.kind, location=device.location
+    )

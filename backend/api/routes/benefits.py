@@ -77,101 +77,219 @@ class RepaymentIn(Strict):
 
 
 @router.post("/persons/{person_id}/award", response_model=AwardOut, status_code=201)
-def award(person_id: str, body: AwardIn, request: Request, who: Actor = Depends(deps.require(*WRITERS)), idempotency_key: str | None = Header(default=None)) -> JSONResponse:
+def award(
+    person_id: str,
+    body: AwardIn,
+    request: Request,
+    who: Actor = Depends(deps.require(*WRITERS)),
+    idempotency_key: str | None = Header(default=None),
+) -> JSONResponse:
     def work(session: Session) -> idempotency.Reply:
         ctx = deps.ctx_for(request, session, who)
         a = awards.award(ctx, person_id, body.awarded_on, body.bank_account)
         month = max(a.first_month, f"{body.awarded_on:%Y-%m}")
         out = AwardOut(
-            award_id=a.id, person_id=person_id, first_month=a.first_month, account_pension_fen=a.account_pension_fen,
-            basic_pension_fen=awards.basic_pension_fen(ctx.policy, month, a.contribution_years), contribution_years=a.contribution_years,
-            eligibility_group=a.eligibility_group, family_binding=a.family_binding,
+            award_id=a.id,
+            person_id=person_id,
+            first_month=a.first_month,
+            account_pension_fen=a.account_pension_fen,
+            basic_pension_fen=awards.basic_pension_fen(ctx.policy, month, a.contribution_years),
+            contribution_years=a.contribution_years,
+            eligibility_group=a.eligibility_group,
+            family_binding=a.family_binding,
         )
         return idempotency.Reply(201, out.model_dump(mode="json"))
 
-    reply = idempotency.run(deps.state(request).engine, f"POST /award|{who.label}|{person_id}", idempotency_key, body.model_dump(mode="json"), work)
+    reply = idempotency.run(
+        deps.state(request).engine,
+        f"POST /award|{who.label}|{person_id}",
+        idempotency_key,
+        body.model_dump(mode="json"),
+        work,
+    )
     return JSONResponse(reply.body, status_code=reply.status_code)
 
 
 @router.post("/payroll-runs", response_model=PayrollRunOut, status_code=201)
-def run_payroll(body: PayrollRunIn, request: Request, who: Actor = Depends(deps.require("admin"))) -> JSONResponse:
+def run_payroll(
+    body: PayrollRunIn, request: Request, who: Actor = Depends(deps.require("admin"))
+) -> JSONResponse:
     st = deps.state(request)
     r = payroll.run(st.engine, st.policy, who, st.today(), body.period, body.run_on)
     return JSONResponse(PayrollRunOut(**r.__dict__).model_dump(mode="json"), status_code=201)
 
 
 @router.get("/payroll-runs/{run_id}/lines")
-def payroll_lines(run_id: str, session: Session = Depends(deps.session, scope="function"), _: Actor = Depends(deps.require("admin", "clerk", "reviewer", "auditor"))) -> dict:
+def payroll_lines(
+    run_id: str,
+    session: Session = Depends(deps.session, scope="function"),
+    _: Actor = Depends(deps.require("admin", "clerk", "reviewer", "auditor")),
+) -> dict:
     run = payroll.get_run(session, run_id)
     lines = [
-        {"person_id": ln.person_id, "village_code": ln.village_code, "months": ln.months, "basic_fen": ln.basic_fen, "account_fen": ln.account_fen,
-         "arrears_fen": ln.arrears_fen, "total_fen": ln.total_fen, "from_buckets_fen": ln.from_government_fen + ln.from_personal_fen + ln.from_collective_fen + ln.from_other_fen,
-         "from_pool_fen": ln.from_pool_fen, "status": ln.status}
+        {
+            "person_id": ln.person_id,
+            "village_code": ln.village_code,
+            "months": ln.months,
+            "basic_fen": ln.basic_fen,
+            "account_fen": ln.account_fen,
+            "arrears_fen": ln.arrears_fen,
+            "total_fen": ln.total_fen,
+            "from_buckets_fen": ln.from_government_fen
+            + ln.from_personal_fen
+            + ln.from_collective_fen
+            + ln.from_other_fen,
+            "from_pool_fen": ln.from_pool_fen,
+            "status": ln.status,
+        }
         for ln in payroll.lines(session, run_id)
     ]
-    return {"run_id": run.id, "period": run.period, "run_on": run.run_on.isoformat(), "status": run.status, "paid": run.paid, "total_fen": run.total_fen, "lines": lines}
+    return {
+        "run_id": run.id,
+        "period": run.period,
+        "run_on": run.run_on.isoformat(),
+        "status": run.status,
+        "paid": run.paid,
+        "total_fen": run.total_fen,
+        "lines": lines,
+    }
 
 
 @router.get("/payroll-runs/{run_id}/bank-file")
-def bank_file(run_id: str, request: Request, session: Session = Depends(deps.session, scope="function"), _: Actor = Depends(deps.require("admin"))) -> Response:
+def bank_file(
+    run_id: str,
+    request: Request,
+    session: Session = Depends(deps.session, scope="function"),
+    _: Actor = Depends(deps.require("admin")),
+) -> Response:
     text = payroll.bank_file_csv(session, deps.state(request).keyring, run_id)
-    return Response(text, media_type="text/csv; charset=utf-8", headers={"Content-Disposition": f'attachment; filename="bank-{run_id}.csv"'})
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="bank-{run_id}.csv"'},
+    )
 
 
 @router.post("/persons/{person_id}/death")
-def death(person_id: str, body: DeathIn, request: Request, session: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*WRITERS))) -> dict:
-    return settlement.settlement_dict(settlement.report_death(deps.ctx_for(request, session, who), person_id, body.date_of_death, body.source))
+def death(
+    person_id: str,
+    body: DeathIn,
+    request: Request,
+    session: Session = Depends(deps.session, scope="function"),
+    who: Actor = Depends(deps.require(*WRITERS)),
+) -> dict:
+    return settlement.settlement_dict(
+        settlement.report_death(
+            deps.ctx_for(request, session, who), person_id, body.date_of_death, body.source
+        )
+    )
 
 
 @router.post("/persons/{person_id}/other-pension")
-def other_pension(person_id: str, body: OtherPensionIn, request: Request, session: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*WRITERS))) -> dict:
-    return settlement.settlement_dict(settlement.other_pension_found(deps.ctx_for(request, session, who), person_id, body.started_on, body.note))
+def other_pension(
+    person_id: str,
+    body: OtherPensionIn,
+    request: Request,
+    session: Session = Depends(deps.session, scope="function"),
+    who: Actor = Depends(deps.require(*WRITERS)),
+) -> dict:
+    return settlement.settlement_dict(
+        settlement.other_pension_found(
+            deps.ctx_for(request, session, who), person_id, body.started_on, body.note
+        )
+    )
 
 
 @router.post("/imports/death-registry")
-async def death_registry(request: Request, file: UploadFile = File(...), who: Actor = Depends(deps.require("admin"))) -> dict:
+async def death_registry(
+    request: Request, file: UploadFile = File(...), who: Actor = Depends(deps.require("admin"))
+) -> dict:
     data = await file.read()
     with session_scope(deps.state(request).engine) as session:
         return settlement.import_death_registry(deps.ctx_for(request, session, who), data).__dict__
 
 
 @router.post("/persons/{person_id}/suspensions", status_code=201)
-def suspend(person_id: str, body: SuspensionIn, request: Request, session: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*WRITERS))) -> dict:
-    row = suspensions.suspend(deps.ctx_for(request, session, who), person_id, body.reason, body.from_month, body.note)
+def suspend(
+    person_id: str,
+    body: SuspensionIn,
+    request: Request,
+    session: Session = Depends(deps.session, scope="function"),
+    who: Actor = Depends(deps.require(*WRITERS)),
+) -> dict:
+    row = suspensions.suspend(
+        deps.ctx_for(request, session, who), person_id, body.reason, body.from_month, body.note
+    )
     return row.model_dump(mode="json")
 
 
 @router.post("/suspensions/{suspension_id}/lift")
-def lift(suspension_id: str, body: NoteIn, request: Request, session: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*WRITERS))) -> dict:
-    return suspensions.lift(deps.ctx_for(request, session, who), suspension_id, body.note).model_dump(mode="json")
+def lift(
+    suspension_id: str,
+    body: NoteIn,
+    request: Request,
+    session: Session = Depends(deps.session, scope="function"),
+    who: Actor = Depends(deps.require(*WRITERS)),
+) -> dict:
+    return suspensions.lift(
+        deps.ctx_for(request, session, who), suspension_id, body.note
+    ).model_dump(mode="json")
 
 
 @router.get("/persons/{person_id}/payments")
 def payments(
-    person_id: str, request: Request, session: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*deps.STAFF, "kiosk")),
-    x_resident_session: str | None = Header(default=None), limit: int = 24,
+    person_id: str,
+    request: Request,
+    session: Session = Depends(deps.session, scope="function"),
+    who: Actor = Depends(deps.require(*deps.STAFF, "kiosk")),
+    x_resident_session: str | None = Header(default=None),
+    limit: int = 24,
 ) -> dict:
     """The person's pension payments, newest first: what the kiosk's 发放记录 shows."""
     from backend.services import kiosk_sessions
 
     ctx = deps.ctx_for(request, session, who)
     check_village_scope(ctx, registry.get(ctx, person_id))
-    kiosk_sessions.require(ctx, x_resident_session, person_id)  # a kiosk: only in the resident's own session
-    return {"person_id": person_id, "payments": payroll.payments_of(session, person_id, max(1, min(limit, 240)))}
+    kiosk_sessions.require(
+        ctx, x_resident_session, person_id
+    )  # a kiosk: only in the resident's own session
+    return {
+        "person_id": person_id,
+        "payments": payroll.payments_of(session, person_id, max(1, min(limit, 240))),
+    }
 
 
 @router.get("/persons/{person_id}/suspensions")
-def list_suspensions(person_id: str, request: Request, session: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*deps.STAFF))) -> list[dict]:
+def list_suspensions(
+    person_id: str,
+    request: Request,
+    session: Session = Depends(deps.session, scope="function"),
+    who: Actor = Depends(deps.require(*deps.STAFF)),
+) -> list[dict]:
     ctx = deps.ctx_for(request, session, who)
     check_village_scope(ctx, registry.get(ctx, person_id))
     return [s.model_dump(mode="json") for s in suspensions.for_person(ctx, person_id)]
 
 
 @router.post("/recovery-orders/{order_id}/repayments")
-def repayment(order_id: str, body: RepaymentIn, request: Request, who: Actor = Depends(deps.require(*WRITERS)), idempotency_key: str | None = Header(default=None)) -> JSONResponse:
+def repayment(
+    order_id: str,
+    body: RepaymentIn,
+    request: Request,
+    who: Actor = Depends(deps.require(*WRITERS)),
+    idempotency_key: str | None = Header(default=None),
+) -> JSONResponse:
     def work(session: Session) -> idempotency.Reply:
-        order = settlement.repay(deps.ctx_for(request, session, who), order_id, body.amount_fen, body.paid_on)
+        order = settlement.repay(
+            deps.ctx_for(request, session, who), order_id, body.amount_fen, body.paid_on
+        )
         return idempotency.Reply(200, order.model_dump(mode="json"))
 
-    reply = idempotency.run(deps.state(request).engine, f"POST /repayments|{who.label}|{order_id}", idempotency_key, body.model_dump(mode="json"), work)
+    reply = idempotency.run(
+        deps.state(request).engine,
+        f"POST /repayments|{who.label}|{order_id}",
+        idempotency_key,
+        body.model_dump(mode="json"),
+        work,
+    )
     return JSONResponse(reply.body, status_code=reply.status_code)

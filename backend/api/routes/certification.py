@@ -39,7 +39,12 @@ class ManualIn(BaseModel):
 
 
 @router.post("/challenges", status_code=201)
-def issue_challenge(body: ChallengeIn, request: Request, session: Session = DbSession, who: Actor = Depends(deps.require(*DEVICES))) -> dict[str, object]:
+def issue_challenge(
+    body: ChallengeIn,
+    request: Request,
+    session: Session = DbSession,
+    who: Actor = Depends(deps.require(*DEVICES)),
+) -> dict[str, object]:
     return challenges.out(challenges.issue(deps.ctx_for(request, session, who), body.person_id))
 
 
@@ -63,38 +68,94 @@ def certify(
     who: Actor = Depends(deps.require(*DEVICES)),
 ) -> JSONResponse:
     sub = certification.Submission(
-        channel=channel, challenge_id=challenge_id, nonce=nonce, images=read_files(images, "images", 5), frames=read_files(frames, "frames", MAX_FRAMES),
-        evidence=evidence, person_id=person_id, id_number=id_number, name=name, latitude=latitude, longitude=longitude, accuracy_m=accuracy_m, client_id=client_id,
+        channel=channel,
+        challenge_id=challenge_id,
+        nonce=nonce,
+        images=read_files(images, "images", 5),
+        frames=read_files(frames, "frames", MAX_FRAMES),
+        evidence=evidence,
+        person_id=person_id,
+        id_number=id_number,
+        name=name,
+        latitude=latitude,
+        longitude=longitude,
+        accuracy_m=accuracy_m,
+        client_id=client_id,
     )
     key = signing_key(request)
 
     def work(session: Session) -> idempotency.Reply:
-        return idempotency.Reply(201, certification.submit(deps.ctx_for(request, session, who), key, sub))
+        return idempotency.Reply(
+            201, certification.submit(deps.ctx_for(request, session, who), key, sub)
+        )
 
-    payload = {**{k: v for k, v in sub.__dict__.items() if k not in ("images", "frames")}, "files": [hashlib.sha256(b).hexdigest() for b in (*sub.images, *sub.frames)]}
-    reply = idempotency.run(deps.state(request).engine, f"POST /certifications|{who.label}", idempotency_key, payload, work)
-    return JSONResponse(reply.body, status_code=reply.status_code, headers={"Idempotent-Replayed": "true"} if reply.replayed else None)
+    payload = {
+        **{k: v for k, v in sub.__dict__.items() if k not in ("images", "frames")},
+        "files": [hashlib.sha256(b).hexdigest() for b in (*sub.images, *sub.frames)],
+    }
+    reply = idempotency.run(
+        deps.state(request).engine,
+        f"POST /certifications|{who.label}",
+        idempotency_key,
+        payload,
+        work,
+    )
+    return JSONResponse(
+        reply.body,
+        status_code=reply.status_code,
+        headers={"Idempotent-Replayed": "true"} if reply.replayed else None,
+    )
 
 
 @router.post("/certifications/manual", status_code=201)
-def certify_manual(body: ManualIn, request: Request, idempotency_key: str | None = Header(default=None), who: Actor = Depends(deps.require("clerk", "admin"))) -> JSONResponse:
+def certify_manual(
+    body: ManualIn,
+    request: Request,
+    idempotency_key: str | None = Header(default=None),
+    who: Actor = Depends(deps.require("clerk", "admin")),
+) -> JSONResponse:
     key = signing_key(request)
 
     def work(session: Session) -> idempotency.Reply:
         ctx = deps.ctx_for(request, session, who)
-        return idempotency.Reply(201, certification.manual(ctx, key, body.person_id, body.channel, body.certified_on, body.evidence))
+        return idempotency.Reply(
+            201,
+            certification.manual(
+                ctx, key, body.person_id, body.channel, body.certified_on, body.evidence
+            ),
+        )
 
-    reply = idempotency.run(deps.state(request).engine, f"POST /certifications/manual|{who.label}", idempotency_key, body.model_dump(mode="json"), work)
-    return JSONResponse(reply.body, status_code=reply.status_code, headers={"Idempotent-Replayed": "true"} if reply.replayed else None)
+    reply = idempotency.run(
+        deps.state(request).engine,
+        f"POST /certifications/manual|{who.label}",
+        idempotency_key,
+        body.model_dump(mode="json"),
+        work,
+    )
+    return JSONResponse(
+        reply.body,
+        status_code=reply.status_code,
+        headers={"Idempotent-Replayed": "true"} if reply.replayed else None,
+    )
 
 
 @router.post("/imports/data-match")
-def import_data_match(request: Request, file: UploadFile = File(...), session: Session = DbSession, who: Actor = Depends(deps.require("clerk", "admin"))) -> dict[str, int]:
+def import_data_match(
+    request: Request,
+    file: UploadFile = File(...),
+    session: Session = DbSession,
+    who: Actor = Depends(deps.require("clerk", "admin")),
+) -> dict[str, int]:
     return certification.import_data_match(deps.ctx_for(request, session, who), file.file.read())
 
 
 @router.get("/persons/{person_id}/certification")
-def certification_status(request: Request, person_id: str = PersonId, session: Session = DbSession, who: Actor = Depends(deps.require(*deps.STAFF))) -> dict[str, object]:
+def certification_status(
+    request: Request,
+    person_id: str = PersonId,
+    session: Session = DbSession,
+    who: Actor = Depends(deps.require(*deps.STAFF)),
+) -> dict[str, object]:
     ctx = deps.ctx_for(request, session, who)
     check_village_scope(ctx, registry.get(ctx, person_id))
     audit.record(ctx, "read certification", person_id)
@@ -102,7 +163,12 @@ def certification_status(request: Request, person_id: str = PersonId, session: S
 
 
 @router.get("/certifications/due")
-def due(request: Request, village: str | None = Query(default=None, max_length=24, pattern=ID_PATTERN), session: Session = DbSession, who: Actor = Depends(deps.require(*deps.STAFF))) -> dict[str, object]:
+def due(
+    request: Request,
+    village: str | None = Query(default=None, max_length=24, pattern=ID_PATTERN),
+    session: Session = DbSession,
+    who: Actor = Depends(deps.require(*deps.STAFF)),
+) -> dict[str, object]:
     ctx = deps.ctx_for(request, session, who)
     if who.role == "field_worker" and village not in who.villages:
         raise Forbidden("field workers see only their own villages: give one as ?village=")

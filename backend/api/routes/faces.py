@@ -23,16 +23,33 @@ PersonId = Path(max_length=40, pattern=ID_PATTERN)
 def read_files(files: list[UploadFile], field: str, limit: int) -> list[bytes]:
     """Uploaded files as bytes (the body limit middleware has already bounded the total)."""
     if len(files) > limit:
-        raise InvalidInput(f"at most {limit} files in `{field}`", errors=[{"field": field, "message": f"at most {limit} files"}])
+        raise InvalidInput(
+            f"at most {limit} files in `{field}`",
+            errors=[{"field": field, "message": f"at most {limit} files"}],
+        )
     return [f.file.read() for f in files]
 
 
 # sync routes: FastAPI runs them in its thread pool, so the face engine does not block the loop
 @router.post("/persons/{person_id}/face", status_code=201)
-def enrol_face(request: Request, person_id: str = PersonId, images: list[UploadFile] = File(...), session: Session = DbSession, who: Actor = Depends(deps.require("clerk", "admin"))) -> dict[str, object]:
-    return faces.enrol(deps.ctx_for(request, session, who), person_id, read_files(images, "images", MAX_IMAGES))
+def enrol_face(
+    request: Request,
+    person_id: str = PersonId,
+    images: list[UploadFile] = File(...),
+    session: Session = DbSession,
+    who: Actor = Depends(deps.require("clerk", "admin")),
+) -> dict[str, object]:
+    return faces.enrol(
+        deps.ctx_for(request, session, who), person_id, read_files(images, "images", MAX_IMAGES)
+    )
 
 
 @router.post("/persons/{person_id}/face/verify")
-def verify_face(request: Request, person_id: str = PersonId, image: UploadFile = File(...), session: Session = DbSession, who: Actor = Depends(deps.require("clerk", "reviewer"))) -> dict[str, object]:
+def verify_face(
+    request: Request,
+    person_id: str = PersonId,
+    image: UploadFile = File(...),
+    session: Session = DbSession,
+    who: Actor = Depends(deps.require("clerk", "reviewer")),
+) -> dict[str, object]:
     return faces.verify(deps.ctx_for(request, session, who), person_id, image.file.read())

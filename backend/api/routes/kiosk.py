@@ -34,7 +34,12 @@ def open_session(
     data = image.file.read()
     face_engine.probe(data)  # the face work before the transaction starts (the result is cached)
     ctx = deps.ctx_for(request, session, who)
-    person, card_ok = certification.person_of(ctx, certification.Submission(channel="kiosk", challenge_id="", nonce="", images=(), id_number=id_number, name=name))
+    person, card_ok = certification.person_of(
+        ctx,
+        certification.Submission(
+            channel="kiosk", challenge_id="", nonce="", images=(), id_number=id_number, name=name
+        ),
+    )
     if not card_ok:
         raise Forbidden("the card does not match the registry")
     check = faces.verify(ctx, person.id, data)
@@ -53,7 +58,8 @@ def open_session(
         # what the menu offers: certification is due for pensioners not certified for today
         "certification": {
             "valid_until": valid_until.isoformat() if valid_until else None,
-            "due": person.status in ("receiving", "suspended") and (valid_until is None or valid_until < ctx.today),
+            "due": person.status in ("receiving", "suspended")
+            and (valid_until is None or valid_until < ctx.today),
         },
     }
 

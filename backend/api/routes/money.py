@@ -36,25 +36,55 @@ WRITERS = ("clerk", "admin")
 
 def _contribution_out(c, balance_fen: int) -> dict:  # type: ignore[no-untyped-def]
     return ContributionOut(
-        contribution_id=c.id, person_id=c.person_id, year=c.year, kind=c.kind, tier_fen=c.tier_fen, personal_fen=c.personal_fen,
-        collective_fen=c.collective_fen, other_fen=c.other_fen, government_fen=c.government_fen, balance_fen=balance_fen,
-        paid_on=c.paid_on, reversed=c.reversed_at is not None,
+        contribution_id=c.id,
+        person_id=c.person_id,
+        year=c.year,
+        kind=c.kind,
+        tier_fen=c.tier_fen,
+        personal_fen=c.personal_fen,
+        collective_fen=c.collective_fen,
+        other_fen=c.other_fen,
+        government_fen=c.government_fen,
+        balance_fen=balance_fen,
+        paid_on=c.paid_on,
+        reversed=c.reversed_at is not None,
     ).model_dump(mode="json")
 
 
 @router.post("/contributions", response_model=ContributionOut, status_code=201)
-def pay(body: ContributionIn, request: Request, who: Actor = Depends(deps.require(*WRITERS)), idempotency_key: str | None = Header(default=None)) -> JSONResponse:
+def pay(
+    body: ContributionIn,
+    request: Request,
+    who: Actor = Depends(deps.require(*WRITERS)),
+    idempotency_key: str | None = Header(default=None),
+) -> JSONResponse:
     def work(session: Session) -> idempotency.Reply:
         ctx = deps.ctx_for(request, session, who)
         posted = contributions.pay(ctx, contributions.ContributionRequest(**body.model_dump()))
         return idempotency.Reply(201, _contribution_out(posted.contribution, posted.balance_fen))
 
-    reply = idempotency.run(deps.state(request).engine, f"POST /contributions|{who.label}", idempotency_key, body.model_dump(mode="json"), work)
-    return JSONResponse(reply.body, status_code=reply.status_code, headers={"Idempotent-Replayed": "true"} if reply.replayed else None)
+    reply = idempotency.run(
+        deps.state(request).engine,
+        f"POST /contributions|{who.label}",
+        idempotency_key,
+        body.model_dump(mode="json"),
+        work,
+    )
+    return JSONResponse(
+        reply.body,
+        status_code=reply.status_code,
+        headers={"Idempotent-Replayed": "true"} if reply.replayed else None,
+    )
 
 
 @router.post("/contributions/{contribution_id}/reversal", response_model=ContributionOut)
-def reverse(contribution_id: str, body: ReasonIn, request: Request, session: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*WRITERS))) -> dict:
+def reverse(
+    contribution_id: str,
+    body: ReasonIn,
+    request: Request,
+    session: Session = Depends(deps.session, scope="function"),
+    who: Actor = Depends(deps.require(*WRITERS)),
+) -> dict:
     ctx = deps.ctx_for(request, session, who)
     c = contributions.reverse(ctx, contribution_id, body.reason)
     return _contribution_out(c, sum(ledger.person_buckets(session, c.person_id).values()))
@@ -62,48 +92,72 @@ def reverse(contribution_id: str, body: ReasonIn, request: Request, session: Ses
 
 @router.get("/persons/{person_id}/contributions", response_model=list[ContributionOut])
 def list_contributions(
-    person_id: str, request: Request, session: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*deps.STAFF, "kiosk")),
+    person_id: str,
+    request: Request,
+    session: Session = Depends(deps.session, scope="function"),
+    who: Actor = Depends(deps.require(*deps.STAFF, "kiosk")),
     x_resident_session: str | None = Header(default=None),
 ) -> list[dict]:
     ctx = deps.ctx_for(request, session, who)
     check_village_scope(ctx, registry.get(ctx, person_id))
-    kiosk_sessions.require(ctx, x_resident_session, person_id)  # a kiosk: only in the resident's own session
+    kiosk_sessions.require(
+        ctx, x_resident_session, person_id
+    )  # a kiosk: only in the resident's own session
     balance = sum(ledger.person_buckets(session, person_id).values())
     return [_contribution_out(c, balance) for c in contributions.list_for(ctx, person_id)]
 
 
 @router.get("/persons/{person_id}/account", response_model=AccountOut)
 def account(
-    person_id: str, request: Request, session: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*deps.STAFF, "kiosk")),
+    person_id: str,
+    request: Request,
+    session: Session = Depends(deps.session, scope="function"),
+    who: Actor = Depends(deps.require(*deps.STAFF, "kiosk")),
     x_resident_session: str | None = Header(default=None),
 ) -> dict:
     ctx = deps.ctx_for(request, session, who)
     check_village_scope(ctx, registry.get(ctx, person_id))
-    kiosk_sessions.require(ctx, x_resident_session, person_id)  # a kiosk: only in the resident's own session
+    kiosk_sessions.require(
+        ctx, x_resident_session, person_id
+    )  # a kiosk: only in the resident's own session
     audit.record(ctx, "read account", person_id)
     return contributions.account(ctx, person_id)
 
 
 @router.post("/interest-runs", response_model=InterestRunOut)
-def run_interest(body: InterestRunIn, request: Request, session: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require("admin"))) -> JSONResponse:
+def run_interest(
+    body: InterestRunIn,
+    request: Request,
+    session: Session = Depends(deps.session, scope="function"),
+    who: Actor = Depends(deps.require("admin")),
+) -> JSONResponse:
     result = interest.run(deps.ctx_for(request, session, who), body.year)
-    out = InterestRunOut(year=result.year, accounts=result.accounts, total_fen=result.total_fen).model_dump()
+    out = InterestRunOut(
+        year=result.year, accounts=result.accounts, total_fen=result.total_fen
+    ).model_dump()
     return JSONResponse(out, status_code=201 if result.created else 200)
 
 
 @router.post("/imports/old-scheme", response_model=ImportOut)
-async def import_old_scheme(request: Request, file: UploadFile = File(...), who: Actor = Depends(deps.require("admin"))) -> ImportOut:
+async def import_old_scheme(
+    request: Request, file: UploadFile = File(...), who: Actor = Depends(deps.require("admin"))
+) -> ImportOut:
     data = await file.read()
     st = deps.state(request)
     from backend.db import session_scope
 
     with session_scope(st.engine) as session:
-        result = imports.old_scheme(deps.ctx_for(request, session, who), data, source=file.filename or "upload")
+        result = imports.old_scheme(
+            deps.ctx_for(request, session, who), data, source=file.filename or "upload"
+        )
     return ImportOut(**result.__dict__)
 
 
 @router.get("/ledger/check", response_model=LedgerCheckOut)
-def ledger_check(session: Session = Depends(deps.session, scope="function"), _: Actor = Depends(deps.require("admin", "auditor"))) -> LedgerCheckOut:
+def ledger_check(
+    session: Session = Depends(deps.session, scope="function"),
+    _: Actor = Depends(deps.require("admin", "auditor")),
+) -> LedgerCheckOut:
     report = ledger.check(session)
     return LedgerCheckOut(ok=report.ok, **{k: v for k, v in report.__dict__.items()})
 

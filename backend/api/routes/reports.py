@@ -22,11 +22,15 @@ MONEY_ROLES = ("admin", "clerk", "auditor")
 VILLAGE_ROLES = ("admin", "clerk", "auditor", "reviewer", "field_worker")
 
 
-def _answer(request: Request, s: Session, who: Actor, kind: str, p: service.Params, fmt: str) -> Response:
+def _answer(
+    request: Request, s: Session, who: Actor, kind: str, p: service.Params, fmt: str
+) -> Response:
     st = deps.state(request)
     if who.role == "field_worker":
         p.allowed = who.villages
-    report = service.build(s, st.keyring, st.policy, kind, p, data_dir=st.settings.data_dir, today=st.today())
+    report = service.build(
+        s, st.keyring, st.policy, kind, p, data_dir=st.settings.data_dir, today=st.today()
+    )
     if fmt == "json":
         return JSONResponse(report.as_json())
     if fmt == "png":
@@ -34,34 +38,74 @@ def _answer(request: Request, s: Session, who: Actor, kind: str, p: service.Para
             raise NotFound(f"the {kind} report has no chart")
         return Response(report.charts[0].draw(), media_type="image/png")
     name = f"{service.file_stem(report)}.{fmt}"
-    return Response(render(report, fmt), media_type=MEDIA_TYPES[fmt], headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(
+        render(report, fmt),
+        media_type=MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @router.get("/monthly-statement/{run_id}")
-def monthly_statement(run_id: str, request: Request, village: str | None = None, format: Format = "json", s: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*MONEY_ROLES))) -> Response:
+def monthly_statement(
+    run_id: str,
+    request: Request,
+    village: str | None = None,
+    format: Format = "json",
+    s: Session = Depends(deps.session, scope="function"),
+    who: Actor = Depends(deps.require(*MONEY_ROLES)),
+) -> Response:
     """每月明细表: who a payroll run paid, village by village, every component."""
-    return _answer(request, s, who, "monthly-statement", service.Params(run_id=run_id, village=village), format)
+    return _answer(
+        request, s, who, "monthly-statement", service.Params(run_id=run_id, village=village), format
+    )
 
 
 @router.get("/fund/{year}")
-def fund(year: int, request: Request, format: Format = "json", s: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*MONEY_ROLES))) -> Response:
+def fund(
+    year: int,
+    request: Request,
+    format: Format = "json",
+    s: Session = Depends(deps.session, scope="function"),
+    who: Actor = Depends(deps.require(*MONEY_ROLES)),
+) -> Response:
     """基金收支: income by source, expenditure by kind, opening and closing balance (= the ledger)."""
     return _answer(request, s, who, "fund", service.Params(year=year), format)
 
 
 @router.get("/coverage/{year}")
-def coverage(year: int, request: Request, village: str | None = None, format: Format = "json", s: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*MONEY_ROLES))) -> Response:
+def coverage(
+    year: int,
+    request: Request,
+    village: str | None = None,
+    format: Format = "json",
+    s: Session = Depends(deps.session, scope="function"),
+    who: Actor = Depends(deps.require(*MONEY_ROLES)),
+) -> Response:
     """Enrolment, continuation and take-up by village, with the trend since the scheme start."""
     return _answer(request, s, who, "coverage", service.Params(year=year, village=village), format)
 
 
 @router.get("/publicity/{year}")
-def publicity(year: int, request: Request, village: str | None = None, format: Format = "json", s: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*VILLAGE_ROLES))) -> Response:
+def publicity(
+    year: int,
+    request: Request,
+    village: str | None = None,
+    format: Format = "json",
+    s: Session = Depends(deps.session, scope="function"),
+    who: Actor = Depends(deps.require(*VILLAGE_ROLES)),
+) -> Response:
     """公示: the year's contributors and pensioners of a village, names and ID numbers masked."""
     return _answer(request, s, who, "publicity", service.Params(year=year, village=village), format)
 
 
 @router.get("/certification")
-def certification(request: Request, on: date | None = Query(default=None), village: str | None = None, format: Format = "json", s: Session = Depends(deps.session, scope="function"), who: Actor = Depends(deps.require(*VILLAGE_ROLES))) -> Response:
+def certification(
+    request: Request,
+    on: date | None = Query(default=None),
+    village: str | None = None,
+    format: Format = "json",
+    s: Session = Depends(deps.session, scope="function"),
+    who: Actor = Depends(deps.require(*VILLAGE_ROLES)),
+) -> Response:
     """Certified, due within 30 days, overdue, suspended: per village, with the work list."""
     return _answer(request, s, who, "certification", service.Params(on=on, village=village), format)

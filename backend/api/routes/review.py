@@ -37,14 +37,29 @@ def cases(
     session: Session = DbSession,
     who: Actor = Depends(deps.require(*REVIEWERS)),
 ) -> list[dict[str, object]]:
-    return review.list_cases(deps.ctx_for(request, session, who), status, village, reason, min_age, max_age)
+    return review.list_cases(
+        deps.ctx_for(request, session, who), status, village, reason, min_age, max_age
+    )
 
 
 @router.get("/cases/{case_id}")
-def case(request: Request, case_id: str = CaseId, session: Session = DbSession, who: Actor = Depends(deps.require(*REVIEWERS))) -> dict[str, object]:
+def case(
+    request: Request,
+    case_id: str = CaseId,
+    session: Session = DbSession,
+    who: Actor = Depends(deps.require(*REVIEWERS)),
+) -> dict[str, object]:
     return review.detail(deps.ctx_for(request, session, who), case_id)
 
 
 @router.post("/cases/{case_id}/decision")
-def decide(body: DecisionIn, request: Request, case_id: str = CaseId, session: Session = DbSession, who: Actor = Depends(deps.require(*REVIEWERS))) -> dict[str, object]:
-    return review.decide(deps.ctx_for(request, session, who), signing_key(request), case_id, body.decision, body.note)
+def decide(
+    body: DecisionIn,
+    request: Request,
+    case_id: str = CaseId,
+    session: Session = DbSession,
+    who: Actor = Depends(deps.require(*REVIEWERS)),
+) -> dict[str, object]:
+    return review.decide(
+        deps.ctx_for(request, session, who), signing_key(request), case_id, body.decision, body.note
+    )
