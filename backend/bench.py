@@ -371,3 +371,316 @@ def bench_reports(people: int, databases: str, as_json: bool) -> None:
             f"{r['database']:>8}  {r['people']} pensioners: fund {r['fund_seconds']} s, monthly statement {r['statement_seconds']} s, "
             f"XLSX {r['xlsx_seconds']} s ({r['xlsx_bytes']} bytes), PDF {r['pdf_seconds']} s ({r['pdf_bytes']} bytes)"
         )
+
+
+# --- certification submissions per second (the server re-computes every template) -------------
+
+CERT_FACES = Path(__file__).resolve().parent.parent.parent / "shared" / "faces"
+CERT_ENROL, CERT_PROBE = "Donald_Rumsfeld_0001", "Donald_Rumsfeld_0003"  # 0.42 apart: a pass
+_ACTION_FRAME = {
+    "blink": {"ear": 0.12},
+    "turn_left": {"yaw": 22.0},
+    "turn_right": {"yaw": -22.0},
+    "open_mouth": {"mar": 0.40},
+}
+
+
+def cert_photos(faces_dir: Path | None = None) -> tuple[bytes, bytes, str]:
+    """(enrolment photo, certification photo, where from): two real photos of one person from
+    the shared face set (`lfw/`), or else scikit-image's astronaut (both the same picture)."""
+    folder = (faces_dir or CERT_FACES) / "lfw" / CERT_ENROL.rsplit("_", 1)[0]
+    enrol, probe = folder / f"{CERT_ENROL}.jpg", folder / f"{CERT_PROBE}.jpg"
+    if enrol.is_file() and probe.is_file():
+        return enrol.read_bytes(), probe.read_bytes(), str(folder)
+    if faces_dir is not None:
+        raise click.ClickException(f"{enrol} and {probe} are needed under --faces {faces_dir}")
+    import io
+
+    from PIL import Image
+
+    from backend.demo import demo_face_png
+
+    # the demo's crop, enlarged 2x: its face is big enough to enrol but too small for the
+    # certification (verify) bar, as a kiosk camera would see it from a step too far
+    picture = Image.open(io.BytesIO(demo_face_png())).convert("RGB")
+    picture = picture.resize((picture.width * 2, picture.height * 2), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    picture.save(buf, format="JPEG", quality=95)
+    return buf.getvalue(), buf.getvalue(), "skimage.data.astronaut"
+
+
+def unique_jpeg(data: bytes, tag: str) -> bytes:
+    """The same picture with a JPEG comment segment after SOI: other bytes, so the server's
+    content-hash cache misses and it computes the template again, but the same pixels."""
+    assert data[:2] == b"\xff\xd8", "not a JPEG"
+    text = tag.encode()
+    return data[:2] + b"\xff\xfe" + (len(text) + 2).to_bytes(2, "big") + text + data[2:]
+
+
+def synthesized_evidence(ch: dict[str, object]) -> str:
+    """Per-frame liveness measurements that perform the challenge's actions (SYNTHESIZED: there
+    is no video; what a kiosk would measure). Neutral frames point at sampled frame 0."""
+    from datetime import datetime
+
+    t = datetime.fromisoformat(str(ch["issued_at"])).timestamp() + 0.05
+    neutral = {"face": True, "ear": 0.30, "mar": 0.10, "yaw": 0.0, "aspect": 1.0}
+    frames: list[dict[str, object]] = []
+    steps: list[dict[str, float]] = [{}, {}, {}]
+    for action in ch["actions"]:  # type: ignore[attr-defined]
+        steps += [_ACTION_FRAME[action], {}, {}]
+    for values in steps:
+        frames.append({"t": round(t, 3), **neutral, **(values or {"sample": 0})})
+        t += 0.05
+    return json.dumps({"frames": frames})
+
+
+def _cert_county(url: str, key_file: Path, people: int, enrol_photo: bytes) -> list[dict[str, str]]:
+    """`people` pensioners, each with the same enrolled face (stored directly: the bench skips
+    the 1:N duplicate search that would hold back every face after the first) and a kiosk of
+    their own (the API allows 30 submissions a minute per device token)."""
+    from backend.crypto import load_keyring
+    from backend.db import engine_for, session_scope
+    from backend.ledger import new_id
+    from backend.models import FaceTemplate
+    from backend.policy import load_policy
+    from backend.services import auth, face_engine, faces
+    from backend.services.context import Actor, Ctx
+    from backend.synth import create_pensioners
+
+    enrolled = face_engine.enrol([enrol_photo])
+    if not enrolled.ok or enrolled.template is None:
+        raise click.ClickException(f"the bench's enrolment photo is refused: {enrolled.reasons}")
+    keyring = load_keyring(key_file)
+    engine = engine_for(url)
+    create_pensioners(engine, keyring, people, period=PERIOD, prefix="pC", villages=5)
+    subjects: list[dict[str, str]] = []
+    with session_scope(engine) as s:
+        ctx = Ctx(s, load_policy(), keyring, Actor("user", "bench", "clerk"))
+        ids = [r[0] for r in s.execute(sa.text("SELECT id FROM person ORDER BY id"))]
+        for n, pid in enumerate(ids):
+            s.add(
+                FaceTemplate(
+                    id=new_id("fce")[:40],
+                    person_id=pid,
+                    template_enc=faces.seal(ctx, pid, enrolled.template),
+                    quality=enrolled.quality,
+                    created_by="bench",
+                )
+            )
+            _, token = auth.register_device(s, f"bench-kiosk-{n}", "kiosk", "bench")
+            subjects.append({"person_id": pid, "token": token})
+    engine.dispose()
+    return subjects
+
+
+async def _certify_load(
+    base: str, subjects: list[dict[str, str]], photo: bytes, concurrency: int, seconds: float
+) -> tuple[list[float], dict[str, int], int, float]:
+    """Each subject once (challenge, then the certification), `concurrency` clients, at most
+    `seconds` long. Latency is the submission's (POST /certifications) alone."""
+    import asyncio
+
+    import httpx
+
+    latencies: list[float] = []
+    outcomes: dict[str, int] = {}
+    errors = 0
+    last_error = ""
+    queue = list(reversed(subjects[1:]))  # subjects[0] is the warm-up's
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as client:
+
+        async def one(subject: dict[str, str], tag: str) -> tuple[float, str | None]:
+            nonlocal last_error
+            headers = {"Authorization": f"Bearer {subject['token']}"}
+            r = await client.post(
+                "/api/v1/challenges", headers=headers, json={"person_id": subject["person_id"]}
+            )
+            if r.status_code != 201:
+                last_error = f"challenge: {r.status_code} {r.text[:300]}"
+                return 0.0, None
+            ch = r.json()
+            image = unique_jpeg(photo, tag)
+            t0 = time.perf_counter()
+            r = await client.post(
+                "/api/v1/certifications",
+                headers=headers,
+                data={
+                    "channel": "kiosk",
+                    "person_id": subject["person_id"],
+                    "challenge_id": ch["challenge_id"],
+                    "nonce": ch["nonce"],
+                    "evidence": synthesized_evidence(ch),
+                },
+                files=[
+                    ("images", ("best.jpg", image, "image/jpeg")),
+                    ("frames", ("f0.jpg", image, "image/jpeg")),
+                ],
+            )
+            took = time.perf_counter() - t0
+            if r.status_code != 201:
+                last_error = f"certification: {r.status_code} {r.text[:300]}"
+                return took, None
+            return took, r.json()["outcome"]
+
+        async def worker() -> None:
+            nonlocal errors
+            while queue and time.perf_counter() < deadline:
+                subject = queue.pop()
+                try:
+                    took, outcome = await one(subject, f"bench {subject['person_id']}")
+                except httpx.HTTPError:
+                    took, outcome = 0.0, None
+                if outcome is None:
+                    errors += 1
+                    continue
+                latencies.append(took)
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
+        # one untimed submission first: the server loads the face models on first use
+        _, warm = await one(subjects[0], "bench warm-up")
+        if warm is None:
+            raise click.ClickException(f"the warm-up certification was refused: {last_error}")
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - started
+    return latencies, outcomes, errors, wall
+
+
+def certification_rate(
+    kind: str,
+    requests: int,
+    concurrency: int,
+    *,
+    seconds: float = 300.0,
+    workers: int = 1,
+    faces_dir: Path | None = None,
+) -> dict[str, object]:
+    """Submissions per second of kiosk certifications on a live uvicorn, each with a fresh
+    image (the server computes its template, runs liveness on synthesized measurements and
+    records the outcome), against a fresh database of `requests` (+1 warm-up) pensioners."""
+    import asyncio
+    import socket
+    import subprocess
+    import sys
+
+    enrol_photo, probe_photo, source = cert_photos(faces_dir)
+    with fresh_database(kind) as url, tempfile.TemporaryDirectory() as tmp:
+        key_file = Path(tmp) / "keys" / "master.key"
+        subjects = _cert_county(url, key_file, requests + 1, enrol_photo)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        env = {
+            **os.environ,
+            "NONGBAO_DATABASE_URL": url,
+            "NONGBAO_DATA_DIR": tmp,
+            "NONGBAO_KEY_FILE": str(key_file),
+            "NONGBAO_LOG_LEVEL": "WARNING",
+        }
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "nongbao",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_healthy(base, server)
+            latencies, outcomes, errors, wall = asyncio.run(
+                _certify_load(base, subjects, probe_photo, concurrency, seconds)
+            )
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=20)
+    ms = sorted(x * 1000 for x in latencies)
+    return {
+        "database": kind,
+        "faces": source,
+        "workers": workers,
+        "concurrency": concurrency,
+        "requests": requests,
+        "submitted": len(ms),
+        "errors": errors,
+        "outcomes": outcomes,
+        "seconds": round(wall, 2),
+        "submissions_per_second": round(len(ms) / wall, 2) if wall else 0,
+        "p50_ms": round(_percentile(ms, 0.50), 1),
+        "p95_ms": round(_percentile(ms, 0.95), 1),
+        "max_ms": round(ms[-1], 1) if ms else None,
+    }
+
+
+@bench.command("certifications")
+@click.option(
+    "--requests",
+    "requests",
+    default=40,
+    show_default=True,
+    type=int,
+    help="certifications to submit (one pensioner each)",
+)
+@click.option("--concurrency", default=2, show_default=True, type=int, help="clients in flight")
+@click.option(
+    "--seconds",
+    default=300.0,
+    show_default=True,
+    type=float,
+    help="stop submitting after this long, whatever the count",
+)
+@click.option("--workers", default=1, show_default=True, type=int, help="uvicorn worker processes")
+@click.option("--database", "databases", default="sqlite", show_default=True)
+@click.option(
+    "--faces",
+    "faces_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="a face folder laid out like ../shared/faces (default: that, else the astronaut)",
+)
+@click.option("--json", "as_json", is_flag=True)
+def bench_certifications(
+    requests: int,
+    concurrency: int,
+    seconds: float,
+    workers: int,
+    databases: str,
+    faces_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Kiosk certification submissions per second, the server re-computing every template."""
+    if requests < 1 or concurrency < 1:
+        raise click.BadParameter("--requests and --concurrency must be at least 1")
+    results = []
+    for kind in databases.split(","):
+        r = certification_rate(
+            kind.strip(),
+            requests,
+            concurrency,
+            seconds=seconds,
+            workers=workers,
+            faces_dir=faces_dir,
+        )
+        results.append(r)
+        if not as_json:
+            click.echo(
+                f"{r['database']:>8}  {r['submitted']} of {r['requests']} certifications, {r['concurrency']} in flight, "
+                f"{r['workers']} worker(s): {r['submissions_per_second']}/s in {r['seconds']} s  "
+                f"p50 {r['p50_ms']} ms  p95 {r['p95_ms']} ms  max {r['max_ms']} ms  "
+                f"outcomes {r['outcomes']}  errors {r['errors']}  (faces: {r['faces']})"
+            )
+    if as_json:
+        click.echo(json.dumps({"certifications": results}))

@@ -24,6 +24,9 @@ class Village(SQLModel, table=True):
     code: str = Field(primary_key=True, max_length=24)
     name: str = Field(max_length=100)
     township: str = Field(default="", max_length=100)
+    # the village's location (WGS-84 degrees): "home" for the certification location check
+    latitude: float | None = None
+    longitude: float | None = None
 
 
 class AppUser(SQLModel, table=True):

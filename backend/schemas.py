@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 Role = Literal["admin", "clerk", "reviewer", "field_worker", "auditor"]
 Fen = StrictInt  # integer fen only: 100.0 or "100" is refused
@@ -53,12 +53,23 @@ class VillageIn(Strict):
     code: str = Field(min_length=1, max_length=24, pattern=r"^[0-9A-Za-z_-]+$")
     name: str = Field(min_length=1, max_length=100)
     township: str = Field(default="", max_length=100)
+    # the village's location, WGS-84 degrees (both or neither): home for the location check
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> VillageIn:
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("give both latitude and longitude, or neither")
+        return self
 
 
 class VillageOut(BaseModel):
     code: str
     name: str
     township: str
+    latitude: float | None = None
+    longitude: float | None = None
 
 
 class PersonIn(Strict):

@@ -68,6 +68,14 @@ class FacePolicy(BaseModel):
         return self
 
 
+class CertificationPolicy(BaseModel):
+    """Certification checks beyond the face (`[certification]` in the policy file)."""
+
+    # kiosk/field: a reported location farther than this (plus its accuracy) from the
+    # person's village is referred to a reviewer (`location_far`), never passed
+    max_distance_km: float = Field(default=10.0, gt=0, le=20_000)
+
+
 class Policy(BaseModel):
     county: str
     scheme_start: date
@@ -88,6 +96,7 @@ class Policy(BaseModel):
     county_topup: list[MonthAmount]
     interest_rates: dict[int, Decimal]
     face: FacePolicy = FacePolicy()
+    certification: CertificationPolicy = CertificationPolicy()
 
     @field_validator("subsidy_shares")
     @classmethod

@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -24,7 +25,7 @@ from sqlmodel import select
 from backend import idnumber
 from backend.errors import Conflict, Forbidden, InvalidInput, RuleRefused, field_error
 from backend.ledger import new_id
-from backend.models import Certification, Person, ReviewCase, utcnow
+from backend.models import Certification, Person, ReviewCase, Village, utcnow
 from backend.services import audit, challenges, face_engine, faces, receipts_service, registry
 from backend.services.certification_status import latest_valid, record_passed
 from backend.services.context import Ctx
@@ -33,6 +34,7 @@ DEVICE_CHANNELS = {"kiosk": "kiosk", "field_device": "field", "field_worker": "f
 MANUAL_CHANNELS = ("counter", "data_match")
 DUE_WITHIN_DAYS = 60
 PENSIONER_STATUSES = ("receiving", "suspended")
+EARTH_RADIUS_KM = 6371.0088  # mean radius (IUGG)
 
 
 @dataclass
@@ -53,12 +55,32 @@ class Submission:
 
 
 @dataclass
+class LocationCheck:
+    """How far the reported location is from the person's village, and the limit applied."""
+
+    distance_km: float
+    limit_km: float  # the policy's max_distance_km plus the reported accuracy
+
+    @property
+    def far(self) -> bool:
+        return self.distance_km > self.limit_km
+
+    def detail(self) -> dict[str, object]:
+        return {
+            "code": "location_far",
+            "distance_km": round(self.distance_km, 2),
+            "limit_km": round(self.limit_km, 2),
+        }
+
+
+@dataclass
 class Verdict:
     outcome: str
     distance: float | None
     liveness_passed: bool
     liveness_reasons: list[str]
     reasons: list[str] = field(default_factory=list)
+    location: LocationCheck | None = None
 
 
 def submit(ctx: Ctx, key: Ed25519PrivateKey, sub: Submission) -> dict[str, object]:
@@ -84,7 +106,8 @@ def submit(ctx: Ctx, key: Ed25519PrivateKey, sub: Submission) -> dict[str, objec
             errors=[{"field": "images", "message": r["en"]} for r in probe.reasons],
         )
     reference = faces.template_bytes(ctx, enrolled)
-    verdict = _judge(ctx, sub, challenge, reference, probe.template, card_ok)
+    location = check_location(ctx, sub, person)
+    verdict = _judge(ctx, sub, challenge, reference, probe.template, card_ok, location)
     return _record(ctx, key, sub, person, verdict, challenge.id, sub.images[best])
 
 
@@ -156,9 +179,37 @@ def _check_not_locked(ctx: Ctx, person_id: str) -> None:
         )
 
 
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance between two WGS-84 points, in kilometres (haversine formula)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+def check_location(ctx: Ctx, sub: Submission, person: Person) -> LocationCheck | None:
+    """The reported location against the person's village (home). No check (None) when the
+    submission sends no location or the village has none. A kiosk's registered `location` is
+    free text, so only what the submission reports is checked."""
+    if sub.channel not in ("kiosk", "field") or sub.latitude is None or sub.longitude is None:
+        return None
+    village = ctx.session.get(Village, person.village_code)
+    if village is None or village.latitude is None or village.longitude is None:
+        return None
+    distance = haversine_km(village.latitude, village.longitude, sub.latitude, sub.longitude)
+    limit = ctx.policy.certification.max_distance_km + (sub.accuracy_m or 0.0) / 1000
+    return LocationCheck(distance, limit)
+
+
 def _judge(
-    ctx: Ctx, sub: Submission, challenge, reference: bytes, probe: bytes, card_ok: bool
-) -> Verdict:  # type: ignore[no-untyped-def]
+    ctx: Ctx,
+    sub: Submission,
+    challenge,  # type: ignore[no-untyped-def]
+    reference: bytes,
+    probe: bytes,
+    card_ok: bool,
+    location: LocationCheck | None = None,
+) -> Verdict:
     dist = face_engine.distance(reference, probe)
     face = face_engine.decide(dist, ctx.policy.face.pass_at, ctx.policy.face.refer_at)
     live = face_engine.check_liveness(
@@ -179,12 +230,14 @@ def _judge(
         reasons.append("liveness_failed")
     if not card_ok:
         reasons.append("card_mismatch")
+    if location is not None and location.far:
+        reasons.append("location_far")
     if face.outcome == "failed":
         outcome = "failed"
         reasons.insert(0, "no_match")
     else:
         outcome = "passed" if not reasons else "referred"
-    return Verdict(outcome, dist, live.passed, live.reasons, reasons)
+    return Verdict(outcome, dist, live.passed, live.reasons, reasons, location)
 
 
 def _common(sub: Submission, verdict: Verdict, challenge_id: str) -> dict[str, object]:
@@ -244,7 +297,12 @@ def _record(
         ctx,
         f"certification.{sub.channel}",
         person.id,
-        after={"certification_id": cert.id, "outcome": cert.outcome, "distance": cert.distance},
+        after={
+            "certification_id": cert.id,
+            "outcome": cert.outcome,
+            "distance": cert.distance,
+            "location_km": round(verdict.location.distance_km, 3) if verdict.location else None,
+        },
     )
     return out(ctx, cert)
 
@@ -257,11 +315,14 @@ def _attach_receipt(ctx: Ctx, key: Ed25519PrivateKey, cert: Certification, perso
 
 
 def _refer_if_needed(ctx: Ctx, cert: Certification, verdict: Verdict, photo: bytes) -> None:
-    reasons = list(verdict.reasons)
+    reasons: list[object] = list(verdict.reasons)
     if verdict.outcome == "failed":
         if failures_today(ctx, cert.person_id) != ctx.policy.face.max_failures_per_day:
             return  # the person may retry; only the Nth failure of the day goes to staff
         reasons = ["repeated_failures", *[r for r in reasons if r != "no_match"]]
+    if verdict.location is not None:
+        # the reviewer sees how far from home it was, and the limit that applied
+        reasons = [verdict.location.detail() if r == "location_far" else r for r in reasons]
     open_case(ctx, cert.person_id, reasons, certification_id=cert.id, photo=photo)
 
 

@@ -45,7 +45,13 @@ def list_villages(
     _: Actor = Depends(deps.require(*deps.STAFF)),
 ) -> list[VillageOut]:
     return [
-        VillageOut(code=v.code, name=v.name, township=v.township)
+        VillageOut(
+            code=v.code,
+            name=v.name,
+            township=v.township,
+            latitude=v.latitude,
+            longitude=v.longitude,
+        )
         for v in session.exec(select(Village).order_by(Village.code)).all()
     ]
 
