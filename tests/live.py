@@ -68,4 +68,6 @@ def live_server(db_url: str, tmp_path: Path, *, workers: int = 1) -> Iterator[st
             proc.kill()
         log.close()
         # pytest shows captured output only for a failing test: the server's side of it
-        print(f"--- server log (last lines) ---\n{(tmp_path / f'server-{port}.log').read_text(errors='replace')[-6000:]}")
+        print(
+            f"--- server log (last lines) ---\n{(tmp_path / f'server-{port}.log').read_text(errors='replace')[-6000:]}"
+        )
