@@ -15,7 +15,7 @@ from backend.api import metrics, problems
 from backend.api.deps import AppState
 from backend.api.limits import BodyLimit
 from backend.api.ratelimit import RateLimit, default_rules
-from backend.api.routes import auth, benefits, money, registry
+from backend.api.routes import archives, auth, benefits, money, registry
 from backend.api.routes import certification as certification_routes
 from backend.api.routes import faces as faces_routes
 from backend.api.routes import field as field_routes
@@ -77,7 +77,7 @@ def create_app(
             )
         return JSONResponse({"status": "ok", "database": engine.dialect.name})
 
-    for router in (auth.router, registry.router, money.router, benefits.router):
+    for router in (auth.router, registry.router, money.router, benefits.router, archives.router):
         # every successful write through these routers is audited (the certification
         # routers below record richer events themselves)
         app.include_router(router, dependencies=[Depends(audit_writes, scope="function")])

@@ -460,3 +460,25 @@ class AuditEvent(SQLModel, table=True):
     after_digest: str = Field(default="", max_length=64)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+
+
+ARCHIVE_KINDS = ("application_form", "death_certificate", "review_evidence", "other")
+
+
+class ArchiveDocument(SQLModel, table=True):
+    """A document attached to a person. The bytes live outside the database, encrypted and
+    content-addressed by the sha256 of the plaintext (one blob for identical content); rows
+    are never deleted, only marked `deleted_at` when disposed of under the retention policy."""
+
+    __tablename__ = "archive_document"
+    id: str = Field(primary_key=True, max_length=40)
+    person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
+    kind: str = Field(max_length=20)  # one of ARCHIVE_KINDS
+    filename: str = Field(max_length=200)
+    content_type: str = Field(max_length=40)
+    sha256: str = Field(max_length=64, index=True)
+    size: int
+    created_by: str = Field(max_length=80)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    retain_until: date = Field(index=True)
+    deleted_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))

@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "receipts": ("backend.cli_cert:receipts", "signed receipts"),
     "audit": ("backend.cli_cert:audit", "the audit chain"),
     "keys": ("backend.cli_cert:keys", "data keys: rotate and re-seal"),
+    "archives": ("backend.archives_cli:archives", "document archives: retention disposal"),
     "demo": ("backend.cli:demo", "the demo county"),
     "faces": ("biometrics.cli:faces", "the face engine: evaluate, calibrate, bench"),
     "devices": ("hardware.cli:devices", "list, test and use attached devices"),

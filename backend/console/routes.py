@@ -23,11 +23,12 @@ from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 
 from backend.api import deps
+from backend.api.routes.archives import archive_dir, content_response
 from backend.api.routes.faces import ID_PATTERN
 from backend.api.routes.receipts import signing_key
 from backend.console.texts import REASONS, TEXT
 from backend.errors import DomainError
-from backend.services import audit, auth, certification, review
+from backend.services import archives, audit, auth, certification, review
 from backend.services.audit import DbSession
 from backend.services.context import Actor, Ctx
 
@@ -36,6 +37,7 @@ COOKIE = "nb_console"
 LANG_COOKIE = "nb_lang"
 ROLES = ("reviewer",)
 CaseId = PathParam(max_length=40, pattern=ID_PATTERN)
+DocId = PathParam(max_length=40, pattern=ID_PATTERN)
 COUNTY_TZ = ZoneInfo("Asia/Shanghai")  # staff read Beijing time; the database keeps UTC
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 
@@ -225,7 +227,31 @@ def case_page(request: Request, case_id: str = CaseId, session: Session = DbSess
         return _render(
             request, "error.html", exc.status, error_text=exc.detail, user=ctx.actor.name
         )
-    return _render(request, "case.html", case=case, user=ctx.actor.name, decisions=review.DECISIONS)
+    return _render(
+        request,
+        "case.html",
+        case=case,
+        user=ctx.actor.name,
+        decisions=review.DECISIONS,
+        documents=archives.list_for(ctx, str(case["person_id"])),
+    )
+
+
+@router.get("/documents/{doc_id}")
+def document(request: Request, doc_id: str = DocId, session: Session = DbSession) -> Response:
+    """A person's archived document, viewed in the browser (an audited read)."""
+    try:
+        ctx = _ctx(request, session)
+    except NeedsLogin:
+        return _to_login()
+    try:
+        doc = archives.get(ctx, doc_id)
+        data = archives.read(ctx, archive_dir(request), doc)
+    except DomainError as exc:
+        return _render(
+            request, "error.html", exc.status, error_text=exc.detail, user=ctx.actor.name
+        )
+    return content_response(doc, data)
 
 
 @router.post("/cases/{case_id}/decision")
@@ -269,6 +295,7 @@ def decide(
             case=case,
             user=ctx.actor.name,
             decisions=review.DECISIONS,
+            documents=archives.list_for(ctx, str(case["person_id"])),
             error_text=text,
             note=note,
             chosen=decision,

@@ -80,6 +80,17 @@ TEXT: dict[str, tuple[str, str]] = {
         "四眼原则：此决定须由另一位复核员确认，您不能确认自己提出的决定",
         "Four-eyes rule: a second, different reviewer must confirm this decision",
     ),
+    # archives
+    "documents": ("档案", "Documents"),
+    "filename": ("文件名", "File name"),
+    "kind": ("类别", "Kind"),
+    "size": ("大小", "Size"),
+    "retain_until": ("保存至", "Kept until"),
+    "view": ("查看", "View"),
+    "application_form": ("参保申请表", "Application form"),
+    "death_certificate": ("死亡证明", "Death certificate"),
+    "review_evidence": ("复核材料", "Review evidence"),
+    "other": ("其他", "Other"),
     # channels
     "kiosk": ("自助终端", "Kiosk"),
     "field": ("上门认证", "Field visit"),

@@ -76,6 +76,20 @@ class CertificationPolicy(BaseModel):
     max_distance_km: float = Field(default=10.0, gt=0, le=20_000)
 
 
+class ArchivesPolicy(BaseModel):
+    """Document archives (`[archives]` in the policy file): years to keep each kind of
+    document after it is filed, and the largest document accepted."""
+
+    application_form: int = Field(default=30, ge=1, le=200)
+    death_certificate: int = Field(default=30, ge=1, le=200)
+    review_evidence: int = Field(default=10, ge=1, le=200)
+    other: int = Field(default=5, ge=1, le=200)
+    max_bytes: int = Field(default=10_485_760, ge=1)
+
+    def retention_years(self, kind: str) -> int:
+        return int(getattr(self, kind))
+
+
 class Policy(BaseModel):
     county: str
     scheme_start: date
@@ -97,6 +111,7 @@ class Policy(BaseModel):
     interest_rates: dict[int, Decimal]
     face: FacePolicy = FacePolicy()
     certification: CertificationPolicy = CertificationPolicy()
+    archives: ArchivesPolicy = ArchivesPolicy()
 
     @field_validator("subsidy_shares")
     @classmethod

@@ -1,0 +1,231 @@
+"""Document archives: files attached to a person, encrypted and content-addressed on disk.
+
+A blob lives at `ROOT/ab/abcdef…` where the name is the sha256 of the plaintext; it holds the
+keyring's ciphertext sealed with that sha256 as associated data, so a blob moved under
+another name, or altered, fails to open. Identical content is stored once and may be
+referenced by several documents. Rows are never deleted: disposal under the retention
+policy marks them `deleted_at` and removes a blob once no live document refers to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from sqlmodel import select
+
+from backend.crypto import KeyError_
+from backend.errors import DomainError, NotFound, field_error
+from backend.models import ARCHIVE_KINDS, ArchiveDocument, utcnow
+from backend.services import audit, registry
+from backend.services.context import Ctx
+
+# what a file's first bytes must be, whatever the upload's header claims
+MAGIC: dict[str, tuple[bytes, ...]] = {
+    "application/pdf": (b"%PDF-",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+}
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ArchiveDamaged(DomainError):
+    """A stored blob is missing, does not open or does not match its recorded sha256."""
+
+    status = 500
+    title = "Archived document damaged"
+    type = "https://nongbao.example/problems/archive-damaged"
+
+
+class TooLarge(DomainError):
+    status = 413
+    title = "Document too large"
+    type = "https://nongbao.example/problems/too-large"
+
+
+def archive_root(data_dir: Path) -> Path:
+    return data_dir / "archive"
+
+
+def blob_path(root: Path, sha256: str) -> Path:
+    if not _SHA.match(sha256):
+        raise ValueError("not a sha256")
+    return root / sha256[:2] / sha256
+
+
+def sniff(data: bytes) -> str | None:
+    for content_type, prefixes in MAGIC.items():
+        if any(data.startswith(p) for p in prefixes):
+            return content_type
+    return None
+
+
+def _clean_name(filename: str | None) -> str:
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    return name[:200] or "document"
+
+
+def _years_after(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February into a common year
+        return day.replace(year=day.year + years, day=28)
+
+
+def _write_blob(ctx: Ctx, root: Path, sha256: str, data: bytes) -> None:
+    path = blob_path(root, sha256)
+    if path.exists():  # the same content is already stored: dedupe
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sealed = ctx.keyring.encrypt(data, sha256.encode())
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(sealed)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)  # atomic: a reader sees the whole blob or none
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def add(
+    ctx: Ctx,
+    root: Path,
+    person_id: str,
+    kind: str,
+    filename: str | None,
+    declared_type: str | None,
+    data: bytes,
+) -> ArchiveDocument:
+    """File a document for a person; the caller has checked the person's village scope."""
+    person = registry.get(ctx, person_id)
+    if kind not in ARCHIVE_KINDS:
+        raise field_error("kind", f"kind must be one of {', '.join(ARCHIVE_KINDS)}")
+    limit = ctx.policy.archives.max_bytes
+    if len(data) > limit:
+        raise TooLarge(f"the document is {len(data)} bytes; at most {limit} are accepted")
+    if not data:
+        raise field_error("file", "the file is empty")
+    content_type = sniff(data)
+    if content_type is None:
+        raise field_error("file", "only PDF, JPEG and PNG documents are accepted")
+    declared = (declared_type or "").split(";")[0].strip().lower()
+    if declared in MAGIC and declared != content_type:
+        raise field_error("file", f"the file is {content_type}, not {declared} as declared")
+    sha256 = hashlib.sha256(data).hexdigest()
+    _write_blob(ctx, root, sha256, data)
+    doc = ArchiveDocument(
+        id=uuid.uuid4().hex,
+        person_id=person.id,
+        kind=kind,
+        filename=_clean_name(filename),
+        content_type=content_type,
+        sha256=sha256,
+        size=len(data),
+        created_by=ctx.actor.label[:80],
+        retain_until=_years_after(ctx.today, ctx.policy.archives.retention_years(kind)),
+    )
+    ctx.session.add(doc)
+    ctx.session.flush()
+    return doc
+
+
+def list_for(ctx: Ctx, person_id: str, *, include_disposed: bool = False) -> list[ArchiveDocument]:
+    registry.get(ctx, person_id)
+    q = select(ArchiveDocument).where(ArchiveDocument.person_id == person_id)
+    if not include_disposed:
+        q = q.where(ArchiveDocument.deleted_at.is_(None))  # type: ignore[union-attr]
+    return list(ctx.session.exec(q.order_by(ArchiveDocument.created_at, ArchiveDocument.id)).all())
+
+
+def get(ctx: Ctx, doc_id: str) -> ArchiveDocument:
+    doc = ctx.session.get(ArchiveDocument, doc_id)
+    if doc is None or doc.deleted_at is not None:
+        raise NotFound(f"no document {doc_id}")
+    return doc
+
+
+def read(ctx: Ctx, root: Path, doc: ArchiveDocument) -> bytes:
+    """The document's plaintext, checked against its sha256 (an audited read of personal
+    data); the caller has checked the person's village scope."""
+    path = blob_path(root, doc.sha256)
+    try:
+        sealed = path.read_bytes()
+    except FileNotFoundError:
+        raise ArchiveDamaged(f"document {doc.id}: its stored content is missing") from None
+    try:
+        data = ctx.keyring.decrypt(sealed, doc.sha256.encode())
+    except (InvalidTag, KeyError_, IndexError, ValueError):
+        raise ArchiveDamaged(
+            f"document {doc.id}: its stored content does not open (altered or damaged)"
+        ) from None
+    if hashlib.sha256(data).hexdigest() != doc.sha256 or len(data) != doc.size:
+        raise ArchiveDamaged(f"document {doc.id}: its content does not match its sha256")
+    audit.record(ctx, "archives.document.read", doc.person_id, after={"document_id": doc.id})
+    return data
+
+
+@dataclass
+class Disposal:
+    documents: int = 0
+    blobs_removed: int = 0
+    blobs_kept: int = 0  # still referenced by a document within its retention
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "documents": self.documents,
+            "blobs_removed": self.blobs_removed,
+            "blobs_kept": self.blobs_kept,
+        }
+
+
+def dispose_expired(ctx: Ctx, root: Path, today: date) -> Disposal:
+    """Mark every live document past its retain_until as disposed (rows stay), and remove
+    each blob none of whose live documents is still within retention. Blobs are removed
+    after the rows are flushed; the caller commits straight away."""
+    expired = ctx.session.exec(
+        select(ArchiveDocument).where(
+            ArchiveDocument.deleted_at.is_(None),  # type: ignore[union-attr]
+            ArchiveDocument.retain_until < today,
+        )
+    ).all()
+    result = Disposal()
+    now = utcnow()
+    for doc in expired:
+        doc.deleted_at = now
+        ctx.session.add(doc)
+        audit.record(
+            ctx,
+            "archives.document.dispose",
+            doc.person_id,
+            after={"document_id": doc.id, "retain_until": doc.retain_until},
+        )
+        result.documents += 1
+    ctx.session.flush()
+    to_remove: list[Path] = []
+    for sha256 in sorted({d.sha256 for d in expired}):
+        still_kept = ctx.session.exec(
+            select(ArchiveDocument.id).where(
+                ArchiveDocument.sha256 == sha256,
+                ArchiveDocument.deleted_at.is_(None),  # type: ignore[union-attr]
+            )
+        ).first()
+        if still_kept is not None:
+            result.blobs_kept += 1
+        else:
+            to_remove.append(blob_path(root, sha256))
+    for path in to_remove:
+        if path.exists():
+            path.unlink()
+            result.blobs_removed += 1
+    return result
