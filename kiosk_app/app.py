@@ -36,6 +36,9 @@ from kiosk_app.texts import MSG, Text
 from kiosk_app.theme import rgba
 
 KV_FILE = Path(__file__).with_name("kiosk.kv")
+# The technician menu's hidden entry: taps in this square at the top-left corner (the title
+# bar, no button there); the flow counts them on the attract screen.
+TECH_CORNER_DP = 160
 
 
 class KioskButton(ButtonBehavior, BoxLayout):
@@ -96,7 +99,7 @@ class KioskRoot(FloatLayout):
     def on_touch_down(self, touch: object) -> bool:
         app = App.get_running_app()
         if isinstance(app, KioskApp):
-            app.touched()
+            app.touched(touch.pos)  # type: ignore[attr-defined]
         return super().on_touch_down(touch)
 
 
@@ -184,8 +187,12 @@ class KioskApp(App):
         self.controller.dispatch(fl.Tap(button_id))
         self.render()
 
-    def touched(self) -> None:
-        self.controller.dispatch(fl.Touch())
+    def touched(self, pos: tuple[float, float] | None = None) -> None:
+        corner = False
+        if pos is not None and self.root is not None:
+            x, y = pos
+            corner = x <= dp(TECH_CORNER_DP) and y >= self.root.height - dp(TECH_CORNER_DP)
+        self.controller.dispatch(fl.Touch(corner=corner))
 
     # ------------------------------------------------------------ drawing
 

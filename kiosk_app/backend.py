@@ -266,6 +266,15 @@ class HttpKioskBackend:
             raise Unreachable("the backend's answer is not a JSON object")
         return data
 
+    def health(self) -> None:
+        """GET /healthz (outside /api/v1); Unreachable unless it answers 2xx."""
+        try:
+            response = self._client.get("/healthz")
+        except httpx.HTTPError as exc:
+            raise Unreachable(f"{type(exc).__name__}: {exc}") from exc
+        if response.status_code >= 300:
+            raise Unreachable(f"/healthz answered {response.status_code}")
+
     def open_session(self, card: CardInfo, photo: bytes | None = None) -> Resident:
         form = {"card_kind": card.kind.value, "id_number": card.id_number, "name": card.name}
         if card.card_number:
@@ -521,6 +530,9 @@ class SimulatedKioskBackend:
             session_id = self._next("S")
             self.sessions[session_id] = p.id_number
             return self._resident(session_id, p)
+
+    def health(self) -> None:
+        self._enter()
 
     def close_session(self, session_id: str) -> None:
         self._enter()

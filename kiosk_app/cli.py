@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -23,6 +24,25 @@ def configure_kivy(width: int, height: int, fullscreen: bool) -> None:
     Config.set("graphics", "resizable", "0" if fullscreen else "1")
     Config.set("input", "mouse", "mouse,disable_multitouch")  # no red dots on right click
     Config.set("kivy", "exit_on_escape", "0" if fullscreen else "1")
+
+
+def kiosk_config(
+    volume: float,
+    simulate: bool,
+    backend_url: str,
+    portrait: bool,
+    env: Mapping[str, str] = os.environ,
+) -> KioskConfig:
+    """The kiosk's settings; the technician menu's PIN, device id and location from the
+    environment (the device token is not part of them)."""
+    return KioskConfig(
+        volume=volume,
+        tech_pin=env.get("NONGBAO_KIOSK_TECH_PIN", ""),
+        backend_url="(simulated)" if simulate else backend_url,
+        device_id=env.get("NONGBAO_KIOSK_DEVICE_ID", ""),
+        location=env.get("NONGBAO_KIOSK_LOCATION", ""),
+        orientation="portrait" if portrait else "landscape",
+    )
 
 
 @click.group(invoke_without_command=True)
@@ -79,7 +99,7 @@ def kiosk(
             render_prompts(folder)
         except VoiceError as exc:
             click.echo(f"kiosk: no voice prompts ({exc}); the words are on screen", err=True)
-    config = KioskConfig(volume=volume)
+    config = kiosk_config(volume, simulate, backend_url, portrait)
     try:
         built = build_kiosk(
             simulate=simulate,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -38,3 +38,19 @@ class KioskConfig:
     history_rows: int = 5
     # Voice volume 0..1.
     volume: float = 0.9
+    # The hidden technician menu: this many taps on the attract screen's top-left corner
+    # within `tech_tap_window_s`, then the PIN (env NONGBAO_KIOSK_TECH_PIN; empty: no menu).
+    # `tech_max_pin_attempts` wrong PINs lock the entry for `tech_lockout_s`; no touch for
+    # `tech_idle_s` goes back to attract; the self-test's watchdog is `tech_self_test_s`.
+    tech_pin: str = field(default="", repr=False)
+    tech_taps: int = 5
+    tech_tap_window_s: float = 4.0
+    tech_max_pin_attempts: int = 3
+    tech_lockout_s: float = 300.0
+    tech_idle_s: float = 60.0
+    tech_self_test_s: float = 30.0
+    # What the technician menu shows about this kiosk (never the device token).
+    backend_url: str = ""
+    device_id: str = ""
+    location: str = ""
+    orientation: str = "landscape"

@@ -29,6 +29,9 @@ from kiosk_app.devices import (
     PaperOut,
     Printer,
     PrinterBroken,
+    check_camera,
+    check_card_reader,
+    check_printer,
     encode_jpeg,
 )
 from kiosk_app.face import ActionWatcher, FaceGate
@@ -236,6 +239,8 @@ class KioskController:
                     return self._print(req, content)
 
                 self._background(statement)
+            case f.RunSelfTest(req=req):
+                self._background(lambda: f.SelfTestDone(req, self.self_test()))
             case f.EndSession(session_id=session_id):
                 self._forget()
                 if session_id is not None:
@@ -245,6 +250,37 @@ class KioskController:
                             b.close_session(session_id)
 
                     self._background(lambda: close())
+
+    def self_test(self) -> tuple[f.CheckResult, ...]:
+        """The technician menu's device self-test (on a worker thread: it waits for the
+        camera's first frame, prints a test receipt and calls the backend's /healthz)."""
+        sleep = time.sleep if self.threaded else (lambda _s: None)
+        checks: dict[str, Callable[[], tuple[bool, str, str]]] = {
+            "card_reader": lambda: check_card_reader(self.cards),
+            "camera": lambda: check_camera(self.camera, 3.0 if self.threaded else 0.0, sleep),
+            "printer": lambda: check_printer(self.printer),
+            "backend": self._check_backend,
+        }
+        results = []
+        for device in f.TECH_DEVICES:
+            try:
+                ok, code, detail = checks[device]()
+            except Exception as exc:  # a device bug is a fault, not a dead self-test
+                log.exception("self-test of %s failed", device)
+                ok, code, detail = False, "no_check", str(exc)
+            log.info("self-test %s: %s %s", device, code, detail)
+            results.append(f.CheckResult(device, ok, code, detail))
+        return tuple(results)
+
+    def _check_backend(self) -> tuple[bool, str, str]:
+        health = getattr(self.backend, "health", None)
+        if health is None:
+            return False, "no_check", f"{type(self.backend).__name__} has no health check"
+        try:
+            health()
+        except Unreachable as exc:
+            return False, "unreachable", str(exc)
+        return True, "ok", ""
 
     def _print(self, req: int, content: ReceiptContent) -> f.Event:
         try:

@@ -6,8 +6,10 @@ changes, only this file changes. Simulated devices live here too, for `--simulat
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -55,6 +57,7 @@ class SimulatedCardSlot:
     def __init__(self) -> None:
         self.card: CardInfo | None = None
         self.unreadable = False  # the next reads fail, like a dirty chip
+        self.reader_connected = True  # False: the self-test finds no reader
         self._on_insert: Callable[[CardKind], None] | None = None
         self._on_remove: Callable[[], None] | None = None
 
@@ -74,6 +77,9 @@ class SimulatedCardSlot:
         self.card = None
         if self._on_remove:
             self._on_remove()
+
+    def reader_present(self) -> tuple[bool, str]:
+        return self.reader_connected, "" if self.reader_connected else "simulated: unplugged"
 
     def read(self, kind: CardKind, timeout_s: float) -> CardInfo:
         if self.card is None:
@@ -106,6 +112,16 @@ class HardwareCardSlot:
                     on_remove()
 
             self._watchers.append(reader.watch(callback))
+
+    def reader_present(self) -> tuple[bool, str]:
+        """Every configured reader answers (a card need not be in)."""
+        errors = importlib.import_module("hardware.errors")
+        for kind, reader in self._readers.items():
+            try:
+                reader.card_present()
+            except errors.DeviceError as exc:
+                return False, f"{kind.value}: {exc}"
+        return True, ""
 
     def read(self, kind: CardKind, timeout_s: float) -> CardInfo:
         errors = importlib.import_module("hardware.errors")
@@ -230,6 +246,11 @@ class SimulatedPrinter:
         self.printed: list[ReceiptContent] = []
         self.out_dir = out_dir
 
+    def status(self) -> str:
+        if self.broken:
+            return "offline"
+        return "out_of_paper" if self.paper is not None and self.paper <= 0 else "ok"
+
     def print_receipt(self, content: ReceiptContent) -> None:
         if self.broken:
             raise PrinterBroken("simulated printer offline")
@@ -252,6 +273,21 @@ class HardwarePrinter:
         if device is None:
             raise DeviceProblem("no printer is configured (hardware config: none)")
         self.device = device
+
+    def status(self) -> str:
+        """ok | out_of_paper | cover_open | offline (the device's status query)."""
+        errors = importlib.import_module("hardware.errors")
+        try:
+            st = self.device.status()
+        except errors.DeviceError:
+            return "offline"
+        if st is None:
+            return "ok"  # the printer cannot say; the test receipt will tell
+        if st.cover_open:
+            return "cover_open"
+        if st.paper_out:
+            return "out_of_paper"
+        return "offline" if st.error else "ok"
 
     def print_receipt(self, content: ReceiptContent) -> None:
         receipt_mod = importlib.import_module("hardware.receipt")
@@ -301,6 +337,66 @@ def open_hardware_camera() -> Camera:
     except (ImportError, AttributeError) as exc:
         raise DeviceProblem(f"hardware camera is not usable: {exc}") from exc
     return HardwareCamera(opener)
+
+
+# ------------------------------------------------------------------ self-test (technician menu)
+
+TEST_RECEIPT = ReceiptContent(
+    title="农保自助机 打印测试", lines=("打印机自检", "Printer self-test")
+)
+
+
+def check_card_reader(slot: CardSlot) -> tuple[bool, str, str]:
+    """(ok, code, detail): is the card reader there (a card need not be in)?"""
+    present = getattr(slot, "reader_present", None)
+    if present is None:
+        return False, "no_check", f"{type(slot).__name__} cannot be checked"
+    try:
+        ok, detail = present()
+    except Exception as exc:
+        return False, "no_reader", str(exc)
+    return (True, "ok", "") if ok else (False, "no_reader", detail)
+
+
+def check_camera(
+    camera: Camera,
+    timeout_s: float = 3.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[bool, str, str]:
+    """(ok, code, detail): start the camera, wait for one frame, stop it."""
+    try:
+        camera.start()
+    except Exception as exc:
+        return False, "camera_failed", str(exc)
+    try:
+        deadline = clock() + timeout_s
+        while True:
+            frame = camera.read()
+            if frame is not None:
+                return True, "ok", f"frame {frame.shape[1]}x{frame.shape[0]}"
+            if clock() >= deadline:
+                return False, "no_frame", f"no frame in {timeout_s:g} s"
+            sleep(0.05)
+    finally:
+        with contextlib.suppress(Exception):  # the frame (or its absence) is the answer
+            camera.stop()
+
+
+def check_printer(printer: Printer) -> tuple[bool, str, str]:
+    """(ok, code, detail): the printer's status, then a test receipt."""
+    status = getattr(printer, "status", None)
+    if status is not None:
+        code = status()
+        if code != "ok":
+            return False, code, f"printer status {code}"
+    try:
+        printer.print_receipt(TEST_RECEIPT)
+    except PaperOut as exc:
+        return False, "out_of_paper", str(exc)
+    except PrinterBroken as exc:
+        return False, "offline", str(exc)
+    return True, "printed", ""
 
 
 def encode_jpeg(frame: np.ndarray, quality: int = 90) -> bytes:

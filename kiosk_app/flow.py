@@ -13,6 +13,7 @@ session goes through `_end_session`, which drops it and tells the runner to forg
 
 from __future__ import annotations
 
+import hmac
 import math
 import time
 import uuid
@@ -57,7 +58,15 @@ class Screen(StrEnum):
     TAKE_CARD = "take_card"
     ERROR = "error"  # unreachable backend, unreadable card, camera trouble
     REFUSED = "refused"  # the backend said no, with a reason
+    # the hidden technician menu (five taps on the attract screen's top-left corner)
+    TECH_PIN = "tech_pin"
+    TECH_MENU = "tech_menu"  # the kiosk's configuration, 自检
+    TECH_TEST = "tech_test"  # device self-test: running, then one row per device
 
+
+TECH_SCREENS = {Screen.TECH_PIN, Screen.TECH_MENU, Screen.TECH_TEST}
+TECH_DEVICES = ("card_reader", "camera", "printer", "backend")
+PIN_MAX_DIGITS = 8
 
 BUSY_SCREENS = {Screen.READING, Screen.LOADING, Screen.SUBMITTING, Screen.PRINTING}
 # Screens where a person is expected to act: the inactivity timer runs there.
@@ -87,7 +96,10 @@ class Tick:
 
 @dataclass(frozen=True)
 class Touch:
-    """Any touch anywhere on the screen (keeps the session alive)."""
+    """Any touch anywhere on the screen (keeps the session alive). `corner`: it was in the
+    top-left corner (the technician menu's hidden entry on the attract screen)."""
+
+    corner: bool = False
 
 
 @dataclass(frozen=True)
@@ -180,6 +192,23 @@ class PrinterFault:
 
 
 @dataclass(frozen=True)
+class CheckResult:
+    """One device of the self-test: `code` is ok / printed or the fault (texts tech_fault_*);
+    `detail` the device's own words for the log."""
+
+    device: str  # card_reader | camera | printer | backend
+    ok: bool
+    code: str = "ok"
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class SelfTestDone:
+    req: int
+    results: tuple[CheckResult, ...]
+
+
+@dataclass(frozen=True)
 class BackendUnreachable:
     req: int
     detail: str = ""
@@ -211,6 +240,7 @@ Event = (
     | CertificationDone
     | PrintDone
     | PrinterFault
+    | SelfTestDone
     | BackendUnreachable
     | BackendRefused
 )
@@ -301,6 +331,14 @@ class PrintStatement:
 
 
 @dataclass(frozen=True)
+class RunSelfTest:
+    """Check every device (card reader, camera frame, printer status + a test receipt,
+    backend /healthz) and answer with SelfTestDone."""
+
+    req: int
+
+
+@dataclass(frozen=True)
 class Speak:
     key: str  # a texts.VOICE key
 
@@ -326,6 +364,7 @@ Effect = (
     | Submit
     | PrintReceipt
     | PrintStatement
+    | RunSelfTest
     | Speak
     | EndSession
 )
@@ -459,6 +498,12 @@ class KioskFlow:
         self._last_card_kind: CardKind | None = None
         self._take_card_receipt = False
         self._last_attract_voice: float | None = None
+        # the technician menu
+        self._corner_taps: list[float] = []
+        self._pin = ""
+        self._pin_failures = 0
+        self._tech_locked_until = 0.0
+        self._tech_results: tuple[CheckResult, ...] | None = None
 
     # ------------------------------------------------------------ public
 
@@ -475,8 +520,8 @@ class KioskFlow:
         match event:
             case Tick():
                 return self._on_tick(now)
-            case Touch():
-                return self._on_touch(now)
+            case Touch(corner=corner):
+                return self._on_touch(now, corner)
             case Tap(button=button):
                 return self._on_touch(now) + self._on_tap(button, now)
             case CardInserted(kind=kind):
@@ -526,6 +571,9 @@ class KioskFlow:
                 return self._on_printed(now)
             case PrinterFault(kind=kind):
                 return self._on_printer_fault(kind, now)
+            case SelfTestDone(results=results):
+                self._tech_results = results
+                return self._enter(Screen.TECH_TEST, now)
             case BackendUnreachable():
                 return self._error("unreachable", now, retry=self._retry)
             case BackendRefused(reason="not_recognised") if self._resident_missing():
@@ -624,10 +672,12 @@ class KioskFlow:
 
     # ------------------------------------------------------------ event handlers
 
-    def _on_touch(self, now: float) -> list[Effect]:
+    def _on_touch(self, now: float, corner: bool = False) -> list[Effect]:
         self._last_activity = now
         if self._idle_warned_at is not None:
             self._idle_warned_at = None
+        if self.screen == Screen.ATTRACT and self._corner_tap(now, corner):
+            return self._enter(Screen.TECH_PIN, now)
         if self.screen == Screen.ATTRACT:
             # someone touched the waiting screen: tell them, in words, what to do
             last = self._last_attract_voice
@@ -643,6 +693,10 @@ class KioskFlow:
         # watchdogs of outstanding work
         if self._op is not None and now >= self._deadline:
             return self._on_watchdog(self._op, now)
+        if self.screen in TECH_SCREENS:
+            if self._op is None and now - self._last_activity >= cfg.tech_idle_s:
+                return self._leave_tech(now)
+            return []
         if self.screen == Screen.TAKE_CARD:
             if now - self._last_reminder >= cfg.take_card_reminder_s:
                 self._last_reminder = now
@@ -675,6 +729,9 @@ class KioskFlow:
     def _on_watchdog(self, op: str, now: float) -> list[Effect]:
         self._op = None
         self._req += 1
+        if op == "self_test":
+            self._tech_results = ()  # no answer: the screen says the test did not finish
+            return self._enter(Screen.TECH_TEST, now)
         if op == "read_card":
             return self._error("card", now, retry=None)
         if op in ("print_receipt", "print_statement"):
@@ -692,7 +749,7 @@ class KioskFlow:
 
     def _on_card_removed(self, now: float) -> list[Effect]:
         self.card_present = False
-        if self.screen == Screen.ATTRACT and self._s is None:
+        if self.screen in TECH_SCREENS or (self.screen == Screen.ATTRACT and self._s is None):
             return []
         return self._end_session(now)
 
@@ -737,6 +794,8 @@ class KioskFlow:
             return []
         screen = self.screen
         s = self._s
+        if screen in TECH_SCREENS:
+            return self._on_tech_tap(button, now)
         if button == "back":
             return self._on_back(now)
         if screen == Screen.MENU and s is not None and s.resident is not None:
@@ -811,6 +870,145 @@ class KioskFlow:
             self._retry = print_statement
             return print_statement()
         return []
+
+    # ------------------------------------------------------------ the technician menu
+
+    def _corner_tap(self, now: float, corner: bool) -> bool:
+        """Count the hidden entry's taps; True when they open the PIN pad. Any other touch,
+        a slow tap or a locked entry starts the count again; without a PIN there is no menu."""
+        cfg = self.config
+        if not corner or not cfg.tech_pin or self.card_present or self._s is not None:
+            self._corner_taps = []
+            return False
+        taps = [t0 for t0 in self._corner_taps if now - t0 <= cfg.tech_tap_window_s]
+        taps.append(now)
+        self._corner_taps = taps
+        if len(taps) < cfg.tech_taps:
+            return False
+        self._corner_taps = []
+        if now < self._tech_locked_until:
+            return False
+        self._pin = ""
+        return True
+
+    @property
+    def tech_locked(self) -> bool:
+        return self._clock() < self._tech_locked_until
+
+    def _on_tech_tap(self, button: str, now: float) -> list[Effect]:
+        screen = self.screen
+        if screen == Screen.TECH_PIN:
+            if button.startswith("pin_") and button[4:].isdigit():
+                if len(self._pin) < PIN_MAX_DIGITS:
+                    self._pin += button[4:]
+                return []
+            if button == "pin_del":
+                self._pin = self._pin[:-1]
+                return []
+            if button == "pin_ok":
+                return self._check_pin(now)
+            if button == "back":
+                return self._leave_tech(now)
+            return []
+        if button == "tech_selftest":
+            req = self._request("self_test", now, self.config.tech_self_test_s)
+            self._tech_results = None
+            return [*self._enter(Screen.TECH_TEST, now), RunSelfTest(req)]
+        if button == "back":
+            if screen == Screen.TECH_TEST:
+                self._op = None
+                self._req += 1  # a late self-test answer is ignored
+                return self._enter(Screen.TECH_MENU, now)
+            return self._leave_tech(now)
+        return []
+
+    def _check_pin(self, now: float) -> list[Effect]:
+        entered, self._pin = self._pin, ""
+        # constant time: how much of the PIN was right never shows in the timing
+        if hmac.compare_digest(entered.encode(), self.config.tech_pin.encode()):
+            self._pin_failures = 0
+            return self._enter(Screen.TECH_MENU, now)
+        self._pin_failures += 1
+        if self._pin_failures >= self.config.tech_max_pin_attempts:
+            self._pin_failures = 0
+            self._tech_locked_until = now + self.config.tech_lockout_s
+            return self._leave_tech(now)
+        return []
+
+    def _leave_tech(self, now: float) -> list[Effect]:
+        self._pin = ""
+        self._tech_results = None
+        return self._end_session(now)  # no session: attract, or take-card if a card is in
+
+    def _tech_view(self, base: dict) -> ViewModel:
+        cfg = self.config
+        base = base | {"help": None}
+        if self.screen == Screen.TECH_PIN:
+            left = cfg.tech_max_pin_attempts - self._pin_failures
+            digits = [Button(f"pin_{d}", Text(str(d), str(d))) for d in (*range(1, 10), 0)]
+            return ViewModel(
+                **base,
+                title=t("tech_pin_title"),
+                body=Text(*(("●" * len(self._pin) or "—",) * 2)),
+                detail=t("tech_pin_body"),
+                notice=t("tech_pin_wrong", n=left) if self._pin_failures else None,
+                notice_icon="×",
+                buttons=(
+                    *digits,
+                    Button("pin_del", t("btn_delete"), "←"),
+                    Button("pin_ok", t("btn_ok_pin"), "√", primary=True),
+                ),
+            )
+        if self.screen == Screen.TECH_MENU:
+            orientation = "tech_portrait" if cfg.orientation == "portrait" else "tech_landscape"
+            rows = (
+                (t("tech_backend"), _value(cfg.backend_url)),
+                (t("tech_device_id"), _value(cfg.device_id)),
+                (t("tech_location"), _value(cfg.location)),
+                (t("tech_orientation"), t(orientation)),
+            )
+            return ViewModel(
+                **base | {"back": EXIT},
+                title=t("tech_menu_title"),
+                body=t("tech_menu_body"),
+                rows=rows,
+                buttons=(Button("tech_selftest", t("btn_selftest"), "↻", primary=True),),
+            )
+        # TECH_TEST
+        results = self._tech_results
+        if results is None:
+            return ViewModel(
+                **base,
+                title=t("tech_test_title"),
+                body=t("tech_testing"),
+                busy=True,
+                back_enabled=False,
+            )
+        faults = [r for r in results if not r.ok]
+        rows = []
+        for r in results:
+            words = t(f"tech_fault_{r.code}" if f"tech_fault_{r.code}" in MSG else "tech_fault")
+            if r.ok:
+                words = t("tech_printed" if r.code == "printed" else "tech_ok")
+            glyph = ICON["success"] if r.ok else ICON["error"]
+            rows.append(
+                (t(f"tech_dev_{r.device}"), Text(f"{glyph} {words.zh}", f"{glyph} {words.en}"))
+            )
+        if not results:
+            body, tone = t("tech_test_unfinished"), "error"
+        elif faults:
+            body, tone = t("tech_test_faults", n=len(faults)), "error"
+        else:
+            body, tone = t("tech_test_all_ok"), "success"
+        return ViewModel(
+            **base,
+            title=t("tech_test_title"),
+            body=body,
+            rows=tuple(rows),
+            tone=tone,
+            icon=ICON[tone],
+            buttons=(Button("tech_selftest", t("btn_selftest_again"), "↻", primary=True),),
+        )
 
     # ------------------------------------------------------------ certification
 
@@ -1066,6 +1264,8 @@ class KioskFlow:
         s = self._s
         lang = self.lang
         base = {"screen": screen, "lang": lang, "back": BACK, "help": HELP}
+        if screen in TECH_SCREENS:
+            return self._tech_view(base)
         if screen == Screen.ATTRACT:
             return ViewModel(
                 **base | {"back": None},
@@ -1314,6 +1514,10 @@ class KioskFlow:
 
 def _date_text(d: date) -> Text:
     return Text(f"{d.year}年{d.month}月{d.day}日", d.isoformat())
+
+
+def _value(value: str) -> Text:
+    return Text(value, value) if value else t("tech_not_set")
 
 
 def _join(a: tuple[str, str], b: tuple[str, str]) -> tuple[str, str]:

@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from kiosk_app.config import KioskConfig
 from kiosk_app.models import CardInfo, CardKind
 
 SIZES = {"landscape": (1920, 1080), "portrait": (1080, 1920)}
+TECH_PIN = "2468"  # the tour's technician PIN
 
 
 class FakeClock:
@@ -36,8 +37,11 @@ class FakeClock:
         self.now += seconds
 
 
-def script(kiosk: Any, clock: FakeClock, tap: Any) -> Iterator[str]:
-    """The tour: performs actions, yields the name of the screen to capture."""
+def script(
+    kiosk: Any, clock: FakeClock, tap: Any, corner: Callable[[], None] | None = None
+) -> Iterator[str]:
+    """The tour: performs actions, yields the name of the screen to capture. `corner` taps
+    the top-left corner (the technician menu's hidden entry)."""
     from kiosk_app.backend import demo_card
     from kiosk_app.flow import Screen
 
@@ -172,6 +176,39 @@ def script(kiosk: Any, clock: FakeClock, tap: Any) -> Iterator[str]:
     tap("back")
     leave()
 
+    # the technician menu: five taps on the top-left corner, the PIN, the self-test
+    from kiosk_app.flow import Touch
+
+    for _ in range(5):
+        corner() if corner is not None else c.dispatch(Touch(corner=True))
+        clock.advance(0.3)
+    assert flow.screen == Screen.TECH_PIN, flow.screen
+    yield "tech_pin"
+    for digit in "1111":
+        tap(f"pin_{digit}")
+    tap("pin_ok")
+    tap("pin_2")
+    tap("pin_4")
+    yield "tech_pin_wrong"
+    tap("pin_del")
+    tap("pin_del")
+    for digit in TECH_PIN:
+        tap(f"pin_{digit}")
+    tap("pin_ok")
+    yield "tech_menu"
+    tap("tech_selftest")
+    yield "tech_selftest_running"
+    settle()
+    yield "tech_selftest"
+    printer.paper, slot.reader_connected = 0, False
+    tap("tech_selftest")
+    settle()
+    yield "tech_selftest_faults"
+    printer.paper, slot.reader_connected = None, True
+    tap("back")
+    tap("back")
+    assert flow.screen == Screen.ATTRACT, flow.screen
+
 
 def check_layout(root: Any, window_size: tuple[int, int]) -> list[str]:
     """Problems a person would see: clipped or overflowing text, off-screen parts, small or
@@ -259,6 +296,18 @@ def live(out: Path, orientation: str, limit_s: float = 90.0) -> int:
     app = KioskApp(kiosk.controller, landscape=orientation == "landscape")
     seen: list[str] = []
     state = {"result": 1, "camera_shot": False}
+    # every screen the flow goes through, recorded at each transition: polling the screen
+    # would miss the short ones (submitting lasts as long as the simulated backend takes)
+    visited: list[str] = [str(kiosk.flow.screen)]
+    handle = kiosk.flow.handle
+
+    def recording_handle(event: object) -> object:
+        effects = handle(event)  # type: ignore[arg-type]
+        if visited[-1] != str(kiosk.flow.screen):
+            visited.append(str(kiosk.flow.screen))
+        return effects
+
+    kiosk.flow.handle = recording_handle  # type: ignore[method-assign]
 
     def watch(_dt: float) -> None:
         screen = kiosk.flow.screen
@@ -285,7 +334,7 @@ def live(out: Path, orientation: str, limit_s: float = 90.0) -> int:
     app.bind(on_start=lambda *_: Clock.schedule_interval(watch, 0.1))
     Clock.schedule_once(give_up, limit_s)
     app.run()
-    print(json.dumps({"live": seen, "camera_shot": state["camera_shot"]}))
+    print(json.dumps({"live": visited, "polled": seen, "camera_shot": state["camera_shot"]}))
     return int(state["result"])
 
 
@@ -317,9 +366,17 @@ def main(argv: list[str] | None = None) -> int:
     from kiosk_app.flow import Tap
 
     clock = FakeClock()
+    config = KioskConfig(
+        tech_pin=TECH_PIN,
+        backend_url="(simulated)",
+        device_id="KIOSK-DEMO-01",
+        location="城关镇便民服务大厅",
+        orientation=orientation,
+    )
     kiosk = build_kiosk(
         simulate=True,
         mode="manual",
+        config=config,
         clock=clock,
         voice_enabled=False,
         demo_pacing=False,
@@ -333,7 +390,13 @@ def main(argv: list[str] | None = None) -> int:
         kiosk.controller.dispatch(Tap(button))
         kiosk.controller.pump()
 
-    steps = script(kiosk, clock, tap)
+    def corner() -> None:
+        from kivy.metrics import dp
+
+        app.touched((dp(20), Window.height - dp(20)))  # as a finger in the corner would
+        kiosk.controller.pump()
+
+    steps = script(kiosk, clock, tap, corner)
     counter = [0]
 
     def next_step(_dt: float = 0) -> None:

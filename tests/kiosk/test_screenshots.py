@@ -46,6 +46,12 @@ EXPECTED = [
     "take_id_card",
     "not_recognised",
     "refused_not_enrolled",
+    "tech_pin",
+    "tech_pin_wrong",
+    "tech_menu",
+    "tech_selftest_running",
+    "tech_selftest",
+    "tech_selftest_faults",
 ]
 
 
