@@ -170,9 +170,6 @@ def balance_latency(
     kind: str, people: int, requests: int, concurrency: int, seconds: float, workers: int
 ) -> dict[str, object]:
     import asyncio
-    import socket
-    import subprocess
-    import sys
 
     import httpx
 
@@ -190,34 +187,7 @@ def balance_latency(
             auth.create_user(s, "bench", "bench-password", "clerk")
             ids = [r[0] for r in s.execute(sa.text("SELECT id FROM person"))]
         engine.dispose()
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        env = {
-            **os.environ,
-            "NONGBAO_DATABASE_URL": url,
-            "NONGBAO_DATA_DIR": tmp,
-            "NONGBAO_KEY_FILE": str(key_file),
-            "NONGBAO_LOG_LEVEL": "WARNING",
-        }
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "nongbao",
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            _wait_healthy(base, server)
+        with bench_server(url, tmp, key_file, workers) as base:
             token = httpx.post(
                 f"{base}/api/v1/auth/token",
                 data={"username": "bench", "password": "bench-password"},
@@ -226,9 +196,6 @@ def balance_latency(
             latencies, errors, wall = asyncio.run(
                 _load(base, token, ids, requests, concurrency, seconds)
             )
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
     ms = sorted(x * 1000 for x in latencies)
     return {
         "database": kind,
@@ -244,6 +211,49 @@ def balance_latency(
         "p99_ms": round(_percentile(ms, 0.99), 2),
         "max_ms": round(ms[-1], 2) if ms else None,
     }
+
+
+@contextmanager
+def bench_server(url: str, data_dir: str, key_file: Path, workers: int) -> Iterator[str]:
+    """A live `nongbao serve` on a free loopback port for a benchmark; stopped at the end."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "NONGBAO_DATABASE_URL": url,
+        "NONGBAO_DATA_DIR": data_dir,
+        "NONGBAO_KEY_FILE": str(key_file),
+        "NONGBAO_LOG_LEVEL": "WARNING",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "nongbao",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(base, server)
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=20)
 
 
 def _wait_healthy(base: str, server) -> None:  # type: ignore[no-untyped-def]
@@ -561,52 +571,15 @@ def certification_rate(
     image (the server computes its template, runs liveness on synthesized measurements and
     records the outcome), against a fresh database of `requests` (+1 warm-up) pensioners."""
     import asyncio
-    import socket
-    import subprocess
-    import sys
 
     enrol_photo, probe_photo, source = cert_photos(faces_dir)
     with fresh_database(kind) as url, tempfile.TemporaryDirectory() as tmp:
         key_file = Path(tmp) / "keys" / "master.key"
         subjects = _cert_county(url, key_file, requests + 1, enrol_photo)
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        env = {
-            **os.environ,
-            "NONGBAO_DATABASE_URL": url,
-            "NONGBAO_DATA_DIR": tmp,
-            "NONGBAO_KEY_FILE": str(key_file),
-            "NONGBAO_LOG_LEVEL": "WARNING",
-        }
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "nongbao",
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            _wait_healthy(base, server)
+        with bench_server(url, tmp, key_file, workers) as base:
             latencies, outcomes, errors, wall = asyncio.run(
                 _certify_load(base, subjects, probe_photo, concurrency, seconds)
             )
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=20)
     ms = sorted(x * 1000 for x in latencies)
     return {
         "database": kind,
