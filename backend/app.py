@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from backend import ledger
 from backend.api import metrics, problems
+from backend.api.audit import audit_writes
 from backend.api.deps import AppState
 from backend.api.limits import BodyLimit
 from backend.api.ratelimit import RateLimit, default_rules
@@ -28,7 +29,6 @@ from backend.console import routes as console_routes
 from backend.crypto import load_keyring
 from backend.db import engine_for, require_migrated, session_scope
 from backend.policy import load_policy
-from backend.services.audit import audit_writes
 
 
 def create_app(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -16,8 +17,9 @@ from backend.crypto import Keyring
 from backend.db import session_scope
 from backend.errors import Unauthorized
 from backend.policy import Policy
-from backend.services import auth
+from backend.services import auth, idempotency
 from backend.services.context import Actor, Ctx
+from backend.services.idempotency import Reply
 
 STAFF = ("admin", "clerk", "reviewer", "field_worker", "auditor")
 _bearer = HTTPBearer(auto_error=False)
@@ -41,12 +43,27 @@ def session(request: Request) -> Iterator[Session]:
         yield s
 
 
-def actor(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Actor:
+# The request's unit of work, committed when the route returns and before the response is
+# sent: a client never reads ahead of its own write.
+DbSession = Depends(session, scope="function")
+
+
+def optional_actor(
+    request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)
+) -> Actor | None:
+    """Who calls, if anyone (an invalid token is refused). Looked up once per request, in a
+    short session of its own, so that it never holds a lock while the route works."""
     if creds is None or not creds.credentials:
-        raise Unauthorized("a bearer token is required: sign in at /api/v1/auth/token")
+        return None
     st = state(request)
     with Session(st.engine) as s:
         return auth.actor_from_token(s, st.keyring, creds.credentials)
+
+
+def actor(who: Actor | None = Depends(optional_actor)) -> Actor:
+    if who is None:
+        raise Unauthorized("a bearer token is required: sign in at /api/v1/auth/token")
+    return who
 
 
 def require(*roles: str) -> Callable[..., Actor]:
@@ -60,3 +77,12 @@ def require(*roles: str) -> Callable[..., Actor]:
 def ctx_for(request: Request, session: Session, who: Actor) -> Ctx:
     st = state(request)
     return Ctx(session=session, policy=st.policy, keyring=st.keyring, actor=who, today=st.today())
+
+
+def idempotent(
+    request: Request, scope: str, key: str | None, payload: object, work: Callable[[Session], Reply]
+) -> JSONResponse:
+    """Run a write at most once per (scope, key) and answer it; a replay says so in a header."""
+    reply = idempotency.run(state(request).engine, scope, key, payload, work)
+    headers = {"Idempotent-Replayed": "true"} if reply.replayed else None
+    return JSONResponse(reply.body, status_code=reply.status_code, headers=headers)

@@ -29,7 +29,6 @@ from backend.api.routes.receipts import signing_key
 from backend.console.texts import REASONS, TEXT
 from backend.errors import DomainError
 from backend.services import archives, audit, auth, certification, review
-from backend.services.audit import DbSession
 from backend.services.context import Actor, Ctx
 
 HERE = Path(__file__).parent
@@ -143,7 +142,7 @@ def login(
     request: Request,
     username: str = Form(...),
     password: str = Form(...),
-    session: Session = DbSession,
+    session: Session = deps.DbSession,
 ) -> Response:
     st = deps.state(request)
     try:
@@ -190,7 +189,7 @@ def cases(
     reason: str = Query(default="", max_length=40),
     min_age: int | None = Query(default=None, ge=0, le=150),
     max_age: int | None = Query(default=None, ge=0, le=150),
-    session: Session = DbSession,
+    session: Session = deps.DbSession,
 ) -> Response:
     try:
         ctx = _ctx(request, session)
@@ -216,7 +215,9 @@ def cases(
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
-def case_page(request: Request, case_id: str = CaseId, session: Session = DbSession) -> Response:
+def case_page(
+    request: Request, case_id: str = CaseId, session: Session = deps.DbSession
+) -> Response:
     try:
         ctx = _ctx(request, session)
     except NeedsLogin:
@@ -238,7 +239,7 @@ def case_page(request: Request, case_id: str = CaseId, session: Session = DbSess
 
 
 @router.get("/documents/{doc_id}")
-def document(request: Request, doc_id: str = DocId, session: Session = DbSession) -> Response:
+def document(request: Request, doc_id: str = DocId, session: Session = deps.DbSession) -> Response:
     """A person's archived document, viewed in the browser (an audited read)."""
     try:
         ctx = _ctx(request, session)
@@ -261,7 +262,7 @@ def decide(
     decision: str = Form(...),
     note: str = Form(default=""),
     csrf: str = Form(default=""),
-    session: Session = DbSession,
+    session: Session = deps.DbSession,
 ) -> Response:
     try:
         ctx = _ctx(request, session)
@@ -306,7 +307,9 @@ def decide(
 
 @router.get("/due", response_class=HTMLResponse)
 def due(
-    request: Request, village: str = Query(default="", max_length=24), session: Session = DbSession
+    request: Request,
+    village: str = Query(default="", max_length=24),
+    session: Session = deps.DbSession,
 ) -> Response:
     try:
         ctx = _ctx(request, session)

@@ -15,12 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from backend.api import deps
 from backend.models import AuditEvent, utcnow
 from backend.services.context import Actor, Ctx
 
@@ -144,56 +141,3 @@ def _all(session: Session) -> Iterator[AuditEvent]:
             return
         yield from rows
         after = rows[-1].id or after
-
-
-# --- the cross-cutting part: every successful write through the API is audited ------------
-
-_bearer = HTTPBearer(auto_error=False)
-
-
-def _caller(request: Request, creds: HTTPAuthorizationCredentials | None) -> Actor | None:
-    from backend.errors import DomainError
-    from backend.services import auth
-
-    if creds is None or not creds.credentials:
-        return None
-    st = deps.state(request)
-    # a short session of its own, closed before the route starts: holding the request's
-    # session open here would make deps.actor wait on SQLite's write lock
-    with Session(st.engine) as s:
-        try:
-            return auth.actor_from_token(s, st.keyring, creds.credentials)
-        except DomainError:
-            return None
-
-
-def audit_writes(
-    request: Request,
-    creds: HTTPAuthorizationCredentials | None = Depends(_bearer),
-    session: Session = Depends(deps.session, scope="function"),
-) -> Iterator[None]:
-    """Router dependency (declare it with scope="function"): after a non-GET route returns
-    normally, append an event in the same unit of work as the route (FastAPI hands one
-    `deps.session` to every dependant of a request) and commit it, before the response is
-    sent."""
-    if request.method in ("GET", "HEAD", "OPTIONS"):
-        yield
-        return
-    who = _caller(request, creds)
-    yield
-    if who is not None:  # sign-in and anonymous routes: nothing was written on anyone's behalf
-        subject = ",".join(str(v) for v in request.path_params.values())
-        append(session, who, f"{request.method} {request.url.path}"[:80], subject)
-    # FastAPI ends request-scoped dependencies (deps.session's commit) only after the
-    # response is sent: a client could otherwise read before this write is committed
-    session.commit()
-
-
-def unit_of_work(session: Session = Depends(deps.session, scope="function")) -> Iterator[Session]:
-    """`deps.session`, committed before the response is sent (use with scope="function");
-    on an error nothing is committed and deps.session rolls back."""
-    yield session
-    session.commit()
-
-
-DbSession = Depends(unit_of_work, scope="function")

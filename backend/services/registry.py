@@ -9,8 +9,9 @@ from datetime import date
 from sqlmodel import select
 
 from backend import idnumber, ledger
-from backend.errors import Conflict, InvalidInput, NotFound, RuleRefused, field_error
+from backend.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleRefused, field_error
 from backend.models import Person, PersonChange, PersonParent, Village, utcnow
+from backend.services import kiosk_sessions
 from backend.services.context import Ctx
 
 MIN_ENROL_AGE = 16
@@ -145,6 +146,21 @@ def get(ctx: Ctx, person_id: str) -> Person:
     person = ctx.session.get(Person, person_id)
     if person is None:
         raise NotFound(f"no person {person_id}")
+    return person
+
+
+def check_village_scope(ctx: Ctx, person: Person) -> None:
+    """Field workers see only the people of their own villages."""
+    if ctx.actor.role == "field_worker" and person.village_code not in ctx.actor.villages:
+        raise Forbidden("this person is not in one of your villages")
+
+
+def readable(ctx: Ctx, person_id: str, resident_session: str | None = None) -> Person:
+    """The person, if the caller may read them: a field worker only in their own villages, a
+    kiosk only inside that resident's session (card + verified face)."""
+    person = get(ctx, person_id)
+    check_village_scope(ctx, person)
+    kiosk_sessions.require(ctx, resident_session, person_id)
     return person
 
 

@@ -13,7 +13,6 @@ from sqlmodel import Session
 
 from backend.api import deps
 from backend.api.routes.faces import ID_PATTERN
-from backend.api.routes.registry import check_village_scope
 from backend.models import ArchiveDocument
 from backend.services import archives, registry
 from backend.services.context import Actor
@@ -76,11 +75,11 @@ def add_document(
     person_id: str = PersonId,
     file: UploadFile = File(...),
     kind: str = Form(..., max_length=20),
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*WRITERS)),
 ) -> DocumentOut:
     ctx = deps.ctx_for(request, session, who)
-    check_village_scope(ctx, registry.get(ctx, person_id))
+    registry.readable(ctx, person_id)
     # read one byte past the limit: enough to refuse, never the whole of a huge body
     data = file.file.read(ctx.policy.archives.max_bytes + 1)
     doc = archives.add(
@@ -93,11 +92,11 @@ def add_document(
 def list_documents(
     request: Request,
     person_id: str = PersonId,
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*deps.STAFF)),
 ) -> list[DocumentOut]:
     ctx = deps.ctx_for(request, session, who)
-    check_village_scope(ctx, registry.get(ctx, person_id))
+    registry.readable(ctx, person_id)
     return [document_out(d) for d in archives.list_for(ctx, person_id)]
 
 
@@ -105,12 +104,12 @@ def list_documents(
 def document_content(
     request: Request,
     doc_id: str = DocId,
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*deps.STAFF)),
 ) -> Response:
     ctx = deps.ctx_for(request, session, who)
     doc = archives.get(ctx, doc_id)
-    check_village_scope(ctx, registry.get(ctx, doc.person_id))
+    registry.readable(ctx, doc.person_id)
     data = archives.read(ctx, archive_dir(request), doc)
     # the audit event of this read is committed before the bytes leave
     session.commit()

@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api/v1", tags=["auth"])
 def token(
     request: Request,
     form: OAuth2PasswordRequestForm = Depends(),
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
 ) -> TokenOut:
     st = deps.state(request)
     user = auth.authenticate(session, form.username, form.password)
@@ -31,7 +31,7 @@ def token(
 @router.post("/users", response_model=UserOut, status_code=201)
 def add_user(
     body: UserIn,
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     _: Actor = Depends(deps.require("admin")),
 ) -> UserOut:
     user = auth.create_user(session, body.username, body.password, body.role, body.villages)
@@ -41,7 +41,7 @@ def add_user(
 @router.post("/devices", response_model=DeviceOut, status_code=201)
 def add_device(
     body: DeviceIn,
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     _: Actor = Depends(deps.require("admin")),
 ) -> DeviceOut:
     device, token_ = auth.register_device(session, body.name, body.kind, body.location)
@@ -57,7 +57,7 @@ def add_device(
 @router.post("/devices/{device_id}/revoke", response_model=DeviceOut)
 def revoke_device(
     device_id: str,
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     _: Actor = Depends(deps.require("admin")),
 ) -> DeviceOut:
     device = auth.revoke_device(session, device_id)

@@ -10,7 +10,6 @@ from pydantic import BaseModel, Field, StrictInt
 from sqlmodel import Session
 
 from backend.api import deps
-from backend.api.routes.registry import check_village_scope
 from backend.db import session_scope
 from backend.schemas import Strict
 from backend.services import awards, idempotency, payroll, registry, settlement, suspensions
@@ -100,14 +99,13 @@ def award(
         )
         return idempotency.Reply(201, out.model_dump(mode="json"))
 
-    reply = idempotency.run(
-        deps.state(request).engine,
+    return deps.idempotent(
+        request,
         f"POST /award|{who.label}|{person_id}",
         idempotency_key,
         body.model_dump(mode="json"),
         work,
     )
-    return JSONResponse(reply.body, status_code=reply.status_code)
 
 
 @router.post("/payroll-runs", response_model=PayrollRunOut, status_code=201)
@@ -122,7 +120,7 @@ def run_payroll(
 @router.get("/payroll-runs/{run_id}/lines")
 def payroll_lines(
     run_id: str,
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     _: Actor = Depends(deps.require("admin", "clerk", "reviewer", "auditor")),
 ) -> dict:
     run = payroll.get_run(session, run_id)
@@ -159,7 +157,7 @@ def payroll_lines(
 def bank_file(
     run_id: str,
     request: Request,
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     _: Actor = Depends(deps.require("admin")),
 ) -> Response:
     text = payroll.bank_file_csv(session, deps.state(request).keyring, run_id)
@@ -175,7 +173,7 @@ def death(
     person_id: str,
     body: DeathIn,
     request: Request,
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*WRITERS)),
 ) -> dict:
     return settlement.settlement_dict(
@@ -190,7 +188,7 @@ def other_pension(
     person_id: str,
     body: OtherPensionIn,
     request: Request,
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*WRITERS)),
 ) -> dict:
     return settlement.settlement_dict(
@@ -214,7 +212,7 @@ def suspend(
     person_id: str,
     body: SuspensionIn,
     request: Request,
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*WRITERS)),
 ) -> dict:
     row = suspensions.suspend(
@@ -228,7 +226,7 @@ def lift(
     suspension_id: str,
     body: NoteIn,
     request: Request,
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*WRITERS)),
 ) -> dict:
     return suspensions.lift(
@@ -240,19 +238,14 @@ def lift(
 def payments(
     person_id: str,
     request: Request,
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*deps.STAFF, "kiosk")),
     x_resident_session: str | None = Header(default=None),
     limit: int = 24,
 ) -> dict:
     """The person's pension payments, newest first: what the kiosk's 发放记录 shows."""
-    from backend.services import kiosk_sessions
-
     ctx = deps.ctx_for(request, session, who)
-    check_village_scope(ctx, registry.get(ctx, person_id))
-    kiosk_sessions.require(
-        ctx, x_resident_session, person_id
-    )  # a kiosk: only in the resident's own session
+    registry.readable(ctx, person_id, x_resident_session)
     return {
         "person_id": person_id,
         "payments": payroll.payments_of(session, person_id, max(1, min(limit, 240))),
@@ -263,11 +256,11 @@ def payments(
 def list_suspensions(
     person_id: str,
     request: Request,
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*deps.STAFF)),
 ) -> list[dict]:
     ctx = deps.ctx_for(request, session, who)
-    check_village_scope(ctx, registry.get(ctx, person_id))
+    registry.readable(ctx, person_id)
     return [s.model_dump(mode="json") for s in suspensions.for_person(ctx, person_id)]
 
 
@@ -285,11 +278,10 @@ def repayment(
         )
         return idempotency.Reply(200, order.model_dump(mode="json"))
 
-    reply = idempotency.run(
-        deps.state(request).engine,
+    return deps.idempotent(
+        request,
         f"POST /repayments|{who.label}|{order_id}",
         idempotency_key,
         body.model_dump(mode="json"),
         work,
     )
-    return JSONResponse(reply.body, status_code=reply.status_code)

@@ -14,10 +14,8 @@ from sqlmodel import Session
 from backend.api import deps
 from backend.api.routes.faces import ID_PATTERN, TEXT_PATTERN, PersonId, read_files
 from backend.api.routes.receipts import signing_key
-from backend.api.routes.registry import check_village_scope
 from backend.errors import Forbidden
 from backend.services import audit, certification, challenges, idempotency, registry
-from backend.services.audit import DbSession
 from backend.services.context import Actor
 
 router = APIRouter(prefix="/api/v1", tags=["certification"])
@@ -42,7 +40,7 @@ class ManualIn(BaseModel):
 def issue_challenge(
     body: ChallengeIn,
     request: Request,
-    session: Session = DbSession,
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*DEVICES)),
 ) -> dict[str, object]:
     return challenges.out(challenges.issue(deps.ctx_for(request, session, who), body.person_id))
@@ -93,17 +91,8 @@ def certify(
         **{k: v for k, v in sub.__dict__.items() if k not in ("images", "frames")},
         "files": [hashlib.sha256(b).hexdigest() for b in (*sub.images, *sub.frames)],
     }
-    reply = idempotency.run(
-        deps.state(request).engine,
-        f"POST /certifications|{who.label}",
-        idempotency_key,
-        payload,
-        work,
-    )
-    return JSONResponse(
-        reply.body,
-        status_code=reply.status_code,
-        headers={"Idempotent-Replayed": "true"} if reply.replayed else None,
+    return deps.idempotent(
+        request, f"POST /certifications|{who.label}", idempotency_key, payload, work
     )
 
 
@@ -125,17 +114,12 @@ def certify_manual(
             ),
         )
 
-    reply = idempotency.run(
-        deps.state(request).engine,
+    return deps.idempotent(
+        request,
         f"POST /certifications/manual|{who.label}",
         idempotency_key,
         body.model_dump(mode="json"),
         work,
-    )
-    return JSONResponse(
-        reply.body,
-        status_code=reply.status_code,
-        headers={"Idempotent-Replayed": "true"} if reply.replayed else None,
     )
 
 
@@ -143,7 +127,7 @@ def certify_manual(
 def import_data_match(
     request: Request,
     file: UploadFile = File(...),
-    session: Session = DbSession,
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("clerk", "admin")),
 ) -> dict[str, int]:
     return certification.import_data_match(deps.ctx_for(request, session, who), file.file.read())
@@ -153,11 +137,11 @@ def import_data_match(
 def certification_status(
     request: Request,
     person_id: str = PersonId,
-    session: Session = DbSession,
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*deps.STAFF)),
 ) -> dict[str, object]:
     ctx = deps.ctx_for(request, session, who)
-    check_village_scope(ctx, registry.get(ctx, person_id))
+    registry.readable(ctx, person_id)
     audit.record(ctx, "read certification", person_id)
     return certification.status(ctx, person_id)
 
@@ -166,7 +150,7 @@ def certification_status(
 def due(
     request: Request,
     village: str | None = Query(default=None, max_length=24, pattern=ID_PATTERN),
-    session: Session = DbSession,
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*deps.STAFF)),
 ) -> dict[str, object]:
     ctx = deps.ctx_for(request, session, who)

@@ -8,7 +8,6 @@ from sqlmodel import Session
 from backend.api import deps
 from backend.errors import InvalidInput
 from backend.services import faces
-from backend.services.audit import DbSession
 from backend.services.context import Actor
 
 router = APIRouter(prefix="/api/v1", tags=["faces"])
@@ -36,7 +35,7 @@ def enrol_face(
     request: Request,
     person_id: str = PersonId,
     images: list[UploadFile] = File(...),
-    session: Session = DbSession,
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("clerk", "admin")),
 ) -> dict[str, object]:
     return faces.enrol(
@@ -49,7 +48,7 @@ def verify_face(
     request: Request,
     person_id: str = PersonId,
     image: UploadFile = File(...),
-    session: Session = DbSession,
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("clerk", "reviewer")),
 ) -> dict[str, object]:
     return faces.verify(deps.ctx_for(request, session, who), person_id, image.file.read())

@@ -13,7 +13,6 @@ from sqlmodel import Session
 from backend.api import deps
 from backend.api.routes.faces import ID_PATTERN, TEXT_PATTERN, read_files
 from backend.services import field, idempotency
-from backend.services.audit import DbSession
 from backend.services.context import Actor
 
 router = APIRouter(prefix="/api/v1/field", tags=["field"])
@@ -48,7 +47,7 @@ class VisitIn(BaseModel):
 def worklist(
     request: Request,
     village: str | None = Query(default=None, max_length=24, pattern=ID_PATTERN),
-    session: Session = DbSession,
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("field_worker")),
 ) -> dict[str, object]:
     return field.worklist(deps.ctx_for(request, session, who), village)
@@ -64,17 +63,8 @@ def visit(
         return idempotency.Reply(201, field.record_visit(deps.ctx_for(request, session, who), v))
 
     # the client_id is the key: an outbox that resends after a lost answer gets the first one
-    reply = idempotency.run(
-        deps.state(request).engine,
-        "POST /field/visits",
-        body.client_id,
-        body.model_dump(mode="json"),
-        work,
-    )
-    return JSONResponse(
-        reply.body,
-        status_code=reply.status_code,
-        headers={"Idempotent-Replayed": "true"} if reply.replayed else None,
+    return deps.idempotent(
+        request, "POST /field/visits", body.client_id, body.model_dump(mode="json"), work
     )
 
 
@@ -86,7 +76,7 @@ def attachments(
     attestation: str = Form(..., min_length=1, max_length=2000, pattern=TEXT_PATTERN),
     note: str = Form(default="", max_length=2000, pattern=TEXT_PATTERN),
     documents: list[UploadFile] = File(default=[]),
-    session: Session = DbSession,
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("field_worker")),
 ) -> dict[str, object]:
     folder = deps.state(request).settings.data_dir

@@ -16,7 +16,6 @@ from backend.services import (
     faces,
     kiosk_sessions,
 )
-from backend.services.audit import DbSession
 from backend.services.context import Actor
 
 router = APIRouter(prefix="/api/v1/kiosk", tags=["kiosk"])
@@ -28,7 +27,7 @@ def open_session(
     id_number: str = Form(..., min_length=1, max_length=40, pattern=TEXT_PATTERN),
     name: str = Form(..., min_length=1, max_length=100, pattern=TEXT_PATTERN),
     image: UploadFile = File(...),
-    session: Session = DbSession,
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("kiosk")),
 ) -> dict[str, object]:
     data = image.file.read()

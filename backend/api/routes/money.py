@@ -8,7 +8,6 @@ from sqlmodel import Session
 
 from backend import ledger
 from backend.api import deps
-from backend.api.routes.registry import check_village_scope
 from backend.schemas import (
     AccountOut,
     ContributionIn,
@@ -25,7 +24,6 @@ from backend.services import (
     idempotency,
     imports,
     interest,
-    kiosk_sessions,
     registry,
 )
 from backend.services.context import Actor
@@ -63,17 +61,12 @@ def pay(
         posted = contributions.pay(ctx, contributions.ContributionRequest(**body.model_dump()))
         return idempotency.Reply(201, _contribution_out(posted.contribution, posted.balance_fen))
 
-    reply = idempotency.run(
-        deps.state(request).engine,
+    return deps.idempotent(
+        request,
         f"POST /contributions|{who.label}",
         idempotency_key,
         body.model_dump(mode="json"),
         work,
-    )
-    return JSONResponse(
-        reply.body,
-        status_code=reply.status_code,
-        headers={"Idempotent-Replayed": "true"} if reply.replayed else None,
     )
 
 
@@ -82,7 +75,7 @@ def reverse(
     contribution_id: str,
     body: ReasonIn,
     request: Request,
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*WRITERS)),
 ) -> dict:
     ctx = deps.ctx_for(request, session, who)
@@ -94,15 +87,12 @@ def reverse(
 def list_contributions(
     person_id: str,
     request: Request,
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*deps.STAFF, "kiosk")),
     x_resident_session: str | None = Header(default=None),
 ) -> list[dict]:
     ctx = deps.ctx_for(request, session, who)
-    check_village_scope(ctx, registry.get(ctx, person_id))
-    kiosk_sessions.require(
-        ctx, x_resident_session, person_id
-    )  # a kiosk: only in the resident's own session
+    registry.readable(ctx, person_id, x_resident_session)
     balance = sum(ledger.person_buckets(session, person_id).values())
     return [_contribution_out(c, balance) for c in contributions.list_for(ctx, person_id)]
 
@@ -111,15 +101,12 @@ def list_contributions(
 def account(
     person_id: str,
     request: Request,
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*deps.STAFF, "kiosk")),
     x_resident_session: str | None = Header(default=None),
 ) -> dict:
     ctx = deps.ctx_for(request, session, who)
-    check_village_scope(ctx, registry.get(ctx, person_id))
-    kiosk_sessions.require(
-        ctx, x_resident_session, person_id
-    )  # a kiosk: only in the resident's own session
+    registry.readable(ctx, person_id, x_resident_session)
     audit.record(ctx, "read account", person_id)
     return contributions.account(ctx, person_id)
 
@@ -128,7 +115,7 @@ def account(
 def run_interest(
     body: InterestRunIn,
     request: Request,
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("admin")),
 ) -> JSONResponse:
     result = interest.run(deps.ctx_for(request, session, who), body.year)
@@ -155,7 +142,7 @@ async def import_old_scheme(
 
 @router.get("/ledger/check", response_model=LedgerCheckOut)
 def ledger_check(
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     _: Actor = Depends(deps.require("admin", "auditor")),
 ) -> LedgerCheckOut:
     report = ledger.check(session)

@@ -7,7 +7,7 @@ from sqlmodel import Session, select
 
 from backend import idnumber
 from backend.api import deps
-from backend.errors import Conflict, Forbidden
+from backend.errors import Conflict
 from backend.models import Person, Village
 from backend.schemas import (
     CancelIn,
@@ -30,7 +30,7 @@ WRITERS = ("clerk", "admin")
 @router.post("/villages", response_model=VillageOut, status_code=201)
 def add_village(
     body: VillageIn,
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     _: Actor = Depends(deps.require("admin")),
 ) -> VillageOut:
     if session.get(Village, body.code):
@@ -41,7 +41,7 @@ def add_village(
 
 @router.get("/villages", response_model=list[VillageOut])
 def list_villages(
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     _: Actor = Depends(deps.require(*deps.STAFF)),
 ) -> list[VillageOut]:
     return [
@@ -60,7 +60,7 @@ def list_villages(
 def enrol(
     body: PersonIn,
     request: Request,
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*WRITERS)),
 ) -> PersonCreated:
     ctx = deps.ctx_for(request, session, who)
@@ -78,7 +78,7 @@ def enrol(
 def find(
     request: Request,
     id_number: str = Query(min_length=1, max_length=40),
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*deps.STAFF)),
 ) -> PersonOut:
     ctx = deps.ctx_for(request, session, who)
@@ -93,7 +93,7 @@ def find(
 def get(
     person_id: str,
     request: Request,
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*deps.STAFF)),
 ) -> PersonOut:
     ctx = deps.ctx_for(request, session, who)
@@ -107,7 +107,7 @@ def change(
     person_id: str,
     body: PersonChangeIn,
     request: Request,
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*WRITERS)),
 ) -> PersonOut:
     ctx = deps.ctx_for(request, session, who)
@@ -120,7 +120,7 @@ def cancel(
     person_id: str,
     body: CancelIn,
     request: Request,
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*WRITERS)),
 ) -> PersonOut:
     ctx = deps.ctx_for(request, session, who)
@@ -132,7 +132,7 @@ def freeze(
     person_id: str,
     body: ReasonIn,
     request: Request,
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*WRITERS)),
 ) -> PersonOut:
     ctx = deps.ctx_for(request, session, who)
@@ -144,7 +144,7 @@ def unfreeze(
     person_id: str,
     body: ReasonIn,
     request: Request,
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*WRITERS)),
 ) -> PersonOut:
     ctx = deps.ctx_for(request, session, who)
@@ -155,11 +155,11 @@ def unfreeze(
 def history(
     person_id: str,
     request: Request,
-    session: Session = Depends(deps.session, scope="function"),
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*deps.STAFF)),
 ) -> list[ChangeOut]:
     ctx = deps.ctx_for(request, session, who)
-    check_village_scope(ctx, registry.get(ctx, person_id))
+    registry.readable(ctx, person_id)
     return [
         ChangeOut(
             field=c.field,
@@ -173,14 +173,8 @@ def history(
     ]
 
 
-def check_village_scope(ctx: Ctx, person: Person) -> None:
-    """Field workers see only the people of their own villages."""
-    if ctx.actor.role == "field_worker" and person.village_code not in ctx.actor.villages:
-        raise Forbidden("this person is not in one of your villages")
-
-
 def person_out(ctx: Ctx, person: Person) -> PersonOut:
-    check_village_scope(ctx, person)
+    registry.check_village_scope(ctx, person)
     number = registry.id_number_of(ctx, person)
     full = ctx.actor.role in registry.FULL_ID_ROLES
     old = (

@@ -51,7 +51,7 @@ def monthly_statement(
     request: Request,
     village: str | None = None,
     format: Format = "json",
-    s: Session = Depends(deps.session, scope="function"),
+    s: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*MONEY_ROLES)),
 ) -> Response:
     """每月明细表: who a payroll run paid, village by village, every component."""
@@ -65,7 +65,7 @@ def fund(
     year: int,
     request: Request,
     format: Format = "json",
-    s: Session = Depends(deps.session, scope="function"),
+    s: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*MONEY_ROLES)),
 ) -> Response:
     """基金收支: income by source, expenditure by kind, opening and closing balance (= the ledger)."""
@@ -78,7 +78,7 @@ def coverage(
     request: Request,
     village: str | None = None,
     format: Format = "json",
-    s: Session = Depends(deps.session, scope="function"),
+    s: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*MONEY_ROLES)),
 ) -> Response:
     """Enrolment, continuation and take-up by village, with the trend since the scheme start."""
@@ -91,7 +91,7 @@ def publicity(
     request: Request,
     village: str | None = None,
     format: Format = "json",
-    s: Session = Depends(deps.session, scope="function"),
+    s: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*VILLAGE_ROLES)),
 ) -> Response:
     """公示: the year's contributors and pensioners of a village, names and ID numbers masked."""
@@ -104,7 +104,7 @@ def certification(
     on: date | None = Query(default=None),
     village: str | None = None,
     format: Format = "json",
-    s: Session = Depends(deps.session, scope="function"),
+    s: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*VILLAGE_ROLES)),
 ) -> Response:
     """Certified, due within 30 days, overdue, suspended: per village, with the work list."""

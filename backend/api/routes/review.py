@@ -12,7 +12,6 @@ from backend.api import deps
 from backend.api.routes.faces import ID_PATTERN, TEXT_PATTERN
 from backend.api.routes.receipts import signing_key
 from backend.services import review
-from backend.services.audit import DbSession
 from backend.services.context import Actor
 
 router = APIRouter(prefix="/api/v1/review", tags=["review"])
@@ -34,7 +33,7 @@ def cases(
     reason: str | None = Query(default=None, max_length=40, pattern=ID_PATTERN),
     min_age: int | None = Query(default=None, ge=0, le=150),
     max_age: int | None = Query(default=None, ge=0, le=150),
-    session: Session = DbSession,
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*REVIEWERS)),
 ) -> list[dict[str, object]]:
     return review.list_cases(
@@ -46,7 +45,7 @@ def cases(
 def case(
     request: Request,
     case_id: str = CaseId,
-    session: Session = DbSession,
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*REVIEWERS)),
 ) -> dict[str, object]:
     return review.detail(deps.ctx_for(request, session, who), case_id)
@@ -57,7 +56,7 @@ def decide(
     body: DecisionIn,
     request: Request,
     case_id: str = CaseId,
-    session: Session = DbSession,
+    session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*REVIEWERS)),
 ) -> dict[str, object]:
     return review.decide(
