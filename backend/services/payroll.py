@@ -24,10 +24,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from backend import ledger, months
+from backend.crypto import Keyring
 from backend.db import session_scope
 from backend.errors import NotFound, field_error
 from backend.ledger import Transfer
-from backend.models import PayrollLine, PayrollRun
+from backend.models import PayrollLine, PayrollRun, Person
 from backend.money import round_half_up
 from backend.policy import Policy
 from backend.services.context import Actor
@@ -470,47 +471,35 @@ def lines(s: Session, run_id: str) -> list[PayrollLine]:
 
 
 def payments_of(s: Session, person_id: str, limit: int) -> list[dict[str, object]]:
+    """The person's payroll lines, newest first."""
+    line = PayrollLine.__table__.c
     rows = s.execute(
         sa.select(
             PayrollRun.period,
-            PayrollRun.run_on,
-            PayrollLine.months,
-            PayrollLine.basic_fen,
-            PayrollLine.account_fen,
-            PayrollLine.arrears_fen,
-            PayrollLine.total_fen,
-            PayrollLine.status,
+            PayrollRun.run_on.label("paid_on"),
+            line.months,
+            line.basic_fen,
+            line.account_fen,
+            line.arrears_fen,
+            line.total_fen,
+            line.status,
         )
-        .join(PayrollRun, PayrollRun.id == PayrollLine.run_id)
-        .where(PayrollLine.person_id == person_id)
+        .join(PayrollRun, PayrollRun.id == line.run_id)
+        .where(line.person_id == person_id)
         .order_by(PayrollRun.period.desc(), PayrollRun.run_on.desc())
         .limit(limit)
-    ).all()
-    return [
-        {
-            "period": r.period,
-            "paid_on": r.run_on.isoformat(),
-            "months": r.months,
-            "basic_fen": r.basic_fen,
-            "account_fen": r.account_fen,
-            "arrears_fen": r.arrears_fen,
-            "total_fen": r.total_fen,
-            "status": r.status,
-        }
-        for r in rows
-    ]
+    )
+    return [{**r._asdict(), "paid_on": r.paid_on.isoformat()} for r in rows]
 
 
 BANK_COLUMNS = ["seq", "account", "id_number", "name", "amount_fen", "persons", "period"]
 
 
-def bank_file_rows(s: Session, keyring, run_id: str) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
+def bank_file_rows(s: Session, keyring: Keyring, run_id: str) -> Iterator[list[str]]:
     """One line per bank account, in a stable order, then the control total.
 
     People without a bank account of their own are paid to the financial account of their
     social security card, which the bank finds by ID number."""
-    from backend.models import Person
-
     run_row = get_run(s, run_id)
     accounts: dict[str, list] = {}  # type: ignore[type-arg]
     rows = s.execute(
@@ -548,7 +537,7 @@ def bank_file_rows(s: Session, keyring, run_id: str) -> Iterator[list[str]]:  # 
     ]
 
 
-def bank_file_csv(s: Session, keyring, run_id: str) -> str:  # type: ignore[no-untyped-def]
+def bank_file_csv(s: Session, keyring: Keyring, run_id: str) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     for row in bank_file_rows(s, keyring, run_id):
