@@ -657,3 +657,58 @@ def bench_certifications(
             )
     if as_json:
         click.echo(json.dumps({"certifications": results}))
+
+
+def demo_ready_seconds() -> dict[str, float]:
+    """`nongbao demo --no-kiosk` on a fresh data folder: seconds until /healthz answers."""
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    with tempfile.TemporaryDirectory(prefix="nongbao-bench-demo-") as tmp:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NONGBAO_")}
+        command = [sys.executable, "-m", "nongbao", "demo", "--no-kiosk"]
+        command += ["--port", str(port), "--data-dir", tmp]
+        started = time.monotonic()
+        server = subprocess.Popen(
+            command,
+            env={**env, "NONGBAO_DATA_DIR": tmp},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            while True:
+                if server.poll() is not None:
+                    raise click.ClickException("the demo exited during start-up")
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() - started > 600:
+                    raise click.ClickException("the demo did not answer /healthz within 600 s")
+                time.sleep(0.1)
+            return {"ready_seconds": round(time.monotonic() - started, 2)}
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+@bench.command("demo")
+@click.option("--runs", default=3, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True)
+def bench_demo(runs: int, as_json: bool) -> None:
+    """Seconds from `nongbao demo` on an empty data folder to a served demo county."""
+    if runs < 1:
+        raise click.BadParameter("--runs must be at least 1")
+    seconds = sorted(demo_ready_seconds()["ready_seconds"] for _ in range(runs))
+    median = seconds[len(seconds) // 2]
+    if as_json:
+        click.echo(json.dumps({"demo": {"runs": seconds, "median_seconds": median}}))
+    else:
+        click.echo(f"demo county served after {median} s (median of {runs}: {seconds})")

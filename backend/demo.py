@@ -369,8 +369,24 @@ def _award_terms(
 
 
 def _insert(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
+    if not rows:
+        return
+    if conn.dialect.name != "sqlite":
+        for i in range(0, len(rows), BATCH):
+            conn.execute(sa.insert(table), rows[i : i + BATCH])
+        return
+    # SQLite: the driver's own executemany with the column types' bind processing done here;
+    # SQLAlchemy's per-row parameter handling took most of the demo's build time
+    columns = list(rows[0])
+    sql = str(sa.insert(table).compile(dialect=conn.dialect, column_keys=columns))
+    processors = [table.c[c].type._cached_bind_processor(conn.dialect) for c in columns]
+    pairs = list(zip(columns, processors, strict=True))
     for i in range(0, len(rows), BATCH):
-        conn.execute(sa.insert(table), rows[i : i + BATCH])
+        values = [
+            tuple(v if f is None or v is None else f(v) for c, f in pairs for v in (r[c],))
+            for r in rows[i : i + BATCH]
+        ]
+        conn.exec_driver_sql(sql, values)
 
 
 def write_people(engine: Engine, g: Generator, keyring: Keyring, now: datetime) -> None:

@@ -132,6 +132,7 @@ class KioskApp(App):
         self._rendered = -1
         self._texture: Texture | None = None
         self._frame_serial = -1
+        self.frames_shown = 0  # camera frames drawn since this camera session began
         self._overlay: OverlayCard | None = None
         self._camera: CameraView | None = None
         self._busy: BusyArc | None = None
@@ -284,6 +285,7 @@ class KioskApp(App):
                 # a new camera session: never show the previous person's last frame
                 cam.ids.image.texture = None
                 self._texture = None
+                self.frames_shown = 0
             cam.guide_colour = rgba(theme.GREEN if view.tone == "success" else theme.WHITE)
             visual.add_widget(cam)
         elif kind == "picture":
@@ -368,6 +370,7 @@ class KioskApp(App):
         self._texture.blit_buffer(data.tobytes(), colorfmt="rgb", bufferfmt="ubyte")
         self._camera.ids.image.texture = self._texture
         self._camera.ids.image.canvas.ask_update()
+        self.frames_shown += 1
 
     def _build_sim(self, root: KioskRoot) -> None:
         grid = root.ids.sim

@@ -309,6 +309,12 @@ def live(out: Path, orientation: str, limit_s: float = 90.0) -> int:
 
     kiosk.flow.handle = recording_handle  # type: ignore[method-assign]
 
+    def camera_on_screen() -> bool:
+        # counted in drawn frames and laid-out size, not in time: the first frames can be
+        # blitted before the layout has given the camera view its place on a busy machine
+        view = app._camera
+        return app.frames_shown >= 3 and view is not None and min(view.size) > 200
+
     def watch(_dt: float) -> None:
         screen = kiosk.flow.screen
         if not seen or seen[-1] != screen:
@@ -317,7 +323,7 @@ def live(out: Path, orientation: str, limit_s: float = 90.0) -> int:
             kiosk.cards.insert(demo_card(0))
         elif screen == Screen.MENU:
             kiosk.controller.dispatch(Tap("certify"))
-        elif screen == Screen.CAMERA and not state["camera_shot"] and app._frame_serial > 2:
+        elif screen == Screen.CAMERA and not state["camera_shot"] and camera_on_screen():
             app.root.export_to_png(str(out / "live_camera.png"))
             state["camera_shot"] = True
         elif screen == Screen.TAKE_CARD:

@@ -17,7 +17,8 @@ import httpx
 from tests.conftest import TODAY
 from tests.live import ROOT, free_port
 
-READY_WITHIN_S = 60
+# a failure guard only: the under-a-minute figure is measured by `nongbao bench demo`
+READY_WITHIN_S = 300
 
 
 def _env(data_dir: Path) -> dict[str, str]:

@@ -176,4 +176,6 @@ def test_offline_visits_sync_and_decisions_come_back(
     for name in shots:
         with Image.open(out / name) as im:
             assert im.size == ((720, 1280) if size == "phone" else (1280, 800))
-            assert len(set(im.convert("L").resize((64, 64)).getdata())) > 8  # something is drawn
+            assert (
+                len(set(im.convert("L").resize((64, 64)).get_flattened_data())) > 8
+            )  # something is drawn

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import date
 from pathlib import Path
 
@@ -432,9 +431,8 @@ def test_the_checks_against_hardwares_own_simulators(tmp_path: Path) -> None:
     assert (ok, code) == (True, "ok")
     assert camera.read() is None  # stopped again: the camera light is off
     assert check_camera(HardwareCamera(lambda: None))[:2] == (False, "camera_failed")
-    started = time.monotonic()
+    # returns (rather than waiting for a frame that never comes); no time is asserted
     assert check_camera(SimulatedCameraWithoutFrames(), timeout_s=0.2)[:2] == (False, "no_frame")
-    assert time.monotonic() - started < 2
 
 
 class SimulatedCameraWithoutFrames(SimulatedCamera):
