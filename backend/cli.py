@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +14,9 @@ import click
 from backend.config import get_settings
 
 if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from backend.crypto import Keyring
     from backend.services.context import Ctx
 
 
@@ -377,40 +380,136 @@ def payroll_run(period: str, run_on: str | None, bank_file: Path | None, as_json
     )
 
 
+# the archive's copy gets a progress bar from this many blobs on (fewer finish at once)
+PROGRESS_FROM = 200
+
+
+@contextmanager
+def _blob_progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on standard error for long blob copies, started only once a copy turns
+    out to be long and only on a terminal: --json output and cron logs stay clean."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    bar = Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+        console=console,
+    )
+    task: list[TaskID] = []
+
+    def update(done: int, total: int) -> None:
+        if quiet or total < PROGRESS_FROM or not console.is_terminal:
+            return
+        if not task:
+            bar.start()
+            task.append(bar.add_task(label, total=total))
+        bar.update(task[0], completed=done)
+
+    try:
+        yield update
+    finally:
+        if task:
+            bar.stop()
+
+
+def _keyring_or_none() -> tuple[Keyring | None, str]:
+    """The county's keyring if there is one (never created here), and where it comes from."""
+    from backend.crypto import KeyError_, load_keyring
+
+    settings = get_settings()
+    source = (
+        "NONGBAO_MASTER_KEY"
+        if settings.master_key
+        else f"the key file {settings.effective_key_file}"
+    )
+    try:
+        return load_keyring(settings.effective_key_file, settings.master_key, create=False), source
+    except KeyError_:
+        return None, source
+
+
+def _archive_line(archive: dict | None, verb: str, keys_line: str | None = None) -> str:
+    """The archive's part of the human output; `keys_line` replaces the list of keys."""
+    if archive is None:
+        return ""
+    keys = ", ".join(
+        f"{kid} (fingerprint {fp})" if fp else kid for kid, fp in archive["keys"].items()
+    )
+    line = f"\narchive: {archive['blobs']} stored files ({archive['bytes']} bytes) {verb} {archive['folder']}"
+    if keys_line is not None:
+        return f"{line}\n{keys_line}"
+    return line + (f"; sealed with data key {keys}" if keys else "")
+
+
 @click.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
 def backup(path: Path, as_json: bool) -> None:
-    """Back up the database to PATH (SQLite online backup, or pg_dump -Fc), with a manifest."""
+    """Back up the database to PATH (SQLite online backup, or pg_dump -Fc) and the document
+    archive to PATH.archive/, with a manifest PATH.manifest.json. The keys are not included."""
     from backend import ops
 
+    settings = get_settings()
+    keyring, _ = _keyring_or_none()  # only to name the key's fingerprint in the manifest
     try:
-        r = ops.backup(get_settings().effective_database_url, path)
+        with _blob_progress("archive", as_json) as progress:
+            r = ops.backup(
+                settings.effective_database_url,
+                path,
+                data_dir=settings.data_dir,
+                keyring=keyring,
+                progress=progress,
+            )
     except ops.BackupError as exc:
         raise click.ClickException(str(exc)) from None
     rows = sum(v for k, v in r.fingerprint.items() if k.startswith("rows:"))  # type: ignore[misc]
     _emit(
         as_json,
         r.__dict__,
-        f"backup of the {r.database} database written to {r.path} ({r.bytes} bytes, {rows} rows, {r.seconds} s); manifest {ops.manifest_path(Path(r.path))}",
+        f"backup of the {r.database} database written to {r.path} ({r.bytes} bytes, {rows} rows, {r.seconds} s); manifest {ops.manifest_path(Path(r.path))}"
+        + _archive_line(r.archive, "copied to")
+        + (
+            "\nthe keys are not in the backup: keep the key file's copies apart"
+            if r.archive
+            else ""
+        ),
     )
+    for warning in r.warnings:
+        click.echo(f"nongbao: warning: {warning}", err=True)
 
 
 @click.command()
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--yes", is_flag=True, help="do not ask: replace the current database")
+@click.option("--yes", is_flag=True, help="do not ask: replace the current database and archive")
 @click.option("--json", "as_json", is_flag=True)
 def restore(path: Path, yes: bool, as_json: bool) -> None:
-    """Replace the database with the backup at PATH and check it against the backup's manifest."""
+    """Replace the database and the document archive with the backup at PATH, after checking
+    every stored file against the manifest and that the key file opens them."""
     from backend import ops
 
-    url = get_settings().effective_database_url
+    settings = get_settings()
+    url = settings.effective_database_url
     if not yes and not click.confirm(
-        f"replace everything in {url.split('@')[-1]} with {path}?", default=False
+        f"replace everything in {url.split('@')[-1]} and {settings.data_dir / 'archive'} with {path}?",
+        default=False,
     ):
         raise click.ClickException("restore cancelled; nothing was changed")
+    keyring, source = _keyring_or_none()
     try:
-        r = ops.restore(url, path)
+        with _blob_progress("archive", as_json) as progress:
+            r = ops.restore(
+                url,
+                path,
+                data_dir=settings.data_dir,
+                keyring=keyring,
+                key_source=source,
+                progress=progress,
+            )
     except ops.BackupError as exc:
         raise click.ClickException(str(exc)) from None
     verdict = {
@@ -422,7 +521,12 @@ def restore(path: Path, yes: bool, as_json: bool) -> None:
         as_json,
         r.__dict__,
         f"restored {r.path} into the {r.database} database ({r.seconds} s); {verdict}"
-        + "".join(f"\n  {d}" for d in r.differences or []),
+        + "".join(f"\n  {d}" for d in r.differences or [])
+        + _archive_line(
+            r.archive, "checked and restored into", r.archive["key_check"] if r.archive else None
+        ),
     )
+    for warning in r.warnings:
+        click.echo(f"nongbao: warning: {warning}", err=True)
     if r.matches is False:
         sys.exit(1)

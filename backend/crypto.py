@@ -86,8 +86,17 @@ class Keyring:
         nonce = blob[2 + klen : 14 + klen]
         return self._cipher(kid).decrypt(nonce, blob[14 + klen :], associated)
 
-    def key_id_of(self, blob: bytes) -> str:
+    @staticmethod
+    def key_id_of(blob: bytes) -> str:
+        """The id of the data key that sealed `blob`: it is in the clear, no key is needed."""
         return blob[2 : 2 + blob[1]].decode()
+
+    def fingerprint(self, kid: str) -> str:
+        """A short check value of a data key (an HMAC under the key, which reveals nothing of
+        it): tells two key files apart even when both call their key "k1"."""
+        return hmac.new(
+            self.data_keys[kid], b"nongbao key fingerprint", hashlib.sha256
+        ).hexdigest()[:16]
 
     def encrypt_text(self, text: str, associated: str = "") -> bytes:
         return self.encrypt(text.encode(), associated.encode())

@@ -431,6 +431,10 @@ class ReviewCase(SQLModel, table=True):
     first_note: str | None = None
     second_reviewer: str | None = Field(default=None, max_length=64)
     second_note: str | None = None
+    # a terminate decision: why (death | other_pension) and from when, as the first reviewer
+    # proposed it, so that the second reviewer confirms exactly that
+    terminate_reason: str | None = Field(default=None, max_length=20)
+    effective_on: date | None = None
     captured_photo_enc: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     closed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
@@ -462,7 +466,14 @@ class AuditEvent(SQLModel, table=True):
     hash: str = Field(max_length=64)
 
 
-ARCHIVE_KINDS = ("application_form", "death_certificate", "review_evidence", "other")
+ARCHIVE_KINDS = (
+    "application_form",
+    "death_certificate",
+    "review_evidence",
+    "field_attestation",  # a field visit's attestation and note (a one-page PDF)
+    "field_document",  # a document photographed on a field visit
+    "other",
+)
 
 
 class ArchiveDocument(SQLModel, table=True):

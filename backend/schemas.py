@@ -64,6 +64,30 @@ class VillageIn(Strict):
         return self
 
 
+class VillagePatchIn(Strict):
+    """What to change in a village; fields left out stay as they are. The coordinates move
+    together: both, or both null to remove the location (the location check is then off)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    township: str | None = Field(default=None, max_length=100)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+
+    @model_validator(mode="after")
+    def _complete(self) -> VillagePatchIn:
+        given = self.model_fields_set
+        if not given:
+            raise ValueError("nothing to change: give name, township or latitude and longitude")
+        for required in ("name", "township"):
+            if required in given and getattr(self, required) is None:
+                raise ValueError(f"{required} cannot be null")
+        if ("latitude" in given) != ("longitude" in given) or (self.latitude is None) != (
+            self.longitude is None
+        ):
+            raise ValueError("give both latitude and longitude, or neither")
+        return self
+
+
 class VillageOut(BaseModel):
     code: str
     name: str

@@ -117,6 +117,7 @@ class CertificationIn(BaseModel):
     accuracy_m: float | None = None
     id_number: str | None = None
     name: str | None = None
+    listed_on: str | None = None  # the work list's day: the backend says if certified since
 
 
 class VisitIn(BaseModel):

@@ -625,6 +625,8 @@ def _outbox_row(e: Any, lang: str) -> dict[str, Any]:
         text = t(OUTCOME_KEYS[outcome], lang) if outcome in OUTCOME_KEYS else t("state_done", lang)
         if r.get("valid_until"):
             text += f" → {r['valid_until']}"
+        if r.get("meanwhile"):  # certified elsewhere since the list was made: both count
+            text += "\n" + r["meanwhile"]["zh" if lang == "zh" else "en"]
     elif e.state in ("done", "failed") and "zh" in r:
         text = r["zh" if lang == "zh" else "en"]
     else:

@@ -15,10 +15,11 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,59 @@ class Explained:
     )
 
 
+# where a person was certified, by the backend's channel: (zh, en), to read "已于 <day> <zh>完成认证"
+CHANNEL_WHERE: dict[str, tuple[str, str]] = {
+    "kiosk": ("在自助机", "at a kiosk"),
+    "counter": ("在窗口", "at the counter"),
+    "data_match": ("通过数据比对", "by a data match"),
+    "field": ("通过另一次上门走访", "on another field visit"),
+    "review": ("经县里人工复核", "by county review"),
+    "award": ("在待遇核定时", "when the pension was awarded"),
+}
+# the reason a recorded face visit carries when the person was certified since the list was made
+MEANWHILE_REASON = re.compile(r"^already_certified:([a-z_]+):(\d{4}-\d{2}-\d{2})$")
+# how a refused not-at-home visit's 409 says the same
+MEANWHILE_DETAIL = re.compile(r"already certified on (\d{4}-\d{2}-\d{2}) \(channel ([a-z_]+)\)")
+
+
+def _where(channel: str) -> tuple[str, str]:
+    return CHANNEL_WHERE.get(channel, (f"通过{channel}", f"through {channel}"))
+
+
+def meanwhile(reasons: Iterable[object]) -> Explained | None:
+    """A face visit the backend recorded, although the person had been certified elsewhere
+    since the work list was downloaded: said plainly, so the worker knows both count."""
+    for reason in reasons:
+        if m := MEANWHILE_REASON.match(str(reason)):
+            channel, day = m.groups()
+            zh, en = _where(channel)
+            return Explained(
+                "recorded_certified_meanwhile",
+                f"此人已于 {day} {zh}完成认证，本次走访也已记录",
+                f"Already certified {en} on {day}; this visit was recorded too",
+            )
+    return None
+
+
+def _certified_meanwhile(detail: str) -> Explained:
+    m = MEANWHILE_DETAIL.search(detail)
+    if m is None:
+        return Explained(
+            "certified_meanwhile",
+            "此人在此期间已经认证（自助机或窗口），无需再访",
+            "Already certified meanwhile (at a kiosk or the counter): no visit needed",
+            settled=True,
+        )
+    day, channel = m.groups()
+    zh, en = _where(channel)
+    return Explained(
+        "certified_meanwhile",
+        f"此人已于 {day} {zh}完成认证，无需再访",
+        f"Already certified {en} on {day}: no visit needed",
+        settled=True,
+    )
+
+
 def explain(status: int, problem: Problem) -> Explained:
     """The backend's problem+json, for a village worker: what happened and what to do."""
     detail = (problem.detail or problem.title).lower()
@@ -66,12 +120,7 @@ def explain(status: int, problem: Problem) -> Explained:
             final=False,
         )
     if "already certified" in detail:
-        return Explained(
-            "certified_meanwhile",
-            "此人在此期间已经认证（自助机或窗口），无需再访",
-            "Already certified meanwhile (at a kiosk or the counter): no visit needed",
-            settled=True,
-        )
+        return _certified_meanwhile(detail)
     if "terminated" in detail or "deceased" in detail or "died" in detail:
         return Explained(
             "person_died",
@@ -119,6 +168,15 @@ def explain(status: int, problem: Problem) -> Explained:
         "服务器拒绝：" + (problem.detail or problem.title),
         "Refused by the backend: " + (problem.detail or problem.title),
     )
+
+
+def recorded(result: dict[str, Any]) -> dict[str, Any]:
+    """What the outbox keeps of a visit the backend recorded: its answer, and in plain words
+    anything the worker should know about it."""
+    done = {"status": "recorded", **result}
+    if note := meanwhile(result.get("reasons") or ()):
+        done["meanwhile"] = {"code": note.code, "zh": note.zh, "en": note.en}
+    return done
 
 
 # --- the syncer ------------------------------------------------------------------------------
@@ -186,7 +244,7 @@ class Syncer:
             self.on_reachable(True)
             return self._refused(cid, exc)
         self.on_reachable(True)
-        self.outbox.mark_done(cid, {"status": "recorded", **result})
+        self.outbox.mark_done(cid, recorded(result))
         return "sent"
 
     def _refused(self, cid: str, exc: ApiError) -> str:

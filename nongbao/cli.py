@@ -36,7 +36,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "backend.reports.cli:report",
         "reports: monthly statement, fund, coverage, publicity, certification",
     ),
-    "backup": ("backend.cli:backup", "back up the database (SQLite online backup, pg_dump)"),
+    "backup": (
+        "backend.cli:backup",
+        "back up the database (SQLite online backup, pg_dump) and the document archive",
+    ),
     "restore": ("backend.cli:restore", "restore a backup made by `nongbao backup`"),
 }
 

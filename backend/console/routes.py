@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -26,8 +26,8 @@ from backend.api import deps
 from backend.api.routes.archives import archive_dir, content_response
 from backend.api.routes.faces import ID_PATTERN
 from backend.api.routes.receipts import signing_key
-from backend.console.texts import REASONS, TEXT
-from backend.errors import DomainError
+from backend.console.texts import DETAILS, REASONS, TEXT
+from backend.errors import DomainError, field_error
 from backend.services import archives, audit, auth, certification, review
 from backend.services.context import Actor, Ctx
 
@@ -80,6 +80,10 @@ def _render(request: Request, name: str, status: int = 200, **context: Any) -> H
         return en if lang == "en" else zh
 
     def reason_text(code: str) -> str:
+        label, _, value = code.partition(":")
+        if value and label in DETAILS:
+            zh, en = DETAILS[label]
+            return f"{en if lang == 'en' else zh}: {value}"
         zh, en = REASONS.get(code, (code, code))
         return en if lang == "en" else zh
 
@@ -234,6 +238,7 @@ def case_page(
         case=case,
         user=ctx.actor.name,
         decisions=review.DECISIONS,
+        terminate_reasons=review.TERMINATE_REASONS,
         documents=archives.list_for(ctx, str(case["person_id"])),
     )
 
@@ -261,6 +266,8 @@ def decide(
     case_id: str = CaseId,
     decision: str = Form(...),
     note: str = Form(default=""),
+    terminate_reason: str = Form(default=""),
+    effective_on: str = Form(default=""),
     csrf: str = Form(default=""),
     session: Session = deps.DbSession,
 ) -> Response:
@@ -273,8 +280,9 @@ def decide(
     ):
         return _render(request, "error.html", 403, error_text="CSRF", user=ctx.actor.name)
     try:
+        reason, on = _termination_fields(decision, terminate_reason, effective_on)
         result = review.decide(
-            ctx, signing_key(request), case_id, decision, note.replace("\x00", "")
+            ctx, signing_key(request), case_id, decision, note.replace("\x00", ""), reason, on
         )
     except DomainError as exc:
         session.rollback()
@@ -296,13 +304,28 @@ def decide(
             case=case,
             user=ctx.actor.name,
             decisions=review.DECISIONS,
+            terminate_reasons=review.TERMINATE_REASONS,
             documents=archives.list_for(ctx, str(case["person_id"])),
             error_text=text,
             note=note,
             chosen=decision,
+            chosen_reason=terminate_reason,
+            chosen_on=effective_on,
         )
     msg = "decided_pending" if result.get("needs_second_reviewer") else "decided"
     return RedirectResponse(f"/console/cases?msg={msg}", status_code=303)
+
+
+def _termination_fields(decision: str, reason: str, on: str) -> tuple[str | None, date | None]:
+    """The form always shows the reason and date (no JavaScript to hide them): they count
+    for a terminate decision only, and are ignored for any other."""
+    if decision != "terminate":
+        return None, None
+    try:
+        day = date.fromisoformat(on.strip()) if on.strip() else None
+    except ValueError:
+        raise field_error("effective_on", "a date is written YYYY-MM-DD, e.g. 2026-10-03") from None
+    return reason or None, day
 
 
 @router.get("/due", response_class=HTMLResponse)

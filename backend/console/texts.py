@@ -5,6 +5,11 @@ from __future__ import annotations
 from backend.services.review import REASON_TEXT
 
 REASONS: dict[str, tuple[str, str]] = dict(REASON_TEXT)
+# details that come with a reason as "label:value" (not offered as queue filters)
+DETAILS: dict[str, tuple[str, str]] = {
+    "date_of_death": ("死亡日期", "Date of death"),
+    "note": ("备注", "Note"),
+}
 
 TEXT: dict[str, tuple[str, str]] = {
     "title": ("生存认证复核台", "Certification review console"),
@@ -56,6 +61,21 @@ TEXT: dict[str, tuple[str, str]] = {
     "reject": ("不通过", "Reject"),
     "field_visit": ("安排上门", "Field visit"),
     "suspend": ("暂停发放（需第二人确认）", "Suspend payment (needs a second reviewer)"),
+    "terminate": ("终止（需第二人确认）", "Terminate (needs a second reviewer)"),
+    "terminate_reason": ("终止原因", "Reason to terminate"),
+    "terminate_death": ("死亡", "Death"),
+    "terminate_other_pension": ("领取城镇职工养老保险", "Draws the urban employee pension"),
+    "choose": ("请选择", "Choose"),
+    "effective_on": (
+        "终止日期（死亡日期，或开始领取职工养老保险的日期）",
+        "Effective date (the date of death, or when the employee pension started)",
+    ),
+    "terminate_hint": (
+        "仅在选择“终止”时填写；之后发放的待遇将被追回",
+        "Only for Terminate; anything paid for later months is recovered",
+    ),
+    "proposed": ("拟终止", "Proposed termination"),
+    "termination_from": ("自 {} 起", "from {}"),
     "note": ("意见（必填）", "Note (required)"),
     "submit": ("提交决定", "Submit decision"),
     "pending_by": ("第一复核人", "First reviewer"),
@@ -90,6 +110,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "application_form": ("参保申请表", "Application form"),
     "death_certificate": ("死亡证明", "Death certificate"),
     "review_evidence": ("复核材料", "Review evidence"),
+    "field_attestation": ("上门走访记录", "Field visit record"),
+    "field_document": ("走访证件照片", "Field visit document"),
     "other": ("其他", "Other"),
     # channels
     "kiosk": ("自助终端", "Kiosk"),

@@ -83,6 +83,8 @@ class ArchivesPolicy(BaseModel):
     application_form: int = Field(default=30, ge=1, le=200)
     death_certificate: int = Field(default=30, ge=1, le=200)
     review_evidence: int = Field(default=10, ge=1, le=200)
+    field_attestation: int = Field(default=10, ge=1, le=200)
+    field_document: int = Field(default=10, ge=1, le=200)
     other: int = Field(default=5, ge=1, le=200)
     max_bytes: int = Field(default=10_485_760, ge=1)
 

@@ -239,3 +239,48 @@ def _footer(font: str):  # type: ignore[no-untyped-def]
         canvas.restoreState()
 
     return draw
+
+
+def record_pdf(title: str, facts: list[tuple[str, str]]) -> bytes:
+    """A one-page record of labelled facts (e.g. a field visit's attestation), for the
+    document archive. Byte-identical for identical input (ReportLab's invariant mode: no
+    creation date, a fixed document id), so a resent record is recognised by its sha256."""
+    from xml.sax.saxutils import escape
+
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Table, TableStyle
+
+    font = _register_font()
+    buf = io.BytesIO()
+    doc = SimpleDocTemplate(
+        buf,
+        pagesize=A4,
+        leftMargin=18 * mm,
+        rightMargin=18 * mm,
+        topMargin=18 * mm,
+        bottomMargin=18 * mm,
+        title=title,
+        invariant=1,
+    )
+    head = ParagraphStyle("t", fontName=font, fontSize=15, leading=20, spaceAfter=8)
+    body = ParagraphStyle("b", fontName=font, fontSize=10, leading=14)
+    # user text goes through Paragraph's mini-markup: escape it, keep its line breaks
+    rows = [
+        [Paragraph(escape(k), body), Paragraph(escape(v).replace("\n", "<br/>"), body)]
+        for k, v in facts
+    ]
+    table = Table(rows, colWidths=[doc.width * 0.28, doc.width * 0.72])
+    table.setStyle(
+        TableStyle(
+            [
+                ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
+                ("BACKGROUND", (0, 0), (0, -1), colors.HexColor("#e8eef5")),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ]
+        )
+    )
+    doc.build([Paragraph(escape(title), head), table])
+    return buf.getvalue()

@@ -98,6 +98,23 @@ def _write_blob(ctx: Ctx, root: Path, sha256: str, data: bytes) -> None:
         raise
 
 
+def check(ctx: Ctx, data: bytes, declared_type: str | None = None) -> str:
+    """The content type of an acceptable document, from its first bytes; refuses an empty,
+    too large or unrecognised file, or one whose declared type is not what it is."""
+    limit = ctx.policy.archives.max_bytes
+    if len(data) > limit:
+        raise TooLarge(f"the document is {len(data)} bytes; at most {limit} are accepted")
+    if not data:
+        raise field_error("file", "the file is empty")
+    content_type = sniff(data)
+    if content_type is None:
+        raise field_error("file", "only PDF, JPEG and PNG documents are accepted")
+    declared = (declared_type or "").split(";")[0].strip().lower()
+    if declared in MAGIC and declared != content_type:
+        raise field_error("file", f"the file is {content_type}, not {declared} as declared")
+    return content_type
+
+
 def add(
     ctx: Ctx,
     root: Path,
@@ -111,17 +128,7 @@ def add(
     person = registry.get(ctx, person_id)
     if kind not in ARCHIVE_KINDS:
         raise field_error("kind", f"kind must be one of {', '.join(ARCHIVE_KINDS)}")
-    limit = ctx.policy.archives.max_bytes
-    if len(data) > limit:
-        raise TooLarge(f"the document is {len(data)} bytes; at most {limit} are accepted")
-    if not data:
-        raise field_error("file", "the file is empty")
-    content_type = sniff(data)
-    if content_type is None:
-        raise field_error("file", "only PDF, JPEG and PNG documents are accepted")
-    declared = (declared_type or "").split(";")[0].strip().lower()
-    if declared in MAGIC and declared != content_type:
-        raise field_error("file", f"the file is {content_type}, not {declared} as declared")
+    content_type = check(ctx, data, declared_type)
     sha256 = hashlib.sha256(data).hexdigest()
     _write_blob(ctx, root, sha256, data)
     doc = ArchiveDocument(
@@ -138,6 +145,24 @@ def add(
     ctx.session.add(doc)
     ctx.session.flush()
     return doc
+
+
+def find(
+    ctx: Ctx, person_id: str, kind: str, sha256: str, filename_prefix: str
+) -> ArchiveDocument | None:
+    """A document of the person already filed with this content under a name starting with
+    the prefix (disposed ones too: what was filed once is not filed again)."""
+    rows = ctx.session.exec(
+        select(ArchiveDocument)
+        .where(
+            ArchiveDocument.person_id == person_id,
+            ArchiveDocument.kind == kind,
+            ArchiveDocument.sha256 == sha256,
+        )
+        .order_by(ArchiveDocument.created_at, ArchiveDocument.id)
+    ).all()
+    # compared here, not with LIKE: SQLite's LIKE ignores case, PostgreSQL's does not
+    return next((d for d in rows if d.filename.startswith(filename_prefix)), None)
 
 
 def list_for(ctx: Ctx, person_id: str, *, include_disposed: bool = False) -> list[ArchiveDocument]:

@@ -27,7 +27,7 @@ from backend.errors import Conflict, Forbidden, InvalidInput, RuleRefused, field
 from backend.ledger import new_id
 from backend.models import Certification, Person, ReviewCase, Village, utcnow
 from backend.services import audit, challenges, face_engine, faces, receipts_service, registry
-from backend.services.certification_status import latest_valid, record_passed
+from backend.services.certification_status import certified_since, latest_valid, record_passed
 from backend.services.context import Ctx
 
 DEVICE_CHANNELS = {"kiosk": "kiosk", "field_device": "field", "field_worker": "field"}
@@ -52,6 +52,7 @@ class Submission:
     longitude: float | None = None
     accuracy_m: float | None = None
     client_id: str | None = None
+    listed_on: date | None = None  # field: the day the work list was downloaded
 
 
 @dataclass
@@ -81,6 +82,8 @@ class Verdict:
     liveness_reasons: list[str]
     reasons: list[str] = field(default_factory=list)
     location: LocationCheck | None = None
+    # told to the caller and kept with the certification, never a reason to review it
+    notes: list[str] = field(default_factory=list)
 
 
 def submit(ctx: Ctx, key: Ed25519PrivateKey, sub: Submission) -> dict[str, object]:
@@ -108,6 +111,7 @@ def submit(ctx: Ctx, key: Ed25519PrivateKey, sub: Submission) -> dict[str, objec
     reference = faces.template_bytes(ctx, enrolled)
     location = check_location(ctx, sub, person)
     verdict = _judge(ctx, sub, challenge, reference, probe.template, card_ok, location)
+    verdict.notes = certified_meanwhile(ctx, sub, person.id)  # before this one is recorded
     return _record(ctx, key, sub, person, verdict, challenge.id, sub.images[best])
 
 
@@ -240,12 +244,24 @@ def _judge(
     return Verdict(outcome, dist, live.passed, live.reasons, reasons, location)
 
 
+def certified_meanwhile(ctx: Ctx, sub: Submission, person_id: str) -> list[str]:
+    """A field visit planned from a work list downloaded on `listed_on` finds the person
+    already certified since (at a kiosk, the counter, ...): the visit is recorded all the
+    same (the person was seen alive), and the answer says so, for the worker."""
+    if sub.channel != "field" or sub.listed_on is None:
+        return []
+    earlier = certified_since(ctx, person_id, sub.listed_on)
+    if earlier is None:
+        return []
+    return [f"already_certified:{earlier.channel}:{earlier.certified_on.isoformat()}"]
+
+
 def _common(sub: Submission, verdict: Verdict, challenge_id: str) -> dict[str, object]:
     return {
         "distance": verdict.distance,
         "liveness_passed": verdict.liveness_passed,
         "reasons": json.dumps(
-            verdict.reasons + [f"liveness:{r}" for r in verdict.liveness_reasons]
+            verdict.reasons + verdict.notes + [f"liveness:{r}" for r in verdict.liveness_reasons]
         ),
         "latitude": sub.latitude,
         "longitude": sub.longitude,

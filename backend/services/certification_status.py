@@ -95,3 +95,10 @@ def latest_valid(ctx: Ctx, person_id: str, on: date) -> Certification | None:
         )
         .order_by(Certification.certified_on.desc())
     ).first()
+
+
+def certified_since(ctx: Ctx, person_id: str, since: date) -> Certification | None:
+    """The certification in force today if it was made on or after `since`: what a field
+    visit planned from a work list downloaded on `since` finds out on arrival."""
+    valid = latest_valid(ctx, person_id, ctx.today)
+    return valid if valid is not None and valid.certified_on >= since else None

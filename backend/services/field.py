@@ -20,10 +20,10 @@ from sqlmodel import select
 
 from backend import idnumber
 from backend.errors import Conflict, Forbidden, field_error
-from backend.models import Certification, Person, ReviewCase, Village, utcnow
-from backend.services import audit, faces, registry
+from backend.models import ArchiveDocument, Certification, Person, ReviewCase, Village, utcnow
+from backend.services import archives, audit, faces, registry
 from backend.services.certification import DUE_WITHIN_DAYS, PENSIONER_STATUSES, open_case
-from backend.services.certification_status import latest_valid
+from backend.services.certification_status import certified_since, latest_valid
 from backend.services.context import Ctx
 
 VisitOutcome = Literal["not_at_home", "reported_dead", "refer_failed"]
@@ -126,10 +126,7 @@ class Visit:
 def record_visit(ctx: Ctx, visit: Visit) -> dict[str, object]:
     """A visit without a face check. Conflicts say what happened since the list was made."""
     person = registry.get(ctx, visit.person_id)
-    if person.village_code not in ctx.actor.villages:
-        raise Forbidden(
-            "this person is not in one of your villages (moved away, or you are no longer assigned to the village)"
-        )
+    _check_assigned(ctx, person)
     if person.status in ("terminated", "cancelled"):
         raise Conflict(f"person {person.id} is {person.status} in the registry: no visit needed")
     if visit.outcome == "not_at_home":
@@ -168,6 +165,13 @@ def record_visit(ctx: Ctx, visit: Visit) -> dict[str, object]:
     }
 
 
+def _check_assigned(ctx: Ctx, person: Person) -> None:
+    if person.village_code not in ctx.actor.villages:
+        raise Forbidden(
+            "this person is not in one of your villages (moved away, or you are no longer assigned to the village)"
+        )
+
+
 def _refer_failed(ctx: Ctx, person_id: str, visit: Visit) -> str:
     """A failed face check at home goes to county staff at once: unlike at a kiosk, the
     person cannot simply try again tomorrow, and a stranger at the pensioner's door is
@@ -193,7 +197,13 @@ def _refer_failed(ctx: Ctx, person_id: str, visit: Visit) -> str:
         return existing.id  # the backend referred it already (e.g. the day's last allowed failure)
     reasons: list[object] = [
         "field_face_failed",
-        *[r for r in json.loads(cert.reasons or "[]") if not str(r).startswith("liveness:")],
+        # what the face check found; not its liveness details, nor the note for the worker
+        # that the person was certified elsewhere meanwhile (the case shows the history)
+        *[
+            r
+            for r in json.loads(cert.reasons or "[]")
+            if not str(r).startswith(("liveness:", "already_certified:"))
+        ],
     ]
     if visit.note:
         reasons.append(f"note:{visit.note[:500]}")
@@ -201,8 +211,8 @@ def _refer_failed(ctx: Ctx, person_id: str, visit: Visit) -> str:
 
 
 def _check_not_certified_since(ctx: Ctx, person_id: str, listed_on: date | None) -> None:
-    valid = latest_valid(ctx, person_id, ctx.today)
-    if valid is None or listed_on is None or valid.certified_on < listed_on:
+    valid = certified_since(ctx, person_id, listed_on) if listed_on else None
+    if valid is None:
         return
     raise Conflict(
         f"already certified on {valid.certified_on.isoformat()} (channel {valid.channel}): the visit is no longer needed"
@@ -215,58 +225,82 @@ def visit_payload(visit: Visit) -> str:
 
 # --- what a visit brings home besides the face: the worker's attestation, note, documents ---
 
+RECORD_TITLE = "上门走访记录 / Field visit record"
+EXTENSIONS = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}
+
 
 def attach(
     ctx: Ctx,
-    folder: Path,
+    root: Path,
     client_id: str,
     person_id: str,
     attestation: str,
     note: str,
     documents: list[bytes],
 ) -> dict[str, object]:
-    """Sealed files under the data folder, one folder per visit, named by content: sending
-    the same attachments again (the outbox resends after a lost answer) writes nothing new."""
+    """File the visit's attestation and note (a one-page PDF) and its document photos in the
+    person's archive, where county staff see them. Idempotent: the outbox resends after a
+    lost answer, and a resend finds the documents the first one filed."""
     person = registry.get(ctx, person_id)
-    if person.village_code not in ctx.actor.villages:
-        raise Forbidden(
-            "this person is not in one of your villages (moved away, or you are no longer assigned to the village)"
-        )
+    _check_assigned(ctx, person)
     if not attestation.strip():
         raise field_error("attestation", "the worker's attestation is required")
-    target = folder / "field_visits" / _safe(client_id)
-    target.mkdir(parents=True, exist_ok=True)
-    aad = f"{person_id}|{client_id}".encode()
-    record = json.dumps(
-        {
-            "person_id": person_id,
-            "worker": ctx.actor.label,
-            "attestation": attestation,
-            "note": note,
-        },
-        ensure_ascii=False,
-    ).encode()
-    names = []
-    for data in [record, *documents]:
-        name = hashlib.sha256(data).hexdigest()[:32]
-        names.append(name)
-        path = target / name
-        if not path.exists():
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(ctx.keyring.encrypt(data, aad))
-            tmp.replace(path)  # atomic: a half-written file never has the final name
+    prefix = f"visit-{_safe(client_id)}."  # the id has no dot: the prefix names one visit
+    # every document is checked before anything is stored: a refusal leaves nothing behind
+    types = [archives.check(ctx, data) for data in documents]
+    record = _record_pdf(ctx, person, client_id, attestation, note, len(documents))
+    registry.lock(ctx, person.id)  # two resends at once file the visit once
+    filed = _file(ctx, root, person.id, "field_attestation", prefix, "attestation.pdf", record)
+    photos = [
+        _file(ctx, root, person.id, "field_document", prefix, f"document-{n}.{EXTENSIONS[t]}", d)
+        for n, (d, t) in enumerate(zip(documents, types, strict=True), start=1)
+    ]
+    ids = [filed.id, *[p.id for p in photos]]
     audit.record(
-        ctx, "field.visit.attachments", person_id, after={"client_id": client_id, "files": names}
+        ctx, "field.visit.attachments", person_id, after={"client_id": client_id, "documents": ids}
     )
     return {
         "client_id": client_id,
         "person_id": person_id,
         "documents": len(documents),
         "attestation": True,
+        "attestation_document_id": filed.id,
+        "document_ids": ids[1:],
     }
 
 
+def _file(
+    ctx: Ctx, root: Path, person_id: str, kind: str, visit: str, name: str, data: bytes
+) -> ArchiveDocument:
+    """The visit's document with this content: filed now, unless a former send filed it."""
+    found = archives.find(ctx, person_id, kind, hashlib.sha256(data).hexdigest(), visit)
+    return found or archives.add(ctx, root, person_id, kind, visit + name, None, data)
+
+
+def _record_pdf(
+    ctx: Ctx, person: Person, client_id: str, attestation: str, note: str, documents: int
+) -> bytes:
+    """Only what the request says and the registry holds: the same send renders the same
+    bytes (no date of receipt; the archive row has it), so a resend is recognised."""
+    from backend.reports.render import record_pdf
+
+    village = ctx.session.get(Village, person.village_code)
+    return record_pdf(
+        RECORD_TITLE,
+        [
+            ("走访编号 Visit", client_id),
+            ("人员编号 Person", person.id),
+            ("姓名 Name", person.name),
+            ("村 Village", f"{village.township}{village.name}" if village else person.village_code),
+            ("协管员 Field worker", ctx.actor.label),
+            ("协管员确认 Attestation", attestation.strip()),
+            ("备注 Note", note.strip() or "—"),
+            ("证件照片 Document photos", str(documents)),
+        ],
+    )
+
+
 def _safe(client_id: str) -> str:
-    if not client_id.replace("-", "").isalnum():
+    if not (client_id.isascii() and client_id.replace("-", "").isalnum()):
         raise field_error("client_id", "a client id has letters, digits and dashes only")
     return client_id

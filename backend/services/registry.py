@@ -11,7 +11,7 @@ from sqlmodel import select
 from backend import idnumber, ledger
 from backend.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleRefused, field_error
 from backend.models import Person, PersonChange, PersonParent, Village, utcnow
-from backend.services import kiosk_sessions
+from backend.services import audit, kiosk_sessions
 from backend.services.context import Ctx
 
 MIN_ENROL_AGE = 16
@@ -272,6 +272,21 @@ def history(ctx: Ctx, person_id: str) -> list[PersonChange]:
             .order_by(PersonChange.id)
         ).all()
     )
+
+
+def change_village(ctx: Ctx, code: str, changes: dict[str, object]) -> Village:
+    """Set a village's name, township or location (validated by the API's schema). Audited
+    with the old and new values: moving a village's "home" changes which certifications are
+    referred as far from it."""
+    village = ctx.session.get(Village, code)
+    if village is None:
+        raise NotFound(f"no village {code}")
+    before = {name: getattr(village, name) for name in changes}
+    for name, value in changes.items():
+        setattr(village, name, value)
+    ctx.session.add(village)
+    audit.record(ctx, "village.change", code, before=before, after=changes)
+    return village
 
 
 def _live(ctx: Ctx, person_id: str) -> Person:

@@ -2,8 +2,14 @@
 
 Decisions: approve (the person is certified through channel `review`; for a possible
 duplicate, the held-back face is accepted), reject, field_visit (a field worker must go),
-suspend (payment stops). Suspension is serious, so it takes two reviewers: the first
-proposes, a different second one confirms (four-eyes).
+suspend (payment stops), terminate (the entitlement ends: `terminate_reason` death or
+other_pension, from `effective_on`, the date of death or the urban employee pension's start;
+the settlement service reverses the overpaid months and opens the recovery order).
+
+The decisions in FOUR_EYES (suspend, terminate) are serious, so they take two reviewers: the
+first proposes (the case waits in `pending_second`, with a termination's reason and date
+stored on it and checked then), a different second one confirms the same decision, and only
+then does it take effect.
 """
 
 from __future__ import annotations
@@ -16,16 +22,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import select
 
 from backend import idnumber
-from backend.errors import Conflict, Forbidden, NotFound, field_error
+from backend.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 from backend.ledger import new_id
 from backend.models import Certification, FaceTemplate, Person, ReviewCase, Suspension, utcnow
-from backend.services import audit, faces, receipts_service, registry
+from backend.services import audit, faces, receipts_service, registry, settlement
 from backend.services.certification import out as certification_out
 from backend.services.certification_status import record_passed
 from backend.services.context import Ctx
 
-DECISIONS = ("approve", "reject", "field_visit", "suspend")
-FOUR_EYES = ("suspend",)
+DECISIONS = ("approve", "reject", "field_visit", "suspend", "terminate")
+FOUR_EYES = ("suspend", "terminate")  # the policy: which decisions need a second reviewer
+TERMINATE_REASONS = ("death", "other_pension")
 MAX_LIST = 500  # oldest first: a queue longer than this is worked from the top
 REASON_TEXT = {
     "grey_zone": ("人脸比对不确定", "Face in the grey zone"),
@@ -37,6 +44,10 @@ REASON_TEXT = {
     "death_record": ("发现死亡记录", "Death record found"),
     "other_pension": ("发现其他养老金", "Other pension found"),
     "no_match": ("人脸不符", "Face does not match"),
+    "death_record_found": ("民政死亡数据比对命中", "Civil registry death record found"),
+    "name_mismatch": ("姓名与登记不一致", "Name differs from the registry"),
+    "field_face_failed": ("上门认证人脸不符", "Face check failed at a home visit"),
+    "death_reported_by_family": ("家属报告死亡", "Death reported by the family"),
 }
 
 
@@ -97,6 +108,8 @@ def _summary(case: ReviewCase, person: Person, age: int) -> dict[str, object]:
         "reasons": reason_codes(case),
         "status": case.status,
         "pending_decision": case.decision if case.status == "pending_second" else None,
+        "terminate_reason": case.terminate_reason,
+        "effective_on": case.effective_on.isoformat() if case.effective_on else None,
         "first_reviewer": case.first_reviewer,
         "certification_id": case.certification_id,
         "created_at": case.created_at.isoformat(),
@@ -164,12 +177,21 @@ def _data_url(data: bytes | None) -> str | None:
 
 
 def decide(
-    ctx: Ctx, key: Ed25519PrivateKey, case_id: str, decision: str, note: str
+    ctx: Ctx,
+    key: Ed25519PrivateKey,
+    case_id: str,
+    decision: str,
+    note: str,
+    terminate_reason: str | None = None,
+    effective_on: date | None = None,
 ) -> dict[str, object]:
+    """A reviewer's decision on a case; `terminate_reason` and `effective_on` belong to
+    `terminate` only (required when proposing it, optional when confirming it)."""
     if decision not in DECISIONS:
         raise field_error("decision", f"a decision is one of {', '.join(DECISIONS)}")
     if not note.strip():
         raise field_error("note", "a decision needs a note saying why")
+    _check_terminate_fields(decision, terminate_reason, effective_on)
     case = ctx.session.exec(
         select(ReviewCase).where(ReviewCase.id == case_id).with_for_update()
     ).first()
@@ -179,20 +201,9 @@ def decide(
     if case.status == "closed":
         raise Conflict("this case is already decided")
     if case.status == "pending_second":
-        result = _confirm(ctx, key, case, decision, note)
+        result = _confirm(ctx, key, case, decision, note, terminate_reason, effective_on)
     elif decision in FOUR_EYES:
-        case.status, case.decision, case.first_reviewer, case.first_note = (
-            "pending_second",
-            decision,
-            ctx.actor.name,
-            note.strip(),
-        )
-        result = {
-            "case_id": case.id,
-            "status": case.status,
-            "decision": decision,
-            "needs_second_reviewer": True,
-        }
+        result = _propose(ctx, case, decision, note, terminate_reason, effective_on)
     else:
         case.first_reviewer, case.first_note = ctx.actor.name, note.strip()
         result = _apply(ctx, key, case, decision, note)
@@ -203,19 +214,115 @@ def decide(
         f"review.{decision}",
         case.person_id,
         before=before,
-        after={"case_id": case.id, "status": case.status, "decision": case.decision},
+        after={
+            "case_id": case.id,
+            "status": case.status,
+            "decision": case.decision,
+            **_termination(case),
+        },
     )
     return result
 
 
+def _check_terminate_fields(decision: str, reason: str | None, on: date | None) -> None:
+    """The shape of the input, before anything is read: all field errors at once."""
+    if decision != "terminate":
+        errors = [
+            {"field": field, "message": "only a terminate decision takes this field"}
+            for field, value in (("terminate_reason", reason), ("effective_on", on))
+            if value is not None
+        ]
+    elif reason is not None and reason not in TERMINATE_REASONS:
+        errors = [
+            {
+                "field": "terminate_reason",
+                "message": f"a reason to terminate is one of {', '.join(TERMINATE_REASONS)}",
+            }
+        ]
+    else:
+        errors = []
+    if errors:
+        raise InvalidInput("; ".join(e["message"] for e in errors), errors=errors)
+
+
+def _propose(
+    ctx: Ctx,
+    case: ReviewCase,
+    decision: str,
+    note: str,
+    reason: str | None,
+    on: date | None,
+) -> dict[str, object]:
+    """The first of two reviewers: nothing happens yet, but a termination is checked now,
+    so that a proposal the second reviewer could never confirm is refused at once."""
+    if decision == "terminate":
+        reason, on = _require_termination(reason, on)
+        settlement.check_end(ctx, registry.get(ctx, case.person_id), reason, on, "effective_on")
+        case.terminate_reason, case.effective_on = reason, on
+    case.status, case.decision, case.first_reviewer, case.first_note = (
+        "pending_second",
+        decision,
+        ctx.actor.name,
+        note.strip(),
+    )
+    return {
+        "case_id": case.id,
+        "status": case.status,
+        "decision": decision,
+        "needs_second_reviewer": True,
+        **_termination(case),
+    }
+
+
+def _require_termination(reason: str | None, on: date | None) -> tuple[str, date]:
+    missing = [
+        {"field": field, "message": message}
+        for field, value, message in (
+            (
+                "terminate_reason",
+                reason,
+                f"terminate needs a reason: {' or '.join(TERMINATE_REASONS)}",
+            ),
+            ("effective_on", on, "terminate needs the date of death or the other pension's start"),
+        )
+        if value is None
+    ]
+    if reason is None or on is None:
+        raise InvalidInput("; ".join(e["message"] for e in missing), errors=missing)
+    return reason, on
+
+
+def _termination(case: ReviewCase) -> dict[str, object]:
+    if case.terminate_reason is None:
+        return {}
+    return {
+        "terminate_reason": case.terminate_reason,
+        "effective_on": case.effective_on.isoformat() if case.effective_on else None,
+    }
+
+
 def _confirm(
-    ctx: Ctx, key: Ed25519PrivateKey, case: ReviewCase, decision: str, note: str
+    ctx: Ctx,
+    key: Ed25519PrivateKey,
+    case: ReviewCase,
+    decision: str,
+    note: str,
+    reason: str | None,
+    on: date | None,
 ) -> dict[str, object]:
     if case.first_reviewer == ctx.actor.name:
         raise FourEyes("four-eyes rule: a second, different reviewer must confirm this decision")
     if decision != case.decision:
         raise Conflict(
             f"this case awaits confirmation of {case.decision!r}; confirm it, or the first reviewer withdraws it"
+        )
+    # the second reviewer confirms what was proposed; restating it is fine, changing it is not
+    if (reason is not None and reason != case.terminate_reason) or (
+        on is not None and on != case.effective_on
+    ):
+        raise Conflict(
+            f"the proposal to confirm is {case.terminate_reason} from {case.effective_on}; "
+            "confirm it as proposed, or the first reviewer withdraws it"
         )
     case.second_reviewer, case.second_note = ctx.actor.name, note.strip()
     return _apply(ctx, key, case, decision, note)
@@ -235,6 +342,8 @@ def _apply(
         result.update(_approve(ctx, key, case, note))
     elif decision == "suspend":
         _suspend(ctx, case.person_id, note)
+    elif decision == "terminate":
+        result.update(_terminate(ctx, case))
     return result
 
 
@@ -279,3 +388,16 @@ def _suspend(ctx: Ctx, person_id: str, note: str) -> None:
     if person.status == "receiving":
         person.status = "suspended"
         ctx.session.add(person)
+
+
+def _terminate(ctx: Ctx, case: ReviewCase) -> dict[str, object]:
+    """Hand over to the settlement service: it terminates the person, reverses the overpaid
+    months and opens the recovery order, exactly as a clerk's death or other-pension report."""
+    reason, on = _require_termination(case.terminate_reason, case.effective_on)
+    person = registry.lock(ctx, case.person_id)
+    settlement.check_end(ctx, person, reason, on, "effective_on")  # in the proposal's words
+    if reason == "death":
+        done = settlement.report_death(ctx, person.id, on, "review")
+    else:
+        done = settlement.other_pension_found(ctx, person.id, on, "review")
+    return {**_termination(case), "settlement": settlement.settlement_dict(done)}

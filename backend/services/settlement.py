@@ -41,7 +41,15 @@ from backend.services import awards, imports, registry
 from backend.services.context import Ctx
 
 NON_GOVERNMENT = ("personal", "collective", "other")
-DEATH_SOURCES = ("manual_report", "civil_registry", "family_report", "field_visit", "hospital")
+# `review`: two county reviewers terminated the entitlement on a review case (four-eyes)
+DEATH_SOURCES = (
+    "manual_report",
+    "civil_registry",
+    "family_report",
+    "field_visit",
+    "hospital",
+    "review",
+)
 MAX_REGISTRY_ROWS = 50_000
 
 
@@ -61,10 +69,7 @@ class Settlement:
 
 def report_death(ctx: Ctx, person_id: str, date_of_death: date, source: str) -> Settlement:
     person = registry.lock(ctx, person_id)
-    if date_of_death > ctx.today:
-        raise field_error("date_of_death", "the date of death is in the future")
-    if date_of_death < person.birth_date:
-        raise field_error("date_of_death", "the date of death is before the date of birth")
+    check_end(ctx, person, "death", date_of_death, "date_of_death")
     if source not in DEATH_SOURCES:
         raise field_error("source", f"source must be one of {', '.join(DEATH_SOURCES)}")
     return _settle(ctx, person, date_of_death, "death", source)
@@ -73,21 +78,36 @@ def report_death(ctx: Ctx, person_id: str, date_of_death: date, source: str) -> 
 def other_pension_found(ctx: Ctx, person_id: str, started_on: date, note: str) -> Settlement:
     """Dual pension: terminate from when the other began and recover everything paid after."""
     person = registry.lock(ctx, person_id)
-    if started_on > ctx.today:
-        raise field_error("started_on", "the other pension's start date is in the future")
-    if awards.live_award(ctx, person_id) is None:
-        raise RuleRefused(
-            "the person has no award; record the employee pension as a change instead"
-        )
+    check_end(ctx, person, "other_pension", started_on, "started_on")
     last_day = date.fromordinal(started_on.toordinal() - 1)
     return _settle(ctx, person, last_day, "other_pension", note or "urban employee pension found")
 
 
-def _settle(ctx: Ctx, person: Person, last_day: date, reason: str, source: str) -> Settlement:
-    if ctx.session.exec(select(Death).where(Death.person_id == person.id)).first():
+def check_end(ctx: Ctx, person: Person, reason: str, on: date, field: str) -> None:
+    """Every refusal of ending an entitlement (`reason` death or other_pension, from `on`),
+    before anything is written: a review proposal to terminate is checked with this when it is
+    made, not only when the second reviewer confirms it."""
+    what = "the date of death" if reason == "death" else "the other pension's start date"
+    if on > ctx.today:
+        raise field_error(field, f"{what} is in the future")
+    if on < person.birth_date:
+        raise field_error(field, f"{what} is before the date of birth")
+    if reason == "other_pension" and awards.live_award(ctx, person.id) is None:
+        raise RuleRefused(
+            "the person has no award; record the employee pension as a change instead"
+        )
+    _refuse_if_ended(ctx, person)
+
+
+def _refuse_if_ended(ctx: Ctx, person: Person) -> None:
+    if ctx.session.exec(select(Death.id).where(Death.person_id == person.id)).first():
         raise Conflict("this person's entitlement has already been ended and settled")
     if person.status in ("cancelled",):
         raise RuleRefused("the person's enrolment was cancelled; nothing to settle")
+
+
+def _settle(ctx: Ctx, person: Person, last_day: date, reason: str, source: str) -> Settlement:
+    _refuse_if_ended(ctx, person)
     end_month = months.of(last_day)
     key = f"settlement:{person.id}"
     transfers: list[Transfer] = []

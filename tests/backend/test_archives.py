@@ -127,6 +127,20 @@ def test_upload_list_read_back_encrypted_on_disk_and_deduped(
     assert f"POST /api/v1/persons/{pid}/documents" in actions
 
 
+def test_every_kind_has_a_retention_in_the_policy_model_and_the_county_file() -> None:
+    import tomllib
+
+    from backend.models import ARCHIVE_KINDS
+    from backend.policy.model import DEFAULT_POLICY_FILE, ArchivesPolicy
+
+    configured = tomllib.loads(DEFAULT_POLICY_FILE.read_text(encoding="utf-8"))["archives"]
+    policy = ArchivesPolicy.model_validate(configured)
+    for kind in ARCHIVE_KINDS:
+        assert kind in configured and kind in ArchivesPolicy.model_fields, kind
+        assert policy.retention_years(kind) >= 1
+        assert len(kind) <= 20  # archive_document.kind
+
+
 def test_refuses_wrong_types_bad_kinds_and_too_large(api: Api, tmp_path: Path) -> None:
     pid = person(api)
     text_as_pdf = upload(api, pid, b"just some text, renamed\n", filename="form.pdf")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 from tests.backend.cert_helpers import (
     ENROL_B,
@@ -14,7 +15,7 @@ from tests.backend.cert_helpers import (
     enrol_face,
     photo,
 )
-from tests.backend.conftest import PASSWORD, Api
+from tests.backend.conftest import PASSWORD, Api, valid_id
 
 
 def test_console_needs_a_reviewer_and_a_csrf_token_for_decisions(api: Api) -> None:
@@ -67,3 +68,26 @@ def test_console_needs_a_reviewer_and_a_csrf_token_for_decisions(api: Api) -> No
     assert api.get("/api/v1/review/cases", "reviewer").json() == []
     client.post("/console/logout")
     assert client.get("/console/cases", follow_redirects=False).status_code == 303
+
+
+def test_a_family_death_report_reads_in_words_with_its_date_and_note(api: Api) -> None:
+    pid = api.enrol(valid_id("110105", "19500101", "031"), name="王五", village="V001")
+    award = api.post(f"/api/v1/persons/{pid}/award", "clerk", json={"awarded_on": "2025-06-01"})
+    assert award.status_code == 201, award.text
+    visit = {
+        "client_id": str(uuid.uuid4()),
+        "person_id": pid,
+        "outcome": "reported_dead",
+        "visited_at": "2026-11-27T09:30:00+08:00",
+        "date_of_death": "2026-11-20",
+        "note": "儿子说上周去世",
+    }
+    assert api.post("/api/v1/field/visits", "field_worker", json=visit).status_code == 201
+    case_id = api.get("/api/v1/review/cases", "reviewer").json()[0]["case_id"]
+    client = api.client
+    client.post("/console/login", data={"username": "reviewer", "password": PASSWORD})
+    page = client.get(f"/console/cases/{case_id}").text
+    assert "家属报告死亡" in page and "死亡日期: 2026-11-20" in page
+    assert "备注: 儿子说上周去世" in page and "note:" not in page
+    english = client.get(f"/console/cases/{case_id}?lang=en").text
+    assert "Death reported by the family" in english and "Date of death: 2026-11-20" in english

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import base64
+import io
+import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.backend.cert_helpers import ENROL_A, enrol_face
-from tests.backend.conftest import Api, valid_id
+from PIL import Image
+
+from tests.backend.cert_helpers import (
+    ENROL_A,
+    OTHER,
+    SAME_A,
+    certify,
+    challenge,
+    device,
+    enrol_face,
+    photo,
+)
+from tests.backend.conftest import PASSWORD, Api, valid_id
+from tests.backend.test_archives import png_bytes
 
 
 def pensioner(
@@ -136,40 +150,252 @@ def test_visit_conflicts_are_problem_json(api: Api) -> None:
     assert gone.status_code == 409 and "terminated" in gone.json()["detail"]
 
 
-def test_attachments_are_sealed_on_disk_and_idempotent(api: Api, tmp_path: Path) -> None:
-    from backend.services.field import _safe
+def jpeg_bytes(colour: tuple[int, int, int] = (30, 90, 200)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (24, 16), colour).save(out, format="JPEG")
+    return out.getvalue()
 
+
+def attach(api: Api, cid: str, form: dict[str, str], docs: list[tuple[str, bytes, str]]):  # type: ignore[no-untyped-def]
+    return api.post(
+        f"/api/v1/field/visits/{cid}/attachments",
+        "field_worker",
+        data=form,
+        files=[("documents", d) for d in docs],
+    )
+
+
+def blobs(tmp_path: Path) -> list[Path]:
+    root = tmp_path / "data" / "archive"
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def pdf_text(data: bytes, tmp_path: Path) -> str:
+    path = tmp_path / "record.pdf"
+    path.write_bytes(data)
+    return subprocess.run(
+        ["pdftotext", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def test_attachments_are_archived_for_county_staff_and_filed_once(api: Api, tmp_path: Path) -> None:
     pid = pensioner(api, "011", "甲")
     cid = str(uuid.uuid4())
-    form = {"person_id": pid, "attestation": "我今天亲眼见到本人", "note": "卧床"}
-    files = [("documents", ("d.jpg", b"\xff\xd8 scanned hukou page 110105", "image/jpeg"))]
-    first = api.post(
-        f"/api/v1/field/visits/{cid}/attachments", "field_worker", data=form, files=files
-    )
-    again = api.post(
-        f"/api/v1/field/visits/{cid}/attachments", "field_worker", data=form, files=files
-    )
-    assert first.status_code == 201 and again.json() == first.json() == {
+    form = {"person_id": pid, "attestation": "我今天亲眼见到本人", "note": "卧床 <b>多年</b>"}
+    photo, png = jpeg_bytes(), png_bytes()
+    docs = [("d.jpg", photo, "image/jpeg"), ("hukou.png", png, "image/png")]
+    first = attach(api, cid, form, docs)
+    # the outbox resends after a lost answer: the same documents, no new rows
+    again = attach(api, cid, form, docs)
+    assert first.status_code == 201 and again.status_code == 201, first.text
+    body = first.json()
+    assert again.json() == body
+    assert {k: body[k] for k in ("client_id", "person_id", "documents", "attestation")} == {
         "client_id": cid,
         "person_id": pid,
-        "documents": 1,
+        "documents": 2,
         "attestation": True,
     }
-    assert api.post(
-        "/api/v1/field/visits/../x/attachments", "field_worker", data=form
-    ).status_code in (404, 422)
-    assert (
-        api.post(
-            f"/api/v1/field/visits/{cid}/attachments",
-            "field_worker",
-            data={**form, "attestation": " "},
-        ).status_code
-        == 422
+
+    listed = api.get(f"/api/v1/persons/{pid}/documents", "clerk").json()
+    assert [(d["kind"], d["filename"], d["content_type"]) for d in listed] == [
+        ("field_attestation", f"visit-{cid}.attestation.pdf", "application/pdf"),
+        ("field_document", f"visit-{cid}.document-1.jpg", "image/jpeg"),
+        ("field_document", f"visit-{cid}.document-2.png", "image/png"),
+    ]
+    assert [d["document_id"] for d in listed] == [
+        body["attestation_document_id"],
+        *body["document_ids"],
+    ]
+    assert all(d["retain_until"] == "2036-11-27" for d in listed)  # 10 years, policy data
+    assert all(d["created_by"] == "user:field_worker" for d in listed)
+
+    # a clerk reads them back: the same bytes, and the record says what the worker wrote
+    for doc, plain in zip(listed[1:], (photo, png), strict=True):
+        assert api.get(f"/api/v1/documents/{doc['document_id']}/content", "clerk").content == plain
+    record = api.get(f"/api/v1/documents/{listed[0]['document_id']}/content", "clerk")
+    assert record.headers["content-type"] == "application/pdf"
+    text = pdf_text(record.content, tmp_path)
+    for words in (
+        "上门走访记录",
+        cid,
+        pid,
+        "我今天亲眼见到本人",
+        "卧床 <b>多年</b>",
+        "user:field_worker",
+    ):
+        assert words in text, words
+
+    # sealed on disk, once each; the old per-visit folder is gone
+    stored = blobs(tmp_path)
+    assert len(stored) == 3
+    assert not any(photo in f.read_bytes() or b"%PDF" in f.read_bytes() for f in stored)
+    assert not (tmp_path / "data" / "field_visits").exists()
+
+    # the same photo in another visit is another visit's document (one blob, two rows)
+    other = attach(api, str(uuid.uuid4()), form, docs[:1])
+    assert other.status_code == 201 and other.json()["document_ids"] != body["document_ids"][:1]
+    assert len(api.get(f"/api/v1/persons/{pid}/documents", "clerk").json()) == 5
+    assert len(blobs(tmp_path)) == 4  # the other visit's record is new; its photo is not
+
+
+def test_attachments_are_refused_whole_when_a_document_is_not_acceptable(
+    api: Api, tmp_path: Path
+) -> None:
+    pid = pensioner(api, "011", "甲")
+    cid = str(uuid.uuid4())
+    form = {"person_id": pid, "attestation": "我今天亲眼见到本人"}
+    good = ("d.jpg", jpeg_bytes(), "image/jpeg")
+    gif = attach(api, cid, form, [good, ("d.gif", b"GIF89a" + b"\0" * 64, "image/gif")])
+    assert gif.status_code == 422 and "PDF, JPEG and PNG" in gif.json()["detail"]
+    assert gif.headers["content-type"].startswith("application/problem+json")
+    fake = attach(api, cid, form, [("d.jpg", b"\xff\xd8 not really a jpeg", "image/jpeg")])
+    assert fake.status_code == 422
+    huge = attach(
+        api, cid, form, [good, ("big.jpg", b"\xff\xd8\xff" + b"0" * 10_485_760, "image/jpeg")]
     )
-    assert _safe(cid) == cid
-    stored = list((tmp_path / "data" / "field_visits" / cid).iterdir())
-    assert len(stored) == 2  # the record and one document, each once
-    assert not any(b"hukou" in f.read_bytes() or "卧床".encode() in f.read_bytes() for f in stored)
+    assert huge.status_code == 413 and huge.headers["content-type"].startswith(
+        "application/problem+json"
+    )
+    assert attach(api, cid, {**form, "attestation": " "}, [good]).status_code == 422
+    assert attach(api, "../x", form, [good]).status_code in (404, 422)
+    elsewhere = pensioner(api, "021", "乙", village="V002")
+    assert attach(api, cid, {**form, "person_id": elsewhere}, [good]).status_code == 403
+    assert api.get(f"/api/v1/persons/{pid}/documents", "clerk").json() == []
+    assert blobs(tmp_path) == []
+
+
+def test_console_case_page_shows_the_visit_documents(api: Api) -> None:
+    pid = pensioner(api, "011", "甲")
+    body = visit(pid, "reported_dead", date_of_death="2026-11-20")
+    assert api.post("/api/v1/field/visits", "field_worker", json=body).status_code == 201
+    form = {"person_id": pid, "attestation": "家属当面告诉我本人已去世"}
+    docs = [("d.jpg", jpeg_bytes(), "image/jpeg")]
+    filed = attach(api, body["client_id"], form, docs).json()
+    case_id = next(
+        c["case_id"]
+        for c in api.get("/api/v1/review/cases?status=open", "reviewer").json()
+        if c["person_id"] == pid
+    )
+    client = api.client
+    client.post("/console/login", data={"username": "reviewer", "password": PASSWORD})
+    page = client.get(f"/console/cases/{case_id}")
+    assert page.status_code == 200
+    assert "上门走访记录" in page.text and "走访证件照片" in page.text
+    assert f"visit-{body['client_id']}.attestation.pdf" in page.text
+    for doc_id in (filed["attestation_document_id"], *filed["document_ids"]):
+        assert f'href="/console/documents/{doc_id}"' in page.text
+    shown = client.get(f"/console/documents/{filed['attestation_document_id']}")
+    assert shown.status_code == 200 and shown.content.startswith(b"%PDF")
+
+
+def test_a_face_visit_after_a_certification_elsewhere_is_recorded_and_explained(
+    api: Api,
+) -> None:
+    pid = pensioner(api, "011", "甲")
+    enrol_face(api, pid, ENROL_A)
+    kiosk = device(api)
+    at_kiosk = certify(api, kiosk, pid, challenge(api, kiosk, pid), photo(SAME_A))
+    assert at_kiosk.status_code == 201 and at_kiosk.json()["outcome"] == "passed", at_kiosk.text
+    worker = api.auth("field_worker")
+
+    def at_home(image: str = SAME_A, **extra: str):  # type: ignore[no-untyped-def]
+        ch = challenge(api, worker, pid)
+        fields = {"client_id": str(uuid.uuid4()), **extra}
+        headers = {"Idempotency-Key": fields["client_id"]}
+        return certify(
+            api, worker, pid, ch, photo(image), channel="field", extra=fields, req_headers=headers
+        )
+
+    # the work list was downloaded the day before the kiosk: recorded all the same, explained
+    late = at_home(listed_on="2026-11-26")
+    assert late.status_code == 201, late.text
+    body = late.json()
+    assert body["outcome"] == "passed" and body["channel"] == "field"
+    assert body["reasons"] == ["already_certified:kiosk:2026-11-27"]
+    assert body["receipt"] is not None and body["valid_until"] == "2027-11-30"
+    status = api.get(f"/api/v1/persons/{pid}/certification", "clerk").json()
+    assert status["last"]["certification_id"] == body["certification_id"]
+
+    # no list date (an older app), or a list made after the certification: nothing to say
+    assert at_home().json()["reasons"] == []
+    assert at_home(listed_on="2026-11-28").json()["reasons"] == []
+
+    # a failed face is explained too; referred to staff, the case carries only the face's reasons
+    failed = at_home(listed_on="2026-11-26", image=OTHER).json()
+    assert failed["outcome"] == "failed"
+    assert failed["reasons"][0] == "no_match"
+    assert failed["reasons"][-1] == "already_certified:kiosk:2026-11-27"
+    refer = visit(pid, "refer_failed", certification_id=failed["certification_id"])
+    case = api.post("/api/v1/field/visits", "field_worker", json=refer).json()["review_case_id"]
+    reasons = next(
+        c["reasons"]
+        for c in api.get("/api/v1/review/cases?status=open", "reviewer").json()
+        if c["case_id"] == case
+    )
+    assert reasons == ["field_face_failed", *failed["reasons"][:-1]]
+
+
+def test_certified_meanwhile_at_the_counter_names_the_channel_and_day_on_every_resend(
+    api: Api,
+) -> None:
+    pid = pensioner(api, "011", "甲")
+    enrol_face(api, pid, ENROL_A)
+    counter = api.post(
+        "/api/v1/certifications/manual",
+        "clerk",
+        json={
+            "person_id": pid,
+            "channel": "counter",
+            "certified_on": "2026-11-20",
+            "evidence": "came to the hall",
+        },
+    )
+    assert counter.status_code == 201, counter.text
+    worker = api.auth("field_worker")
+    ch = challenge(api, worker, pid)
+    cid = str(uuid.uuid4())
+    extra = {"client_id": cid, "listed_on": "2026-11-19"}
+
+    def send(key: str | None):  # type: ignore[no-untyped-def]
+        headers = {"Idempotency-Key": key} if key else None
+        return certify(
+            api, worker, pid, ch, photo(SAME_A), channel="field", extra=extra, req_headers=headers
+        )
+
+    sent = send(None)
+    assert sent.status_code == 201 and sent.json()["reasons"] == [
+        "already_certified:counter:2026-11-20"
+    ]
+    # resent after a lost answer: replayed by client_id (stored with the certification),
+    # then by the Idempotency-Key
+    assert send(None).json() == sent.json()
+    assert send(cid).json() == sent.json()
+    replayed = send(cid)
+    assert replayed.headers.get("Idempotent-Replayed") == "true"
+    assert replayed.json() == sent.json()
+
+
+def test_listed_on_is_not_part_of_the_idempotency_digest(api: Api) -> None:
+    """An outbox entry first sent by an app without listed_on, resent by one with it, gets
+    the first answer, not a 409."""
+    pid = pensioner(api, "011", "甲")
+    enrol_face(api, pid, ENROL_A)
+    worker = api.auth("field_worker")
+    ch = challenge(api, worker, pid)
+    cid = str(uuid.uuid4())
+    headers = {"Idempotency-Key": cid}
+
+    def send(**extra: str):  # type: ignore[no-untyped-def]
+        fields = {"client_id": cid, **extra}
+        return certify(
+            api, worker, pid, ch, photo(SAME_A), channel="field", extra=fields, req_headers=headers
+        )
+
+    first = send()
+    upgraded = send(listed_on="2026-11-19")
+    assert first.status_code == upgraded.status_code == 201, upgraded.text
+    assert upgraded.json() == first.json()
 
 
 def test_refer_failed_needs_a_failed_field_certification_of_the_caller(api: Api) -> None:

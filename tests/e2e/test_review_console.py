@@ -1,5 +1,6 @@
 """The review console in a real browser (headless Chromium) against a live server: sign in,
-open a referred case, approve it; and the four-eyes refusal of a suspension.
+open a referred case (its form offers terminate, with the reason and date), approve it; and
+the four-eyes refusal of a suspension.
 
 Data is made through the HTTP API with real face photos (liveness measurements synthesized
 from the challenge). Screenshots go to artifacts/screenshots/review/<database>/.
@@ -117,6 +118,11 @@ def test_reviewer_approves_a_referred_case_and_four_eyes_refuses_a_self_confirme
         assert (
             page.evaluate("document.getElementById('captured-photo').naturalWidth") > 0
         )  # the decrypted image really decodes
+        assert page.locator("#terminate-fields").is_visible()  # plain HTML, no script needed
+        assert page.locator("#terminate-reason option").all_inner_texts()[1:] == [
+            "死亡",
+            "领取城镇职工养老保险",
+        ]
         page.screenshot(path=str(shots / "03-case.png"), full_page=True)
 
         page.click("#decision-approve")

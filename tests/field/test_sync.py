@@ -17,7 +17,7 @@ from field_app.devices import AlwaysGoodGate, SimulatedWatcher, encode_jpeg
 from field_app.flow import Devices, FieldFlow
 from field_app.session import FieldSession
 from field_app.store import DeviceStore
-from field_app.sync import Backoff, Syncer, explain
+from field_app.sync import Backoff, Syncer, explain, meanwhile
 from tests.backend.cert_helpers import ENROL_A, ENROL_B, LFW, OTHER, SAME_A, enrol_face
 from tests.backend.conftest import PASSWORD, Api
 from tests.backend.test_field_routes import pensioner
@@ -27,8 +27,10 @@ from tests.field.conftest import (
     FakeClock,
     FixedMatcher,
     Locator,
+    fake_devices,
     problem,
     unreachable,
+    walk_face,
 )
 
 
@@ -92,6 +94,84 @@ def test_refusals_are_explained_in_plain_words(status: int, detail: str, code: s
     why = explain(status, Problem(status=status, detail=detail))
     assert why.code == code and why.zh and why.en
     assert why.final is (code != "signed_out") and why.settled is (code == "certified_meanwhile")
+
+
+@pytest.mark.parametrize(
+    ("reasons", "zh", "en"),
+    [
+        (
+            ["already_certified:kiosk:2026-11-20"],
+            "此人已于 2026-11-20 在自助机完成认证，本次走访也已记录",
+            "Already certified at a kiosk on 2026-11-20; this visit was recorded too",
+        ),
+        (
+            ["grey_zone", "already_certified:counter:2026-11-21"],
+            "此人已于 2026-11-21 在窗口完成认证，本次走访也已记录",
+            "Already certified at the counter on 2026-11-21; this visit was recorded too",
+        ),
+        (
+            ["already_certified:teleport:2026-11-22"],
+            "此人已于 2026-11-22 通过teleport完成认证，本次走访也已记录",
+            "Already certified through teleport on 2026-11-22; this visit was recorded too",
+        ),
+    ],
+)
+def test_a_visit_recorded_after_a_certification_elsewhere_is_said_plainly(
+    reasons: list[str], zh: str, en: str
+) -> None:
+    note = meanwhile(reasons)
+    assert note is not None and (note.zh, note.en) == (zh, en)
+    assert meanwhile(["grey_zone", "liveness:no_blink"]) is None and meanwhile([]) is None
+
+
+def test_a_not_at_home_refused_as_certified_meanwhile_names_the_channel_and_day() -> None:
+    detail = "already certified on 2026-11-27 (channel counter): the visit is no longer needed"
+    why = explain(409, Problem(status=409, detail=detail))
+    assert why.code == "certified_meanwhile" and why.settled
+    assert why.zh == "此人已于 2026-11-27 在窗口完成认证，无需再访"
+    assert why.en == "Already certified at the counter on 2026-11-27: no visit needed"
+
+
+def test_the_outbox_and_the_list_say_the_person_was_certified_meanwhile(
+    signed_in: FieldSession, fake: FakeClient, clock: FakeClock
+) -> None:
+    flow = FieldFlow(signed_in, fake_devices(), wall=clock)
+    flow.screen = "list"
+    assert flow.select("P1") and flow.start_face()
+    walk_face(flow, step=lambda: clock.advance(0.1))
+    flow.to_attest()
+    cid = flow.save_certification(True, "卧床")
+    assert cid
+    fake.script = [
+        {
+            "certification_id": "cer1",
+            "outcome": "passed",
+            "distance": 0.4,
+            "reasons": ["already_certified:kiosk:2026-11-20"],
+            "valid_until": "2027-11-30",
+        }
+    ]
+    assert syncer(signed_in, clock).run_once().sent == [cid]
+    result = signed_in.outbox().get(cid).result
+    assert result and result["status"] == "recorded" and result["outcome"] == "passed"
+    assert result["meanwhile"]["code"] == "recorded_certified_meanwhile"
+
+    flow.show_outbox()
+    row = flow.view().rows[0]
+    assert row["tone"] == "good"
+    assert (
+        row["text"]
+        == "认证通过 → 2027-11-30\n此人已于 2026-11-20 在自助机完成认证，本次走访也已记录"
+    )
+    flow.toggle_lang()
+    assert (
+        flow.view()
+        .rows[0]["text"]
+        .endswith("Already certified at a kiosk on 2026-11-20; this visit was recorded too")
+    )
+    flow.back()
+    listed = next(r for r in flow.view().rows if r["person_id"] == "P1")
+    assert listed["visit"].endswith("this visit was recorded too")
 
 
 def test_network_failures_reschedule_with_backoff_and_the_loop_sleeps_until_due(
@@ -312,3 +392,37 @@ def test_conflicts_come_back_in_plain_words(api: Api, tmp_path: Path) -> None:
     assert out.get(a).result["status"] == "not_assigned"  # type: ignore[index]
     assert out.get(b).state == "done" and out.get(b).result["status"] == "certified_meanwhile"  # type: ignore[index]
     assert out.get(c).result["status"] == "person_died"  # type: ignore[index]
+
+
+def test_a_face_visit_after_a_counter_certification_is_recorded_and_explained(
+    api: Api, tmp_path: Path
+) -> None:
+    pid = pensioner(api, "011", "王秀英", homebound=True)
+    enrol_face(api, pid, ENROL_A)
+    clock = WallClock()
+    session = real_session(api, tmp_path, clock)
+    session.download_worklist()
+    cid = face_visit(session, clock, pid, SAME_A)
+    # while the worker was out of signal, the family took her to the counter
+    counter = api.post(
+        "/api/v1/certifications/manual",
+        "clerk",
+        json={
+            "person_id": pid,
+            "channel": "counter",
+            "certified_on": "2026-11-27",
+            "evidence": "hall",
+        },
+    )
+    assert counter.status_code == 201, counter.text
+
+    assert syncer(session, clock).run_once().sent == [cid]
+    result = session.outbox().get(cid).result
+    assert result and result["outcome"] == "passed", result
+    assert result["reasons"] == ["already_certified:counter:2026-11-27"]
+    assert result["meanwhile"]["zh"] == "此人已于 2026-11-27 在窗口完成认证，本次走访也已记录"
+    assert result["attachments"]["attestation_document_id"]
+    last = api.get(f"/api/v1/persons/{pid}/certification", "clerk").json()["last"]
+    assert last["channel"] == "field" and last["certification_id"] == result["certification_id"]
+    kinds = [d["kind"] for d in api.get(f"/api/v1/persons/{pid}/documents", "clerk").json()]
+    assert kinds == ["field_attestation"]

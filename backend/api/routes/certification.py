@@ -62,6 +62,9 @@ def certify(
     longitude: float | None = Form(default=None, ge=-180, le=180),
     accuracy_m: float | None = Form(default=None, ge=0, le=1_000_000),
     client_id: str | None = Form(default=None, min_length=1, max_length=80, pattern=ID_PATTERN),
+    listed_on: date | None = Form(
+        default=None, description="field: when the work list was downloaded"
+    ),
     idempotency_key: str | None = Header(default=None),
     who: Actor = Depends(deps.require(*DEVICES)),
 ) -> JSONResponse:
@@ -79,6 +82,7 @@ def certify(
         longitude=longitude,
         accuracy_m=accuracy_m,
         client_id=client_id,
+        listed_on=listed_on,
     )
     key = signing_key(request)
 
@@ -87,8 +91,10 @@ def certify(
             201, certification.submit(deps.ctx_for(request, session, who), key, sub)
         )
 
+    # listed_on only annotates the answer: left out of the digest, a resend from an app that
+    # has started sending it replays the first answer instead of a 409
     payload = {
-        **{k: v for k, v in sub.__dict__.items() if k not in ("images", "frames")},
+        **{k: v for k, v in sub.__dict__.items() if k not in ("images", "frames", "listed_on")},
         "files": [hashlib.sha256(b).hexdigest() for b in (*sub.images, *sub.frames)],
     }
     return deps.idempotent(

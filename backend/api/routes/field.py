@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from backend.api import deps
+from backend.api.routes.archives import archive_dir
 from backend.api.routes.faces import ID_PATTERN, TEXT_PATTERN, read_files
 from backend.services import field, idempotency
 from backend.services.context import Actor
@@ -68,6 +69,7 @@ def visit(
     )
 
 
+# sync route: FastAPI runs it in its thread pool (PDF rendering, file I/O and encryption)
 @router.post("/visits/{client_id}/attachments", status_code=201)
 def attachments(
     request: Request,
@@ -79,10 +81,9 @@ def attachments(
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("field_worker")),
 ) -> dict[str, object]:
-    folder = deps.state(request).settings.data_dir
     return field.attach(
         deps.ctx_for(request, session, who),
-        folder,
+        archive_dir(request),
         client_id,
         person_id,
         attestation,

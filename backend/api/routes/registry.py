@@ -19,6 +19,7 @@ from backend.schemas import (
     ReasonIn,
     VillageIn,
     VillageOut,
+    VillagePatchIn,
 )
 from backend.services import audit, registry
 from backend.services.context import Actor, Ctx
@@ -44,16 +45,25 @@ def list_villages(
     session: Session = deps.DbSession,
     _: Actor = Depends(deps.require(*deps.STAFF)),
 ) -> list[VillageOut]:
-    return [
-        VillageOut(
-            code=v.code,
-            name=v.name,
-            township=v.township,
-            latitude=v.latitude,
-            longitude=v.longitude,
-        )
-        for v in session.exec(select(Village).order_by(Village.code)).all()
-    ]
+    return [village_out(v) for v in session.exec(select(Village).order_by(Village.code)).all()]
+
+
+@router.patch("/villages/{code}", response_model=VillageOut)
+def change_village(
+    code: str,
+    body: VillagePatchIn,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("admin")),  # as creating one
+) -> VillageOut:
+    ctx = deps.ctx_for(request, session, who)
+    return village_out(registry.change_village(ctx, code, body.model_dump(exclude_unset=True)))
+
+
+def village_out(v: Village) -> VillageOut:
+    return VillageOut(
+        code=v.code, name=v.name, township=v.township, latitude=v.latitude, longitude=v.longitude
+    )
 
 
 @router.post("/persons", response_model=PersonCreated, status_code=201)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -21,8 +22,17 @@ CaseId = Path(max_length=40, pattern=ID_PATTERN)
 
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    decision: Literal["approve", "reject", "field_visit", "suspend"]
+    decision: Literal["approve", "reject", "field_visit", "suspend", "terminate"]
     note: str = Field(min_length=1, max_length=2000, pattern=TEXT_PATTERN)
+    # terminate only: required when a first reviewer proposes it; the second reviewer may
+    # leave them out (or restate them) to confirm what was proposed
+    terminate_reason: Literal["death", "other_pension"] | None = Field(
+        default=None, description="terminate: death, or the urban employee pension found"
+    )
+    effective_on: date | None = Field(
+        default=None,
+        description="terminate: the date of death, or the date the other pension started",
+    )
 
 
 @router.get("/cases")
@@ -60,5 +70,11 @@ def decide(
     who: Actor = Depends(deps.require(*REVIEWERS)),
 ) -> dict[str, object]:
     return review.decide(
-        deps.ctx_for(request, session, who), signing_key(request), case_id, body.decision, body.note
+        deps.ctx_for(request, session, who),
+        signing_key(request),
+        case_id,
+        body.decision,
+        body.note,
+        body.terminate_reason,
+        body.effective_on,
     )
