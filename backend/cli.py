@@ -385,7 +385,7 @@ PROGRESS_FROM = 200
 
 
 @contextmanager
-def _blob_progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
+def blob_progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
     """A progress bar on standard error for long blob copies, started only once a copy turns
     out to be long and only on a terminal: --json output and cron logs stay clean."""
     from rich.console import Console
@@ -457,7 +457,7 @@ def backup(path: Path, as_json: bool) -> None:
     settings = get_settings()
     keyring, _ = _keyring_or_none()  # only to name the key's fingerprint in the manifest
     try:
-        with _blob_progress("archive", as_json) as progress:
+        with blob_progress("archive", as_json) as progress:
             r = ops.backup(
                 settings.effective_database_url,
                 path,
@@ -501,7 +501,7 @@ def restore(path: Path, yes: bool, as_json: bool) -> None:
         raise click.ClickException("restore cancelled; nothing was changed")
     keyring, source = _keyring_or_none()
     try:
-        with _blob_progress("archive", as_json) as progress:
+        with blob_progress("archive", as_json) as progress:
             r = ops.restore(
                 url,
                 path,

@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from backend.config import get_settings
+
+if TYPE_CHECKING:
+    from backend.services.keys import KeyStatus
 
 
 def _emit(as_json: bool, payload: dict, human: str) -> None:
@@ -112,12 +116,22 @@ def keys() -> None:
 
 
 @keys.command("rotate")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="add no key: finish an interrupted or incomplete rotation under the current key",
+)
 @click.option("--json", "as_json", is_flag=True)
-def keys_rotate(as_json: bool) -> None:
-    """Add a new data key and re-seal every encrypted field with it. Restart the servers
-    afterwards: they hold the key file in memory."""
+def keys_rotate(resume: bool, as_json: bool) -> None:
+    """Add a new data key and re-seal every encrypted field and every stored document with it.
+    Restart the servers afterwards: they hold the key file in memory."""
+    from sqlmodel import Session
+
+    from backend.cli import blob_progress
     from backend.crypto import load_keyring, save_keyring
     from backend.db import engine_for, require_migrated, session_scope
+    from backend.services import archives
+    from backend.services import keys as svc
 
     settings = get_settings()
     if settings.master_key:
@@ -127,38 +141,91 @@ def keys_rotate(as_json: bool) -> None:
     engine = engine_for(settings.effective_database_url)
     require_migrated(engine)
     ring = load_keyring(settings.effective_key_file, create=False)
-    new_kid = ring.rotate()
-    # the file first: it keeps every old key, so rows are readable whether or not the re-seal commits
-    save_keyring(ring, settings.effective_key_file)
+    if not resume:
+        ring.rotate()
+        # the file first: it keeps every old key, so everything opens however far the re-seal gets
+        save_keyring(ring, settings.effective_key_file)
     with session_scope(engine) as session:
-        counts = reseal(session, ring)
-    body = {"key_id": new_kid, "resealed": counts}
-    _emit(
-        as_json,
-        body,
-        f"new data key {new_kid}; re-sealed {sum(counts.values())} values {counts}; restart the backend servers now",
+        counts = svc.reseal_columns(session, ring)
+    root = archives.archive_root(settings.data_dir)
+    with blob_progress("re-sealing the archive", as_json) as progress:
+        archive = archives.reseal_all(ring, root, progress)
+    with Session(engine) as session:
+        owners = archives.live_documents(session, archive.damaged)
+        status = svc.key_status(session, ring, root)
+    body = {
+        "key_id": ring.current,
+        "resealed": counts,
+        "archive": archive.as_dict(),
+        **status.as_dict(),
+    }
+    _emit(as_json, body, _rotate_text(body, status))
+    if archive.damaged:
+        _report_damaged(owners)
+        sys.exit(1)
+
+
+def _rotate_text(body: dict, status: KeyStatus) -> str:
+    a = body["archive"]
+    return (
+        f"data key {body['key_id']}; re-sealed {sum(body['resealed'].values())} values {body['resealed']}; "
+        f"archive: {a['resealed']} files re-sealed, {a['current']} already current, {a['damaged']} damaged\n"
+        + _status_text(status)
+        + "\nrestart the backend servers now"
     )
 
 
-def reseal(session, ring) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    """Re-encrypt every sealed column under the keyring's current key (same associated data)."""
-    from sqlmodel import select
-
-    from backend.models import FaceTemplate, Person, ReviewCase
-
-    counts = {"person": 0, "face_template": 0, "review_case": 0}
-    plan = (
-        (Person, "person", ("id_number_enc", "old_id_number_enc"), "id"),
-        (FaceTemplate, "face_template", ("template_enc", "photo_enc"), "person_id"),
-        (ReviewCase, "review_case", ("captured_photo_enc",), "person_id"),
+def _report_damaged(owners: dict[str, list[str]]) -> None:
+    for sha256, doc_ids in owners.items():
+        who = f"documents {', '.join(doc_ids)}" if doc_ids else "no live document refers to it"
+        click.echo(
+            f"nongbao: archive file {sha256[:2]}/{sha256} does not open or does not match its name "
+            f"({who}); left as it was",
+            err=True,
+        )
+    click.echo(
+        f"nongbao: {len(owners)} archive file(s) damaged and still under an older key; restore "
+        "them from a backup, then run `nongbao keys rotate --resume`",
+        err=True,
     )
-    for model, name, columns, aad_field in plan:
-        for row in session.exec(select(model)).all():
-            aad = str(getattr(row, aad_field)).encode()
-            for column in columns:
-                blob = getattr(row, column)
-                if blob and ring.key_id_of(blob) != ring.current:
-                    setattr(row, column, ring.encrypt(ring.decrypt(blob, aad), aad))
-                    counts[name] += 1
-            session.add(row)
-    return counts
+
+
+@keys.command("status")
+@click.option("--json", "as_json", is_flag=True)
+def keys_status(as_json: bool) -> None:
+    """How many column values and archive files each data key still seals (read-only): an old
+    key is no longer needed by the database once both are 0."""
+    from sqlmodel import Session
+
+    from backend.crypto import KeyError_, load_keyring
+    from backend.db import engine_for, require_migrated
+    from backend.services import keys as svc
+    from backend.services.archives import archive_root
+
+    settings = get_settings()
+    engine = engine_for(settings.effective_database_url)
+    require_migrated(engine)
+    try:
+        ring = load_keyring(settings.effective_key_file, settings.master_key, create=False)
+    except KeyError_ as exc:
+        raise click.ClickException(str(exc)) from None
+    with Session(engine) as session:
+        status = svc.key_status(session, ring, archive_root(settings.data_dir))
+    _emit(as_json, status.as_dict(), _status_text(status))
+
+
+def _status_text(status: KeyStatus) -> str:
+    lines = []
+    for kid, n in status.keys.items():
+        note = " (current)" if n["current"] else ""
+        if not n["in_key_file"]:
+            note += " NOT IN THE KEY FILE: these cannot be opened"
+        elif not n["current"] and not n["values"] and not n["blobs"]:
+            note += " no longer needed by the database or the archive (backups made before the rotation still need it)"
+        lines.append(f"  {kid}: {n['values']} values, {n['blobs']} archive files{note}")
+    bad = status.unreadable
+    if bad["values"] or bad["blobs"]:
+        lines.append(
+            f"  unreadable: {bad['values']} values, {bad['blobs']} archive files (damaged)"
+        )
+    return "sealed per data key:\n" + "\n".join(lines)

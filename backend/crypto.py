@@ -18,7 +18,11 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from backend.files import create_once, write_atomically
+
 FORMAT_VERSION = 1
+# a ciphertext's header: version, id length, id (at most 255 bytes); enough to name its key
+HEADER_MAX = 2 + 255
 
 
 class KeyError_(RuntimeError):
@@ -91,6 +95,17 @@ class Keyring:
         """The id of the data key that sealed `blob`: it is in the clear, no key is needed."""
         return blob[2 : 2 + blob[1]].decode()
 
+    @staticmethod
+    def sealed_key_id(blob: bytes) -> str | None:
+        """Like `key_id_of`, but None for bytes that are not one of our ciphertexts (or only
+        its first bytes: a header is enough)."""
+        if len(blob) < 2 or blob[0] != FORMAT_VERSION or len(blob) < 2 + blob[1]:
+            return None
+        try:
+            return Keyring.key_id_of(blob)
+        except UnicodeDecodeError:
+            return None
+
     def fingerprint(self, kid: str) -> str:
         """A short check value of a data key (an HMAC under the key, which reveals nothing of
         it): tells two key files apart even when both call their key "k1"."""
@@ -119,14 +134,10 @@ def load_keyring(path: Path, env_value: str | None = None, *, create: bool = Tru
     if not create:
         raise KeyError_(f"key file {path} does not exist")
     ring = Keyring.generate()
-    save_keyring(ring, path)
+    if not create_once(path, ring.to_json().encode()):
+        return Keyring.from_json(path.read_text())  # another process created it first
     return ring
 
 
 def save_keyring(ring: Keyring, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(ring.to_json())
-    os.replace(tmp, path)
+    write_atomically(path, ring.to_json().encode())

@@ -421,6 +421,8 @@ class Challenge(SQLModel, table=True):
 
 class ReviewCase(SQLModel, table=True):
     __tablename__ = "review_case"
+    # the queue is paged by (created_at, id) from a cursor
+    __table_args__ = (sa.Index("ix_review_case_queue", "created_at", "id"),)
     id: str = Field(primary_key=True, max_length=40)
     person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
     certification_id: str | None = Field(default=None, max_length=40)

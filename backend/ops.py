@@ -41,9 +41,9 @@ import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from sqlalchemy.engine import Engine, make_url
 
-from backend.crypto import FORMAT_VERSION, KeyError_, Keyring
+from backend.crypto import KeyError_, Keyring
 from backend.db import current_revision, engine_for
-from backend.services.archives import archive_root
+from backend.services.archives import archive_root, blob_files
 
 Progress = Callable[[int, int], None]  # (done, total)
 MANIFEST_FORMAT = 2  # 2: with the archive; 1 (no "format" key): the database only
@@ -320,23 +320,8 @@ def _missing_warning(missing: set[str]) -> list[str]:
     ]
 
 
-def _blob_files(root: Path) -> list[Path]:
-    if not root.is_dir():
-        return []
-    return sorted(
-        p
-        for p in root.glob("??/*")
-        if p.is_file() and BLOB_NAME.fullmatch(f"{p.parent.name}/{p.name}")  # not .tmp- files
-    )
-
-
 def _sealed_key(data: bytes) -> str:
-    if len(data) < 2 or data[0] != FORMAT_VERSION:
-        return ""
-    try:
-        return Keyring.key_id_of(data)
-    except UnicodeDecodeError:
-        return ""
+    return Keyring.sealed_key_id(data) or ""
 
 
 def _write_file(path: Path, data: bytes) -> None:
@@ -365,7 +350,7 @@ def _backup_archive(root: Path, target: Path, progress: Progress | None) -> list
 
 
 def _copy_blobs(root: Path, target: Path, progress: Progress | None) -> list[Blob]:
-    files = _blob_files(root)
+    files = blob_files(root)
     blobs: list[Blob] = []
     for done, src in enumerate(files, 1):
         try:

@@ -15,13 +15,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from backend.files import create_once, write_atomically
 
 PREFIX = "NB1"
 SIGNING_KEY_FILE = "receipt_signing.key"
@@ -94,16 +95,12 @@ def load_or_create_signing_key(key_dir: Path) -> Ed25519PrivateKey:
             raise ValueError(f"{path} is not an Ed25519 key")
         return key
     key = Ed25519PrivateKey.generate()
-    key_dir.mkdir(parents=True, exist_ok=True)
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
-    os.replace(tmp, path)
-    (key_dir / PUBLIC_KEY_FILE).write_text(public_pem(key.public_key()))
+    if not create_once(path, pem):
+        return load_or_create_signing_key(key_dir)  # another worker's key won: use it
+    write_atomically(key_dir / PUBLIC_KEY_FILE, public_pem(key.public_key()).encode(), 0o644)
     return key
 
 

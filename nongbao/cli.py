@@ -24,7 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "payroll": ("backend.cli:payroll", "monthly payroll"),
     "receipts": ("backend.cli_cert:receipts", "signed receipts"),
     "audit": ("backend.cli_cert:audit", "the audit chain"),
-    "keys": ("backend.cli_cert:keys", "data keys: rotate and re-seal"),
+    "keys": ("backend.cli_cert:keys", "data keys: rotate and re-seal, status"),
     "archives": ("backend.archives_cli:archives", "document archives: retention disposal"),
     "demo": ("backend.cli:demo", "the demo county"),
     "faces": ("biometrics.cli:faces", "the face engine: evaluate, calibrate, bench"),

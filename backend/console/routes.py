@@ -193,13 +193,13 @@ def cases(
     reason: str = Query(default="", max_length=40),
     min_age: int | None = Query(default=None, ge=0, le=150),
     max_age: int | None = Query(default=None, ge=0, le=150),
+    after: str = Query(default="", max_length=200),
     session: Session = deps.DbSession,
 ) -> Response:
     try:
         ctx = _ctx(request, session)
     except NeedsLogin:
         return _to_login()
-    rows = review.list_cases(ctx, status, village or None, reason or None, min_age, max_age)
     filters = {
         "status": status,
         "village": village,
@@ -207,15 +207,33 @@ def cases(
         "min_age": min_age,
         "max_age": max_age,
     }
+    try:
+        page = review.list_cases(
+            ctx, status, village or None, reason or None, min_age, max_age, after=after or None
+        )
+    except DomainError as exc:  # a cursor edited by hand
+        return _render(
+            request, "error.html", exc.status, error_text=exc.detail, user=ctx.actor.name
+        )
     return _render(
         request,
         "cases.html",
-        cases=rows,
+        cases=page.rows,
+        total=page.total,
+        first_url=_queue_url(filters) if after else None,
+        next_url=_queue_url(filters, page.next_after) if page.next_after else None,
         filters=filters,
         reasons=list(REASONS),
+        reason_counts=review.count_by_reason(ctx, status, village or None, min_age, max_age),
         user=ctx.actor.name,
         message=request.query_params.get("msg"),
     )
+
+
+def _queue_url(filters: dict[str, Any], after: str | None = None) -> str:
+    """The queue with the same filters (the language is in its cookie), from `after`."""
+    query = [(k, str(v)) for k, v in filters.items() if v not in (None, "")]
+    return "/console/cases?" + urlencode(query + ([("after", after)] if after else []))
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)

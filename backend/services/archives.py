@@ -14,14 +14,16 @@ import os
 import re
 import tempfile
 import uuid
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
-from sqlmodel import select
+from sqlmodel import Session, select
 
-from backend.crypto import KeyError_
+from backend.crypto import HEADER_MAX, KeyError_, Keyring
 from backend.errors import DomainError, NotFound, field_error
 from backend.models import ARCHIVE_KINDS, ArchiveDocument, utcnow
 from backend.services import audit, registry
@@ -85,7 +87,10 @@ def _write_blob(ctx: Ctx, root: Path, sha256: str, data: bytes) -> None:
     if path.exists():  # the same content is already stored: dedupe
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    sealed = ctx.keyring.encrypt(data, sha256.encode())
+    _write_atomically(path, ctx.keyring.encrypt(data, sha256.encode()))
+
+
+def _write_atomically(path: Path, sealed: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -254,3 +259,103 @@ def dispose_expired(ctx: Ctx, root: Path, today: date) -> Disposal:
             path.unlink()
             result.blobs_removed += 1
     return result
+
+
+# --- key rotation -----------------------------------------------------------------------------
+
+RESEALED, CURRENT, DAMAGED, GONE = "resealed", "current", "damaged", "gone"
+
+
+def blob_files(root: Path) -> list[Path]:
+    """Every stored blob, in name order (not the `.tmp-` files of a write in progress)."""
+    if not root.is_dir():
+        return []
+    return sorted(
+        p
+        for p in root.glob("??/*")
+        if p.is_file() and _SHA.match(p.name) and p.parent.name == p.name[:2]
+    )
+
+
+def reseal_blob(keyring: Keyring, path: Path) -> str:
+    """Re-seal one blob under the keyring's current key, in place; one of RESEALED, CURRENT
+    (already under it: a re-run after a crash skips it), DAMAGED (does not open or does not
+    match its name: left as it is) or GONE (disposed meanwhile)."""
+    sha256 = path.name
+    try:
+        sealed = path.read_bytes()
+    except FileNotFoundError:
+        return GONE
+    if keyring.sealed_key_id(sealed) == keyring.current:
+        return CURRENT
+    try:
+        data = keyring.decrypt(sealed, sha256.encode())
+    except (InvalidTag, KeyError_, IndexError, ValueError):
+        return DAMAGED
+    if hashlib.sha256(data).hexdigest() != sha256:
+        return DAMAGED
+    # the name is the plaintext's sha256, so it stays; a reader sees the old or the new blob,
+    # both of which open with the key file (it keeps the old keys)
+    _write_atomically(path, keyring.encrypt(data, sha256.encode()))
+    return RESEALED
+
+
+@dataclass
+class Reseal:
+    resealed: int = 0
+    current: int = 0
+    damaged: list[str] = field(default_factory=list)  # sha256 names
+
+    def as_dict(self) -> dict[str, int]:
+        return {"resealed": self.resealed, "current": self.current, "damaged": len(self.damaged)}
+
+
+def reseal_all(
+    keyring: Keyring, root: Path, progress: Callable[[int, int], None] | None = None
+) -> Reseal:
+    """Re-seal every stored blob, referenced or not: a backup copies every file and a restore
+    needs a key for each, so one orphan left under an old key would keep that key needed."""
+    files = blob_files(root)
+    result = Reseal()
+    for done, path in enumerate(files, 1):
+        outcome = reseal_blob(keyring, path)
+        if outcome == RESEALED:
+            result.resealed += 1
+        elif outcome == CURRENT:
+            result.current += 1
+        elif outcome == DAMAGED:
+            result.damaged.append(path.name)
+        if progress:
+            progress(done, len(files))
+    return result
+
+
+def live_documents(session: Session, sha256s: list[str]) -> dict[str, list[str]]:
+    """The ids of the live documents that refer to each blob (to name a damaged one's owners)."""
+    if not sha256s:
+        return {}
+    rows = session.exec(
+        select(ArchiveDocument.sha256, ArchiveDocument.id)
+        .where(
+            ArchiveDocument.sha256.in_(sha256s),  # type: ignore[attr-defined]
+            ArchiveDocument.deleted_at.is_(None),  # type: ignore[union-attr]
+        )
+        .order_by(ArchiveDocument.created_at, ArchiveDocument.id)
+    ).all()
+    owners: dict[str, list[str]] = {sha: [] for sha in sha256s}
+    for sha256, doc_id in rows:
+        owners[sha256].append(doc_id)
+    return owners
+
+
+def blob_key_counts(root: Path) -> Counter[str | None]:
+    """How many blobs each data key seals (None: not a ciphertext of ours); reads only each
+    blob's header, never decrypts."""
+    counts: Counter[str | None] = Counter()
+    for path in blob_files(root):
+        try:
+            with path.open("rb") as fh:
+                counts[Keyring.sealed_key_id(fh.read(HEADER_MAX))] += 1
+        except FileNotFoundError:
+            continue  # disposed meanwhile
+    return counts

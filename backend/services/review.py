@@ -10,15 +10,26 @@ The decisions in FOUR_EYES (suspend, terminate) are serious, so they take two re
 first proposes (the case waits in `pending_second`, with a termination's reason and date
 stored on it and checked then), a different second one confirms the same decision, and only
 then does it take effect.
+
+The queue (`list_cases`) is read oldest first a page at a time, at most MAX_LIST cases a page,
+by keyset on (created_at, id) with an opaque cursor, so that a county with a long backlog
+reaches every case and a case closed meanwhile makes no other one skipped; the filters are
+all SQL, before the LIMIT, and the page says how many cases match them in all.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from datetime import date
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import ColumnElement, FromClause, and_, cast, distinct, func, or_, true
+from sqlalchemy import case as sql_case
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql import literal_column
 from sqlmodel import select
 
 from backend import idnumber
@@ -33,7 +44,8 @@ from backend.services.context import Ctx
 DECISIONS = ("approve", "reject", "field_visit", "suspend", "terminate")
 FOUR_EYES = ("suspend", "terminate")  # the policy: which decisions need a second reviewer
 TERMINATE_REASONS = ("death", "other_pension")
-MAX_LIST = 500  # oldest first: a queue longer than this is worked from the top
+MAX_LIST = 500  # the most cases one page holds; the queue beyond is reached by `after`
+DEFAULT_LIMIT = 100
 REASON_TEXT = {
     "grey_zone": ("人脸比对不确定", "Face in the grey zone"),
     "repeated_failures": ("多次比对失败", "Repeated face failures"),
@@ -65,6 +77,16 @@ def reason_codes(case: ReviewCase) -> list[str]:
     return [str(r.get("code")) for r in reason_entries(case)]
 
 
+@dataclass
+class CasePage:
+    """One page of the queue: its rows, how many cases match the filters in all, and the
+    cursor of the next page (None on the last one)."""
+
+    rows: list[dict[str, object]]
+    total: int
+    next_after: str | None
+
+
 def list_cases(
     ctx: Ctx,
     status: str = "open",
@@ -72,30 +94,136 @@ def list_cases(
     reason: str | None = None,
     min_age: int | None = None,
     max_age: int | None = None,
-) -> list[dict[str, object]]:
-    query = (
-        select(ReviewCase, Person)
-        .join(Person, Person.id == ReviewCase.person_id)
-        .order_by(ReviewCase.created_at)
-        .limit(MAX_LIST)
-    )
+    *,
+    limit: int = DEFAULT_LIMIT,
+    after: str | None = None,
+) -> CasePage:
+    """Oldest first, a page at a time: keyset on (created_at, id), so a case closed while
+    someone pages neither skips nor repeats another, and a deep page costs as little as the
+    first. Every filter is in SQL, before the LIMIT."""
+    if not 1 <= limit <= MAX_LIST:
+        raise field_error("limit", f"a page holds 1 to {MAX_LIST} cases")
+    where = _filters(ctx, status, village, reason, min_age, max_age)
+    base = select(ReviewCase, Person).join(Person, Person.id == ReviewCase.person_id)
+    query = base.where(*where)
+    if after is not None:
+        at, case_id = decode_cursor(after)
+        query = query.where(
+            or_(
+                ReviewCase.created_at > at,
+                and_(ReviewCase.created_at == at, ReviewCase.id > case_id),
+            )
+        )
+    query = query.order_by(ReviewCase.created_at, ReviewCase.id).limit(limit + 1)
+    found = ctx.session.exec(query).all()
+    rows = [_summary(c, p, idnumber.age_on(p.birth_date, ctx.today)) for c, p in found[:limit]]
+    last = found[limit - 1][0] if len(found) > limit else None
+    return CasePage(rows, _count(ctx, where), encode_cursor(last) if last else None)
+
+
+def _filters(
+    ctx: Ctx,
+    status: str,
+    village: str | None,
+    reason: str | None,
+    min_age: int | None,
+    max_age: int | None,
+) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
     if status == "open":
-        query = query.where(ReviewCase.status.in_(("open", "pending_second")))  # type: ignore[attr-defined]
+        where.append(ReviewCase.status.in_(("open", "pending_second")))  # type: ignore[attr-defined]
     elif status != "all":
-        query = query.where(ReviewCase.status == status)
+        where.append(ReviewCase.status == status)
     if village:
-        query = query.where(Person.village_code == village)
-    rows = []
-    for case, person in ctx.session.exec(query).all():
-        age = idnumber.age_on(person.birth_date, ctx.today)
-        if (
-            (reason and reason not in reason_codes(case))
-            or (min_age is not None and age < min_age)
-            or (max_age is not None and age > max_age)
-        ):
-            continue
-        rows.append(_summary(case, person, age))
-    return rows
+        where.append(Person.village_code == village)
+    if min_age is not None:  # at least min_age: born on or before today, min_age years ago
+        where.append(Person.birth_date <= _years_before(ctx.today, min_age))
+    if max_age is not None:  # not yet max_age + 1
+        where.append(Person.birth_date > _years_before(ctx.today, max_age + 1))
+    if reason:
+        elem, code = _reason_rows(ctx)
+        where.append(select(code).select_from(elem).where(code == reason).exists())
+    return where
+
+
+def _years_before(today: date, years: int) -> date:
+    """The birth date of someone turning `years` today (29 February: the 28th, as age_on)."""
+    try:
+        return today.replace(year=today.year - years)
+    except ValueError:
+        return today.replace(year=today.year - years, day=28)
+
+
+def _reason_rows(ctx: Ctx) -> tuple[FromClause, ColumnElement[Any]]:
+    """A case's reasons as rows, with each one's code. They are stored as a JSON list of codes
+    or of objects with a code, so this is the dialect's JSON function, correlated with
+    review_case (implicitly lateral on both SQLite and PostgreSQL)."""
+    if ctx.session.get_bind().dialect.name == "postgresql":
+        pg = func.jsonb_array_elements(cast(ReviewCase.reasons, JSONB)).table_valued("value")
+        elem = pg.alias("reason")
+        value = elem.c.value
+        # ->> on a string element is NULL, #>> '{}' is a string element's text
+        code = func.coalesce(
+            value.op("->>")(literal_column("'code'")), value.op("#>>")(literal_column("'{}'"))
+        )
+        return elem, code
+    elem = func.json_each(ReviewCase.reasons).table_valued("value", "type").alias("reason")
+    code = sql_case(
+        (elem.c.type == "object", func.json_extract(elem.c.value, "$.code")),
+        else_=elem.c.value,
+    )
+    return elem, code
+
+
+def _count(ctx: Ctx, where: list[ColumnElement[bool]]) -> int:
+    query = (
+        select(func.count())
+        .select_from(ReviewCase)
+        .join(Person, Person.id == ReviewCase.person_id)
+        .where(*where)
+    )
+    return int(ctx.session.exec(query).one())
+
+
+def count_by_reason(
+    ctx: Ctx,
+    status: str = "open",
+    village: str | None = None,
+    min_age: int | None = None,
+    max_age: int | None = None,
+) -> dict[str, int]:
+    """How many matching cases have each reason code (one GROUP BY), for the reason filter."""
+    elem, code = _reason_rows(ctx)
+    query = (
+        select(code, func.count(distinct(ReviewCase.id)))
+        .select_from(ReviewCase)
+        .join(Person, Person.id == ReviewCase.person_id)
+        .join(elem, true())
+        .where(*_filters(ctx, status, village, None, min_age, max_age))
+        .group_by(code)
+    )
+    return {str(c): int(n) for c, n in ctx.session.exec(query).all() if c is not None}
+
+
+def encode_cursor(row: ReviewCase) -> str:
+    """Opaque to clients: the last row's created_at (UTC) and id, base64url."""
+    at = row.created_at
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    raw = f"{at.isoformat()}|{row.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, case_id = raw.split("|", 1)
+        at = datetime.fromisoformat(stamp)
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors too
+        raise field_error("after", "not a cursor from this list's Link header") from None
+    if at.tzinfo is None or not case_id or len(case_id) > 40:
+        raise field_error("after", "not a cursor from this list's Link header")
+    # in UTC: SQLite keeps the wall clock without the offset, as the rows were written
+    return at.astimezone(UTC), case_id
 
 
 def _summary(case: ReviewCase, person: Person, age: int) -> dict[str, object]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
@@ -18,6 +18,7 @@ from backend.services.context import Actor
 router = APIRouter(prefix="/api/v1/review", tags=["review"])
 REVIEWERS = ("reviewer",)
 CaseId = Path(max_length=40, pattern=ID_PATTERN)
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"  # base64url, no padding
 
 
 class DecisionIn(BaseModel):
@@ -38,17 +39,39 @@ class DecisionIn(BaseModel):
 @router.get("/cases")
 def cases(
     request: Request,
+    response: Response,
     status: Literal["open", "pending_second", "closed", "all"] = "open",
     village: str | None = Query(default=None, max_length=24, pattern=ID_PATTERN),
     reason: str | None = Query(default=None, max_length=40, pattern=ID_PATTERN),
     min_age: int | None = Query(default=None, ge=0, le=150),
     max_age: int | None = Query(default=None, ge=0, le=150),
+    limit: int = Query(default=review.DEFAULT_LIMIT, ge=1, le=review.MAX_LIST),
+    after: str | None = Query(default=None, max_length=200, pattern=CURSOR_PATTERN),
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*REVIEWERS)),
 ) -> list[dict[str, object]]:
-    return review.list_cases(
-        deps.ctx_for(request, session, who), status, village, reason, min_age, max_age
+    """Oldest first, `limit` at a time; X-Total-Count is every case matching the filters,
+    and Link rel="next" (the same query, `after` the last row) is there while more remain."""
+    page = review.list_cases(
+        deps.ctx_for(request, session, who),
+        status,
+        village,
+        reason,
+        min_age,
+        max_age,
+        limit=limit,
+        after=after,
     )
+    response.headers["X-Total-Count"] = str(page.total)
+    if page.next_after:
+        response.headers["Link"] = f'<{next_url(request, page.next_after)}>; rel="next"'
+    return page.rows
+
+
+def next_url(request: Request, after: str) -> str:
+    """Relative (path and query), so that it stays right behind the county's reverse proxy."""
+    url = request.url.include_query_params(after=after)
+    return f"{url.path}?{url.query}"
 
 
 @router.get("/cases/{case_id}")
