@@ -10,6 +10,12 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# property tests draw the same examples on every run and never time an example: CI stays
+# deterministic (a failure found once is found again, and a slow machine is not a failure)
+settings.register_profile("nongbao", derandomize=True, database=None, deadline=None)
+settings.load_profile("nongbao")
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
