@@ -216,13 +216,10 @@ def balance_latency(
 @contextmanager
 def bench_server(url: str, data_dir: str, key_file: Path, workers: int) -> Iterator[str]:
     """A live `nongbao serve` on a free loopback port for a benchmark; stopped at the end."""
-    import socket
     import subprocess
     import sys
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = _free_port()
     env = {
         **os.environ,
         "NONGBAO_DATABASE_URL": url,
@@ -256,10 +253,18 @@ def bench_server(url: str, data_dir: str, key_file: Path, workers: int) -> Itera
             server.wait(timeout=20)
 
 
-def _wait_healthy(base: str, server) -> None:  # type: ignore[no-untyped-def]
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_healthy(base: str, server, limit_s: float = 60) -> None:  # type: ignore[no-untyped-def]
     import httpx
 
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise click.ClickException("the benchmark server exited during start-up")
@@ -268,8 +273,10 @@ def _wait_healthy(base: str, server) -> None:  # type: ignore[no-untyped-def]
                 return
         except httpx.TransportError:
             pass
-        time.sleep(0.2)
-    raise click.ClickException("the benchmark server did not answer /healthz within 60 s")
+        time.sleep(0.1)
+    raise click.ClickException(
+        f"the benchmark server did not answer /healthz within {limit_s:.0f} s"
+    )
 
 
 @bench.command("balance")
@@ -661,16 +668,11 @@ def bench_certifications(
 
 def demo_ready_seconds() -> dict[str, float]:
     """`nongbao demo --no-kiosk` on a fresh data folder: seconds until /healthz answers."""
-    import socket
     import subprocess
     import sys
 
-    import httpx
-
     with tempfile.TemporaryDirectory(prefix="nongbao-bench-demo-") as tmp:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
+        port = _free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("NONGBAO_")}
         command = [sys.executable, "-m", "nongbao", "demo", "--no-kiosk"]
         command += ["--port", str(port), "--data-dir", tmp]
@@ -682,17 +684,7 @@ def demo_ready_seconds() -> dict[str, float]:
             stderr=subprocess.DEVNULL,
         )
         try:
-            while True:
-                if server.poll() is not None:
-                    raise click.ClickException("the demo exited during start-up")
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() - started > 600:
-                    raise click.ClickException("the demo did not answer /healthz within 600 s")
-                time.sleep(0.1)
+            _wait_healthy(f"http://127.0.0.1:{port}", server, limit_s=600)
             return {"ready_seconds": round(time.monotonic() - started, 2)}
         finally:
             server.terminate()

@@ -1,4 +1,7 @@
-"""Files written once by whichever process gets there first (the key files)."""
+"""Atomic file writes: whole or absent, never half (key files, archive blobs).
+
+Temporary files are `.tmp-*` beside the target, so a reader listing a folder can skip them.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ def create_once(path: Path, data: bytes, mode: int = 0o600) -> bool:
     data folder must never each make their own key and leave the other's ciphertext or
     signatures orphaned, which `os.replace` of a shared temp name allowed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
@@ -32,7 +35,7 @@ def create_once(path: Path, data: bytes, mode: int = 0o600) -> bool:
 def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Replace `path` with `data`: a reader sees the old file or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:

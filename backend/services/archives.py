@@ -10,9 +10,7 @@ policy marks them `deleted_at` and removes a blob once no live document refers t
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -25,6 +23,7 @@ from sqlmodel import Session, select
 
 from backend.crypto import HEADER_MAX, KeyError_, Keyring
 from backend.errors import DomainError, NotFound, field_error
+from backend.files import write_atomically
 from backend.models import ARCHIVE_KINDS, ArchiveDocument, utcnow
 from backend.services import audit, registry
 from backend.services.context import Ctx
@@ -87,20 +86,7 @@ def _write_blob(ctx: Ctx, root: Path, sha256: str, data: bytes) -> None:
     if path.exists():  # the same content is already stored: dedupe
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(path, ctx.keyring.encrypt(data, sha256.encode()))
-
-
-def _write_atomically(path: Path, sealed: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(sealed)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)  # atomic: a reader sees the whole blob or none
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, ctx.keyring.encrypt(data, sha256.encode()))
 
 
 def check(ctx: Ctx, data: bytes, declared_type: str | None = None) -> str:
@@ -296,7 +282,7 @@ def reseal_blob(keyring: Keyring, path: Path) -> str:
         return DAMAGED
     # the name is the plaintext's sha256, so it stays; a reader sees the old or the new blob,
     # both of which open with the key file (it keeps the old keys)
-    _write_atomically(path, keyring.encrypt(data, sha256.encode()))
+    write_atomically(path, keyring.encrypt(data, sha256.encode()))
     return RESEALED
 
 
