@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.nongbao-setup
 
-.PHONY: setup run test lint format bench clean-data
+.PHONY: setup run test test-any-date lint format bench clean-data
 
 setup: $(STAMP)
 
@@ -17,6 +17,10 @@ run: setup
 
 test: setup
 	bash scripts/test.sh
+
+# the suite with the machine's clock moved 400 and 1,100 days ahead (libfaketime)
+test-any-date: setup
+	bash scripts/test-any-date.sh
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from backend import ledger
+from backend import clock, ledger
 from backend.api import metrics, problems
 from backend.api.audit import audit_writes
 from backend.api.deps import AppState
@@ -32,7 +32,7 @@ from backend.policy import load_policy
 
 
 def create_app(
-    settings: Settings | None = None, *, today: Callable[[], date] = date.today
+    settings: Settings | None = None, *, today: Callable[[], date] = clock.today
 ) -> FastAPI:
     settings = settings or get_settings()
     engine = engine_for(settings.effective_database_url)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 
 import click
 
+from backend import clock
 from backend.config import get_settings
 
 
@@ -30,7 +30,7 @@ def archives_dispose(today: object, as_json: bool) -> None:
     from backend.cli import service_ctx
     from backend.services import archives as service
 
-    on = today.date() if today is not None else date.today()  # type: ignore[attr-defined]
+    on = today.date() if today is not None else clock.today()  # type: ignore[attr-defined]
     root = service.archive_root(get_settings().data_dir)
     with service_ctx("archives-dispose") as ctx:
         result = service.dispose_expired(ctx, root, on)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from backend import clock
 from backend.config import get_settings
 
 if TYPE_CHECKING:
@@ -354,7 +355,7 @@ def payroll_run(period: str, run_on: str | None, bank_file: Path | None, as_json
                 engine,
                 load_policy(settings.policy_file),
                 actor,
-                _date.today(),
+                clock.today(),
                 period,
                 day,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),

@@ -24,14 +24,14 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from backend import ledger, months
+from backend import clock, ledger, months
 from backend.crypto import Keyring, load_keyring
 from backend.db import engine_for, session_scope, upgrade
 from backend.idnumber import check_char
@@ -650,7 +650,7 @@ def add_review_cases(engine: Engine, g: Generator) -> None:
                     "certification_id": None,
                     "reasons": json.dumps(why),
                     "status": "open",
-                    "created_at": datetime.now(UTC),
+                    "created_at": clock.now(),
                 }
                 for r, why in zip(
                     g.rng.sample(pensioners, min(len(reasons), len(pensioners))),
@@ -783,7 +783,7 @@ def build_demo(
     data_dir = Path(data_dir or settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     url = database_url or settings.database_url or f"sqlite:///{data_dir / 'nongbao.sqlite3'}"
-    today = today or date.today()
+    today = today or clock.today()
     upgrade(url)
     engine = engine_for(url)
     keyring = load_keyring(
@@ -804,7 +804,7 @@ def build_demo(
             f"the database {url} holds a demo county but {info_path} is missing; use a fresh --data-dir"
         )
     policy = load_policy(settings.policy_file)
-    now = datetime.now(UTC)
+    now = clock.now()
     step = _Steps(progress)
     g = Generator(seed, residents, policy, today)
     g.households()
@@ -857,7 +857,7 @@ def build_demo(
 
 
 def describe(info: DemoInfo, base: str) -> str:
-    year = date.today().year
+    year = clock.today().year
     lines = [
         f"Demo county {'created' if info.created else 'reused'} in {info.seconds} s: {info.residents} residents, {info.pensioners} pensioners, "
         f"{info.contributions} contributions, {info.payroll_runs} payroll runs, {info.deaths} deaths  (data: {info.data_dir})",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
+
+from backend import clock
 
 ROLES = ("admin", "clerk", "reviewer", "field_worker", "auditor")
 PERSON_STATUSES = ("enrolled", "receiving", "suspended", "terminated", "cancelled", "frozen")
@@ -13,7 +15,7 @@ BUCKETS = ("personal", "collective", "other", "government")
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def _fen(**kw: object) -> object:

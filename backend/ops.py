@@ -32,6 +32,7 @@ import sqlite3
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -500,7 +501,7 @@ def _replace_dir(new: Path, target: Path) -> None:
     """Put folder `new` at `target`: two renames (the old folder steps aside, then goes)."""
     old = None
     if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}-{time.time_ns()}")
+        old = target.with_name(f".{target.name}.old-{os.getpid()}-{uuid.uuid4().hex[:12]}")
         os.replace(target, old)
     os.replace(new, target)
     if old is not None:

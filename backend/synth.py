@@ -7,12 +7,12 @@ ID numbers are valid (check character included) and encrypted like any other.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from backend import ledger, months
+from backend import clock, ledger, months
 from backend.crypto import Keyring
 from backend.db import session_scope
 from backend.idnumber import check_char
@@ -39,7 +39,7 @@ def create_pensioners(
 ) -> None:
     """`count` awarded pensioners with accounts, certified, paid through the month before `period`."""
     settled = months.add(period, -1)
-    now = datetime.now(UTC)
+    now = clock.now()
     width = len(str(count))
     with session_scope(engine) as s:
         ledger.ensure_fund_accounts(s)

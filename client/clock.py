@@ -10,9 +10,12 @@ right on the day it was written and wrong a month later. Here the date is asked 
 and that place can be set:
 
 * in a process, by `set_to(instant)` / `travel(instant)` (tests), and `reset()`;
-* for a whole process from outside, by `NONGBAO_CLOCK=2026-11-27T10:00:00+08:00` (a test's
-  live server, a training county): the clock starts at that instant and then runs with the
-  real one, so durations (token lifetimes, challenge expiry) stay true.
+* for a whole process from outside, by `NONGBAO_CLOCK=2026-11-27T10:00:00+08:00` (a training
+  county): the clock starts at that instant and then runs with the real one, so durations
+  (token lifetimes, challenge expiry) stay true. `NONGBAO_CLOCK=2026-11-27T10:00:00+08:00@E`
+  pins that instant to the wall-clock moment E (POSIX seconds) instead of to the process's
+  start, so that every process given the same value (a test run, its live servers, its apps)
+  reads the same time: a challenge issued by the server and a frame stamped by a device agree.
 
 The county's date is China Standard Time (UTC+8, no daylight saving): a kiosk that opens at
 07:00 in Beijing is on that day, not on the previous day of UTC.
@@ -51,8 +54,11 @@ def parse_instant(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
-def set_to(instant: datetime | date | str, *, tick: bool = True) -> None:
-    """Set the clock: running on from `instant` (tick) or stopped at it."""
+def set_to(
+    instant: datetime | date | str, *, tick: bool = True, since: float | None = None
+) -> None:
+    """Set the clock: running on from `instant` (tick) or stopped at it. With `since` (a
+    wall-clock POSIX time), `instant` is what the clock read at that moment."""
     global _offset, _frozen
     if isinstance(instant, str):
         at = parse_instant(instant)
@@ -62,7 +68,8 @@ def set_to(instant: datetime | date | str, *, tick: bool = True) -> None:
         at = datetime(instant.year, instant.month, instant.day, 10, tzinfo=COUNTY_TZ)
     at = at.astimezone(UTC)
     if tick:
-        _offset, _frozen = at - _wall(), None
+        wall = _wall() if since is None else datetime.fromtimestamp(since, UTC)
+        _offset, _frozen = at - wall, None
     else:
         _offset, _frozen = timedelta(0), at
 
@@ -71,8 +78,10 @@ def reset() -> None:
     """Back to the wall clock (or to NONGBAO_CLOCK where the process was started with it)."""
     global _offset, _frozen
     _offset, _frozen = timedelta(0), None
-    if os.environ.get(ENV):
-        set_to(os.environ[ENV])
+    setting = os.environ.get(ENV, "").strip()
+    if setting:
+        instant, _, since = setting.partition("@")
+        set_to(instant, since=float(since) if since else None)
 
 
 @contextmanager

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from client import clock
 from field_app.client import Challenge, WorkPerson
 from field_app.outbox import Visit
 from field_app.session import FieldSession, SignInError
@@ -139,7 +139,7 @@ class FieldFlow:
         session: FieldSession,
         devices: Devices,
         *,
-        wall: Callable[[], float] = time.time,
+        wall: Callable[[], float] = clock.timestamp,
         base_url: str = "",
         on_saved: Callable[[], None] = lambda: None,
     ) -> None:

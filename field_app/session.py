@@ -7,10 +7,10 @@ a worker can visit villages without signal. Sign-out wipes the cached personal d
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from client import clock as product_clock
 from field_app import vault as vlt
 from field_app.client import ApiError, FieldClient, Unreachable, Worklist
 from field_app.outbox import Outbox
@@ -45,7 +45,7 @@ class FieldSession:
         store: DeviceStore,
         *,
         client_factory: ClientFactory = default_client,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = product_clock.timestamp,
         offline_days: int = OFFLINE_DAYS,
     ) -> None:
         self.store = store

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from client import clock as product_clock
 from field_app.client import ApiError, CertificationIn, FieldClient, Problem, Unreachable, VisitIn
 from field_app.outbox import Outbox, Visit
 from field_app.store import DeviceStore
@@ -196,7 +197,7 @@ class Syncer:
         outbox: Outbox,
         client: FieldClient,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = product_clock.timestamp,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         backoff: Backoff = Backoff(),
@@ -353,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     client = FieldClient(session.base_url, token=session.token, timeout=10.0)
     syncer = Syncer(
-        Outbox(store, vault, time.time),
+        Outbox(store, vault, product_clock.timestamp),
         client,
         backoff=Backoff(base=args.base_delay, cap=max(args.base_delay * 8, 1.0)),
     )

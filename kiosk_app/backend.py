@@ -33,6 +33,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
+from client import clock
 from kiosk_app.models import (
     AccountSummary,
     CardInfo,
@@ -464,7 +465,7 @@ class SimulatedKioskBackend:
 
     def __init__(
         self,
-        today: Callable[[], date] = date.today,
+        today: Callable[[], date] = clock.today,
         max_failures_per_day: int = 3,
         delay_s: float = 0.0,
         sleep: Callable[[float], None] | None = None,

@@ -20,6 +20,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from client import clock
 from kiosk_app import flow as f
 from kiosk_app.backend import KioskBackend, Refused, Unreachable
 from kiosk_app.devices import (
@@ -208,7 +209,7 @@ class KioskController:
                     if actions:
                         self._actions, self._reported = actions, 0
                         self._measurements, self._samples = [], []
-                        self.action_watcher.begin(actions, time.time())
+                        self.action_watcher.begin(actions, clock.timestamp())
                         self._camera_mode = "watch"
             case f.WatchAction():
                 pass  # the watcher follows the whole challenge; nothing to switch
@@ -382,7 +383,7 @@ class KioskController:
                     self._good_frame = frame
             self.post(f.FrameAssessed(verdict))
         elif mode == "watch":
-            wall = time.time()
+            wall = clock.timestamp()
             with self._lock:
                 done, measurement = self.action_watcher.feed(frame, wall)
                 if measurement is not None and len(self._measurements) < 2000:

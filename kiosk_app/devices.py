@@ -11,12 +11,12 @@ import importlib
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from client import clock
 from kiosk_app.models import CardInfo, CardKind, ReceiptContent
 
 
@@ -296,7 +296,7 @@ class HardwarePrinter:
             title=content.title,
             lines=list(content.lines),
             qr=content.qr_code,
-            printed_at=datetime.now().astimezone(),
+            printed_at=clock.local_now(),
             number=content.extra.get("number"),
         )
         try:

@@ -11,6 +11,7 @@ DEBIAN_PACKAGES=(
   chromium chromium-driver                # the review console's browser tests
   poppler-utils                           # pdftoppm: reports rendered to PNG in tests
   postgresql-client                       # pg_dump / pg_restore for backups
+  libfaketime                             # make test-any-date: the suite on other days
 )
 
 missing=()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -20,6 +21,14 @@ settings.load_profile("nongbao")
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 TODAY = date(2026, 11, 27)  # the tests' fixed "today": results do not drift with the calendar
+
+# The product's clock for the whole run, set before any product module is imported: this
+# process, every live server and every app it starts read TODAY at 10:00 county time at the
+# moment the run began, and then run on with the wall clock. The "@" pins that instant to one
+# wall-clock moment, so all the processes of the run read the same time (a challenge issued by
+# a server and a frame stamped by an app agree). The wall clock itself can be any day:
+# `make test-any-date` runs the suite with the machine's clock moved years ahead.
+os.environ["NONGBAO_CLOCK"] = f"{TODAY.isoformat()}T10:00:00+08:00@{time.time():.6f}"
 
 
 def pg_base_url() -> str:

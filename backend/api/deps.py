@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from backend import clock
 from backend.config import Settings
 from backend.crypto import Keyring
 from backend.db import session_scope
@@ -31,7 +32,7 @@ class AppState:
     engine: Engine
     policy: Policy
     keyring: Keyring
-    today: Callable[[], date] = date.today
+    today: Callable[[], date] = clock.today
 
 
 def state(request: Request) -> AppState:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 from pathlib import Path
 
 import click
 
+from backend import clock
 from backend.reports.render import FORMATS
 
 FORMAT_CHOICE = click.Choice([*FORMATS, "all"])
@@ -124,5 +124,5 @@ def publicity_cmd(year: int, village: str | None, out: Path, fmt: str, as_json: 
 @_options
 def certification_cmd(on: object, village: str | None, out: Path, fmt: str, as_json: bool) -> None:
     """Certification status per village and the work list (due, overdue, suspended)."""
-    day = on.date() if on is not None else date.today()  # type: ignore[attr-defined]
+    day = on.date() if on is not None else clock.today()  # type: ignore[attr-defined]
     _produce("certification", out, fmt, as_json, on=day, village=village)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlmodel import Session
 
+from backend import clock
 from backend.crypto import Keyring
 from backend.errors import field_error
 from backend.policy import Policy
@@ -37,7 +38,7 @@ def build(
     data_dir: Path | None = None,
     today: date | None = None,
 ) -> Report:
-    today = today or date.today()
+    today = today or clock.today()
     if kind == "monthly-statement":
         if not p.run_id:
             raise field_error(

@@ -7,6 +7,7 @@ from datetime import date
 
 from sqlmodel import Session
 
+from backend import clock
 from backend.crypto import Keyring
 from backend.policy import Policy
 
@@ -33,4 +34,4 @@ class Ctx:
     policy: Policy
     keyring: Keyring
     actor: Actor = SYSTEM
-    today: date = field(default_factory=date.today)
+    today: date = field(default_factory=clock.today)

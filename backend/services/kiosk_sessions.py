@@ -11,8 +11,8 @@ import base64
 import hashlib
 import hmac
 import json
-import time
 
+from backend import clock
 from backend.errors import Forbidden
 from backend.services.context import Ctx
 
@@ -26,7 +26,7 @@ def _mac(ctx: Ctx, body: str) -> str:
 
 
 def open_session(ctx: Ctx, person_id: str, now: float | None = None) -> tuple[str, int]:
-    exp = int((now or time.time()) + TTL_SECONDS)
+    exp = int((now or clock.timestamp()) + TTL_SECONDS)
     body = (
         base64.urlsafe_b64encode(
             json.dumps({"p": person_id, "d": ctx.actor.device_id, "e": exp}).encode()
@@ -54,5 +54,5 @@ def require(ctx: Ctx, token: str | None, person_id: str, now: float | None = Non
         raise Forbidden("invalid resident session") from None
     if claims.get("p") != person_id or claims.get("d") != ctx.actor.device_id:
         raise Forbidden("the resident session is for another person or kiosk")
-    if claims.get("e", 0) < (now or time.time()):
+    if claims.get("e", 0) < (now or clock.timestamp()):
         raise Forbidden("the resident session has expired: insert the card again")

@@ -16,14 +16,14 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from fractions import Fraction
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from backend import ledger, months
+from backend import clock, ledger, months
 from backend.crypto import Keyring
 from backend.db import session_scope
 from backend.errors import NotFound, field_error
@@ -123,7 +123,7 @@ def run(
         ).one()
         run_row.paid, run_row.total_fen = int(paid), int(total)
         run_row.suspended += suspended
-        run_row.status, run_row.completed_at = "completed", datetime.now(UTC)
+        run_row.status, run_row.completed_at = "completed", clock.now()
         s.add(run_row)
     return RunResult(
         run_row.id, period, run_row.run_on, run_row.paid, run_row.total_fen, suspended, resumed
@@ -192,7 +192,7 @@ def _least(s: Session) -> str:
 def _apply_suspensions(s: Session, policy: Policy, run_row: PayrollRun, actor: Actor) -> int:
     """Lapsed certifications and unpaid children suspend; paid children lift family binding."""
     tag = run_row.id[-8:]
-    now = datetime.now(UTC)
+    now = clock.now()
     params = {
         "run_on": run_row.run_on,
         "period": run_row.period,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.script import ScriptDirectory
 
+from backend import clock
 from backend.db import alembic_config, engine_for
 from tests.backend.conftest import PASSWORD, Api, valid_id
 from tests.backend.test_benefits_worked import run
@@ -61,7 +61,7 @@ def _case_row(db_url: str, person_id: str, reasons: list[str]) -> str:
                 "id": case_id,
                 "pid": person_id,
                 "reasons": json.dumps(reasons),
-                "at": datetime.now(UTC),
+                "at": clock.now(),
             },
         )
     return case_id

@@ -247,9 +247,10 @@ def real_session(api: Api, tmp_path: Path, clock: FakeClock) -> FieldSession:
 
 
 def face_visit(session: FieldSession, clock: Any, person_id: str, photo: str) -> str:
-    import time
+    from client import clock as product_clock
 
-    clock.now = max(clock.now, time.time())  # after the challenge was issued, as on a phone
+    # after the challenge was issued, as on a phone
+    clock.now = max(clock.now, product_clock.timestamp())
     flow = FieldFlow(
         session,
         Devices(AlwaysGoodGate(), SimulatedWatcher(), FixedMatcher(0.4), Locator(), encode_jpeg),
@@ -270,12 +271,13 @@ def face_visit(session: FieldSession, clock: Any, person_id: str, photo: str) ->
 
 
 class WallClock(FakeClock):
-    """Real time for the evidence (the backend checks it against the challenge), fake sleeps."""
+    """The product's time for the evidence (the backend checks it against the challenge),
+    fake sleeps."""
 
     def __init__(self) -> None:
-        import time
+        from client import clock as product_clock
 
-        super().__init__(time.time())
+        super().__init__(product_clock.timestamp())
 
 
 def test_decisions_come_back_resends_are_idempotent_and_a_failure_goes_to_review(

@@ -8,12 +8,12 @@ like the backend's own end-to-end tests; the sampled frame is the real photo.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from client import clock
 from kiosk_app.backend import HttpKioskBackend, Refused
 from kiosk_app.models import CardInfo, CardKind, LivenessEvidence
 
@@ -45,7 +45,7 @@ def world(sqlite_url: str, tmp_path: Path) -> Iterator[dict]:
 
 
 def measurements(actions: tuple[str, ...]) -> tuple[dict[str, object], ...]:
-    t = time.time()
+    t = clock.timestamp()
     frames: list[dict[str, object]] = []
 
     def add(**values: float) -> None:
