@@ -91,6 +91,7 @@ def build_kiosk(
         face_gate,
         watcher,
         speak=voice.play,
+        say=voice.say,
         mode=mode,
         clock=clock,
     )

@@ -56,6 +56,7 @@ class KioskController:
         action_watcher: ActionWatcher,
         speak: Callable[[str], None] = lambda key: None,
         *,
+        say: Callable[[str, str], None] | None = None,
         mode: str = "thread",
         camera_fps: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
@@ -68,6 +69,8 @@ class KioskController:
         self.face_gate = face_gate
         self.action_watcher = action_watcher
         self.speak = speak
+        # a sentence made at run time; without a voice that can render one, the fixed prompt
+        self.say: Callable[[str, str], None] = say or (lambda key, text: speak(key))
         if mode not in ("thread", "inline", "manual"):
             raise ValueError(f"unknown controller mode {mode!r}")
         self.mode = mode
@@ -174,8 +177,10 @@ class KioskController:
     def _run(self, effect: f.Effect) -> None:
         b = self.backend
         match effect:
-            case f.Speak(key=key):
+            case f.Speak(key=key, text=None):
                 self.speak(key)
+            case f.Speak(key=key, text=str(text)):
+                self.say(key, text)
             case f.ReadCard(req=req, kind=kind):
 
                 def read() -> f.Event:

@@ -37,7 +37,16 @@ from kiosk_app.models import (
     Resident,
     format_yuan,
 )
-from kiosk_app.texts import GUIDE_FOR_REASON, KNOWN_ACTIONS, MSG, VOICE, Text, t
+from kiosk_app.texts import (
+    GUIDE_FOR_REASON,
+    KNOWN_ACTIONS,
+    MSG,
+    TAKE_CARD_OUTCOME,
+    VOICE,
+    Text,
+    spoken_passed,
+    t,
+)
 
 
 class Screen(StrEnum):
@@ -341,6 +350,7 @@ class RunSelfTest:
 @dataclass(frozen=True)
 class Speak:
     key: str  # a texts.VOICE key
+    text: str | None = None  # a sentence made now (a result with its date); `key` if it fails
 
 
 @dataclass(frozen=True)
@@ -497,6 +507,7 @@ class KioskFlow:
         self._loading_kind = ""
         self._last_card_kind: CardKind | None = None
         self._take_card_receipt = False
+        self._take_card_outcome = ""  # result_kind of the session that just ended
         self._last_attract_voice: float | None = None
         # the technician menu
         self._corner_taps: list[float] = []
@@ -595,14 +606,16 @@ class KioskFlow:
 
     # ------------------------------------------------------------ helpers
 
-    def _enter(self, screen: Screen, now: float, voice: str | None = None) -> list[Effect]:
+    def _enter(
+        self, screen: Screen, now: float, voice: str | None = None, text: str | None = None
+    ) -> list[Effect]:
         self.screen = screen
         self._entered = now
         self._last_activity = now
         self._idle_warned_at = None
         self._help_open = False
         self._voice = voice
-        return [Speak(voice)] if voice else []
+        return [Speak(voice, text)] if voice else []
 
     def _request(self, op: str, now: float, timeout: float) -> int:
         self._req += 1
@@ -621,6 +634,7 @@ class KioskFlow:
         effects = self._stop_camera()
         session_id = self._s.resident.session_id if self._s and self._s.resident else None
         printed = bool(self._s and self._s.printed_receipt)
+        self._take_card_outcome = self._s.result_kind if self._s else ""
         had_session = self._s is not None
         self._s = None
         self._op = None
@@ -633,13 +647,24 @@ class KioskFlow:
         if self.card_present:
             self._take_card_receipt = printed
             self._last_reminder = now
-            effects += self._enter(Screen.TAKE_CARD, now, self._take_card_voice())
+            effects += self._enter(
+                Screen.TAKE_CARD, now, self._take_card_voice(), self._take_card_sentence()
+            )
         else:
             effects += self._enter(Screen.ATTRACT, now)
         return effects
 
     def _take_card_voice(self) -> str:
         return "take_id" if self._card_kind() == CardKind.ID_CARD else "take_card"
+
+    def _take_card_sentence(self) -> str | None:
+        """The take-card prompt repeats the outcome: "认证成功。…请取走您的卡", never a bare
+        "办完了" after a failure."""
+        outcome = TAKE_CARD_OUTCOME.get(self._take_card_outcome)
+        if outcome is None:
+            return None
+        card = "请拿走您的身份证。" if self._card_kind() == CardKind.ID_CARD else "请取走您的卡。"
+        return outcome + card
 
     def _card_kind(self) -> CardKind | None:
         return self._last_card_kind
@@ -700,7 +725,7 @@ class KioskFlow:
         if self.screen == Screen.TAKE_CARD:
             if now - self._last_reminder >= cfg.take_card_reminder_s:
                 self._last_reminder = now
-                return [Speak(self._take_card_voice())]
+                return [Speak(self._take_card_voice(), self._take_card_sentence())]
             return []
         if (
             self.screen in (Screen.CAMERA, Screen.IDENTIFY)
@@ -1143,13 +1168,16 @@ class KioskFlow:
         if result.outcome not in ("passed", "referred"):
             return self._refused("other", f"outcome {result.outcome!r}", now)
         s.result_kind = result.outcome
+        passed = result.outcome == "passed"
         if result.receipt is None:
-            return self._enter(Screen.RESULT, now, result.outcome)
+            spoken = spoken_passed(result.valid_until) if passed else None
+            return self._enter(Screen.RESULT, now, result.outcome, spoken)
         content = self._receipt_content(s, result)
         req = self._request("print_receipt", now, self.config.print_timeout_s)
         self._print_kind = "certification"
         self._retry = None
-        effects = self._enter(Screen.PRINTING, now, f"{result.outcome}_printing")
+        spoken = spoken_passed(result.valid_until, "正在打印凭条。") if passed else None
+        effects = self._enter(Screen.PRINTING, now, f"{result.outcome}_printing", spoken)
         return [*effects, PrintReceipt(req, content)]
 
     def _receipt_content(self, s: _Session, result: CertificationResult) -> ReceiptContent:
@@ -1285,12 +1313,14 @@ class KioskFlow:
         if screen == Screen.TAKE_CARD:
             id_card = self._card_kind() == CardKind.ID_CARD
             receipt = self._take_card_receipt
+            # after a failure the screen must not say "办完了" (all done)
+            failed = self._take_card_outcome in ("failed", "liveness_failed", "failed_final")
             return ViewModel(
                 **base | {"back": None},
                 title=t("take_id_title") if id_card else t("take_card_title"),
                 body=t(
                     ("take_id_body" if id_card else "take_card_body")
-                    + ("" if receipt else "_noreceipt")
+                    + ("_failed" if failed else "" if receipt else "_noreceipt")
                 ),
                 picture="take_card",
             )

@@ -7,6 +7,7 @@ sentences are short and say what to do, not what went wrong in technical terms.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,14 @@ MSG: dict[str, tuple[str, str]] = {
     "take_card_body_noreceipt": ("办完了，请拿好您的卡", "All done. Take your card"),
     "take_id_body": ("办完了，请拿好身份证和凭条", "All done. Take your ID card and receipt"),
     "take_id_body_noreceipt": ("办完了，请拿好您的身份证", "All done. Take your ID card"),
+    "take_card_body_failed": (
+        "这次没有认证成功，请拿好您的卡。大厅工作人员可以帮您",
+        "Not certified this time. Take your card; staff in the hall can help",
+    ),
+    "take_id_body_failed": (
+        "这次没有认证成功，请拿好您的身份证。大厅工作人员可以帮您",
+        "Not certified this time. Take your ID card; staff in the hall can help",
+    ),
     "take_id_title": ("请拿走您的身份证", "Please take your ID card"),
     "statement_printed": ("凭条已打印，请在出纸口取走", "Receipt printed: take it from the slot"),
     "statement_paper_out": ("打印机没纸了，请在屏幕上查看", "Printer out of paper: see the screen"),
@@ -337,7 +346,43 @@ GUIDE_FOR_REASON: dict[str, str] = {
 }
 
 
+def spoken_passed(valid_until: date | None, then: str = "") -> str:
+    """What a resident hears on a pass: the result and until when it holds."""
+    head = "您已认证成功。"
+    if valid_until is not None:
+        head = f"您已认证成功，有效期到{spoken_date(valid_until)}。"
+    return head + then
+
+
+# What the take-card screen repeats, by the session's outcome (result_kind).
+TAKE_CARD_OUTCOME: dict[str, str] = {
+    "passed": "认证成功。",
+    "referred": "已经提交，工作人员会核对。",
+    "failed": "这次没有认证成功。",
+    "liveness_failed": "这次没有认证成功。",
+    "failed_final": "今天没有认证成功，工作人员会联系您。",
+}
+
+
 def t(key: str, **kw: object) -> Text:
     zh, en = MSG[key]
     text = Text(zh, en)
     return text.format(**kw) if kw else text
+
+
+_DIGITS = "零一二三四五六七八九"
+
+
+def _number(n: int) -> str:
+    """1..99 in Chinese numerals, as a month or a day is read (十二, 三十一)."""
+    tens, ones = divmod(n, 10)
+    head = "" if tens == 0 else ("十" if tens == 1 else _DIGITS[tens] + "十")
+    return head + (_DIGITS[ones] if ones or not head else "")
+
+
+def spoken_date(d: date) -> str:
+    """A date as a Chinese listener expects it: the year digit by digit (二零二七年), the
+    month and day as numbers (十二月三十一日). Arabic digits would be read as one number
+    ("two thousand and twenty-seven")."""
+    year = "".join(_DIGITS[int(c)] for c in f"{d.year:04d}")
+    return f"{year}年{_number(d.month)}月{_number(d.day)}日"

@@ -928,3 +928,28 @@ def test_every_screen_has_help_words_in_both_languages_and_few_choices(
             assert b.icon and b.label.zh and b.label.en, (v.screen, b.id)
         if v.tone in ("success", "warning", "error") and v.screen != S.MENU:
             assert v.icon, f"{v.screen}: a tone needs a glyph, not colour alone"
+
+
+def test_a_pass_is_spoken_with_its_date_and_the_take_card_prompt_repeats_it(
+    flow: f.KioskFlow,
+) -> None:
+    submit = to_submit(flow)
+    effects = flow.handle(f.CertificationDone(submit.req, PASSED))
+    said = [e for e in effects if isinstance(e, f.Speak)]
+    assert [s.key for s in said] == ["passed_printing"]
+    assert said[0].text == "您已认证成功，有效期到二零二七年十一月三十日。正在打印凭条。"
+    job = only(effects, f.PrintReceipt)
+    effects = flow.handle(f.PrintDone(job.req))
+    said = [e for e in effects if isinstance(e, f.Speak)]
+    assert said and said[0].text is not None and said[0].text.startswith("认证成功。")
+
+
+def test_after_a_failure_the_take_card_screen_does_not_say_all_done(flow: f.KioskFlow) -> None:
+    submit = to_submit(flow)
+    flow.handle(f.CertificationDone(submit.req, CertificationResult("K", "failed")))
+    effects = flow.handle(f.Tap("end"))
+    said = [e for e in effects if isinstance(e, f.Speak)]
+    assert flow.screen == S.TAKE_CARD
+    body = flow.view().body.zh
+    assert "办完了" not in body and "没有认证成功" in body
+    assert said and said[-1].text is not None and "没有认证成功" in said[-1].text

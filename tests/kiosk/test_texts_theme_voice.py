@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,23 @@ from PIL import ImageFont
 
 from kiosk_app import flow as f
 from kiosk_app import theme
-from kiosk_app.texts import GUIDE_FOR_REASON, KNOWN_ACTIONS, MSG, VOICE, Text, t
-from kiosk_app.voice import VoiceError, VoicePlayer, missing_prompts, render_prompts
+from kiosk_app.texts import (
+    GUIDE_FOR_REASON,
+    KNOWN_ACTIONS,
+    MSG,
+    VOICE,
+    Text,
+    spoken_date,
+    spoken_passed,
+    t,
+)
+from kiosk_app.voice import (
+    VoiceError,
+    VoicePlayer,
+    missing_prompts,
+    phonemes,
+    render_prompts,
+)
 
 FLOW_SOURCE = Path(f.__file__).read_text("utf-8")
 
@@ -121,3 +137,47 @@ def test_missing_prompts_and_a_silent_player(tmp_path: Path) -> None:
 
 def test_espeak_is_installed() -> None:
     assert shutil.which("espeak-ng"), "Debian package espeak-ng is part of `make setup`"
+
+
+# Mandarin syllables in espeak-ng's transcription end in a tone: 55, 35, 214 or 51 (and
+# the neutral tone, 33); a switch to English shows as "(en)".
+TONE = re.compile(r"(55|35|214|21|51|33)")
+
+
+@pytest.mark.parametrize("key", sorted(VOICE))
+def test_every_prompt_is_read_as_mandarin_with_tones(key: str) -> None:
+    out = phonemes(VOICE[key])
+    assert "(en)" not in out, f"{key}: espeak-ng switched to English: {out}"
+    syllables = [w for w in re.split(r"[_| ]+", out) if w.strip()]
+    toned = [w for w in syllables if TONE.search(w)]
+    assert len(toned) >= 0.8 * len(syllables), f"{key}: {out}"
+
+
+@pytest.mark.parametrize(
+    "day",
+    [date(2027, 11, 30), date(2027, 12, 31), date(2028, 1, 1), date(2030, 10, 20)],
+)
+def test_the_result_with_its_date_is_mandarin_too(day: date) -> None:
+    sentence = spoken_passed(day, "正在打印凭条。")
+    assert re.search(r"[0-9]", sentence) is None  # digits would be read as one number
+    out = phonemes(sentence)
+    assert "(en)" not in out and TONE.search(out)
+
+
+def test_spoken_dates_read_the_year_digit_by_digit() -> None:
+    assert spoken_date(date(2027, 12, 31)) == "二零二七年十二月三十一日"
+    assert spoken_date(date(2030, 1, 10)) == "二零三零年一月十日"
+    assert spoken_date(date(2028, 2, 20)) == "二零二八年二月二十日"
+
+
+def test_a_sentence_is_rendered_once_and_repeat_says_it_again(tmp_path: Path) -> None:
+    player = VoicePlayer(tmp_path)
+    player.enabled = True
+    text = spoken_passed(date(2027, 12, 31))
+    wav = player._rendered(text)
+    assert wav is not None and wav.read_bytes()[:4] == b"RIFF"
+    assert player._rendered(text) == wav  # cached by its text
+    player.enabled = False
+    player.say("passed", text)
+    player.repeat()
+    assert player.played == ["passed", "passed"] and player.spoken == [text, text]
