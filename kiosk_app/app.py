@@ -230,6 +230,9 @@ class KioskApp(App):
             back.opacity, back.enabled = 1, view.back_enabled
             back.text = tx(view.back.label)
         ids.help.text = tx(view.help.label) if view.help else ""
+        ids.repeat.text = MSG["btn_repeat"][0 if lang == "zh" else 1]
+        ids.repeat.opacity = 1 if view.voice else 0  # nothing was said on this screen
+        ids.repeat.enabled = bool(view.voice)
         ids.help.opacity = 1 if view.help else 0
         ids.help.enabled = view.help is not None
         self._render_overlay(view, lang)

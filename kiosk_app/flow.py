@@ -504,6 +504,7 @@ class KioskFlow:
         self._printer_fault = ""
         self._last_reminder = now
         self._voice: str | None = None
+        self._voice_text: str | None = None  # the sentence said with it, if made at run time
         self._loading_kind = ""
         self._last_card_kind: CardKind | None = None
         self._take_card_receipt = False
@@ -615,6 +616,7 @@ class KioskFlow:
         self._idle_warned_at = None
         self._help_open = False
         self._voice = voice
+        self._voice_text = text
         return [Speak(voice, text)] if voice else []
 
     def _request(self, op: str, now: float, timeout: float) -> int:
@@ -805,11 +807,13 @@ class KioskFlow:
 
     def _on_tap(self, button: str, now: float) -> list[Effect]:
         view = self.view()
-        if button not in view.button_ids() and button != "lang":
+        if button not in view.button_ids() and button not in ("lang", "repeat"):
             return []  # a stale tap for a button no longer shown
         if button == "lang":
             self.lang = "en" if self.lang == "zh" else "zh"
             return []
+        if button == "repeat":  # "再说一遍": the screen's prompt again, word for word
+            return [Speak(self._voice, self._voice_text)] if self._voice else []
         if button == "help":
             self._help_open = True
             return [Speak(self._help_key())]

@@ -288,14 +288,30 @@ def live(out: Path, orientation: str, limit_s: float = 90.0) -> int:
     from kiosk_app.backend import demo_card
     from kiosk_app.face import SimulatedActionWatcher, SimulatedFaceGate
     from kiosk_app.flow import Screen, Tap
+    from kiosk_app.models import QualityVerdict
 
     kiosk = build_kiosk(simulate=True, mode="thread", voice_enabled=False)
     # about a second at each camera step and each action (10 frames a second)
-    kiosk.controller.face_gate = SimulatedFaceGate(("no_face",) * 4 + ("too_small",) * 6)
+    scripted = SimulatedFaceGate(("no_face",) * 4 + ("too_small",) * 6)
     kiosk.controller.action_watcher = SimulatedActionWatcher(8)
     app = KioskApp(kiosk.controller, landscape=orientation == "landscape")
     seen: list[str] = []
     state = {"result": 1, "camera_shot": False}
+
+    class ShotFirst:
+        """The scripted gate, except that the camera screen sees no face until its picture
+        is taken: on a busy machine the gate could otherwise pass before a frame is drawn
+        (an order of events, not a race against time)."""
+
+        def reset(self) -> None:
+            scripted.reset()
+
+        def assess(self, frame: Any) -> Any:
+            if kiosk.flow.screen == Screen.CAMERA and not state["camera_shot"]:
+                return QualityVerdict(False, False, "no_face", "请把脸放进框里", "No face")
+            return scripted.assess(frame)
+
+    kiosk.controller.face_gate = ShotFirst()
     # every screen the flow goes through, recorded at each transition: polling the screen
     # would miss the short ones (submitting lasts as long as the simulated backend takes)
     visited: list[str] = [str(kiosk.flow.screen)]

@@ -29,6 +29,7 @@ MSG: dict[str, tuple[str, str]] = {
     # buttons
     "btn_back": ("返回", "Back"),
     "btn_help": ("帮助", "Help"),
+    "btn_repeat": ("再说一遍", "Say again"),
     "btn_lang": ("English", "中文"),
     "btn_exit": ("退出", "Exit"),
     "btn_certify": ("认证", "Certify"),

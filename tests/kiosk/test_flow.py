@@ -953,3 +953,12 @@ def test_after_a_failure_the_take_card_screen_does_not_say_all_done(flow: f.Kios
     body = flow.view().body.zh
     assert "办完了" not in body and "没有认证成功" in body
     assert said and said[-1].text is not None and "没有认证成功" in said[-1].text
+
+
+def test_say_again_repeats_the_screens_prompt_word_for_word(flow: f.KioskFlow) -> None:
+    submit = to_submit(flow)
+    first = [
+        e for e in flow.handle(f.CertificationDone(submit.req, PASSED)) if isinstance(e, f.Speak)
+    ]
+    again = flow.handle(f.Tap("repeat"))
+    assert again == first and flow.view().voice == "passed_printing"
