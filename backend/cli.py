@@ -58,24 +58,23 @@ def serve(host: str, port: int, workers: int) -> None:
 
     settings = get_settings()
     require_migrated(engine_for(settings.effective_database_url))  # fail before binding the port
+    trusted = forwarded_allow_ips(settings.trusted_proxies)
     uvicorn.run(
         "backend.main:app",
         host=host,
         port=port,
         workers=workers,
         log_level="info",
-        **proxy_options(settings.trusted_proxies),
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted,
     )
 
 
-def proxy_options(trusted_proxies: str) -> dict[str, object]:
+def forwarded_allow_ips(trusted_proxies: str) -> str:
     """uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise: any local
     process could then pose as any client. It believes the configured proxies only (the
     same list the app's own client address reads, backend/api/deps.py), or nobody."""
-    trusted = ",".join(p.strip() for p in trusted_proxies.split(",") if p.strip())
-    if not trusted:
-        return {"proxy_headers": False, "forwarded_allow_ips": ""}
-    return {"proxy_headers": True, "forwarded_allow_ips": trusted}
+    return ",".join(p.strip() for p in trusted_proxies.split(",") if p.strip())
 
 
 @click.group()
