@@ -80,10 +80,10 @@ def reserve(
     engine: Engine, limits: LoginLimits, username: str, client: str, now: datetime | None = None
 ) -> int:
     """Write a pending attempt, or refuse one that a limit forbids (then nothing is written)."""
-    now = now or clock.now()
     name = account_key(username)
     with session_scope(engine) as s:
         _serialize(s)
+        now = now or clock.now()  # read once the lock is held: no later attempt is stamped earlier
         _refuse_if_locked(s, limits, name, now)
         counted = _counted(now - MINUTE)
         by_account = s.exec(counted.where(LoginAttempt.username == name)).all()
@@ -122,8 +122,10 @@ def unlock(session: Session, username: str) -> int:
 
 
 def _serialize(session: Session) -> None:
-    # SQLite: every transaction here begins IMMEDIATE (backend/db.py), one writer at a time;
-    # PostgreSQL: count-then-insert would race under READ COMMITTED without this lock
+    # SQLite: every transaction begins IMMEDIATE (backend/db.py): one writer at a time, from
+    # the moment the connection is taken; PostgreSQL: count-then-insert would race under
+    # READ COMMITTED without this lock
+    session.connection()
     if session.get_bind().dialect.name == "postgresql":
         session.exec(sa.text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_LOCK_KEY))  # type: ignore[call-overload]
 
@@ -171,4 +173,4 @@ def _utc(at: datetime) -> datetime:
 
 
 def _seconds(delta: timedelta) -> int:
-    return max(1, math.ceil(delta.total_seconds()))
+    return max(1, math.ceil(delta.total_seconds()))  # TooManyRequests keeps it at least 1

@@ -37,12 +37,12 @@ def hit(
     """Count one request of `bucket` by the token's subject, or refuse it (429) when the
     subject already made `limit` in the last minute. An invalid token is not counted: the
     route refuses it anyway (401)."""
-    now = now or clock.now()
     with session_scope(engine) as s:
         subject = auth.token_subject(s, keyring, token)
         if subject is None:
             return
         _serialize(s, f"{bucket}|{subject}")
+        now = now or clock.now()  # read once the lock is held: no later hit is stamped earlier
         recent = s.exec(
             select(RateHit.at)
             .where(RateHit.bucket == bucket, RateHit.subject == subject)
