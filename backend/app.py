@@ -27,7 +27,7 @@ from backend.api.routes import review as review_routes
 from backend.config import Settings, get_settings
 from backend.console import routes as console_routes
 from backend.crypto import load_keyring
-from backend.db import engine_for, require_migrated, session_scope
+from backend.db import engine_for, make_private_dir, require_migrated, session_scope
 from backend.policy import load_policy
 
 
@@ -35,6 +35,7 @@ def create_app(
     settings: Settings | None = None, *, today: Callable[[], date] = clock.today
 ) -> FastAPI:
     settings = settings or get_settings()
+    make_private_dir(settings.data_dir)  # keys, archives and the embedded database live here
     engine = engine_for(settings.effective_database_url)
     # refuse to start on an unmigrated database, with a message that says what to do
     require_migrated(engine)
@@ -63,7 +64,12 @@ def create_app(
     app.add_middleware(
         BodyLimit, max_json=settings.max_body_bytes, max_upload=settings.max_upload_bytes
     )
-    app.add_middleware(RateLimit, rules=default_rules(settings.login_attempts_per_minute))
+    app.add_middleware(
+        RateLimit,
+        rules=default_rules(settings.device_requests_per_minute),
+        engine=engine,
+        keyring=state.keyring,
+    )
     metrics.install(app, engine, state.keyring)  # outermost: times and logs every answer, 429s too
 
     @app.get("/healthz", tags=["operations"])

@@ -56,10 +56,25 @@ def serve(host: str, port: int, workers: int) -> None:
 
     from backend.db import engine_for, require_migrated
 
-    require_migrated(
-        engine_for(get_settings().effective_database_url)
-    )  # fail before binding the port
-    uvicorn.run("backend.main:app", host=host, port=port, workers=workers, log_level="info")
+    settings = get_settings()
+    require_migrated(engine_for(settings.effective_database_url))  # fail before binding the port
+    trusted = forwarded_allow_ips(settings.trusted_proxies)
+    uvicorn.run(
+        "backend.main:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted,
+    )
+
+
+def forwarded_allow_ips(trusted_proxies: str) -> str:
+    """uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise: any local
+    process could then pose as any client. It believes the configured proxies only (the
+    same list the app's own client address reads, backend/api/deps.py), or nobody."""
+    return ",".join(p.strip() for p in trusted_proxies.split(",") if p.strip())
 
 
 @click.group()
@@ -114,6 +129,20 @@ def user_add(name: str, role: str, villages: tuple[str, ...]) -> None:
     with service_ctx() as ctx:
         auth.create_user(ctx.session, name, password, role, list(villages))
     click.echo(f"user {name} added with role {role}")
+
+
+@user.command("unlock")
+@click.argument("name")
+def user_unlock(name: str) -> None:
+    """Lift a user's sign-in lockout (after repeated failed sign-ins); audited."""
+    from backend.services import audit, auth, login_limits
+
+    with service_ctx() as ctx:
+        if auth.find_user(ctx.session, name) is None:
+            raise click.ClickException(f"no user named {name!r}")
+        cleared = login_limits.unlock(ctx.session, name)
+        audit.record(ctx, "user.unlock", name)
+    click.echo(f"user {name} unlocked ({cleared} counted sign-in attempts cleared)")
 
 
 @click.group()

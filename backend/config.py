@@ -24,7 +24,20 @@ class Settings(BaseSettings):
     token_ttl_minutes: int = 60
     max_body_bytes: int = 1_048_576
     max_upload_bytes: int = 12_582_912
+    # Sign-in limits, counted in the database by every worker alike (docs/security-limits.md):
+    # failed or in-flight attempts per client address and per account name in the last minute,
+    # and a lockout of the account after `login_lockout_failures` failures within
+    # `login_lockout_minutes` (until the window passes or an admin runs `nongbao user unlock`)
     login_attempts_per_minute: int = 10
+    login_account_attempts_per_minute: int = 5
+    login_lockout_failures: int = 10
+    login_lockout_minutes: int = 15
+    # certification submissions and kiosk resident sessions per device (or user) per minute
+    device_requests_per_minute: int = 30
+    # Addresses or networks (comma-separated, e.g. "10.0.0.5,10.1.0.0/16") of the reverse
+    # proxies whose X-Forwarded-For is believed; empty (the default): nobody's, the peer
+    # address is the client. `nongbao serve` hands the same list to uvicorn.
+    trusted_proxies: str = ""
 
     @property
     def effective_database_url(self) -> str:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
 
@@ -24,9 +25,9 @@ class NotMigratedError(RuntimeError):
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
+        path = url.split("///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            make_private_sqlite_file(Path(path))
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @sa.event.listens_for(engine, "connect")
@@ -53,6 +54,26 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def make_private_dir(path: Path) -> None:
+    """Create a folder only the service's own user can enter (0700); tighten it if it exists."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+
+
+def make_private_sqlite_file(path: Path) -> None:
+    """The database holds names, phones and bank accounts: it is created 0600, and a file
+    left readable by others (an older install) is tightened. SQLite gives its -wal and -shm
+    files the database file's own mode, so those are 0600 too."""
+    if not path.parent.exists():
+        make_private_dir(path.parent)  # a folder someone else made (/tmp) is left as it is
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists() and file.stat().st_mode & 0o077:
+            file.chmod(0o600)
 
 
 @lru_cache(maxsize=16)

@@ -7,11 +7,20 @@ class DomainError(Exception):
     status = 422
     title = "Request refused"
     type = "about:blank"
+    code: str | None = None  # a stable snake_case machine code, where a client acts on it
 
-    def __init__(self, detail: str, *, errors: list[dict[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[dict[str, str]] | None = None,
+        code: str | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors or []
+        if code is not None:
+            self.code = code
 
 
 class InvalidInput(DomainError):
@@ -48,6 +57,19 @@ class Unauthorized(DomainError):
     status = 401
     title = "Not authenticated"
     type = "https://nongbao.example/problems/unauthorized"
+
+
+class TooManyRequests(DomainError):
+    """Refused before any work: wait `retry_after` seconds (sent as Retry-After)."""
+
+    status = 429
+    title = "Too many requests"
+    type = "https://nongbao.example/problems/too-many-requests"
+    code = "too_many_attempts"
+
+    def __init__(self, detail: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(detail, code=code)
+        self.retry_after = max(1, retry_after)
 
 
 def field_error(field: str, message: str) -> InvalidInput:

@@ -497,3 +497,42 @@ class ArchiveDocument(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     retain_until: date = Field(index=True)
     deleted_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class LoginAttempt(SQLModel, table=True):
+    """One sign-in attempt, written (as `pending`) before the password is checked: every
+    worker counts the same attempts, parallel ones too (see backend/services/login_limits.py)."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (
+        sa.Index("ix_login_attempt_username_started", "username", "started_at"),
+        sa.Index("ix_login_attempt_client_started", "client", "started_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64)  # as typed (cut to 64): unknown names count too
+    client: str = Field(max_length=64)  # the client address (X-Forwarded-For only from a proxy)
+    started_at: datetime = Field(sa_type=sa.DateTime(timezone=True), index=True)
+    outcome: str = Field(default="pending", max_length=10)  # pending | failed | ok
+    cleared: bool = False  # an admin unlocked the account: the attempt no longer counts
+
+
+class RateHit(SQLModel, table=True):
+    """One request of a rate-limited kind by one caller (a device or a user), counted by every
+    worker alike: certification submissions and kiosk resident sessions per minute."""
+
+    __tablename__ = "rate_hit"
+    __table_args__ = (sa.Index("ix_rate_hit_bucket_subject_at", "bucket", "subject", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    bucket: str = Field(max_length=40)
+    subject: str = Field(max_length=80)
+    at: datetime = Field(sa_type=sa.DateTime(timezone=True), index=True)
+
+
+class EndedKioskSession(SQLModel, table=True):
+    """A resident session the kiosk closed before it expired: its token is refused from then
+    on. A row is needed only until `expires_at`, when the token is refused anyway."""
+
+    __tablename__ = "ended_kiosk_session"
+    token_hash: str = Field(primary_key=True, max_length=64)
+    device_id: str = Field(max_length=40)
+    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True), index=True)

@@ -33,12 +33,14 @@ def server_env(db_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def live_server(db_url: str, tmp_path: Path, *, workers: int = 1) -> Iterator[str]:
+def live_server(
+    db_url: str, tmp_path: Path, *, workers: int = 1, env: dict[str, str] | None = None
+) -> Iterator[str]:
     port = free_port()
     log = (tmp_path / f"server-{port}.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "nongbao", "serve", "--port", str(port), "--workers", str(workers)],
-        env=server_env(db_url, tmp_path),
+        env=server_env(db_url, tmp_path, **(env or {})),
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,

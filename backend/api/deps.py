@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import ipaddress
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
+from starlette.types import Scope
 
 from backend import clock
 from backend.config import Settings
@@ -49,16 +52,81 @@ def session(request: Request) -> Iterator[Session]:
 DbSession = Depends(session, scope="function")
 
 
+def bearer_token(headers: Mapping[str, str]) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, the scheme in any letter case
+    (RFC 9110: schemes are case-insensitive) and any spacing: the one reading of the header
+    for authentication and for every limit, so that a spelling cannot be a new caller."""
+    scheme, _, token = headers.get("authorization", "").strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def scope_headers(scope: Scope) -> dict[str, str]:
+    """An ASGI scope's headers by lower-case name (the first of repeated ones, as Starlette's
+    `request.headers.get` reads them: the limits and the authentication see the same one)."""
+    headers: dict[str, str] = {}
+    for name, value in scope.get("headers", []):
+        headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+    return headers
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@lru_cache(maxsize=8)
+def trusted_networks(setting: str) -> tuple[Network, ...]:
+    """NONGBAO_TRUSTED_PROXIES parsed: addresses and networks, comma-separated."""
+    return tuple(
+        ipaddress.ip_network(p.strip(), strict=False) for p in setting.split(",") if p.strip()
+    )
+
+
+def _trusted(host: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(host.strip().strip("[]"))
+    except ValueError:
+        return False
+    return any(address in n for n in networks)
+
+
+def client_address(scope: Scope, trusted_proxies: str) -> str:
+    """The client's address: the peer's, unless the peer is a trusted proxy; then the
+    right-most X-Forwarded-For entry that is not itself a trusted proxy (what uvicorn does
+    with the same list, so the answer is the same whether or not uvicorn rewrote it first).
+    A header from anyone else is ignored: a rotating X-Forwarded-For is still one client."""
+    client = scope.get("client")
+    peer = str(client[0]) if client else "unknown"
+    networks = trusted_networks(trusted_proxies)
+    if not networks or not _trusted(peer, networks):
+        return peer[:64]
+    forwarded = [
+        part.strip()
+        for name, value in scope.get("headers", [])
+        if name.lower() == b"x-forwarded-for"
+        for part in value.decode("latin-1").split(",")
+        if part.strip()
+    ]
+    for hop in reversed(forwarded):
+        if not _trusted(hop, networks):
+            return hop[:64]
+    return (forwarded[0] if forwarded else peer)[:64]
+
+
+def request_client(request: Request) -> str:
+    return client_address(request.scope, state(request).settings.trusted_proxies)
+
+
 def optional_actor(
-    request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)
+    request: Request, _doc: HTTPAuthorizationCredentials | None = Security(_bearer)
 ) -> Actor | None:
     """Who calls, if anyone (an invalid token is refused). Looked up once per request, in a
     short session of its own, so that it never holds a lock while the route works."""
-    if creds is None or not creds.credentials:
+    token = bearer_token(request.headers)  # `_doc` only declares the scheme in the OpenAPI
+    if token is None:
         return None
     st = state(request)
     with Session(st.engine) as s:
-        return auth.actor_from_token(s, st.keyring, creds.credentials)
+        return auth.actor_from_token(s, st.keyring, token)
 
 
 def actor(who: Actor | None = Depends(optional_actor)) -> Actor:

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from backend.errors import DomainError
+from backend.errors import DomainError, TooManyRequests
 
 PROBLEM = "application/problem+json"
 TITLES = {
@@ -36,6 +36,7 @@ def problem(
     type_: str = "about:blank",
     errors: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
+    code: str | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": type_,
@@ -43,6 +44,8 @@ def problem(
         "status": status,
         "detail": detail,
     }
+    if code:
+        body["code"] = code
     if errors:
         body["errors"] = errors
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
@@ -68,6 +71,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after)}
         return problem(
             exc.status,
             exc.detail,
@@ -75,6 +80,7 @@ def install(app: FastAPI) -> None:
             type_=exc.type,
             errors=exc.errors,
             headers=headers,
+            code=exc.code,
         )
 
     @app.exception_handler(RequestValidationError)

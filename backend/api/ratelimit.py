@@ -1,27 +1,25 @@
-"""Rate limits in front of the routes that guess-and-retry attacks aim at.
+"""Rate limits in front of the routes that a script would flood: certification submissions
+and kiosk resident sessions, per caller (the token's device or user) per minute, counted in
+the database by every worker alike (backend/services/rate_limits.py). A middleware, so that a
+refused request is answered before its upload is read.
 
-- sign-in (API and console): failed attempts per client address per minute
-  (settings.login_attempts_per_minute); successful sign-ins are not counted, so an office
-  behind one address is not locked out by its own staff;
-- certification submissions and kiosk resident sessions: requests per caller token per
-  minute (a kiosk serves one resident at a time; a burst means a script).
-
-In-memory, per worker process: a bound on speed, not an account lockout (the per-card daily
-failure limit in the database is the hard limit for face attempts).
+Sign-in has its own limits, per account and per client address, with a lockout
+(backend/services/login_limits.py): they need the account name from the form.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import threading
-import time
-from collections import defaultdict, deque
 from dataclasses import dataclass
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-WINDOW_SECONDS = 60.0
+from backend.api.deps import bearer_token, scope_headers
+from backend.api.problems import problem
+from backend.crypto import Keyring
+from backend.errors import TooManyRequests
+from backend.services import rate_limits
 
 
 @dataclass(frozen=True)
@@ -29,52 +27,36 @@ class Rule:
     method: str
     path: str
     limit: int
-    key: str  # "address" | "token"
-    count_only_failures: bool = False
-
-
-class Window:
-    def __init__(self) -> None:
-        self._hits: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def full(self, key: str, limit: int, now: float) -> bool:
-        with self._lock:
-            hits = self._hits[key]
-            while hits and hits[0] <= now - WINDOW_SECONDS:
-                hits.popleft()
-            return len(hits) >= limit
-
-    def add(self, key: str, now: float) -> None:
-        with self._lock:
-            self._hits[key].append(now)
+    bucket: str
 
 
 class RateLimit:
-    def __init__(self, app: ASGIApp, *, rules: list[Rule]) -> None:
-        self.app, self.rules, self.window = app, rules, Window()
+    def __init__(
+        self, app: ASGIApp, *, rules: list[Rule], engine: Engine, keyring: Keyring
+    ) -> None:
+        self.app, self.rules, self.engine, self.keyring = app, rules, engine, keyring
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rule = self._rule_for(scope)
-        if rule is None:
+        token = bearer_token(scope_headers(scope)) if rule else None
+        if rule is None or token is None:  # no token: the route refuses it (401)
             await self.app(scope, receive, send)
             return
-        key = f"{rule.path}|{self._key(scope, rule)}"
-        now = time.monotonic()
-        if self.window.full(key, rule.limit, now):
-            await _too_many(send)
+        try:
+            await run_in_threadpool(
+                rate_limits.hit, self.engine, self.keyring, rule.bucket, token, rule.limit
+            )
+        except TooManyRequests as exc:
+            response = problem(
+                429,
+                exc.detail,
+                type_=exc.type,
+                code=exc.code,
+                headers={"Retry-After": str(exc.retry_after)},
+            )
+            await response(scope, receive, send)
             return
-        if not rule.count_only_failures:
-            self.window.add(key, now)
-            await self.app(scope, receive, send)
-            return
-
-        async def watch(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] in (401, 403):
-                self.window.add(key, time.monotonic())
-            await send(message)
-
-        await self.app(scope, receive, watch)
+        await self.app(scope, receive, send)
 
     def _rule_for(self, scope: Scope) -> Rule | None:
         if scope["type"] != "http":
@@ -83,37 +65,9 @@ class RateLimit:
             (r for r in self.rules if r.method == scope["method"] and r.path == scope["path"]), None
         )
 
-    @staticmethod
-    def _key(scope: Scope, rule: Rule) -> str:
-        if rule.key == "token":
-            auth = dict(scope.get("headers") or []).get(b"authorization", b"")
-            return hashlib.sha256(auth).hexdigest()
-        client = scope.get("client")
-        return client[0] if client else "unknown"
 
-
-async def _too_many(send: Send) -> None:
-    body = json.dumps(
-        {
-            "type": "about:blank",
-            "title": "Too many requests",
-            "status": 429,
-            "detail": "too many attempts: wait a minute and try again",
-        }
-    ).encode()
-    headers = [
-        (b"content-type", b"application/problem+json"),
-        (b"retry-after", b"60"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    await send({"type": "http.response.start", "status": 429, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-def default_rules(login_per_minute: int) -> list[Rule]:
+def default_rules(per_minute: int) -> list[Rule]:
     return [
-        Rule("POST", "/api/v1/auth/token", login_per_minute, "address", count_only_failures=True),
-        Rule("POST", "/console/login", login_per_minute, "address", count_only_failures=True),
-        Rule("POST", "/api/v1/certifications", 30, "token"),
-        Rule("POST", "/api/v1/kiosk/sessions", 30, "token"),
+        Rule("POST", "/api/v1/certifications", per_minute, "certifications"),
+        Rule("POST", "/api/v1/kiosk/sessions", per_minute, "kiosk_sessions"),
     ]

@@ -27,8 +27,8 @@ from backend.api.routes.archives import archive_dir, content_response
 from backend.api.routes.faces import ID_PATTERN
 from backend.api.routes.receipts import signing_key
 from backend.console.texts import DETAILS, REASONS, TEXT
-from backend.errors import DomainError, field_error
-from backend.services import archives, audit, auth, certification, review
+from backend.errors import DomainError, TooManyRequests, field_error
+from backend.services import archives, audit, auth, certification, login_limits, review
 from backend.services.context import Actor, Ctx
 
 HERE = Path(__file__).parent
@@ -150,7 +150,24 @@ def login(
 ) -> Response:
     st = deps.state(request)
     try:
-        user = auth.authenticate(session, username, password)
+        user = login_limits.sign_in(
+            st.engine,
+            login_limits.LoginLimits.from_settings(st.settings),
+            username,
+            password,
+            deps.request_client(request),
+        )
+    except TooManyRequests as exc:
+        response = _render(
+            request,
+            "login.html",
+            429,
+            page_path="/console/login",
+            error=exc.code or "too_many_attempts",
+            username=username,
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except DomainError:
         return _render(
             request,

@@ -18,6 +18,14 @@ TEXT: dict[str, tuple[str, str]] = {
     "username": ("用户名", "User name"),
     "password": ("密码", "Password"),
     "bad_login": ("用户名或密码错误", "Wrong user name or password"),
+    "too_many_attempts": (
+        "登录尝试过多，请一分钟后再试",
+        "Too many sign-in attempts: wait a minute and try again",
+    ),
+    "account_locked": (
+        "该账号因多次登录失败已锁定，请稍后再试或联系管理员解锁",
+        "This account is locked after repeated failed sign-ins: wait, or ask an administrator",
+    ),
     "not_reviewer": ("只有复核员可以使用复核台", "Only reviewers may use the review console"),
     "queue": ("待复核案件", "Cases to review"),
     "due": ("到期与逾期名单", "Due and overdue"),

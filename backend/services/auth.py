@@ -62,7 +62,17 @@ def create_user(
 
 
 def authenticate(session: Session, username: str, password: str) -> AppUser:
-    user = session.exec(select(AppUser).where(AppUser.username == username)).first()
+    """Name and password only, no limits: sign-in goes through services/login_limits.py."""
+    return verify_password(find_user(session, username), password)
+
+
+def find_user(session: Session, username: str) -> AppUser | None:
+    return session.exec(select(AppUser).where(AppUser.username == username)).first()
+
+
+def verify_password(user: AppUser | None, password: str) -> AppUser:
+    """The user, if the password is theirs and they are active (argon2: slow on purpose, so
+    call it outside any transaction)."""
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
@@ -114,6 +124,16 @@ def actor_from_token(session: Session, keyring: Keyring, token: str) -> Actor:
     return Actor(
         kind="user", name=user.username, role=user.role, villages=tuple(json.loads(user.villages))
     )
+
+
+def token_subject(session: Session, keyring: Keyring, token: str) -> str | None:
+    """Whose token this is, for per-caller limits: `device:<id>` or `user:<name>` (however
+    many tokens a user signs in for, or however the header is spelt), None if not valid."""
+    try:
+        who = actor_from_token(session, keyring, token)
+    except Unauthorized:
+        return None
+    return f"device:{who.device_id}" if who.kind == "device" else f"user:{who.name}"
 
 
 def register_device(

@@ -9,21 +9,28 @@ from fastapi.security import OAuth2PasswordRequestForm
 from sqlmodel import Session
 
 from backend.api import deps
+from backend.errors import NotFound
 from backend.schemas import DeviceIn, DeviceOut, TokenOut, UserIn, UserOut
-from backend.services import auth
+from backend.services import auth, login_limits
 from backend.services.context import Actor
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
 
-@router.post("/auth/token", response_model=TokenOut)
-def token(
-    request: Request,
-    form: OAuth2PasswordRequestForm = Depends(),
-    session: Session = deps.DbSession,
-) -> TokenOut:
+@router.post(
+    "/auth/token",
+    response_model=TokenOut,
+    responses={429: {"description": "too_many_attempts or account_locked; see Retry-After"}},
+)
+def token(request: Request, form: OAuth2PasswordRequestForm = Depends()) -> TokenOut:
     st = deps.state(request)
-    user = auth.authenticate(session, form.username, form.password)
+    user = login_limits.sign_in(
+        st.engine,
+        login_limits.LoginLimits.from_settings(st.settings),
+        form.username,
+        form.password,
+        deps.request_client(request),
+    )
     access, expires = auth.issue_token(st.keyring, user, st.settings.token_ttl_minutes)
     return TokenOut(access_token=access, expires_in=expires, role=user.role)
 
@@ -36,6 +43,18 @@ def add_user(
 ) -> UserOut:
     user = auth.create_user(session, body.username, body.password, body.role, body.villages)
     return UserOut(username=user.username, role=user.role, villages=json.loads(user.villages))
+
+
+@router.post("/users/{username}/unlock")
+def unlock_user(
+    username: str,
+    session: Session = deps.DbSession,
+    _: Actor = Depends(deps.require("admin")),
+) -> dict[str, object]:
+    """Lift a sign-in lockout (the write itself is audited by the router)."""
+    if auth.find_user(session, username) is None:
+        raise NotFound(f"no user named {username!r}")
+    return {"username": username, "cleared_attempts": login_limits.unlock(session, username)}
 
 
 @router.post("/devices", response_model=DeviceOut, status_code=201)

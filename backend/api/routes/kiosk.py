@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
+from fastapi import Path as PathParam
 from sqlmodel import Session
 
 from backend.api import deps
@@ -64,6 +65,14 @@ def open_session(
 
 
 @router.delete("/sessions/{session_token}", status_code=204)
-def close_session(session_token: str, who: Actor = Depends(deps.require("kiosk"))) -> Response:
-    # sessions are stateless and expire within minutes: nothing is stored, nothing to forget
+def close_session(
+    request: Request,
+    session_token: str = PathParam(max_length=400),
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("kiosk")),
+) -> Response:
+    # the token is refused from now on, on every worker (it would expire within minutes)
+    ctx = deps.ctx_for(request, session, who)
+    person_id = kiosk_sessions.end(ctx, session_token)
+    audit.record(ctx, "kiosk.session.end", person_id)
     return Response(status_code=204)
