@@ -124,9 +124,13 @@ class DeviceKey:
                 with os.fdopen(fd, "wb") as out:
                     out.write(key.private_pem())
                 return key
-        loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        return cls.from_pem(path.read_bytes())
+
+    @classmethod
+    def from_pem(cls, pem: bytes) -> DeviceKey:
+        loaded = serialization.load_pem_private_key(pem, password=None)
         if not isinstance(loaded, Ed25519PrivateKey):
-            raise ValueError(f"{path} does not hold an Ed25519 key")
+            raise ValueError("not an Ed25519 private key")
         return cls(loaded)
 
     def private_pem(self) -> bytes:

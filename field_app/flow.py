@@ -437,6 +437,12 @@ class FieldFlow:
         }
         if d.card:
             fields.update(id_number=d.card[0], name=d.card[1])
+        # signed now, at capture, over exactly what the outbox will send (even days later)
+        key = self.session.capture_key()
+        fields["signature"] = key.sign(
+            f.challenge.challenge_id, f.challenge.nonce, [f.jpeg], f.samples, fields["evidence"]
+        )
+        fields["key_id"] = key.key_id
         prelim = {
             "distance": f.distance,
             "verdict": self.preliminary()[0],
