@@ -24,6 +24,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -31,6 +32,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+# The largest pictures the backend takes, (long side, short side) in either orientation: a
+# best face image up to full HD, a liveness frame up to VGA. The apps shrink to fit before
+# they encode and sign; the backend refuses larger ones from the header, before decoding.
+MAX_IMAGE_SIDES = (1920, 1080)
+MAX_FRAME_SIDES = (640, 480)
 MESSAGE_TAG = "NBCAP1"
 KEY_FILE = "device_capture_key.pem"
 PUBLIC_KEY_BYTES = 32
@@ -64,6 +70,19 @@ def capture_message(
         _h(_bytes(evidence)),
     ]
     return "\n".join(lines).encode("utf-8")
+
+
+def fit_within(image: np.ndarray, sides: tuple[int, int]) -> np.ndarray:
+    """The RGB frame shrunk (aspect kept) so that it fits `sides`; unchanged if it does."""
+    from PIL import Image
+
+    height, width = image.shape[:2]
+    long_side, short_side = max(width, height), min(width, height)
+    scale = min(1.0, sides[0] / long_side, sides[1] / short_side)
+    if scale >= 1.0:
+        return image
+    size = (max(1, int(width * scale)), max(1, int(height * scale)))
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
 
 
 def key_id(public_raw: bytes) -> str:

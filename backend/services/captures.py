@@ -39,10 +39,10 @@ from client import capture
 MAX_IMAGES = 5  # best face images; the decision uses the best one
 MAX_FRAMES = 90  # liveness frames: >= 5 per second across every action's window
 MAX_IMAGE_BYTES = 3_000_000  # one best image
-MAX_FRAME_BYTES = 400_000  # one frame
-# (long side, short side), either orientation: a best image up to full HD, a frame up to 720p
-MAX_IMAGE_SIDES = (1920, 1080)
-MAX_FRAME_SIDES = (1280, 720)
+MAX_FRAME_BYTES = 250_000  # one frame (a 640x480 JPEG is 30-80 KB)
+# (long side, short side), either orientation; the apps shrink to fit (client/capture.py)
+MAX_IMAGE_SIDES = capture.MAX_IMAGE_SIDES  # a best image up to full HD
+MAX_FRAME_SIDES = capture.MAX_FRAME_SIDES  # a liveness frame up to VGA
 IMAGE_FORMATS = ("JPEG", "PNG")
 MAX_EVIDENCE_BYTES = 262_144
 MAX_EVIDENCE_DEPTH = 6  # {"frames": [{"shape": [[x, y], ...]}]} is 4 deep
