@@ -90,14 +90,33 @@ def key_id(public_raw: bytes) -> str:
     return _h(public_raw)
 
 
+# Points of small order (and their non-canonical twins), sign bit cleared, as libsodium lists
+# them: a "public key" among them verifies forged signatures (the identity point verifies
+# R = identity, S = 0 for every message), so software that reports one is refused.
+_SMALL_ORDER = {
+    bytes.fromhex(h)
+    for h in (
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    )
+}
+
+
 def decode_public_key(public_b64: str) -> bytes:
-    """Raw 32 bytes from base64; ValueError when it is not an Ed25519 public key."""
+    """Raw 32 bytes from base64; ValueError when it is not a usable Ed25519 public key."""
     try:
         raw = base64.b64decode(public_b64.strip(), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ValueError("the public key is not base64") from exc
     if len(raw) != PUBLIC_KEY_BYTES:
         raise ValueError(f"an Ed25519 public key is {PUBLIC_KEY_BYTES} bytes, not {len(raw)}")
+    if raw[:31] + bytes([raw[31] & 0x7F]) in _SMALL_ORDER:
+        raise ValueError("a weak Ed25519 public key (a point of small order)")
     Ed25519PublicKey.from_public_bytes(raw)  # raises ValueError on a malformed point
     return raw
 

@@ -117,7 +117,11 @@ def picture_size(field: str, data: bytes) -> tuple[int, int]:
         try:
             with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
                 width, height = image.size
-        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError):
+        except Image.DecompressionBombError:
+            raise TooLarge(
+                f"`{field}` declares a size far over the limit", code="image_too_large"
+            ) from None
+        except (UnidentifiedImageError, OSError, ValueError):
             raise InvalidInput(
                 f"`{field}` is not a JPEG or PNG picture",
                 errors=[{"field": field, "message": "not a JPEG or PNG picture"}],

@@ -8,6 +8,7 @@ still unused. With the key, the other checks still hold (one use per nonce, revo
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,9 @@ def test_unsigned_forged_and_foreign_signatures_are_refused_and_change_nothing(a
     # ... the best image swapped, a frame dropped, a frame added, the evidence edited
     other_best = [("images", ("best.jpg", photo(SAME_A_2), "image/jpeg")), files[1]]
     assert refused_signature(api.client.post(url, headers=kiosk, data=signed, files=other_best))
-    assert refused_signature(api.client.post(url, headers=kiosk, data=signed, files=files[:1]))
+    two_frames = [*files, files[1]]
+    signed_two = sign(kiosk.key, data, two_frames)
+    assert refused_signature(api.client.post(url, headers=kiosk, data=signed_two, files=files))
     assert refused_signature(
         api.client.post(url, headers=kiosk, data=signed, files=[*files, files[1]])
     )
@@ -190,7 +193,8 @@ def test_keys_are_registered_and_rotated_by_an_admin_only(api: Api) -> None:
         == 403
     )
     # malformed keys; a key already registered with another device
-    for bad in ("", "AAAA", "A" * 43 + "="):
+    identity = base64.b64encode(bytes([1]) + bytes(31)).decode()  # verifies forged signatures
+    for bad in ("", "AAAA", "A" * 43 + "=", identity):
         r = api.client.put(path, headers=api.auth("admin"), json={"public_key": bad})
         assert r.status_code == 422, (bad, r.text)
     other = device(api, name="kiosk-2")
