@@ -103,8 +103,10 @@ def submit(ctx: Ctx, key: Ed25519PrivateKey, sub: Submission) -> dict[str, objec
     if replay is not None:
         return replay
     challenges.check(ctx, sub.challenge_id, sub.nonce)
-    # then the face work (cached by content), so the transaction below stays short
-    best, probe = face_engine.best_probe(sub.images)
+    # then the face work (cached by content), so the transaction below stays short; the
+    # decision uses the one best image the device signed (images[0]): the others, if any,
+    # are neither signed nor decoded
+    best, probe = 0, face_engine.probe(sub.images[0])
     face_engine.warm_samples(sub.evidence, sub.frames)
     person, card_ok = person_of(ctx, sub)
     _check_channel(ctx, sub, person)

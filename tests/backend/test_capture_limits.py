@@ -101,6 +101,13 @@ def test_bad_evidence_is_a_422_bad_evidence_and_changes_nothing(api: Api) -> Non
     for name, evidence in BAD_EVIDENCE.items():
         r = submit(api, kiosk, pid, ch, evidence=evidence, images=[image], frames=[image])
         assert r.status_code == 422 and code_of(r) == "bad_evidence", (name, r.status_code, r.text)
+    # more distinct frames named for identity checks than one request may cost
+    n = captures.MAX_SAMPLED_FRAMES + 1
+    many = json.dumps(
+        {"frames": [{"t": 1.0 + i / 10, "face": True, "sample": i} for i in range(n)]}
+    )
+    r = submit(api, kiosk, pid, ch, evidence=many, images=[image], frames=[image] * n)
+    assert r.status_code == 422 and code_of(r) == "bad_evidence", r.text
     status = api.get(f"/api/v1/persons/{pid}/certification", "clerk").json()
     assert status["status"] != "certified" and status["failures_today"] == 0
     # the challenge was not used up: the genuine capture passes
