@@ -20,6 +20,8 @@ from pathlib import Path
 import click
 import sqlalchemy as sa
 
+from client.capture import DeviceKey
+
 PERIOD = "2026-10"
 
 
@@ -484,8 +486,11 @@ def _cert_county(url: str, key_file: Path, people: int, enrol_photo: bytes) -> l
                     created_by="bench",
                 )
             )
-            _, token = auth.register_device(s, f"bench-kiosk-{n}", "kiosk", "bench")
-            subjects.append({"person_id": pid, "token": token})
+            key = DeviceKey.generate()  # each bench kiosk signs its captures
+            _, token = auth.register_device(s, f"bench-kiosk-{n}", "kiosk", "bench", key.public_b64)
+            subjects.append(
+                {"person_id": pid, "token": token, "private_pem": key.private_pem().decode()}
+            )
     engine.dispose()
     return subjects
 
@@ -519,6 +524,8 @@ async def _certify_load(
                 return 0.0, None
             ch = r.json()
             image = unique_jpeg(photo, tag)
+            evidence = synthesized_evidence(ch)
+            key = DeviceKey.from_pem(subject["private_pem"].encode())
             t0 = time.perf_counter()
             r = await client.post(
                 "/api/v1/certifications",
@@ -528,7 +535,10 @@ async def _certify_load(
                     "person_id": subject["person_id"],
                     "challenge_id": ch["challenge_id"],
                     "nonce": ch["nonce"],
-                    "evidence": synthesized_evidence(ch),
+                    "evidence": evidence,
+                    "signature": key.sign(
+                        ch["challenge_id"], ch["nonce"], [image], [image], evidence
+                    ),
                 },
                 files=[
                     ("images", ("best.jpg", image, "image/jpeg")),

@@ -661,15 +661,18 @@ def add_review_cases(engine: Engine, g: Generator) -> None:
         )
 
 
-def add_users_and_kiosk(engine: Engine, g: Generator) -> tuple[str, str]:
+def add_users_and_kiosk(engine: Engine, g: Generator, data_dir: Path) -> tuple[str, str]:
     from backend.services import auth
+    from client.capture import DeviceKey
 
+    # the demo kiosk's capture key, made in its own data folder (NONGBAO_KIOSK_DATA)
+    key = DeviceKey.load_or_create(data_dir / "kiosk")
     with session_scope(engine) as s:
         for role, password in PASSWORDS.items():
             villages = [c for c, _, _ in g.villages[:4]] if role == "field_worker" else []
             auth.create_user(s, role, password, role, villages)
         device, token = auth.register_device(
-            s, "示范县政务大厅自助机 (demo)", "kiosk", "县政务服务中心一楼大厅"
+            s, "示范县政务大厅自助机 (demo)", "kiosk", "县政务服务中心一楼大厅", key.public_b64
         )
     return device.id, token
 
@@ -825,7 +828,7 @@ def build_demo(
     deaths = settle_deaths(engine, g, keyring, max(1, residents // 500))
     step(f"{deaths} deaths settled")
     add_review_cases(engine, g)
-    device_id, token = add_users_and_kiosk(engine, g)
+    device_id, token = add_users_and_kiosk(engine, g, data_dir)
     write_population(g, data_dir)
     step("users, kiosk, review cases")
     demo = g.people[0]
@@ -899,5 +902,6 @@ def start_kiosk(base: str, info: DemoInfo):  # type: ignore[no-untyped-def]
         return None
     face = Path(info.data_dir) / "demo-face.png"
     env = {**os.environ, "NONGBAO_DEMO_FACE": str(face)} if face.exists() else dict(os.environ)
+    env["NONGBAO_KIOSK_DATA"] = str(Path(info.data_dir) / "kiosk")  # its registered key
     print(f"kiosk: starting `{' '.join(command[2:])}`", file=sys.stderr)
     return subprocess.Popen(command, env=env)

@@ -50,6 +50,10 @@ class Device(SQLModel, table=True):
     token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    # signed captures: the device's Ed25519 public key (base64 of the raw 32 bytes), made on
+    # the device; key_id is its SHA-256 (hex), by which a field phone names the key it signs with
+    public_key: str | None = Field(default=None, max_length=64)
+    key_id: str | None = Field(default=None, max_length=64, index=True, unique=True)
 
 
 class Person(SQLModel, table=True):

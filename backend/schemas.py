@@ -35,10 +35,20 @@ class UserOut(BaseModel):
     villages: list[str]
 
 
+# base64 of a raw 32-byte Ed25519 public key (44 characters with its padding)
+PUBLIC_KEY_PATTERN = r"^[A-Za-z0-9+/]{43}=$"
+
+
 class DeviceIn(Strict):
     name: str = Field(min_length=1, max_length=100)
     kind: Literal["kiosk", "field"]
     location: str = Field(default="", max_length=200)
+    # signed captures: the Ed25519 public key the device made (its private key stays there)
+    public_key: str | None = Field(default=None, pattern=PUBLIC_KEY_PATTERN)
+
+
+class PublicKeyIn(Strict):
+    public_key: str = Field(pattern=PUBLIC_KEY_PATTERN)
 
 
 class DeviceOut(BaseModel):
@@ -46,6 +56,9 @@ class DeviceOut(BaseModel):
     name: str
     kind: str
     location: str
+    active: bool = True
+    public_key: str | None = None
+    key_id: str | None = None
     token: str | None = None  # shown once, at registration
 
 

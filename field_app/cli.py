@@ -118,6 +118,11 @@ def open_reader(simulate: bool):  # type: ignore[no-untyped-def]
     type=click.Path(exists=True, path_type=Path),
     help="Play these images or this video as the camera.",
 )
+@click.option(
+    "--show-key",
+    is_flag=True,
+    help="Print this phone's capture-signing public key (made once) for the admin, and exit.",
+)
 def field(
     simulate: bool,
     backend_url: str,
@@ -125,8 +130,17 @@ def field(
     tablet: bool,
     position: str | None,
     camera_media: Path | None,
+    show_key: bool,
 ) -> None:
     """Run the field app: certify homebound pensioners at home, offline first."""
+    if show_key:
+        from client.capture import DeviceKey
+
+        key = DeviceKey.load_or_create(data_dir or default_data_dir())
+        click.echo(f"public_key {key.public_b64}")
+        click.echo(f"key_id     {key.key_id}")
+        click.echo('register it: POST /api/v1/devices {"kind": "field", "public_key": ...}')
+        return
     configure_kivy(*SIZES["tablet" if tablet else "phone"])
     try:
         app = build(

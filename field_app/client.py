@@ -118,6 +118,9 @@ class CertificationIn(BaseModel):
     id_number: str | None = None
     name: str | None = None
     listed_on: str | None = None  # the work list's day: the backend says if certified since
+    # made at capture time by the phone's own key (client/capture.py) and kept in the outbox
+    signature: str | None = None
+    key_id: str | None = None  # which registered field phone's key signed
 
 
 class VisitIn(BaseModel):

@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from client import clock
+from client.capture import MAX_FRAME_SIDES, MAX_IMAGE_SIDES, fit_within
 from field_app.client import Challenge, WorkPerson
 from field_app.outbox import Visit
 from field_app.session import FieldSession, SignInError
@@ -340,7 +341,8 @@ class FieldFlow:
         f.good += 1
         f.prompt = (t("face_good", "zh"), t("face_good", "en"))
         if f.good >= GOOD_FRAMES:
-            f.image, f.jpeg = image, self.dev.encode(image)
+            # no larger than the backend takes (it refuses bigger ones unread)
+            f.image, f.jpeg = image, self.dev.encode(fit_within(image, MAX_IMAGE_SIDES))
             f.phase, f.started = "liveness", now
             self.dev.watcher.begin(tuple(f.challenge.actions), now)
 
@@ -356,7 +358,7 @@ class FieldFlow:
                 # the backend checks identity itself on these frames: the first one, then the
                 # first frame facing the camera as each action completes (a turned face is not
                 # compared)
-                f.samples.append(self.dev.encode(image))
+                f.samples.append(self.dev.encode(fit_within(image, MAX_FRAME_SIDES)))
                 item = {**item, "sample": len(f.samples) - 1}
                 f.want_sample = False
             f.items.append(item)
@@ -437,6 +439,12 @@ class FieldFlow:
         }
         if d.card:
             fields.update(id_number=d.card[0], name=d.card[1])
+        # signed now, at capture, over exactly what the outbox will send (even days later)
+        key = self.session.capture_key()
+        fields["signature"] = key.sign(
+            f.challenge.challenge_id, f.challenge.nonce, [f.jpeg], f.samples, fields["evidence"]
+        )
+        fields["key_id"] = key.key_id
         prelim = {
             "distance": f.distance,
             "verdict": self.preliminary()[0],

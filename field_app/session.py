@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from client import clock as product_clock
+from client.capture import DeviceKey
 from field_app import vault as vlt
 from field_app.client import ApiError, FieldClient, Unreachable, Worklist
 from field_app.outbox import Outbox
@@ -54,6 +55,7 @@ class FieldSession:
         self.offline_days = offline_days
         self.current: Unlocked | None = None
         self.reachable: bool | None = None  # the last contact with the backend: answered or not
+        self._capture_key: DeviceKey | None = None
 
     @property
     def vault(self) -> vlt.Vault:
@@ -73,6 +75,13 @@ class FieldSession:
 
     def outbox(self) -> Outbox:
         return Outbox(self.store, self.vault, self.clock)
+
+    def capture_key(self) -> DeviceKey:
+        """The phone's own capture-signing key, made next to the store (0600) the first time;
+        its public key is what the admin registers as this field device."""
+        if self._capture_key is None:
+            self._capture_key = DeviceKey.load_or_create(self.store.path.parent)
+        return self._capture_key
 
     # --- signing in -------------------------------------------------------------------------
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from client.capture import DeviceKey
 from kiosk_app.backend import HttpKioskBackend, KioskBackend, SimulatedKioskBackend, demo_card
 from kiosk_app.config import KioskConfig
 from kiosk_app.controller import KioskController
@@ -37,6 +39,13 @@ DEMO_FACE_SCRIPT: tuple[str | None, ...] = ("no_face",) * 12 + ("too_small",) * 
 DEMO_ACTION_FRAMES = 22
 
 
+def default_data_dir() -> Path:
+    """Where the kiosk keeps its capture-signing key (env NONGBAO_KIOSK_DATA)."""
+    if "NONGBAO_KIOSK_DATA" in os.environ:
+        return Path(os.environ["NONGBAO_KIOSK_DATA"])
+    return Path.home() / ".local" / "share" / "nongbao-kiosk"
+
+
 @dataclass
 class Kiosk:
     flow: KioskFlow
@@ -61,6 +70,7 @@ def build_kiosk(
     voice_enabled: bool = True,
     demo_pacing: bool = True,
     receipts_dir: Path | None = None,
+    data_dir: Path | None = None,
 ) -> Kiosk:
     config = config or KioskConfig()
     flow = KioskFlow(config, clock=clock, simulate=simulate)
@@ -75,7 +85,12 @@ def build_kiosk(
     else:
         if not backend_url or not token:
             raise ValueError("a real kiosk needs the backend URL and its device token")
-        backend = HttpKioskBackend(backend_url, token, timeout_s=config.http_timeout_s)
+        backend = HttpKioskBackend(
+            backend_url,
+            token,
+            timeout_s=config.http_timeout_s,
+            capture_key=DeviceKey.load_or_create(data_dir or default_data_dir()),
+        )
         cards = open_hardware_card_slot()
         camera = open_hardware_camera()
         printer = open_hardware_printer()

@@ -34,6 +34,7 @@ from typing import Any, Protocol, runtime_checkable
 import httpx
 
 from client import clock
+from client.capture import DeviceKey
 from kiosk_app.models import (
     AccountSummary,
     CardInfo,
@@ -210,7 +211,10 @@ class HttpKioskBackend:
         token: str,
         timeout_s: float = 10.0,
         transport: httpx.BaseTransport | None = None,
+        capture_key: DeviceKey | None = None,
     ) -> None:
+        # the kiosk's own Ed25519 key (client/capture.py): every certification is signed
+        self._capture_key = capture_key
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
@@ -330,6 +334,11 @@ class HttpKioskBackend:
             "nonce": evidence.nonce,
             "evidence": json.dumps(liveness, separators=(",", ":")),
         }
+        if self._capture_key is not None:
+            # over exactly the bytes sent: the first image, every frame, the evidence text
+            form["signature"] = self._capture_key.sign(
+                evidence.challenge_id, evidence.nonce, images, frames, form["evidence"]
+            )
         files = [("images", (f"face{i}.jpg", b, "image/jpeg")) for i, b in enumerate(images)]
         files += [("frames", (f"frame{i}.jpg", b, "image/jpeg")) for i, b in enumerate(frames)]
         data = self._call(

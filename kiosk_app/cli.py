@@ -141,3 +141,36 @@ def voices(out: Path | None, as_json: bool) -> None:
         )
     else:
         click.echo(f"{len(written)} of {len(VOICE)} prompts rendered into {folder}")
+
+
+@kiosk.command()
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    help="The kiosk's data folder (default: ~/.local/share/nongbao-kiosk, or NONGBAO_KIOSK_DATA).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def key(data_dir: Path | None, as_json: bool) -> None:
+    """The kiosk's capture-signing public key, made here (once) if there is none yet.
+
+    The private key stays in the data folder (0600); register the public key with the
+    device: POST /api/v1/devices {"name", "kind": "kiosk", "public_key"}."""
+    from client.capture import KEY_FILE, DeviceKey
+    from kiosk_app.assemble import default_data_dir
+
+    folder = data_dir or default_data_dir()
+    device_key = DeviceKey.load_or_create(folder)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "public_key": device_key.public_b64,
+                    "key_id": device_key.key_id,
+                    "path": str(folder / KEY_FILE),
+                }
+            )
+        )
+    else:
+        click.echo(f"public_key {device_key.public_b64}")
+        click.echo(f"key_id     {device_key.key_id}")
+        click.echo(f"(private key: {folder / KEY_FILE}; it never leaves this kiosk)")

@@ -21,6 +21,7 @@ from dataclasses import replace
 import numpy as np
 
 from client import clock
+from client.capture import MAX_FRAME_SIDES, MAX_IMAGE_SIDES, fit_within
 from kiosk_app import flow as f
 from kiosk_app.backend import KioskBackend, Refused, Unreachable
 from kiosk_app.devices import (
@@ -223,8 +224,11 @@ class KioskController:
                     photo = self._photo
                     samples = list(self._samples)
                     evidence = replace(ev, measurements=tuple(self._measurements))
-                images = [encode_jpeg(photo)] if photo is not None else []
-                jpegs = [encode_jpeg(fr) for fr in samples]
+                # no larger than the backend takes (it refuses bigger ones unread)
+                images = (
+                    [encode_jpeg(fit_within(photo, MAX_IMAGE_SIDES))] if photo is not None else []
+                )
+                jpegs = [encode_jpeg(fit_within(fr, MAX_FRAME_SIDES)) for fr in samples]
                 self._backend_call(
                     req,
                     lambda: f.CertificationDone(

@@ -74,6 +74,10 @@ class CertificationPolicy(BaseModel):
     # kiosk/field: a reported location farther than this (plus its accuracy) from the
     # person's village is referred to a reviewer (`location_far`), never passed
     max_distance_km: float = Field(default=10.0, gt=0, le=20_000)
+    # signed captures: a kiosk or field submission must carry a valid signature by the
+    # device's registered Ed25519 key; false lets devices registered WITHOUT a key submit
+    # unsigned (a migration period only; a device with a key must always sign)
+    require_signed_captures: bool = True
 
 
 class ArchivesPolicy(BaseModel):

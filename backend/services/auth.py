@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -15,10 +16,11 @@ from sqlmodel import Session, select
 
 from backend import clock
 from backend.crypto import Keyring
-from backend.errors import Conflict, Forbidden, NotFound, Unauthorized, field_error
+from backend.errors import Conflict, Forbidden, NotFound, RuleRefused, Unauthorized, field_error
 from backend.ledger import new_id
 from backend.models import ROLES, AppUser, Device, Village
 from backend.services.context import Actor
+from client import capture
 
 _hasher = PasswordHasher()  # argon2id, memory-hard
 DEVICE_TOKEN_PREFIX = "nbd_"
@@ -137,7 +139,7 @@ def token_subject(session: Session, keyring: Keyring, token: str) -> str | None:
 
 
 def register_device(
-    session: Session, name: str, kind: str, location: str = ""
+    session: Session, name: str, kind: str, location: str = "", public_key: str | None = None
 ) -> tuple[Device, str]:
     if kind not in DEVICE_KINDS:
         raise field_error("kind", f"a device is a kiosk or a field device, not {kind!r}")
@@ -151,17 +153,51 @@ def register_device(
         location=location,
         token_hash=_digest(token),
     )
+    if public_key is not None:
+        _set_key(session, device, public_key)
     session.add(device)
     session.flush()
     return device, token
 
 
-def revoke_device(session: Session, device_id: str) -> Device:
+def _set_key(session: Session, device: Device, public_key: str) -> None:
+    """Attach a device's capture-signing public key; one key belongs to one device."""
+    try:
+        raw = capture.decode_public_key(public_key)
+    except ValueError as exc:
+        raise field_error("public_key", str(exc)) from None
+    kid = capture.key_id(raw)
+    other = session.exec(select(Device).where(Device.key_id == kid)).first()
+    if other is not None and other.id != device.id:
+        raise Conflict("this public key is registered with another device: make a new key")
+    device.public_key = base64.b64encode(raw).decode()
+    device.key_id = kid
+
+
+def get_device(session: Session, device_id: str) -> Device:
     device = session.get(Device, device_id)
     if device is None:
         raise NotFound(f"no device {device_id}")
+    return device
+
+
+def revoke_device(session: Session, device_id: str) -> Device:
+    """Its token and its signatures are refused from now on (for good)."""
+    device = get_device(session, device_id)
     device.active = False
     session.add(device)
+    return device
+
+
+def rotate_device_key(session: Session, device_id: str, public_key: str) -> Device:
+    """A new key made on the device (a replaced phone, a suspected copy): the old key's
+    signatures are refused from now on. A revoked device stays revoked."""
+    device = get_device(session, device_id)
+    if not device.active:
+        raise RuleRefused("this device is revoked: register the device again")
+    _set_key(session, device, public_key)
+    session.add(device)
+    session.flush()
     return device
 
 

@@ -15,7 +15,7 @@ import io
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -26,7 +26,15 @@ from backend import idnumber
 from backend.errors import Conflict, Forbidden, InvalidInput, RuleRefused, field_error
 from backend.ledger import new_id
 from backend.models import Certification, Person, ReviewCase, Village, utcnow
-from backend.services import audit, challenges, face_engine, faces, receipts_service, registry
+from backend.services import (
+    audit,
+    captures,
+    challenges,
+    face_engine,
+    faces,
+    receipts_service,
+    registry,
+)
 from backend.services.certification_status import certified_since, latest_valid, record_passed
 from backend.services.context import Ctx
 
@@ -53,6 +61,9 @@ class Submission:
     accuracy_m: float | None = None
     client_id: str | None = None
     listed_on: date | None = None  # field: the day the work list was downloaded
+    signature: str | None = None  # the device's Ed25519 signature (client/capture.py)
+    key_id: str | None = None  # a field worker's phone: which registered key signed
+    signed_by: str | None = None  # set by submit: the key id the signature was checked with
 
 
 @dataclass
@@ -87,12 +98,16 @@ class Verdict:
 
 
 def submit(ctx: Ctx, key: Ed25519PrivateKey, sub: Submission) -> dict[str, object]:
-    # the face work first (cached by content), so the transaction below stays short
-    best, probe = face_engine.best_probe(sub.images)
-    face_engine.warm_samples(sub.evidence, sub.frames)
+    sub = admit(ctx, sub)
     replay = _replay(ctx, sub)
     if replay is not None:
         return replay
+    challenges.check(ctx, sub.challenge_id, sub.nonce)
+    # then the face work (cached by content), so the transaction below stays short; the
+    # decision uses the one best image the device signed (images[0]): the others, if any,
+    # are neither signed nor decoded
+    best, probe = 0, face_engine.probe(sub.images[0])
+    face_engine.warm_samples(sub.evidence, sub.frames)
     person, card_ok = person_of(ctx, sub)
     _check_channel(ctx, sub, person)
     _check_not_locked(ctx, person.id)
@@ -113,6 +128,24 @@ def submit(ctx: Ctx, key: Ed25519PrivateKey, sub: Submission) -> dict[str, objec
     verdict = _judge(ctx, sub, challenge, reference, probe.template, card_ok, location)
     verdict.notes = certified_meanwhile(ctx, sub, person.id)  # before this one is recorded
     return _record(ctx, key, sub, person, verdict, challenge.id, sub.images[best])
+
+
+def admit(ctx: Ctx, sub: Submission) -> Submission:
+    """The cheap checks, before any image is decoded (backend/services/captures.py): sizes
+    and headers of the parts, the evidence's shape, the device's signature."""
+    captures.check_parts(sub.images, sub.frames)
+    captures.parse_evidence(sub.evidence, len(sub.frames))
+    signed = captures.check_signature(
+        ctx,
+        challenge_id=sub.challenge_id,
+        nonce=sub.nonce,
+        images=sub.images,
+        frames=sub.frames,
+        evidence=sub.evidence,
+        signature=sub.signature,
+        key_id=sub.key_id,
+    )
+    return replace(sub, signed_by=signed.key_id)
 
 
 def _replay(ctx: Ctx, sub: Submission) -> dict[str, object] | None:
@@ -279,6 +312,7 @@ def _evidence_digest(sub: Submission) -> str:
             "evidence_sha256": hashlib.sha256(sub.evidence.encode()).hexdigest(),
             "images_sha256": [hashlib.sha256(b).hexdigest() for b in sub.images],
             "frames": len(sub.frames),
+            "signed_by": sub.signed_by,  # the device key that signed the capture
         }
     )
 

@@ -56,11 +56,7 @@ def _aware(at: datetime) -> datetime:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
-def consume(ctx: Ctx, challenge_id: str, nonce: str, person_id: str) -> Challenge:
-    """Check and use up a challenge, row-locked so two submissions cannot both use it."""
-    row = ctx.session.exec(
-        select(Challenge).where(Challenge.id == challenge_id).with_for_update()
-    ).first()
+def _usable(ctx: Ctx, row: Challenge | None, nonce: str, person_id: str | None) -> Challenge:
     if row is None or row.nonce != nonce:
         raise InvalidInput(
             "unknown challenge or wrong nonce",
@@ -68,7 +64,7 @@ def consume(ctx: Ctx, challenge_id: str, nonce: str, person_id: str) -> Challeng
         )
     if row.device_id != binding_of(ctx.actor):
         raise Forbidden("this challenge was issued to another device")
-    if row.person_id != person_id:
+    if person_id is not None and row.person_id != person_id:
         raise InvalidInput(
             "this challenge was issued for another person",
             errors=[{"field": "challenge_id", "message": "issued for another person"}],
@@ -77,6 +73,26 @@ def consume(ctx: Ctx, challenge_id: str, nonce: str, person_id: str) -> Challeng
         raise Conflict("this challenge was already used: request a new one")
     if _aware(row.expires_at) < utcnow():
         raise RuleRefused("this challenge has expired: request a new one")
+    return row
+
+
+def check(ctx: Ctx, challenge_id: str, nonce: str) -> None:
+    """Refuse an unknown, foreign, used or expired challenge cheaply, before any face work
+    (a read without a lock: `consume` checks again under the lock and uses it up)."""
+    _usable(ctx, ctx.session.get(Challenge, challenge_id), nonce, None)
+
+
+def consume(ctx: Ctx, challenge_id: str, nonce: str, person_id: str) -> Challenge:
+    """Check and use up a challenge, row-locked so two submissions cannot both use it."""
+    # populate_existing: `check` may have loaded the row earlier in this request; read it
+    # again under the lock, or a concurrent use would go unseen
+    row = ctx.session.exec(
+        select(Challenge)
+        .where(Challenge.id == challenge_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    row = _usable(ctx, row, nonce, person_id)
     row.used_at = utcnow()
     ctx.session.add(row)
     ctx.session.flush()

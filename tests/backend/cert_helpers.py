@@ -12,6 +12,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from client.capture import DeviceKey
 from tests.backend.conftest import Api, valid_id
 from tests.conftest import SHARED
 
@@ -46,14 +47,47 @@ def enrol_face(api: Api, person_id: str, name: str) -> dict[str, Any]:
     return r.json()
 
 
-def device(api: Api, kind: str = "kiosk", name: str = "kiosk-1") -> dict[str, str]:
-    r = api.post(
-        "/api/v1/devices",
-        "admin",
-        json={"name": name, "kind": kind, "location": "城关镇便民服务中心"},
-    )
+class DeviceHeaders(dict[str, str]):
+    """A device's request headers, and the capture key the device made (never sent)."""
+
+    key: DeviceKey | None = None
+    device_id: str = ""
+
+
+def device(
+    api: Api, kind: str = "kiosk", name: str = "kiosk-1", *, keyed: bool = True
+) -> DeviceHeaders:
+    """Register a device as an admin does; its key pair is made "on the device" (here) and
+    only the public key is registered. keyed=False: an old device without a key."""
+    key = DeviceKey.generate() if keyed else None
+    body = {"name": name, "kind": kind, "location": "城关镇便民服务中心"}
+    if key is not None:
+        body["public_key"] = key.public_b64
+    r = api.post("/api/v1/devices", "admin", json=body)
     assert r.status_code == 201, r.text
-    return {"Authorization": f"Bearer {r.json()['token']}"}
+    headers = DeviceHeaders({"Authorization": f"Bearer {r.json()['token']}"})
+    headers.key, headers.device_id = key, r.json()["device_id"]
+    return headers
+
+
+def field_phone(api: Api, name: str = "phone-1") -> DeviceKey:
+    """A field worker's phone: its key registered as a field device (a field worker signs
+    in as a user and names the phone's key with `key_id`)."""
+    return device(api, kind="field", name=name).key or DeviceKey.generate()
+
+
+def sign(
+    key: DeviceKey | None,
+    data: dict[str, str],
+    files: list[tuple[str, tuple[str, bytes, str]]],
+) -> dict[str, str]:
+    """The form fields with the device's signature over exactly these parts."""
+    if key is None:
+        return data
+    images = [f[1][1] for f in files if f[0] == "images"]
+    frames = [f[1][1] for f in files if f[0] == "frames"]
+    signature = key.sign(data["challenge_id"], data["nonce"], images, frames, data["evidence"])
+    return {**data, "signature": signature, "key_id": key.key_id}
 
 
 def challenge(api: Api, headers: dict[str, str], person_id: str) -> dict[str, Any]:
@@ -106,7 +140,9 @@ def certify(
     extra: dict[str, str] | None = None,
     channel: str = "kiosk",
     req_headers: dict[str, str] | None = None,
+    key: DeviceKey | None = None,
 ):  # type: ignore[no-untyped-def]
+    """Submit as the device would, signed with `key` or else the device's own key."""
     data = {
         "person_id": person_id,
         "channel": channel,
@@ -119,6 +155,7 @@ def certify(
         ("images", ("best.jpg", image, "image/jpeg")),
         ("frames", ("f0.jpg", image, "image/jpeg")),
     ]
+    data = sign(key or getattr(headers, "key", None), data, files)
     return api.client.post(
         "/api/v1/certifications", headers={**headers, **(req_headers or {})}, data=data, files=files
     )

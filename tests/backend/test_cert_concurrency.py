@@ -7,7 +7,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.backend.cert_helpers import ENROL_A, SAME_A, photo, synthesized_evidence
+from client.capture import DeviceKey
+from tests.backend.cert_helpers import ENROL_A, SAME_A, photo, sign, synthesized_evidence
 from tests.backend.conftest import PASSWORD, bootstrap, valid_id
 from tests.live import live_server
 
@@ -47,10 +48,13 @@ def test_two_racing_submissions_of_one_challenge_certify_once(db_url: str, tmp_p
             ).status_code
             == 201
         )
+        key = DeviceKey.generate()  # made on the kiosk; only the public key is registered
         kiosk = {
             "Authorization": "Bearer "
             + httpx.post(
-                f"{base}/api/v1/devices", headers=admin, json={"name": "k", "kind": "kiosk"}
+                f"{base}/api/v1/devices",
+                headers=admin,
+                json={"name": "k", "kind": "kiosk", "public_key": key.public_b64},
             ).json()["token"]
         }
         ch = httpx.post(f"{base}/api/v1/challenges", headers=kiosk, json={"person_id": pid}).json()
@@ -65,6 +69,7 @@ def test_two_racing_submissions_of_one_challenge_certify_once(db_url: str, tmp_p
             ("images", ("c.jpg", photo(SAME_A), "image/jpeg")),
             ("frames", ("f.jpg", photo(SAME_A), "image/jpeg")),
         ]
+        data = sign(key, data, files)
         barrier = threading.Barrier(2)
         codes: list[int] = []
 

@@ -14,7 +14,9 @@ from tests.backend.cert_helpers import (
     device,
     elder,
     enrol_face,
+    field_phone,
     photo,
+    sign,
     synthesized_evidence,
 )
 from tests.backend.conftest import Api
@@ -194,6 +196,7 @@ def test_card_data_alone_finds_the_person_and_client_id_replays_the_first_answer
         ("images", ("a.jpg", photo(SAME_A), "image/jpeg")),
         ("frames", ("f.jpg", photo(SAME_A), "image/jpeg")),
     ]
+    data = sign(field.key, data, files)
     first = api.client.post("/api/v1/certifications", headers=field, data=data, files=files)
     assert first.status_code == 201 and first.json()["outcome"] == "passed", first.text
     second = api.client.post("/api/v1/certifications", headers=field, data=data, files=files)
@@ -518,6 +521,7 @@ def test_field_worker_certifies_at_home_with_a_challenge_bound_to_them_and_expir
     pid = elder(api)
     enrol_face(api, pid, ENROL_A)
     worker = api.auth("field_worker")
+    phone = field_phone(api)  # the worker's phone: its key registered as a field device
     ch = challenge(api, worker, pid)
     from datetime import datetime, timedelta
 
@@ -527,7 +531,7 @@ def test_field_worker_certifies_at_home_with_a_challenge_bound_to_them_and_expir
         certify(api, device(api), pid, ch, photo(SAME_A)).status_code == 403
     )  # bound to the worker, not to a kiosk
     assert (
-        certify(api, worker, pid, ch, photo(SAME_A), channel="kiosk").status_code == 422
+        certify(api, worker, pid, ch, photo(SAME_A), channel="kiosk", key=phone).status_code == 422
     )  # a field worker certifies in the field
     r = certify(
         api,
@@ -537,6 +541,7 @@ def test_field_worker_certifies_at_home_with_a_challenge_bound_to_them_and_expir
         photo(SAME_A),
         channel="field",
         extra={"latitude": "30.1", "longitude": "104.2", "accuracy_m": "15"},
+        key=phone,
     )
     assert (
         r.status_code == 201 and r.json()["outcome"] == "passed" and r.json()["channel"] == "field"
@@ -548,5 +553,5 @@ def test_field_worker_certifies_at_home_with_a_challenge_bound_to_them_and_expir
             sa.text("UPDATE challenge SET expires_at = :t WHERE id = :i"),
             {"t": datetime(2020, 1, 1), "i": late["challenge_id"]},
         )
-    expired = certify(api, worker, pid, late, photo(SAME_A), channel="field")
+    expired = certify(api, worker, pid, late, photo(SAME_A), channel="field", key=phone)
     assert expired.status_code == 422 and "expired" in expired.json()["detail"]

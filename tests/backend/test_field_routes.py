@@ -19,6 +19,7 @@ from tests.backend.cert_helpers import (
     challenge,
     device,
     enrol_face,
+    field_phone,
     photo,
 )
 from tests.backend.conftest import PASSWORD, Api, valid_id
@@ -298,13 +299,22 @@ def test_a_face_visit_after_a_certification_elsewhere_is_recorded_and_explained(
     at_kiosk = certify(api, kiosk, pid, challenge(api, kiosk, pid), photo(SAME_A))
     assert at_kiosk.status_code == 201 and at_kiosk.json()["outcome"] == "passed", at_kiosk.text
     worker = api.auth("field_worker")
+    phone = field_phone(api)  # its key registered as a field device
 
     def at_home(image: str = SAME_A, **extra: str):  # type: ignore[no-untyped-def]
         ch = challenge(api, worker, pid)
         fields = {"client_id": str(uuid.uuid4()), **extra}
         headers = {"Idempotency-Key": fields["client_id"]}
         return certify(
-            api, worker, pid, ch, photo(image), channel="field", extra=fields, req_headers=headers
+            api,
+            worker,
+            pid,
+            ch,
+            photo(image),
+            channel="field",
+            extra=fields,
+            req_headers=headers,
+            key=phone,
         )
 
     # the work list was downloaded the day before the kiosk: recorded all the same, explained
@@ -353,6 +363,7 @@ def test_certified_meanwhile_at_the_counter_names_the_channel_and_day_on_every_r
     )
     assert counter.status_code == 201, counter.text
     worker = api.auth("field_worker")
+    phone = field_phone(api)  # its key registered as a field device
     ch = challenge(api, worker, pid)
     cid = str(uuid.uuid4())
     extra = {"client_id": cid, "listed_on": "2026-11-19"}
@@ -360,7 +371,15 @@ def test_certified_meanwhile_at_the_counter_names_the_channel_and_day_on_every_r
     def send(key: str | None):  # type: ignore[no-untyped-def]
         headers = {"Idempotency-Key": key} if key else None
         return certify(
-            api, worker, pid, ch, photo(SAME_A), channel="field", extra=extra, req_headers=headers
+            api,
+            worker,
+            pid,
+            ch,
+            photo(SAME_A),
+            channel="field",
+            extra=extra,
+            req_headers=headers,
+            key=phone,
         )
 
     sent = send(None)
@@ -382,6 +401,7 @@ def test_listed_on_is_not_part_of_the_idempotency_digest(api: Api) -> None:
     pid = pensioner(api, "011", "甲")
     enrol_face(api, pid, ENROL_A)
     worker = api.auth("field_worker")
+    phone = field_phone(api)  # its key registered as a field device
     ch = challenge(api, worker, pid)
     cid = str(uuid.uuid4())
     headers = {"Idempotency-Key": cid}
@@ -389,7 +409,15 @@ def test_listed_on_is_not_part_of_the_idempotency_digest(api: Api) -> None:
     def send(**extra: str):  # type: ignore[no-untyped-def]
         fields = {"client_id": cid, **extra}
         return certify(
-            api, worker, pid, ch, photo(SAME_A), channel="field", extra=fields, req_headers=headers
+            api,
+            worker,
+            pid,
+            ch,
+            photo(SAME_A),
+            channel="field",
+            extra=fields,
+            req_headers=headers,
+            key=phone,
         )
 
     first = send()

@@ -35,6 +35,7 @@ def main(argv: list[str]) -> int:
     from kivy.core.window import Window
     from kivy.uix.label import Label
 
+    from client.capture import DeviceKey
     from hardware.printer import SimulatedPrinter as HardwareSimulatedPrinter
     from hardware.sscard import SimulatedSocialSecurityCardReader
     from kiosk_app.app import KioskApp
@@ -63,7 +64,12 @@ def main(argv: list[str]) -> int:
     gates = Gates(limit_s)
     config = KioskConfig()
     flow = KioskFlow(config)
-    backend = HttpKioskBackend(plan["backend"], plan["token"], timeout_s=config.http_timeout_s)
+    backend = HttpKioskBackend(
+        plan["backend"],
+        plan["token"],
+        timeout_s=config.http_timeout_s,
+        capture_key=DeviceKey.load_or_create(Path(plan["data_dir"])),
+    )
     calls: list[dict[str, Any]] = []
 
     def recorded(name: str, call: Any, gate: str | None = None) -> Any:

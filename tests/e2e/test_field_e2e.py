@@ -20,7 +20,7 @@ import pytest
 
 from tests.backend.cert_helpers import ENROL_A, ENROL_B, LFW, OTHER, SAME_A, photo
 from tests.backend.conftest import PASSWORD, bootstrap
-from tests.field.test_fault import proxied, staff
+from tests.field.test_fault import proxied, register_phone, staff
 from tests.live import ROOT, live_server
 
 SHOTS = ROOT / "artifacts" / "screenshots" / "field"
@@ -79,6 +79,7 @@ def test_offline_visits_sync_and_decisions_come_back(
         )
         enrol(clerk, same, ENROL_A)
         enrol(clerk, other, ENROL_B)
+        register_phone(base, tmp_path / "phone")  # the phone's own key, as a field device
 
         env = {**os.environ, "KIVY_HOME": str(tmp_path / "kivy"), "KIVY_NO_ARGS": "1"}
         env.pop("DISPLAY", None)

@@ -40,6 +40,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from client.capture import DeviceKey
 from kiosk_app.models import format_yuan
 from tests.backend.cert_helpers import LFW
 from tests.backend.conftest import PASSWORD, bootstrap, valid_id
@@ -167,10 +168,18 @@ def backend(
                     "name": f"kiosk-{orientation}",
                     "kind": "kiosk",
                     "location": "城关镇便民服务中心",
+                    # the kiosk made its key in its data folder; the admin registers the public key
+                    "public_key": DeviceKey.load_or_create(tmp / f"kiosk-{orientation}").public_b64,
                 },
             )
             assert r.status_code == 201, r.text
-            world[orientation] = {"a": a, "b": b, "paid": paid, "token": r.json()["token"]}
+            world[orientation] = {
+                "a": a,
+                "b": b,
+                "paid": paid,
+                "token": r.json()["token"],
+                "data_dir": str(tmp / f"kiosk-{orientation}"),
+            }
         yield world
         staff.http.close()
 
@@ -237,6 +246,7 @@ def run(
     plan = {
         "backend": backend["base"],
         "token": world["token"],
+        "data_dir": world["data_dir"],
         "orientation": orientation,
         "out": str(out),
         "receipts": str(receipts),

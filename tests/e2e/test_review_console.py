@@ -14,7 +14,16 @@ import httpx
 import sqlalchemy as sa
 
 from backend.db import engine_for
-from tests.backend.cert_helpers import ENROL_A, ENROL_B, GREY_B, SAME_A, photo, synthesized_evidence
+from client.capture import DeviceKey
+from tests.backend.cert_helpers import (
+    ENROL_A,
+    ENROL_B,
+    GREY_B,
+    SAME_A,
+    photo,
+    sign,
+    synthesized_evidence,
+)
 from tests.backend.conftest import PASSWORD, bootstrap, valid_id
 from tests.live import live_server
 
@@ -47,10 +56,13 @@ def _referred_case(
         timeout=60,
     )
     assert r.status_code == 201, r.text
+    key = DeviceKey.generate()  # made on the kiosk; only the public key is registered
     kiosk = {
         "Authorization": "Bearer "
         + httpx.post(
-            f"{base}/api/v1/devices", headers=admin, json={"name": f"kiosk-{seq}", "kind": "kiosk"}
+            f"{base}/api/v1/devices",
+            headers=admin,
+            json={"name": f"kiosk-{seq}", "kind": "kiosk", "public_key": key.public_b64},
         ).json()["token"]
     }
     r = httpx.post(f"{base}/api/v1/challenges", headers=kiosk, json={"person_id": pid})
@@ -70,6 +82,7 @@ def _referred_case(
         ("images", ("c.jpg", photo(capture), "image/jpeg")),
         ("frames", ("f.jpg", photo(capture), "image/jpeg")),
     ]
+    data = sign(key, data, files)
     r = httpx.post(
         f"{base}/api/v1/certifications", headers=kiosk, data=data, files=files, timeout=60
     )

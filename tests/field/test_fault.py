@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from client.capture import DeviceKey
 from field_app import vault as vlt
 from field_app.client import FieldClient
 from field_app.devices import AlwaysGoodGate, SimulatedWatcher, encode_jpeg
@@ -117,6 +118,16 @@ def staff(base: str, role: str) -> httpx.Client:
     return c
 
 
+def register_phone(base: str, data_dir: Path) -> None:
+    """The phone makes its capture key in its data folder; the admin registers the public
+    key as a field device (signed captures)."""
+    key = DeviceKey.load_or_create(data_dir)
+    r = staff(base, "admin").post(
+        "/api/v1/devices", json={"name": "phone", "kind": "field", "public_key": key.public_b64}
+    )
+    assert r.status_code == 201, r.text
+
+
 def pensioners(clerk: httpx.Client, n: int) -> list[str]:
     ids = []
     for i in range(n):
@@ -192,6 +203,7 @@ def test_cut_connections_and_a_killed_sync_lose_nothing_and_double_nothing(
 
         # the worker signs in and downloads the list through the proxy, then visits offline
         data = tmp_path / "phone"
+        register_phone(base, data)
         session = FieldSession(
             DeviceStore(data / "field.sqlite3", cost=vlt.FAST_COST),
             client_factory=lambda url, tok: FieldClient(url, token=tok),

@@ -243,6 +243,13 @@ def real_session(api: Api, tmp_path: Path, clock: FakeClock) -> FieldSession:
         clock=clock,
     )
     session.sign_in_online("http://testserver", "field_worker", PASSWORD, PIN)
+    # the phone made its capture key; the admin registers the public key as a field device
+    r = api.post(
+        "/api/v1/devices",
+        "admin",
+        json={"name": "phone", "kind": "field", "public_key": session.capture_key().public_b64},
+    )
+    assert r.status_code == 201, r.text
     return session
 
 

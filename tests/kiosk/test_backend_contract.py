@@ -37,8 +37,11 @@ def world(sqlite_url: str, tmp_path: Path) -> Iterator[dict]:
         api = Api(client)
         person_id = elder(api)
         enrol_face(api, person_id, ENROL_A)
-        token = device(api)["Authorization"].removeprefix("Bearer ")
-        backend = HttpKioskBackend("http://testserver", token, transport=client._transport)
+        kiosk = device(api)
+        token = kiosk["Authorization"].removeprefix("Bearer ")
+        backend = HttpKioskBackend(
+            "http://testserver", token, transport=client._transport, capture_key=kiosk.key
+        )
         card = CardInfo(CardKind.SOCIAL_SECURITY, valid_id("110105", "19500101", "011"), "张三")
         yield {"backend": backend, "card": card, "person_id": person_id}
         backend.close()

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlmodel import Session
 
 from backend.api import deps
 from backend.errors import NotFound
-from backend.schemas import DeviceIn, DeviceOut, TokenOut, UserIn, UserOut
+from backend.models import Device
+from backend.schemas import DeviceIn, DeviceOut, PublicKeyIn, TokenOut, UserIn, UserOut
 from backend.services import auth, login_limits
 from backend.services.context import Actor
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
+DeviceId = Path(min_length=1, max_length=40, pattern=r"^[0-9A-Za-z_-]+$")
 
 
 @router.post(
@@ -57,29 +59,47 @@ def unlock_user(
     return {"username": username, "cleared_attempts": login_limits.unlock(session, username)}
 
 
+def _device_out(device: Device, token: str | None = None) -> DeviceOut:
+    return DeviceOut(
+        device_id=device.id,
+        name=device.name,
+        kind=device.kind,
+        location=device.location,
+        active=device.active,
+        public_key=device.public_key,
+        key_id=device.key_id,
+        token=token,
+    )
+
+
 @router.post("/devices", response_model=DeviceOut, status_code=201)
 def add_device(
     body: DeviceIn,
     session: Session = deps.DbSession,
     _: Actor = Depends(deps.require("admin")),
 ) -> DeviceOut:
-    device, token_ = auth.register_device(session, body.name, body.kind, body.location)
-    return DeviceOut(
-        device_id=device.id,
-        name=device.name,
-        kind=device.kind,
-        location=device.location,
-        token=token_,
+    device, token_ = auth.register_device(
+        session, body.name, body.kind, body.location, body.public_key
     )
+    return _device_out(device, token_)
 
 
 @router.post("/devices/{device_id}/revoke", response_model=DeviceOut)
 def revoke_device(
-    device_id: str,
+    device_id: str = DeviceId,
     session: Session = deps.DbSession,
     _: Actor = Depends(deps.require("admin")),
 ) -> DeviceOut:
-    device = auth.revoke_device(session, device_id)
-    return DeviceOut(
-        device_id=device.id, name=device.name, kind=device.kind, location=device.location
-    )
+    return _device_out(auth.revoke_device(session, device_id))
+
+
+@router.put("/devices/{device_id}/public-key", response_model=DeviceOut)
+def rotate_device_key(
+    body: PublicKeyIn,
+    device_id: str = DeviceId,
+    session: Session = deps.DbSession,
+    _: Actor = Depends(deps.require("admin")),
+) -> DeviceOut:
+    """A key newly made on the device replaces the old one; the old key's signatures are
+    refused from now on."""
+    return _device_out(auth.rotate_device_key(session, device_id, body.public_key))

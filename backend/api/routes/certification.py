@@ -15,12 +15,13 @@ from backend.api import deps
 from backend.api.routes.faces import ID_PATTERN, TEXT_PATTERN, PersonId, read_files
 from backend.api.routes.receipts import signing_key
 from backend.errors import Forbidden
-from backend.services import audit, certification, challenges, idempotency, registry
+from backend.services import audit, captures, certification, challenges, idempotency, registry
 from backend.services.context import Actor
 
 router = APIRouter(prefix="/api/v1", tags=["certification"])
 DEVICES = ("kiosk", "field_device", "field_worker")
-MAX_FRAMES = 30
+MAX_FRAMES = captures.MAX_FRAMES  # the limits live with the other entry checks
+KEY_ID_PATTERN = r"^[0-9a-f]{64}$"
 
 
 class ChallengeIn(BaseModel):
@@ -65,6 +66,16 @@ def certify(
     listed_on: date | None = Form(
         default=None, description="field: when the work list was downloaded"
     ),
+    signature: str | None = Form(
+        default=None,
+        max_length=88,
+        description="base64 Ed25519 signature of the device over the capture (API.md, Signed captures)",
+    ),
+    key_id: str | None = Form(
+        default=None,
+        pattern=KEY_ID_PATTERN,
+        description="field worker's phone: SHA-256 (hex) of the registered public key that signed",
+    ),
     idempotency_key: str | None = Header(default=None),
     who: Actor = Depends(deps.require(*DEVICES)),
 ) -> JSONResponse:
@@ -72,7 +83,7 @@ def certify(
         channel=channel,
         challenge_id=challenge_id,
         nonce=nonce,
-        images=read_files(images, "images", 5),
+        images=read_files(images, "images", captures.MAX_IMAGES),
         frames=read_files(frames, "frames", MAX_FRAMES),
         evidence=evidence,
         person_id=person_id,
@@ -83,6 +94,8 @@ def certify(
         accuracy_m=accuracy_m,
         client_id=client_id,
         listed_on=listed_on,
+        signature=signature,
+        key_id=key_id,
     )
     key = signing_key(request)
 

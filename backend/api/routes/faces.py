@@ -25,6 +25,7 @@ def read_files(files: list[UploadFile], field: str, limit: int) -> list[bytes]:
         raise InvalidInput(
             f"at most {limit} files in `{field}`",
             errors=[{"field": field, "message": f"at most {limit} files"}],
+            code="too_many_files",
         )
     return [f.file.read() for f in files]
 
