@@ -55,7 +55,9 @@ class Figures:
 
 def summarise(report: dict[str, object]) -> tuple[Figures, dict[str, Figures], dict[str, Figures]]:
     files: dict[str, dict[str, dict[str, int]]] = report["files"]  # type: ignore[assignment]
-    total, packages, money = Figures(), {}, {}
+    total = Figures()
+    packages: dict[str, Figures] = {}
+    money: dict[str, Figures] = {}
     for path, data in files.items():
         summary = data["summary"]
         total.add(summary)

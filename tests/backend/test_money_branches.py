@@ -318,7 +318,9 @@ def test_the_check_names_every_kind_of_tampering(api: Api) -> None:
                 conn.execute(sa.text(f"ALTER TABLE ledger_transfer DROP CONSTRAINT {name}"))
         else:
             conn.execute(sa.text("PRAGMA ignore_check_constraints = ON"))
-        ids = dict(conn.execute(sa.text("SELECT code, id FROM ledger_account")).all())
+        ids: dict[str, int] = {
+            code: id_ for code, id_ in conn.execute(sa.text("SELECT code, id FROM ledger_account"))
+        }
         posting = conn.execute(
             sa.text("SELECT posting_id FROM ledger_transfer ORDER BY id LIMIT 1")
         ).scalar_one()
