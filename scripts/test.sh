@@ -16,5 +16,21 @@ fi
 echo "test: PostgreSQL at ${NONGBAO_TEST_DATABASE_URL:-(none: PostgreSQL tests will fail)}"
 
 mkdir -p artifacts
+# Coverage (pytest-cov, branches on; configured in pyproject.toml): on unless NONGBAO_COVERAGE=0.
+# The whole suite (no arguments, as `make test` runs it) must cover 95% of each money module's
+# branches; a run of a few files prints its figures only. Details afterwards:
+# `.venv/bin/coverage report -m --data-file=artifacts/.coverage`.
+cov=()
+if [ "${NONGBAO_COVERAGE:-1}" != 0 ]; then
+  rm -f artifacts/.coverage artifacts/.coverage.* artifacts/coverage.json
+  cov=(--cov --cov-report= --cov-report=json:artifacts/coverage.json)
+  [ $# -eq 0 ] && : "${NONGBAO_COVERAGE_MONEY_MIN:=95}"
+fi
 # two workers on this 2-core machine; each test builds its own database, so order does not matter
-exec .venv/bin/python -m pytest -n 2 --dist loadfile -p no:cacheprovider "$@"
+rc=0
+.venv/bin/python -m pytest -n 2 --dist loadfile -p no:cacheprovider "${cov[@]}" "$@" || rc=$?
+if [ ${#cov[@]} -gt 0 ]; then
+  .venv/bin/python scripts/coverage_summary.py artifacts/coverage.json \
+    ${NONGBAO_COVERAGE_MONEY_MIN:+--money-fail-under "$NONGBAO_COVERAGE_MONEY_MIN"} || [ $rc -ne 0 ] || rc=1
+fi
+exit $rc
