@@ -8,10 +8,17 @@ class DomainError(Exception):
     title = "Request refused"
     type = "about:blank"
 
-    def __init__(self, detail: str, *, errors: list[dict[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[dict[str, str]] | None = None,
+        code: str | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors or []
+        self.code = code  # a stable snake_case machine code, e.g. same_person_cannot_confirm
 
 
 class InvalidInput(DomainError):

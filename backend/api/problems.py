@@ -36,6 +36,7 @@ def problem(
     type_: str = "about:blank",
     errors: list[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
+    code: str | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": type_,
@@ -43,6 +44,8 @@ def problem(
         "status": status,
         "detail": detail,
     }
+    if code:
+        body["code"] = code
     if errors:
         body["errors"] = errors
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
@@ -75,6 +78,7 @@ def install(app: FastAPI) -> None:
             type_=exc.type,
             errors=exc.errors,
             headers=headers,
+            code=exc.code,
         )
 
     @app.exception_handler(RequestValidationError)
