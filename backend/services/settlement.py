@@ -78,7 +78,9 @@ def settle_termination(ctx: Ctx, person: Person, termination: Termination) -> Se
         )
     # dual pension: terminate from when the other began and recover everything paid after
     last_day = date.fromordinal(termination.effective_on.toordinal() - 1)
-    source = termination.note or "urban employee pension found"
+    source = termination.source
+    if source == "other_pension":  # a clerk's report: its note says where it was found
+        source = termination.note or "urban employee pension found"
     return _settle(ctx, person, last_day, "other_pension", source, termination.id)
 
 

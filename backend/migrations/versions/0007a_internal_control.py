@@ -97,13 +97,18 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("termination_id", S(length=40), nullable=True))
         batch_op.add_column(sa.Column("reversed_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("reversal_posting_id", S(length=40), nullable=True))
-    if op.get_bind().dialect.name == "postgresql":
-        op.drop_constraint("death_person_id_key", "death", type_="unique")
-    else:
+    # the unique constraint is unnamed in 0002 (PostgreSQL calls it death_person_id_key; SQLite
+    # reflects no name, which NAMING supplies); a downgrade gives it a name
+    uniques = sa.inspect(op.get_bind()).get_unique_constraints("death")
+    name = next(
+        (u["name"] or "uq_death_person_id" for u in uniques if u["column_names"] == ["person_id"]),
+        None,
+    )
+    if name is not None:
         with op.batch_alter_table(
-            "death", schema=None, naming_convention=NAMING, recreate="always"
+            "death", schema=None, naming_convention=NAMING, recreate="auto"
         ) as batch_op:
-            batch_op.drop_constraint("uq_death_person_id", type_="unique")
+            batch_op.drop_constraint(name, type_="unique")
     with op.batch_alter_table("death", schema=None) as batch_op:
         batch_op.create_index(
             "uq_death_person_in_force",
