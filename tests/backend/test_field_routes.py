@@ -142,8 +142,7 @@ def test_visit_conflicts_are_problem_json(api: Api) -> None:
 
     dead = pensioner(api, "031", "丙")
     assert (
-        api.end(dead, {"date_of_death": "2026-11-01", "source": "family_report"}).status_code
-        == 200
+        api.end(dead, {"date_of_death": "2026-11-01", "source": "family_report"}).status_code == 200
     )
     gone = api.post("/api/v1/field/visits", "field_worker", json=visit(dead))
     assert gone.status_code == 409 and "terminated" in gone.json()["detail"]

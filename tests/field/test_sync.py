@@ -383,8 +383,7 @@ def test_conflicts_come_back_in_plain_words(api: Api, tmp_path: Path) -> None:
         == 201
     )
     assert (
-        api.end(died, {"date_of_death": "2026-11-01", "source": "family_report"}).status_code
-        == 200
+        api.end(died, {"date_of_death": "2026-11-01", "source": "family_report"}).status_code == 200
     )
 
     report = syncer(session, clock).run_once()
