@@ -18,6 +18,7 @@ from backend.api.limits import BodyLimit
 from backend.api.ratelimit import RateLimit, default_rules
 from backend.api.routes import archives, auth, benefits, money, registry
 from backend.api.routes import certification as certification_routes
+from backend.api.routes import control as control_routes
 from backend.api.routes import faces as faces_routes
 from backend.api.routes import field as field_routes
 from backend.api.routes import kiosk as kiosk_routes
@@ -90,6 +91,7 @@ def create_app(
     for router in (
         faces_routes.router,
         certification_routes.router,
+        control_routes.router,  # internal control: each act audits itself, replays do not
         review_routes.router,
         receipts_routes.router,
         kiosk_routes.router,

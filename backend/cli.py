@@ -394,13 +394,21 @@ def payroll_run(period: str, run_on: str | None, bank_file: Path | None, as_json
                 exc.errors[0]["message"] if exc.errors else exc.detail
             ) from None
     if bank_file:
-        with session_scope(engine) as s:
-            bank_file.write_text(
-                svc.bank_file_csv(
-                    s, load_keyring(settings.effective_key_file, settings.master_key), result.run_id
-                ),
-                encoding="utf-8",
-            )
+        try:
+            with session_scope(engine) as s:
+                bank_file.write_text(
+                    svc.bank_file_csv(
+                        s,
+                        load_keyring(settings.effective_key_file, settings.master_key),
+                        result.run_id,
+                    ),
+                    encoding="utf-8",
+                )
+        except DomainError as exc:
+            raise click.ClickException(
+                f"{exc.detail}: approve it with `nongbao payroll approve {result.run_id} --by ADMIN`, "
+                f"then `nongbao payroll bank-file {result.run_id} {bank_file}`"
+            ) from None
     payload = {**result.__dict__, "run_on": result.run_on.isoformat()}
     _emit(
         as_json,
@@ -408,6 +416,62 @@ def payroll_run(period: str, run_on: str | None, bank_file: Path | None, as_json
         f"payroll {result.period} ({result.run_id}): paid {result.paid} people, {result.total_fen} fen; suspended {result.suspended}"
         + (" (resumed an interrupted run)" if result.resumed else ""),
     )
+
+
+@payroll.command("approve")
+@click.argument("run_id")
+@click.option("--by", "by", required=True, help="the approving admin's user name")
+def payroll_approve(run_id: str, by: str) -> None:
+    """Release a prepared run to the bank: a second admin, not the one who prepared it (four
+    eyes). The admin's password is read from standard input, so the command line names a
+    person who proves it is them, as at the API."""
+    from backend.db import engine_for, require_migrated, session_scope
+    from backend.errors import DomainError
+    from backend.services import audit, auth
+    from backend.services import payroll as svc
+    from backend.services.context import Actor
+
+    password = (
+        click.prompt(f"password of {by}", hide_input=True)
+        if sys.stdin.isatty()
+        else sys.stdin.readline().rstrip("\r\n")
+    )
+    engine = engine_for(get_settings().effective_database_url)
+    require_migrated(engine)
+    try:
+        with session_scope(engine) as s:
+            user = auth.authenticate(s, by, password)
+            if user.role != "admin":
+                raise click.ClickException(f"{by} is a {user.role}; an admin approves payroll runs")
+            actor = Actor(kind="user", name=user.username, role=user.role)
+            run = svc.approve(s, run_id, actor)
+            after = {"run_id": run.id, "period": run.period, "approved_by": run.approved_by}
+            audit.append(s, actor, "payroll.approve", run.id, after=after)
+    except DomainError as exc:
+        raise click.ClickException(exc.detail) from None
+    click.echo(f"payroll {run.period} ({run.id}) approved by {run.approved_by}")
+
+
+@payroll.command("bank-file")
+@click.argument("run_id")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def payroll_bank_file(run_id: str, path: Path) -> None:
+    """Write the bank disbursement CSV of an approved run."""
+    from backend.crypto import load_keyring
+    from backend.db import engine_for, require_migrated, session_scope
+    from backend.errors import DomainError
+    from backend.services import payroll as svc
+
+    settings = get_settings()
+    engine = engine_for(settings.effective_database_url)
+    require_migrated(engine)
+    try:
+        with session_scope(engine) as s:
+            keyring = load_keyring(settings.effective_key_file, settings.master_key)
+            path.write_text(svc.bank_file_csv(s, keyring, run_id), encoding="utf-8")
+    except DomainError as exc:
+        raise click.ClickException(exc.detail) from None
+    click.echo(f"bank file of {run_id} written to {path}")
 
 
 # the archive's copy gets a progress bar from this many blobs on (fewer finish at once)

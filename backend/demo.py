@@ -51,6 +51,8 @@ from backend.money import div_round, mul_rate, round_half_up
 from backend.policy import Policy, load_policy
 from backend.services.context import Actor, Ctx
 
+# the second pair of eyes of the demo's history (payroll approvals, death confirmations)
+DEMO_CHECKER = Actor("user", "demo-checker", "admin")
 REGION = "510722"  # a county code of a western province: the default policy's region class
 MARKER_VILLAGE = "DV01"
 INFO_FILE = "demo.json"
@@ -603,12 +605,15 @@ def run_payrolls(engine: Engine, policy: Policy, today: date, history_start: str
     last = months.of(today) if today.day >= policy.payroll_day else months.add(months.of(today), -1)
     periods = months.span(history_start, last)
     for period in periods:
-        payroll.run(engine, policy, Actor("user", "demo", "admin"), today, period)
+        run = payroll.run(engine, policy, Actor("user", "demo", "admin"), today, period)
+        # four eyes: the demo's history was released by a second admin
+        with session_scope(engine) as s:
+            payroll.approve(s, run.run_id, DEMO_CHECKER)
     return len(periods)
 
 
 def settle_deaths(engine: Engine, g: Generator, keyring: Keyring, count: int) -> int:
-    from backend.services import settlement
+    from backend.services import terminations
 
     pensioners = [
         r
@@ -619,12 +624,15 @@ def settle_deaths(engine: Engine, g: Generator, keyring: Keyring, count: int) ->
     for r in chosen:
         died = g.today - timedelta(days=g.rng.randint(20, 120))
         with session_scope(engine) as s:
-            settlement.report_death(
+            reported = terminations.report(
                 Ctx(s, g.policy, keyring, Actor("user", "demo", "clerk"), g.today),
                 r.pid,
+                "death",
                 died,
                 g.rng.choice(("manual_report", "civil_registry", "family_report")),
             )
+            # four eyes: a second person confirms the report, and the settlement runs
+            terminations.confirm(Ctx(s, g.policy, keyring, DEMO_CHECKER, g.today), reported.id)
     return len(chosen)
 
 

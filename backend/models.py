@@ -295,6 +295,9 @@ class PayrollRun(SQLModel, table=True):
     created_by: str = Field(default="", max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     completed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    # four eyes: a second, different admin releases the run to the bank (the bank file)
+    approved_by: str | None = Field(default=None, max_length=64)
+    approved_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
 class PaidMonth(SQLModel, table=True):
@@ -342,12 +345,20 @@ class PayrollLine(SQLModel, table=True):
 
 
 class Death(SQLModel, table=True):
-    """The settlement at the end of entitlement (death, or another pension found)."""
+    """The settlement at the end of entitlement (death, or another pension found). A
+    reinstatement reverses it (`reversed_at`); a person has at most one settlement in force."""
 
-    id: str = Field(primary_key=True, max_length=40)
-    person_id: str = Field(
-        foreign_key="person.id", max_length=32, sa_column_kwargs={"unique": True}
+    __table_args__ = (
+        sa.Index(
+            "uq_death_person_in_force",
+            "person_id",
+            unique=True,
+            sqlite_where=sa.text("reversed_at IS NULL"),
+            postgresql_where=sa.text("reversed_at IS NULL"),
+        ),
     )
+    id: str = Field(primary_key=True, max_length=40)
+    person_id: str = Field(foreign_key="person.id", max_length=32)
     date_of_death: date  # for other_pension: the day before the other pension started
     source: str = Field(max_length=40)
     reported_on: date
@@ -364,6 +375,79 @@ class Death(SQLModel, table=True):
     posting_id: str | None = Field(default=None, max_length=40)
     created_by: str = Field(default="", max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    termination_id: str | None = Field(default=None, max_length=40)
+    reversed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    reversal_posting_id: str | None = Field(default=None, max_length=40)
+
+
+TERMINATION_OPEN = ("pending", "confirmed", "reinstate_pending")
+
+
+class Termination(SQLModel, table=True):
+    """The end of an entitlement as two people decide it (internal control, four eyes).
+
+    pending (reported; payment held) -> confirmed (settled) | rejected (held months paid as
+    arrears); confirmed -> reinstate_pending (a reinstatement proposed) -> reinstated (the
+    settlement reversed) or back to confirmed (the proposal rejected)."""
+
+    __table_args__ = (
+        # one open termination per person: two reports of the same death are one
+        sa.Index(
+            "uq_termination_person_open",
+            "person_id",
+            unique=True,
+            sqlite_where=sa.text("status IN ('pending', 'confirmed', 'reinstate_pending')"),
+            postgresql_where=sa.text("status IN ('pending', 'confirmed', 'reinstate_pending')"),
+        ),
+    )
+    id: str = Field(primary_key=True, max_length=40)
+    person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
+    reason: str = Field(max_length=20)  # death | other_pension
+    effective_on: date  # the date of death, or the other pension's start
+    source: str = Field(max_length=40)
+    note: str = ""
+    status: str = Field(default="pending", max_length=20, index=True)
+    review_case_id: str | None = Field(default=None, max_length=40)
+    reported_by: str = Field(max_length=64)
+    reported_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    decided_by: str | None = Field(default=None, max_length=64)
+    decided_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    decision_note: str | None = None
+    death_id: str | None = Field(default=None, max_length=40)
+    reinstate_proposed_by: str | None = Field(default=None, max_length=64)
+    reinstate_note: str | None = None
+    reinstated_by: str | None = Field(default=None, max_length=64)
+    reinstated_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class FourEyesRequest(SQLModel, table=True):
+    """A proposed irreversible act waiting for a second, different person: lifting a
+    suspension, reversing a contribution, changing a bank account. The row is the history."""
+
+    __tablename__ = "four_eyes_request"
+    __table_args__ = (
+        sa.Index(
+            "uq_four_eyes_pending_subject",
+            "kind",
+            "subject_id",
+            unique=True,
+            sqlite_where=sa.text("status = 'pending'"),
+            postgresql_where=sa.text("status = 'pending'"),
+        ),
+    )
+    id: str = Field(primary_key=True, max_length=40)
+    kind: str = Field(max_length=30)  # suspension_lift | contribution_reversal | bank_account
+    subject_id: str = Field(max_length=40, index=True)  # the suspension, contribution, person
+    person_id: str | None = Field(default=None, max_length=32, index=True)
+    payload: str = Field(default="{}")  # JSON: what exactly is to be done
+    status: str = Field(default="pending", max_length=12)  # pending | confirmed | rejected
+    proposed_by: str = Field(max_length=64)
+    proposed_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    decided_by: str | None = Field(default=None, max_length=64)
+    decided_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    decision_note: str | None = None
+    result: str | None = None  # JSON: the confirmation's answer, replayed to a late twin
+    applied_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
 class RecoveryOrder(SQLModel, table=True):
@@ -373,7 +457,7 @@ class RecoveryOrder(SQLModel, table=True):
     reason: str = Field(max_length=30)  # death | other_pension
     due_fen: int = Field(sa_type=sa.BigInteger)
     repaid_fen: int = Field(default=0, sa_type=sa.BigInteger)
-    status: str = Field(default="open", max_length=10)  # open | settled
+    status: str = Field(default="open", max_length=10)  # open | settled | cancelled
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
 

@@ -26,7 +26,7 @@ from sqlmodel import Session, select
 from backend import clock, ledger, months
 from backend.crypto import Keyring
 from backend.db import session_scope
-from backend.errors import NotFound, field_error
+from backend.errors import Conflict, Forbidden, NotFound, field_error
 from backend.ledger import Transfer
 from backend.models import PayrollLine, PayrollRun, Person
 from backend.money import round_half_up
@@ -95,6 +95,7 @@ def run(
     with session_scope(engine) as s:
         ledger.ensure_fund_accounts(s)
         run_row, resumed = _open_run(s, period, run_on, actor)
+        _apply_bank_changes(s, run_on, actor)
         suspended = _apply_suspensions(s, policy, run_row, actor)
     bounds = _chunk_bounds(engine, chunk_size)
     calendar = _calendar(policy, period)
@@ -159,6 +160,13 @@ def _open_run(s: Session, period: str, run_on: date, actor: Actor) -> tuple[Payr
     s.add(row)
     s.flush()
     return row, False
+
+
+def _apply_bank_changes(s: Session, run_on: date, actor: Actor) -> None:
+    """Bank-account changes two people confirmed, effective by the payroll date."""
+    from backend.services import four_eyes  # four_eyes -> suspensions -> payroll
+
+    four_eyes.apply_due_bank_changes(s, run_on, actor)
 
 
 def _chunk_bounds(engine: Engine, size: int) -> list[tuple[str, str | None]]:
@@ -357,7 +365,8 @@ def _insert_paid_months(
     in_range: str,
     base: dict[str, object],
 ) -> int:
-    """Every owed, unpaid month up to the period, of the chunk's receiving people."""
+    """Every owed, unpaid month up to the period, of the chunk's receiving people, except those
+    with a pending termination: held, and paid as arrears if the report is rejected."""
     cal = " UNION ALL ".join(
         f"SELECT '{m}' AS month, {mn} AS minimum, {cen} AS central, {top} AS topup"
         for m, mn, cen, top in calendar
@@ -374,7 +383,9 @@ def _insert_paid_months(
             f"WHERE a.revoked_at IS NULL AND p.status = 'receiving' AND {in_range.format(t='a')} "
             "AND NOT EXISTS (SELECT 1 FROM paid_month pm WHERE pm.person_id = a.person_id AND pm.month = cal.month) "
             "AND NOT EXISTS (SELECT 1 FROM suspension x WHERE x.person_id = a.person_id AND x.arrears = :f "
-            "AND x.from_month <= cal.month AND (x.to_month IS NULL OR x.to_month >= cal.month))"
+            "AND x.from_month <= cal.month AND (x.to_month IS NULL OR x.to_month >= cal.month)) "
+            # a reported death or other pension holds every month until a second person decides
+            "AND NOT EXISTS (SELECT 1 FROM termination tm WHERE tm.person_id = a.person_id AND tm.status = 'pending')"
         ),
         {**base, "f": False},
     ).rowcount
@@ -449,6 +460,46 @@ def _post_bucket_draws(s: Session, in_range: str, base: dict[str, object], on: d
     )
 
 
+# --- releasing a run: four eyes -------------------------------------------------------------
+
+
+def approve(s: Session, run_id: str, actor: Actor) -> PayrollRun:
+    """A second, different admin releases a completed run: only then is its bank file
+    available. The run's postings are made when it is prepared; the release is the order to
+    the bank, which is what cannot be taken back."""
+    row = s.exec(select(PayrollRun).where(PayrollRun.id == run_id).with_for_update()).first()
+    if row is None:
+        raise NotFound(f"no payroll run {run_id}")
+    if row.approved_at is not None:
+        raise Conflict(
+            f"payroll run {run_id} was approved already by {row.approved_by}", code="not_pending"
+        )
+    if row.status != "completed":
+        raise Conflict(
+            f"payroll run {run_id} is still {row.status}: run the period again to finish it first",
+            code="payroll_not_completed",
+        )
+    if row.created_by == actor.label:
+        raise Forbidden(
+            "four eyes: a second, different admin must approve the payroll run that you prepared",
+            code="same_person_cannot_confirm",
+        )
+    row.approved_by, row.approved_at = actor.label, clock.now()
+    s.add(row)
+    s.flush()
+    return row
+
+
+def require_approved(s: Session, run_id: str) -> PayrollRun:
+    row = get_run(s, run_id)
+    if row.approved_at is None:
+        raise Conflict(
+            f"payroll run {run_id} has not been approved by a second admin; no bank file before",
+            code="payroll_not_approved",
+        )
+    return row
+
+
 # --- reading runs -----------------------------------------------------------------------------
 
 
@@ -496,11 +547,12 @@ BANK_COLUMNS = ["seq", "account", "id_number", "name", "amount_fen", "persons", 
 
 
 def bank_file_rows(s: Session, keyring: Keyring, run_id: str) -> Iterator[list[str]]:
-    """One line per bank account, in a stable order, then the control total.
+    """One line per bank account, in a stable order, then the control total; only of a run a
+    second admin has approved (`approve`).
 
     People without a bank account of their own are paid to the financial account of their
     social security card, which the bank finds by ID number."""
-    run_row = get_run(s, run_id)
+    run_row = require_approved(s, run_id)
     accounts: dict[str, list] = {}  # type: ignore[type-arg]
     rows = s.execute(
         sa.select(

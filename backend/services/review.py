@@ -35,8 +35,16 @@ from sqlmodel import select
 from backend import idnumber
 from backend.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 from backend.ledger import new_id
-from backend.models import Certification, FaceTemplate, Person, ReviewCase, Suspension, utcnow
-from backend.services import audit, faces, receipts_service, registry, settlement
+from backend.models import (
+    Certification,
+    FaceTemplate,
+    Person,
+    ReviewCase,
+    Suspension,
+    Termination,
+    utcnow,
+)
+from backend.services import audit, faces, receipts_service, registry, settlement, terminations
 from backend.services.certification import out as certification_out
 from backend.services.certification_status import record_passed
 from backend.services.context import Ctx
@@ -387,6 +395,7 @@ def _propose(
         reason, on = _require_termination(reason, on)
         settlement.check_end(ctx, registry.get(ctx, case.person_id), reason, on, "effective_on")
         case.terminate_reason, case.effective_on = reason, on
+        _open_termination(ctx, case, reason, on, note)
     case.status, case.decision, case.first_reviewer, case.first_note = (
         "pending_second",
         decision,
@@ -518,14 +527,43 @@ def _suspend(ctx: Ctx, person_id: str, note: str) -> None:
         ctx.session.add(person)
 
 
+def _open_termination(ctx: Ctx, case: ReviewCase, reason: str, on: date, note: str) -> None:
+    """The first reviewer's proposal is a pending termination (payment held), the same one a
+    clerk's report opens; a registry match's case already has its own, which is taken over
+    if the reviewer proposes what the registry said."""
+    linked = _linked_termination(ctx, case)
+    if linked is not None:
+        if (linked.reason, linked.effective_on) != (reason, on):
+            raise Conflict(
+                f"this case's pending termination is {linked.reason} from {linked.effective_on}; "
+                "reject it first to propose another",
+                code="termination_open",
+            )
+        return
+    terminations.report(
+        ctx, case.person_id, reason, on, "review", note=note, review_case_id=case.id
+    )
+
+
+def _linked_termination(ctx: Ctx, case: ReviewCase) -> Termination | None:
+    return ctx.session.exec(
+        select(Termination).where(
+            Termination.review_case_id == case.id, Termination.status == "pending"
+        )
+    ).first()
+
+
 def _terminate(ctx: Ctx, case: ReviewCase) -> dict[str, object]:
-    """Hand over to the settlement service: it terminates the person, reverses the overpaid
-    months and opens the recovery order, exactly as a clerk's death or other-pension report."""
+    """The second reviewer confirms the pending termination: the settlement service terminates
+    the person, reverses the overpaid months and opens the recovery order, exactly as when a
+    second clerk confirms a death report (services/terminations.py, one mechanism)."""
     reason, on = _require_termination(case.terminate_reason, case.effective_on)
     person = registry.lock(ctx, case.person_id)
     settlement.check_end(ctx, person, reason, on, "effective_on")  # in the proposal's words
-    if reason == "death":
-        done = settlement.report_death(ctx, person.id, on, "review")
-    else:
-        done = settlement.other_pension_found(ctx, person.id, on, "review")
-    return {**_termination(case), "settlement": settlement.settlement_dict(done)}
+    linked = _linked_termination(ctx, case)
+    if linked is None:  # proposed before pending terminations existed
+        linked = terminations.report(ctx, person.id, reason, on, "review", review_case_id=case.id)
+        linked.reported_by = f"user:{case.first_reviewer}"
+        ctx.session.add(linked)
+    _, done = terminations.confirm(ctx, linked.id, case.second_note or "")
+    return {**_termination(case), "termination_id": linked.id, "settlement": done}

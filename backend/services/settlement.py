@@ -34,10 +34,11 @@ from backend.models import (
     RecoveryOrder,
     ReviewCase,
     Suspension,
+    Termination,
     utcnow,
 )
 from backend.money import round_half_up
-from backend.services import awards, imports, registry
+from backend.services import audit, awards, imports
 from backend.services.context import Ctx
 
 NON_GOVERNMENT = ("personal", "collective", "other")
@@ -65,22 +66,22 @@ class Settlement:
     owed_months_paid_to_heirs_fen: int
     interest_reversed_fen: int
     recovery_order_id: str | None = None
+    death_id: str | None = None
 
 
-def report_death(ctx: Ctx, person_id: str, date_of_death: date, source: str) -> Settlement:
-    person = registry.lock(ctx, person_id)
-    check_end(ctx, person, "death", date_of_death, "date_of_death")
-    if source not in DEATH_SOURCES:
-        raise field_error("source", f"source must be one of {', '.join(DEATH_SOURCES)}")
-    return _settle(ctx, person, date_of_death, "death", source)
-
-
-def other_pension_found(ctx: Ctx, person_id: str, started_on: date, note: str) -> Settlement:
-    """Dual pension: terminate from when the other began and recover everything paid after."""
-    person = registry.lock(ctx, person_id)
-    check_end(ctx, person, "other_pension", started_on, "started_on")
-    last_day = date.fromordinal(started_on.toordinal() - 1)
-    return _settle(ctx, person, last_day, "other_pension", note or "urban employee pension found")
+def settle_termination(ctx: Ctx, person: Person, termination: Termination) -> Settlement:
+    """The settlement of a termination a second person has confirmed (services/terminations)."""
+    check_end(ctx, person, termination.reason, termination.effective_on, "effective_on")
+    if termination.reason == "death":
+        return _settle(
+            ctx, person, termination.effective_on, "death", termination.source, termination.id
+        )
+    # dual pension: terminate from when the other began and recover everything paid after
+    last_day = date.fromordinal(termination.effective_on.toordinal() - 1)
+    source = termination.source
+    if source == "other_pension":  # a clerk's report: its note says where it was found
+        source = termination.note or "urban employee pension found"
+    return _settle(ctx, person, last_day, "other_pension", source, termination.id)
 
 
 def check_end(ctx: Ctx, person: Person, reason: str, on: date, field: str) -> None:
@@ -100,16 +101,35 @@ def check_end(ctx: Ctx, person: Person, reason: str, on: date, field: str) -> No
 
 
 def _refuse_if_ended(ctx: Ctx, person: Person) -> None:
-    if ctx.session.exec(select(Death.id).where(Death.person_id == person.id)).first():
-        raise Conflict("this person's entitlement has already been ended and settled")
+    if _in_force(ctx, person.id):
+        raise Conflict(
+            "this person's entitlement has already been ended and settled", code="already_settled"
+        )
     if person.status in ("cancelled",):
         raise RuleRefused("the person's enrolment was cancelled; nothing to settle")
 
 
-def _settle(ctx: Ctx, person: Person, last_day: date, reason: str, source: str) -> Settlement:
+def _in_force(ctx: Ctx, person_id: str) -> bool:
+    """A settlement not reversed by a reinstatement."""
+    return (
+        ctx.session.exec(
+            select(Death.id).where(Death.person_id == person_id, Death.reversed_at.is_(None))  # type: ignore[union-attr]
+        ).first()
+        is not None
+    )
+
+
+def _settle(
+    ctx: Ctx,
+    person: Person,
+    last_day: date,
+    reason: str,
+    source: str,
+    termination_id: str,
+) -> Settlement:
     _refuse_if_ended(ctx, person)
     end_month = months.of(last_day)
-    key = f"settlement:{person.id}"
+    key = f"settlement:{termination_id}"
     transfers: list[Transfer] = []
     balances = _balances(ctx, person.id)
 
@@ -190,6 +210,7 @@ def _settle(ctx: Ctx, person: Person, last_day: date, reason: str, source: str) 
         )
         ctx.session.add(order)
         order_id = order.id
+    death_id = ledger.new_id("dth")[:40]
     result = Settlement(
         overpaid,
         inheritable,
@@ -201,10 +222,12 @@ def _settle(ctx: Ctx, person: Person, last_day: date, reason: str, source: str) 
         owed,
         interest_back,
         order_id,
+        death_id,
     )
     ctx.session.add(
         Death(
-            id=ledger.new_id("dth")[:40],
+            id=death_id,
+            termination_id=termination_id,
             person_id=person.id,
             date_of_death=last_day,
             source=source[:40],
@@ -479,15 +502,20 @@ REGISTRY_COLUMNS = ["id_number", "name", "date_of_death"]
 @dataclass
 class RegistryImport:
     rows: int
-    settled: int
+    settled: int  # always 0: a match opens a pending termination, never a settlement
     referred: int
     unmatched: int
     already_recorded: int
+    pending: int = 0  # matches by ID and name: a pending termination and a review case each
 
 
 def import_death_registry(ctx: Ctx, data: bytes) -> RegistryImport:
-    """Matched by ID number and name: settled. By ID number only: referred to review. No match:
-    counted. The whole file is checked before anything is written."""
+    """Matched by ID number and name: a pending termination (payment held) and a review case,
+    for a second person to confirm; never a settlement on its own (data matching that declares
+    living people dead is the loudest complaint about such schemes). By ID number only:
+    referred to review. No match: counted. The whole file is checked before anything is written."""
+    from backend.services import terminations  # the four-eyes layer is built on this module
+
     text = imports.decode_csv(data)
     reader = csv.reader(io.StringIO(text))
     header = [h.strip() for h in next(reader, [])]
@@ -532,7 +560,7 @@ def import_death_registry(ctx: Ctx, data: bytes) -> RegistryImport:
         ).first()
         if person is None:
             result.unmatched += 1
-        elif ctx.session.exec(select(Death.id).where(Death.person_id == person.id)).first():
+        elif _in_force(ctx, person.id) or terminations.open_for(ctx, person.id):
             result.already_recorded += 1
         elif person.name != name:
             ctx.session.add(
@@ -545,9 +573,19 @@ def import_death_registry(ctx: Ctx, data: bytes) -> RegistryImport:
             )
             result.referred += 1
         else:
+            case = ReviewCase(
+                id=ledger.new_id("case")[:40],
+                person_id=person.id,
+                reasons=json.dumps(["death_record_found"]),
+                first_note=f"civil registry: died {died.isoformat()}",
+            )
+            ctx.session.add(case)
             with ctx.session.begin_nested():
-                _settle(ctx, person, died, "death", "civil_registry")
-            result.settled += 1
+                terminations.report(
+                    ctx, person.id, "death", died, "civil_registry", review_case_id=case.id
+                )
+            result.pending += 1
+    audit.record(ctx, "imports.death_registry", "", after=asdict(result))
     return result
 
 

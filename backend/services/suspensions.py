@@ -49,16 +49,22 @@ def suspend(ctx: Ctx, person_id: str, reason: str, from_month: str, note: str) -
     return row
 
 
-def lift(ctx: Ctx, suspension_id: str, note: str) -> Suspension:
-    row = ctx.session.get(Suspension, suspension_id)
-    if row is None:
-        raise NotFound(f"no suspension {suspension_id}")
+def check_liftable(row: Suspension) -> None:
     if row.lifted_at is not None:
-        raise Conflict("this suspension has already been lifted")
+        raise Conflict("this suspension has already been lifted", code="not_pending")
     if row.reason not in STAFF_REASONS:
         raise RuleRefused(
             "this suspension lifts itself: by a certification (lapse) or when the children pay (family binding)"
         )
+
+
+def lift(ctx: Ctx, suspension_id: str, note: str) -> Suspension:
+    """Lift now. Reached through services/four_eyes: a suspension two imposed (investigation)
+    is lifted only when a second person confirms the proposal."""
+    row = ctx.session.get(Suspension, suspension_id)
+    if row is None:
+        raise NotFound(f"no suspension {suspension_id}")
+    check_liftable(row)
     row.lifted_at, row.lifted_by, row.lift_note = utcnow(), ctx.actor.label, note
     row.to_month = months.add(months.of(ctx.today), -1)
     ctx.session.add(row)

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from tests.conftest import TODAY
 
 PASSWORD = "correct horse battery"
+SECOND_USERS = {"admin2": "admin", "clerk2": "clerk"}
 
 
 def valid_id(region: str, birth: str, seq: str) -> str:
@@ -48,6 +49,31 @@ class Api:
 
     def patch(self, path: str, role: str = "admin", **kw: Any):  # type: ignore[no-untyped-def]
         return self.client.patch(path, headers=self.auth(role), **kw)
+
+    def end(
+        self,
+        person_id: str,
+        json: dict[str, Any],
+        kind: str = "death",
+        reporter: str = "clerk",
+        confirmer: str = "clerk2",
+    ):  # type: ignore[no-untyped-def]
+        """A death (or other pension) reported by one person and confirmed by a second (four
+        eyes): the confirmation's response, with the settlement."""
+        r = self.post(f"/api/v1/persons/{person_id}/{kind}", reporter, json=json)
+        assert r.status_code == 202, r.text
+        assert r.json()["status"] == "pending"
+        return self.post(
+            f"/api/v1/terminations/{r.json()['termination_id']}/confirm", confirmer, json={}
+        )
+
+    def approve_run(self, run_id: str, approver: str = "admin2") -> None:
+        """A payroll run prepared by `admin`, released by a second admin (four eyes)."""
+        r = self.post(f"/api/v1/payroll-runs/{run_id}/approve", approver)
+        assert r.status_code == 200, r.text
+
+    def confirm(self, request_id: str, confirmer: str = "clerk2"):  # type: ignore[no-untyped-def]
+        return self.post(f"/api/v1/approvals/{request_id}/confirm", confirmer, json={})
 
     def enrol(
         self,
@@ -131,6 +157,9 @@ def bootstrap(db_url: str, tmp_path: Path) -> None:
                     villages=json.dumps(villages),
                 )
             )
+        # the second pair of eyes (internal control): a second admin and a second clerk
+        for username, role in SECOND_USERS.items():
+            s.add(AppUser(username=username, password_hash=_password_hash(), role=role))
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ def _registry(api: Api, text: str | bytes):  # type: ignore[no-untyped-def]
     )
 
 
-def test_death_registry_settles_refers_and_counts(api: Api) -> None:
+def test_death_registry_opens_pending_refers_and_counts(api: Api) -> None:
     settled = _pensioner(api)
     other = valid_id("110105", "19440101", "023")
     referred = _pensioner(api, other, "钱奶奶")
@@ -36,17 +36,18 @@ def test_death_registry_settles_refers_and_counts(api: Api) -> None:
     assert r.status_code == 200, r.text
     assert r.json() == {
         "rows": 3,
-        "settled": 1,
+        "settled": 0,  # never on its own: a pending termination and a case for a second person
+        "pending": 1,
         "referred": 1,
         "unmatched": 1,
         "already_recorded": 0,
     }
-    assert api.get(f"/api/v1/persons/{settled}", "clerk").json()["status"] == "terminated"
+    assert api.get(f"/api/v1/persons/{settled}", "clerk").json()["status"] == "receiving"
     assert (
         api.get(f"/api/v1/persons/{referred}", "clerk").json()["status"] == "receiving"
     )  # referred, not settled
     again = _registry(api, text)
-    assert again.json()["already_recorded"] == 1 and again.json()["settled"] == 0
+    assert again.json()["already_recorded"] == 1 and again.json()["pending"] == 0
 
 
 def test_death_registry_bad_files_change_nothing(api: Api) -> None:
@@ -75,9 +76,7 @@ def test_death_before_the_award_recovers_everything_paid(api: Api) -> None:
     pid = _pensioner(api)
     run(api, "2010-08")
     run(api, "2010-09")
-    s = api.post(
-        f"/api/v1/persons/{pid}/death", "clerk", json={"date_of_death": "2010-07-10"}
-    ).json()
+    s = api.end(pid, {"date_of_death": "2010-07-10"}).json()
     assert (
         s["overpaid_fen"],
         s["offset_fen"],
@@ -92,11 +91,7 @@ def test_owed_months_up_to_death_go_to_the_heirs(api: Api, db_url: str) -> None:
     pid = _pensioner(api)
     run(api, "2011-07")
     assert run(api, "2011-08")["suspended"] == 1
-    s = api.post(
-        f"/api/v1/persons/{pid}/death",
-        "clerk",
-        json={"date_of_death": "2011-09-15", "source": "family_report"},
-    ).json()
+    s = api.end(pid, {"date_of_death": "2011-09-15", "source": "family_report"}).json()
     assert (s["overpaid_fen"], s["owed_months_paid_to_heirs_fen"]) == (0, 11000)
     assert api.get("/api/v1/ledger/check", "auditor").json()["ok"] is True
 
@@ -105,10 +100,10 @@ def test_other_pension_found_recovers_from_its_start(api: Api) -> None:
     pid = _pensioner(api)
     for m in ("2010-08", "2010-09", "2010-10"):
         run(api, m)
-    s = api.post(
-        f"/api/v1/persons/{pid}/other-pension",
-        "clerk",
-        json={"started_on": "2010-09-01", "note": "urban employee pension since September"},
+    s = api.end(
+        pid,
+        {"started_on": "2010-09-01", "note": "urban employee pension since September"},
+        kind="other-pension",
     ).json()
     assert (s["overpaid_fen"], s["recovery_due_fen"]) == (11000, 11000)
     assert api.get(f"/api/v1/persons/{pid}", "clerk").json()["status"] == "terminated"
@@ -138,12 +133,11 @@ def test_staff_suspension_for_investigation_pays_arrears_when_lifted(api: Api, d
         ).status_code
         == 422
     )
-    assert (
-        api.post(
-            f"/api/v1/suspensions/{sus['id']}/lift", "clerk", json={"note": "found at home"}
-        ).status_code
-        == 200
+    proposed = api.post(
+        f"/api/v1/suspensions/{sus['id']}/lift", "clerk", json={"note": "found at home"}
     )
+    assert proposed.status_code == 202, proposed.text  # four eyes: a second clerk confirms
+    assert api.confirm(proposed.json()["request_id"]).status_code == 200
     oct_run = run(api, "2010-10")
     assert oct_run["total_fen"] == 2 * 5500  # September as arrears
 
@@ -156,6 +150,7 @@ def test_bank_file_one_line_per_account_with_control_total(api: Api) -> None:
     c = _pensioner(api, valid_id("110105", "19430101", "027"), "孙爷爷")
     paid = run(api, "2010-08")
     assert paid["paid"] == 3
+    api.approve_run(paid["run_id"])  # four eyes: a second admin releases the run
     r = api.get(f"/api/v1/payroll-runs/{paid['run_id']}/bank-file")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(r.text)))

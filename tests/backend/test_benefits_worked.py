@@ -272,11 +272,7 @@ def test_death_reported_three_months_late_offset_and_recovery(api: Api) -> None:
     assert (award["account_pension_fen"], award["first_month"]) == (100, "2012-04")
     for m in range(4, 10):
         assert run(api, f"2012-{m:02d}")["total_fen"] == 5600
-    r = api.post(
-        f"/api/v1/persons/{pid}/death",
-        "clerk",
-        json={"date_of_death": "2012-06-15", "source": "manual_report"},
-    )
+    r = api.end(pid, {"date_of_death": "2012-06-15", "source": "manual_report"})
     assert r.status_code == 200, r.text
     s = r.json()
     assert (s["overpaid_fen"], s["inheritable_fen"], s["offset_fen"], s["paid_to_heirs_fen"]) == (
@@ -339,12 +335,8 @@ def test_inheritance_2009_versus_2014(api: Api) -> None:
     for pid in (early, late):
         api.pay(pid, 2010, 10000, "2010-09-01")
         api.pay(pid, 2011, 10000, "2011-09-01")
-    a = api.post(
-        f"/api/v1/persons/{early}/death", "clerk", json={"date_of_death": "2013-05-01"}
-    ).json()
-    b = api.post(
-        f"/api/v1/persons/{late}/death", "clerk", json={"date_of_death": "2014-03-01"}
-    ).json()
+    a = api.end(early, {"date_of_death": "2013-05-01"}).json()
+    b = api.end(late, {"date_of_death": "2014-03-01"}).json()
     assert (a["inheritable_fen"], a["paid_to_heirs_fen"], a["returned_to_fund_fen"]) == (
         20000,
         20000,

@@ -137,12 +137,16 @@ def test_no_contributions_from_the_60th_birthday_year(api: Api) -> None:
 def test_reversal_corrects_and_frees_the_year(api: Api) -> None:
     pid = api.enrol(PERSON)
     wrong = api.pay(pid, 2011, 50000, "2011-05-01").json()
-    r = api.post(
+    proposed = api.post(
         f"/api/v1/contributions/{wrong['contribution_id']}/reversal",
         "clerk",
         json={"reason": "keyed 500 instead of 100"},
     )
-    assert r.status_code == 200 and r.json()["reversed"] is True and r.json()["balance_fen"] == 0
+    assert proposed.status_code == 202, proposed.text  # four eyes: nothing moves yet
+    r = api.confirm(proposed.json()["request_id"])
+    assert r.status_code == 200, r.text
+    result = r.json()["result"]
+    assert result["reversed"] is True and result["balance_fen"] == 0
     assert (
         api.post(
             f"/api/v1/contributions/{wrong['contribution_id']}/reversal",

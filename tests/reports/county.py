@@ -108,12 +108,8 @@ def build(api: Api) -> County:
     )
     for period in ("2015-04", "2015-05", "2015-06"):
         _payroll(api, c, period)
-    r = api.post(
-        f"/api/v1/persons/{near}/death",
-        "clerk",
-        json={"date_of_death": "2015-05-10", "source": "manual_report"},
-    )
-    assert r.status_code in (200, 201), r.text
+    r = api.end(near, {"date_of_death": "2015-05-10", "source": "manual_report"})
+    assert r.status_code == 200, r.text
     c.death = r.json()
     _interest(api, c, range(2015, 2026))
     assert (

@@ -11,8 +11,19 @@ from sqlmodel import Session
 
 from backend.api import deps
 from backend.db import session_scope
+from backend.models import FourEyesRequest
 from backend.schemas import Strict
-from backend.services import awards, idempotency, payroll, registry, settlement, suspensions
+from backend.services import (
+    audit,
+    awards,
+    four_eyes,
+    idempotency,
+    payroll,
+    registry,
+    settlement,
+    suspensions,
+    terminations,
+)
 from backend.services.context import Actor
 
 router = APIRouter(prefix="/api/v1", tags=["benefits"])
@@ -117,6 +128,21 @@ def run_payroll(
     return JSONResponse(PayrollRunOut(**r.__dict__).model_dump(mode="json"), status_code=201)
 
 
+@router.post("/payroll-runs/{run_id}/approve")
+def approve_payroll(
+    run_id: str,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("admin")),
+) -> dict:
+    """Four eyes: a second, different admin releases the prepared run; then the bank file."""
+    ctx = deps.ctx_for(request, session, who)
+    run = payroll.approve(session, run_id, who)
+    after = {"run_id": run.id, "period": run.period, "approved_by": run.approved_by}
+    audit.record(ctx, "payroll.approve", run.id, after=after)
+    return {**after, "prepared_by": run.created_by, "status": "approved"}
+
+
 @router.get("/payroll-runs/{run_id}/lines")
 def payroll_lines(
     run_id: str,
@@ -147,6 +173,7 @@ def payroll_lines(
         "period": run.period,
         "run_on": run.run_on.isoformat(),
         "status": run.status,
+        "approved_by": run.approved_by,
         "paid": run.paid,
         "total_fen": run.total_fen,
         "lines": lines,
@@ -168,7 +195,7 @@ def bank_file(
     )
 
 
-@router.post("/persons/{person_id}/death")
+@router.post("/persons/{person_id}/death", status_code=202)
 def death(
     person_id: str,
     body: DeathIn,
@@ -176,14 +203,19 @@ def death(
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*WRITERS)),
 ) -> dict:
-    return settlement.settlement_dict(
-        settlement.report_death(
-            deps.ctx_for(request, session, who), person_id, body.date_of_death, body.source
-        )
+    """A report: a pending termination, payment held; a second person confirms or rejects it
+    (POST /terminations/{termination_id}/confirm | reject)."""
+    row = terminations.report(
+        deps.ctx_for(request, session, who),
+        person_id,
+        "death",
+        body.date_of_death,
+        body.source,
     )
+    return terminations.out(row)
 
 
-@router.post("/persons/{person_id}/other-pension")
+@router.post("/persons/{person_id}/other-pension", status_code=202)
 def other_pension(
     person_id: str,
     body: OtherPensionIn,
@@ -191,11 +223,15 @@ def other_pension(
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*WRITERS)),
 ) -> dict:
-    return settlement.settlement_dict(
-        settlement.other_pension_found(
-            deps.ctx_for(request, session, who), person_id, body.started_on, body.note
-        )
+    row = terminations.report(
+        deps.ctx_for(request, session, who),
+        person_id,
+        "other_pension",
+        body.started_on,
+        "other_pension",
+        note=body.note or "urban employee pension found",
     )
+    return terminations.out(row)
 
 
 @router.post("/imports/death-registry")
@@ -228,10 +264,13 @@ def lift(
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*WRITERS)),
-) -> dict:
-    return suspensions.lift(
-        deps.ctx_for(request, session, who), suspension_id, body.note
-    ).model_dump(mode="json")
+) -> JSONResponse:
+    """A manual suspension is lifted at once (200); one that two imposed (investigation) only
+    proposed (202): a second person confirms at POST /approvals/{request_id}/confirm."""
+    done = four_eyes.propose_lift(deps.ctx_for(request, session, who), suspension_id, body.note)
+    if isinstance(done, FourEyesRequest):
+        return JSONResponse(four_eyes.out(done), status_code=202)
+    return JSONResponse(done.model_dump(mode="json"))
 
 
 @router.get("/persons/{person_id}/payments")

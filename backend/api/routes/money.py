@@ -21,6 +21,7 @@ from backend.schemas import (
 from backend.services import (
     audit,
     contributions,
+    four_eyes,
     idempotency,
     imports,
     interest,
@@ -70,7 +71,7 @@ def pay(
     )
 
 
-@router.post("/contributions/{contribution_id}/reversal", response_model=ContributionOut)
+@router.post("/contributions/{contribution_id}/reversal", status_code=202)
 def reverse(
     contribution_id: str,
     body: ReasonIn,
@@ -78,9 +79,10 @@ def reverse(
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*WRITERS)),
 ) -> dict:
+    """Proposes the reversal (202, pending); a second person confirms it at
+    POST /approvals/{request_id}/confirm, and only then does the money move."""
     ctx = deps.ctx_for(request, session, who)
-    c = contributions.reverse(ctx, contribution_id, body.reason)
-    return _contribution_out(c, sum(ledger.person_buckets(session, c.person_id).values()))
+    return four_eyes.out(four_eyes.propose_reversal(ctx, contribution_id, body.reason))
 
 
 @router.get("/persons/{person_id}/contributions", response_model=list[ContributionOut])

@@ -1,0 +1,288 @@
+"""Maker-checker (四眼 / 内控) for the irreversible acts that are not terminations: one person
+proposes, a different person confirms, and only the confirmation acts.
+
+Kinds:
+- `suspension_lift`: lifting a suspension that takes two (FOUR_EYES_LIFT, e.g. `investigation`,
+  which two reviewers impose); a `manual` suspension is still lifted by one clerk.
+- `contribution_reversal`: the reversing posting of a contribution (services/contributions).
+- `bank_account`: the account a pension is paid into (the live award's `bank_account`),
+  changed from an effective date; confirmed changes due later are applied by the payroll.
+
+A request row is locked while it is decided, so concurrent confirmations act once: the first
+answers, the later ones replay its answer (`replayed`), with no second movement and no second
+audit event. Every proposal, confirmation and rejection writes its audit event in the same
+transaction as the act.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlmodel import Session, select
+
+from backend import ledger
+from backend.errors import Conflict, NotFound, RuleRefused, field_error
+from backend.models import (
+    Award,
+    Contribution,
+    FourEyesRequest,
+    PersonChange,
+    Suspension,
+    utcnow,
+)
+from backend.services import audit, awards, contributions, registry, suspensions
+from backend.services.context import Actor, Ctx
+from backend.services.terminations import SamePerson, not_pending
+
+KINDS = ("suspension_lift", "contribution_reversal", "bank_account")
+FOUR_EYES_LIFT = ("investigation",)  # suspensions that two imposed, so two lift
+BANK_ACCOUNT = re.compile(r"^[0-9 -]{8,40}$")
+
+
+@dataclass
+class Decided:
+    request: FourEyesRequest
+    result: dict[str, Any]
+    replayed: bool = False
+
+
+def get(ctx: Ctx, request_id: str, *, lock: bool = False) -> FourEyesRequest:
+    query = select(FourEyesRequest).where(FourEyesRequest.id == request_id)
+    row = ctx.session.exec(query.with_for_update() if lock else query).first()
+    if row is None:
+        raise NotFound(f"no four-eyes request {request_id}")
+    return row
+
+
+def _propose(
+    ctx: Ctx, kind: str, subject_id: str, person_id: str | None, payload: dict[str, Any]
+) -> FourEyesRequest:
+    existing = ctx.session.exec(
+        select(FourEyesRequest.id).where(
+            FourEyesRequest.kind == kind,
+            FourEyesRequest.subject_id == subject_id,
+            FourEyesRequest.status == "pending",
+        )
+    ).first()
+    if existing:
+        raise Conflict(
+            f"request {existing} for this already waits for a second person",
+            code="already_proposed",
+        )
+    row = FourEyesRequest(
+        id=ledger.new_id("req")[:40],
+        kind=kind,
+        subject_id=subject_id,
+        person_id=person_id,
+        payload=json.dumps(payload, sort_keys=True, ensure_ascii=False),
+        proposed_by=ctx.actor.label,
+    )
+    ctx.session.add(row)
+    ctx.session.flush()
+    audit.record(ctx, f"{kind}.propose", person_id or subject_id, after=out(row))
+    return row
+
+
+# --- the proposals ----------------------------------------------------------------------------
+
+
+def propose_lift(ctx: Ctx, suspension_id: str, note: str) -> FourEyesRequest | Suspension:
+    """A four-eyes suspension: a request. Any other staff suspension: lifted at once."""
+    row = ctx.session.get(Suspension, suspension_id)
+    if row is None:
+        raise NotFound(f"no suspension {suspension_id}")
+    if row.reason not in FOUR_EYES_LIFT:
+        lifted = suspensions.lift(ctx, suspension_id, note)
+        audit.record(ctx, "suspension.lift", lifted.person_id, after={"suspension_id": lifted.id})
+        return lifted
+    suspensions.check_liftable(row)
+    if not note.strip():
+        raise field_error("note", "say why")
+    return _propose(ctx, "suspension_lift", row.id, row.person_id, {"note": note.strip()})
+
+
+def propose_reversal(ctx: Ctx, contribution_id: str, reason: str) -> FourEyesRequest:
+    c = ctx.session.get(Contribution, contribution_id)
+    if c is None:
+        raise NotFound(f"no contribution {contribution_id}")
+    if c.reversed_at is not None:
+        raise Conflict("this contribution has already been reversed", code="already_reversed")
+    if not reason.strip():
+        raise field_error("reason", "a correction needs a reason")
+    return _propose(ctx, "contribution_reversal", c.id, c.person_id, {"reason": reason.strip()})
+
+
+def propose_bank_account(
+    ctx: Ctx, person_id: str, bank_account: str, effective_on: date, reason: str
+) -> FourEyesRequest:
+    registry.lock(ctx, person_id)
+    award = awards.live_award(ctx, person_id)
+    if award is None:
+        raise RuleRefused("the person has no award: the bank account is given with the award")
+    if not BANK_ACCOUNT.match(bank_account):
+        raise field_error("bank_account", "8 to 40 digits, spaces or dashes")
+    if not reason.strip():
+        raise field_error("reason", "say why the account changes")
+    if effective_on < ctx.today:
+        raise field_error("effective_on", "a bank account changes from today or later")
+    payload = {
+        "old": award.bank_account,
+        "new": bank_account,
+        "effective_on": effective_on.isoformat(),
+        "reason": reason.strip()[:500],
+    }
+    return _propose(ctx, "bank_account", person_id, person_id, payload)
+
+
+# --- deciding ---------------------------------------------------------------------------------
+
+
+def confirm(ctx: Ctx, request_id: str, note: str = "") -> Decided:
+    row = get(ctx, request_id, lock=True)
+    if row.status == "confirmed" and row.proposed_by != ctx.actor.label and row.result:
+        # a concurrent twin confirmed first: its answer, once, no second act or event
+        return Decided(row, json.loads(row.result), replayed=True)
+    if row.status != "pending":
+        raise not_pending("this request", row.status)
+    if row.proposed_by == ctx.actor.label:
+        raise SamePerson("this request")
+    before = out(row)
+    payload = json.loads(row.payload)
+    result = _APPLY[row.kind](ctx, row, payload)
+    row.status, row.decided_by, row.decided_at = "confirmed", ctx.actor.label, utcnow()
+    row.decision_note = note.strip()[:500] or None
+    row.result = json.dumps(result, sort_keys=True, default=str, ensure_ascii=False)
+    ctx.session.add(row)
+    ctx.session.flush()
+    audit.record(
+        ctx, f"{row.kind}.confirm", row.person_id or row.subject_id, before=before, after=out(row)
+    )
+    return Decided(row, result)
+
+
+def reject(ctx: Ctx, request_id: str, note: str) -> FourEyesRequest:
+    """Refusing keeps things as they are (the safe direction): the proposer may withdraw too."""
+    if not note.strip():
+        raise field_error("note", "say why")
+    row = get(ctx, request_id, lock=True)
+    if row.status != "pending":
+        raise not_pending("this request", row.status)
+    before = out(row)
+    row.status, row.decided_by, row.decided_at = "rejected", ctx.actor.label, utcnow()
+    row.decision_note = note.strip()[:500]
+    ctx.session.add(row)
+    ctx.session.flush()
+    audit.record(
+        ctx, f"{row.kind}.reject", row.person_id or row.subject_id, before=before, after=out(row)
+    )
+    return row
+
+
+def _apply_lift(ctx: Ctx, row: FourEyesRequest, payload: dict[str, Any]) -> dict[str, Any]:
+    note = f"{payload['note']} (proposed by {row.proposed_by})"
+    return suspensions.lift(ctx, row.subject_id, note).model_dump(mode="json")
+
+
+def _apply_reversal(ctx: Ctx, row: FourEyesRequest, payload: dict[str, Any]) -> dict[str, Any]:
+    c = contributions.reverse(ctx, row.subject_id, payload["reason"])
+    return {
+        "contribution_id": c.id,
+        "person_id": c.person_id,
+        "reversed": True,
+        "reversal_posting_id": c.reversal_posting_id,
+        "balance_fen": sum(ledger.person_buckets(ctx.session, c.person_id).values()),
+    }
+
+
+def _apply_bank(ctx: Ctx, row: FourEyesRequest, payload: dict[str, Any]) -> dict[str, Any]:
+    if date.fromisoformat(payload["effective_on"]) <= ctx.today:
+        _set_bank_account(ctx.session, row, ctx.actor)
+    return {"person_id": row.person_id, **payload, "applied": row.applied_at is not None}
+
+
+_APPLY = {
+    "suspension_lift": _apply_lift,
+    "contribution_reversal": _apply_reversal,
+    "bank_account": _apply_bank,
+}
+
+
+def _set_bank_account(session: Session, row: FourEyesRequest, actor: Actor) -> None:
+    payload = json.loads(row.payload)
+    award = session.exec(
+        select(Award).where(Award.person_id == row.person_id, Award.revoked_at.is_(None))  # type: ignore[union-attr]
+    ).first()
+    if award is None:  # the award was revoked meanwhile: nothing to pay into
+        return
+    old = award.bank_account
+    award.bank_account = payload["new"]
+    session.add(award)
+    session.add(
+        PersonChange(
+            person_id=row.person_id or "",
+            field="bank_account",
+            old_value=old,
+            new_value=payload["new"],
+            reason=f"{payload['reason']} (request {row.id}, proposed by {row.proposed_by}, confirmed by {row.decided_by or actor.label})"[
+                :1000
+            ],
+            changed_by=actor.label,
+        )
+    )
+    row.applied_at = utcnow()
+    session.add(row)
+
+
+def apply_due_bank_changes(session: Session, on: date, actor: Actor) -> int:
+    """Confirmed changes whose effective date has come: applied before a payroll pays."""
+    due = [
+        r
+        for r in session.exec(
+            select(FourEyesRequest).where(
+                FourEyesRequest.kind == "bank_account",
+                FourEyesRequest.status == "confirmed",
+                FourEyesRequest.applied_at.is_(None),  # type: ignore[union-attr]
+            )
+        ).all()
+        if json.loads(r.payload)["effective_on"] <= on.isoformat()
+    ]
+    for r in sorted(due, key=lambda r: r.decided_at or r.proposed_at):
+        _set_bank_account(session, r, actor)
+    return len(due)
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def out(row: FourEyesRequest) -> dict[str, Any]:
+    return {
+        "request_id": row.id,
+        "kind": row.kind,
+        "subject_id": row.subject_id,
+        "person_id": row.person_id,
+        "status": row.status,
+        "proposed_by": row.proposed_by,
+        "proposed_at": row.proposed_at.isoformat(),
+        "decided_by": row.decided_by,
+        "decided_at": row.decided_at.isoformat() if row.decided_at else None,
+        "decision_note": row.decision_note,
+        "payload": json.loads(row.payload),
+        "applied": row.applied_at is not None,
+    }
+
+
+def listing(
+    ctx: Ctx, status: str = "pending", kind: str | None = None, person_id: str | None = None
+) -> list[FourEyesRequest]:
+    query = select(FourEyesRequest)
+    if status != "all":
+        query = query.where(FourEyesRequest.status == status)
+    if kind:
+        query = query.where(FourEyesRequest.kind == kind)
+    if person_id:
+        query = query.where(FourEyesRequest.person_id == person_id)
+    return list(ctx.session.exec(query.order_by(FourEyesRequest.proposed_at).limit(500)).all())  # type: ignore[arg-type]
