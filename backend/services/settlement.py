@@ -534,7 +534,7 @@ def import_death_registry(ctx: Ctx, data: bytes) -> RegistryImport:
             result.unmatched += 1
         elif ctx.session.exec(select(Death.id).where(Death.person_id == person.id)).first():
             result.already_recorded += 1
-        elif person.name != name:
+        elif not idnumber.same_name(person.name, name):
             ctx.session.add(
                 ReviewCase(
                     id=ledger.new_id("case")[:40],

@@ -8,32 +8,31 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlmodel import Session
 
 from backend.api import deps
-from backend.api.routes.faces import ID_PATTERN, TEXT_PATTERN, PersonId, read_files
+from backend.api.routes.faces import ID_PATTERN, PersonId, read_files
 from backend.api.routes.receipts import signing_key
 from backend.errors import Forbidden
 from backend.services import audit, certification, challenges, idempotency, registry
 from backend.services.context import Actor
+from backend.validation import Line, PlausibleDate, StrictChecked, Text
 
 router = APIRouter(prefix="/api/v1", tags=["certification"])
 DEVICES = ("kiosk", "field_device", "field_worker")
 MAX_FRAMES = 30
 
 
-class ChallengeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ChallengeIn(StrictChecked):
     person_id: str = Field(min_length=1, max_length=32, pattern=ID_PATTERN)
 
 
-class ManualIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ManualIn(StrictChecked):
     person_id: str = Field(min_length=1, max_length=32, pattern=ID_PATTERN)
     channel: Literal["counter", "data_match"]
     certified_on: date
-    evidence: str = Field(min_length=1, max_length=2000, pattern=TEXT_PATTERN)
+    evidence: Text = Field(min_length=1, max_length=2000)
 
 
 @router.post("/challenges", status_code=201)
@@ -54,15 +53,15 @@ def certify(
     nonce: str = Form(..., min_length=1, max_length=64, pattern=ID_PATTERN),
     images: list[UploadFile] = File(...),
     frames: list[UploadFile] = File(default=[]),
-    evidence: str = Form(default="", max_length=1_000_000),
+    evidence: Text = Form(default="", max_length=1_000_000),
     person_id: str | None = Form(default=None, max_length=32, pattern=ID_PATTERN),
-    id_number: str | None = Form(default=None, max_length=40),
-    name: str | None = Form(default=None, max_length=100),
+    id_number: Line | None = Form(default=None, max_length=40),
+    name: Line | None = Form(default=None, max_length=100),
     latitude: float | None = Form(default=None, ge=-90, le=90),
     longitude: float | None = Form(default=None, ge=-180, le=180),
     accuracy_m: float | None = Form(default=None, ge=0, le=1_000_000),
     client_id: str | None = Form(default=None, min_length=1, max_length=80, pattern=ID_PATTERN),
-    listed_on: date | None = Form(
+    listed_on: PlausibleDate | None = Form(
         default=None, description="field: when the work list was downloaded"
     ),
     idempotency_key: str | None = Header(default=None),

@@ -6,7 +6,6 @@ from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFil
 from sqlmodel import Session
 
 from backend.api import deps
-from backend.api.routes.faces import TEXT_PATTERN
 from backend.errors import Forbidden
 from backend.services import (
     audit,
@@ -17,6 +16,7 @@ from backend.services import (
     kiosk_sessions,
 )
 from backend.services.context import Actor
+from backend.validation import Line
 
 router = APIRouter(prefix="/api/v1/kiosk", tags=["kiosk"])
 
@@ -24,8 +24,8 @@ router = APIRouter(prefix="/api/v1/kiosk", tags=["kiosk"])
 @router.post("/sessions", status_code=201)
 def open_session(
     request: Request,
-    id_number: str = Form(..., min_length=1, max_length=40, pattern=TEXT_PATTERN),
-    name: str = Form(..., min_length=1, max_length=100, pattern=TEXT_PATTERN),
+    id_number: Line = Form(..., min_length=1, max_length=40),
+    name: Line = Form(..., min_length=1, max_length=100),
     image: UploadFile = File(...),
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("kiosk")),
