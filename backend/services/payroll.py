@@ -32,6 +32,7 @@ from backend.models import PayrollLine, PayrollRun, Person
 from backend.money import round_half_up
 from backend.policy import Policy
 from backend.services.context import Actor
+from backend.spreadsheet import csv_text
 
 DEFAULT_CHUNK = 10_000
 PARALLEL_CHUNKS = 2
@@ -541,5 +542,6 @@ def bank_file_csv(s: Session, keyring: Keyring, run_id: str) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     for row in bank_file_rows(s, keyring, run_id):
-        writer.writerow(row)
+        # a name is text that reaches a spreadsheet: inert (backend/spreadsheet.py)
+        writer.writerow([csv_text(cell) for cell in row])
     return out.getvalue()
