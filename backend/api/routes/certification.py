@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
@@ -53,17 +53,17 @@ def certify(
     nonce: str = Form(..., min_length=1, max_length=64, pattern=ID_PATTERN),
     images: list[UploadFile] = File(...),
     frames: list[UploadFile] = File(default=[]),
-    evidence: Text = Form(default="", max_length=1_000_000),
+    evidence: Annotated[Text, Form(max_length=1_000_000)] = "",
     person_id: str | None = Form(default=None, max_length=32, pattern=ID_PATTERN),
-    id_number: Line | None = Form(default=None, max_length=40),
-    name: Line | None = Form(default=None, max_length=100),
+    id_number: Annotated[Line | None, Form(max_length=40)] = None,
+    name: Annotated[Line | None, Form(max_length=100)] = None,
     latitude: float | None = Form(default=None, ge=-90, le=90),
     longitude: float | None = Form(default=None, ge=-180, le=180),
     accuracy_m: float | None = Form(default=None, ge=0, le=1_000_000),
     client_id: str | None = Form(default=None, min_length=1, max_length=80, pattern=ID_PATTERN),
-    listed_on: PlausibleDate | None = Form(
-        default=None, description="field: when the work list was downloaded"
-    ),
+    listed_on: Annotated[
+        PlausibleDate | None, Form(description="field: when the work list was downloaded")
+    ] = None,
     idempotency_key: str | None = Header(default=None),
     who: Actor = Depends(deps.require(*DEVICES)),
 ) -> JSONResponse:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
@@ -73,10 +73,11 @@ def visit(
 @router.post("/visits/{client_id}/attachments", status_code=201)
 def attachments(
     request: Request,
+    # Annotated, so that the shared text check runs on form fields too (backend/validation)
+    attestation: Annotated[Text, Form(min_length=1, max_length=2000)],
     client_id: str = Path(min_length=8, max_length=80, pattern=ID_PATTERN),
     person_id: str = Form(..., min_length=1, max_length=32, pattern=ID_PATTERN),
-    attestation: Text = Form(..., min_length=1, max_length=2000),
-    note: Text = Form(default="", max_length=2000),
+    note: Annotated[Text, Form(max_length=2000)] = "",
     documents: list[UploadFile] = File(default=[]),
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("field_worker")),

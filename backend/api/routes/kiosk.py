@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 from sqlmodel import Session
 
@@ -24,8 +26,9 @@ router = APIRouter(prefix="/api/v1/kiosk", tags=["kiosk"])
 @router.post("/sessions", status_code=201)
 def open_session(
     request: Request,
-    id_number: Line = Form(..., min_length=1, max_length=40),
-    name: Line = Form(..., min_length=1, max_length=100),
+    # Annotated, so that the shared text check runs on form fields too (backend/validation)
+    id_number: Annotated[Line, Form(min_length=1, max_length=40)],
+    name: Annotated[Line, Form(min_length=1, max_length=100)],
     image: UploadFile = File(...),
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("kiosk")),
