@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -67,7 +68,12 @@ def test_the_receipt_of_a_person_who_died_says_so(api: Api) -> None:
 
 def test_an_old_receipt_is_genuine_but_expired(api: Api) -> None:
     pid = elder(api)
-    code = _receipt(api, pid, "2025-06-02")
+    state = api.client.app.state.nongbao  # type: ignore[attr-defined]
+    today, state.today = state.today, lambda: date(2025, 6, 2)  # certified then, at the counter
+    try:
+        code = _receipt(api, pid, "2025-06-02")
+    finally:
+        state.today = today
     answer = _verify(api, code)
     assert answer["genuine"] is True and answer["status"] == "expired"
     assert answer["message"] == "genuine; the certification expired on 2026-06-30"
