@@ -7,14 +7,10 @@ class DomainError(Exception):
     status = 422
     title = "Request refused"
     type = "about:blank"
-    code: str | None = None  # a stable snake_case machine code, where a client acts on it
+    code = "request_refused"  # the stable machine code clients switch on; a subclass default
 
     def __init__(
-        self,
-        detail: str,
-        *,
-        errors: list[dict[str, str]] | None = None,
-        code: str | None = None,
+        self, detail: str, *, errors: list[dict[str, str]] | None = None, code: str | None = None
     ) -> None:
         super().__init__(detail)
         self.detail = detail
@@ -27,36 +23,42 @@ class InvalidInput(DomainError):
     status = 422
     title = "Invalid input"
     type = "https://nongbao.example/problems/invalid-input"
+    code = "invalid_input"
 
 
 class RuleRefused(DomainError):
     status = 422
     title = "Refused by a business rule"
     type = "https://nongbao.example/problems/business-rule"
+    code = "rule_refused"
 
 
 class NotFound(DomainError):
     status = 404
     title = "Not found"
     type = "https://nongbao.example/problems/not-found"
+    code = "not_found"
 
 
 class Conflict(DomainError):
     status = 409
     title = "Conflict"
     type = "https://nongbao.example/problems/conflict"
+    code = "conflict"
 
 
 class Forbidden(DomainError):
     status = 403
     title = "Forbidden"
     type = "https://nongbao.example/problems/forbidden"
+    code = "forbidden"
 
 
 class Unauthorized(DomainError):
     status = 401
     title = "Not authenticated"
     type = "https://nongbao.example/problems/unauthorized"
+    code = "unauthorized"
 
 
 class TooManyRequests(DomainError):
@@ -72,5 +74,9 @@ class TooManyRequests(DomainError):
         self.retry_after = max(1, retry_after)
 
 
-def field_error(field: str, message: str) -> InvalidInput:
-    return InvalidInput(message, errors=[{"field": field, "message": message}])
+def field_error(field: str, message: str, code: str | None = None) -> InvalidInput:
+    if code is None:
+        return InvalidInput(message, errors=[{"field": field, "message": message}])
+    return InvalidInput(
+        message, errors=[{"field": field, "message": message, "code": code}], code=code
+    )

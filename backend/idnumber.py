@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
@@ -10,8 +11,10 @@ from backend.errors import InvalidInput
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK_CHARS = "10X98765432"
-_RE18 = re.compile(r"^\d{17}[\dX]$")
-_RE15 = re.compile(r"^\d{15}$")
+# ASCII only: `\d` would also match Arabic-Indic, Devanagari, ... digits
+_RE18 = re.compile(r"^[0-9]{17}[0-9X]$", re.ASCII)
+_RE15 = re.compile(r"^[0-9]{15}$", re.ASCII)
+_ALLOWED = frozenset("0123456789X")
 
 
 @dataclass(frozen=True)
@@ -26,9 +29,27 @@ def check_char(first17: str) -> str:
     return CHECK_CHARS[sum(int(d) * w for d, w in zip(first17, WEIGHTS, strict=True)) % 11]
 
 
+def canonical(raw: str) -> str:
+    """The one form of an ID number: NFKC (full-width `１` becomes `1`, `ｘ` becomes `x`), outer
+    spaces trimmed, upper case; then only ASCII digits and `X` are allowed. Any other digit
+    (Arabic-Indic `١`, Devanagari `१`, ...) is refused rather than translated: such a number did
+    not come from a card reader or a Chinese form, and translating it would hide a bad source.
+    Every enrolment, lookup, certification and import goes through here (via parse), so the hash
+    and the duplicate check see one form only."""
+    text = unicodedata.normalize("NFKC", raw or "").strip().upper()
+    bad = sorted({ch for ch in text if ch not in _ALLOWED})
+    if bad:
+        shown = ", ".join(f"{ch!r} (U+{ord(ch):04X})" for ch in bad[:3])
+        raise _error(
+            f"an ID number has only the digits 0-9 and X; it contains {shown}",
+            code="id_number_not_ascii",
+        )
+    return text
+
+
 def parse(raw: str) -> IdNumber:
     """Validate and normalise an ID number; raise InvalidInput saying what is wrong."""
-    text = (raw or "").strip().upper()
+    text = canonical(raw)
     old: str | None = None
     if _RE15.match(text):
         old = text
@@ -71,5 +92,20 @@ def age_on(birth: date, on: date) -> int:
     return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 
 
-def _error(message: str) -> InvalidInput:
-    return InvalidInput(message, errors=[{"field": "id_number", "message": message}])
+def same_name(a: str | None, b: str | None) -> bool:
+    """Names compared as people read them: NFKC (full-width letters, compatibility forms) and
+    trimmed, inner runs of spaces as one. Variant characters stay different: NFKC does not map
+    traditional to simplified (`王秀蘭` is not `王秀兰`), so such a pair goes to a person to decide."""
+    return comparable_name(a) == comparable_name(b)
+
+
+def comparable_name(name: str | None) -> str:
+    return " ".join(unicodedata.normalize("NFKC", name or "").split())
+
+
+def _error(message: str, code: str = "invalid_id_number") -> InvalidInput:
+    return InvalidInput(
+        message,
+        errors=[{"field": "id_number", "message": message, "code": code}],
+        code=code,
+    )

@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import BaseModel, Field, StrictBool, StrictInt, model_validator
+
+from backend.validation import StrictChecked, Text
 
 Role = Literal["admin", "clerk", "reviewer", "field_worker", "auditor"]
 Fen = StrictInt  # integer fen only: 100.0 or "100" is refused
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Strict(StrictChecked):
+    """A request body: unknown fields refused; every text and date checked (backend/validation)."""
 
 
 class TokenOut(BaseModel):
@@ -154,7 +156,7 @@ class PersonOut(BaseModel):
 
 
 class PersonChangeIn(Strict):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)
     name: str | None = Field(default=None, min_length=1, max_length=100)
     phone: str | None = Field(default=None, max_length=30)
     village_code: str | None = Field(default=None, max_length=24)
@@ -164,7 +166,7 @@ class PersonChangeIn(Strict):
 
 
 class ReasonIn(Strict):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)
 
 
 class CancelIn(ReasonIn):

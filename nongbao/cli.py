@@ -78,6 +78,16 @@ def cli() -> None:
     """Nongbao: survival certification and the pension ledger of a county."""
 
 
+def one_line(exc: BaseException) -> str:
+    """What a user reads of an unexpected error: a database error without its SQL and bound
+    values (SQLAlchemy puts both in str(exc)), only the driver's first line."""
+    orig = getattr(exc, "orig", None)
+    if type(exc).__module__.startswith("sqlalchemy") and orig is not None:
+        first = (str(orig).strip().splitlines() or [""])[0]
+        return f"the database refused this ({type(exc).__name__}): {first}"
+    return f"{type(exc).__name__}: {exc}"
+
+
 def main() -> None:
     try:
         code = cli.main(standalone_mode=False)
@@ -93,7 +103,7 @@ def main() -> None:
         click.echo("nongbao: interrupted", err=True)
         sys.exit(130)
     except Exception as exc:  # one line on stderr, never a traceback for a user
-        click.echo(f"nongbao: {type(exc).__name__}: {exc}", err=True)
+        click.echo(f"nongbao: {one_line(exc)}", err=True)
         sys.exit(1)
     if isinstance(code, int):
         sys.exit(code)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import io
 from functools import cache
+from numbers import Number
 from pathlib import Path
 from typing import Any
 
 from backend.money import yuan
 from backend.reports.model import Column, Report, Section
+from backend.spreadsheet import clean_text, csv_cell, make_inert, xlsx_value
 
 CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")  # Debian fonts-wqy-microhei
 FONT_NAME = "WQYMicroHei"
@@ -57,19 +59,28 @@ def to_csv(report: Report) -> bytes:
     """Money in integer fen, rates as fractions; sections one after another. The BOM lets
     Excel open the Chinese headers correctly."""
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow([report.title])
+    raw = csv.writer(out, lineterminator="\n")
+
+    def writerow(cells: list[Any]) -> None:  # every text inert (backend/spreadsheet.py)
+        raw.writerow([csv_cell(v) for v in cells])
+
+    writerow([report.title])
     for label, value in report.facts:
-        w.writerow([label, value])
+        writerow([label, value])
     for s in report.sections:
-        w.writerow([])
-        w.writerow([s.title])
-        w.writerow([c.key for c in s.columns])
-        for row in s.rows:
-            w.writerow([_plain(c, row.get(c.key)) for c in s.columns])
-        if s.totals:
-            w.writerow([_plain(c, s.totals.get(c.key)) for c in s.columns])
+        writerow([])
+        writerow([s.title])
+        writerow([c.key for c in s.columns])
+        for row in [*s.rows, *([s.totals] if s.totals else [])]:
+            raw.writerow([_csv_value(c, row.get(c.key)) for c in s.columns])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def _csv_value(col: Column, value: Any) -> Any:
+    """Numbers stay numbers (a negative amount is not a formula); any text is made inert."""
+    if isinstance(value, Number) and not isinstance(value, bool):
+        return _plain(col, value)
+    return csv_cell(_plain(col, value))
 
 
 # --- XLSX ---------------------------------------------------------------------------------
@@ -86,13 +97,13 @@ def to_xlsx(report: Report) -> bytes:
     wb.remove(wb.active)
     used: set[str] = set()
     for i, s in enumerate(report.sections, start=1):
-        ws = wb.create_sheet(_sheet_name(s.title, i, used))
-        ws.append([report.title])
+        ws = wb.create_sheet(_sheet_name(xlsx_value(s.title), i, used))
+        ws.append([xlsx_value(report.title)])
         ws["A1"].font = Font(bold=True, size=13)
         for label, value in report.facts:
-            ws.append([label, value])
-        ws.append([s.title])
-        ws.append([c.label for c in s.columns])
+            ws.append([xlsx_value(label), xlsx_value(value)])
+        ws.append([xlsx_value(s.title)])
+        ws.append([xlsx_value(c.label) for c in s.columns])
         header_row = ws.max_row
         for cell in ws[header_row]:
             cell.font = Font(bold=True)
@@ -112,15 +123,19 @@ def to_xlsx(report: Report) -> bytes:
             )
         ws.freeze_panes = ws.cell(row=header_row + 1, column=1)
     if not report.sections:
-        wb.create_sheet("report").append([report.title])
+        wb.create_sheet("report").append([xlsx_value(report.title)])
+    for ws in wb.worksheets:  # no text becomes a formula (backend/spreadsheet.py)
+        for cells in ws.iter_rows():
+            for cell in cells:
+                make_inert(cell)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
 
 
 def _xlsx_value(col: Column, value: Any) -> Any:
-    if value is None or col.kind == "text":
-        return value
+    if value is None or col.kind == "text" or isinstance(value, str):
+        return xlsx_value(value)
     return float(value) if col.kind == "rate" else int(value)
 
 
@@ -171,11 +186,11 @@ def to_pdf(report: Report) -> bytes:
     h2 = ParagraphStyle("h", fontName=font, fontSize=11, leading=15, spaceBefore=8, spaceAfter=4)
     body = ParagraphStyle("b", fontName=font, fontSize=8.5, leading=11)
     cell = ParagraphStyle("c", fontName=font, fontSize=7.5, leading=9.5)
-    story: list[Any] = [Paragraph(report.title, title)]
+    story: list[Any] = [Paragraph(_markup(report.title), title)]
     if report.facts:
-        story.append(Paragraph("　".join(f"{k}：{v}" for k, v in report.facts), body))
+        story.append(Paragraph(_markup("　".join(f"{k}：{v}" for k, v in report.facts)), body))
     for s in report.sections:
-        story.append(Paragraph(s.title, h2))
+        story.append(Paragraph(_markup(s.title), h2))
         story.append(_pdf_table(s, doc.width, cell, font))
     for note in report.notes:
         story.append(Spacer(1, 3 * mm))
@@ -196,15 +211,15 @@ def _pdf_table(s: Section, width: float, cell: Any, font: str) -> Any:
 
     total_w = sum(c.width for c in s.columns)
     widths = [width * c.width / total_w for c in s.columns]
-    header = [Paragraph(c.label, cell) for c in s.columns]
+    header = [Paragraph(_markup(c.label), cell) for c in s.columns]
     data = [header]
     for row in [*s.rows, *([s.totals] if s.totals else [])]:
         # text cells wrap (names, villages); numbers are short and stay plain strings
         data.append(
             [
-                Paragraph(_human(c, row.get(c.key)), cell)
+                Paragraph(_markup(_human(c, row.get(c.key))), cell)
                 if c.kind == "text"
-                else _human(c, row.get(c.key))
+                else clean_text(_human(c, row.get(c.key)))
                 for c in s.columns
             ]
         )
@@ -227,6 +242,14 @@ def _pdf_table(s: Section, width: float, cell: Any, font: str) -> Any:
         style.append(("BACKGROUND", (0, -1), (-1, -1), colors.HexColor("#f3f3f3")))
     table.setStyle(TableStyle(style))
     return table
+
+
+def _markup(text: str) -> str:
+    """Stored text for ReportLab's Paragraph mini-markup: clean and escaped (a `<` in a name
+    must not break the page)."""
+    from xml.sax.saxutils import escape
+
+    return escape(clean_text(text)).replace("\n", "<br/>")
 
 
 def _footer(font: str):  # type: ignore[no-untyped-def]

@@ -172,7 +172,7 @@ def person_of(ctx: Ctx, sub: Submission) -> tuple[Person, bool]:
     card_ok = True
     if card_person is not None and card_person.id != person.id:
         card_ok = False
-    if sub.name is not None and sub.name.strip() != person.name:
+    if sub.name is not None and not idnumber.same_name(sub.name, person.name):
         card_ok = False
     if (
         sub.id_number
@@ -503,7 +503,7 @@ def _parse_rows(
     for n, raw in enumerate(reader, start=2):
         try:
             person = registry.find_by_id_number(ctx, raw["id_number"] or "")
-            if person.name != (raw["name"] or "").strip():
+            if not idnumber.same_name(person.name, raw["name"]):
                 raise field_error("name", "the name does not match the registry")
             on = date.fromisoformat((raw["certified_on"] or "").strip())
             if on > ctx.today or not (raw["evidence"] or "").strip():

@@ -185,13 +185,9 @@ def _transfers(
 
 
 def reverse(ctx: Ctx, contribution_id: str, reason: str) -> Contribution:
-    contribution = ctx.session.get(Contribution, contribution_id)
-    if contribution is None:
-        raise NotFound(f"no contribution {contribution_id}")
-    if contribution.reversed_at is not None:
-        raise Conflict("this contribution has already been reversed")
     if not reason.strip():
         raise field_error("reason", "a correction needs a reason")
+    contribution = _claim_reversal(ctx, contribution_id)
     result = ledger.reverse(
         ctx.session,
         contribution.posting_id,
@@ -200,9 +196,28 @@ def reverse(ctx: Ctx, contribution_id: str, reason: str) -> Contribution:
         memo=reason,
         created_by=ctx.actor.label,
     )
-    contribution.reversed_at = utcnow()
     contribution.reversal_posting_id = result.posting_id
     ctx.session.add(contribution)
+    return contribution
+
+
+def _claim_reversal(ctx: Ctx, contribution_id: str) -> Contribution:
+    """Mark the contribution reversed, or refuse: one conditional UPDATE decides the single
+    winner among parallel callers (PostgreSQL re-checks the condition after the first commits;
+    SQLite's writers are serialised by BEGIN IMMEDIATE), so exactly one is told "reversed", one
+    reversal is posted and one audit event written; the others get 409 `already_reversed`."""
+    c = Contribution.__table__.c  # type: ignore[attr-defined]
+    claimed = ctx.session.execute(
+        sa.update(Contribution.__table__)  # type: ignore[attr-defined]
+        .where(c.id == contribution_id, c.reversed_at.is_(None))
+        .values(reversed_at=utcnow())
+    ).rowcount
+    contribution = ctx.session.get(Contribution, contribution_id)
+    if contribution is None:
+        raise NotFound(f"no contribution {contribution_id}")
+    if claimed != 1:
+        raise Conflict("this contribution has already been reversed", code="already_reversed")
+    ctx.session.refresh(contribution)
     return contribution
 
 

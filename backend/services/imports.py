@@ -143,7 +143,7 @@ def _parse_rows(
                     "message": f"no enrolled person with ID number {idnumber.mask(ident.number)}",
                 }
             )
-        elif person.name != name:
+        elif not idnumber.same_name(person.name, name):
             errors.append(
                 {
                     "field": field,

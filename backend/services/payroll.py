@@ -10,11 +10,13 @@ payment exactly-once: a run killed anywhere is resumed by running the period aga
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
@@ -32,6 +34,7 @@ from backend.models import PayrollLine, PayrollRun, Person
 from backend.money import round_half_up
 from backend.policy import Policy
 from backend.services.context import Actor
+from backend.spreadsheet import csv_text
 
 DEFAULT_CHUNK = 10_000
 PARALLEL_CHUNKS = 2
@@ -92,6 +95,30 @@ def run(
     )  # fault-injection window for crash tests
 
     _ensure_statistics(engine)
+    with period_lock(engine, period):
+        return _run_locked(
+            engine,
+            policy,
+            actor,
+            period,
+            run_on,
+            chunk_size=chunk_size,
+            progress=progress,
+            pause=pause,
+        )
+
+
+def _run_locked(
+    engine: Engine,
+    policy: Policy,
+    actor: Actor,
+    period: str,
+    run_on: date,
+    *,
+    chunk_size: int,
+    progress: ProgressFn | None,
+    pause: float,
+) -> RunResult:
     with session_scope(engine) as s:
         ledger.ensure_fund_accounts(s)
         run_row, resumed = _open_run(s, period, run_on, actor)
@@ -128,6 +155,73 @@ def run(
         s.add(run_row)
     return RunResult(
         run_row.id, period, run_row.run_on, run_row.paid, run_row.total_fen, suspended, resumed
+    )
+
+
+class RunInProgress(Conflict):
+    code = "payroll_run_in_progress"
+
+
+# the advisory-lock namespace of payroll periods (PostgreSQL's two-key form: namespace, YYYYMM)
+LOCK_NAMESPACE = 0x4E42  # "NB"
+
+
+@contextmanager
+def period_lock(engine: Engine, period: str) -> Iterator[None]:
+    """One run of a period at a time, across processes and threads. A second run answers
+    RunInProgress at once instead of racing the first into the exactly-once keys (which would
+    end in an IntegrityError). The lock dies with its holder, so a killed run still resumes:
+    PostgreSQL: a session advisory lock on a connection held for the run;
+    SQLite: flock on a file beside the database (per open file, so threads conflict too)."""
+    if engine.dialect.name == "postgresql":
+        with _pg_lock(engine, period):
+            yield
+    else:
+        with _file_lock(engine, period):
+            yield
+
+
+@contextmanager
+def _pg_lock(engine: Engine, period: str) -> Iterator[None]:
+    key = int(period.replace("-", ""))
+    with engine.connect() as conn:
+        got = conn.execute(
+            sa.text("SELECT pg_try_advisory_lock(:ns, :key)"), {"ns": LOCK_NAMESPACE, "key": key}
+        ).scalar_one()
+        conn.commit()
+        if not got:
+            raise _in_progress(period)
+        try:
+            yield
+        finally:
+            conn.execute(
+                sa.text("SELECT pg_advisory_unlock(:ns, :key)"), {"ns": LOCK_NAMESPACE, "key": key}
+            )
+            conn.commit()
+
+
+@contextmanager
+def _file_lock(engine: Engine, period: str) -> Iterator[None]:
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield  # a private in-memory database has no second process
+        return
+    path = f"{database}.payroll-{period}.lock"
+    with open(path, "a+b") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise _in_progress(period) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _in_progress(period: str) -> RunInProgress:
+    return RunInProgress(
+        f"a run for {period} is already in progress; wait for it to finish (it pays each "
+        "person once), then look at its result"
     )
 
 
@@ -593,5 +687,6 @@ def bank_file_csv(s: Session, keyring: Keyring, run_id: str) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     for row in bank_file_rows(s, keyring, run_id):
-        writer.writerow(row)
+        # a name is text that reaches a spreadsheet: inert (backend/spreadsheet.py)
+        writer.writerow([csv_text(cell) for cell in row])
     return out.getvalue()

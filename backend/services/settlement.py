@@ -562,7 +562,7 @@ def import_death_registry(ctx: Ctx, data: bytes) -> RegistryImport:
             result.unmatched += 1
         elif _in_force(ctx, person.id) or terminations.open_for(ctx, person.id):
             result.already_recorded += 1
-        elif person.name != name:
+        elif not idnumber.same_name(person.name, name):
             ctx.session.add(
                 ReviewCase(
                     id=ledger.new_id("case")[:40],

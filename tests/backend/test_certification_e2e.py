@@ -54,6 +54,10 @@ def test_same_person_passes_with_synthesized_liveness_and_gets_a_receipt_that_ve
         "what": "certification",
         "on": "2026-11-27",
         "person": "张*",
+        # where the person stands now (docs/input-and-output.md)
+        "status": "valid",
+        "message": "genuine; certification valid until 2027-11-30",
+        "valid_until": "2027-11-30",
     }
     status = api.get(f"/api/v1/persons/{pid}/certification", "reviewer").json()
     assert status["status"] == "certified" and status["valid_until"] == "2027-11-30"

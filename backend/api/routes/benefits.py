@@ -25,6 +25,7 @@ from backend.services import (
     terminations,
 )
 from backend.services.context import Actor
+from backend.validation import Text
 
 router = APIRouter(prefix="/api/v1", tags=["benefits"])
 WRITERS = ("clerk", "admin")
@@ -68,17 +69,17 @@ class DeathIn(Strict):
 
 class OtherPensionIn(Strict):
     started_on: date
-    note: str = Field(default="", max_length=500)
+    note: Text = Field(default="", max_length=500)
 
 
 class SuspensionIn(Strict):
     reason: str = Field(max_length=30)
     from_month: str = Field(max_length=7)
-    note: str = Field(min_length=1, max_length=500)
+    note: Text = Field(min_length=1, max_length=500)
 
 
 class NoteIn(Strict):
-    note: str = Field(min_length=1, max_length=500)
+    note: Text = Field(min_length=1, max_length=500)
 
 
 class RepaymentIn(Strict):

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlmodel import Session
 
 from backend.api import deps
-from backend.api.routes.faces import ID_PATTERN, TEXT_PATTERN, PersonId, read_files
+from backend.api.routes.faces import ID_PATTERN, PersonId, read_files
 from backend.api.routes.receipts import signing_key
 from backend.errors import Forbidden
 from backend.services import audit, captures, certification, challenges, idempotency, registry
 from backend.services.context import Actor
+from backend.validation import Line, PlausibleDate, StrictChecked, Text
 
 router = APIRouter(prefix="/api/v1", tags=["certification"])
 DEVICES = ("kiosk", "field_device", "field_worker")
@@ -24,17 +25,15 @@ MAX_FRAMES = captures.MAX_FRAMES  # the limits live with the other entry checks
 KEY_ID_PATTERN = r"^[0-9a-f]{64}$"
 
 
-class ChallengeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ChallengeIn(StrictChecked):
     person_id: str = Field(min_length=1, max_length=32, pattern=ID_PATTERN)
 
 
-class ManualIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ManualIn(StrictChecked):
     person_id: str = Field(min_length=1, max_length=32, pattern=ID_PATTERN)
     channel: Literal["counter", "data_match"]
     certified_on: date
-    evidence: str = Field(min_length=1, max_length=2000, pattern=TEXT_PATTERN)
+    evidence: Text = Field(min_length=1, max_length=2000)
 
 
 @router.post("/challenges", status_code=201)
@@ -55,17 +54,17 @@ def certify(
     nonce: str = Form(..., min_length=1, max_length=64, pattern=ID_PATTERN),
     images: list[UploadFile] = File(...),
     frames: list[UploadFile] = File(default=[]),
-    evidence: str = Form(default="", max_length=1_000_000),
+    evidence: Annotated[Text, Form(max_length=1_000_000)] = "",
     person_id: str | None = Form(default=None, max_length=32, pattern=ID_PATTERN),
-    id_number: str | None = Form(default=None, max_length=40),
-    name: str | None = Form(default=None, max_length=100),
+    id_number: Annotated[Line | None, Form(max_length=40)] = None,
+    name: Annotated[Line | None, Form(max_length=100)] = None,
     latitude: float | None = Form(default=None, ge=-90, le=90),
     longitude: float | None = Form(default=None, ge=-180, le=180),
     accuracy_m: float | None = Form(default=None, ge=0, le=1_000_000),
     client_id: str | None = Form(default=None, min_length=1, max_length=80, pattern=ID_PATTERN),
-    listed_on: date | None = Form(
-        default=None, description="field: when the work list was downloaded"
-    ),
+    listed_on: Annotated[
+        PlausibleDate | None, Form(description="field: when the work list was downloaded")
+    ] = None,
     signature: str | None = Form(
         default=None,
         max_length=88,

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlmodel import Session
 
 from backend.api import deps
 from backend.api.routes.archives import archive_dir
-from backend.api.routes.faces import ID_PATTERN, TEXT_PATTERN, read_files
+from backend.api.routes.faces import ID_PATTERN, read_files
 from backend.services import field, idempotency
 from backend.services.context import Actor
+from backend.validation import StrictChecked, Text
 
 router = APIRouter(prefix="/api/v1/field", tags=["field"])
 
 
-class VisitIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class VisitIn(StrictChecked):
     client_id: str = Field(
         min_length=8,
         max_length=80,
@@ -29,9 +29,9 @@ class VisitIn(BaseModel):
     )
     person_id: str = Field(min_length=1, max_length=32, pattern=ID_PATTERN)
     outcome: Literal["not_at_home", "reported_dead", "refer_failed"]
-    visited_at: str = Field(min_length=10, max_length=40, pattern=TEXT_PATTERN)
+    visited_at: str = Field(min_length=10, max_length=40)
     listed_on: date | None = Field(default=None, description="when the work list was downloaded")
-    note: str = Field(default="", max_length=2000, pattern=TEXT_PATTERN)
+    note: Text = Field(default="", max_length=2000)
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
     accuracy_m: float | None = Field(default=None, ge=0, le=1_000_000)
@@ -73,10 +73,11 @@ def visit(
 @router.post("/visits/{client_id}/attachments", status_code=201)
 def attachments(
     request: Request,
+    # Annotated, so that the shared text check runs on form fields too (backend/validation)
+    attestation: Annotated[Text, Form(min_length=1, max_length=2000)],
     client_id: str = Path(min_length=8, max_length=80, pattern=ID_PATTERN),
     person_id: str = Form(..., min_length=1, max_length=32, pattern=ID_PATTERN),
-    attestation: str = Form(..., min_length=1, max_length=2000, pattern=TEXT_PATTERN),
-    note: str = Form(default="", max_length=2000, pattern=TEXT_PATTERN),
+    note: Annotated[Text, Form(max_length=2000)] = "",
     documents: list[UploadFile] = File(default=[]),
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("field_worker")),

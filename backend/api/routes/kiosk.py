@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 from fastapi import Path as PathParam
 from sqlmodel import Session
 
 from backend.api import deps
-from backend.api.routes.faces import TEXT_PATTERN
 from backend.errors import Forbidden
 from backend.services import (
     audit,
@@ -18,6 +19,7 @@ from backend.services import (
     kiosk_sessions,
 )
 from backend.services.context import Actor
+from backend.validation import Line
 
 router = APIRouter(prefix="/api/v1/kiosk", tags=["kiosk"])
 
@@ -25,8 +27,9 @@ router = APIRouter(prefix="/api/v1/kiosk", tags=["kiosk"])
 @router.post("/sessions", status_code=201)
 def open_session(
     request: Request,
-    id_number: str = Form(..., min_length=1, max_length=40, pattern=TEXT_PATTERN),
-    name: str = Form(..., min_length=1, max_length=100, pattern=TEXT_PATTERN),
+    # Annotated, so that the shared text check runs on form fields too (backend/validation)
+    id_number: Annotated[Line, Form(min_length=1, max_length=40)],
+    name: Annotated[Line, Form(min_length=1, max_length=100)],
     image: UploadFile = File(...),
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("kiosk")),

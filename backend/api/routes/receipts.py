@@ -5,6 +5,7 @@ from __future__ import annotations
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
+from sqlmodel import Session
 
 from backend import receipts
 from backend.api import deps
@@ -19,9 +20,12 @@ def signing_key(request: Request) -> Ed25519PrivateKey:
 
 
 @router.get("/verify")
-def verify(request: Request, code: str = Query(default="")) -> dict[str, object]:
-    # anything that is not a genuine code is `genuine: false`, never an error
-    return receipts_service.check(signing_key(request), code)
+def verify(
+    request: Request, code: str = Query(default=""), session: Session = deps.DbSession
+) -> dict[str, object]:
+    # anything that is not a genuine code is `genuine: false`, never an error; a genuine one
+    # also says where the person stands now (status: valid | expired | person_deceased | revoked)
+    return receipts_service.check(signing_key(request), code, session, deps.state(request).today())
 
 
 @router.get("/public-key", response_class=PlainTextResponse)

@@ -6,14 +6,15 @@ from datetime import date
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlmodel import Session
 
 from backend.api import deps
-from backend.api.routes.faces import ID_PATTERN, TEXT_PATTERN
+from backend.api.routes.faces import ID_PATTERN
 from backend.api.routes.receipts import signing_key
 from backend.services import review
 from backend.services.context import Actor
+from backend.validation import StrictChecked, Text
 
 router = APIRouter(prefix="/api/v1/review", tags=["review"])
 REVIEWERS = ("reviewer",)
@@ -21,10 +22,9 @@ CaseId = Path(max_length=40, pattern=ID_PATTERN)
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"  # base64url, no padding
 
 
-class DecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DecisionIn(StrictChecked):
     decision: Literal["approve", "reject", "field_visit", "suspend", "terminate"]
-    note: str = Field(min_length=1, max_length=2000, pattern=TEXT_PATTERN)
+    note: Text = Field(min_length=1, max_length=2000)
     # terminate only: required when a first reviewer proposes it; the second reviewer may
     # leave them out (or restate them) to confirm what was proposed
     terminate_reason: Literal["death", "other_pension"] | None = Field(
