@@ -90,7 +90,7 @@ def _row(ctx: Ctx, p: Person, village: Village | None) -> dict[str, object] | No
         "village_code": p.village_code,
         "village_name": village.name if village else p.village_code,
         "address": f"{village.township}{village.name}" if village else p.village_code,
-        "phone": p.phone,
+        "phone": registry.phone_of(ctx, p),
         "homebound": p.homebound,
         "status": p.status,
         "due_state": state,
