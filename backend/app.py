@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from backend import clock, ledger
 from backend.api import metrics, problems
-from backend.api.audit import audit_writes
+from backend.api.audit import audit_reads, audit_writes
 from backend.api.deps import AppState
 from backend.api.limits import BodyLimit
 from backend.api.ratelimit import RateLimit, default_rules
@@ -84,20 +84,22 @@ def create_app(
             )
         return JSONResponse({"status": "ok", "database": engine.dialect.name})
 
+    # every staff read of personal data is audited, on every router (backend/api/audit.py)
+    reads = Depends(audit_reads, scope="function")
     for router in (auth.router, registry.router, money.router, benefits.router, archives.router):
         # every successful write through these routers is audited (the certification
         # routers below record richer events themselves)
-        app.include_router(router, dependencies=[Depends(audit_writes, scope="function")])
+        app.include_router(router, dependencies=[Depends(audit_writes, scope="function"), reads])
     for router in (
         faces_routes.router,
         certification_routes.router,
         control_routes.router,  # internal control: each act audits itself, replays do not
         review_routes.router,
-        receipts_routes.router,
         kiosk_routes.router,
         field_routes.router,
+        reports_routes.router,
     ):
-        app.include_router(router)
-    app.include_router(reports_routes.router)
+        app.include_router(router, dependencies=[reads])
+    app.include_router(receipts_routes.router)  # public: no staff read, see NO_PERSONAL_DATA
     console_routes.install(app)
     return app

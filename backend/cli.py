@@ -237,10 +237,12 @@ def interest() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def interest_run(year: int, as_json: bool) -> None:
     """Credit a year's interest (idempotent)."""
+    from backend.services import audit
     from backend.services import interest as svc
 
     with service_ctx() as ctx:
         r = svc.run(ctx, year)
+        audit.record(ctx, "cli interest run", str(year), after=r.__dict__)  # same transaction
     _emit(
         as_json,
         r.__dict__,
@@ -260,11 +262,13 @@ def import_() -> None:
 def import_old_scheme(path: Path, as_json: bool) -> None:
     """Import old-scheme balances from CSV (id_number,name,balance_fen,as_of): all rows or none."""
     from backend.errors import DomainError
-    from backend.services import imports
+    from backend.services import audit, imports
 
     try:
         with service_ctx() as ctx:
             r = imports.old_scheme(ctx, path.read_bytes(), source=path.name)
+            # the event commits with the postings, or not at all
+            audit.record(ctx, "cli import old-scheme", path.name, after=r.__dict__)
     except DomainError as exc:
         first = (
             f" first: {exc.errors[0]['field']}: {exc.errors[0]['message']}" if exc.errors else ""

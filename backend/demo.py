@@ -411,7 +411,9 @@ def write_people(engine: Engine, g: Generator, keyring: Keyring, now: datetime) 
                     "birth_date": r.birth,
                     "gender": r.gender,
                     "village_code": r.village,
-                    "phone": f"13{g.rng.randrange(10**9):09d}" if g.rng.random() < 0.7 else None,
+                    "phone_enc": keyring.encrypt_text(f"13{g.rng.randrange(10**9):09d}", r.pid)
+                    if g.rng.random() < 0.7
+                    else None,
                     "household_id": r.household,
                     "student": False,
                     "urban_employee_pension": False,

@@ -74,7 +74,8 @@ class Person(SQLModel, table=True):
     birth_date: date
     gender: str = Field(max_length=6)
     village_code: str = Field(foreign_key="village.code", max_length=24, index=True)
-    phone: str | None = Field(default=None, max_length=30)
+    # AES-GCM under the county key like the ID number (associated data: the person id)
+    phone_enc: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     household_id: str | None = Field(default=None, max_length=40, index=True)
     student: bool = False
     urban_employee_pension: bool = False

@@ -49,6 +49,13 @@ ACTION_SECONDS = 10.0
 MAX_DOCUMENTS = 4
 
 
+def masked_id(number: str) -> str:
+    """An ID number as the work list carries it (backend.idnumber.mask): 110105********002X."""
+    if len(number) == 18:
+        return number[:6] + "*" * 8 + number[14:]
+    return "*" * max(len(number) - 4, 0) + number[-4:]
+
+
 # --- what the flow needs from the device (hardware, biometrics, GPS), as protocols ------------
 
 
@@ -250,7 +257,10 @@ class FieldFlow:
         return [
             p
             for p in self.persons()
-            if q in p.name.upper() or p.id_number.upper().endswith(q) or q in p.village_name.upper()
+            if q in p.name.upper()
+            or p.id_number_masked.upper().endswith(q)
+            or p.id_number_masked.upper() == masked_id(q)
+            or q in p.village_name.upper()
         ]
 
     def select(
@@ -283,8 +293,15 @@ class FieldFlow:
         return True
 
     def read_card(self, id_number: str, name: str) -> bool:
+        # the work list holds the number masked, as the field worker's role sees it: the card
+        # is matched on the visible digits and, if two people share them, on the name too;
+        # the card's full number goes with the visit and the backend checks it against the
+        # registry
         number = id_number.strip().upper()
-        person = next((p for p in self.persons() if p.id_number.upper() == number), None)
+        same = [p for p in self.persons() if p.id_number_masked.upper() == masked_id(number)]
+        if len(same) > 1:
+            same = [p for p in same if p.name == name.strip()]
+        person = same[0] if len(same) == 1 else None
         if person is None:
             self._say("not_found", "warn")
             return False

@@ -1,5 +1,12 @@
-"""The cross-cutting part of the audit: every successful write through the audited routers
-appends an event in the route's own unit of work (see backend/services/audit.py)."""
+"""The cross-cutting part of the audit, declared on every router (backend/app.py):
+
+- every successful write through the audited routers appends an event in the route's own unit
+  of work (see backend/services/audit.py);
+- every successful staff read appends a "read <route>" event, unless the route returns no
+  personal data (NO_PERSONAL_DATA, each with its reason) or its service already recorded a
+  richer event in the same unit of work. A route added later is therefore audited unless it is
+  classified here, and tests/backend/test_read_audit.py checks both directions.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,20 @@ from backend.services.context import Actor
 
 READS = ("GET", "HEAD", "OPTIONS")
 
+# Read routes that show no one's personal data, and why. Everything else is audited.
+NO_PERSONAL_DATA: dict[str, str] = {
+    "/api/v1/villages": "village codes, names and townships only",
+    "/api/v1/policy": "the county's policy parameters",
+    "/api/v1/ledger/check": "fund totals and a yes/no: no person's account",
+    "/api/v1/receipts/verify": "public check of a receipt: masked name and ID, like the receipt",
+    "/api/v1/receipts/public-key": "the county's public key",
+    "/api/v1/reports/fund/{year}": "fund income and expenditure totals by source and kind",
+    "/api/v1/reports/coverage/{year}": "counts and rates per village, no person",
+}
+
+# query parameters never copied into an event: they are personal data or secrets themselves
+_SECRET_QUERY = frozenset({"id_number", "code", "token", "session", "password"})
+
 
 def audit_writes(
     request: Request,
@@ -24,6 +45,32 @@ def audit_writes(
     normally, its event joins the same transaction, committed before the response is sent."""
     yield
     if request.method in READS or who is None:
-        return  # reads are audited where personal data is read; sign-in writes for no one
-    subject = ",".join(str(v) for v in request.path_params.values())
-    audit.append(session, who, f"{request.method} {request.url.path}"[:80], subject)
+        return  # reads are audited by audit_reads; sign-in writes for no one
+    if getattr(request.state, "audited", False):
+        return  # the route wrote its event in its own unit of work (deps.write_event)
+    deps.write_event(request, session, who)
+
+
+def route_template(request: Request) -> str:
+    route = request.scope.get("route")
+    return str(getattr(route, "path", request.url.path))
+
+
+def audit_reads(
+    request: Request,
+    who: Actor | None = Depends(deps.optional_actor),
+    session: Session = deps.DbSession,
+) -> Iterator[None]:
+    """Router dependency (scope="function"): after a read route returns normally, a
+    "read <route>" event naming its subject (path parameters: the person, the run, the year)
+    and its filters joins the request's unit of work, committed before the data is sent."""
+    yield
+    if request.method not in READS or who is None:
+        return  # writes are audit_writes' part; anonymous reads are public by design
+    template = route_template(request)
+    if template in NO_PERSONAL_DATA or audit.recorded_in(session):
+        return
+    params = [str(v) for v in request.path_params.values()]
+    filters = {k: v for k, v in request.query_params.items() if k not in _SECRET_QUERY}
+    subject = ";".join([",".join(params), *(f"{k}={v}" for k, v in sorted(filters.items()))])
+    audit.append(session, who, f"read {template}", subject, after=filters or None)

@@ -21,7 +21,7 @@ from backend.crypto import Keyring
 from backend.db import session_scope
 from backend.errors import Unauthorized
 from backend.policy import Policy
-from backend.services import auth, idempotency
+from backend.services import audit, auth, idempotency
 from backend.services.context import Actor, Ctx
 from backend.services.idempotency import Reply
 
@@ -148,10 +148,42 @@ def ctx_for(request: Request, session: Session, who: Actor) -> Ctx:
     return Ctx(session=session, policy=st.policy, keyring=st.keyring, actor=who, today=st.today())
 
 
+def write_event(request: Request, session: Session, who: Actor) -> None:
+    """The route's audit event ("POST /api/v1/...", its path parameters), appended in
+    `session`: the caller's own unit of work, so the event commits with what the route did,
+    or not at all. The request is then marked so that `audit_writes` does not add another
+    event in a later transaction."""
+    subject = ",".join(str(v) for v in request.path_params.values())
+    audit.append(session, who, f"{request.method} {request.url.path}"[:80], subject)
+    request.state.audited = True
+
+
 def idempotent(
-    request: Request, scope: str, key: str | None, payload: object, work: Callable[[Session], Reply]
+    request: Request,
+    scope: str,
+    key: str | None,
+    payload: object,
+    work: Callable[[Session], Reply],
+    *,
+    audit_as: Actor | None = None,
 ) -> JSONResponse:
-    """Run a write at most once per (scope, key) and answer it; a replay says so in a header."""
-    reply = idempotency.run(state(request).engine, scope, key, payload, work)
+    """Run a write at most once per (scope, key) and answer it; a replay says so in a header.
+
+    With `audit_as`, the route's audit event is written inside the work's transaction, beside
+    the postings and the idempotency record: a crash between them leaves neither (a money
+    movement is never committed without its event)."""
+    run_work = work if audit_as is None else _with_event(request, work, audit_as)
+    reply = idempotency.run(state(request).engine, scope, key, payload, run_work)
     headers = {"Idempotent-Replayed": "true"} if reply.replayed else None
     return JSONResponse(reply.body, status_code=reply.status_code, headers=headers)
+
+
+def _with_event(
+    request: Request, work: Callable[[Session], Reply], who: Actor
+) -> Callable[[Session], Reply]:
+    def audited(session: Session) -> Reply:
+        reply = work(session)
+        write_event(request, session, who)
+        return reply
+
+    return audited

@@ -232,6 +232,8 @@ def cases(
         return _render(
             request, "error.html", exc.status, error_text=exc.detail, user=ctx.actor.name
         )
+    # the queue shows names and ID numbers: a staff read of personal data
+    audit.record(ctx, "read console cases", f"{status};{village};{reason}", after=filters)
     return _render(
         request,
         "cases.html",
@@ -374,4 +376,5 @@ def due(
     except NeedsLogin:
         return _to_login()
     lists = certification.due_lists(ctx, village or None)
+    audit.record(ctx, "read console due", village)  # names of the people due: audited
     return _render(request, "due.html", lists=lists, village=village, user=ctx.actor.name)

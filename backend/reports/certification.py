@@ -43,7 +43,7 @@ def report(
     inv, vp = in_clause("v", list(scope))
     rows = s.execute(
         sa.text(
-            "SELECT p.id, p.name, p.id_number_enc, p.village_code, p.status, p.homebound, p.phone, "
+            "SELECT p.id, p.name, p.id_number_enc, p.village_code, p.status, p.homebound, p.phone_enc, "
             "(SELECT MAX(c.valid_until) FROM certification c WHERE c.person_id = p.id AND c.outcome = 'passed' AND c.certified_on <= :on) AS valid_until "
             "FROM person p JOIN award a ON a.person_id = p.id AND a.revoked_at IS NULL "
             f"WHERE p.status IN ('receiving', 'suspended') AND p.village_code IN ({inv}) ORDER BY p.village_code, p.id"
@@ -78,7 +78,7 @@ def report(
                     "class": cls,
                     "valid_until": until.isoformat() if until else "—",
                     "homebound": "是 yes" if r.homebound else "",
-                    "phone": r.phone or "",
+                    "phone": keyring.decrypt_text(r.phone_enc, r.id) if r.phone_enc else "",
                 }
             )
     by_village = Section(

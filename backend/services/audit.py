@@ -24,6 +24,7 @@ from backend.services.context import Actor, Ctx
 GENESIS = "0" * 64
 _LOCK_KEY = 0x4E42_4155  # "NBAU": one advisory lock for the whole chain
 _BATCH = 2000
+_RECORDED = "nongbao.audited"  # session.info key: this unit of work holds an event
 
 
 def digest(value: Any) -> str:
@@ -94,7 +95,14 @@ def append(
     event.hash = chain_hash(prev, event)
     session.add(event)
     session.flush()
+    session.info[_RECORDED] = True
     return event
+
+
+def recorded_in(session: Session) -> bool:
+    """Whether an event was appended in this session (a route-level read event is then not
+    needed: the service recorded a richer one)."""
+    return bool(session.info.get(_RECORDED))
 
 
 def record(

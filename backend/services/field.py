@@ -77,17 +77,20 @@ def _row(ctx: Ctx, p: Person, village: Village | None) -> dict[str, object] | No
         return None  # certified for a while yet: no visit needed
     template = faces.template_of(ctx, p.id)
     number = registry.id_number_of(ctx, p)
+    # the ID number as this role sees it on every other route: masked unless the role may see
+    # it whole (a field worker may not); the device matches an ID card on the visible digits
+    shown = number if ctx.actor.role in registry.FULL_ID_ROLES else idnumber.mask(number)
     return {
         "person_id": p.id,
         "name": p.name,
-        "id_number": number,
+        "id_number": shown,
         "id_number_masked": idnumber.mask(number),
         "birth_date": p.birth_date.isoformat(),
         "gender": p.gender,
         "village_code": p.village_code,
         "village_name": village.name if village else p.village_code,
         "address": f"{village.township}{village.name}" if village else p.village_code,
-        "phone": p.phone,
+        "phone": registry.phone_of(ctx, p),
         "homebound": p.homebound,
         "status": p.status,
         "due_state": state,

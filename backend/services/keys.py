@@ -18,7 +18,7 @@ from backend.services import archives
 
 # (model, name in the output, sealed columns, the field whose value is the associated data)
 SEALED: tuple[tuple[type[SQLModel], str, tuple[str, ...], str], ...] = (
-    (Person, "person", ("id_number_enc", "old_id_number_enc"), "id"),
+    (Person, "person", ("id_number_enc", "old_id_number_enc", "phone_enc"), "id"),
     (FaceTemplate, "face_template", ("template_enc", "photo_enc"), "person_id"),
     (ReviewCase, "review_case", ("captured_photo_enc",), "person_id"),
 )

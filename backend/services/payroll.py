@@ -33,6 +33,7 @@ from backend.ledger import Transfer
 from backend.models import PayrollLine, PayrollRun, Person
 from backend.money import round_half_up
 from backend.policy import Policy
+from backend.services import audit
 from backend.services.context import Actor
 from backend.spreadsheet import csv_text
 
@@ -124,12 +125,22 @@ def _run_locked(
         run_row, resumed = _open_run(s, period, run_on, actor)
         _apply_bank_changes(s, run_on, actor)
         suspended = _apply_suspensions(s, policy, run_row, actor)
+        # every transaction of the run carries its own audit event, committed with it
+        audit.append(
+            s,
+            actor,
+            "payroll.run.resume" if resumed else "payroll.run.open",
+            run_row.id,
+            after={"period": period, "suspended": suspended},
+        )
     bounds = _chunk_bounds(engine, chunk_size)
     calendar = _calendar(policy, period)
 
     def pay(bound: tuple[str, str | None]) -> None:
         with session_scope(engine) as s:
             _pay_chunk(s, policy, run_row, calendar, bound[0], bound[1], actor)
+            # last, so that the chain's lock is held only for the commit
+            audit.append(s, actor, "payroll.chunk", run_row.id, after={"from": bound[0]})
         if pause:
             time.sleep(pause)
 
@@ -153,6 +164,13 @@ def _run_locked(
         run_row.suspended += suspended
         run_row.status, run_row.completed_at = "completed", clock.now()
         s.add(run_row)
+        audit.append(
+            s,
+            actor,
+            "payroll.run.complete",
+            run_row.id,
+            after={"paid": run_row.paid, "total_fen": run_row.total_fen},
+        )
     return RunResult(
         run_row.id, period, run_row.run_on, run_row.paid, run_row.total_fen, suspended, resumed
     )

@@ -66,7 +66,7 @@ def enrol(ctx: Ctx, req: Enrolment) -> Person:
         birth_date=ident.birth_date,
         gender=ident.gender,
         village_code=req.village_code,
-        phone=req.phone,
+        phone_enc=seal_phone(ctx, req.phone, person_id),
         household_id=req.household_id,
         student=req.student,
         urban_employee_pension=req.urban_employee_pension,
@@ -219,6 +219,9 @@ def change(ctx: Ctx, person_id: str, changes: dict[str, object], reason: str) ->
     if "name" in changes:
         changes["name"] = _clean_name(str(changes["name"]))
     for name, value in changes.items():
+        if name == "phone":
+            _change_phone(ctx, person, value, reason)
+            continue
         old = getattr(person, name)
         if old != value:
             setattr(person, name, value)
@@ -226,6 +229,31 @@ def change(ctx: Ctx, person_id: str, changes: dict[str, object], reason: str) ->
     person.updated_at = utcnow()
     ctx.session.add(person)
     return person
+
+
+def seal_phone(ctx: Ctx, phone: str | None, person_id: str) -> bytes | None:
+    return ctx.keyring.encrypt_text(phone, person_id) if phone else None
+
+
+def phone_of(ctx: Ctx, person: Person) -> str | None:
+    """The person's phone number, decrypted (it is stored sealed like the ID number)."""
+    return ctx.keyring.decrypt_text(person.phone_enc, person.id) if person.phone_enc else None
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """13912345678 -> 139****5678: what the change history keeps of a phone number."""
+    if not phone:
+        return None
+    return phone[:3] + "*" * max(len(phone) - 7, 0) + phone[-4:] if len(phone) > 7 else "****"
+
+
+def _change_phone(ctx: Ctx, person: Person, value: object, reason: str) -> None:
+    old = phone_of(ctx, person)
+    new = str(value) if value else None
+    if old != new:
+        person.phone_enc = seal_phone(ctx, new, person.id)
+        # the history is read by every staff role: it keeps the number masked
+        _record(ctx, person.id, "phone", mask_phone(old), mask_phone(new), reason)
 
 
 def cancel(ctx: Ctx, person_id: str, cancelled_on: date, reason: str) -> Person:

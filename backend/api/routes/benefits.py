@@ -117,6 +117,7 @@ def award(
         idempotency_key,
         body.model_dump(mode="json"),
         work,
+        audit_as=who,
     )
 
 
@@ -126,6 +127,7 @@ def run_payroll(
 ) -> JSONResponse:
     st = deps.state(request)
     r = payroll.run(st.engine, st.policy, who, st.today(), body.period, body.run_on)
+    request.state.audited = True  # each of the run's transactions carries its own event
     return JSONResponse(PayrollRunOut(**r.__dict__).model_dump(mode="json"), status_code=201)
 
 
@@ -241,7 +243,9 @@ async def death_registry(
 ) -> dict:
     data = await file.read()
     with session_scope(deps.state(request).engine) as session:
-        return settlement.import_death_registry(deps.ctx_for(request, session, who), data).__dict__
+        result = settlement.import_death_registry(deps.ctx_for(request, session, who), data)
+        deps.write_event(request, session, who)  # commits with the settlements, or not at all
+        return result.__dict__
 
 
 @router.post("/persons/{person_id}/suspensions", status_code=201)
@@ -324,4 +328,5 @@ def repayment(
         idempotency_key,
         body.model_dump(mode="json"),
         work,
+        audit_as=who,
     )

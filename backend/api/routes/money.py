@@ -68,6 +68,7 @@ def pay(
         idempotency_key,
         body.model_dump(mode="json"),
         work,
+        audit_as=who,
     )
 
 
@@ -139,6 +140,7 @@ async def import_old_scheme(
         result = imports.old_scheme(
             deps.ctx_for(request, session, who), data, source=file.filename or "upload"
         )
+        deps.write_event(request, session, who)  # commits with the postings, or not at all
     return ImportOut(**result.__dict__)
 
 

@@ -201,7 +201,7 @@ def person_out(ctx: Ctx, person: Person) -> PersonOut:
         birth_date=person.birth_date,
         gender=person.gender,
         village_code=person.village_code,
-        phone=person.phone,
+        phone=registry.phone_of(ctx, person),
         household_id=person.household_id,
         parent_person_ids=registry.parents_of(ctx, person.id),
         student=person.student,
