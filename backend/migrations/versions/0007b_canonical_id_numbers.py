@@ -26,7 +26,7 @@ from alembic import context, op
 from backend.crypto import Keyring
 
 revision = "0007b"
-down_revision = "0006"
+down_revision = "0007a"
 branch_labels = None
 depends_on = None
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007c"
-down_revision = "0006"
+down_revision = "0007b"
 branch_labels = None
 depends_on = None
 

@@ -14,7 +14,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0007d"
-down_revision = "0006"
+down_revision = "0007c"
 branch_labels = None
 depends_on = None
 
