@@ -106,7 +106,7 @@ def submit(ctx: Ctx, key: Ed25519PrivateKey, sub: Submission) -> dict[str, objec
     # then the face work (cached by content), so the transaction below stays short; the
     # decision uses the one best image the device signed (images[0]): the others, if any,
     # are neither signed nor decoded
-    best, probe = 0, face_engine.probe(sub.images[0])
+    probe = face_engine.probe(sub.images[0])
     face_engine.warm_samples(sub.evidence, sub.frames)
     person, card_ok = person_of(ctx, sub)
     _check_channel(ctx, sub, person)
@@ -127,7 +127,7 @@ def submit(ctx: Ctx, key: Ed25519PrivateKey, sub: Submission) -> dict[str, objec
     location = check_location(ctx, sub, person)
     verdict = _judge(ctx, sub, challenge, reference, probe.template, card_ok, location)
     verdict.notes = certified_meanwhile(ctx, sub, person.id)  # before this one is recorded
-    return _record(ctx, key, sub, person, verdict, challenge.id, sub.images[best])
+    return _record(ctx, key, sub, person, verdict, challenge.id, sub.images[0])
 
 
 def admit(ctx: Ctx, sub: Submission) -> Submission:
