@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from backend.db import engine_for
-from tests.backend.conftest import Api, valid_id
+from tests.backend.conftest import PASSWORD, Api, valid_id
 from tests.backend.test_benefits_worked import run
+from tests.backend.test_cli import nongbao
+from tests.live import server_env
 
 OLD = valid_id("110105", "19450801", "021")  # already 60 at the scheme start
 MONTH = 5500
@@ -375,3 +379,27 @@ def test_no_bank_file_before_a_second_admin_approves(api: Api, db_url: str) -> N
     assert api.get(f"/api/v1/payroll-runs/{run_id}/bank-file").status_code == 200
     assert api.get(f"/api/v1/payroll-runs/{run_id}/lines").json()["approved_by"] == "user:admin2"
     assert _events(db_url, "payroll.approve") == 1
+
+
+def test_the_command_line_approves_with_a_second_admin_s_password(
+    api: Api, db_url: str, tmp_path: Path
+) -> None:
+    """`nongbao payroll run` prepares as user:cli; `payroll approve --by` names a real admin who
+    proves it with their password; then `payroll bank-file` writes the file."""
+    _pensioner(api)
+    env = server_env(db_url, tmp_path)
+    prepared = nongbao(["payroll", "run", "--period", "2010-08", "--json"], env)
+    assert prepared.returncode == 0, prepared.stderr
+    run_id = json.loads(prepared.stdout)["run_id"]
+    out = tmp_path / "bank.csv"
+    early = nongbao(["payroll", "bank-file", run_id, str(out)], env)
+    assert early.returncode != 0 and "not been approved" in early.stderr and not out.exists()
+    wrong = nongbao(["payroll", "approve", run_id, "--by", "admin2"], env, stdin="guess\n")
+    assert wrong.returncode != 0 and "wrong user name or password" in wrong.stderr
+    clerk = nongbao(["payroll", "approve", run_id, "--by", "clerk"], env, stdin=f"{PASSWORD}\n")
+    assert clerk.returncode != 0 and "an admin approves" in clerk.stderr
+    ok = nongbao(["payroll", "approve", run_id, "--by", "admin2"], env, stdin=f"{PASSWORD}\n")
+    assert ok.returncode == 0 and "approved by user:admin2" in ok.stdout, ok.stderr
+    done = nongbao(["payroll", "bank-file", run_id, str(out)], env)
+    assert done.returncode == 0, done.stderr
+    assert out.read_text(encoding="utf-8").splitlines()[-1].startswith("TOTAL,1,")
