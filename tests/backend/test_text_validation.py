@@ -112,4 +112,4 @@ def test_the_range_follows_the_product_clock() -> None:
     with clock.travel(date(2030, 6, 1)):
         assert validation.latest() == date(2031, 6, 2)
         assert validation.check_date(date(2031, 6, 2)) == date(2031, 6, 2)
-    assert validation.EARLIEST == date(1900, 1, 1)
+    assert date(1900, 1, 1) == validation.EARLIEST
