@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,8 @@ from backend.models import AuditEvent
 from backend.services import audit
 from tests.backend.conftest import Api, valid_id
 from tests.backend.test_benefits_worked import run
+from tests.backend.test_cli import nongbao
+from tests.live import server_env
 
 OLD = valid_id("110105", "19450801", "021")  # 60 at the scheme start: can be awarded at once
 YOUNG = valid_id("110105", "19700101", "031")
@@ -173,3 +176,17 @@ def test_payroll_chunks_commit_with_their_events(
     done = actions(db_url)
     assert done[-3:] == ["payroll.run.resume", "payroll.chunk", "payroll.run.complete"]
     assert snapshot(db_url)["payroll_line"] == 1
+
+
+def test_the_cli_import_and_interest_run_record_their_events(
+    api: Api, db_url: str, tmp_path: Path
+) -> None:
+    api.enrol(YOUNG, name="李四")
+    data = tmp_path / "old.csv"
+    data.write_text(f"id_number,name,balance_fen,as_of\n{YOUNG},李四,123456,2010-06-30\n")
+    env = server_env(db_url, tmp_path)
+    r = nongbao(["import", "old-scheme", str(data), "--json"], env)
+    assert r.returncode == 0, r.stderr
+    r = nongbao(["interest", "run", "--year", "2010", "--json"], env)
+    assert r.returncode == 0, r.stderr
+    assert actions(db_url)[-2:] == ["cli import old-scheme", "cli interest run"]
