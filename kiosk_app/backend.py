@@ -9,7 +9,7 @@ Routes (base /api/v1; /work/shared/API.md, and backend/api/routes/kiosk.py as it
 
     POST   /kiosk/sessions                   multipart card fields + `image` (the face)
                                              -> {session_token, person_id, expires_in, header}
-    DELETE /kiosk/sessions/{session}         forget the session (optional: tokens expire)
+    DELETE /kiosk/sessions/{session}         end the session (its token is refused from then on)
     POST   /challenges                       {person_id} -> liveness challenge
     POST   /certifications                   multipart: images, frames, evidence (JSON)
     GET    /persons/{person_id}/account      balance and buckets

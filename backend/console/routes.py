@@ -158,7 +158,7 @@ def login(
             deps.request_client(request),
         )
     except TooManyRequests as exc:
-        response = _render(
+        refused = _render(
             request,
             "login.html",
             429,
@@ -166,8 +166,8 @@ def login(
             error=exc.code or "too_many_attempts",
             username=username,
         )
-        response.headers["Retry-After"] = str(exc.retry_after)
-        return response
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
     except DomainError:
         return _render(
             request,

@@ -283,3 +283,8 @@ def test_serve_hands_uvicorn_the_same_trusted_proxies() -> None:
 
     assert forwarded_allow_ips("") == ""  # then proxy headers are off: nobody is believed
     assert forwarded_allow_ips(" 10.0.0.5 , 10.1.0.0/16") == "10.0.0.5,10.1.0.0/16"
+
+
+def test_a_name_the_database_cannot_store_is_refused_not_an_error(api: Api) -> None:
+    r = sign_in(api, "cl\x00erk", "guess")
+    assert r.status_code in (401, 422), r.text
