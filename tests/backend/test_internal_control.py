@@ -283,7 +283,11 @@ def test_a_reversal_needs_a_second_person_and_moves_money_once(api: Api, db_url:
         json={"reason": "keyed 500 instead of 100"},
     )
     assert proposed.status_code == 202 and proposed.json()["status"] == "pending"
-    assert api.get(f"/api/v1/persons/{pid}/account", "clerk").json()["balance_fen"] == 56000
+    assert (
+        api.get(f"/api/v1/persons/{pid}/account", "clerk").json()["balance_fen"]
+        == paid["balance_fen"]
+        > 0
+    )
     same = api.confirm(proposed.json()["request_id"], "clerk")
     assert same.status_code == 403 and same.json()["code"] == "same_person_cannot_confirm"
 
@@ -296,7 +300,7 @@ def test_a_reversal_needs_a_second_person_and_moves_money_once(api: Api, db_url:
         )
     assert {a.status_code for a in answers} == {200}, [a.text for a in answers]
     assert sorted(a.json()["replayed"] for a in answers) == [False] + [True] * 7
-    assert len({str(a.json()["result"]) for a in answers}) == 1
+    assert len({json.dumps(a.json()["result"], sort_keys=True) for a in answers}) == 1
     assert answers[0].json()["result"]["balance_fen"] == 0
     assert _events(db_url, "contribution_reversal.confirm") == 1
     with engine_for(db_url).connect() as conn:

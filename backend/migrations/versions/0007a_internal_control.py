@@ -14,8 +14,8 @@ Create Date: 2026-12-04 15:30:00.000000
 """
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
+from sqlmodel.sql.sqltypes import AutoString
 
 revision = "0007a"
 down_revision = "0006"
@@ -23,7 +23,7 @@ branch_labels = None
 depends_on = None
 
 OPEN = "status IN ('pending', 'confirmed', 'reinstate_pending')"
-S = sqlmodel.sql.sqltypes.AutoString
+S = AutoString
 # names SQLite's unnamed unique constraint on death.person_id so that batch mode can drop it
 NAMING = {"uq": "uq_%(table_name)s_%(column_0_name)s"}
 
