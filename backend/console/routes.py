@@ -30,6 +30,7 @@ from backend.console.texts import DETAILS, REASONS, TEXT
 from backend.errors import DomainError, TooManyRequests, field_error
 from backend.services import archives, audit, auth, certification, login_limits, review
 from backend.services.context import Actor, Ctx
+from backend.validation import bad_character
 
 HERE = Path(__file__).parent
 COOKIE = "nb_console"
@@ -318,9 +319,11 @@ def decide(
         return _render(request, "error.html", 403, error_text="CSRF", user=ctx.actor.name)
     try:
         reason, on = _termination_fields(decision, terminate_reason, effective_on)
-        result = review.decide(
-            ctx, signing_key(request), case_id, decision, note.replace("\x00", ""), reason, on
-        )
+        if bad_character(note, multi_line=True) is not None:  # the API's text rule, here too
+            raise field_error(
+                "note", "a control character is not allowed in the note", "control_character"
+            )
+        result = review.decide(ctx, signing_key(request), case_id, decision, note, reason, on)
     except DomainError as exc:
         session.rollback()
         case = review.detail(ctx, case_id) if exc.status != 404 else None
