@@ -166,8 +166,6 @@ def on_screen(image: np.ndarray, seed: int = 0) -> np.ndarray:
     return np.clip(work, 0, 255).astype(np.uint8)
 
 
-def screen_replay(
-    frames: Frames, *, seed: int = 0
-) -> Frames:
+def screen_replay(frames: Frames, *, seed: int = 0) -> Frames:
     """A recorded sequence played on a screen in front of the camera."""
     return [(t, on_screen(f, seed + i)) for i, (t, f) in enumerate(frames)]

@@ -522,6 +522,50 @@ class FramesVerdict:
     report: SequenceReport
 
 
+@dataclass(frozen=True)
+class FrameAnalysis:
+    """Everything measured on the frames that does not depend on the challenge: the
+    expensive part, which a server can compute before it opens a database transaction."""
+
+    distinct: int
+    measured: list[FrameMeasurement]  # timestamps 0: set by verify_frames
+    refusal: str | None  # static_image or face_changed found on the pictures alone
+    signals: dict[str, object]
+    identity_frames: int
+
+
+def analyse_frames(
+    images: Sequence[np.ndarray],
+    *,
+    sequence: SequencePolicy = DEFAULT_SEQUENCE,
+    pad_policy: pad.PadPolicy = pad.DEFAULT_PAD,
+) -> FrameAnalysis:
+    rgb = [ensure_rgb(f) for f in images]
+    distinct = pad.distinct_frames(rgb, pad_policy)
+    if distinct < max(3, pad_policy.min_distinct * len(rgb)):
+        # one picture sent once or repeated: whatever the evidence claims, nothing moved
+        return FrameAnalysis(distinct, [], "static_image", {"reasons": []}, 0)
+    meshes = [face_mesh(image) for image in rgb]
+    measured = [
+        measure_points(m.points, box_around(m.points), 0.0)
+        if m is not None
+        else FrameMeasurement(0.0, None)
+        for m in meshes
+    ]
+    refusal = _discontinuity(rgb, measured, pad_policy)
+    if refusal is None and _all_planar(measured, pad_policy):
+        refusal = "static_image"
+    if refusal is not None:
+        return FrameAnalysis(distinct, measured, refusal, {"reasons": []}, 0)
+    chosen = _identity_frames(measured, sequence)
+    measured = [
+        dataclasses.replace(m, descriptor=encode(rgb[i], m.box)) if i in chosen else m
+        for i, m in enumerate(measured)
+    ]
+    signals = _presentation_signals(rgb, measured, pad_policy)
+    return FrameAnalysis(distinct, measured, None, signals, len(chosen))
+
+
 def verify_frames(
     challenge: Challenge,
     frames: Sequence[tuple[float, np.ndarray]],
@@ -531,52 +575,46 @@ def verify_frames(
     policy: LivenessPolicy = DEFAULT_POLICY,
     sequence: SequencePolicy = DEFAULT_SEQUENCE,
     pad_policy: pad.PadPolicy = pad.DEFAULT_PAD,
+    analysis: FrameAnalysis | None = None,
 ) -> FramesVerdict:
     """The liveness verdict measured on the frames alone: (timestamp, RGB frame) pairs,
     in capture order, timestamps as the (signed) evidence gives them. Nothing a device
-    measured is used. See docs/certification.md ("What the server measures")."""
+    measured is used. See docs/certification.md ("What the server measures").
+    `analysis`: analyse_frames of the same frames, when computed beforehand."""
     stamps = [t for t, _ in frames]
-    images = [ensure_rgb(f) for _, f in frames]
-    distinct = pad.distinct_frames(images, pad_policy)
+    if analysis is None:
+        analysis = analyse_frames([f for _, f in frames], sequence=sequence, pad_policy=pad_policy)
     span = stamps[-1] - stamps[0] if len(stamps) > 1 else 0.0
-    fps = (len(stamps) - 1) / span if span > 0 else 0.0
-    empty = SequenceReport(len(frames), distinct, 0, round(fps, 2))
-    early = _sequence_refusal(challenge, stamps, distinct, now, policy, sequence, pad_policy)
+    fps = round((len(stamps) - 1) / span, 2) if span > 0 else 0.0
+    faces = sum(1 for m in analysis.measured if m.has_face)
+    signals = {k: v for k, v in analysis.signals.items() if k != "reasons"}
+    report = SequenceReport(
+        len(frames),
+        analysis.distinct,
+        faces,
+        fps,
+        identity_frames=analysis.identity_frames,
+        **signals,  # type: ignore[arg-type]
+    )
+    early = analysis.refusal
+    if early is None or early != "static_image":
+        early = _sequence_refusal(challenge, stamps, now, policy, sequence) or early
     if early is not None:
-        return FramesVerdict(_refused(challenge, early), empty)
-    meshes = [face_mesh(image) for image in images]
-    measured = [
-        measure_points(m.points, box_around(m.points), t)
-        if m is not None
-        else FrameMeasurement(t, None)
-        for (t, m) in zip(stamps, meshes, strict=True)
-    ]
-    faces = sum(1 for m in measured if m.has_face)
-    cut = _discontinuity(images, measured, pad_policy)
-    if cut is not None:
-        report = SequenceReport(len(frames), distinct, faces, round(fps, 2))
-        return FramesVerdict(_refused(challenge, cut), report)
-    if _all_planar(measured, pad_policy):
-        report = SequenceReport(len(frames), distinct, faces, round(fps, 2))
-        return FramesVerdict(_refused(challenge, "static_image"), report)
-    chosen = _identity_frames(measured, sequence)
-    with_identity = [
-        dataclasses.replace(m, descriptor=encode(images[i], m.box)) if i in chosen else m
-        for i, m in enumerate(measured)
-    ]
+        return FramesVerdict(_refused(challenge, early), report)
     session = LivenessSession(challenge, policy=policy, reference=reference)
-    for m in with_identity:
-        session.feed(m)
+    for m, t in zip(analysis.measured, stamps, strict=True):
+        session.feed(dataclasses.replace(m, timestamp=t))
         if session.state == "failed":
             break
     result = session.result(now)
     reasons = [r.code for r in result.reasons]
+    if reasons == ["identity_unchecked"] and analysis.identity_frames >= 2:
+        # here every frame is tied to the next by the continuity check, and templates
+        # spread over the sequence matched the reference: no action went unchecked
+        reasons = []
+        result = LivenessResult(True, [], result.per_action)
     reasons += _action_rates(session, stamps, sequence)
-    signals = _presentation_signals(images, measured, session, pad_policy)
-    reasons += signals.pop("reasons")  # type: ignore[arg-type]
-    report = SequenceReport(
-        len(frames), distinct, faces, round(fps, 2), identity_frames=len(chosen), **signals
-    )
+    reasons += list(analysis.signals.get("reasons", []))  # type: ignore[call-overload]
     unique = list(dict.fromkeys(reasons))
     passed = result.passed and not unique
     return FramesVerdict(
@@ -591,18 +629,13 @@ def _refused(challenge: Challenge, code: str) -> LivenessResult:
 def _sequence_refusal(
     challenge: Challenge,
     stamps: list[float],
-    distinct: int,
     now: float,
     policy: LivenessPolicy,
     sequence: SequencePolicy,
-    pad_policy: pad.PadPolicy,
 ) -> str | None:
-    """Checks on the frames as a whole, before any face is measured (cheap)."""
+    """Checks of the timestamps: increasing, inside the challenge, dense enough."""
     if not stamps:
         return "not_enough_frames"
-    # one picture sent once or repeated: whatever the evidence claims, nothing moved
-    if distinct < max(3, pad_policy.min_distinct * len(stamps)):
-        return "static_image"
     if any(not math.isfinite(t) for t in stamps) or any(
         b <= a for a, b in itertools.pairwise(stamps)
     ):
@@ -698,10 +731,7 @@ def _action_rates(
 
 
 def _presentation_signals(
-    images: list[np.ndarray],
-    measured: list[FrameMeasurement],
-    session: LivenessSession,
-    policy: pad.PadPolicy,
+    images: list[np.ndarray], measured: list[FrameMeasurement], policy: pad.PadPolicy
 ) -> dict[str, object]:
     """Flat surface and 2-D warp (at the head turns), screen replay and print (on the
     baseline frame). Each failing signal is a reason code."""

@@ -261,3 +261,32 @@ def camera_frame(image: np.ndarray, *, size: tuple[int, int] = (640, 480)) -> np
     tx, ty = size[0] * 0.5 - scale * cx, size[1] * 0.45 - scale * cy
     matrix = np.array([[scale, 0, tx], [0, scale, ty]], dtype=np.float64)
     return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT)
+
+
+def jpeg(frame: np.ndarray, quality: int = 85) -> bytes:
+    ok, encoded = cv2.imencode(
+        ".jpg", np.ascontiguousarray(frame[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return encoded.tobytes()
+
+
+def simulated_capture(
+    photo: np.ndarray,
+    actions: Sequence[str],
+    *,
+    start: float,
+    fps: float = 6.0,
+    size: tuple[int, int] = (320, 240),
+    seed: int = 0,
+) -> tuple[list[bytes], list[dict[str, object]]]:
+    """What a simulated kiosk or field device uploads for a challenge: JPEG frames of the
+    photo's face doing `actions` (genuine_sequence, fitted into a `size` camera frame) and
+    the evidence items naming them ({"t", "sample"}), as docs/certification.md fixes."""
+    frames = genuine_sequence(
+        camera_frame(photo, size=size), actions, start=start, fps=fps, seed=seed
+    )
+    return [jpeg(f) for _, f in frames], [
+        {"t": round(t, 3), "sample": i} for i, (t, _) in enumerate(frames)
+    ]

@@ -20,7 +20,9 @@ from backend.services.context import Actor
 
 router = APIRouter(prefix="/api/v1", tags=["certification"])
 DEVICES = ("kiosk", "field_device", "field_worker")
-MAX_FRAMES = 30
+# the liveness frames: >= 5 per second over a challenge of up to 3 actions (~8-12 s); small
+# JPEGs (320x240 to 640x480) are enough for the face mesh
+MAX_FRAMES = 90
 
 
 class ChallengeIn(BaseModel):
