@@ -98,7 +98,7 @@ class FaceRenderer:
             cv2.fillPoly(mask, [np.round(grown).astype(np.int32)], 255)
             lines.append(np.round(dest[list(lower)]).astype(np.int32))
         out = cv2.inpaint(frame, mask, 3, cv2.INPAINT_TELEA)
-        thickness = max(1, round(self._width / 90))
+        thickness = max(2, round(self._width / 60))
         for line in lines:
             cv2.polylines(out, [line], False, (45, 32, 30), thickness, cv2.LINE_AA)
         return out
