@@ -6,8 +6,9 @@ import datetime as dt
 import json
 import os
 import platform
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
@@ -22,6 +23,11 @@ if TYPE_CHECKING:
 SHARED_FACES = Path(__file__).resolve().parents[2] / "shared" / "faces"
 DEFAULT_BENCH_IMAGE = SHARED_FACES / "lfw/Colin_Powell/Colin_Powell_0007.jpg"
 DEFAULT_BENCH_VIDEO = SHARED_FACES / "face_recognition/examples/short_hamilton_clip.mp4"
+
+
+# attack species that need the backend (registered by backend.pad_api, which biometrics/
+# never imports): name -> function(photos as bytes, seed) -> list of attempt results
+API_SPECIES: dict[str, Callable[..., list[dict[str, Any]]]] = {}
 
 
 @click.group()
@@ -236,3 +242,55 @@ def _plot(scores: ev.PairScores, thresholds: Thresholds, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+@faces.command("pad-evaluate")
+@click.option(
+    "--faces-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=SHARED_FACES,
+    show_default=True,
+    help="the shared face set (photos are read in place)",
+)
+@click.option("--photos", type=int, default=8, show_default=True, help="frontal photos used")
+@click.option("--rounds", type=int, default=1, show_default=True, help="attempts per photo")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def pad_evaluate(faces_dir: Path, photos: int, rounds: int, seed: int, as_json: bool) -> None:
+    """Presentation-attack detection, ISO/IEC 30107-3 style: APCER per attack species and
+    BPCER on genuine (synthesized) sequences, with counts."""
+    from rich.progress import Progress
+
+    from biometrics import pad_evaluation as pe
+
+    candidates = sorted((faces_dir / "lfw").glob("*/*.jpg")) + sorted(
+        (faces_dir / "deepface").rglob("*.jpg")
+    )
+    if not candidates:
+        raise click.ClickException(f"{faces_dir}: no photos (lfw/, deepface/)")
+    chosen = pe.usable_photos(candidates[::3], photos)
+    if len(chosen) < 2:
+        raise click.ClickException(f"{faces_dir}: fewer than two frontal photos")
+    with Progress(transient=True, console=_stderr_console()) as progress:
+        task = progress.add_task("attacks and genuine sequences", total=len(chosen) * rounds)
+        tallies = pe.evaluate(
+            chosen, seed=seed, per_photo=rounds, progress=lambda: progress.advance(task)
+        )
+    api = None
+    if "still_photo_api" in API_SPECIES:
+        attempts = API_SPECIES["still_photo_api"]([p.read_bytes() for p in chosen], seed)
+        api = pe.api_tally(attempts)
+    result = {"photos": [str(p.relative_to(faces_dir)) for p in chosen], **pe.report(tallies, api)}
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+        return
+    click.echo(f"PAD evaluation on {len(chosen)} photos x {rounds} (seed {seed})")
+    for name, s in result["species"].items():  # type: ignore[union-attr]
+        click.echo(
+            f"  APCER {name:24} {s['errors']:>3}/{s['attempts']:<3} = {_pct(s['apcer'])}"
+            f"   {s['reasons']}"
+        )
+    b = result["bona_fide"]
+    click.echo(
+        f"  BPCER {'genuine (synthesized)':24} {b['errors']:>3}/{b['attempts']:<3} = {_pct(b['bpcer'])}   {b['reasons']}"
+    )  # type: ignore[index]

@@ -1,27 +1,24 @@
-"""Face detection and landmarks on top of dlib (the library face_recognition wraps).
+"""Face detection (dlib's HOG detector) and the 5-point alignment landmarks of the
+template encoder. Everything else that needs landmarks (quality gate, liveness, preview
+tracking) uses MediaPipe's face mesh (biometrics.mesh): dlib's 68-point model, whose
+training data excludes commercial use, is not loaded any more (docs/biometrics.md).
 
-We call dlib directly rather than through face_recognition's helpers: it lets us choose
-the landmark model (the 68-point model has a non-commercial training-data licence and
-must stay swappable, see docs/biometrics.md), and importing face_recognition calls quit()
-when pkg_resources is missing, which would end a kiosk process with status 0.
+We call dlib directly rather than through face_recognition's helpers: importing
+face_recognition calls quit() when pkg_resources is missing, which would end a kiosk
+process with status 0.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import cv2
 import dlib
 import numpy as np
 
-from biometrics.models import ModelsMissingError, check_models, model_path
-
-# Environment variable naming a replacement 68-point landmark model (same point layout).
-LANDMARKS_68_ENV = "NONGBAO_LANDMARKS_68"
+from biometrics.models import check_models, model_path
 
 # dlib's HOG detector finds faces from about 80 px; upsampling once reaches about 40 px.
 HOG_MIN_FACE_PX = 80
@@ -68,17 +65,6 @@ class Box:
     def from_dlib(cls, rect: dlib.rectangle) -> Box:
         return cls(rect.left(), rect.top(), rect.right(), rect.bottom())
 
-    @classmethod
-    def around(cls, points: np.ndarray) -> Box:
-        """The box dlib's HOG detector gives for these 68 landmarks (median offsets measured
-        on the shared face set), so a tracked box fits the landmark models like a detected one."""
-        x0, y0 = points.min(axis=0)
-        x1, y1 = points.max(axis=0)
-        w, h = x1 - x0, y1 - y0
-        return cls(
-            round(x0 - 0.03 * w), round(y0 - 0.14 * h), round(x1 + 0.03 * w), round(y1 - 0.08 * h)
-        )
-
     def as_tuple(self) -> tuple[int, int, int, int]:
         return (self.left, self.top, self.right, self.bottom)
 
@@ -86,7 +72,6 @@ class Box:
 @dataclass(frozen=True, slots=True)
 class Models:
     detector: dlib.fhog_object_detector
-    landmarks_68: dlib.shape_predictor
     landmarks_5: dlib.shape_predictor
     encoder: dlib.face_recognition_model_v1
 
@@ -97,20 +82,9 @@ def models() -> Models:
     check_models()
     return Models(
         detector=dlib.get_frontal_face_detector(),
-        landmarks_68=dlib.shape_predictor(str(landmarks_68_path())),
         landmarks_5=dlib.shape_predictor(str(model_path("landmarks_5"))),
         encoder=dlib.face_recognition_model_v1(str(model_path("encoder"))),
     )
-
-
-def landmarks_68_path() -> Path:
-    override = os.environ.get(LANDMARKS_68_ENV)
-    if override:
-        path = Path(override)
-        if not path.is_file():
-            raise ModelsMissingError(f"{LANDMARKS_68_ENV} names a missing file: {path}")
-        return path
-    return model_path("landmarks_68")
 
 
 def detect_faces(image: np.ndarray, *, min_face_px: int = 40) -> list[Box]:
@@ -132,9 +106,11 @@ def detect_faces(image: np.ndarray, *, min_face_px: int = 40) -> list[Box]:
     return sorted(boxes, key=lambda b: b.width * b.height, reverse=True)
 
 
-def landmarks(image: np.ndarray, box: Box, *, points: int = 68) -> np.ndarray:
-    """Landmarks as a float32 (points, 2) array of (x, y); points is 68 or 5."""
-    model = models().landmarks_68 if points == 68 else models().landmarks_5
+def landmarks(image: np.ndarray, box: Box, *, points: int = 5) -> np.ndarray:
+    """dlib's 5 alignment landmarks as a float32 (5, 2) array of (x, y)."""
+    if points != 5:
+        raise ValueError("only the 5-point model is kept; use biometrics.mesh for landmarks")
+    model = models().landmarks_5
     with MODEL_LOCK:
         shape = model(image, box.to_dlib())
     return shape_to_array(shape)

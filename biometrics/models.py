@@ -12,7 +12,6 @@ from pathlib import Path
 
 MODEL_FILES = {
     "detector_cnn": "mmod_human_face_detector.dat",
-    "landmarks_68": "shape_predictor_68_face_landmarks.dat",
     "landmarks_5": "shape_predictor_5_face_landmarks.dat",
     "encoder": "dlib_face_recognition_resnet_model_v1.dat",
 }

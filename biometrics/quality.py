@@ -15,8 +15,9 @@ import cv2
 import numpy as np
 
 from biometrics import geometry
-from biometrics.detection import HOG_MIN_FACE_PX, Box, detect_faces, landmarks, resize, to_grey
+from biometrics.detection import HOG_MIN_FACE_PX, Box, detect_faces, resize, to_grey
 from biometrics.image import ensure_rgb
+from biometrics.mesh import face_mesh
 from biometrics.reasons import Reason, reason
 
 Purpose = Literal["verify", "enrol"]
@@ -53,7 +54,7 @@ POLICIES: dict[str, QualityPolicy] = {
         max_brightness=210,
         max_saturated=0.25,
         min_sharpness=40,
-        min_ear=0.13,
+        min_ear=0.12,
         min_eye_contrast=0.25,
         max_yaw=30,
         max_roll=25,
@@ -67,7 +68,7 @@ POLICIES: dict[str, QualityPolicy] = {
         max_brightness=205,
         max_saturated=0.15,
         min_sharpness=60,
-        min_ear=0.15,
+        min_ear=0.14,
         min_eye_contrast=0.25,
         max_yaw=20,
         max_roll=15,
@@ -119,7 +120,10 @@ def assess(image: np.ndarray, *, purpose: Purpose) -> QualityReport:
     if not boxes:
         return QualityReport(False, purpose, [reason("no_face")], None, Measurements(faces=0))
     box = boxes[0]
-    points = landmarks(image, box)
+    mesh = face_mesh(image, around=box.as_tuple())
+    if mesh is None:  # a face-like pattern the landmark model does not take for a face
+        return QualityReport(False, purpose, [reason("no_face")], None, Measurements(faces=0))
+    points = mesh.points
     measured = measure_face(image, box, points, faces=_count_faces(boxes, policy))
     reasons = judge(measured, policy)
     return QualityReport(not reasons, purpose, reasons, box, measured, points)
@@ -206,14 +210,18 @@ def _crop(grey: np.ndarray, box: Box) -> np.ndarray:
 def _cut_off(points: np.ndarray, width: int, height: int) -> bool:
     """True when landmarks fall outside the picture: the face does not fit in the frame."""
     x, y = points[:, 0], points[:, 1]
-    return bool((x < 0).any() or (y < 0).any() or (x >= width).any() or (y >= height).any())
+    # the mesh extrapolates hidden points a little beyond the picture's edge
+    return bool(
+        (x < -2).any() or (y < -2).any() or (x >= width + 2).any() or (y >= height + 2).any()
+    )
 
 
 def _eye_contrast(grey: np.ndarray, points: np.ndarray, face: np.ndarray) -> float:
     """Texture inside the eye regions relative to the face; dark glasses make it flat."""
     eyes = geometry.eye_polygons(points)
     # work on the region around the eyes only: a 40-megapixel photo needs no full mask
-    low, high = points[36:48].min(axis=0), points[36:48].max(axis=0)
+    both = np.vstack(eyes)
+    low, high = both.min(axis=0), both.max(axis=0)
     margin = max(8.0, float(high[0] - low[0]) * 0.5)
     x0, y0 = np.floor(low - margin).astype(int).clip(0)
     x1, y1 = np.ceil(high + margin).astype(int)

@@ -58,6 +58,17 @@ _TEXTS: dict[str, tuple[str, str]] = {
     ),
     "not_reference": ("与登记照片不符", "The face does not match the enrolled template"),
     "bad_evidence": ("数据不完整，请重新验证", "The frames are out of order or malformed"),
+    # presentation attacks (measured on the frames, biometrics/pad.py)
+    "flat_surface": (
+        "检测到平面图像（照片或屏幕），请本人验证",
+        "The face moved like a flat picture, not a head",
+    ),
+    "warped_motion": (
+        "动作不自然，请本人验证",
+        "The head turn did not move like a real head (an edited picture?)",
+    ),
+    "screen_replay": ("检测到屏幕翻拍", "The face looks like a screen being filmed"),
+    "print_attack": ("检测到打印照片", "The face looks like a printed photo"),
 }
 
 

@@ -1,9 +1,8 @@
 """Fast face analysis for the live camera preview.
 
-Detection (HOG) is the expensive step, so it runs on a frame downscaled to at most
-640x480 and only every few frames; in between, the face is followed by fitting the
-landmarks inside a box derived from the previous frame's landmarks (the shape predictor
-takes ~2 ms). A periodic re-detection catches a face that left or was replaced.
+MediaPipe's face mesh in video mode: the face detector runs on the first frame (and again
+when the face is lost); in between, the mesh is fitted from the previous frame's mesh, about
+8 ms a frame at 640x480. Frames larger than that are analysed on a downscaled copy.
 """
 
 from __future__ import annotations
@@ -13,73 +12,63 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from biometrics.detection import Box, detect_faces, landmarks, resize
+from biometrics.detection import Box, resize
+from biometrics.mesh import MeshTracker
 
 PREVIEW_SIZE = (640, 480)
-# At 640x480 a face under ~80 px is too far for verification anyway, and finding smaller
-# ones needs an upsampled (4x slower) detection: the preview does not look for them.
+# At 640x480 a face under ~80 px is too far for verification anyway.
 PREVIEW_MIN_FACE_PX = 80
 
 
 @dataclass(frozen=True, slots=True)
 class TrackedFace:
     box: Box  # in the coordinates of the frame passed in
-    landmarks: np.ndarray  # (68, 2) in the same coordinates
+    landmarks: np.ndarray  # (468, 3) mesh points in the same coordinates (z in pixels)
     detected: bool  # True when this frame ran the detector (not tracked)
-    faces: int  # faces seen by the last detection
+    faces: int  # faces seen (the mesh follows one)
     timestamp: float
+
+
+def box_around(points: np.ndarray) -> Box:
+    """The box dlib's HOG detector gives for this face mesh (median offsets measured on the
+    shared face set), so the 5-point alignment of the template encoder sees the crop it
+    was trained with."""
+    xy = np.asarray(points)[:, :2]
+    x0, y0 = xy.min(axis=0)
+    x1, y1 = xy.max(axis=0)
+    w, h = x1 - x0, y1 - y0
+    return Box(
+        round(x0 - 0.05 * w), round(y0 + 0.03 * h), round(x1 + 0.04 * w), round(y1 - 0.06 * h)
+    )
 
 
 class PreviewTracker:
     """Feed camera frames in order; get the main face per frame (or None)."""
 
     def __init__(self, *, detect_every: int = 5, min_face_px: int = PREVIEW_MIN_FACE_PX) -> None:
+        # detect_every is kept for callers; MediaPipe decides itself when to re-detect
         self.detect_every = detect_every
         self.min_face_px = min_face_px
-        self._points: np.ndarray | None = None  # landmarks in preview coordinates
-        self._since_detection = 0
-        self._faces = 0
+        self._mesh = MeshTracker()
+        self._tracking = False
 
     def reset(self) -> None:
-        self._points = None
+        self._mesh.close()
+        self._mesh = MeshTracker()
+        self._tracking = False
 
     def process(self, frame: np.ndarray, timestamp: float | None = None) -> TrackedFace | None:
         stamp = time.time() if timestamp is None else timestamp
         scale = min(1.0, PREVIEW_SIZE[0] / frame.shape[1], PREVIEW_SIZE[1] / frame.shape[0])
         small = resize(frame, scale) if scale < 1.0 else frame
-        detected = self._points is None or self._since_detection >= self.detect_every
-        if detected:
-            box = self._detect(small)
-        else:
-            box = Box.around(self._points)  # type: ignore[arg-type]
-            self._since_detection += 1
-        if box is None:
+        mesh = self._mesh.process(small)
+        detected = not self._tracking
+        if mesh is None:
+            self._tracking = False
             return None
-        points = landmarks(small, box)
-        if not detected and not _plausible(points, box, small.shape):
-            # the fit wandered off (face left, occluded): detect from scratch
-            box = self._detect(small)
-            if box is None:
-                return None
-            points, detected = landmarks(small, box), True
-        self._points = points
-        inverse = 1.0 / scale
-        return TrackedFace(box.scaled(inverse), points * inverse, detected, self._faces, stamp)
-
-    def _detect(self, small: np.ndarray) -> Box | None:
-        self._since_detection = 0
-        boxes = detect_faces(small, min_face_px=self.min_face_px)
-        self._faces = len(boxes)
-        if not boxes:
-            self._points = None
+        self._tracking = True
+        points = mesh.points / scale
+        box = box_around(points)
+        if box.width * scale < self.min_face_px * 0.5:
             return None
-        return boxes[0]
-
-
-def _plausible(points: np.ndarray, box: Box, shape: tuple[int, ...]) -> bool:
-    """A tracked fit is kept only if it stays inside the frame and about the box's size."""
-    height, width = shape[:2]
-    span = float(np.ptp(points[:, 0]))
-    inside = points[:, 0].min() > -0.1 * width and points[:, 0].max() < 1.1 * width
-    inside = inside and points[:, 1].min() > -0.1 * height and points[:, 1].max() < 1.1 * height
-    return inside and 0.6 * box.width < span < 1.6 * box.width
+        return TrackedFace(box, points, detected, 1, stamp)

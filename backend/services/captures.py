@@ -39,8 +39,8 @@ from client import capture
 # What one request may cost: the decision computes a face template (~0.4 s of CPU here) for
 # images[0] and for each distinct frame the evidence names as a sample; nothing else is decoded.
 MAX_IMAGES = 5  # accepted for older apps; only images[0], the signed one, is used
-MAX_FRAMES = 30  # liveness frames (raise with a cheaper per-frame measure: >= 5 per second)
-MAX_SAMPLED_FRAMES = 24  # frames the evidence names for identity checks (the kiosk's maximum)
+MAX_FRAMES = 90  # liveness frames: >= 5 per second over a challenge of up to 3 actions (~8-12 s)
+MAX_SAMPLED_FRAMES = MAX_FRAMES  # frames the evidence names (the server measures every one)
 MAX_IMAGE_BYTES = 3_000_000  # one best image
 MAX_FRAME_BYTES = 250_000  # one frame (a 640x480 JPEG is 30-80 KB)
 # (long side, short side), either orientation; the apps shrink to fit (client/capture.py)

@@ -137,18 +137,12 @@ def best_probe(images: Sequence[bytes]) -> tuple[int, Probe]:
 
 
 def warm_samples(evidence_json: str, frames: Sequence[bytes]) -> None:
-    """Compute the sampled frames' templates now (they are cached), before the caller opens
-    a database transaction: on SQLite that transaction holds the write lock."""
+    """Measure the liveness frames now (the analysis is cached), before the caller opens a
+    database transaction: on SQLite that transaction holds the write lock."""
     try:
-        items = json.loads(evidence_json or "{}").get("frames") or []
-        wanted = {
-            int(i["sample"]) for i in items if isinstance(i, dict) and i.get("sample") is not None
-        }
-    except (ValueError, TypeError, AttributeError):
+        _analysis(evidence_json, frames)
+    except (ValueError, TypeError, KeyError, IndexError, InvalidInput):
         return  # malformed evidence is judged (and refused) later
-    for index in sorted(wanted):
-        if 0 <= index < len(frames):
-            probe(frames[index], require_quality=False)
 
 
 def distance(a: bytes, b: bytes) -> float:
@@ -192,6 +186,10 @@ def new_challenge(ttl_seconds: float, now: float) -> tuple[str, str, list[str]]:
     return c.challenge_id, c.nonce, list(c.actions)
 
 
+MAX_ANALYSED_WIDTH = 640  # frames are measured at most this wide (CPU bound per request)
+_analyses: OrderedDict[str, object] = OrderedDict()
+
+
 def check_liveness(
     challenge_id: str,
     nonce: str,
@@ -203,62 +201,107 @@ def check_liveness(
     reference: bytes,
     now: datetime,
 ) -> Liveness:
-    """Re-run the liveness check on the device's per-frame measurements, with identity
-    descriptors the backend computes itself from the sampled frames (never the device's).
+    """The liveness verdict the server measures itself on the uploaded frames.
 
-    evidence_json: {"frames": [{"t": unix seconds, "face": bool, "ear", "mar", "yaw",
-    "aspect", "shape"?: 68x2 normalised landmarks, "sample"?: index into `frames`}]}
+    evidence_json: {"frames": [{"t": unix seconds, "sample": i, ...hints}, ...]}: one item
+    per uploaded frame the device captured, in capture order; `sample` (or `index`) is the
+    frame's position in the `frames` upload, `t` when it was captured. Anything else in an
+    item (`ear`, `mar`, `yaw`, `shape`, `face`...) is a device hint: kept by the device's
+    telemetry, never used here. Items without a frame are ignored. The frames must cover
+    the whole challenge at 5 per second or more (docs/certification.md).
     """
     from biometrics import liveness
-    from biometrics.detection import Box
 
     _, _, templates = _engine()
     try:
-        measurements = _measurements(evidence_json, frames, liveness, Box)
-    except (ValueError, TypeError, KeyError, IndexError):
+        stamped = _stamped_frames(evidence_json, len(frames))
+    except NoFrames:
+        # measurements without pictures prove nothing; one picture is a still photo
+        return Liveness(False, ["static_image" if len(set(frames)) <= 1 else "not_enough_frames"])
+    except (ValueError, TypeError, KeyError, IndexError, RecursionError):
         return Liveness(False, ["bad_evidence"])
-    if any(m.timestamp > now.timestamp() + CLOCK_SKEW_SECONDS for m in measurements):
-        return Liveness(
-            False, ["bad_evidence"]
-        )  # frames from the future were not filmed for this challenge
+    try:
+        analysis = _analysis(evidence_json, frames)
+    except (ValueError, TypeError, KeyError, IndexError, RecursionError):
+        return Liveness(False, ["bad_evidence"])
+    except InvalidInput:
+        return Liveness(False, ["bad_evidence"])
+    if any(t > now.timestamp() + CLOCK_SKEW_SECONDS for t, _ in stamped):
+        # frames from the future were not filmed for this challenge
+        return Liveness(False, ["bad_evidence"])
     challenge = liveness.Challenge(
         challenge_id, nonce, tuple(actions), issued_at.timestamp(), expires_at.timestamp()
     )  # type: ignore[arg-type]
-    result = liveness.verify_evidence(
-        challenge, measurements, now.timestamp(), reference=templates.from_bytes(reference)
+    pairs = [(t, np.zeros((1, 1, 3), np.uint8)) for t, _ in stamped]  # pictures are analysed
+    verdict = liveness.verify_frames(
+        challenge,
+        pairs,
+        now.timestamp(),
+        reference=templates.from_bytes(reference),
+        analysis=analysis,  # type: ignore[arg-type]
     )
-    return Liveness(result.passed, [r.code for r in result.reasons])
+    return Liveness(verdict.result.passed, [r.code for r in verdict.result.reasons])
 
 
-def _measurements(evidence_json: str, frames: Sequence[bytes], liveness, Box) -> list:  # type: ignore[no-untyped-def]
+def _stamped_frames(evidence_json: str, count: int) -> list[tuple[float, int]]:
+    """(timestamp, index into the uploaded frames) of each evidence item with a frame."""
     raw = json.loads(evidence_json or "{}")
     items = raw.get("frames") if isinstance(raw, dict) else None
-    if not isinstance(items, list) or not items or len(items) > 2000:
+    if not isinstance(items, list) or len(items) > 2000:
         raise ValueError("no frames")
-    out = []
+    out: list[tuple[float, int]] = []
     for item in items:
-        descriptor = None
-        if item.get("sample") is not None:
-            sampled = probe(frames[int(item["sample"])], require_quality=False)
-            descriptor = _engine()[2].from_bytes(sampled.template) if sampled.template else None
-        box = Box(0, 0, 100, 100) if item.get("face", True) else None
-        shape = (
-            np.asarray(item["shape"], dtype=np.float64).reshape(68, 2)
-            if item.get("shape") is not None
-            else None
-        )
-        out.append(
-            liveness.FrameMeasurement(
-                timestamp=float(item["t"]),
-                box=box,
-                ear=float(item.get("ear", 0)),
-                mar=float(item.get("mar", 0)),
-                yaw=float(item.get("yaw", 0)),
-                aspect=float(item.get("aspect", 0)),
-                shape=shape,
-                descriptor=descriptor,
-            )
-        )
-    if not all(np.isfinite([m.timestamp, m.ear, m.mar, m.yaw, m.aspect]).all() for m in out):
-        raise ValueError("non-finite measurement")
+        if not isinstance(item, dict):
+            raise ValueError("a frame item is not an object")
+        index = item.get("sample", item.get("index"))
+        if index is None:
+            continue  # a measurement without a picture: a hint only
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:
+            raise ValueError("frame index out of range")
+        stamp = item.get("t")
+        if isinstance(stamp, bool) or not isinstance(stamp, int | float):
+            raise ValueError("no timestamp")
+        if not np.isfinite(float(stamp)):
+            raise ValueError("non-finite timestamp")
+        out.append((float(stamp), index))
+    if not out:
+        raise NoFrames("no evidence item names an uploaded frame")
     return out
+
+
+class NoFrames(ValueError):
+    """The evidence names no uploaded frame."""
+
+
+def _analysis(evidence_json: str, frames: Sequence[bytes]) -> object:
+    """The challenge-independent measurement of the frames the evidence names, in its
+    order; cached by content so the work happens once per submission."""
+    from biometrics import liveness
+
+    image, _, _ = _engine()
+    stamped = _stamped_frames(evidence_json, len(frames))
+    digests = [hashlib.sha256(frames[i]).hexdigest() for _, i in stamped]
+    key = hashlib.sha256(",".join(digests).encode()).hexdigest()
+    with _cache_lock:
+        if key in _analyses:
+            _analyses.move_to_end(key)
+            return _analyses[key]
+    decoded: dict[int, np.ndarray] = {}
+    for _, i in stamped:
+        if i not in decoded:
+            decoded[i] = _analysable(load(frames[i], "frames"), image)
+    found = liveness.analyse_frames([decoded[i] for _, i in stamped])
+    with _cache_lock:
+        _analyses[key] = found
+        while len(_analyses) > 8:
+            _analyses.popitem(last=False)
+    return found
+
+
+def _analysable(frame: np.ndarray, image) -> np.ndarray:  # type: ignore[no-untyped-def]
+    width = frame.shape[1]
+    if width <= MAX_ANALYSED_WIDTH:
+        return frame
+    from biometrics.detection import resize
+
+    return resize(frame, MAX_ANALYSED_WIDTH / width)

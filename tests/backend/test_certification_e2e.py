@@ -3,6 +3,10 @@ synthesized from the challenge, see cert_helpers)."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from tests.backend.cert_helpers import (
     ENROL_A,
     ENROL_B,
@@ -15,6 +19,7 @@ from tests.backend.cert_helpers import (
     elder,
     enrol_face,
     field_phone,
+    live_evidence,
     photo,
     sign,
     synthesized_evidence,
@@ -145,6 +150,44 @@ def test_liveness_failure_is_never_a_pass_even_for_a_matching_face(api: Api) -> 
     assert body["liveness"]["passed"] is False and body["receipt"] is None
 
 
+@pytest.mark.parametrize("landmarks", [True, False])
+def test_one_still_photo_with_made_up_measurements_is_a_static_image(
+    api: Api, landmarks: bool
+) -> None:
+    """The attack of issue 13: the enrolled person's photo as the best image and the only
+    frame, with per-frame numbers that claim every action (with or without landmarks)."""
+    pid = elder(api)
+    enrol_face(api, pid, ENROL_A)
+    kiosk = device(api)
+    ch = challenge(api, kiosk, pid)
+    items = json.loads(synthesized_evidence(ch))["frames"]
+    for item in items:
+        item["sample"] = 0
+        if landmarks:
+            item["shape"] = [[0.01 * i, 0.02 * i] for i in range(68)]
+    r = certify(api, kiosk, pid, ch, photo(ENROL_A), evidence=json.dumps({"frames": items}))
+    body = r.json()
+    assert r.status_code == 201, body
+    assert body["outcome"] != "passed" and body["receipt"] is None, body
+    assert body["liveness"] == {"passed": False, "reasons": ["static_image"]}, body
+
+
+def test_measurements_without_any_frame_prove_nothing(api: Api) -> None:
+    pid = elder(api)
+    enrol_face(api, pid, ENROL_A)
+    kiosk = device(api)
+    ch = challenge(api, kiosk, pid)
+    items = [
+        {k: v for k, v in i.items() if k != "sample"}
+        for i in json.loads(synthesized_evidence(ch))["frames"]
+    ]
+    body = certify(
+        api, kiosk, pid, ch, photo(SAME_A), evidence=json.dumps({"frames": items})
+    ).json()
+    assert body["outcome"] != "passed" and body["receipt"] is None
+    assert body["liveness"]["reasons"] == ["static_image"], body
+
+
 def test_a_replayed_nonce_and_a_challenge_of_another_device_are_refused(api: Api) -> None:
     pid = elder(api)
     enrol_face(api, pid, ENROL_A)
@@ -189,17 +232,15 @@ def test_card_data_alone_finds_the_person_and_client_id_replays_the_first_answer
         "longitude": "104.2",
         "accuracy_m": "12",
     }
+    evidence, frames = live_evidence(ch, photo(SAME_A))
     data = {
         "channel": "field",
         "challenge_id": ch["challenge_id"],
         "nonce": ch["nonce"],
-        "evidence": synthesized_evidence(ch),
+        "evidence": evidence,
         **extra,
     }
-    files = [
-        ("images", ("a.jpg", photo(SAME_A), "image/jpeg")),
-        ("frames", ("f.jpg", photo(SAME_A), "image/jpeg")),
-    ]
+    files = [("images", ("a.jpg", photo(SAME_A), "image/jpeg")), *frames]
     data = sign(field.key, data, files)
     first = api.client.post("/api/v1/certifications", headers=field, data=data, files=files)
     assert first.status_code == 201 and first.json()["outcome"] == "passed", first.text

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from biometrics.detection import detect_faces, landmarks
+from biometrics.detection import detect_faces
 from biometrics.image import load_image
+from biometrics.mesh import face_mesh
 from biometrics.templates import encode
 
 FACES = Path(__file__).resolve().parents[2].parent / "shared" / "faces"
@@ -41,8 +42,11 @@ def photo(name: str) -> np.ndarray:
 
 @cache
 def points(name: str) -> np.ndarray:
+    """The photo's face mesh, (468, 3): x, y in pixels, z depth."""
     image = photo(name)
-    return landmarks(image, detect_faces(image)[0])
+    mesh = face_mesh(image, around=detect_faces(image)[0].as_tuple())
+    assert mesh is not None, name
+    return mesh.points
 
 
 @cache

@@ -1,6 +1,6 @@
-"""Synthesized liveness frames made from still photos (the shared set has no blink or
-head-turn video). Each edit imitates what the landmark model sees during an action:
-closed eyelids, a parted mouth, the nose moving against the cheeks in a head turn.
+"""Synthesized frames made from still photos (the shared set has no blink or head-turn
+video): genuine-looking actions re-rendered from the face mesh in 3-D
+(biometrics.sequences), the attacks of biometrics.attacks, and framing helpers.
 """
 
 from __future__ import annotations
@@ -8,63 +8,34 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from biometrics import attacks
+from biometrics.mesh import Mesh
+from biometrics.sequences import FaceRenderer, Pose, genuine_sequence
+
 
 def close_eyes(image: np.ndarray, points: np.ndarray, amount: float = 1.0) -> np.ndarray:
-    """Pull each upper eyelid down over the eye (amount 1 = fully closed).
-
-    The skin between eye and brow is stretched downwards so the upper lash line meets the
-    lower lid, as in a real blink.
-    """
-    height, width = image.shape[:2]
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    dy = np.zeros((height, width), dtype=np.float32)
-    for eye in (points[36:42], points[42:48]):
-        left, right = float(eye[:, 0].min()), float(eye[:, 0].max())
-        top, bottom = float(eye[1:3, 1].min()), float(eye[4:6, 1].max())
-        eye_width = right - left
-        brow = top - eye_width * 0.8
-        lift = (bottom - top) * amount
-        centre, half = (left + right) / 2, eye_width / 2 * 1.35
-        wx = np.clip(1 - ((xs - centre) / half) ** 2, 0, 1) ** 0.5
-        wy = np.clip((ys - brow) / (bottom - brow), 0, 1) * (ys <= bottom + 1)
-        dy = np.maximum(dy, lift * wx * wy)
-    return cv2.remap(image, xs, ys - dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    """Closed eyelids: the face mesh's lids lowered onto the lower lids (sequences.py)."""
+    return FaceRenderer(image, Mesh(np.asarray(points, dtype=np.float64))).render(
+        Pose(blink=amount)
+    )
 
 
 def open_mouth(image: np.ndarray, points: np.ndarray, amount: float = 1.0) -> np.ndarray:
-    """Pull the lower lip and chin down and fill the gap with a dark mouth interior."""
-    height, width = image.shape[:2]
-    mouth = points[48:60]
-    left, right = mouth[:, 0].min(), mouth[:, 0].max()
-    lip_line = float(points[62:67:2, 1].mean())  # between the inner lips
-    chin = float(points[8, 1])
-    drop = amount * (right - left) * 0.45
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    centre_x, half = (left + right) / 2, (right - left) / 2 * 1.3
-    wx = np.clip(1 - ((xs - centre_x) / half) ** 2, 0, 1)
-    wy = np.clip((chin + drop - ys) / (chin + drop - lip_line), 0, 1) * (ys >= lip_line)
-    dy = drop * wx * wy
-    src_y = (ys - dy).astype(np.float32)
-    warped = cv2.remap(image, xs, src_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    gap = (src_y < lip_line) & (ys >= lip_line)
-    warped[gap] = (35, 15, 15)
-    return warped
+    return FaceRenderer(image, Mesh(np.asarray(points, dtype=np.float64))).render(
+        Pose(mouth=amount)
+    )
 
 
 def turn_head(image: np.ndarray, points: np.ndarray, degrees: float) -> np.ndarray:
-    """Parallax warp: move the nose and centre of the face sideways against the jaw line.
+    """A GENUINE-looking turn: the face mesh rotated in 3-D (sequences.py).
 
-    Positive degrees = the subject turns to their own left (nose to image right).
-    """
-    height, width = image.shape[:2]
-    nose = points[30]
-    face_width = float(np.linalg.norm(points[15] - points[1]))
-    shift = np.sin(np.radians(degrees)) * face_width * 0.5
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    sigma_x, sigma_y = face_width * 0.28, face_width * 0.45
-    weight = np.exp(-(((xs - nose[0]) / sigma_x) ** 2) / 2 - (((ys - nose[1]) / sigma_y) ** 2) / 2)
-    src_x = (xs - shift * weight).astype(np.float32)
-    return cv2.remap(image, src_x, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    Positive degrees = the subject turns to their own left (nose to image right)."""
+    return FaceRenderer(image, Mesh(np.asarray(points, dtype=np.float64))).render(Pose(yaw=degrees))
+
+
+def warp_turn(image: np.ndarray, points: np.ndarray, degrees: float) -> np.ndarray:
+    """The 2-D warp an attacker might use instead (attacks.py): refused as warped_motion."""
+    return attacks.warp_turn(image, Mesh(np.asarray(points, dtype=np.float64)), degrees)
 
 
 def shift_scale(image: np.ndarray, dx: float, dy: float, scale: float) -> np.ndarray:
@@ -86,30 +57,19 @@ def tilt_photo(image: np.ndarray, amount: float) -> np.ndarray:
     return cv2.warpPerspective(image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE)
 
 
-def action_frames(image: np.ndarray, points: np.ndarray, action: str) -> list[np.ndarray]:
-    """The frames of one synthesized action, ending back in the neutral pose."""
-    if action == "blink":
-        return [close_eyes(image, points, 0.5), close_eyes(image, points, 1.0), image]
-    if action == "open_mouth":
-        return [open_mouth(image, points, 0.5), open_mouth(image, points, 1.0), image]
-    sign = 1.0 if action == "turn_left" else -1.0
-    return [turn_head(image, points, sign * d) for d in (15, 30, 40, 20)] + [image]
-
-
 def sequence(
     image: np.ndarray,
     points: np.ndarray,
     actions: list[str] | tuple[str, ...],
     *,
     start: float,
-    fps: float = 5.0,
-    neutral_frames: int = 3,
+    fps: float = 8.0,
+    neutral_frames: int = 4,
 ) -> list[tuple[float, np.ndarray]]:
-    """A synthesized video: neutral frames, then each action, as (timestamp, frame)."""
-    frames = [image] * neutral_frames
-    for action in actions:
-        frames += action_frames(image, points, action)
-    return [(start + i / fps, frame) for i, frame in enumerate(frames)]
+    """A synthesized video of the photo's face doing `actions` (sequences.genuine_sequence)."""
+    del neutral_frames  # the timeline has its own neutral start
+    renderer = FaceRenderer(image, Mesh(np.asarray(points, dtype=np.float64)))
+    return genuine_sequence(image, actions, start=start, fps=fps, renderer=renderer)
 
 
 def framed(
@@ -122,6 +82,7 @@ def framed(
 ) -> np.ndarray:
     """A camera-like frame of `size` with the face scaled to about face_px across and its
     centre at `centre` (fractions of the frame)."""
+    points = np.asarray(points)[:, :2]
     face_width = float(points[:, 0].max() - points[:, 0].min())
     scale = face_px / face_width
     cx, cy = points[:, 0].mean(), points[:, 1].mean()

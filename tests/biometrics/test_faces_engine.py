@@ -6,9 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from biometrics.detection import LANDMARKS_68_ENV, landmarks_68_path
 from biometrics.errors import ModelsMissingError
 from biometrics.models import check_models, model_path
 
@@ -33,19 +33,23 @@ def test_models_are_present_here() -> None:
     assert model_path("encoder").stat().st_size > 1_000_000
 
 
-def test_a_swapped_landmark_model_that_is_missing_fails_loudly(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv(LANDMARKS_68_ENV, str(tmp_path / "absent.dat"))
-    with pytest.raises(ModelsMissingError, match=LANDMARKS_68_ENV):
-        landmarks_68_path()
+def test_the_non_commercial_68_point_model_is_never_loaded() -> None:
+    """Landmarks come from MediaPipe's face mesh (Apache-2.0); dlib keeps only the HOG
+    detector, the 5-point alignment and the encoder."""
+    from biometrics import detection
+    from biometrics.models import MODEL_FILES
+
+    assert "landmarks_68" not in MODEL_FILES
+    assert not hasattr(detection.models(), "landmarks_68")
+    with pytest.raises(ValueError):
+        detection.landmarks(np.zeros((64, 64, 3), np.uint8), detection.Box(0, 0, 60, 60), points=68)
 
 
 def test_nongbao_root_command_reaches_the_faces_group() -> None:
     exe = Path(sys.executable).parent / "nongbao"
     out = subprocess.run([str(exe), "faces", "--help"], capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stderr
-    for command in ("evaluate", "calibrate", "bench"):
+    for command in ("evaluate", "calibrate", "bench", "pad-evaluate"):
         assert command in out.stdout
 
 
