@@ -15,10 +15,17 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import ModuleType
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from backend.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from biometrics.detection import Box as BoxType
+    from biometrics.liveness import Action, FrameMeasurement
+    from biometrics.quality import QualityReport
 
 MAX_PIXELS = 16_000_000  # a 16 MP phone photo; more is refused before decoding
 _CACHE_SIZE = 64
@@ -55,7 +62,7 @@ class Liveness:
     reasons: list[str]
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> tuple[ModuleType, ModuleType, ModuleType]:
     # imported lazily: dlib loads its models on first use, and not every request needs them
     from biometrics import image, quality, templates
 
@@ -74,7 +81,7 @@ def load(data: bytes, field_name: str = "images") -> np.ndarray:
         ) from None
 
 
-def _score(report) -> float:  # type: ignore[no-untyped-def]
+def _score(report: QualityReport) -> float:
     """A 0..1 figure for staff: size and sharpness of the face, each capped."""
     m = report.measurements
     return round(min(1.0, m.face_px / 160) * min(1.0, m.sharpness / 200), 3)
@@ -221,21 +228,25 @@ def check_liveness(
         return Liveness(
             False, ["bad_evidence"]
         )  # frames from the future were not filmed for this challenge
+    # the actions were stored when the backend issued this challenge from liveness.ACTIONS
+    issued_actions = cast("tuple[Action, ...]", tuple(actions))
     challenge = liveness.Challenge(
-        challenge_id, nonce, tuple(actions), issued_at.timestamp(), expires_at.timestamp()
-    )  # type: ignore[arg-type]
+        challenge_id, nonce, issued_actions, issued_at.timestamp(), expires_at.timestamp()
+    )
     result = liveness.verify_evidence(
         challenge, measurements, now.timestamp(), reference=templates.from_bytes(reference)
     )
     return Liveness(result.passed, [r.code for r in result.reasons])
 
 
-def _measurements(evidence_json: str, frames: Sequence[bytes], liveness, Box) -> list:  # type: ignore[no-untyped-def]
+def _measurements(
+    evidence_json: str, frames: Sequence[bytes], liveness: ModuleType, Box: type[BoxType]
+) -> list[FrameMeasurement]:
     raw = json.loads(evidence_json or "{}")
     items = raw.get("frames") if isinstance(raw, dict) else None
     if not isinstance(items, list) or not items or len(items) > 2000:
         raise ValueError("no frames")
-    out = []
+    out: list[FrameMeasurement] = []
     for item in items:
         descriptor = None
         if item.get("sample") is not None:

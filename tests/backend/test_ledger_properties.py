@@ -114,14 +114,14 @@ def test_any_sequence_keeps_the_invariants(
                         years = s.exec(select(InterestRun.year)).all()
                         interest.run(ctx, max(years, default=2009) + 1)
                     elif op[0] == "reverse":
-                        from sqlmodel import select
+                        from sqlmodel import col, select
 
                         from backend.models import Contribution
 
                         live = s.exec(
                             select(Contribution)
-                            .where(Contribution.reversed_at.is_(None))
-                            .order_by(Contribution.created_at)
+                            .where(col(Contribution.reversed_at).is_(None))
+                            .order_by(col(Contribution.created_at))
                         ).all()
                         if live:
                             contributions.reverse(
