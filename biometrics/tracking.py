@@ -51,7 +51,8 @@ class PreviewTracker:
         if detected:
             box = self._detect(small)
         else:
-            box = Box.around(self._points)  # type: ignore[arg-type]
+            assert self._points is not None  # `detected` is true when there are none
+            box = Box.around(self._points)
             self._since_detection += 1
         if box is None:
             return None

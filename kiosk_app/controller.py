@@ -215,10 +215,10 @@ class KioskController:
                 pass  # the watcher follows the whole challenge; nothing to switch
             case f.Submit(req=req, resident=r, evidence=ev, idempotency_key=key):
                 with self._lock:
-                    photo = self._photo
+                    best = self._photo
                     samples = list(self._samples)
                     evidence = replace(ev, measurements=tuple(self._measurements))
-                images = [encode_jpeg(photo)] if photo is not None else []
+                images = [encode_jpeg(best)] if best is not None else []
                 jpegs = [encode_jpeg(fr) for fr in samples]
                 self._backend_call(
                     req,
