@@ -106,7 +106,7 @@ def certify(
     extra: dict[str, str] | None = None,
     channel: str = "kiosk",
     req_headers: dict[str, str] | None = None,
-):  # type: ignore[no-untyped-def]
+):
     data = {
         "person_id": person_id,
         "channel": channel,

@@ -79,7 +79,7 @@ class Api:
         paid_on: str,
         kind: str = "normal",
         **extra: Any,
-    ):  # type: ignore[no-untyped-def]
+    ):
         return self.post(
             "/api/v1/contributions",
             "clerk",

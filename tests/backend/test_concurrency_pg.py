@@ -62,7 +62,7 @@ def test_concurrent_contributions_post_exactly_once_per_key(pg_url: str, tmp_pat
         }
         jobs += [("race", race, None)] * 6
 
-        def send(job: tuple) -> tuple[str, int, dict]:  # type: ignore[type-arg]
+        def send(job: tuple) -> tuple[str, int, dict]:
             kind, body, key = job
             h = {**headers, **({"Idempotency-Key": key} if key else {})}
             with httpx.Client(timeout=60) as c:

@@ -89,7 +89,7 @@ def test_any_sequence_keeps_the_invariants(
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
     @given(st.lists(st.one_of(pay_op, interest_op, reverse_op, replay_op), min_size=1, max_size=14))
-    def run(ops: list[tuple]) -> None:  # type: ignore[type-arg]
+    def run(ops: list[tuple]) -> None:
         posted_keys: list[str] = []
         for op in ops:
             try:

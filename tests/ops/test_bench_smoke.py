@@ -29,4 +29,4 @@ def test_reports_bench_smoke(kind: str) -> None:
     assert r["database"] == kind and r["pdf_bytes"] > 5000 and r["xlsx_bytes"] > 3000  # type: ignore[operator]
     assert all(
         r[k] >= 0 for k in ("fund_seconds", "statement_seconds", "xlsx_seconds", "pdf_seconds")
-    )  # type: ignore[operator]
+    )
