@@ -38,7 +38,7 @@ reverse_op = st.tuples(st.just("reverse"), st.integers(0, 20))
 replay_op = st.tuples(st.just("replay"), st.integers(0, 20))
 
 
-def _ctx(session):  # type: ignore[no-untyped-def]
+def _ctx(session):
     return Ctx(session=session, policy=load_policy(), keyring=KEYRING, today=TODAY)
 
 
@@ -60,7 +60,7 @@ def _setup(url: str) -> list[str]:
         ]
 
 
-def _snapshot(session) -> tuple[int, ...]:  # type: ignore[no-untyped-def]
+def _snapshot(session) -> tuple[int, ...]:
     import sqlalchemy as sa
 
     tables = ("ledger_transfer", "ledger_posting", "contribution")

@@ -77,7 +77,7 @@ def _referred_case(
     return pid
 
 
-def _login(page, base: str, user: str) -> None:  # type: ignore[no-untyped-def]
+def _login(page, base: str, user: str) -> None:
     page.goto(f"{base}/console/login")
     page.fill("input[name=username]", user)
     page.fill("input[name=password]", PASSWORD)
