@@ -22,8 +22,9 @@ test: setup
 test-any-date: setup
 	bash scripts/test-any-date.sh
 
+# ruff check, ruff format --check and mypy, as CI runs them
 lint: setup
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	bash scripts/lint.sh
 
 format: setup
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .

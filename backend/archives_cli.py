@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import click
 
@@ -24,13 +25,13 @@ def archives() -> None:
     help="the day to dispose as of (default: today)",
 )
 @click.option("--json", "as_json", is_flag=True)
-def archives_dispose(today: object, as_json: bool) -> None:
+def archives_dispose(today: datetime | None, as_json: bool) -> None:
     """Mark every document past its retention as disposed (its record stays) and remove
     stored content no document within retention still refers to. Audited."""
     from backend.cli import service_ctx
     from backend.services import archives as service
 
-    on = today.date() if today is not None else clock.today()  # type: ignore[attr-defined]
+    on = today.date() if today is not None else clock.today()
     root = service.archive_root(get_settings().data_dir)
     with service_ctx("archives-dispose") as ctx:
         result = service.dispose_expired(ctx, root, on)

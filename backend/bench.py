@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import tempfile
 import time
 import uuid
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import cast
 
 import click
 import sqlalchemy as sa
@@ -263,7 +265,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_healthy(base: str, server, limit_s: float = 60) -> None:  # type: ignore[no-untyped-def]
+def _wait_healthy(base: str, server: subprocess.Popen[bytes], limit_s: float = 60) -> None:
     import httpx
 
     deadline = time.monotonic() + limit_s
@@ -445,7 +447,7 @@ def synthesized_evidence(ch: dict[str, object]) -> str:
     neutral = {"face": True, "ear": 0.30, "mar": 0.10, "yaw": 0.0, "aspect": 1.0}
     frames: list[dict[str, object]] = []
     steps: list[dict[str, float]] = [{}, {}, {}]
-    for action in ch["actions"]:  # type: ignore[attr-defined]
+    for action in cast("list[str]", ch["actions"]):  # the challenge's JSON list of actions
         steps += [_ACTION_FRAME[action], {}, {}]
     for values in steps:
         frames.append({"t": round(t, 3), **neutral, **(values or {"sample": 0})})

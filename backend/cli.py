@@ -326,7 +326,8 @@ def demo(
         return
     kiosk = None if no_kiosk else start_kiosk(base, info)
     try:
-        serve.callback(host=host, port=port, workers=1)  # type: ignore[misc]
+        assert serve.callback is not None  # a @click.command always has its function
+        serve.callback(host=host, port=port, workers=1)
     finally:
         if kiosk is not None and kiosk.poll() is None:
             kiosk.terminate()
@@ -565,7 +566,7 @@ def backup(path: Path, as_json: bool) -> None:
             )
     except ops.BackupError as exc:
         raise click.ClickException(str(exc)) from None
-    rows = sum(v for k, v in r.fingerprint.items() if k.startswith("rows:"))  # type: ignore[misc]
+    rows = sum(v for k, v in r.fingerprint.items() if k.startswith("rows:") and isinstance(v, int))
     _emit(
         as_json,
         r.__dict__,

@@ -7,13 +7,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
+from sqlite3 import Connection as SQLiteConnection
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -31,7 +33,7 @@ def make_engine(url: str) -> Engine:
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @sa.event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_conn: SQLiteConnection, _record: ConnectionPoolEntry) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
@@ -43,13 +45,13 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         @sa.event.listens_for(engine, "begin")
-        def _sqlite_begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
+        def _sqlite_begin_immediate(conn: Connection) -> None:
             # writers queue on the database lock instead of failing mid-transaction
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         # let SQLAlchemy's own BEGIN be ours: pysqlite must not open transactions itself
         @sa.event.listens_for(engine, "connect")
-        def _no_pysqlite_begin(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        def _no_pysqlite_begin(dbapi_conn: SQLiteConnection, _record: ConnectionPoolEntry) -> None:
             dbapi_conn.isolation_level = None
 
         return engine

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import subprocess
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -456,7 +457,9 @@ def write_people(engine: Engine, g: Generator, keyring: Keyring, now: datetime) 
 
 def write_money(engine: Engine, g: Generator, books: Books, now: datetime) -> None:
     with engine.begin() as conn:
-        ids = dict(conn.execute(sa.text("SELECT code, id FROM ledger_account")).all())
+        ids: dict[str, int] = dict(
+            conn.execute(sa.text("SELECT code, id FROM ledger_account")).all()
+        )
         _insert(conn, LedgerPosting.__table__, books.postings)
         _insert(conn, Contribution.__table__, books.contributions)
         rows = [
@@ -886,7 +889,7 @@ def describe(info: DemoInfo, base: str) -> str:
     return "\n".join(lines)
 
 
-def start_kiosk(base: str, info: DemoInfo):  # type: ignore[no-untyped-def]
+def start_kiosk(base: str, info: DemoInfo) -> subprocess.Popen[bytes] | None:
     """The kiosk in simulation mode as a child process, when its app is installed here."""
     import importlib.util
     import os

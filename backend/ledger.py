@@ -16,9 +16,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from backend.errors import Conflict
 from backend.models import BUCKETS, LedgerAccount, LedgerPosting, LedgerTransfer
@@ -119,17 +120,22 @@ def _insert_accounts_if_missing(session: Session, rows: list[dict[str, object]])
         row.setdefault("person_id", None)
         row.setdefault("bucket", None)
         row.update(debits_posted=0, credits_posted=0)
+    stmt: sa.Executable
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(table).values(rows).on_conflict_do_nothing(index_elements=["code"])
     else:
-        from sqlalchemy.dialects.sqlite import insert
-    session.execute(insert(table).values(rows).on_conflict_do_nothing(index_elements=["code"]))
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(table).values(rows).on_conflict_do_nothing(index_elements=["code"])
+    session.execute(stmt)
 
 
 def account_ids(session: Session, codes: Iterable[str]) -> dict[str, int]:
     codes = list(set(codes))
     rows = session.execute(
-        select(LedgerAccount.code, LedgerAccount.id).where(LedgerAccount.code.in_(codes))
+        select(LedgerAccount.code, LedgerAccount.id).where(col(LedgerAccount.code).in_(codes))
     ).all()
     found = {code: id_ for code, id_ in rows}
     missing = [c for c in codes if c not in found]
@@ -238,7 +244,8 @@ def _apply_totals(session: Session, transfers: Sequence[Transfer], ids: dict[str
             )
             .values(debits_posted=acc.debits_posted + d, credits_posted=acc.credits_posted + c)
         )
-        if session.execute(stmt).rowcount != 1:
+        # an UPDATE's result is a CursorResult (Session.execute is typed as returning Result)
+        if cast(sa.CursorResult[Any], session.execute(stmt)).rowcount != 1:
             code = session.execute(sa.select(acc.code).where(acc.id == account_id)).scalar_one()
             raise InsufficientBalance(f"account {code} would go negative; nothing was posted")
 

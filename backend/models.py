@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -18,11 +19,21 @@ def utcnow() -> datetime:
     return clock.now()
 
 
-def _fen(**kw: object) -> object:
-    return Field(sa_column=sa.Column(sa.BigInteger, nullable=False, **kw))  # type: ignore[arg-type]
+def _fen(**kw: Any) -> Any:
+    return Field(sa_column=sa.Column(sa.BigInteger, nullable=False, **kw))
 
 
-class Village(SQLModel, table=True):
+if TYPE_CHECKING:
+    # SQLModel sets __table__ on every table=True class but does not declare it for type checkers
+
+    class _Table(SQLModel):
+        __table__: ClassVar[sa.Table]
+
+else:
+    _Table = SQLModel
+
+
+class Village(_Table, table=True):
     code: str = Field(primary_key=True, max_length=24)
     name: str = Field(max_length=100)
     township: str = Field(default="", max_length=100)
@@ -31,7 +42,7 @@ class Village(SQLModel, table=True):
     longitude: float | None = None
 
 
-class AppUser(SQLModel, table=True):
+class AppUser(_Table, table=True):
     __tablename__ = "app_user"
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(max_length=64, sa_column_kwargs={"unique": True})
@@ -42,7 +53,7 @@ class AppUser(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
 
-class Device(SQLModel, table=True):
+class Device(_Table, table=True):
     id: str = Field(primary_key=True, max_length=40)
     name: str = Field(max_length=100)
     kind: str = Field(max_length=10)  # kiosk | field
@@ -56,7 +67,7 @@ class Device(SQLModel, table=True):
     key_id: str | None = Field(default=None, max_length=64, index=True, unique=True)
 
 
-class Person(SQLModel, table=True):
+class Person(_Table, table=True):
     __table_args__ = (
         sa.Index(
             "uq_person_active_id_hash",
@@ -90,7 +101,7 @@ class Person(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
 
-class PersonParent(SQLModel, table=True):
+class PersonParent(_Table, table=True):
     """A child → parent link, for family binding."""
 
     __tablename__ = "person_parent"
@@ -98,7 +109,7 @@ class PersonParent(SQLModel, table=True):
     parent_id: str = Field(foreign_key="person.id", primary_key=True, max_length=32, index=True)
 
 
-class PersonChange(SQLModel, table=True):
+class PersonChange(_Table, table=True):
     """History of every change to a person: nothing is overwritten without a trace."""
 
     __tablename__ = "person_change"
@@ -112,7 +123,7 @@ class PersonChange(SQLModel, table=True):
     changed_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
 
-class LedgerAccount(SQLModel, table=True):
+class LedgerAccount(_Table, table=True):
     __tablename__ = "ledger_account"
     __table_args__ = (
         # the database itself refuses a negative person bucket, whatever the code does
@@ -131,7 +142,7 @@ class LedgerAccount(SQLModel, table=True):
     credits_posted: int = Field(default=0, sa_type=sa.BigInteger)
 
 
-class LedgerPosting(SQLModel, table=True):
+class LedgerPosting(_Table, table=True):
     """One business operation: all its transfers commit together or not at all."""
 
     __tablename__ = "ledger_posting"
@@ -146,7 +157,7 @@ class LedgerPosting(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
 
-class LedgerTransfer(SQLModel, table=True):
+class LedgerTransfer(_Table, table=True):
     """An immutable movement of fen from one account (debit) to another (credit)."""
 
     __tablename__ = "ledger_transfer"
@@ -170,7 +181,7 @@ class LedgerTransfer(SQLModel, table=True):
     code: str = Field(max_length=30)
 
 
-class Contribution(SQLModel, table=True):
+class Contribution(_Table, table=True):
     __table_args__ = (
         sa.Index(
             "uq_contribution_person_year_live",
@@ -197,7 +208,7 @@ class Contribution(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
 
-class InterestRun(SQLModel, table=True):
+class InterestRun(_Table, table=True):
     __tablename__ = "interest_run"
     year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     posting_id: str = Field(max_length=40)
@@ -206,7 +217,7 @@ class InterestRun(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
 
-class IdempotencyRecord(SQLModel, table=True):
+class IdempotencyRecord(_Table, table=True):
     """The first answer to a request carrying an Idempotency-Key, replayed for repeats."""
 
     __tablename__ = "idempotency_record"
@@ -218,7 +229,7 @@ class IdempotencyRecord(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
 
-class ImportBatch(SQLModel, table=True):
+class ImportBatch(_Table, table=True):
     __tablename__ = "import_batch"
     id: str = Field(primary_key=True, max_length=40)
     kind: str = Field(max_length=30)
@@ -232,7 +243,7 @@ class ImportBatch(SQLModel, table=True):
 # --- benefits -----------------------------------------------------------------------------
 
 
-class Award(SQLModel, table=True):
+class Award(_Table, table=True):
     """A pension award at 60: the account pension is fixed here for life."""
 
     __table_args__ = (
@@ -265,7 +276,7 @@ class Award(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
 
-class Suspension(SQLModel, table=True):
+class Suspension(_Table, table=True):
     id: str = Field(primary_key=True, max_length=40)
     person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
     reason: str = Field(
@@ -284,7 +295,7 @@ class Suspension(SQLModel, table=True):
     lift_note: str | None = None
 
 
-class PayrollRun(SQLModel, table=True):
+class PayrollRun(_Table, table=True):
     __tablename__ = "payroll_run"
     id: str = Field(primary_key=True, max_length=40)
     period: str = Field(max_length=7, index=True)
@@ -301,7 +312,7 @@ class PayrollRun(SQLModel, table=True):
     approved_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
-class PaidMonth(SQLModel, table=True):
+class PaidMonth(_Table, table=True):
     """One month of one person's pension, paid once: the unique key is the exactly-once rule."""
 
     __tablename__ = "paid_month"
@@ -318,7 +329,7 @@ class PaidMonth(SQLModel, table=True):
     recovered_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
-class PayrollLine(SQLModel, table=True):
+class PayrollLine(_Table, table=True):
     """One person in one run: what was paid, and where the account pension was drawn from."""
 
     __tablename__ = "payroll_line"
@@ -345,7 +356,7 @@ class PayrollLine(SQLModel, table=True):
     status: str = Field(default="paid", max_length=12)
 
 
-class Death(SQLModel, table=True):
+class Death(_Table, table=True):
     """The settlement at the end of entitlement (death, or another pension found). A
     reinstatement reverses it (`reversed_at`); a person has at most one settlement in force."""
 
@@ -451,7 +462,7 @@ class FourEyesRequest(SQLModel, table=True):
     applied_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
-class RecoveryOrder(SQLModel, table=True):
+class RecoveryOrder(_Table, table=True):
     __tablename__ = "recovery_order"
     id: str = Field(primary_key=True, max_length=40)
     person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
@@ -465,7 +476,7 @@ class RecoveryOrder(SQLModel, table=True):
 # --- certification, review, receipts, audit ------------------------------------------------
 
 
-class Certification(SQLModel, table=True):
+class Certification(_Table, table=True):
     id: str = Field(primary_key=True, max_length=40)
     person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
     channel: str = Field(max_length=12)  # award | kiosk | field | counter | data_match | review
@@ -487,7 +498,7 @@ class Certification(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
 
-class FaceTemplate(SQLModel, table=True):
+class FaceTemplate(_Table, table=True):
     __tablename__ = "face_template"
     id: str = Field(primary_key=True, max_length=40)
     person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
@@ -499,7 +510,7 @@ class FaceTemplate(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
 
-class Challenge(SQLModel, table=True):
+class Challenge(_Table, table=True):
     id: str = Field(primary_key=True, max_length=40)
     person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
     device_id: str = Field(max_length=40, index=True)
@@ -510,7 +521,7 @@ class Challenge(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
 
-class ReviewCase(SQLModel, table=True):
+class ReviewCase(_Table, table=True):
     __tablename__ = "review_case"
     # the queue is paged by (created_at, id) from a cursor
     __table_args__ = (sa.Index("ix_review_case_queue", "created_at", "id"),)
@@ -533,7 +544,7 @@ class ReviewCase(SQLModel, table=True):
     closed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
-class Receipt(SQLModel, table=True):
+class Receipt(_Table, table=True):
     id: str = Field(primary_key=True, max_length=40)
     person_id: str | None = Field(default=None, foreign_key="person.id", max_length=32, index=True)
     what: str = Field(max_length=40)
@@ -542,7 +553,7 @@ class Receipt(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
 
-class AuditEvent(SQLModel, table=True):
+class AuditEvent(_Table, table=True):
     """Append-only, hash-chained: each event's hash covers the previous one."""
 
     __tablename__ = "audit_event"
@@ -569,7 +580,7 @@ ARCHIVE_KINDS = (
 )
 
 
-class ArchiveDocument(SQLModel, table=True):
+class ArchiveDocument(_Table, table=True):
     """A document attached to a person. The bytes live outside the database, encrypted and
     content-addressed by the sha256 of the plaintext (one blob for identical content); rows
     are never deleted, only marked `deleted_at` when disposed of under the retention policy."""

@@ -6,6 +6,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +78,7 @@ def bench_search(sizes: list[int], repeat: int = 10, seed: int = 0) -> dict[str,
         for size in sorted(sizes):
             _fill(index, size, rng)
             query = rng.standard_normal(128).astype(np.float32) * 0.09
-            out[f"search_{size}_ms"] = median_ms(lambda q=query: index.search(q, 5), repeat)
+            out[f"search_{size}_ms"] = median_ms(partial(index.search, query, 5), repeat)
     return out
 
 
@@ -96,7 +97,7 @@ def bench_video(path: Path, max_frames: int = 150) -> dict[str, float]:
     import cv2
 
     capture = cv2.VideoCapture(str(path))
-    frames = []
+    frames: list[np.ndarray] = []
     while len(frames) < max_frames:
         ok, frame = capture.read()
         if not ok:

@@ -190,7 +190,7 @@ def _thresholds(pass_at: float, refer_at: float) -> Thresholds:
         raise click.ClickException(str(exc)) from exc
 
 
-def _print_evaluation(r: dict[str, object]) -> None:
+def _print_evaluation(r: dict[str, Any]) -> None:
     lines = [
         f"images {r['images']}  identities {r['identities']}  "
         f"genuine pairs {r['genuine_pairs']}  impostor pairs {r['impostor_pairs']}",
@@ -210,8 +210,8 @@ def _print_evaluation(r: dict[str, object]) -> None:
     click.echo("\n".join(lines))
 
 
-def _pct(value: object) -> str:
-    return "n/a" if value is None else f"{float(value) * 100:.2f}%"  # type: ignore[arg-type]
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{float(value) * 100:.2f}%"
 
 
 def _plot(scores: ev.PairScores, thresholds: Thresholds, path: Path) -> None:

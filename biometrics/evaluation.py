@@ -104,7 +104,7 @@ def pair_scores(
     n = len(usable)
     if n < 2:
         return PairScores(np.empty(0), np.empty(0))
-    matrix = np.stack([e.template for e in usable]).astype(np.float64)  # type: ignore[misc]
+    matrix = np.stack([e.template for e in usable if e.template is not None]).astype(np.float64)
     _, labels = np.unique([e.sample.identity for e in usable], return_inverse=True)
     norms = np.einsum("ij,ij->i", matrix, matrix)
     keep_rate = min(1.0, max_impostor_pairs / (n * (n - 1) / 2))

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from random import Random
-from typing import Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -71,17 +71,17 @@ class Challenge:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> Challenge:
-        actions = tuple(str(a) for a in data["actions"])  # type: ignore[attr-defined]
+    def from_dict(cls, data: dict[str, Any]) -> Challenge:
+        actions = tuple(str(a) for a in data["actions"])
         unknown = set(actions) - set(ACTIONS)
         if unknown or not 2 <= len(actions) <= len(ACTIONS):
             raise ValueError(f"not a valid challenge action list: {list(actions)}")
         return cls(
             challenge_id=str(data["challenge_id"]),
             nonce=str(data["nonce"]),
-            actions=actions,  # type: ignore[arg-type]
-            issued_at=float(data["issued_at"]),  # type: ignore[arg-type]
-            expires_at=float(data["expires_at"]),  # type: ignore[arg-type]
+            actions=cast("tuple[Action, ...]", actions),  # each one checked against ACTIONS
+            issued_at=float(data["issued_at"]),
+            expires_at=float(data["expires_at"]),
         )
 
 

@@ -112,10 +112,14 @@ class SyncService:
 
     def send_now(self) -> None:
         """The worker's "send now": everything unsent, ignoring the backoff schedule."""
-        if self.syncer is not None:
-            threading.Thread(
-                target=lambda: (self.syncer.run_once(force=True), self.on_change()), daemon=True
-            ).start()  # type: ignore[union-attr]
+        syncer = self.syncer
+        if syncer is not None:
+
+            def send() -> None:
+                syncer.run_once(force=True)
+                self.on_change()
+
+            threading.Thread(target=send, daemon=True).start()
 
     def wake(self) -> None:
         self._wake.set()
@@ -239,8 +243,8 @@ class FieldApp(App):
             self._texture = Texture.create(size=(w, h), colorfmt="rgb")
             self._texture.flip_vertical()
         self._texture.blit_buffer(image.tobytes(), colorfmt="rgb", bufferfmt="ubyte")
-        self.root.ids.camera.texture = self._texture  # type: ignore[union-attr]
-        self.root.ids.camera.canvas.ask_update()  # type: ignore[union-attr]
+        self.root.ids.camera.texture = self._texture
+        self.root.ids.camera.canvas.ask_update()
 
     # --- actions ------------------------------------------------------------------------------
 
@@ -320,9 +324,12 @@ class FieldApp(App):
         except Exception:
             self.flow._say(("请把身份证放在读卡器上", "Put the ID card on the reader"), "warn")
             return
-        Clock.schedule_once(
-            lambda _dt: (self.flow.read_card(card.id_number, card.name), self.render()), 0
-        )
+
+        def show(_dt: float) -> None:
+            self.flow.read_card(card.id_number, card.name)
+            self.render()
+
+        Clock.schedule_once(show, 0)
 
     def _text(self, key: str) -> str:
         w = self.inputs.get(key)
@@ -346,7 +353,7 @@ class FieldApp(App):
         ):
             self._still = face  # the photo the backend will judge, for the worker to see
             self.show_frame(face.image)
-        ids = self.root.ids  # type: ignore[union-attr]
+        ids = self.root.ids
         lang = view.lang
         ids.title.text = view.title
         ids.lang.text = t("lang", lang)
@@ -354,8 +361,8 @@ class FieldApp(App):
         message = "…" if self.busy and not view.message else view.message
         ids.banner.text = message
         bg, fg = theme.TONES[view.tone]
-        self.root.banner_bg, self.root.banner_fg = rgba(bg), rgba(fg)  # type: ignore[union-attr]
-        self.root.show_camera = view.screen in ("face", "docs", "scan", "prelim")  # type: ignore[union-attr]
+        self.root.banner_bg, self.root.banner_fg = rgba(bg), rgba(fg)
+        self.root.show_camera = view.screen in ("face", "docs", "scan", "prelim")
         signature = (
             (view.screen, lang)
             if view.screen in INPUT_SCREENS
@@ -375,7 +382,7 @@ class FieldApp(App):
         return f"{state}\n{t('outbox', view.lang)} {unsent}"
 
     def _build(self, view: View) -> None:
-        ids = self.root.ids  # type: ignore[union-attr]
+        ids = self.root.ids
         content, actions = ids.content, ids.actions
         # what the worker typed survives a rebuild (a language switch, a background refresh)
         kept = (
@@ -415,7 +422,7 @@ class FieldApp(App):
             text=text, bg=rgba(bg), bg_down=[c * 0.85 for c in rgba(bg)[:3]] + [1], fg=rgba(fg)
         )
         b.bind(on_release=lambda *_: self.tap(action))
-        b.action = action  # type: ignore[attr-defined]
+        b.action = action
         return b
 
     def _words(
@@ -503,7 +510,12 @@ class FieldApp(App):
 
     def _screen_list(self, view: View, content: Any) -> None:
         search = TextInput(text=view.data.get("query", ""), hint_text=t("search", view.lang))
-        search.bind(text=lambda _w, value: (self.flow.search(value), self.mark_dirty()))
+
+        def on_text(_w: Any, value: str) -> None:
+            self.flow.search(value)
+            self.mark_dirty()
+
+        search.bind(text=on_text)
         content.add_widget(search)
         if not view.rows:
             self._words(content, t("list_empty", view.lang))
@@ -524,7 +536,7 @@ class FieldApp(App):
             text=text, bg=rgba(theme.WHITE), bg_down=rgba(theme.BLUE_LIGHT), fg=rgba(theme.INK)
         )
         r.bind(on_release=lambda *_: self.tap(f"person:{row['person_id']}"))
-        r.action = f"person:{row['person_id']}"  # type: ignore[attr-defined]
+        r.action = f"person:{row['person_id']}"
         return r
 
     def _person_facts(self, view: View, content: Any) -> None:

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from field_app.app import FieldApp
+    from field_app.flow import Fix
+    from hardware.camera import BackgroundCamera
+    from hardware.idcard import SerialIdCardReader
 
 SIZES = {"phone": (720, 1280), "tablet": (1280, 800)}
 
@@ -30,7 +37,7 @@ def default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "nongbao-field"
 
 
-def parse_position(text: str | None):  # type: ignore[no-untyped-def]
+def parse_position(text: str | None) -> Fix | None:
     from field_app.flow import Fix
 
     if not text:
@@ -49,7 +56,7 @@ def build(
     position: str | None,
     camera_media: Path | None,
     tablet: bool,
-):  # type: ignore[no-untyped-def]
+) -> FieldApp:
     """The app with its devices: real ones, or simulated ones with --simulate."""
     from field_app.app import FieldApp
     from field_app.devices import build_devices
@@ -66,7 +73,7 @@ def build(
     return FieldApp(flow, camera=camera, id_reader=reader, landscape=tablet)
 
 
-def open_camera(simulate: bool, media: Path | None):  # type: ignore[no-untyped-def]
+def open_camera(simulate: bool, media: Path | None) -> BackgroundCamera | None:
     from hardware.camera import SimulatedCamera
     from hardware.config import DeviceConfig, demo_media_folder, open_camera
 
@@ -79,7 +86,7 @@ def open_camera(simulate: bool, media: Path | None):  # type: ignore[no-untyped-
         return None
 
 
-def open_reader(simulate: bool):  # type: ignore[no-untyped-def]
+def open_reader(simulate: bool) -> SerialIdCardReader | None:
     from hardware.config import DeviceConfig, open_id_card_reader
 
     try:

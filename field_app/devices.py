@@ -158,7 +158,7 @@ class PlyerLocator:
     """Android's location service through plyer: the newest fix, with its accuracy."""
 
     def __init__(self) -> None:
-        from plyer import gps  # type: ignore[import-untyped]
+        from plyer import gps
 
         self._latest: Fix | None = None
         self._lock = threading.Lock()

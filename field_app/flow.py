@@ -399,7 +399,7 @@ class FieldFlow:
             d.person.challenges = d.person.challenges[1:] + d.person.challenges[:1]
         return self.start_face()
 
-    def preliminary(self) -> tuple[str, str]:
+    def preliminary(self) -> tuple[str, Literal["info", "good", "warn", "bad"]]:
         f = self.draft.face if self.draft else None
         if f is None or f.distance is None:
             return "prelim_unknown", "warn"

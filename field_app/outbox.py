@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -95,7 +96,7 @@ class Outbox:
         self.clock = clock
 
     @property
-    def _db(self):  # type: ignore[no-untyped-def]
+    def _db(self) -> sqlite3.Connection:
         return self.store.conn
 
     def add(

@@ -276,10 +276,10 @@ def read_media(path: str | Path | Sequence[str | Path]) -> Iterator[np.ndarray]:
         if not images:
             raise DeviceNotFoundError(f"no images in {path}")
         for image_path in images:
-            image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
-            if image is None:
+            still = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
+            if still is None:
                 raise DeviceNotFoundError(f"cannot read the image {image_path}")
-            yield image
+            yield still
 
 
 class SimulatedCamera(BackgroundCamera):
@@ -301,15 +301,17 @@ class SimulatedCamera(BackgroundCamera):
             raise ValueError("fps must be positive")
         self.path, self.fps, self.loop = path, fps, loop
         self._media = read_media(path)
-        self._first = next(self._media, None)  # fail now on a wrong path, not in the thread
+        self._first: np.ndarray | None = next(
+            self._media, None
+        )  # fail now on a wrong path, not in the thread
         if self._first is None:
             raise DeviceNotFoundError(f"{label} holds no frames")
         self._start()
 
     def _grab(self) -> np.ndarray | None:
         if self._first is not None:
-            image, self._first = self._first, None
-            return image
+            first, self._first = self._first, None
+            return first
         image = next(self._media, None)
         if image is None and self.loop:
             self._media = read_media(self.path)

@@ -21,7 +21,7 @@ SEX_CODES: dict[str, str] = {"0": "未知", "1": "男", "2": "女", "9": "未说
 # GB 3304 ethnicity codes (two digits), as both cards store them.
 ETHNICITY_CODES: dict[str, str] = {
     code: name
-    for code, name in enumerate(
+    for number, name in enumerate(
         [
             "汉",
             "蒙古",
@@ -82,7 +82,7 @@ ETHNICITY_CODES: dict[str, str] = {
         ],
         start=1,
     )
-    for code in [f"{code:02d}"]
+    for code in [f"{number:02d}"]
 } | {"97": "其他", "98": "外国血统中国籍人士"}
 
 

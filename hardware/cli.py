@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -164,7 +165,7 @@ def list_devices(config_path: Path | None, simulate: bool, as_json: bool) -> Non
         "scanner": _check_scanner,
         "printer": _check_printer,
     }
-    results = [_probe(name, lambda check=check: check(config)) for name, check in checks.items()]
+    results = [_probe(name, partial(check, config)) for name, check in checks.items()]
     found = _discovered()
     lines = [f"{r['device']:<12} {r['state']:<6} {r['detail']}" for r in results]
     lines += [""] + [f"{key}: {', '.join(values) or '-'}" for key, values in found.items()]

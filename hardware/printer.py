@@ -232,7 +232,7 @@ class EscPosPrinter:
         python-escpos's `_read()` asks for 16 bytes, which on a serial line means waiting
         out the whole timeout for a one-byte answer.
         """
-        device = getattr(self.connection, "device", None)
+        device: Any = getattr(self.connection, "device", None)  # escpos is untyped
         if hasattr(device, "recv"):  # network
             previous = device.gettimeout()
             device.settimeout(self.status_timeout)

@@ -380,7 +380,9 @@ class PcscCardWatcher:
 
 
 class _SimulatedTransport:
-    def __init__(self, reader: SimulatedSocialSecurityCardReader, applet: Any) -> None:
+    def __init__(
+        self, reader: SimulatedSocialSecurityCardReader, applet: SocialSecurityCardApplet
+    ) -> None:
         self.reader, self.applet, self.count = reader, applet, 0
 
     def transmit(self, apdu: bytes) -> tuple[bytes, int]:

@@ -16,6 +16,7 @@ from kivy.clock import Clock
 from kivy.core.text import LabelBase
 from kivy.factory import Factory
 from kivy.graphics.texture import Texture
+from kivy.input.motionevent import MotionEvent
 from kivy.lang import Builder
 from kivy.metrics import dp
 from kivy.properties import (
@@ -55,9 +56,9 @@ class KioskButton(ButtonBehavior, BoxLayout):
     def on_bg(self, _instance: object, value: list[float]) -> None:
         self.bg_down = [c * 0.8 for c in value[:3]] + [1]
 
-    def on_touch_down(self, touch: object) -> bool:
+    def on_touch_down(self, touch: MotionEvent) -> bool:
         if not self.enabled or self.opacity == 0:
-            return bool(self.collide_point(*touch.pos))  # type: ignore[attr-defined]
+            return bool(self.collide_point(*touch.pos))
         return super().on_touch_down(touch)
 
 
@@ -96,10 +97,10 @@ class OverlayCard(FloatLayout):
 class KioskRoot(FloatLayout):
     landscape = BooleanProperty(True)
 
-    def on_touch_down(self, touch: object) -> bool:
+    def on_touch_down(self, touch: MotionEvent) -> bool:
         app = App.get_running_app()
         if isinstance(app, KioskApp):
-            app.touched(touch.pos)  # type: ignore[attr-defined]
+            app.touched(touch.pos)
         return super().on_touch_down(touch)
 
 
@@ -204,7 +205,7 @@ class KioskApp(App):
         self._rendered = c.version
         view = c.flow.view()
         self.view_before, self.view = self.view, view
-        ids = self.root.ids  # type: ignore[union-attr]
+        ids = self.root.ids
         lang = view.lang
 
         def tx(text: Text | None) -> str:
@@ -238,7 +239,7 @@ class KioskApp(App):
         self._render_overlay(view, lang)
 
     def _render_rows(self, view: fl.ViewModel, lang: str) -> None:
-        table = self.root.ids.rows  # type: ignore[union-attr]
+        table = self.root.ids.rows
         table.clear_widgets()
         if not view.rows:
             return
@@ -256,7 +257,7 @@ class KioskApp(App):
             table.add_widget(row)
 
     def _render_visual(self, view: fl.ViewModel) -> None:
-        ids = self.root.ids  # type: ignore[union-attr]
+        ids = self.root.ids
         visual = ids.visual
         visual.clear_widgets()
         landscape = self.landscape
@@ -320,7 +321,7 @@ class KioskApp(App):
         )
 
     def _render_choices(self, view: fl.ViewModel, lang: str) -> None:
-        box = self.root.ids.choices  # type: ignore[union-attr]
+        box = self.root.ids.choices
         box.clear_widgets()
         buttons = list(view.buttons)
         if not buttons:
@@ -344,7 +345,7 @@ class KioskApp(App):
     def _render_overlay(self, view: fl.ViewModel, lang: str) -> None:
         root = self.root
         if self._overlay is not None:
-            root.remove_widget(self._overlay)  # type: ignore[union-attr]
+            root.remove_widget(self._overlay)
             self._overlay = None
         o = view.overlay
         if o is None:
@@ -354,7 +355,7 @@ class KioskApp(App):
         card.ids.body.text = o.body.get(lang)
         for b in o.buttons:
             card.ids.buttons.add_widget(self._button(b, lang))
-        root.add_widget(card)  # type: ignore[union-attr]
+        root.add_widget(card)
         self._overlay = card
 
     def update_camera(self) -> None:

@@ -24,6 +24,8 @@ from kiosk_app.devices import (
     open_hardware_printer,
 )
 from kiosk_app.face import (
+    ActionWatcher,
+    FaceGate,
     SimulatedActionWatcher,
     SimulatedFaceGate,
     open_action_watcher,
@@ -80,8 +82,10 @@ def build_kiosk(
         cards: CardSlot = SimulatedCardSlot()
         camera: Camera = SimulatedCamera()
         printer: Printer = SimulatedPrinter(out_dir=receipts_dir)
-        face_gate = SimulatedFaceGate(DEMO_FACE_SCRIPT) if demo_pacing else SimulatedFaceGate()
-        watcher = SimulatedActionWatcher(DEMO_ACTION_FRAMES if demo_pacing else 6)
+        face_gate: FaceGate = (
+            SimulatedFaceGate(DEMO_FACE_SCRIPT) if demo_pacing else SimulatedFaceGate()
+        )
+        watcher: ActionWatcher = SimulatedActionWatcher(DEMO_ACTION_FRAMES if demo_pacing else 6)
     else:
         if not backend_url or not token:
             raise ValueError("a real kiosk needs the backend URL and its device token")

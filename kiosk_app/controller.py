@@ -227,12 +227,12 @@ class KioskController:
                 pass  # the watcher follows the whole challenge; nothing to switch
             case f.Submit(req=req, resident=r, evidence=ev, idempotency_key=key):
                 with self._lock:
-                    photo = self._photo
+                    best = self._photo
                     samples = list(self._samples)
                     evidence = replace(ev, measurements=tuple(self._measurements))
                 # no larger than the backend takes (it refuses bigger ones unread)
                 images = (
-                    [encode_jpeg(fit_within(photo, MAX_IMAGE_SIDES))] if photo is not None else []
+                    [encode_jpeg(fit_within(best, MAX_IMAGE_SIDES))] if best is not None else []
                 )
                 jpegs = [encode_jpeg(fit_within(fr, MAX_FRAME_SIDES)) for fr in samples]
                 self._backend_call(

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
+from typing import Any
 
 from kiosk_app.config import KioskConfig
 from kiosk_app.models import (
@@ -581,8 +582,8 @@ class KioskFlow:
                 return self._on_result(result, now)
             case PrintDone():
                 return self._on_printed(now)
-            case PrinterFault(kind=kind):
-                return self._on_printer_fault(kind, now)
+            case PrinterFault(kind=fault):
+                return self._on_printer_fault(fault, now)
             case SelfTestDone(results=results):
                 self._tech_results = results
                 return self._enter(Screen.TECH_TEST, now)
@@ -866,7 +867,7 @@ class KioskFlow:
 
     def _on_menu(self, button: str, resident: Resident, now: float) -> list[Effect]:
         cfg = self.config
-        loaders = {
+        loaders: dict[str, type[LoadAccount | LoadContributions | LoadPayments]] = {
             "balance": LoadAccount,
             "contributions": LoadContributions,
             "payments": LoadPayments,
@@ -969,7 +970,7 @@ class KioskFlow:
         self._tech_results = None
         return self._end_session(now)  # no session: attract, or take-card if a card is in
 
-    def _tech_view(self, base: dict) -> ViewModel:
+    def _tech_view(self, base: dict[str, Any]) -> ViewModel:
         cfg = self.config
         base = base | {"help": None}
         if self.screen == Screen.TECH_PIN:
@@ -1014,13 +1015,13 @@ class KioskFlow:
                 back_enabled=False,
             )
         faults = [r for r in results if not r.ok]
-        rows = []
+        test_rows: list[tuple[Text, Text]] = []
         for r in results:
             words = t(f"tech_fault_{r.code}" if f"tech_fault_{r.code}" in MSG else "tech_fault")
             if r.ok:
                 words = t("tech_printed" if r.code == "printed" else "tech_ok")
             glyph = ICON["success"] if r.ok else ICON["error"]
-            rows.append(
+            test_rows.append(
                 (t(f"tech_dev_{r.device}"), Text(f"{glyph} {words.zh}", f"{glyph} {words.en}"))
             )
         if not results:
@@ -1033,7 +1034,7 @@ class KioskFlow:
             **base,
             title=t("tech_test_title"),
             body=body,
-            rows=tuple(rows),
+            rows=tuple(test_rows),
             tone=tone,
             icon=ICON[tone],
             buttons=(Button("tech_selftest", t("btn_selftest_again"), "↻", primary=True),),
@@ -1295,7 +1296,7 @@ class KioskFlow:
         screen = self.screen
         s = self._s
         lang = self.lang
-        base = {"screen": screen, "lang": lang, "back": BACK, "help": HELP}
+        base: dict[str, Any] = {"screen": screen, "lang": lang, "back": BACK, "help": HELP}
         if screen in TECH_SCREENS:
             return self._tech_view(base)
         if screen == Screen.ATTRACT:
@@ -1458,7 +1459,7 @@ class KioskFlow:
         if screen == Screen.PRINTING and self._print_kind == "statement":
             return ViewModel(**base, title=t("printing_title"), body=t("printing_body"), busy=True)
         tone, icon, headline, explanation = self._result_view(s)
-        result = {
+        result: dict[str, Any] = {
             "title": t("result_title"),
             "body": headline,
             "detail": explanation,
@@ -1467,11 +1468,11 @@ class KioskFlow:
         }
         if screen == Screen.PRINTING:
             printing = t("printing_body")
-            detail = Text(
+            printing_detail = Text(
                 explanation.zh + "\n" + printing.zh + "……",
                 explanation.en + "\n" + printing.en + "...",
             )
-            return ViewModel(**base, **result | {"detail": detail}, back_enabled=False)
+            return ViewModel(**base, **result | {"detail": printing_detail}, back_enabled=False)
         if screen == Screen.PRINT_FAULT:
             fault = "paper_out" if self._printer_fault == "out_of_paper" else "printer_fault"
             title_zh, title_en = MSG[f"{fault}_title"]
@@ -1494,7 +1495,7 @@ class KioskFlow:
             buttons = (Button("done", t("btn_done"), "√", primary=True),)
         return ViewModel(**base, **result, buttons=buttons)
 
-    def _menu_view(self, base: dict, resident: Resident) -> ViewModel:
+    def _menu_view(self, base: dict[str, Any], resident: Resident) -> ViewModel:
         pensioner = resident.status in PENSIONER_STATUSES
         # a backend that does not say the status: offer certification, it will refuse if
         # the person draws no pension
@@ -1522,7 +1523,7 @@ class KioskFlow:
             buttons=tuple(buttons),
         )
 
-    def _error_view(self, base: dict) -> ViewModel:
+    def _error_view(self, base: dict[str, Any]) -> ViewModel:
         kind = self._error_kind
         title, body = {
             "unreachable": ("unreachable_title", "unreachable_body"),

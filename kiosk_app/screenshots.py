@@ -286,11 +286,14 @@ def live(out: Path, orientation: str, limit_s: float = 90.0) -> int:
     from kiosk_app.app import KioskApp
     from kiosk_app.assemble import build_kiosk
     from kiosk_app.backend import demo_card
+    from kiosk_app.devices import SimulatedCardSlot
     from kiosk_app.face import SimulatedActionWatcher, SimulatedFaceGate
-    from kiosk_app.flow import Screen, Tap
+    from kiosk_app.flow import Effect, Event, Screen, Tap
     from kiosk_app.models import QualityVerdict
 
     kiosk = build_kiosk(simulate=True, mode="thread", voice_enabled=False)
+    cards = kiosk.cards
+    assert isinstance(cards, SimulatedCardSlot)
     # about a second at each camera step and each action (10 frames a second)
     scripted = SimulatedFaceGate(("no_face",) * 4 + ("too_small",) * 6)
     kiosk.controller.action_watcher = SimulatedActionWatcher(8)
@@ -317,13 +320,13 @@ def live(out: Path, orientation: str, limit_s: float = 90.0) -> int:
     visited: list[str] = [str(kiosk.flow.screen)]
     handle = kiosk.flow.handle
 
-    def recording_handle(event: object) -> object:
-        effects = handle(event)  # type: ignore[arg-type]
+    def recording_handle(event: Event) -> list[Effect]:
+        effects = handle(event)
         if visited[-1] != str(kiosk.flow.screen):
             visited.append(str(kiosk.flow.screen))
         return effects
 
-    kiosk.flow.handle = recording_handle  # type: ignore[method-assign]
+    kiosk.flow.handle = recording_handle  # type: ignore[method-assign]  # records each transition
 
     def camera_on_screen() -> bool:
         # counted in drawn frames and laid-out size, not in time: the first frames can be
@@ -336,7 +339,7 @@ def live(out: Path, orientation: str, limit_s: float = 90.0) -> int:
         if not seen or seen[-1] != screen:
             seen.append(str(screen))
         if screen == Screen.ATTRACT and len(seen) == 1:
-            kiosk.cards.insert(demo_card(0))
+            cards.insert(demo_card(0))
         elif screen == Screen.MENU:
             kiosk.controller.dispatch(Tap("certify"))
         elif screen == Screen.CAMERA and not state["camera_shot"] and camera_on_screen():
@@ -344,7 +347,7 @@ def live(out: Path, orientation: str, limit_s: float = 90.0) -> int:
             state["camera_shot"] = True
         elif screen == Screen.TAKE_CARD:
             app.root.export_to_png(str(out / "live_take_card.png"))
-            kiosk.cards.remove()
+            cards.remove()
         elif screen == Screen.ATTRACT and len(seen) > 1:
             state["result"] = 0 if state["camera_shot"] else 1
             app.stop()
@@ -440,7 +443,8 @@ def main(argv: list[str] | None = None) -> int:
         counter[0] += 1
         path = out / f"{counter[0]:02d}_{name}.png"
         app.root.export_to_png(str(path))
-        issues = check_layout(app.root, tuple(int(v) for v in Window.size))
+        width, height = Window.size
+        issues = check_layout(app.root, (int(width), int(height)))
         report["screens"][path.name] = {
             "screen": str(kiosk.flow.screen),
             "window": list(Window.size),

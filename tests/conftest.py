@@ -41,7 +41,7 @@ def pg_base_url() -> str:
     return url
 
 
-def _pg_admin(url: str):  # type: ignore[no-untyped-def]
+def _pg_admin(url: str):
     import sqlalchemy as sa
 
     return sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)

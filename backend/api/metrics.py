@@ -25,9 +25,10 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from sqlalchemy.engine import Engine
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.types import ASGIApp
 
 from backend import logs
 from backend.crypto import Keyring
@@ -41,7 +42,7 @@ class DatabaseCollector:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def collect(self) -> Iterator[object]:
+    def collect(self) -> Iterator[Metric]:
         certs = CounterMetricFamily(
             "nongbao_certifications",
             "Certifications recorded, by channel and outcome",
@@ -93,8 +94,8 @@ def _seconds(start: object, end: object) -> float:
 
 
 class Metrics(BaseHTTPMiddleware):
-    def __init__(self, app: object, registry: CollectorRegistry, keyring: Keyring) -> None:
-        super().__init__(app)  # type: ignore[arg-type]
+    def __init__(self, app: ASGIApp, registry: CollectorRegistry, keyring: Keyring) -> None:
+        super().__init__(app)
         self.keyring = keyring
         self.requests = Counter(
             "nongbao_http_requests",
@@ -164,7 +165,7 @@ def install(app: FastAPI, engine: Engine, keyring: Keyring) -> None:
     """The middleware, the request log and GET /metrics; one registry per app (tests make many)."""
     logs.configure()
     registry = CollectorRegistry()
-    registry.register(DatabaseCollector(engine))  # type: ignore[arg-type]
+    registry.register(DatabaseCollector(engine))
     app.add_middleware(Metrics, registry=registry, keyring=keyring)
 
     @app.get("/metrics", tags=["operations"], include_in_schema=False)
@@ -183,5 +184,5 @@ def _scrape_registry(own: CollectorRegistry, engine: Engine) -> CollectorRegistr
 
     merged = CollectorRegistry()
     multiprocess.MultiProcessCollector(merged)
-    merged.register(DatabaseCollector(engine))  # type: ignore[arg-type]
+    merged.register(DatabaseCollector(engine))
     return merged

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import backend.models  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -17,6 +18,7 @@ def run_migrations() -> None:
     if connectable is not None:
         _run(connectable)
         return
+    assert url is not None, "backend.db.alembic_config sets sqlalchemy.url"
     engine = make_engine(url)
     with engine.connect() as connection:
         _run(connection)
@@ -24,7 +26,7 @@ def run_migrations() -> None:
     engine.dispose()
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         # autogenerate of a partial schema passes its own metadata (see the migration notes)

@@ -59,8 +59,8 @@ def trend(
     left.tick_params(axis="x", rotation=45)
     left.legend(fontsize=8)
     left.yaxis.set_major_locator(_integer_ticks())
-    for label, values in rates.items():
-        points = [(y, v * 100) for y, v in zip(years, values, strict=True) if v is not None]
+    for label, shares in rates.items():
+        points = [(y, v * 100) for y, v in zip(years, shares, strict=True) if v is not None]
         if points:
             right.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
     right.set_title("比率 / Rates (%)")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -13,7 +16,7 @@ from backend.reports.render import FORMATS
 FORMAT_CHOICE = click.Choice([*FORMATS, "all"])
 
 
-def _produce(kind: str, out: Path, fmt: str, as_json: bool, **params: object) -> None:
+def _produce(kind: str, out: Path, fmt: str, as_json: bool, **params: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -32,7 +35,7 @@ def _produce(kind: str, out: Path, fmt: str, as_json: bool, **params: object) ->
                 kind,
                 service.Params(**params),
                 data_dir=get_settings().data_dir,
-            )  # type: ignore[attr-defined, arg-type]
+            )
             written = service.write_files(report, out, FORMATS if fmt == "all" else (fmt,))
     except DomainError as exc:
         raise click.ClickException(exc.errors[0]["message"] if exc.errors else exc.detail) from None
@@ -58,7 +61,10 @@ def _produce(kind: str, out: Path, fmt: str, as_json: bool, **params: object) ->
         click.echo(f"wrote {path}")
 
 
-def _options(f):  # type: ignore[no-untyped-def]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _options(f: F) -> F:
     f = click.option(
         "--json", "as_json", is_flag=True, help="print one JSON object (summary and files)"
     )(f)
@@ -122,7 +128,9 @@ def publicity_cmd(year: int, village: str | None, out: Path, fmt: str, as_json: 
 )
 @click.option("--village", default=None)
 @_options
-def certification_cmd(on: object, village: str | None, out: Path, fmt: str, as_json: bool) -> None:
+def certification_cmd(
+    on: datetime | None, village: str | None, out: Path, fmt: str, as_json: bool
+) -> None:
     """Certification status per village and the work list (due, overdue, suspended)."""
-    day = on.date() if on is not None else clock.today()  # type: ignore[attr-defined]
+    day = on.date() if on is not None else clock.today()
     _produce("certification", out, fmt, as_json, on=day, village=village)

@@ -14,6 +14,7 @@ import csv
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -110,14 +111,12 @@ def _rates(row: dict[str, int | None], population_known: bool) -> dict[str, floa
 
 
 def _row(label: str, counts: dict[str, int], pop: tuple[int, int] | None) -> dict[str, object]:
-    row: dict[str, object] = {
-        "village": label,
+    numbers: dict[str, int | None] = {
         **counts,
         "eligible": pop[0] if pop else None,
         "eligible_60": pop[1] if pop else None,
     }
-    row.update(_rates(row, pop is not None))  # type: ignore[arg-type]
-    return row
+    return {"village": label, **numbers, **_rates(numbers, pop is not None)}
 
 
 def report(
@@ -162,7 +161,7 @@ def report(
             }
         )
     villages_sec.totals = county(year)
-    trend_rows = [{"year": y, **county(y)} for y in per_year]
+    trend_rows: list[dict[str, Any]] = [{"year": y, **county(y)} for y in per_year]
     trend_sec = Section(
         "历年趋势 / Trend over years",
         [Column("year", "年度 / Year", "int", 0.7), *COLUMNS[1:]],
@@ -172,17 +171,17 @@ def report(
 
     def draw() -> bytes:
         return charts.trend(
-            years,  # type: ignore[arg-type]
+            years,
             {
                 "参保 Enrolled": [r["enrolled"] for r in trend_rows],
                 "缴费 Paying": [r["paying"] for r in trend_rows],
                 "领取 Receiving": [r["receiving"] for r in trend_rows],
-            },  # type: ignore[misc]
+            },
             {
                 "参保率 Enrolment": [r["enrolment_rate"] for r in trend_rows],
                 "续保率 Continuation": [r["continuation_rate"] for r in trend_rows],
                 "领取率 Take-up": [r["take_up_rate"] for r in trend_rows],
-            },  # type: ignore[misc]
+            },
             f"覆盖情况 Coverage {first_year}–{year}",
         )
 

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from functools import cache
 from numbers import Number
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backend.money import yuan
 from backend.reports.model import Column, Report, Section
 from backend.spreadsheet import clean_text, csv_cell, make_inert, xlsx_value
+
+if TYPE_CHECKING:
+    from reportlab.pdfgen.canvas import Canvas
+    from reportlab.platypus.doctemplate import BaseDocTemplate
 
 CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")  # Debian fonts-wqy-microhei
 FONT_NAME = "WQYMicroHei"
@@ -94,7 +99,7 @@ def to_xlsx(report: Report) -> bytes:
     from openpyxl.styles import Font
 
     wb = Workbook()
-    wb.remove(wb.active)
+    wb.remove(wb.worksheets[0])  # the new workbook's one (active) sheet
     used: set[str] = set()
     for i, s in enumerate(report.sections, start=1):
         ws = wb.create_sheet(_sheet_name(xlsx_value(s.title), i, used))
@@ -211,7 +216,7 @@ def _pdf_table(s: Section, width: float, cell: Any, font: str) -> Any:
 
     total_w = sum(c.width for c in s.columns)
     widths = [width * c.width / total_w for c in s.columns]
-    header = [Paragraph(_markup(c.label), cell) for c in s.columns]
+    header: list[Paragraph | str] = [Paragraph(_markup(c.label), cell) for c in s.columns]
     data = [header]
     for row in [*s.rows, *([s.totals] if s.totals else [])]:
         # text cells wrap (names, villages); numbers are short and stay plain strings
@@ -226,7 +231,7 @@ def _pdf_table(s: Section, width: float, cell: Any, font: str) -> Any:
     if len(data) == 1:
         data.append(["（无）", *[""] * (len(s.columns) - 1)])
     table = LongTable(data, colWidths=widths, repeatRows=1)
-    style = [
+    style: list[tuple[Any, ...]] = [
         ("FONTNAME", (0, 0), (-1, -1), font),
         ("FONTSIZE", (0, 0), (-1, -1), 7.5),
         ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
@@ -252,8 +257,8 @@ def _markup(text: str) -> str:
     return escape(clean_text(text)).replace("\n", "<br/>")
 
 
-def _footer(font: str):  # type: ignore[no-untyped-def]
-    def draw(canvas, doc) -> None:  # type: ignore[no-untyped-def]
+def _footer(font: str) -> Callable[[Canvas, BaseDocTemplate], None]:
+    def draw(canvas: Canvas, doc: BaseDocTemplate) -> None:
         canvas.saveState()
         canvas.setFont(font, 7)
         canvas.drawRightString(

@@ -19,7 +19,7 @@ from datetime import date
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from backend.crypto import HEADER_MAX, KeyError_, Keyring
 from backend.errors import DomainError, NotFound, field_error
@@ -150,7 +150,7 @@ def find(
             ArchiveDocument.kind == kind,
             ArchiveDocument.sha256 == sha256,
         )
-        .order_by(ArchiveDocument.created_at, ArchiveDocument.id)
+        .order_by(col(ArchiveDocument.created_at), col(ArchiveDocument.id))
     ).all()
     # compared here, not with LIKE: SQLite's LIKE ignores case, PostgreSQL's does not
     return next((d for d in rows if d.filename.startswith(filename_prefix)), None)
@@ -160,8 +160,10 @@ def list_for(ctx: Ctx, person_id: str, *, include_disposed: bool = False) -> lis
     registry.get(ctx, person_id)
     q = select(ArchiveDocument).where(ArchiveDocument.person_id == person_id)
     if not include_disposed:
-        q = q.where(ArchiveDocument.deleted_at.is_(None))  # type: ignore[union-attr]
-    return list(ctx.session.exec(q.order_by(ArchiveDocument.created_at, ArchiveDocument.id)).all())
+        q = q.where(col(ArchiveDocument.deleted_at).is_(None))
+    return list(
+        ctx.session.exec(q.order_by(col(ArchiveDocument.created_at), col(ArchiveDocument.id))).all()
+    )
 
 
 def get(ctx: Ctx, doc_id: str) -> ArchiveDocument:
@@ -211,7 +213,7 @@ def dispose_expired(ctx: Ctx, root: Path, today: date) -> Disposal:
     after the rows are flushed; the caller commits straight away."""
     expired = ctx.session.exec(
         select(ArchiveDocument).where(
-            ArchiveDocument.deleted_at.is_(None),  # type: ignore[union-attr]
+            col(ArchiveDocument.deleted_at).is_(None),
             ArchiveDocument.retain_until < today,
         )
     ).all()
@@ -233,7 +235,7 @@ def dispose_expired(ctx: Ctx, root: Path, today: date) -> Disposal:
         still_kept = ctx.session.exec(
             select(ArchiveDocument.id).where(
                 ArchiveDocument.sha256 == sha256,
-                ArchiveDocument.deleted_at.is_(None),  # type: ignore[union-attr]
+                col(ArchiveDocument.deleted_at).is_(None),
             )
         ).first()
         if still_kept is not None:
@@ -323,10 +325,10 @@ def live_documents(session: Session, sha256s: list[str]) -> dict[str, list[str]]
     rows = session.exec(
         select(ArchiveDocument.sha256, ArchiveDocument.id)
         .where(
-            ArchiveDocument.sha256.in_(sha256s),  # type: ignore[attr-defined]
-            ArchiveDocument.deleted_at.is_(None),  # type: ignore[union-attr]
+            col(ArchiveDocument.sha256).in_(sha256s),
+            col(ArchiveDocument.deleted_at).is_(None),
         )
-        .order_by(ArchiveDocument.created_at, ArchiveDocument.id)
+        .order_by(col(ArchiveDocument.created_at), col(ArchiveDocument.id))
     ).all()
     owners: dict[str, list[str]] = {sha: [] for sha in sha256s}
     for sha256, doc_id in rows:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from backend.models import AuditEvent, utcnow
 from backend.services.context import Actor, Ctx
@@ -63,7 +63,7 @@ def chain_hash(prev_hash: str, e: AuditEvent) -> str:
 
 def _lock_chain(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
-        session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_LOCK_KEY))  # type: ignore[call-overload]
+        session.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=_LOCK_KEY))  # type: ignore[call-overload]  # sqlmodel types exec() for select() only
 
 
 def append(
@@ -76,7 +76,7 @@ def append(
     after: Any = None,
 ) -> AuditEvent:
     _lock_chain(session)
-    last = session.exec(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).first()  # type: ignore[union-attr]
+    last = session.exec(select(AuditEvent).order_by(col(AuditEvent.id).desc()).limit(1)).first()
     prev = last.hash if last else GENESIS
     event = AuditEvent(
         at=utcnow(),
@@ -143,8 +143,11 @@ def _all(session: Session) -> Iterator[AuditEvent]:
     after = 0
     while True:
         rows = session.exec(
-            select(AuditEvent).where(AuditEvent.id > after).order_by(AuditEvent.id).limit(_BATCH)
-        ).all()  # type: ignore[operator]
+            select(AuditEvent)
+            .where(col(AuditEvent.id) > after)
+            .order_by(col(AuditEvent.id))
+            .limit(_BATCH)
+        ).all()
         if not rows:
             return
         yield from rows

@@ -12,7 +12,7 @@ from datetime import timedelta
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from backend import clock
 from backend.crypto import Keyring
@@ -46,7 +46,7 @@ def create_user(
         raise field_error("password", f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
     villages = villages or []
     if villages:
-        known = set(session.exec(select(Village.code).where(Village.code.in_(villages))).all())
+        known = set(session.exec(select(Village.code).where(col(Village.code).in_(villages))).all())
         unknown = sorted(set(villages) - known)
         if unknown:
             raise field_error("villages", f"unknown village codes: {', '.join(unknown)}")

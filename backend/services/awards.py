@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
 from backend import idnumber, ledger, months
 from backend.errors import Conflict, RuleRefused, field_error
@@ -57,7 +57,7 @@ def paid_years(ctx: Ctx, person_id: str) -> list[int]:
         set(
             ctx.session.exec(
                 select(Contribution.year).where(
-                    Contribution.person_id == person_id, Contribution.reversed_at.is_(None)
+                    Contribution.person_id == person_id, col(Contribution.reversed_at).is_(None)
                 )
             ).all()
         )
@@ -106,7 +106,7 @@ def _check_family_binding(ctx: Ctx, person: Person, year: int) -> None:
 
 def children_not_paid(ctx: Ctx, parent_id: str, year: int) -> list[Person]:
     children = ctx.session.exec(
-        select(Person).where(Person.id.in_(registry.children_of(ctx, parent_id)))
+        select(Person).where(col(Person.id).in_(registry.children_of(ctx, parent_id)))
     ).all()
     must_pay = [
         c
@@ -117,9 +117,9 @@ def children_not_paid(ctx: Ctx, parent_id: str, year: int) -> list[Person]:
         set(
             ctx.session.exec(
                 select(Contribution.person_id).where(
-                    Contribution.person_id.in_([c.id for c in must_pay]),
+                    col(Contribution.person_id).in_([c.id for c in must_pay]),
                     Contribution.year == year,
-                    Contribution.reversed_at.is_(None),
+                    col(Contribution.reversed_at).is_(None),
                 )
             ).all()
         )
@@ -202,5 +202,5 @@ def award(ctx: Ctx, person_id: str, awarded_on: date, bank_account: str | None =
 
 def live_award(ctx: Ctx, person_id: str) -> Award | None:
     return ctx.session.exec(
-        select(Award).where(Award.person_id == person_id, Award.revoked_at.is_(None))
+        select(Award).where(Award.person_id == person_id, col(Award.revoked_at).is_(None))
     ).first()

@@ -17,15 +17,16 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from backend import idnumber
 from backend.errors import Conflict, Forbidden, InvalidInput, RuleRefused, field_error
 from backend.ledger import new_id
-from backend.models import Certification, Person, ReviewCase, Village, utcnow
+from backend.models import Certification, Challenge, Person, ReviewCase, Village, utcnow
 from backend.services import (
     audit,
     captures,
@@ -241,7 +242,7 @@ def check_location(ctx: Ctx, sub: Submission, person: Person) -> LocationCheck |
 def _judge(
     ctx: Ctx,
     sub: Submission,
-    challenge,  # type: ignore[no-untyped-def]
+    challenge: Challenge,
     reference: bytes,
     probe: bytes,
     card_ok: bool,
@@ -289,7 +290,7 @@ def certified_meanwhile(ctx: Ctx, sub: Submission, person_id: str) -> list[str]:
     return [f"already_certified:{earlier.channel}:{earlier.certified_on.isoformat()}"]
 
 
-def _common(sub: Submission, verdict: Verdict, challenge_id: str) -> dict[str, object]:
+def _common(sub: Submission, verdict: Verdict, challenge_id: str) -> dict[str, Any]:
     return {
         "distance": verdict.distance,
         "liveness_passed": verdict.liveness_passed,
@@ -339,7 +340,7 @@ def _record(
             certified_on=ctx.today,
             actor=ctx.actor.label,
             **fields,
-        )  # type: ignore[arg-type]
+        )
         ctx.session.add(cert)
         ctx.session.flush()
         _refer_if_needed(ctx, cert, verdict, photo)
@@ -526,7 +527,7 @@ def status(ctx: Ctx, person_id: str) -> dict[str, object]:
     last = ctx.session.exec(
         select(Certification)
         .where(Certification.person_id == person_id)
-        .order_by(Certification.created_at.desc())
+        .order_by(col(Certification.created_at).desc())
     ).first()
     valid = latest_valid(ctx, person_id, ctx.today)
     until = valid.valid_until if valid else None
@@ -558,9 +559,9 @@ def due_lists(ctx: Ctx, village_code: str | None = None) -> dict[str, list[dict[
     """Pensioners whose certification runs out within DUE_WITHIN_DAYS (due) or has run out (overdue)."""
     query = (
         select(Person)
-        .where(Person.status.in_(PENSIONER_STATUSES))
+        .where(col(Person.status).in_(PENSIONER_STATUSES))
         .order_by(Person.village_code, Person.name)
-    )  # type: ignore[attr-defined]
+    )
     if village_code:
         query = query.where(Person.village_code == village_code)
     due: list[dict[str, object]] = []
@@ -568,7 +569,7 @@ def due_lists(ctx: Ctx, village_code: str | None = None) -> dict[str, list[dict[
     for p in ctx.session.exec(query).all():
         valid = latest_valid(ctx, p.id, ctx.today)
         until = valid.valid_until if valid else None
-        row = {
+        row: dict[str, object] = {
             "person_id": p.id,
             "name": p.name,
             "village_code": p.village_code,

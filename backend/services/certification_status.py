@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import calendar
 from datetime import date
+from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from backend.models import Certification, Person, Suspension, utcnow
 from backend.services.context import Ctx
@@ -20,7 +21,7 @@ def valid_until(policy_months: int, certified_on: date) -> date:
 
 
 def record_passed(
-    ctx: Ctx, person_id: str, channel: str, certified_on: date, **fields: object
+    ctx: Ctx, person_id: str, channel: str, certified_on: date, **fields: Any
 ) -> Certification:
     """Record a successful certification and lift a lapse suspension (arrears follow in payroll)."""
     from backend.ledger import new_id
@@ -33,7 +34,7 @@ def record_passed(
         certified_on=certified_on,
         valid_until=valid_until(ctx.policy.certification_cycle_months, certified_on),
         actor=ctx.actor.label,
-        **fields,  # type: ignore[arg-type]
+        **fields,
     )
     ctx.session.add(cert)
     ctx.session.flush()
@@ -46,7 +47,7 @@ def lift_lapse(ctx: Ctx, person_id: str, on: date) -> None:
         select(Suspension).where(
             Suspension.person_id == person_id,
             Suspension.reason == "certification_lapsed",
-            Suspension.lifted_at.is_(None),
+            col(Suspension.lifted_at).is_(None),
         )
     ).all()
     for s in open_lapses:
@@ -72,7 +73,7 @@ def _other_open_suspensions(ctx: Ctx, person_id: str) -> bool:
     return (
         ctx.session.exec(
             select(Suspension.id).where(
-                Suspension.person_id == person_id, Suspension.lifted_at.is_(None)
+                Suspension.person_id == person_id, col(Suspension.lifted_at).is_(None)
             )
         ).first()
         is not None
@@ -93,7 +94,7 @@ def latest_valid(ctx: Ctx, person_id: str, on: date) -> Certification | None:
             Certification.outcome == "passed",
             Certification.certified_on <= on,
         )
-        .order_by(Certification.certified_on.desc())
+        .order_by(col(Certification.certified_on).desc())
     ).first()
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
 from backend import ledger
 from backend.errors import Conflict, NotFound, RuleRefused, field_error
@@ -67,7 +67,7 @@ def pay(ctx: Ctx, req: ContributionRequest) -> Posted:
         select(Contribution.id).where(
             Contribution.person_id == person.id,
             Contribution.year == req.year,
-            Contribution.reversed_at.is_(None),
+            col(Contribution.reversed_at).is_(None),
         )
     ).first():
         raise Conflict(
@@ -227,7 +227,7 @@ def list_for(ctx: Ctx, person_id: str) -> list[Contribution]:
         ctx.session.exec(
             select(Contribution)
             .where(Contribution.person_id == person_id)
-            .order_by(Contribution.year, Contribution.created_at)
+            .order_by(col(Contribution.year), col(Contribution.created_at))
         ).all()
     )
 

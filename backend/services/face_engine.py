@@ -15,10 +15,17 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import ModuleType
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from backend.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from biometrics.detection import Box as BoxType
+    from biometrics.liveness import Action, FrameMeasurement
+    from biometrics.quality import QualityReport
 
 MAX_PIXELS = 16_000_000  # a 16 MP phone photo; more is refused before decoding
 _CACHE_SIZE = 64
@@ -55,7 +62,7 @@ class Liveness:
     reasons: list[str]
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> tuple[ModuleType, ModuleType, ModuleType]:
     # imported lazily: dlib loads its models on first use, and not every request needs them
     from biometrics import image, quality, templates
 
@@ -74,7 +81,7 @@ def load(data: bytes, field_name: str = "images") -> np.ndarray:
         ) from None
 
 
-def _score(report) -> float:  # type: ignore[no-untyped-def]
+def _score(report: QualityReport) -> float:
     """A 0..1 figure for staff: size and sharpness of the face, each capped."""
     m = report.measurements
     return round(min(1.0, m.face_px / 160) * min(1.0, m.sharpness / 200), 3)

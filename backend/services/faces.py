@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from backend.errors import InvalidInput, RuleRefused
 from backend.ledger import new_id
@@ -23,8 +23,8 @@ def template_of(ctx: Ctx, person_id: str) -> FaceTemplate | None:
     """The person's active enrolled face (the newest)."""
     return ctx.session.exec(
         select(FaceTemplate)
-        .where(FaceTemplate.person_id == person_id, FaceTemplate.active.is_(True))
-        .order_by(FaceTemplate.created_at.desc())  # type: ignore[attr-defined]
+        .where(FaceTemplate.person_id == person_id, col(FaceTemplate.active).is_(True))
+        .order_by(col(FaceTemplate.created_at).desc())
     ).first()
 
 
@@ -108,9 +108,9 @@ def _first_used(result: face_engine.Enrolled) -> int:
 def _retire_old(ctx: Ctx, person_id: str) -> None:
     for old in ctx.session.exec(
         select(FaceTemplate).where(
-            FaceTemplate.person_id == person_id, FaceTemplate.active.is_(True)
+            FaceTemplate.person_id == person_id, col(FaceTemplate.active).is_(True)
         )
-    ).all():  # type: ignore[attr-defined]
+    ).all():
         old.active = False
         ctx.session.add(old)
 
@@ -118,12 +118,12 @@ def _retire_old(ctx: Ctx, person_id: str) -> None:
 def _duplicates(ctx: Ctx, person: Person, template: bytes) -> list[dict[str, object]]:
     rows = ctx.session.exec(
         select(FaceTemplate.person_id, FaceTemplate.template_enc)
-        .join(Person, Person.id == FaceTemplate.person_id)
+        .join(Person, col(Person.id) == FaceTemplate.person_id)
         .where(
-            FaceTemplate.active.is_(True),
+            col(FaceTemplate.active).is_(True),
             FaceTemplate.person_id != person.id,
             Person.id_hash != person.id_hash,
-        )  # type: ignore[attr-defined]
+        )
     ).all()
     candidates = ((pid, ctx.keyring.decrypt(blob, _aad(pid))) for pid, blob in rows)
     found = face_engine.nearest(template, candidates, below=ctx.policy.face.duplicate_at)

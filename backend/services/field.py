@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from backend import idnumber
 from backend.errors import Conflict, Forbidden, field_error
@@ -43,10 +43,13 @@ def worklist(ctx: Ctx, village: str | None = None) -> dict[str, object]:
     village, the homebound first (they are the ones who need a visit), then by name."""
     codes = _scope(ctx, village)
     villages = {
-        v.code: v for v in ctx.session.exec(select(Village).where(Village.code.in_(codes))).all()
-    }  # type: ignore[attr-defined]
+        v.code: v
+        for v in ctx.session.exec(select(Village).where(col(Village.code).in_(codes))).all()
+    }
     people = ctx.session.exec(
-        select(Person).where(Person.village_code.in_(codes), Person.status.in_(PENSIONER_STATUSES))  # type: ignore[attr-defined]
+        select(Person).where(
+            col(Person.village_code).in_(codes), col(Person.status).in_(PENSIONER_STATUSES)
+        )
     ).all()
     rows = [row for p in people if (row := _row(ctx, p, villages.get(p.village_code))) is not None]
     rows.sort(key=lambda r: (r["village_code"], not r["homebound"], r["name"], r["person_id"]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -91,8 +92,8 @@ def old_scheme(ctx: Ctx, data: bytes, *, source: str = "old_scheme_csv") -> Impo
 
 
 def _parse_rows(
-    ctx: Ctx, reader
-) -> tuple[list[tuple[int, Person, int, date]], list[dict[str, str]]]:  # type: ignore[no-untyped-def]
+    ctx: Ctx, reader: Iterator[list[str]]
+) -> tuple[list[tuple[int, Person, int, date]], list[dict[str, str]]]:
     rows: list[tuple[int, Person, int, date]] = []
     errors: list[dict[str, str]] = []
     for line_no, cells in enumerate(reader, start=2):

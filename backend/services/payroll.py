@@ -20,10 +20,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from backend import clock, ledger, months
 from backend.crypto import Keyring
@@ -152,8 +153,9 @@ def _run_locked(
             if progress:
                 progress(done, len(bounds))
     with session_scope(engine) as s:
-        run_row = s.get(PayrollRun, run_row.id)
-        assert run_row is not None
+        fresh = s.get(PayrollRun, run_row.id)
+        assert fresh is not None
+        run_row = fresh
         c = PayrollLine.__table__.c
         paid, total = s.execute(
             sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(c.total_fen), 0)).where(
@@ -243,6 +245,12 @@ def _in_progress(period: str) -> RunInProgress:
     )
 
 
+def _rowcount(result: sa.Result[Any]) -> int:
+    """The rows an INSERT or UPDATE wrote (Session.execute is typed as returning a Result,
+    for these statements it is a CursorResult)."""
+    return cast(sa.CursorResult[Any], result).rowcount
+
+
 def _ensure_statistics(engine: Engine) -> None:
     """SQLite plans the payroll's subqueries badly without statistics (40 s instead of 0.5 s for
     3,000 people after a bulk load): gather them once if the database has none."""
@@ -321,17 +329,19 @@ def _apply_suspensions(s: Session, policy: Policy, run_row: PayrollRun, actor: A
         "t": True,
         "f": False,
     }
-    lapse = s.execute(
-        sa.text(
-            "INSERT INTO suspension (id, person_id, reason, from_month, arrears, note, created_by, created_at) "
-            "SELECT 'sus_' || :tag || '_' || p.id, p.id, 'certification_lapsed', :period, :t, "
-            "'no valid certification on the payroll date', :actor, :now "
-            "FROM person p JOIN award a ON a.person_id = p.id AND a.revoked_at IS NULL "
-            "WHERE p.status = 'receiving' AND NOT EXISTS (SELECT 1 FROM certification c WHERE c.person_id = p.id "
-            "AND c.outcome = 'passed' AND c.certified_on <= :run_on AND c.valid_until >= :run_on)"
-        ),
-        {**params, "tag": "L" + tag},
-    ).rowcount
+    lapse = _rowcount(
+        s.execute(
+            sa.text(
+                "INSERT INTO suspension (id, person_id, reason, from_month, arrears, note, created_by, created_at) "
+                "SELECT 'sus_' || :tag || '_' || p.id, p.id, 'certification_lapsed', :period, :t, "
+                "'no valid certification on the payroll date', :actor, :now "
+                "FROM person p JOIN award a ON a.person_id = p.id AND a.revoked_at IS NULL "
+                "WHERE p.status = 'receiving' AND NOT EXISTS (SELECT 1 FROM certification c WHERE c.person_id = p.id "
+                "AND c.outcome = 'passed' AND c.certified_on <= :run_on AND c.valid_until >= :run_on)"
+            ),
+            {**params, "tag": "L" + tag},
+        )
+    )
     year = int(run_row.period[:4])
     deadline = date.fromisoformat(f"{year}-{policy.collection_deadline}")
     binding = 0
@@ -341,23 +351,25 @@ def _apply_suspensions(s: Session, policy: Policy, run_row: PayrollRun, actor: A
         "AND NOT EXISTS (SELECT 1 FROM contribution k WHERE k.person_id = c.id AND k.year = {year} AND k.reversed_at IS NULL))"
     )
     if run_row.run_on > deadline:
-        binding = s.execute(
-            sa.text(
-                "INSERT INTO suspension (id, person_id, reason, from_month, arrears, note, created_by, created_at) "
-                "SELECT 'sus_' || :tag || '_' || p.id, p.id, 'family_binding', :period, :f, "
-                "'a child has not paid for ' || :year_text, :actor, :now "
-                "FROM person p JOIN award a ON a.person_id = p.id AND a.revoked_at IS NULL AND a.family_binding = :t "
-                "WHERE p.status = 'receiving' AND "
-                + unpaid_child.format(parent="p.id", year=":year")
-            ),
-            {
-                **params,
-                "tag": "F" + tag,
-                "year": year,
-                "year_text": str(year),
-                "youngest_payer": date(year - policy.pension_age + 1, 1, 1),
-            },
-        ).rowcount
+        binding = _rowcount(
+            s.execute(
+                sa.text(
+                    "INSERT INTO suspension (id, person_id, reason, from_month, arrears, note, created_by, created_at) "
+                    "SELECT 'sus_' || :tag || '_' || p.id, p.id, 'family_binding', :period, :f, "
+                    "'a child has not paid for ' || :year_text, :actor, :now "
+                    "FROM person p JOIN award a ON a.person_id = p.id AND a.revoked_at IS NULL AND a.family_binding = :t "
+                    "WHERE p.status = 'receiving' AND "
+                    + unpaid_child.format(parent="p.id", year=":year")
+                ),
+                {
+                    **params,
+                    "tag": "F" + tag,
+                    "year": year,
+                    "year_text": str(year),
+                    "youngest_payer": date(year - policy.pension_age + 1, 1, 1),
+                },
+            )
+        )
     # lift family binding where every child has now paid for the year it was about
     open_binding = s.execute(
         sa.text(
@@ -410,7 +422,13 @@ def _pay_chunk(
     # every statement of the chunk names the person range, so the (person, month) and
     # (run, person) keys find the chunk's rows without an index on the posting
     in_range = "{t}.person_id >= :lo" + (" AND {t}.person_id < :hi" if hi is not None else "")
-    base = {"run": run_row.id, "period": run_row.period, "lo": lo, "hi": hi, "pst": posting_id}
+    base: dict[str, object] = {
+        "run": run_row.id,
+        "period": run_row.period,
+        "lo": lo,
+        "hi": hi,
+        "pst": posting_id,
+    }
     if not _insert_paid_months(s, policy, calendar, in_range, base):
         return
     on = run_row.run_on
@@ -485,7 +503,8 @@ def _insert_paid_months(
     )
     years, bonus_fen = policy.long_contribution_base_years, policy.long_contribution_bonus_fen
     bonus = f"CASE WHEN a.contribution_years > {years} THEN (a.contribution_years - {years}) * {bonus_fen} ELSE 0 END"
-    return s.execute(
+    return _rowcount(
+        s.execute(
         sa.text(
             "INSERT INTO paid_month (person_id, month, run_id, basic_fen, account_fen, central_fen, county_fen, posting_id) "
             f"SELECT a.person_id, cal.month, CAST(:run AS VARCHAR(40)), cal.minimum + cal.topup + {bonus}, a.account_pension_fen, cal.central, "
@@ -500,7 +519,8 @@ def _insert_paid_months(
             "AND NOT EXISTS (SELECT 1 FROM termination tm WHERE tm.person_id = a.person_id AND tm.status = 'pending')"
         ),
         {**base, "f": False},
-    ).rowcount
+        )
+    )
 
 
 def _insert_lines_with_draws(
@@ -638,8 +658,8 @@ def payments_of(s: Session, person_id: str, limit: int) -> list[dict[str, object
     line = PayrollLine.__table__.c
     rows = s.execute(
         sa.select(
-            PayrollRun.period,
-            PayrollRun.run_on.label("paid_on"),
+            col(PayrollRun.period),
+            col(PayrollRun.run_on).label("paid_on"),
             line.months,
             line.basic_fen,
             line.account_fen,
@@ -647,9 +667,9 @@ def payments_of(s: Session, person_id: str, limit: int) -> list[dict[str, object
             line.total_fen,
             line.status,
         )
-        .join(PayrollRun, PayrollRun.id == line.run_id)
+        .join(PayrollRun, col(PayrollRun.id) == line.run_id)
         .where(line.person_id == person_id)
-        .order_by(PayrollRun.period.desc(), PayrollRun.run_on.desc())
+        .order_by(col(PayrollRun.period).desc(), col(PayrollRun.run_on).desc())
         .limit(limit)
     )
     return [{**r._asdict(), "paid_on": r.paid_on.isoformat()} for r in rows]
@@ -665,17 +685,17 @@ def bank_file_rows(s: Session, keyring: Keyring, run_id: str) -> Iterator[list[s
     People without a bank account of their own are paid to the financial account of their
     social security card, which the bank finds by ID number."""
     run_row = require_approved(s, run_id)
-    accounts: dict[str, list] = {}  # type: ignore[type-arg]
+    accounts: dict[str, list] = {}
     rows = s.execute(
         sa.select(
-            PayrollLine.bank_account,
-            PayrollLine.total_fen,
-            Person.id,
-            Person.name,
-            Person.id_number_enc,
+            col(PayrollLine.bank_account),
+            col(PayrollLine.total_fen),
+            col(Person.id),
+            col(Person.name),
+            col(Person.id_number_enc),
         )
-        .join(Person, Person.id == PayrollLine.person_id)
-        .where(PayrollLine.run_id == run_id)
+        .join(Person, col(Person.id) == PayrollLine.person_id)
+        .where(col(PayrollLine.run_id) == run_id)
         .order_by(PayrollLine.person_id)
     )
     for bank_account, total, pid, name, enc in rows:

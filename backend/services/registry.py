@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from backend import idnumber, ledger
 from backend.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleRefused, field_error
@@ -128,7 +128,7 @@ def _check_eligible(ctx: Ctx, req: Enrolment, ident: idnumber.IdNumber) -> None:
 
 
 def _existing_persons(ctx: Ctx, ids: list[str]) -> list[Person]:
-    found = ctx.session.exec(select(Person).where(Person.id.in_(ids))).all() if ids else []
+    found = ctx.session.exec(select(Person).where(col(Person.id).in_(ids))).all() if ids else []
     missing = sorted(set(ids) - {p.id for p in found})
     if missing:
         raise field_error("parent_person_ids", f"unknown persons: {', '.join(missing)}")
@@ -179,7 +179,7 @@ def find_by_id_number(ctx: Ctx, raw: str) -> Person:
     rows = ctx.session.exec(
         select(Person)
         .where(Person.id_hash == ctx.keyring.lookup_hash(ident.number))
-        .order_by(Person.created_at.desc())
+        .order_by(col(Person.created_at).desc())
     ).all()
     live = [p for p in rows if p.status != "cancelled"]
     if not rows:
@@ -297,7 +297,7 @@ def history(ctx: Ctx, person_id: str) -> list[PersonChange]:
         ctx.session.exec(
             select(PersonChange)
             .where(PersonChange.person_id == person_id)
-            .order_by(PersonChange.id)
+            .order_by(col(PersonChange.id))
         ).all()
     )
 

@@ -30,7 +30,7 @@ from sqlalchemy import ColumnElement, FromClause, and_, cast, distinct, func, or
 from sqlalchemy import case as sql_case
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql import literal_column
-from sqlmodel import select
+from sqlmodel import col, select
 
 from backend import idnumber
 from backend.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
@@ -112,17 +112,17 @@ def list_cases(
     if not 1 <= limit <= MAX_LIST:
         raise field_error("limit", f"a page holds 1 to {MAX_LIST} cases")
     where = _filters(ctx, status, village, reason, min_age, max_age)
-    base = select(ReviewCase, Person).join(Person, Person.id == ReviewCase.person_id)
+    base = select(ReviewCase, Person).join(Person, col(Person.id) == ReviewCase.person_id)
     query = base.where(*where)
     if after is not None:
         at, case_id = decode_cursor(after)
         query = query.where(
             or_(
-                ReviewCase.created_at > at,
-                and_(ReviewCase.created_at == at, ReviewCase.id > case_id),
+                col(ReviewCase.created_at) > at,
+                and_(col(ReviewCase.created_at) == at, col(ReviewCase.id) > case_id),
             )
         )
-    query = query.order_by(ReviewCase.created_at, ReviewCase.id).limit(limit + 1)
+    query = query.order_by(col(ReviewCase.created_at), col(ReviewCase.id)).limit(limit + 1)
     found = ctx.session.exec(query).all()
     rows = [_summary(c, p, idnumber.age_on(p.birth_date, ctx.today)) for c, p in found[:limit]]
     last = found[limit - 1][0] if len(found) > limit else None
@@ -139,15 +139,15 @@ def _filters(
 ) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if status == "open":
-        where.append(ReviewCase.status.in_(("open", "pending_second")))  # type: ignore[attr-defined]
+        where.append(col(ReviewCase.status).in_(("open", "pending_second")))
     elif status != "all":
-        where.append(ReviewCase.status == status)
+        where.append(col(ReviewCase.status) == status)
     if village:
-        where.append(Person.village_code == village)
+        where.append(col(Person.village_code) == village)
     if min_age is not None:  # at least min_age: born on or before today, min_age years ago
-        where.append(Person.birth_date <= _years_before(ctx.today, min_age))
+        where.append(col(Person.birth_date) <= _years_before(ctx.today, min_age))
     if max_age is not None:  # not yet max_age + 1
-        where.append(Person.birth_date > _years_before(ctx.today, max_age + 1))
+        where.append(col(Person.birth_date) > _years_before(ctx.today, max_age + 1))
     if reason:
         elem, code = _reason_rows(ctx)
         where.append(select(code).select_from(elem).where(code == reason).exists())
@@ -171,7 +171,7 @@ def _reason_rows(ctx: Ctx) -> tuple[FromClause, ColumnElement[Any]]:
         elem = pg.alias("reason")
         value = elem.c.value
         # ->> on a string element is NULL, #>> '{}' is a string element's text
-        code = func.coalesce(
+        code: ColumnElement[Any] = func.coalesce(
             value.op("->>")(literal_column("'code'")), value.op("#>>")(literal_column("'{}'"))
         )
         return elem, code
@@ -187,7 +187,7 @@ def _count(ctx: Ctx, where: list[ColumnElement[bool]]) -> int:
     query = (
         select(func.count())
         .select_from(ReviewCase)
-        .join(Person, Person.id == ReviewCase.person_id)
+        .join(Person, col(Person.id) == ReviewCase.person_id)
         .where(*where)
     )
     return int(ctx.session.exec(query).one())
@@ -203,9 +203,9 @@ def count_by_reason(
     """How many matching cases have each reason code (one GROUP BY), for the reason filter."""
     elem, code = _reason_rows(ctx)
     query = (
-        select(code, func.count(distinct(ReviewCase.id)))
+        select(code, func.count(distinct(col(ReviewCase.id))))
         .select_from(ReviewCase)
-        .join(Person, Person.id == ReviewCase.person_id)
+        .join(Person, col(Person.id) == ReviewCase.person_id)
         .join(elem, true())
         .where(*_filters(ctx, status, village, None, min_age, max_age))
         .group_by(code)
@@ -273,7 +273,7 @@ def detail(ctx: Ctx, case_id: str) -> dict[str, object]:
     history = ctx.session.exec(
         select(Certification)
         .where(Certification.person_id == person.id)
-        .order_by(Certification.created_at.desc())
+        .order_by(col(Certification.created_at).desc())
         .limit(20)
     ).all()
     audit.record(ctx, "review.case.read", person.id, after={"case_id": case.id})

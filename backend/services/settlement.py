@@ -18,7 +18,7 @@ from datetime import date
 from fractions import Fraction
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
 from backend import idnumber, ledger, months
 from backend.errors import Conflict, InvalidInput, NotFound, RuleRefused, field_error
@@ -247,7 +247,9 @@ def _settle(
         )
     )
     for s in ctx.session.exec(
-        select(Suspension).where(Suspension.person_id == person.id, Suspension.lifted_at.is_(None))
+        select(Suspension).where(
+            Suspension.person_id == person.id, col(Suspension.lifted_at).is_(None)
+        )
     ).all():
         s.lifted_at, s.lifted_by, s.lift_note, s.to_month = (
             utcnow(),
@@ -308,7 +310,7 @@ def _reverse_overpaid(
         select(PaidMonth).where(
             PaidMonth.person_id == person_id,
             PaidMonth.month > end_month,
-            PaidMonth.recovered_at.is_(None),
+            col(PaidMonth.recovered_at).is_(None),
         )
     ).all()
     if not overpaid_rows:
@@ -387,7 +389,9 @@ def _pay_owed_months(
         ctx.session.exec(select(PaidMonth.month).where(PaidMonth.person_id == person.id)).all()
     )
     no_arrears = ctx.session.exec(
-        select(Suspension).where(Suspension.person_id == person.id, Suspension.arrears.is_(False))
+        select(Suspension).where(
+            Suspension.person_id == person.id, col(Suspension.arrears).is_(False)
+        )
     ).all()
     owed = [
         m

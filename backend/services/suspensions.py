@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from backend import ledger, months
 from backend.errors import Conflict, NotFound, RuleRefused, field_error
@@ -30,7 +30,7 @@ def suspend(ctx: Ctx, person_id: str, reason: str, from_month: str, note: str) -
         select(Suspension.id).where(
             Suspension.person_id == person_id,
             Suspension.reason == reason,
-            Suspension.lifted_at.is_(None),
+            col(Suspension.lifted_at).is_(None),
         )
     ).first():
         raise Conflict(f"an open {reason} suspension exists already")
@@ -72,7 +72,7 @@ def lift(ctx: Ctx, suspension_id: str, note: str) -> Suspension:
     if not ctx.session.exec(
         select(Suspension.id).where(
             Suspension.person_id == row.person_id,
-            Suspension.lifted_at.is_(None),
+            col(Suspension.lifted_at).is_(None),
             Suspension.id != row.id,
         )
     ).first():
@@ -87,6 +87,6 @@ def for_person(ctx: Ctx, person_id: str) -> list[Suspension]:
         ctx.session.exec(
             select(Suspension)
             .where(Suspension.person_id == person_id)
-            .order_by(Suspension.created_at)
+            .order_by(col(Suspension.created_at))
         ).all()
     )

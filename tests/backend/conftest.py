@@ -40,14 +40,14 @@ class Api:
             self.tokens[role] = r.json()["access_token"]
         return {"Authorization": f"Bearer {self.tokens[role]}"}
 
-    def post(self, path: str, role: str = "admin", **kw: Any):  # type: ignore[no-untyped-def]
+    def post(self, path: str, role: str | None = "admin", **kw: Any):
         headers = {**self.auth(role), **kw.pop("headers", {})} if role else kw.pop("headers", {})
         return self.client.post(path, headers=headers, **kw)
 
-    def get(self, path: str, role: str = "admin", **kw: Any):  # type: ignore[no-untyped-def]
+    def get(self, path: str, role: str | None = "admin", **kw: Any):
         return self.client.get(path, headers=self.auth(role) if role else {}, **kw)
 
-    def patch(self, path: str, role: str = "admin", **kw: Any):  # type: ignore[no-untyped-def]
+    def patch(self, path: str, role: str = "admin", **kw: Any):
         return self.client.patch(path, headers=self.auth(role), **kw)
 
     def end(
@@ -105,7 +105,7 @@ class Api:
         paid_on: str,
         kind: str = "normal",
         **extra: Any,
-    ):  # type: ignore[no-untyped-def]
+    ):
         return self.post(
             "/api/v1/contributions",
             "clerk",
@@ -120,7 +120,7 @@ class Api:
         )
 
 
-def make_settings(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+def make_settings(db_url: str, tmp_path: Path):
     from backend.config import Settings
 
     return Settings(

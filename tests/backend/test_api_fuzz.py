@@ -37,7 +37,8 @@ def test_no_server_errors_on_schema_shaped_input(api: Api) -> None:
     headers = {role: api.auth(role) for role in ("clerk", "reviewer", "admin")}
     headers["kiosk"] = device(api)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-    operations = [r.ok() for r in schema.get_all_operations()]
+    # an operation the schema cannot describe (an Err) fails the test right here
+    operations = [r.ok() for r in schema.get_all_operations()]  # type: ignore[union-attr]  # Err has no ok()
     chosen = [op for op in operations if op.path.startswith(PREFIXES)]
     assert len(chosen) >= 12, [op.label for op in chosen]
     failures: list[str] = []
@@ -50,7 +51,7 @@ def test_no_server_errors_on_schema_shaped_input(api: Api) -> None:
     )  # the cases really ran, some got through
 
 
-def _fuzz(op, auth: dict[str, str], statuses: list[int], failures: list[str]) -> None:  # type: ignore[no-untyped-def]
+def _fuzz(op, auth: dict[str, str], statuses: list[int], failures: list[str]) -> None:
     @settings(
         max_examples=EXAMPLES,
         derandomize=True,
@@ -59,7 +60,7 @@ def _fuzz(op, auth: dict[str, str], statuses: list[int], failures: list[str]) ->
         suppress_health_check=list(HealthCheck),
     )
     @given(case=op.as_strategy())
-    def run(case) -> None:  # type: ignore[no-untyped-def]
+    def run(case) -> None:
         response = case.call(headers=auth)
         statuses.append(response.status_code)
         if response.status_code >= 500:

@@ -43,7 +43,7 @@ def blobs(tmp_path: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
-def upload(  # type: ignore[no-untyped-def]
+def upload(
     api: Api,
     person_id: str,
     data: bytes,
@@ -262,7 +262,7 @@ def test_field_workers_see_only_their_villages_documents(api: Api) -> None:
     )
     r = api.get(f"/api/v1/documents/{theirs['document_id']}/content", "field_worker")
     assert r.status_code == 403
-    assert api.get(f"/api/v1/persons/{inside}/documents", None).status_code == 401  # type: ignore[arg-type]
+    assert api.get(f"/api/v1/persons/{inside}/documents", None).status_code == 401
     assert api.get("/api/v1/documents/nope/content").status_code == 404
 
 

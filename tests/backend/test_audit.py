@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from backend.db import engine_for
 from backend.models import AuditEvent
@@ -22,7 +22,7 @@ from tests.live import server_env
 
 def _events(db_url: str) -> list[AuditEvent]:
     with Session(engine_for(db_url)) as s:
-        return list(s.exec(select(AuditEvent).order_by(AuditEvent.id)).all())
+        return list(s.exec(select(AuditEvent).order_by(col(AuditEvent.id))).all())
 
 
 def test_writes_and_reads_of_personal_data_are_chained_events(api: Api, db_url: str) -> None:

@@ -19,7 +19,7 @@ def _pensioner(api: Api, number: str = OLD, name: str = "赵大爷", bank: str |
     return pid
 
 
-def _registry(api: Api, text: str | bytes):  # type: ignore[no-untyped-def]
+def _registry(api: Api, text: str | bytes):
     data = text.encode() if isinstance(text, str) else text
     return api.post(
         "/api/v1/imports/death-registry", files={"file": ("deaths.csv", data, "text/csv")}

@@ -19,7 +19,7 @@ from tests.backend.conftest import Api, valid_id
 
 def certify(api: Api, db_url: str, person_id: str, on: str) -> None:
     """A passed certification on a day (the certification routes are tested elsewhere)."""
-    st = api.client.app.state.nongbao  # type: ignore[attr-defined]
+    st = api.client.app.state.nongbao  # type: ignore[attr-defined]  # the TestClient's app is ours
     with session_scope(engine_for(db_url)) as s:
         certification_status.record_passed(
             Ctx(s, load_policy(), st.keyring), person_id, "counter", date.fromisoformat(on)

@@ -75,7 +75,7 @@ def test_keys_rotate_reseals_everything_and_the_data_stays_usable(
     ring = load_keyring(make_settings(db_url, tmp_path).effective_key_file, create=False)
     assert ring.current == "k2" and set(ring.data_keys) == {"k1", "k2"}
     with Session(engine_for(db_url)) as s:
-        blobs = [p.id_number_enc for p in s.exec(select(Person)).all()]
+        blobs: list[bytes | None] = [p.id_number_enc for p in s.exec(select(Person)).all()]
         blobs += [t.template_enc for t in s.exec(select(FaceTemplate)).all()] + [
             t.photo_enc for t in s.exec(select(FaceTemplate)).all()
         ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -42,7 +43,7 @@ def test_concurrent_contributions_post_exactly_once_per_key(pg_url: str, tmp_pat
             "personal_fen": 50000,
             "paid_on": "2015-08-01",
         }
-        jobs = [("idem", same_key, "same-key-1")] * 12
+        jobs: list[tuple[str, dict[str, Any], str | None]] = [("idem", same_key, "same-key-1")] * 12
         # different contributions: persons 1..7, years 2016..2018, each once
         jobs += [
             (
@@ -62,7 +63,7 @@ def test_concurrent_contributions_post_exactly_once_per_key(pg_url: str, tmp_pat
         }
         jobs += [("race", race, None)] * 6
 
-        def send(job: tuple) -> tuple[str, int, dict]:  # type: ignore[type-arg]
+        def send(job: tuple) -> tuple[str, int, dict]:
             kind, body, key = job
             h = {**headers, **({"Idempotency-Key": key} if key else {})}
             with httpx.Client(timeout=60) as c:

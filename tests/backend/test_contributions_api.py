@@ -97,7 +97,7 @@ def test_bad_contributions_are_refused_and_change_nothing(api: Api, db_url: str)
     pid = api.enrol(PERSON)
     assert api.pay(pid, 2011, 10000, "2011-05-01").status_code == 201
     before = _ledger_rows(db_url)
-    cases = [
+    cases: list[tuple[dict[str, object], int, str]] = [
         ({"personal_fen": 15000}, 422, "not a tier"),
         ({"personal_fen": -10000}, 422, "personal_fen"),
         ({"personal_fen": 100.0}, 422, "whole number of fen"),

@@ -157,7 +157,7 @@ def jpeg_bytes(colour: tuple[int, int, int] = (30, 90, 200)) -> bytes:
     return out.getvalue()
 
 
-def attach(api: Api, cid: str, form: dict[str, str], docs: list[tuple[str, bytes, str]]):  # type: ignore[no-untyped-def]
+def attach(api: Api, cid: str, form: dict[str, str], docs: list[tuple[str, bytes, str]]):
     return api.post(
         f"/api/v1/field/visits/{cid}/attachments",
         "field_worker",
@@ -301,7 +301,7 @@ def test_a_face_visit_after_a_certification_elsewhere_is_recorded_and_explained(
     worker = api.auth("field_worker")
     phone = field_phone(api)  # its key registered as a field device
 
-    def at_home(image: str = SAME_A, **extra: str):  # type: ignore[no-untyped-def]
+    def at_home(image: str = SAME_A, **extra: str):
         ch = challenge(api, worker, pid)
         fields = {"client_id": str(uuid.uuid4()), **extra}
         headers = {"Idempotency-Key": fields["client_id"]}
@@ -368,7 +368,7 @@ def test_certified_meanwhile_at_the_counter_names_the_channel_and_day_on_every_r
     cid = str(uuid.uuid4())
     extra = {"client_id": cid, "listed_on": "2026-11-19"}
 
-    def send(key: str | None):  # type: ignore[no-untyped-def]
+    def send(key: str | None):
         headers = {"Idempotency-Key": key} if key else None
         return certify(
             api,
@@ -406,7 +406,7 @@ def test_listed_on_is_not_part_of_the_idempotency_digest(api: Api) -> None:
     cid = str(uuid.uuid4())
     headers = {"Idempotency-Key": cid}
 
-    def send(**extra: str):  # type: ignore[no-untyped-def]
+    def send(**extra: str):
         fields = {"client_id": cid, **extra}
         return certify(
             api,
@@ -445,7 +445,8 @@ def test_field_routes_never_answer_500_on_schema_shaped_input(api: Api) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", api.client.app)
     chosen = [
         op
-        for op in (r.ok() for r in schema.get_all_operations())
+        # an operation the schema cannot describe (an Err) fails the test right here
+        for op in (r.ok() for r in schema.get_all_operations())  # type: ignore[union-attr]  # Err has no ok()
         if op.path.startswith("/api/v1/field")
     ]
     assert len(chosen) == 3, [op.label for op in chosen]

@@ -8,13 +8,14 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from backend.crypto import load_keyring
 from backend.files import create_once
 from backend.receipts import SIGNING_KEY_FILE, load_or_create_signing_key, public_pem
 
 
-def _together(n: int, work) -> list:  # type: ignore[no-untyped-def]
+def _together(n: int, work) -> list:
     start, results = threading.Barrier(n), [None] * n
 
     def run(i: int) -> None:
@@ -38,7 +39,8 @@ def test_racing_threads_share_one_receipt_signing_key(tmp_path: Path) -> None:
         on_disk = serialization.load_pem_private_key(
             (folder / SIGNING_KEY_FILE).read_bytes(), password=None
         )
-        assert public_pem(on_disk.public_key()) in published  # type: ignore[arg-type]
+        assert isinstance(on_disk, Ed25519PrivateKey)
+        assert public_pem(on_disk.public_key()) in published
         assert (folder / "receipt_signing.pub").read_text() in published
         assert sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp")) == []
 

@@ -38,7 +38,7 @@ reverse_op = st.tuples(st.just("reverse"), st.integers(0, 20))
 replay_op = st.tuples(st.just("replay"), st.integers(0, 20))
 
 
-def _ctx(session):  # type: ignore[no-untyped-def]
+def _ctx(session):
     return Ctx(session=session, policy=load_policy(), keyring=KEYRING, today=TODAY)
 
 
@@ -60,7 +60,7 @@ def _setup(url: str) -> list[str]:
         ]
 
 
-def _snapshot(session) -> tuple[int, ...]:  # type: ignore[no-untyped-def]
+def _snapshot(session) -> tuple[int, ...]:
     import sqlalchemy as sa
 
     tables = ("ledger_transfer", "ledger_posting", "contribution")
@@ -89,7 +89,7 @@ def test_any_sequence_keeps_the_invariants(
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
     @given(st.lists(st.one_of(pay_op, interest_op, reverse_op, replay_op), min_size=1, max_size=14))
-    def run(ops: list[tuple]) -> None:  # type: ignore[type-arg]
+    def run(ops: list[tuple]) -> None:
         posted_keys: list[str] = []
         for op in ops:
             try:
@@ -114,14 +114,14 @@ def test_any_sequence_keeps_the_invariants(
                         years = s.exec(select(InterestRun.year)).all()
                         interest.run(ctx, max(years, default=2009) + 1)
                     elif op[0] == "reverse":
-                        from sqlmodel import select
+                        from sqlmodel import col, select
 
                         from backend.models import Contribution
 
                         live = s.exec(
                             select(Contribution)
-                            .where(Contribution.reversed_at.is_(None))
-                            .order_by(Contribution.created_at)
+                            .where(col(Contribution.reversed_at).is_(None))
+                            .order_by(col(Contribution.created_at))
                         ).all()
                         if live:
                             contributions.reverse(

@@ -9,7 +9,7 @@ B = valid_id("110105", "19580701", "002")
 WRONG_CHECK = A[:-1] + ("2" if A[-1] == "1" else "1")
 
 
-def _upload(api: Api, text: str | bytes, name: str = "old.csv"):  # type: ignore[no-untyped-def]
+def _upload(api: Api, text: str | bytes, name: str = "old.csv"):
     data = text.encode("utf-8") if isinstance(text, str) else text
     return api.post("/api/v1/imports/old-scheme", files={"file": (name, data, "text/csv")})
 

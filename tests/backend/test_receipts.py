@@ -57,7 +57,7 @@ def test_a_signed_code_is_short_and_verifies() -> None:
         lambda c: "x" * 5000,
     ],
 )
-def test_any_altered_or_malformed_code_is_not_genuine(mangle) -> None:  # type: ignore[no-untyped-def]
+def test_any_altered_or_malformed_code_is_not_genuine(mangle) -> None:
     key = Ed25519PrivateKey.generate()
     assert receipts.verify(key.public_key(), mangle(receipts.sign(key, PAYLOAD))) is None
 

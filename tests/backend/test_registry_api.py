@@ -71,7 +71,7 @@ def test_fifteen_digit_enrolment_keeps_both_numbers(api: Api) -> None:
     assert person["old_id_number"] == "110105491231002"
 
 
-def _problem(r, status: int) -> dict:  # type: ignore[no-untyped-def]
+def _problem(r, status: int) -> dict:
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     body = r.json()

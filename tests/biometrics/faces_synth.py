@@ -51,8 +51,8 @@ def tilt_photo(image: np.ndarray, amount: float) -> np.ndarray:
     """A flat photo rotated about its vertical axis (perspective), as an attacker might."""
     height, width = image.shape[:2]
     inset = amount * height / 2
-    src = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
-    dst = np.float32([[0, 0], [width, inset], [width, height - inset], [0, height]])
+    src = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
+    dst = np.array([[0, 0], [width, inset], [width, height - inset], [0, height]], dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(src, dst)
     return cv2.warpPerspective(image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE)
 
@@ -98,7 +98,9 @@ def id_card_photo(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     small = framed(image, points, face_px=72, centre=(0.5, 0.5), size=(102, 126))
     ok, encoded = cv2.imencode(".jpg", small[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 85])
     assert ok
-    return cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1].copy()
+    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+    assert decoded is not None
+    return decoded[..., ::-1].copy()
 
 
 def side_by_side(left: np.ndarray, right: np.ndarray, height: int = 480) -> np.ndarray:

@@ -36,7 +36,8 @@ def test_pair_scores_match_brute_force() -> None:
     assert scores.genuine.size == 6 * 6  # C(4,2) per person
     assert scores.impostor.size == 24 * 23 // 2 - 36
     a, b = enc[0].template, enc[1].template
-    assert np.isclose(scores.genuine, np.linalg.norm(a - b), atol=1e-5).any()  # type: ignore[operator]
+    assert a is not None and b is not None
+    assert np.isclose(scores.genuine, np.linalg.norm(a - b), atol=1e-5).any()
     assert scores.genuine.max() < scores.impostor.min()
 
 

@@ -72,7 +72,8 @@ def test_index_persists_and_reopens(tmp_path: Path) -> None:
     reopened = TemplateIndex(tmp_path / "ix")
     assert len(reopened) == 2999 and 3 not in reopened
     assert reopened.search(matrix[1234], k=1)[0][0] == 1234
-    assert np.array_equal(reopened.get(1234), matrix[1234])
+    kept = reopened.get(1234)
+    assert kept is not None and np.array_equal(kept, matrix[1234])
 
 
 def test_compact_drops_removed_rows(tmp_path: Path) -> None:

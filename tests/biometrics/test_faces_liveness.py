@@ -34,7 +34,7 @@ SIZE = (320, 240)
 
 
 def challenge(*actions: str, ttl: float = 60.0) -> Challenge:
-    return Challenge("test-challenge", "00" * 16, tuple(actions), ISSUED, ISSUED + ttl)  # type: ignore[arg-type]
+    return Challenge("test-challenge", "00" * 16, tuple(actions), ISSUED, ISSUED + ttl)  # type: ignore[arg-type]  # also unknown actions
 
 
 @cache

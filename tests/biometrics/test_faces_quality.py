@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from conftest import FRONTAL, photo, points
 
-from biometrics.quality import assess
+from biometrics.quality import Purpose, assess
 from biometrics.reasons import known_codes
 
 
-def codes(image: np.ndarray, purpose: str) -> set[str]:
-    return {r.code for r in assess(image, purpose=purpose).reasons}  # type: ignore[arg-type]
+def codes(image: np.ndarray, purpose: Purpose) -> set[str]:
+    return {r.code for r in assess(image, purpose=purpose).reasons}
 
 
 @pytest.fixture(scope="module")

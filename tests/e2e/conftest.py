@@ -27,7 +27,7 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def page(browser) -> Iterator[object]:  # type: ignore[no-untyped-def]
+def page(browser) -> Iterator[object]:
     context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
     pg = context.new_page()
     yield pg

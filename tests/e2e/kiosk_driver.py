@@ -89,21 +89,21 @@ def main(argv: list[str]) -> int:
 
         return run
 
-    backend.open_session = recorded("open_session", backend.open_session, "open_session")  # type: ignore[method-assign]
-    backend.get_challenge = recorded("get_challenge", backend.get_challenge, "get_challenge")  # type: ignore[method-assign]
-    backend.get_account = recorded("get_account", backend.get_account, "get_account")  # type: ignore[method-assign]
-    backend.submit_certification = recorded(  # type: ignore[method-assign]
+    backend.open_session = recorded("open_session", backend.open_session, "open_session")  # type: ignore[method-assign]  # recorded/gated
+    backend.get_challenge = recorded("get_challenge", backend.get_challenge, "get_challenge")  # type: ignore[method-assign]  # recorded/gated
+    backend.get_account = recorded("get_account", backend.get_account, "get_account")  # type: ignore[method-assign]  # recorded/gated
+    backend.submit_certification = recorded(  # type: ignore[method-assign]  # recorded/gated
         "submit_certification", backend.submit_certification, "submit"
     )
 
     reader = SimulatedSocialSecurityCardReader()
     slot = HardwareCardSlot({CardKind.SOCIAL_SECURITY: reader})
-    slot.read = gates.wrap("read_card", slot.read)  # type: ignore[method-assign]
+    slot.read = gates.wrap("read_card", slot.read)  # type: ignore[method-assign]  # recorded/gated
     photos = PhotoCamera()
     camera = HardwareCamera(photos.open)
     paper = HardwareSimulatedPrinter(out_dir=plan["receipts"])
     printer = HardwarePrinter(paper)
-    printer.print_receipt = gates.wrap("print", printer.print_receipt)  # type: ignore[method-assign]
+    printer.print_receipt = gates.wrap("print", printer.print_receipt)  # type: ignore[method-assign]  # recorded/gated
     controller = KioskController(
         flow,
         backend,
@@ -174,6 +174,7 @@ def main(argv: list[str]) -> int:
                 state["n"] += 1
                 path = out / f"{state['n']:02d}_{shot}.png"
                 app.root.export_to_png(str(path))
+                width, height = Window.size
                 report["shots"].append(
                     {
                         "file": path.name,
@@ -181,7 +182,7 @@ def main(argv: list[str]) -> int:
                         "visit": visit,
                         "screen": str(flow.screen),
                         "window": list(Window.size),
-                        "issues": check_layout(app.root, tuple(int(v) for v in Window.size)),
+                        "issues": check_layout(app.root, (int(width), int(height))),
                         "texts": texts(),
                     }
                 )

@@ -445,7 +445,9 @@ def kiosk_jpeg(path: Path) -> bytes:
     """The photo as the kiosk sends it: decoded to RGB by the camera, encoded again."""
     from kiosk_app.devices import encode_jpeg
 
-    return encode_jpeg(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB))
+    bgr = cv2.imread(str(path))
+    assert bgr is not None, path
+    return encode_jpeg(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
 def test_a_wrong_face_is_refused(run: dict[str, Any]) -> None:

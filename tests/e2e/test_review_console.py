@@ -90,7 +90,7 @@ def _referred_case(
     return pid
 
 
-def _login(page, base: str, user: str) -> None:  # type: ignore[no-untyped-def]
+def _login(page, base: str, user: str) -> None:
     page.goto(f"{base}/console/login")
     page.fill("input[name=username]", user)
     page.fill("input[name=password]", PASSWORD)
@@ -100,7 +100,7 @@ def _login(page, base: str, user: str) -> None:  # type: ignore[no-untyped-def]
 
 def test_reviewer_approves_a_referred_case_and_four_eyes_refuses_a_self_confirmed_suspension(
     db_url: str, tmp_path: Path, page, shots: Path
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     bootstrap(db_url, tmp_path)
     with live_server(db_url, tmp_path) as base:
         approved_pid = _referred_case(base, "013", "李桂兰", ENROL_B, GREY_B)

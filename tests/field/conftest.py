@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -222,7 +222,7 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> DeviceStore:
+def store(tmp_path: Path) -> Iterator[DeviceStore]:
     s = DeviceStore(tmp_path / "device" / "field.sqlite3", cost=vlt.FAST_COST)
     yield s
     s.close()

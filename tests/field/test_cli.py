@@ -19,7 +19,7 @@ def test_nongbao_field_help_lists_the_options() -> None:
     )
 
 
-def test_position_and_data_dir(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_position_and_data_dir(monkeypatch) -> None:
     fix = parse_position("30.5,104.25,12")
     assert fix is not None and (fix.latitude, fix.longitude, fix.accuracy_m) == (30.5, 104.25, 12.0)
     assert parse_position(None) is None

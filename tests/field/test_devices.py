@@ -62,7 +62,9 @@ def test_the_simulated_watcher_completes_each_action_in_turn() -> None:
     w.begin(("turn_left", "blink"), 0.0)
     out = [w.feed(np.zeros((2, 2, 3), np.uint8), 0.1 * i) for i in range(10)]
     assert [d for d, _ in out] == [0, 0, 0, 0, 1, 1, 1, 2, 2, 2]
-    assert out[3][1]["yaw"] == 22.0 and out[6][1]["ear"] == 0.12  # type: ignore[index]
+    turning, blinking = out[3][1], out[6][1]
+    assert turning is not None and blinking is not None
+    assert turning["yaw"] == 22.0 and blinking["ear"] == 0.12
 
 
 def test_locations() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any, cast
 
 import pytest
 
@@ -21,8 +22,13 @@ from tests.field.conftest import (
 )
 
 
-def flow_for(session: FieldSession, clock: FakeClock, **kw: object) -> FieldFlow:
-    return FieldFlow(session, fake_devices(**kw), wall=clock, base_url="http://backend")  # type: ignore[arg-type]
+def fake_client(session: FieldSession) -> FakeClient:
+    """The session's client: the conftest's FakeClient stands in for the backend."""
+    return cast(FakeClient, session.client())
+
+
+def flow_for(session: FieldSession, clock: FakeClock, **kw: Any) -> FieldFlow:
+    return FieldFlow(session, fake_devices(**kw), wall=clock, base_url="http://backend")
 
 
 def test_online_sign_in_sets_the_pin_then_the_pin_alone_opens_the_app_for_a_limited_time(
@@ -100,9 +106,9 @@ def test_the_list_comes_with_challenges_for_people_with_a_face_and_is_searchable
     flow.search("0417")
     assert [r["name"] for r in flow.view().rows] == ["赵六"]
     # a refresh keeps the unused challenges instead of asking for new ones
-    before = len([c for c in signed_in.client().calls if c[0] == "challenge"])  # type: ignore[attr-defined]
+    before = len([c for c in fake_client(signed_in).calls if c[0] == "challenge"])
     signed_in.download_worklist()
-    assert len([c for c in signed_in.client().calls if c[0] == "challenge"]) == before  # type: ignore[attr-defined]
+    assert len([c for c in fake_client(signed_in).calls if c[0] == "challenge"]) == before
 
 
 def test_find_by_handbook_qr_id_card_or_not_at_all(

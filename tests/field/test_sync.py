@@ -226,7 +226,9 @@ def test_an_expired_sign_in_keeps_the_visit_pending_and_stops(
 
 def rgb(name: str) -> np.ndarray:
     path = LFW / name.rsplit("_", 1)[0] / f"{name}.jpg"
-    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    bgr = cv2.imread(str(path))
+    assert bgr is not None, path
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def real_session(api: Api, tmp_path: Path, clock: FakeClock) -> FieldSession:
@@ -314,6 +316,7 @@ def test_decisions_come_back_resends_are_idempotent_and_a_failure_goes_to_review
     assert report.sent == [ok, bad, home], report
     out = session.outbox()
     passed, failed, nobody = out.get(ok).result, out.get(bad).result, out.get(home).result
+    assert passed is not None
     assert passed and passed["outcome"] == "passed", (passed["reasons"], passed["liveness"])
     assert (
         passed["outcome"] == "passed"
@@ -333,7 +336,7 @@ def test_decisions_come_back_resends_are_idempotent_and_a_failure_goes_to_review
     session.store.conn.execute("UPDATE outbox SET state = 'sending'")
     again = s.run_once()
     assert again.sent == [ok, bad, home]
-    assert out.get(ok).result["certification_id"] == passed["certification_id"]  # type: ignore[index]
+    assert out.get(ok).result["certification_id"] == passed["certification_id"]  # type: ignore[index]  # sent: has a result
     assert (
         len(
             [
@@ -396,9 +399,9 @@ def test_conflicts_come_back_in_plain_words(api: Api, tmp_path: Path) -> None:
     report = syncer(session, clock).run_once()
     assert report.failed == [a, c] and report.sent == [b]
     out = session.outbox()
-    assert out.get(a).result["status"] == "not_assigned"  # type: ignore[index]
-    assert out.get(b).state == "done" and out.get(b).result["status"] == "certified_meanwhile"  # type: ignore[index]
-    assert out.get(c).result["status"] == "person_died"  # type: ignore[index]
+    assert out.get(a).result["status"] == "not_assigned"  # type: ignore[index]  # sent: has a result
+    assert out.get(b).state == "done" and out.get(b).result["status"] == "certified_meanwhile"  # type: ignore[index]  # sent: has a result
+    assert out.get(c).result["status"] == "person_died"  # type: ignore[index]  # sent: has a result
 
 
 def test_a_face_visit_after_a_counter_certification_is_recorded_and_explained(

@@ -201,7 +201,7 @@ COLOURS_RGB = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255), (0, 0, 0)
 
 def write_video(path: Path, colours: list[tuple[int, int, int]] = COLOURS_RGB) -> Path:
     """A small MJPG video, one solid frame per colour (RGB), made at test time."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 10, (64, 48))
     assert writer.isOpened(), "OpenCV cannot write MJPG videos here"
     for rgb in colours:
         writer.write(np.full((48, 64, 3), rgb[::-1], np.uint8))

@@ -92,5 +92,6 @@ def test_a_frame_saves_as_an_image(video: Path, tmp_path: Path) -> None:
     with SimulatedCamera(video, fps=50) as camera:
         frame = camera.next_frame(timeout=GUARD)
     saved = cv2.imread(str(frame.save(tmp_path / "photo.png")))
+    assert saved is not None
     assert saved.shape == frame.image.shape
     assert nearest_colour(saved[24, 32][::-1]) == nearest_colour(frame.image[24, 32])

@@ -19,13 +19,13 @@ from .conftest import PrinterServer
 
 
 @pytest.fixture
-def run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no-untyped-def]
+def run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     for name in list(os.environ):
         if name.startswith("NONGBAO_DEVICE_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
-    def invoke(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    def invoke(*args: str, env: dict[str, str] | None = None):
         return CliRunner().invoke(devices, list(args), env=env, catch_exceptions=False)
 
     return invoke
@@ -93,7 +93,8 @@ def test_photo(run, tmp_path: Path) -> None:
     result = run("photo", "--simulate", "--output", str(target), "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["width"] == 640
-    assert cv2.imread(str(target)).shape == (480, 640, 3)
+    photo = cv2.imread(str(target))
+    assert photo is not None and photo.shape == (480, 640, 3)
 
 
 def test_print_test_on_a_network_printer(
@@ -109,7 +110,9 @@ def test_print_test_on_a_network_printer(
     report = json.loads(result.output)
     data = printer_server.wait_for_connections(1)
     assert "打印测试".encode("gb18030") in data and report["qr"].encode() in data
-    assert cv2.QRCodeDetector().detectAndDecode(cv2.imread(str(preview)))[0] == report["qr"]
+    image = cv2.imread(str(preview))
+    assert image is not None
+    assert cv2.QRCodeDetector().detectAndDecode(image)[0] == report["qr"]
 
 
 def test_print_test_out_of_paper_is_one_line_and_fails(run, printer_server: PrinterServer) -> None:

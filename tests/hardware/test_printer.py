@@ -106,7 +106,8 @@ def test_a_printer_out_of_paper_prints_nothing(printer_server: PrinterServer) ->
 def test_a_printer_with_its_cover_open_prints_nothing(printer_server: PrinterServer) -> None:
     printer_server.cover_open = True
     printer = EscPosPrinter.network("127.0.0.1", printer_server.port)
-    assert printer.status().cover_open
+    status = printer.status()
+    assert status is not None and status.cover_open
     with pytest.raises(CoverOpenError, match="cover is open"):
         printer.print_receipt(RECEIPT)
     assert CHINESE_MODE not in printer_server.wait_for_connections(2)

@@ -20,7 +20,8 @@ from .conftest import GUARD
 
 
 def qr_png(path: Path, text: str) -> Path:
-    qrcode.make(text, border=4, box_size=6).save(path)
+    with path.open("wb") as out:
+        qrcode.make(text, border=4, box_size=6).save(out)
     return path
 
 
@@ -49,7 +50,9 @@ def test_a_serial_scanner_reads_crlf_utf8_and_gbk() -> None:
 
 def test_a_qr_code_is_decoded_from_a_frame(tmp_path: Path) -> None:
     path = qr_png(tmp_path / "qr.png", "NONGBAO:R20261127-000123")
-    rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    bgr = cv2.imread(str(path))
+    assert bgr is not None
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     assert decode_qr(rgb) == "NONGBAO:R20261127-000123"
     assert decode_qr(np.full((200, 200, 3), 255, np.uint8)) is None
 

@@ -280,7 +280,7 @@ def sim(today: date = date(2026, 11, 27)) -> SimulatedKioskBackend:
     return SimulatedKioskBackend(today=lambda: today)
 
 
-MEASURED = ({"t": 1.0, "face": True},)
+MEASURED: tuple[dict[str, object], ...] = ({"t": 1.0, "face": True},)
 
 
 def certify(backend: SimulatedKioskBackend, card: CardInfo, key: str = "k1"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import date
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from kiosk_app.config import KioskConfig
 from kiosk_app.controller import KioskController
 from kiosk_app.devices import SimulatedCamera, SimulatedCardSlot, SimulatedPrinter
 from kiosk_app.face import SimulatedActionWatcher, SimulatedFaceGate, TimedActionWatcher
+from kiosk_app.models import CardInfo, Resident
 
 from .conftest import FakeClock
 
@@ -21,7 +23,7 @@ S = f.Screen
 
 
 def make(clock: FakeClock, mode: str = "inline", **kw) -> tuple[KioskController, dict]:
-    parts = {
+    parts: dict[str, Any] = {
         "backend": SimulatedKioskBackend(today=lambda: date(2026, 11, 27)),
         "cards": SimulatedCardSlot(),
         "camera": SimulatedCamera(160, 120),
@@ -111,7 +113,8 @@ def test_out_of_paper_shows_the_result(clock: FakeClock) -> None:
     c.pump()
     run_camera(c, {S.PRINT_FAULT})
     view = c.flow.view()
-    assert view.body.zh == "已提交，等待审核" and "没纸" in view.notice.zh
+    assert view.body.zh == "已提交，等待审核"
+    assert view.notice is not None and "没纸" in view.notice.zh
 
 
 def test_statement_print(clock: FakeClock) -> None:
@@ -178,7 +181,7 @@ def test_manual_mode_late_answer_after_the_card_is_pulled(clock: FakeClock) -> N
 
 def test_worker_crash_is_caught_and_the_watchdog_ends_the_wait(clock: FakeClock) -> None:
     class Broken(SimulatedKioskBackend):
-        def open_session(self, card):  # type: ignore[no-untyped-def]
+        def open_session(self, card: CardInfo, photo: bytes | None = None) -> Resident:
             raise RuntimeError("bug")
 
     c, p = make(clock, backend=Broken())
@@ -209,6 +212,7 @@ def test_timed_action_watcher_needs_time_and_frames() -> None:
     watcher = TimedActionWatcher(window_s=2.0, min_frames=3)
     watcher.begin(("blink", "nod"), 10.0)
     frame = SimulatedCamera(8, 8).read()
+    assert frame is not None
     assert watcher.feed(frame, 10.5) == (0, {"t": 10.5, "face": True})
     assert watcher.feed(frame, 12.5)[0] == 0  # long enough, too few frames
     assert watcher.feed(frame, 12.6)[0] == 1
@@ -229,9 +233,9 @@ def test_build_kiosk_in_simulate_mode(simulate_pacing: bool, clock: FakeClock) -
     kiosk.controller.pump()
     run_camera(kiosk.controller, {S.MENU})
     dict(kiosk.sim_actions)["断网/联网"]()
-    assert kiosk.backend.online is False
+    assert isinstance(kiosk.backend, SimulatedKioskBackend) and kiosk.backend.online is False
     dict(kiosk.sim_actions)["缺纸/有纸"]()
-    assert kiosk.printer.paper == 0
+    assert isinstance(kiosk.printer, SimulatedPrinter) and kiosk.printer.paper == 0
     dict(kiosk.sim_actions)["取卡"]()
     kiosk.controller.pump()
     assert kiosk.flow.screen == S.ATTRACT

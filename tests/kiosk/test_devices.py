@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -90,7 +91,8 @@ class FakeReader:
     """Stands in for a hardware.cards.CardReader."""
 
     def __init__(self, data=None, error: Exception | None = None) -> None:
-        self.data, self.error, self.callback, self.closed = data, error, None, False
+        self.data, self.error, self.closed = data, error, False
+        self.callback: Any = None  # the watcher's, once watch() was called
 
     def watch(self, callback):
         self.callback = callback
@@ -161,6 +163,7 @@ def test_simulated_devices() -> None:
 
 def test_encode_jpeg_round_trip() -> None:
     frame = SimulatedCamera(64, 48).read()
+    assert frame is not None
     data = encode_jpeg(frame)
     assert data[:2] == b"\xff\xd8"
     assert Image.open(io.BytesIO(data)).size == (64, 48)
@@ -179,7 +182,7 @@ def test_biometrics_action_watcher_on_a_still_photo_and_an_unknown_action() -> N
     first = results[0][1]
     assert first is not None and first["face"] is True and first["t"] == 1000.0
     assert {"ear", "mar", "yaw", "aspect"} <= set(first)
-    assert len(first["shape"]) == 68
+    assert isinstance(first["shape"], list) and len(first["shape"]) == 68
     watcher.begin(("blink", "wave_hand"), 0.0)  # an action biometrics does not know
     assert watcher.feed(photo, 0.0)[0] == 0
     assert watcher.feed(photo, 0.1)[0] == 1  # the timed fallback
@@ -201,8 +204,10 @@ def test_biometrics_face_gate_on_a_real_photo_and_on_nothing() -> None:
 
 def test_hardware_card_slot_with_the_hardware_simulated_reader() -> None:
     from hardware.cards import open_reader
+    from hardware.sscard import SimulatedSocialSecurityCardReader
 
     reader = open_reader("ssc")  # the default hardware config: a simulated reader
+    assert isinstance(reader, SimulatedSocialSecurityCardReader)
     slot = HardwareCardSlot({CardKind.SOCIAL_SECURITY: reader})
     events: list[object] = []
     slot.watch(events.append, lambda: events.append("removed"))

@@ -705,7 +705,8 @@ def test_passed_prints_the_receipt_then_asks_for_the_card(flow: f.KioskFlow) -> 
     assert all("11010519491231002X" not in line for line in job.content.lines)
     view = flow.view()
     assert view.screen == S.PRINTING and view.tone == "success" and view.icon == "√"
-    assert view.body.zh == "认证成功" and "2027年11月30日" in view.detail.zh
+    assert view.body.zh == "认证成功"
+    assert view.detail is not None and "2027年11月30日" in view.detail.zh
     assert not view.back_enabled and flow.handle(f.Tap("back")) == []
     effects = flow.handle(f.PrintDone(job.req))
     assert only(effects, f.EndSession).session_id == "S1"
@@ -729,7 +730,8 @@ def test_referred_is_said_kindly_and_printed(flow: f.KioskFlow) -> None:
     effects = flow.handle(f.CertificationDone(submit.req, referred))
     only(effects, f.PrintReceipt)
     view = flow.view()
-    assert view.tone == "warning" and view.icon == "！" and "不用再来" in view.detail.zh
+    assert view.tone == "warning" and view.icon == "！"
+    assert view.detail is not None and "不用再来" in view.detail.zh
 
 
 def test_failed_then_retry_until_the_limit(flow: f.KioskFlow) -> None:
@@ -752,7 +754,7 @@ def test_failed_then_retry_until_the_limit(flow: f.KioskFlow) -> None:
         else:
             assert spoken(effects) == ["failed_final"]
             assert [b.id for b in view.buttons] == ["done"]
-            assert "3 次" in view.detail.zh
+            assert view.detail is not None and "3 次" in view.detail.zh
     flow.handle(f.Tap("done"))
     assert flow.screen == S.TAKE_CARD
 
@@ -886,7 +888,9 @@ def _reach_every_screen(flow: f.KioskFlow, clock: FakeClock) -> list[f.ViewModel
     ):
         effects = flow.handle(f.Tap(button))
         views.append(flow.view())
-        flow.handle(loaded(effects[-1].req))
+        load = effects[-1]
+        assert isinstance(load, f.LoadAccount | f.LoadContributions | f.LoadPayments)
+        flow.handle(loaded(load.req))
         views.append(flow.view())
         flow.handle(f.Tap("back"))
     to_camera(flow)

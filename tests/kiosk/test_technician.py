@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import cv2
 import httpx
@@ -312,7 +313,7 @@ def test_a_card_during_the_menu_is_asked_back_on_exit(tech, clock) -> None:
 
 
 def make(clock: FakeClock, **kw) -> tuple[KioskController, dict]:
-    parts = {
+    parts: dict[str, Any] = {
         "backend": SimulatedKioskBackend(today=lambda: date(2026, 11, 27)),
         "cards": SimulatedCardSlot(),
         "camera": SimulatedCamera(160, 120),

@@ -11,6 +11,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -43,9 +44,8 @@ def test_backup_then_restore_brings_back_every_fen(api: Api, db_url: str, tmp_pa
         json.loads(ops.manifest_path(Path(taken.path)).read_text())["fingerprint"]
         == taken.fingerprint
     )
-    assert (
-        taken.fingerprint["rows:ledger_transfer"] > 100 and taken.fingerprint["transfers_fen"] > 0
-    )
+    fingerprint: dict[str, Any] = taken.fingerprint
+    assert fingerprint["rows:ledger_transfer"] > 100 and fingerprint["transfers_fen"] > 0
     # life goes on after the backup: an enrolment and a payment the restore must take away
     newcomer = api.enrol(
         valid_id("510105", "19900101", "031"), name="赵六", enrolled_on="2026-01-05"
@@ -71,8 +71,9 @@ def test_restore_reports_a_backup_that_does_not_match_its_manifest(
     data["fingerprint"]["rows:person"] += 1  # as if a row had been lost
     manifest.write_text(json.dumps(data))
     back = ops.restore(db_url, Path(taken.path))
+    persons: Any = taken.fingerprint["rows:person"]
     assert back.matches is False and back.differences == [
-        f"rows:person: backup had {taken.fingerprint['rows:person'] + 1}, restored has {taken.fingerprint['rows:person']}"
+        f"rows:person: backup had {persons + 1}, restored has {persons}"
     ]
 
 

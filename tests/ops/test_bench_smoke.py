@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from backend.bench import _percentile, balance_latency, report_seconds
@@ -9,7 +11,9 @@ from backend.bench import _percentile, balance_latency, report_seconds
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_balance_bench_smoke(kind: str) -> None:
-    r = balance_latency(kind, people=60, requests=40, concurrency=4, seconds=30, workers=1)
+    r: dict[str, Any] = balance_latency(
+        kind, people=60, requests=40, concurrency=4, seconds=30, workers=1
+    )
     assert (r["database"], r["errors"], r["requests"]) == (kind, 0, 40)
     assert 0 < r["p50_ms"] <= r["p95_ms"] <= r["p99_ms"] <= r["max_ms"]
 
@@ -25,8 +29,8 @@ def test_percentile_is_nearest_rank() -> None:
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_reports_bench_smoke(kind: str) -> None:
-    r = report_seconds(kind, people=50)
-    assert r["database"] == kind and r["pdf_bytes"] > 5000 and r["xlsx_bytes"] > 3000  # type: ignore[operator]
+    r: dict[str, Any] = report_seconds(kind, people=50)
+    assert r["database"] == kind and r["pdf_bytes"] > 5000 and r["xlsx_bytes"] > 3000
     assert all(
         r[k] >= 0 for k in ("fund_seconds", "statement_seconds", "xlsx_seconds", "pdf_seconds")
-    )  # type: ignore[operator]
+    )

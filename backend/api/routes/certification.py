@@ -174,4 +174,4 @@ def due(
     ctx = deps.ctx_for(request, session, who)
     if who.role == "field_worker" and village not in who.villages:
         raise Forbidden("field workers see only their own villages: give one as ?village=")
-    return certification.due_lists(ctx, village)
+    return {**certification.due_lists(ctx, village)}

@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from backend import ledger
 from backend.api import deps
+from backend.models import Contribution
 from backend.schemas import (
     AccountOut,
     ContributionIn,
@@ -33,7 +34,7 @@ router = APIRouter(prefix="/api/v1", tags=["money"])
 WRITERS = ("clerk", "admin")
 
 
-def _contribution_out(c, balance_fen: int) -> dict:  # type: ignore[no-untyped-def]
+def _contribution_out(c: Contribution, balance_fen: int) -> dict:
     return ContributionOut(
         contribution_id=c.id,
         person_id=c.person_id,

@@ -10,7 +10,7 @@ retain_until for disposal), nothing else touched.
 """
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = "0004"

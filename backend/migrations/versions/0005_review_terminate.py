@@ -11,7 +11,7 @@ reviewer confirms exactly that; existing cases simply have none.
 """
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = "0005"
