@@ -12,6 +12,7 @@ import json
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from biometrics import cli as faces_cli
 
@@ -84,7 +85,7 @@ def still_photo_attempts(photos: Sequence[bytes], seed: int = 0) -> list[dict[st
 
 
 def _attempt(
-    client,  # type: ignore[no-untyped-def]
+    client: Any,
     clerk: dict[str, str],
     kiosk: dict[str, str],
     photo: bytes,

@@ -285,7 +285,7 @@ def pad_evaluate(faces_dir: Path, photos: int, rounds: int, seed: int, as_json: 
         click.echo(json.dumps(result, ensure_ascii=False))
         return
     click.echo(f"PAD evaluation on {len(chosen)} photos x {rounds} (seed {seed})")
-    for name, s in result["species"].items():  # type: ignore[union-attr]
+    for name, s in result["species"].items():
         click.echo(
             f"  APCER {name:24} {s['errors']:>3}/{s['attempts']:<3} = {_pct(s['apcer'])}"
             f"   {s['reasons']}"
@@ -293,4 +293,4 @@ def pad_evaluate(faces_dir: Path, photos: int, rounds: int, seed: int, as_json: 
     b = result["bona_fide"]
     click.echo(
         f"  BPCER {'genuine (synthesized)':24} {b['errors']:>3}/{b['attempts']:<3} = {_pct(b['bpcer'])}   {b['reasons']}"
-    )  # type: ignore[index]
+    )

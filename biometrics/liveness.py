@@ -108,7 +108,7 @@ def issue_challenge(
     return Challenge(
         challenge_id=str(uuid.UUID(int=source.getrandbits(128), version=4)),
         nonce=f"{source.getrandbits(128):032x}",
-        actions=tuple(actions),
+        actions=cast("tuple[Action, ...]", tuple(actions)),  # drawn from ACTIONS
         issued_at=issued,
         expires_at=issued + ttl,
     )

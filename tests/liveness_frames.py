@@ -30,7 +30,7 @@ def _rendered(
 
 def genuine_capture(
     photo: bytes, actions: Sequence[str], start: float
-) -> tuple[list[bytes], list[dict[str, object]]]:
+) -> tuple[list[bytes], list[dict[str, float]]]:
     """(JPEG frames, evidence items) of the photo's face doing `actions`, the first frame
     at `start` (unix seconds)."""
     digest = hashlib.sha256(photo).hexdigest()

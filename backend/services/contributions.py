@@ -206,7 +206,7 @@ def _claim_reversal(ctx: Ctx, contribution_id: str) -> Contribution:
     winner among parallel callers (PostgreSQL re-checks the condition after the first commits;
     SQLite's writers are serialised by BEGIN IMMEDIATE), so exactly one is told "reversed", one
     reversal is posted and one audit event written; the others get 409 `already_reversed`."""
-    c = Contribution.__table__.c  # type: ignore[attr-defined]
+    c = Contribution.__table__.c
     claimed = ctx.session.execute(
         sa.update(Contribution.__table__)  # type: ignore[attr-defined]
         .where(c.id == contribution_id, c.reversed_at.is_(None))

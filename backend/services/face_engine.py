@@ -23,8 +23,7 @@ import numpy as np
 from backend.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from biometrics.detection import Box as BoxType
-    from biometrics.liveness import Action, FrameMeasurement
+    from biometrics.liveness import Action
     from biometrics.quality import QualityReport
 
 MAX_PIXELS = 16_000_000  # a 16 MP phone photo; more is refused before decoding
@@ -237,8 +236,12 @@ def check_liveness(
         # frames from the future were not filmed for this challenge
         return Liveness(False, ["bad_evidence"])
     challenge = liveness.Challenge(
-        challenge_id, nonce, tuple(actions), issued_at.timestamp(), expires_at.timestamp()
-    )  # type: ignore[arg-type]
+        challenge_id,
+        nonce,
+        cast("tuple[Action, ...]", tuple(actions)),  # stored when issued from ACTIONS
+        issued_at.timestamp(),
+        expires_at.timestamp(),
+    )
     pairs = [(t, np.zeros((1, 1, 3), np.uint8)) for t, _ in stamped]  # pictures are analysed
     verdict = liveness.verify_frames(
         challenge,

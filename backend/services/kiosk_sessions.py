@@ -75,7 +75,7 @@ def end(ctx: Ctx, token: str, now: float | None = None) -> str:
     at = now or clock.timestamp()
     expires = datetime.fromtimestamp(float(claims.get("e", 0)), UTC)
     ctx.session.exec(
-        sa.delete(EndedKioskSession).where(  # type: ignore[call-overload]
+        sa.delete(EndedKioskSession).where(
             col(EndedKioskSession.expires_at) < datetime.fromtimestamp(at, UTC)
         )
     )

@@ -95,7 +95,7 @@ def reserve(
         attempt = LoginAttempt(username=name, client=client[:64], started_at=now)
         s.add(attempt)
         s.flush()
-        s.exec(sa.delete(LoginAttempt).where(col(LoginAttempt.started_at) < now - KEEP))  # type: ignore[call-overload]
+        s.exec(sa.delete(LoginAttempt).where(col(LoginAttempt.started_at) < now - KEEP))
         assert attempt.id is not None
         return attempt.id
 
@@ -103,7 +103,7 @@ def reserve(
 def finish(engine: Engine, attempt_id: int, ok: bool) -> None:
     with session_scope(engine) as s:
         s.exec(
-            sa.update(LoginAttempt)  # type: ignore[call-overload]
+            sa.update(LoginAttempt)
             .where(col(LoginAttempt.id) == attempt_id)
             .values(outcome="ok" if ok else "failed")
         )
@@ -113,7 +113,7 @@ def unlock(session: Session, username: str) -> int:
     """Lift an account's lockout and its per-minute count: its attempts so far stop counting.
     Returns how many attempts were cleared."""
     result = session.exec(
-        sa.update(LoginAttempt)  # type: ignore[call-overload]
+        sa.update(LoginAttempt)
         .where(col(LoginAttempt.username) == account_key(username))
         .where(col(LoginAttempt.cleared).is_(False))
         .values(cleared=True)

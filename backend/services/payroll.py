@@ -505,20 +505,20 @@ def _insert_paid_months(
     bonus = f"CASE WHEN a.contribution_years > {years} THEN (a.contribution_years - {years}) * {bonus_fen} ELSE 0 END"
     return _rowcount(
         s.execute(
-        sa.text(
-            "INSERT INTO paid_month (person_id, month, run_id, basic_fen, account_fen, central_fen, county_fen, posting_id) "
-            f"SELECT a.person_id, cal.month, CAST(:run AS VARCHAR(40)), cal.minimum + cal.topup + {bonus}, a.account_pension_fen, cal.central, "
-            f"cal.topup + {bonus}, CAST(:pst AS VARCHAR(40)) "
-            f"FROM award a JOIN person p ON p.id = a.person_id JOIN ({cal}) cal "
-            "ON cal.month > a.settled_through AND cal.month >= a.first_month AND cal.month <= :period "
-            f"WHERE a.revoked_at IS NULL AND p.status = 'receiving' AND {in_range.format(t='a')} "
-            "AND NOT EXISTS (SELECT 1 FROM paid_month pm WHERE pm.person_id = a.person_id AND pm.month = cal.month) "
-            "AND NOT EXISTS (SELECT 1 FROM suspension x WHERE x.person_id = a.person_id AND x.arrears = :f "
-            "AND x.from_month <= cal.month AND (x.to_month IS NULL OR x.to_month >= cal.month)) "
-            # a reported death or other pension holds every month until a second person decides
-            "AND NOT EXISTS (SELECT 1 FROM termination tm WHERE tm.person_id = a.person_id AND tm.status = 'pending')"
-        ),
-        {**base, "f": False},
+            sa.text(
+                "INSERT INTO paid_month (person_id, month, run_id, basic_fen, account_fen, central_fen, county_fen, posting_id) "
+                f"SELECT a.person_id, cal.month, CAST(:run AS VARCHAR(40)), cal.minimum + cal.topup + {bonus}, a.account_pension_fen, cal.central, "
+                f"cal.topup + {bonus}, CAST(:pst AS VARCHAR(40)) "
+                f"FROM award a JOIN person p ON p.id = a.person_id JOIN ({cal}) cal "
+                "ON cal.month > a.settled_through AND cal.month >= a.first_month AND cal.month <= :period "
+                f"WHERE a.revoked_at IS NULL AND p.status = 'receiving' AND {in_range.format(t='a')} "
+                "AND NOT EXISTS (SELECT 1 FROM paid_month pm WHERE pm.person_id = a.person_id AND pm.month = cal.month) "
+                "AND NOT EXISTS (SELECT 1 FROM suspension x WHERE x.person_id = a.person_id AND x.arrears = :f "
+                "AND x.from_month <= cal.month AND (x.to_month IS NULL OR x.to_month >= cal.month)) "
+                # a reported death or other pension holds every month until a second person decides
+                "AND NOT EXISTS (SELECT 1 FROM termination tm WHERE tm.person_id = a.person_id AND tm.status = 'pending')"
+            ),
+            {**base, "f": False},
         )
     )
 

@@ -57,7 +57,7 @@ def hit(
             )
         s.add(RateHit(bucket=bucket, subject=subject[:80], at=now))
         s.exec(
-            sa.delete(RateHit)  # type: ignore[call-overload]
+            sa.delete(RateHit)
             .where(col(RateHit.bucket) == bucket, col(RateHit.subject) == subject)
             .where(col(RateHit.at) <= now - WINDOW)
         )

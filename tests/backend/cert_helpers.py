@@ -153,7 +153,7 @@ def certify(
     req_headers: dict[str, str] | None = None,
     key: DeviceKey | None = None,
     live_from: bytes | None = None,
-):  # type: ignore[no-untyped-def]
+):
     """Submit `image` as the best image with a genuine sequence (rendered from `live_from`,
     default the image itself) for the challenge; or, with `evidence`, that evidence and the
     image as the only frame (the attacker's way). Signed with `key`, else the device's own."""
@@ -179,7 +179,7 @@ def certify(
     )
 
 
-def live_capture(ch: dict[str, Any], image: bytes) -> tuple[list[bytes], list[dict[str, object]]]:
+def live_capture(ch: dict[str, Any], image: bytes) -> tuple[list[bytes], list[dict[str, float]]]:
     """JPEG frames and evidence items of `image`'s face doing the challenge, starting 0.3 s
     after it was issued."""
     start = datetime.fromisoformat(ch["issued_at"]).timestamp() + 0.3

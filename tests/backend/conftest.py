@@ -57,7 +57,7 @@ class Api:
         kind: str = "death",
         reporter: str = "clerk",
         confirmer: str = "clerk2",
-    ):  # type: ignore[no-untyped-def]
+    ):
         """A death (or other pension) reported by one person and confirmed by a second (four
         eyes): the confirmation's response, with the settlement."""
         r = self.post(f"/api/v1/persons/{person_id}/{kind}", reporter, json=json)
@@ -72,7 +72,7 @@ class Api:
         r = self.post(f"/api/v1/payroll-runs/{run_id}/approve", approver)
         assert r.status_code == 200, r.text
 
-    def confirm(self, request_id: str, confirmer: str = "clerk2"):  # type: ignore[no-untyped-def]
+    def confirm(self, request_id: str, confirmer: str = "clerk2"):
         return self.post(f"/api/v1/approvals/{request_id}/confirm", confirmer, json={})
 
     def enrol(

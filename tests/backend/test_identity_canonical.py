@@ -108,7 +108,7 @@ def test_imports_use_the_one_form(api: Api) -> None:
     assert r.status_code == 422 and "only the digits 0-9 and X" in r.text
 
 
-def _insert_as_before(db_url: str, keyring, source_id: str, new_id: str, written: str) -> None:  # type: ignore[no-untyped-def]
+def _insert_as_before(db_url: str, keyring, source_id: str, new_id: str, written: str) -> None:
     """A person row as the code before canonical numbers stored it: number and hash as written."""
     engine = engine_for(db_url)
     with engine.begin() as conn:
@@ -126,7 +126,7 @@ def _insert_as_before(db_url: str, keyring, source_id: str, new_id: str, written
         )
 
 
-def test_the_migration_reports_people_stored_twice(api: Api, db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_migration_reports_people_stored_twice(api: Api, db_url: str, tmp_path) -> None:
     keyring = load_keyring(make_settings(db_url, tmp_path).effective_key_file)
     ascii_one = api.enrol(NUMBER, name="王老汉", enrolled_on="2010-07-05")
     _insert_as_before(db_url, keyring, ascii_one, "p-fullwidth-twin", FULL_WIDTH)

@@ -41,7 +41,7 @@ YOUNG = valid_id("110105", "19700101", "035")  # 40 at the scheme start: a contr
 
 
 def engine_of(api: Api) -> Engine:
-    return api.client.app.state.nongbao.engine  # type: ignore[attr-defined,no-any-return]
+    return api.client.app.state.nongbao.engine  # type: ignore[attr-defined]  # a FastAPI app
 
 
 @contextmanager
@@ -52,14 +52,14 @@ def service(api: Api) -> Iterator[Ctx]:
         yield Ctx(s, st.policy, st.keyring, today=TODAY)
 
 
-def problem(r, status: int, type_: str, field: str | None = None) -> dict:  # type: ignore[no-untyped-def]
+def problem(r, status: int, type_: str, field: str | None = None) -> dict:
     assert r.status_code == status, r.text
     body = r.json()
     assert r.headers["content-type"].startswith("application/problem+json")
     assert body["type"] == type_, body
     if field is not None:
         assert [e["field"] for e in body["errors"]] == [field], body
-    return body  # type: ignore[no-any-return]
+    return body
 
 
 def central_minimum_fen(month: str) -> int:

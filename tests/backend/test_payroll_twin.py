@@ -109,7 +109,7 @@ def test_no_raw_database_error_reaches_a_user(
 
     @app.get("/boom")
     def boom() -> None:
-        raise error(SQL, {"person_id": "p-secret-person", "month": PERIOD}, Exception("refused"))  # type: ignore[call-arg]
+        raise error(SQL, {"person_id": "p-secret-person", "month": PERIOD}, Exception("refused"))
 
     r = TestClient(app, raise_server_exceptions=False).get("/boom")
     assert r.status_code == status and r.json()["code"] == code

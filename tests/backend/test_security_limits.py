@@ -38,7 +38,7 @@ def lockable(db_url: str, tmp_path: Path) -> Iterator[Api]:
         yield Api(client)
 
 
-def sign_in(api: Api, username: str, password: str):  # type: ignore[no-untyped-def]
+def sign_in(api: Api, username: str, password: str):
     return api.client.post(TOKEN, data={"username": username, "password": password})
 
 

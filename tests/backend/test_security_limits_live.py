@@ -17,7 +17,7 @@ from tests.live import live_server
 TOKEN = "/api/v1/auth/token"
 
 
-def _parallel(n: int, call):  # type: ignore[no-untyped-def]
+def _parallel(n: int, call):
     with ThreadPoolExecutor(max_workers=n) as pool:
         return list(pool.map(call, range(n)))
 

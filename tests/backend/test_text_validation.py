@@ -14,7 +14,7 @@ from tests.backend.conftest import Api, valid_id
 NUMBER = valid_id("110105", "19600101", "003")
 
 
-def _refused(r, code: str, field: str) -> None:  # type: ignore[no-untyped-def]
+def _refused(r, code: str, field: str) -> None:
     assert r.status_code == 422, r.text
     body = r.json()
     assert body["code"] == code, body

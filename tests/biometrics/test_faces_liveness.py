@@ -38,12 +38,12 @@ def challenge(*actions: str, ttl: float = 60.0) -> Challenge:
 
 
 @cache
-def camera(name: str):  # type: ignore[no-untyped-def]
+def camera(name: str):
     return camera_frame(photo(name), size=SIZE)
 
 
 @cache
-def genuine(name: str, actions: tuple[str, ...], seed: int = 0) -> tuple:  # type: ignore[type-arg]
+def genuine(name: str, actions: tuple[str, ...], seed: int = 0) -> tuple:
     return tuple(genuine_sequence(camera(name), actions, start=START, fps=FPS, seed=seed))
 
 
@@ -54,7 +54,7 @@ def verify(
     name: str = LIVENESS_FACES[0],
     now: float = START + 30,
     ttl: float = 60.0,
-) -> FramesVerdict:  # type: ignore[no-untyped-def]
+) -> FramesVerdict:
     return verify_frames(challenge(*actions, ttl=ttl), list(frames), now, reference=template(name))
 
 

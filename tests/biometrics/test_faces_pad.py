@@ -20,12 +20,12 @@ PHOTOS = (
 def test_pad_evaluation_apcer_zero_for_every_species_and_bpcer_within_five_percent() -> None:
     tallies = pe.evaluate([FACES / p for p in PHOTOS], seed=7)
     result = pe.report(tallies)
-    for name, species in result["species"].items():  # type: ignore[union-attr]
+    for name, species in result["species"].items():
         assert species["attempts"] == len(PHOTOS), name
         assert species["apcer"] == 0, (name, species)
     bona_fide = result["bona_fide"]
-    assert bona_fide["attempts"] == len(PHOTOS)  # type: ignore[index]
-    assert bona_fide["bpcer"] <= 0.05, bona_fide  # type: ignore[index,operator]
+    assert bona_fide["attempts"] == len(PHOTOS)
+    assert bona_fide["bpcer"] <= 0.05, bona_fide
 
 
 def test_api_tally_counts_a_receipt_as_an_accepted_attack() -> None:

@@ -10,7 +10,7 @@ checked. A kiosk resident session could not be ended before it expired.
 """
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = "0007d"

@@ -9,7 +9,7 @@ device, and the backend refuses certifications the device did not sign.
 """
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = "0007s"
