@@ -67,7 +67,14 @@ def serve(host: str, port: int, workers: int) -> None:
         log_level="info",
         proxy_headers=bool(trusted),
         forwarded_allow_ips=trusted,
+        # uvicorn kills a worker that does not answer its supervisor's ping within this time;
+        # a certification's face work holds the interpreter for seconds on a busy 2-core
+        # machine, which is slow, not hung (the default of 5 s killed such workers)
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
     )
+
+
+WORKER_HEALTHCHECK_S = 60
 
 
 def forwarded_allow_ips(trusted_proxies: str) -> str:
