@@ -34,13 +34,19 @@ def tilt_photo(image: np.ndarray, amount: float, *, vertical_axis: bool = True) 
     """A flat photo rotated in perspective about its vertical (or horizontal) axis."""
     height, width = image.shape[:2]
     inset = amount * (height if vertical_axis else width) / 2
-    src = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+    src = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
     if vertical_axis:
-        dst = np.float32([[0, 0], [width, inset], [width, height - inset], [0, height]])
+        dst = np.array(
+            [[0, 0], [width, inset], [width, height - inset], [0, height]], dtype=np.float32
+        )
     else:
-        dst = np.float32([[0, 0], [width, 0], [width - inset, height], [inset, height]])
+        dst = np.array(
+            [[0, 0], [width, 0], [width - inset, height], [inset, height]], dtype=np.float32
+        )
     if amount < 0:
-        dst = np.float32([[0, -inset], [width, 0], [width, height], [0, height + inset]])
+        dst = np.array(
+            [[0, -inset], [width, 0], [width, height], [0, height + inset]], dtype=np.float32
+        )
     matrix = cv2.getPerspectiveTransform(src, dst)
     return cv2.warpPerspective(image, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE)
 

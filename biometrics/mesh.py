@@ -47,7 +47,7 @@ class Mesh:
 
 @cache
 def _solution(static: bool) -> Any:
-    from mediapipe.python.solutions import face_mesh
+    from mediapipe.python.solutions import face_mesh  # type: ignore[import-untyped]
 
     return face_mesh.FaceMesh(
         static_image_mode=static,
@@ -95,7 +95,7 @@ class MeshTracker:
     the detector runs again only when it is lost (the kiosk's live preview)."""
 
     def __init__(self) -> None:
-        from mediapipe.python.solutions import face_mesh
+        from mediapipe.python.solutions import face_mesh  # type: ignore[import-untyped]
 
         self._lock = threading.Lock()
         self._solution = face_mesh.FaceMesh(

@@ -118,8 +118,8 @@ def _fit_rms(design: np.ndarray, target: np.ndarray) -> float:
 def _flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     grey_a = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY) if a.ndim == 3 else a
     grey_b = cv2.cvtColor(b, cv2.COLOR_RGB2GRAY) if b.ndim == 3 else b
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    return dis.calc(grey_a, grey_b, None)
+    dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    return np.asarray(dis.calc(grey_a, grey_b, None))  # type: ignore[call-overload]
 
 
 # ---- pictures -------------------------------------------------------------------------
@@ -144,9 +144,11 @@ def aligned_face(frame: np.ndarray, points: np.ndarray, size: int = 48) -> np.nd
     """The face as a size x size grey crop, eyes at fixed places (similarity transform)."""
     right, left = geometry.eye_centres(points)
     mouth = np.asarray(points)[list(geometry.INNER_LIPS), :2].mean(axis=0)
-    src = np.float32([right, left, mouth])
-    dst = np.float32([[0.3 * size, 0.35 * size], [0.7 * size, 0.35 * size], [0.5, 0.78]])
-    dst[2] = [0.5 * size, 0.78 * size]
+    src = np.array([right, left, mouth], dtype=np.float32)
+    dst = np.array(
+        [[0.3 * size, 0.35 * size], [0.7 * size, 0.35 * size], [0.5 * size, 0.78 * size]],
+        dtype=np.float32,
+    )
     matrix, _ = cv2.estimateAffinePartial2D(src, dst)
     grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) if frame.ndim == 3 else frame
     if matrix is None:

@@ -27,7 +27,7 @@ from random import Random
 
 import cv2
 import numpy as np
-from scipy.spatial import Delaunay
+from scipy.spatial import Delaunay  # type: ignore[import-untyped]
 
 from biometrics.mesh import Mesh, face_mesh
 

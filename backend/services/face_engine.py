@@ -230,8 +230,12 @@ def check_liveness(
         # frames from the future were not filmed for this challenge
         return Liveness(False, ["bad_evidence"])
     challenge = liveness.Challenge(
-        challenge_id, nonce, tuple(actions), issued_at.timestamp(), expires_at.timestamp()
-    )  # type: ignore[arg-type]
+        challenge_id,
+        nonce,
+        tuple(actions),  # type: ignore[arg-type]
+        issued_at.timestamp(),
+        expires_at.timestamp(),
+    )
     pairs = [(t, np.zeros((1, 1, 3), np.uint8)) for t, _ in stamped]  # pictures are analysed
     verdict = liveness.verify_frames(
         challenge,
