@@ -7,6 +7,7 @@ NONGBAO_TEST_DATABASE_URL), so nothing of a real county is touched.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -455,6 +456,28 @@ def synthesized_evidence(ch: dict[str, object]) -> str:
     return json.dumps({"frames": frames})
 
 
+@functools.cache
+def _rendered(photo: bytes, actions: tuple[str, ...]) -> tuple[list[bytes], list[float]]:
+    from biometrics.image import load_image
+    from biometrics.sequences import simulated_capture
+
+    frames, items = simulated_capture(load_image(photo), actions, start=0.0)
+    return frames, [float(i["t"]) for i in items]  # type: ignore[arg-type]
+
+
+def live_capture(photo: bytes, ch: dict[str, object], tag: str) -> tuple[list[bytes], str]:
+    """A genuine liveness sequence for the challenge (SYNTHESIZED from the photo by
+    biometrics.sequences: the server measures liveness on the frames), each frame's bytes
+    made unique (a JPEG comment) so that the server measures them again."""
+    from datetime import datetime
+
+    frames, offsets = _rendered(photo, tuple(ch["actions"]))  # type: ignore[arg-type]
+    start = datetime.fromisoformat(str(ch["issued_at"])).timestamp() + 0.3
+    items = [{"t": round(start + o, 3), "sample": i} for i, o in enumerate(offsets)]
+    unique = [unique_jpeg(f, f"{tag} {i}") for i, f in enumerate(frames)]
+    return unique, json.dumps({"frames": items})
+
+
 def _cert_county(url: str, key_file: Path, people: int, enrol_photo: bytes) -> list[dict[str, str]]:
     """`people` pensioners, each with the same enrolled face (stored directly: the bench skips
     the 1:N duplicate search that would hold back every face after the first) and a kiosk of
@@ -526,7 +549,7 @@ async def _certify_load(
                 return 0.0, None
             ch = r.json()
             image = unique_jpeg(photo, tag)
-            evidence = synthesized_evidence(ch)
+            frames, evidence = live_capture(photo, ch, tag)
             key = DeviceKey.from_pem(subject["private_pem"].encode())
             t0 = time.perf_counter()
             r = await client.post(
@@ -539,12 +562,12 @@ async def _certify_load(
                     "nonce": ch["nonce"],
                     "evidence": evidence,
                     "signature": key.sign(
-                        ch["challenge_id"], ch["nonce"], [image], [image], evidence
+                        ch["challenge_id"], ch["nonce"], [image], frames, evidence
                     ),
                 },
                 files=[
                     ("images", ("best.jpg", image, "image/jpeg")),
-                    ("frames", ("f0.jpg", image, "image/jpeg")),
+                    *[("frames", (f"f{i}.jpg", f, "image/jpeg")) for i, f in enumerate(frames)],
                 ],
             )
             took = time.perf_counter() - t0

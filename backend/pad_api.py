@@ -42,7 +42,8 @@ def _made_up_evidence(ch: dict[str, object], landmarks: bool) -> str:
         steps += [{}] * 3 + [peak[action]] * 2 + [{}] * 3
     for values in steps:
         item: dict[str, object] = {"t": round(t, 3), "face": True, "ear": 0.3, "mar": 0.05}
-        item.update(yaw=0.0, aspect=0.6, sample=0, **values)
+        item.update({"yaw": 0.0, "aspect": 0.6, "sample": 0})
+        item.update(values)
         if landmarks:
             item["shape"] = [[0.01 * i, 0.005 * i] for i in range(68)]
         items.append(item)

@@ -37,7 +37,7 @@ from biometrics.tracking import PreviewTracker, box_around
 
 Action = Literal["blink", "turn_left", "turn_right", "open_mouth"]
 ACTIONS: tuple[Action, ...] = ("blink", "turn_left", "turn_right", "open_mouth")
-TURNS = ("turn_left", "turn_right")
+TURNS: tuple[Action, ...] = ("turn_left", "turn_right")
 
 PROMPTS: dict[str, tuple[str, str]] = {
     "blink": ("请眨眨眼", "Please blink"),
@@ -101,9 +101,9 @@ def issue_challenge(
     issued = time.time() if now is None else now
     # every challenge holds a head turn: only a turn shows the face is not a flat picture
     # (blinks and mouths can be edited into a photo in 2-D; parallax cannot, see pad.py)
-    turn = source.choice(TURNS)
-    others = source.sample([a for a in ACTIONS if a != turn], count - 1)
-    actions = [turn, *others]
+    turn: Action = source.choice(TURNS)
+    others: list[Action] = source.sample([a for a in ACTIONS if a != turn], count - 1)
+    actions: list[Action] = [turn, *others]
     source.shuffle(actions)
     return Challenge(
         challenge_id=str(uuid.UUID(int=source.getrandbits(128), version=4)),
