@@ -9,6 +9,7 @@ still unused. With the key, the other checks still hold (one use per nonce, revo
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from tests.backend.cert_helpers import (
     elder,
     enrol_face,
     field_phone,
+    live_capture,
     photo,
     sign,
     synthesized_evidence,
@@ -42,17 +44,18 @@ def refused_signature(r: Any) -> bool:
 
 
 def form(ch: dict[str, Any], pid: str, image: bytes, frame: bytes) -> tuple[dict[str, str], list]:
+    """The device's submission: `image` as the best image and a genuine sequence of the face
+    in `frame` doing the challenge."""
+    frames, items = live_capture(ch, frame)
     data = {
         "person_id": pid,
         "channel": "kiosk",
         "challenge_id": ch["challenge_id"],
         "nonce": ch["nonce"],
-        "evidence": synthesized_evidence(ch),
+        "evidence": json.dumps({"frames": items}),
     }
-    files = [
-        ("images", ("best.jpg", image, "image/jpeg")),
-        ("frames", ("f0.jpg", frame, "image/jpeg")),
-    ]
+    files = [("images", ("best.jpg", image, "image/jpeg"))]
+    files += [("frames", (f"f{i}.jpg", f, "image/jpeg")) for i, f in enumerate(frames)]
     return data, files
 
 
@@ -84,10 +87,10 @@ def test_unsigned_forged_and_foreign_signatures_are_refused_and_change_nothing(a
     assert refused_signature(r), r.text
     # a genuine signature, then the frame swapped for another picture of the person
     signed = sign(kiosk.key, data, files)
-    swapped = [files[0], ("frames", ("f0.jpg", photo(SAME_A_2), "image/jpeg"))]
+    swapped = [files[0], ("frames", ("f0.jpg", photo(SAME_A_2), "image/jpeg")), *files[2:]]
     assert refused_signature(api.client.post(url, headers=kiosk, data=signed, files=swapped))
     # ... the best image swapped, a frame dropped, a frame added, the evidence edited
-    other_best = [("images", ("best.jpg", photo(SAME_A_2), "image/jpeg")), files[1]]
+    other_best = [("images", ("best.jpg", photo(SAME_A_2), "image/jpeg")), *files[1:]]
     assert refused_signature(api.client.post(url, headers=kiosk, data=signed, files=other_best))
     two_frames = [*files, files[1]]
     signed_two = sign(kiosk.key, data, two_frames)

@@ -191,7 +191,8 @@ def test_a_deleted_kiosk_session_no_longer_reads_the_account(api: Api) -> None:
     kiosk, other_kiosk = device(api), device(api, name="kiosk-2")
     token = _open_resident_session(api, kiosk)
     inside = {**kiosk, "X-Resident-Session": token}
-    assert api.client.get(f"/api/v1/persons/{pid}/account", headers=inside).status_code == 200
+    first = api.client.get(f"/api/v1/persons/{pid}/account", headers=inside)
+    assert first.status_code == 200, first.text
     # another kiosk cannot end (or learn about) this kiosk's session
     foreign = api.client.delete(f"/api/v1/kiosk/sessions/{token}", headers=other_kiosk)
     assert foreign.status_code == 404 and foreign.json()["code"] == "kiosk_session_not_found"
