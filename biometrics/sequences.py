@@ -21,7 +21,7 @@ address (docs/certification.md), not these signals.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from random import Random
 
@@ -234,18 +234,34 @@ def genuine_sequence(
     noise: float = 2.0,
 ) -> list[tuple[float, np.ndarray]]:
     """(timestamp, RGB frame) of the photo's face doing `actions` in order, at `fps`."""
+    return list(
+        sequence_frames(
+            image, actions, start=start, fps=fps, seed=seed, renderer=renderer, noise=noise
+        )
+    )
+
+
+def sequence_frames(
+    image: np.ndarray,
+    actions: Sequence[str],
+    *,
+    start: float,
+    fps: float = 8.0,
+    seed: int = 0,
+    renderer: FaceRenderer | None = None,
+    noise: float = 2.0,
+) -> Iterator[tuple[float, np.ndarray]]:
+    """genuine_sequence one frame at a time (a simulated camera plays each as it is made)."""
     face = renderer if renderer is not None else FaceRenderer(image)
     rng = Random(seed)
     nrng = np.random.default_rng(seed)
-    frames: list[tuple[float, np.ndarray]] = []
     for i, pose in enumerate(timeline(actions, fps)):
         shake = (rng.uniform(-0.8, 0.8), rng.uniform(-0.8, 0.8))
         frame = face.render(pose, shake=shake)
         if noise > 0:
             grain = nrng.integers(-round(noise), round(noise) + 1, frame.shape, dtype=np.int16)
             frame = np.clip(frame.astype(np.int16) + grain, 0, 255).astype(np.uint8)
-        frames.append((start + i / fps, frame))
-    return frames
+        yield start + i / fps, frame
 
 
 def camera_frame(image: np.ndarray, *, size: tuple[int, int] = (640, 480)) -> np.ndarray:

@@ -195,6 +195,111 @@ class SimulatedCamera:
         return frame
 
 
+class ChallengeCamera:
+    """A simulated camera with a person in front of it who does what the kiosk asks (the
+    demo kiosk against a real backend, end-to-end tests). Until a challenge starts it shows
+    the person's photos (`show`) in turn; `play(actions)` then shows their face doing the
+    actions, rendered in 3-D from the first photo by biometrics.sequences (frames the
+    server's liveness check accepts; see that module for what they are and are not).
+
+    Paced by the reads, not by the clock: the controller reads at its camera rate `fps` and
+    keeps every other frame (1/7 s apart at least), so the sequence is rendered at the rate
+    of the frames kept (`render_fps`) and each rendered frame is read fps/render_fps times in
+    a row: every one of them is sent, and no part of the playback is skipped however long
+    the reader pauses. Frames are `size`, the kiosk's sample width (at 320x240 the face
+    mesh misses some rendered blinks). Rendering runs ahead on a thread. `actions_shown()`: how many actions
+    the frames read so far have completed."""
+
+    def __init__(
+        self, fps: float = 12.0, render_fps: float = 6.0, size: tuple[int, int] = (480, 360)
+    ) -> None:
+        self.fps, self.render_fps, self.size = fps, render_fps, size
+        self.broken = False
+        self._sequences: Any = importlib.import_module("biometrics.sequences")
+        self._photos: list[np.ndarray] = []
+        self._n = 0
+        self._changed = threading.Condition()
+        self._playing = False
+        self._frames: list[np.ndarray] = []
+        self._ends: list[int] = []  # per action: how many reads until it is complete
+        self._total = 0  # frames in the playback
+        self._repeat = 1  # reads of each frame
+        self._read = 0  # reads of the playback
+        self._generation = 0  # a new play() or show() ends the rendering of the old one
+
+    def show(self, photos: list[np.ndarray]) -> None:
+        """The person now in front of the camera: their RGB photos."""
+        with self._changed:
+            self._photos, self._n, self._playing = list(photos), 0, False
+            self._generation += 1
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        with self._changed:
+            self._playing = False
+            self._generation += 1
+
+    def play(self, actions: tuple[str, ...]) -> None:
+        sequences = self._sequences
+        rate = self.render_fps
+        repeat = max(1, round(self.fps / rate))
+        poses = [len(sequences.action_poses(a, rate)) for a in actions]
+        baseline = len(sequences.timeline((), rate))
+        ends = [baseline + sum(poses[: i + 1]) for i in range(len(actions))]
+        with self._changed:
+            if not self._photos:
+                raise DeviceProblem("nobody in front of the simulated camera")
+            self._generation += 1
+            generation, photo = self._generation, self._photos[0]
+            self._playing, self._frames, self._read = True, [], 0
+            self._repeat, self._ends = repeat, [end * repeat for end in ends]
+            self._total = ends[-1] if ends else baseline
+        threading.Thread(
+            target=self._render,
+            args=(sequences, photo, actions, generation),
+            name="simulated camera rendering",
+            daemon=True,
+        ).start()
+
+    def _render(self, sequences: Any, photo: np.ndarray, actions: Any, generation: int) -> None:
+        image = sequences.camera_frame(photo, size=self.size)
+        rendered = sequences.sequence_frames(image, actions, start=0.0, fps=self.render_fps)
+        for _t, frame in rendered:
+            with self._changed:
+                if generation != self._generation:
+                    return
+                self._frames.append(frame)
+                self._changed.notify_all()
+
+    def actions_shown(self) -> int:
+        with self._changed:
+            return sum(1 for end in self._ends if self._read >= end) if self._playing else 0
+
+    def read(self) -> np.ndarray | None:
+        if self.broken:
+            return None
+        with self._changed:
+            if not self._playing:
+                if not self._photos:
+                    return None
+                self._n += 1
+                return self._photos[(self._n - 1) % len(self._photos)]
+            i = self._read // self._repeat
+            if i >= self._total >= 3:  # played out: sway among the last (neutral) frames
+                i = self._total - 2 - (i - self._total) % 2
+            if (
+                not self._changed.wait_for(
+                    lambda: len(self._frames) > i or not self._playing, timeout=10.0
+                )
+                or not self._playing
+            ):
+                return None
+            self._read += 1
+            return self._frames[i]
+
+
 class HardwareCamera:
     """A camera of `hardware.camera` (opened by `open`, e.g. hardware.config.open_camera):
     opened when the certification starts and closed after it, so the camera light is on only

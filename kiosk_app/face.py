@@ -161,6 +161,28 @@ class SimulatedActionWatcher:
         return done, {"t": wall, "face": True, "ear": 0.3, "mar": 0.1, "yaw": 0.0, "aspect": 0.6}
 
 
+class Playback(Protocol):
+    def play(self, actions: tuple[str, ...]) -> None: ...
+
+    def actions_shown(self) -> int: ...
+
+
+class PlaybackActionWatcher:
+    """For a simulated camera that plays a person doing the challenge (devices.ChallengeCamera):
+    starts the playback when the challenge starts, and sees each action done once the
+    frames of its part of the playback have been shown (tied to the playback, not to the
+    time). The backend measures liveness on the frames; the items here are hints only."""
+
+    def __init__(self, playback: Playback) -> None:
+        self.playback = playback
+
+    def begin(self, actions: tuple[str, ...], wall: float) -> None:
+        self.playback.play(actions)
+
+    def feed(self, frame: np.ndarray, wall: float) -> tuple[int, dict[str, object] | None]:
+        return self.playback.actions_shown(), {"t": wall, "face": True}
+
+
 def open_face_gate(simulate: bool) -> FaceGate:
     return SimulatedFaceGate() if simulate else BiometricsFaceGate()
 

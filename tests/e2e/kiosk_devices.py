@@ -1,94 +1,27 @@
-"""Devices of the kiosk end-to-end test: hardware/'s own simulators, a synthesized liveness
-sequence, and gates that hold the kiosk at each busy moment until its screen is captured.
+"""Devices of the kiosk end-to-end test: hardware/'s own simulators, a person doing the
+challenge in front of a simulated camera, and gates that hold the kiosk at each busy moment
+until its screen is captured.
 
 - card: `hardware.sscard.SimulatedSocialSecurityCardReader` with a card holding the
   resident's ID number and name, behind the kiosk's `HardwareCardSlot` (the same APDUs as a
   real card);
-- camera: `hardware.camera.SimulatedCamera` replaying real photos (../shared/faces), behind
-  the kiosk's `HardwareCamera`;
+- camera: the kiosk's `ChallengeCamera` showing real photos (../shared/faces) until the
+  liveness check starts, then a GENUINE-LOOKING SEQUENCE of the first photo's face doing the
+  challenge's actions, rendered in 3-D by `biometrics.sequences` (there is no video of a
+  resident blinking or turning), which the backend measures as it would a real camera's;
+  the kiosk's `PlaybackActionWatcher` sees each action done when its frames have been shown;
 - printer: `hardware.printer.SimulatedPrinter` writing the ESC/POS job and a PNG preview of
-  each receipt, behind the kiosk's `HardwarePrinter`;
-- liveness: there is no video of a resident blinking or turning, so the per-frame numbers
-  (eye and mouth ratios, yaw) are SYNTHESIZED from the challenge, while the frames the kiosk
-  samples and sends are the real photos, from which the backend computes the identity
-  descriptors itself. The kiosk's own `BiometricsActionWatcher` (and so a real
-  `biometrics.liveness.LivenessSession`) follows the synthesized numbers.
+  each receipt, behind the kiosk's `HardwarePrinter`.
 """
 
 from __future__ import annotations
 
 import threading
-import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from kiosk_app.face import BiometricsActionWatcher
-
-NEUTRAL = {"ear": 0.30, "mar": 0.10, "yaw": 0.0, "aspect": 1.0}
-ACTION = {
-    "blink": {"ear": 0.12},
-    "turn_left": {"yaw": 22.0},
-    "turn_right": {"yaw": -22.0},
-    "open_mouth": {"mar": 0.40},
-}
-BASELINE = 3  # neutral frames before the first action
-LEAD = 6  # neutral frames before each action (two of them are sampled as pictures)
-TRAIL = 3  # neutral frames after the last action (back to facing the camera)
-
-
-def synthesized_schedule(actions: Sequence[str]) -> list[dict[str, float]]:
-    """The per-frame numbers of someone who does each action once, facing the camera
-    between actions."""
-    frames = [dict(NEUTRAL) for _ in range(BASELINE)]
-    for action in actions:
-        frames += [dict(NEUTRAL) for _ in range(LEAD)]
-        frames.append({**NEUTRAL, **ACTION[action]})
-    frames += [dict(NEUTRAL) for _ in range(TRAIL)]
-    return frames
-
-
-class _SynthesizedMeasure:
-    """Stands in for `biometrics.liveness` inside the kiosk's watcher: the real module's
-    Challenge, LivenessSession and ACTIONS, but `measure` gives the synthesized numbers."""
-
-    def __init__(self, real: Any) -> None:
-        self.real = real
-        self.schedule: list[dict[str, float]] = []
-        self.n = 0
-        self.module = types.SimpleNamespace(
-            ACTIONS=real.ACTIONS,
-            Challenge=real.Challenge,
-            LivenessSession=real.LivenessSession,
-            measure=self.measure,
-        )
-
-    def begin(self, actions: Sequence[str]) -> None:
-        self.schedule, self.n = synthesized_schedule(actions), 0
-
-    def measure(self, frame: np.ndarray, timestamp: float, **_kw: Any) -> Any:
-        from biometrics.detection import Box
-
-        values = self.schedule[self.n] if self.n < len(self.schedule) else NEUTRAL
-        self.n += 1
-        h, w = frame.shape[:2]
-        return self.real.FrameMeasurement(timestamp=timestamp, box=Box(0, 0, w, h), **values)
-
-
-class SynthesizedActionWatcher(BiometricsActionWatcher):
-    """The kiosk's watcher, fed synthesized per-frame numbers (see the module docstring)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._synth = _SynthesizedMeasure(self._liveness)
-        self._liveness = self._synth.module
-
-    def begin(self, actions: tuple[str, ...], wall: float) -> None:
-        self._synth.begin(actions)
-        super().begin(actions, wall)
-
 
 # ------------------------------------------------------------------ gates
 
@@ -158,13 +91,19 @@ class FirstFrameGate:
         self.inner.begin(actions, wall)
 
     def feed(self, frame: np.ndarray, wall: float) -> Any:
-        self._hold()
+        if self._hold():
+            # the held frame is stale when the test lets it go, and the backend refuses a
+            # gap over 0.5 s between liveness frames: it is not evidence (no measurement,
+            # so the kiosk does not send it); the playback goes on with the next frame
+            return 0, None
         return self.inner.feed(frame, wall)
 
-    def _hold(self) -> None:
+    def _hold(self) -> bool:
         if self._armed:
             self._armed = False
             self.gates.wait(self.name)
+            return True
+        return False
 
 
 # ------------------------------------------------------------------ hardware simulators
@@ -190,19 +129,14 @@ def ssc_fixture(id_number: str, name: str, card_number: str) -> Any:
     return SscFixture.from_dict(values)
 
 
-class PhotoCamera:
-    """Opens hardware's SimulatedCamera on the photos the test chose for the person now in
-    front of the kiosk (`photos` may change between visits)."""
+def load_photos(paths: list[Path]) -> list[np.ndarray]:
+    """The photos as a camera gives them (RGB)."""
+    import cv2
 
-    def __init__(self, fps: float = 8.0) -> None:
-        self.fps = fps
-        self.photos: list[Path] = []
-        self.opened: list[list[str]] = []
-
-    def open(self) -> Any:
-        from hardware.camera import SimulatedCamera
-
-        if not self.photos:
-            raise RuntimeError("no photos in front of the camera")
-        self.opened.append([p.name for p in self.photos])
-        return SimulatedCamera(list(self.photos), fps=self.fps)
+    photos = []
+    for path in paths:
+        bgr = cv2.imread(str(path))
+        if bgr is None:
+            raise RuntimeError(f"cannot read {path}")
+        photos.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    return photos

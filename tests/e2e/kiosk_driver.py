@@ -1,6 +1,6 @@
 """Runs the REAL Kivy kiosk (threaded controller, real clock, HttpKioskBackend against a live
-backend) with hardware's simulated card reader, camera and printer, and walks it through a
-plan of visits, capturing every screen. Needs a display (the test runs it under xvfb-run).
+backend) with hardware's simulated card reader and printer and the kiosk's simulated camera
+(a person doing the challenge: tests/e2e/kiosk_devices.py), and walks it through a plan of visits, capturing every screen. Needs a display (the test runs it under xvfb-run).
 
     python -m tests.e2e.kiosk_driver PLAN.json
 
@@ -42,18 +42,12 @@ def main(argv: list[str]) -> int:
     from kiosk_app.backend import HttpKioskBackend, Refused, Unreachable
     from kiosk_app.config import KioskConfig
     from kiosk_app.controller import KioskController
-    from kiosk_app.devices import HardwareCamera, HardwareCardSlot, HardwarePrinter
-    from kiosk_app.face import BiometricsFaceGate
+    from kiosk_app.devices import ChallengeCamera, HardwareCardSlot, HardwarePrinter
+    from kiosk_app.face import BiometricsFaceGate, PlaybackActionWatcher
     from kiosk_app.flow import KioskFlow
     from kiosk_app.models import CardKind
     from kiosk_app.screenshots import check_layout
-    from tests.e2e.kiosk_devices import (
-        FirstFrameGate,
-        Gates,
-        PhotoCamera,
-        SynthesizedActionWatcher,
-        ssc_fixture,
-    )
+    from tests.e2e.kiosk_devices import FirstFrameGate, Gates, load_photos, ssc_fixture
 
     out = Path(plan["out"])
     out.mkdir(parents=True, exist_ok=True)
@@ -99,8 +93,8 @@ def main(argv: list[str]) -> int:
     reader = SimulatedSocialSecurityCardReader()
     slot = HardwareCardSlot({CardKind.SOCIAL_SECURITY: reader})
     slot.read = gates.wrap("read_card", slot.read)  # type: ignore[method-assign]  # recorded/gated
-    photos = PhotoCamera()
-    camera = HardwareCamera(photos.open)
+    camera = ChallengeCamera()
+    shown: list[list[str]] = []
     paper = HardwareSimulatedPrinter(out_dir=plan["receipts"])
     printer = HardwarePrinter(paper)
     printer.print_receipt = gates.wrap("print", printer.print_receipt)  # type: ignore[method-assign]  # recorded/gated
@@ -111,9 +105,10 @@ def main(argv: list[str]) -> int:
         camera,
         printer,
         FirstFrameGate(BiometricsFaceGate(), gates, "assess"),
-        FirstFrameGate(SynthesizedActionWatcher(), gates, "watch"),
+        FirstFrameGate(PlaybackActionWatcher(camera), gates, "watch"),
         mode="thread",
     )
+    camera.fps = controller.camera_fps  # one new frame per read: rendered at the read rate
     app = KioskApp(controller, landscape=orientation == "landscape")
 
     steps: list[tuple[int, list[Any]]] = [
@@ -132,7 +127,7 @@ def main(argv: list[str]) -> int:
     def finish(error: str | None = None) -> None:
         report["error"] = error
         report["gates"] = gates.log
-        report["camera_opened"] = photos.opened
+        report["camera_shown"] = shown
         report["final_screen"] = str(flow.screen)
         (out / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=1))
         gates.release()
@@ -156,7 +151,9 @@ def main(argv: list[str]) -> int:
     def act(visit: int, action: str) -> None:
         card = plan["visits"][visit]["card"]
         if action == "insert":
-            photos.photos = [Path(p) for p in plan["visits"][visit]["photos"]]
+            photos = [Path(p) for p in plan["visits"][visit]["photos"]]
+            camera.show(load_photos(photos))
+            shown.append([p.name for p in photos])
             reader.insert(ssc_fixture(card["id_number"], card["name"], card["card_number"]))
         elif action == "remove":
             reader.remove()

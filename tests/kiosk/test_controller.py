@@ -155,7 +155,7 @@ def test_broken_camera_is_reported_after_three_seconds_of_nothing(clock: FakeClo
     c.dispatch(f.Tap("certify"))
     c.pump()
     camera.broken = True
-    for _ in range(29):
+    for _ in range(int(c.camera_fps * 3) - 1):  # 3 s of camera steps, less one
         c.camera_step()
     c.pump()
     assert c.flow.screen == S.CAMERA
