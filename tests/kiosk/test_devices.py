@@ -182,7 +182,7 @@ def test_biometrics_action_watcher_on_a_still_photo_and_an_unknown_action() -> N
     first = results[0][1]
     assert first is not None and first["face"] is True and first["t"] == 1000.0
     assert {"ear", "mar", "yaw", "aspect"} <= set(first)
-    assert isinstance(first["shape"], list) and len(first["shape"]) == 68
+    assert isinstance(first["shape"], list) and len(first["shape"]) == 468  # the face mesh
     watcher.begin(("blink", "wave_hand"), 0.0)  # an action biometrics does not know
     assert watcher.feed(photo, 0.0)[0] == 0
     assert watcher.feed(photo, 0.1)[0] == 1  # the timed fallback
