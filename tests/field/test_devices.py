@@ -80,13 +80,13 @@ def test_the_sequence_camera_plays_the_challenge_and_the_server_accepts_it() -> 
     reports each action once its part has been fed, with the frames' capture times; what
     the flow would sample passes the server's own liveness measurement."""
     from biometrics.image import load_image
-    from biometrics.liveness import Challenge, verify_frames
+    from biometrics.liveness import Action, Challenge, verify_frames
     from client import clock
     from field_app.devices import SequenceCamera, encode_jpeg
     from field_app.flow import SAMPLE_INTERVAL_S
     from tests.e2e.test_field_e2e import lfw
 
-    actions = ("blink", "turn_left")
+    actions: tuple[Action, ...] = ("blink", "turn_left")
     watcher = SimulatedWatcher()
     camera = SequenceCamera(lfw(SAME_A), watcher)
     try:
