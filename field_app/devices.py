@@ -128,7 +128,7 @@ class SequenceCamera:
 
     def __init__(
         self,
-        photo: str | Path,
+        photo: str | Path | np.ndarray,
         watcher: SimulatedWatcher,
         *,
         fps: float = 6.0,
@@ -137,10 +137,13 @@ class SequenceCamera:
     ) -> None:
         import cv2
 
-        still = cv2.imread(str(photo), cv2.IMREAD_COLOR)
-        if still is None:
-            raise ValueError(f"cannot read the photo {photo}")
-        self.still = np.ascontiguousarray(cv2.cvtColor(still, cv2.COLOR_BGR2RGB))
+        if isinstance(photo, np.ndarray):  # RGB already
+            self.still = np.ascontiguousarray(photo)
+        else:
+            still = cv2.imread(str(photo), cv2.IMREAD_COLOR)
+            if still is None:
+                raise ValueError(f"cannot read the photo {photo}")
+            self.still = np.ascontiguousarray(cv2.cvtColor(still, cv2.COLOR_BGR2RGB))
         self.fps, self.size, self.tick_s = fps, size, tick_s
         self._frames: list[tuple[float, np.ndarray]] = []
         self._ends: list[int] = []  # per action: the playback index after its last frame
