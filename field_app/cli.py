@@ -10,6 +10,7 @@ import click
 
 if TYPE_CHECKING:
     from field_app.app import FieldApp
+    from field_app.devices import SequenceCamera
     from field_app.flow import Fix
     from hardware.camera import BackgroundCamera
     from hardware.idcard import SerialIdCardReader
@@ -63,12 +64,22 @@ def build(
     from field_app.flow import FieldFlow
     from field_app.session import FieldSession
     from field_app.store import DeviceStore
+    from hardware.camera import IMAGE_SUFFIXES
 
     store = DeviceStore(data_dir / "field.sqlite3")
     flow = FieldFlow(
         FieldSession(store), build_devices(simulate, parse_position(position)), base_url=backend_url
     )
-    camera = open_camera(simulate, camera_media)
+    camera: BackgroundCamera | SequenceCamera | None
+    if simulate and camera_media is not None and camera_media.suffix.lower() in IMAGE_SUFFIXES:
+        # one photo of a face: the face does each visit's challenge in 3-D, as the backend
+        # measures it (a still photo is refused)
+        from field_app.devices import SequenceCamera, SimulatedWatcher
+
+        assert isinstance(flow.dev.watcher, SimulatedWatcher)
+        camera = SequenceCamera(camera_media, flow.dev.watcher)
+    else:
+        camera = open_camera(simulate, camera_media)
     reader = open_reader(simulate)
     return FieldApp(flow, camera=camera, id_reader=reader, landscape=tablet)
 
@@ -123,7 +134,7 @@ def open_reader(simulate: bool) -> SerialIdCardReader | None:
 @click.option(
     "--camera-media",
     type=click.Path(exists=True, path_type=Path),
-    help="Play these images or this video as the camera.",
+    help="Play these images or this video as the camera (with --simulate, one photo of a face: it does each challenge in 3-D).",
 )
 @click.option(
     "--show-key",

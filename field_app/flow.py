@@ -371,11 +371,14 @@ class FieldFlow:
         done, item = self.dev.watcher.feed(image, now)
         f.want_sample = f.want_sample or done > f.actions_done
         if item is not None:
-            if now - f.last_sample_at >= SAMPLE_INTERVAL_S and len(f.samples) < MAX_SAMPLES:
+            # the frame's capture time, as the watcher stamped it (the time it is analysed
+            # here may lag behind)
+            at = float(item.get("t", now))
+            if at - f.last_sample_at >= SAMPLE_INTERVAL_S and len(f.samples) < MAX_SAMPLES:
                 # the backend measures liveness and identity itself on these frames
                 f.samples.append(self.dev.encode(fit_within(image, MAX_FRAME_SIDES)))
-                item = {**item, "t": now, "sample": len(f.samples) - 1}
-                f.last_sample_at = now
+                item = {**item, "t": at, "sample": len(f.samples) - 1}
+                f.last_sample_at = at
             f.items.append(item)
         f.actions_done = done
         total = len(f.challenge.actions)

@@ -26,7 +26,7 @@ Step = tuple[str, Any]
 
 
 def script(app: Any, args: argparse.Namespace) -> Iterator[Step]:
-    from hardware.camera import SimulatedCamera
+    from field_app.devices import SequenceCamera, SimulatedWatcher
 
     flow = app.flow
 
@@ -51,7 +51,9 @@ def script(app: Any, args: argparse.Namespace) -> Iterator[Step]:
         app.tap(f"person:{pid}")
         if n == 0:
             yield "shot", "person"
-        app.camera = SimulatedCamera(photo, fps=10)
+        assert isinstance(flow.dev.watcher, SimulatedWatcher)
+        # the photo's face, doing the visit's challenge in 3-D when the liveness step starts
+        app.camera = SequenceCamera(photo, flow.dev.watcher)
         app.tap("start_face")
         yield "wait", lambda: flow.screen == "face" and (flow.draft.face.phase == "liveness")
         if n == 0:

@@ -4,6 +4,7 @@ preliminary distance, and liveness watching that a still photo cannot satisfy.""
 from __future__ import annotations
 
 import base64
+from itertools import pairwise
 
 import numpy as np
 
@@ -52,7 +53,7 @@ def test_a_still_photo_never_completes_an_action_but_is_measured() -> None:
     assert (
         item is not None
         and item["face"] is True
-        and len(item["shape"]) == 68
+        and len(item["shape"]) == 468  # the normalised face mesh (biometrics.liveness)
         and 0 < item["ear"] < 1
     )
 
@@ -72,3 +73,48 @@ def test_locations() -> None:
     assert FixedLocator(None).fix() is None
     assert open_locator(False, Fix(1.0, 2.0, 3.0)).fix() == Fix(1.0, 2.0, 3.0)
     assert open_locator(False, None).fix() is None  # no GPS on this machine: no made-up position
+
+
+def test_the_sequence_camera_plays_the_challenge_and_the_server_accepts_it() -> None:
+    """The simulated camera plays the photo's face doing the challenge in 3-D; the watcher
+    reports each action once its part has been fed, with the frames' capture times; what
+    the flow would sample passes the server's own liveness measurement."""
+    from biometrics.image import load_image
+    from biometrics.liveness import Action, Challenge, verify_frames
+    from client import clock
+    from field_app.devices import SequenceCamera, encode_jpeg
+    from field_app.flow import SAMPLE_INTERVAL_S
+    from tests.e2e.test_field_e2e import lfw
+
+    actions: tuple[Action, ...] = ("blink", "turn_left")
+    watcher = SimulatedWatcher()
+    camera = SequenceCamera(lfw(SAME_A), watcher)
+    try:
+        still = camera.latest()
+        assert still is not None and watcher.feed(still.image, 0.0) == (0, None)
+        watcher.begin(actions, clock.timestamp())
+        frames: list[tuple[float, np.ndarray]] = []
+        progress: list[int] = []
+        last_index = -1
+        for _ in range(100_000):  # bounded; the playback waits for each frame to be fed
+            frame = camera.latest()
+            if frame is None or frame.index == last_index:
+                camera._stopped.wait(0.01)
+                continue
+            last_index = frame.index
+            done, item = watcher.feed(frame.image, clock.timestamp())
+            if item is not None:
+                # as the server gets it: the JPEG the app sends
+                frames.append((item["t"], load_image(encode_jpeg(frame.image))))
+                progress.append(done)
+            if done == len(actions):
+                break
+    finally:
+        camera.close()
+    stamps = [t for t, _ in frames]
+    assert all(b - a >= SAMPLE_INTERVAL_S for a, b in pairwise(stamps))
+    assert stamps[-1] <= clock.timestamp()  # capture times, never ahead of the clock
+    assert progress == sorted(progress) and progress[-1] == 2 and progress[0] == 0
+    challenge = Challenge("c", "n", actions, stamps[0] - 60, stamps[0] + 3600)
+    verdict = verify_frames(challenge, frames, clock.timestamp())
+    assert verdict.result.passed, verdict

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ import numpy as np
 import pytest
 
 from field_app.client import FieldClient, Problem
-from field_app.devices import AlwaysGoodGate, SimulatedWatcher, encode_jpeg
+from field_app.devices import AlwaysGoodGate, SequenceCamera, SimulatedWatcher, encode_jpeg
 from field_app.flow import Devices, FieldFlow
 from field_app.session import FieldSession
 from field_app.store import DeviceStore
@@ -231,6 +233,30 @@ def rgb(name: str) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+def show_face(flow: FieldFlow, image: np.ndarray, tick: Callable[[], None]) -> None:
+    """The simulated camera in front of a photo's face (`SequenceCamera`: the face does the
+    challenge's actions in 3-D once the liveness step starts), each new frame into the flow
+    until the face check ends. The playback waits for each frame to be fed: no timing."""
+    watcher = flow.dev.watcher
+    assert isinstance(watcher, SimulatedWatcher)
+    camera = SequenceCamera(image, watcher)
+    try:
+        seen = -1
+        for _ in range(1_000_000):  # bounded; ends when the flow leaves the face screen
+            frame = camera.latest()
+            if flow.screen != "face":
+                return
+            if frame is None or frame.index == seen:
+                time.sleep(0.01)
+                continue
+            seen = frame.index
+            flow.frame(frame.image)
+            tick()
+        raise AssertionError("the face check never ended")
+    finally:
+        camera.close()
+
+
 def real_session(api: Api, tmp_path: Path, clock: FakeClock) -> FieldSession:
     from field_app import vault as vlt
 
@@ -267,12 +293,7 @@ def face_visit(session: FieldSession, clock: Any, person_id: str, photo: str) ->
     )
     flow.screen = "list"
     assert flow.select(person_id) and flow.start_face()
-    image = rgb(photo)
-    for _ in range(40):
-        if flow.screen != "face":
-            break
-        flow.frame(image)
-        clock.advance(0.05)  # frames come in time order; the backend checks it
+    show_face(flow, rgb(photo), lambda: clock.advance(0.05))
     flow.to_attest()
     cid = flow.save_certification(True, "卧床多年")
     assert cid
