@@ -208,7 +208,7 @@ class SequenceCamera:
     def _publish(self, image: np.ndarray) -> None:
         from hardware.camera import Frame
 
-        self._latest = Frame(image, time.time(), self._count)
+        self._latest = Frame(image, clock.timestamp(), self._count)
         self._count += 1
 
     def _run(self) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
 import httpx
 
 from client.capture import DeviceKey
-from tests.backend.cert_helpers import ENROL_A, SAME_A, photo, sign, synthesized_evidence
+from tests.backend.cert_helpers import ENROL_A, SAME_A, live_capture, photo, sign
 from tests.backend.conftest import PASSWORD, bootstrap, valid_id
 from tests.live import live_server
 
@@ -58,17 +59,16 @@ def test_two_racing_submissions_of_one_challenge_certify_once(db_url: str, tmp_p
             ).json()["token"]
         }
         ch = httpx.post(f"{base}/api/v1/challenges", headers=kiosk, json={"person_id": pid}).json()
+        frames, items = live_capture(ch, photo(SAME_A))
         data = {
             "person_id": pid,
             "channel": "kiosk",
             "challenge_id": ch["challenge_id"],
             "nonce": ch["nonce"],
-            "evidence": synthesized_evidence(ch),
+            "evidence": json.dumps({"frames": items}),
         }
-        files = [
-            ("images", ("c.jpg", photo(SAME_A), "image/jpeg")),
-            ("frames", ("f.jpg", photo(SAME_A), "image/jpeg")),
-        ]
+        files = [("images", ("c.jpg", photo(SAME_A), "image/jpeg"))]
+        files += [("frames", (f"f{i}.jpg", f, "image/jpeg")) for i, f in enumerate(frames)]
         data = sign(key, data, files)
         barrier = threading.Barrier(2)
         codes: list[int] = []

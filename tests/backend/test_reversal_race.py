@@ -55,14 +55,31 @@ def test_parallel_reversals_answer_once(db_url: str, tmp_path: Path) -> None:
                 return client.post(url, headers=headers, json={"reason": "wrong year"})
 
         with ThreadPoolExecutor(CALLERS) as pool:
-            answers = list(pool.map(reverse, range(CALLERS)))
+            proposals = list(pool.map(reverse, range(CALLERS)))
+        # four eyes: one proposal waits for a second clerk; the twins are told it already waits
+        statuses = sorted(r.status_code for r in proposals)
+        assert statuses == [202] + [409] * (CALLERS - 1), [r.text for r in proposals]
+        assert {r.json()["code"] for r in proposals if r.status_code == 409} == {"already_proposed"}
+        request_id = next(r for r in proposals if r.status_code == 202).json()["request_id"]
+        checker = httpx.post(
+            f"{base}/api/v1/auth/token", data={"username": "clerk2", "password": PASSWORD}
+        ).json()["access_token"]
+        confirm_url = f"{base}/api/v1/approvals/{request_id}/confirm"
+
+        def confirm(_: int) -> httpx.Response:
+            with httpx.Client(timeout=120) as client:
+                start.wait()
+                return client.post(
+                    confirm_url, headers={"Authorization": f"Bearer {checker}"}, json={}
+                )
+
+        with ThreadPoolExecutor(CALLERS) as pool:
+            answers = list(pool.map(confirm, range(CALLERS)))
         account = httpx.get(f"{base}/api/v1/persons/{person}/account", headers=headers).json()
 
-    statuses = sorted(r.status_code for r in answers)
-    assert statuses == [200] + [409] * (CALLERS - 1), [r.text for r in answers]
-    assert {r.json()["code"] for r in answers if r.status_code == 409} == {"already_reversed"}
-    winner = next(r for r in answers if r.status_code == 200).json()
-    assert winner["reversed"] is True
+    assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
+    first = [r for r in answers if r.headers.get("Idempotent-Replayed") != "true"]
+    assert len(first) == 1, [r.text for r in answers]  # one confirmation acted; the rest replay
     assert account["balance_fen"] == 0  # the money moved back once, not 16 times
     with engine_for(db_url).connect() as conn:
         reversals = conn.execute(

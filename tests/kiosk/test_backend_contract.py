@@ -16,6 +16,7 @@ import pytest
 from client import clock
 from kiosk_app.backend import HttpKioskBackend, Refused
 from kiosk_app.models import CardInfo, CardKind, LivenessEvidence
+from tests.liveness_frames import genuine_capture
 
 NEUTRAL = {"face": True, "ear": 0.30, "mar": 0.10, "yaw": 0.0, "aspect": 1.0}
 ACTION = {"blink": {"ear": 0.12}, "turn_left": {"yaw": 22.0}, "turn_right": {"yaw": -22.0}}
@@ -80,15 +81,14 @@ def test_session_account_challenge_certification(world: dict) -> None:
     assert account.balance_fen >= 0
     challenge = backend.get_challenge(resident)
     assert 2 <= len(challenge.actions) <= 4
+    # the face doing the challenge (the server measures liveness on the frames themselves)
+    frames, items = genuine_capture(photo(SAME_A), challenge.actions, clock.timestamp())
+    hints: list[dict[str, object]] = [{**i} for i in items]
     evidence = LivenessEvidence(
-        challenge.challenge_id,
-        challenge.nonce,
-        challenge.actions,
-        (),
-        measurements(challenge.actions),
+        challenge.challenge_id, challenge.nonce, challenge.actions, (), tuple(hints)
     )
     result = backend.submit_certification(
-        resident, [photo(SAME_A)], [photo(SAME_A)], evidence, "kiosk-contract-1"
+        resident, [photo(SAME_A)], frames, evidence, "kiosk-contract-1"
     )
     assert result.outcome == "passed", result
     assert result.valid_until is not None and result.receipt is not None

@@ -36,6 +36,7 @@ def _county(api: Api, db_url: str) -> tuple[str, str]:
         assert r.status_code == 201, r.text
     run = api.post("/api/v1/payroll-runs", json={"period": "2010-08", "run_on": "2010-08-20"})
     assert run.status_code == 201, run.text
+    api.approve_run(run.json()["run_id"])  # a second admin releases it: then its bank file
     with engine_for(db_url).begin() as conn:
         conn.execute(
             sa.text("UPDATE village SET name = :n WHERE code = 'V001'"), {"n": "东\x1b村\x07"}
