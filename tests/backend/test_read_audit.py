@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -29,6 +29,7 @@ YOUNG = valid_id("110105", "19700101", "031")
 PHONE = "13912345678"
 BANK = "6222 0212 3456 7890"
 STAFF_ROLES = ("admin", "clerk", "reviewer", "auditor", "field_worker")
+_TOMORROW = (date.today() + timedelta(days=1)).isoformat()  # a change starts today or later
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 # Routes that show no one's personal data: the API's own list, plus the app's plumbing.
@@ -61,6 +62,7 @@ def _seed(api: Api, db_url: str) -> dict[str, str]:
     young = api.enrol(YOUNG, name="李小四")
     assert api.pay(young, 2011, 10000, "2011-03-01").status_code == 201
     run_id = run(api, "2010-08")["run_id"]
+    api.approve_run(run_id)  # four eyes: a second admin releases the run (and its bank file)
     r = api.post(
         f"/api/v1/persons/{pid}/suspensions",
         "clerk",
@@ -75,6 +77,17 @@ def _seed(api: Api, db_url: str) -> dict[str, str]:
     )
     assert r.status_code == 201, r.text
     doc_id = r.json()["document_id"]
+    # four eyes: a reported death waits for a second person; so does a new bank account
+    r = api.post(f"/api/v1/persons/{young}/death", "clerk", json={"date_of_death": "2011-05-01"})
+    assert r.status_code == 202, r.text
+    termination_id = r.json()["termination_id"]
+    r = api.post(
+        f"/api/v1/persons/{pid}/bank-account",
+        "clerk",
+        json={"bank_account": "6222 0299 8888 7777", "effective_on": _TOMORROW, "reason": "换卡"},
+    )
+    assert r.status_code == 202, r.text
+    request_id = r.json()["request_id"]
     with session_scope(engine_for(db_url)) as s:
         s.add(
             ReviewCase(
@@ -90,6 +103,8 @@ def _seed(api: Api, db_url: str) -> dict[str, str]:
         "run_id": run_id,
         "doc_id": doc_id,
         "case_id": "case-walk-1",
+        "termination_id": termination_id,
+        "request_id": request_id,
         "year": "2010",
         "id_number": OLD,
     }
@@ -234,6 +249,17 @@ SELF_AUDITED_WRITES: dict[str, str] = {
     "POST /console/login": "console.login event",
     "POST /console/logout": "deletes the cookie: shows no data",
     "POST /console/cases/{case_id}/decision": "review.decide: review.decision event",
+    "POST /api/v1/terminations/{termination_id}/confirm": "terminations.confirm: "
+    "termination.confirm event (a replay writes none)",
+    "POST /api/v1/terminations/{termination_id}/reject": "terminations.reject: "
+    "termination.reject event",
+    "POST /api/v1/terminations/{termination_id}/reinstate": "terminations.reinstate: "
+    "termination.reinstate.propose / termination.reinstate event",
+    "POST /api/v1/approvals/{request_id}/confirm": "four_eyes.confirm: <kind>.confirm event "
+    "(a replay writes none)",
+    "POST /api/v1/approvals/{request_id}/reject": "four_eyes.reject: <kind>.reject event",
+    "POST /api/v1/persons/{person_id}/bank-account": "four_eyes.propose_bank_account: "
+    "bank_account.propose event",
 }
 
 
