@@ -93,7 +93,7 @@ def test_session_account_challenge_certification(world: dict) -> None:
     assert result.outcome == "passed", result
     assert result.valid_until is not None and result.receipt is not None
     again = backend.submit_certification(
-        resident, [photo(SAME_A)], [photo(SAME_A)], evidence, "kiosk-contract-1"
+        resident, [photo(SAME_A)], frames, evidence, "kiosk-contract-1"
     )
     assert again.certification_id == result.certification_id  # idempotent retry
 
