@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,7 +38,11 @@ def open_session(ctx: Ctx, person_id: str, now: float | None = None) -> tuple[st
     exp = int((now or clock.timestamp()) + TTL_SECONDS)
     body = (
         base64.urlsafe_b64encode(
-            json.dumps({"p": person_id, "d": ctx.actor.device_id, "e": exp}).encode()
+            # "n": each session its own token, so a session opened again in the same second
+            # is not the one just ended (the ended list is keyed by the token)
+            json.dumps(
+                {"p": person_id, "d": ctx.actor.device_id, "e": exp, "n": secrets.token_hex(8)}
+            ).encode()
         )
         .decode()
         .rstrip("=")
