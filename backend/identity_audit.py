@@ -5,9 +5,13 @@ digits (`１１０１０５…`) or Arabic-Indic digits was stored and hashed as
 could be enrolled twice. This module finds such records; migration 0007b runs it once and
   - rewrites a lone record to the canonical form (new ciphertext and lookup hash), so that the
     person is found again by their number;
-  - leaves every record of a group of people that share one canonical number as it is, prints
-    the group, and opens a review case (reason `duplicate_id_number`) for each record beside
-    the one kept, so that a reviewer cancels the wrong record (and recovers any double payment).
+  - keeps the first record of a group of people that share one canonical number (the one
+    already in ASCII, else the oldest; brought to the canonical form), prints the group, and for
+    each record beside it opens a review case (reason `duplicate_id_number`) and a payment hold
+    (a suspension with the same reason), so that the payroll pays one person once from then on.
+    A reviewer cancels the wrong record (and recovers any double payment from before); the hold
+    is lifted, by two people, only once no other live record has the number
+    (services/suspensions.check_liftable).
 It never fails the upgrade: a record that cannot be read is reported and skipped.
 """
 
@@ -21,7 +25,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from backend import clock
+from backend import clock, months
 from backend.crypto import Keyring
 
 REASON = "duplicate_id_number"
@@ -82,14 +86,18 @@ def audit(conn: sa.Connection, keyring: Keyring, say: Callable[[str], None]) -> 
                 found.rewritten.append(members[0].person_id)
             continue
         kept, others = members[0], members[1:]
+        if kept.number != canonical:  # so that the kept record is the one found by its number
+            _rewrite(conn, keyring, kept.person_id, canonical)
+            found.rewritten.append(kept.person_id)
         found.duplicates.append([kept.person_id] + [o.person_id for o in others])
         say(
             f"identity check: DUPLICATE: persons {kept.person_id} (kept), "
             f"{', '.join(o.person_id for o in others)} share one ID number "
-            f"(ending {canonical[-4:]}); a review case was opened for each duplicate"
+            f"(ending {canonical[-4:]}); each duplicate's payments are held and a review case opened"
         )
         for other in others:
             _open_case(conn, other.person_id, kept.person_id)
+            _hold(conn, other.person_id, kept.person_id)
     say(
         f"identity check: {found.checked} people checked, {len(found.rewritten)} numbers "
         f"rewritten to ASCII, {len(found.duplicates)} duplicate group(s), "
@@ -125,4 +133,29 @@ def _open_case(conn: sa.Connection, person_id: str, kept_id: str) -> None:
             ),
             "created_at": clock.now(),
         },
+    )
+
+
+def _hold(conn: sa.Connection, person_id: str, kept_id: str) -> None:
+    """No payroll pays a person with an open suspension, so the one person is paid once."""
+    conn.execute(
+        sa.text(
+            "INSERT INTO suspension (id, person_id, reason, from_month, arrears, note, created_by, created_at) "
+            "VALUES (:id, :person_id, :reason, :from_month, :arrears, :note, 'system:migration-0007b', :now)"
+        ),
+        {
+            "id": "sus-" + uuid.uuid4().hex[:24],
+            "person_id": person_id,
+            "reason": REASON,
+            "from_month": months.of(clock.today()),
+            # if this record turns out to be the right one (the other is cancelled), its held
+            # months are paid back; while held, the other record is the one paid
+            "arrears": True,
+            "note": f"same ID number as person {kept_id}: held until the wrong record is cancelled",
+            "now": clock.now(),
+        },
+    )
+    conn.execute(
+        sa.text("UPDATE person SET status = 'suspended' WHERE id = :id AND status = 'receiving'"),
+        {"id": person_id},
     )

@@ -36,10 +36,12 @@ from backend.models import (
 )
 from backend.services import audit, awards, contributions, registry, suspensions
 from backend.services.context import Actor, Ctx
-from backend.services.terminations import SamePerson, not_pending
+from backend.services.maker_checker import require_second_person
+from backend.services.terminations import not_pending
 
 KINDS = ("suspension_lift", "contribution_reversal", "bank_account")
-FOUR_EYES_LIFT = ("investigation",)  # suspensions that two imposed, so two lift
+# suspensions that two imposed, so two lift; a duplicate record's hold releases money, so two too
+FOUR_EYES_LIFT = ("investigation", "duplicate_id_number")
 BANK_ACCOUNT = re.compile(r"^[0-9 -]{8,40}$")
 
 
@@ -99,7 +101,7 @@ def propose_lift(ctx: Ctx, suspension_id: str, note: str) -> FourEyesRequest | S
         lifted = suspensions.lift(ctx, suspension_id, note)
         audit.record(ctx, "suspension.lift", lifted.person_id, after={"suspension_id": lifted.id})
         return lifted
-    suspensions.check_liftable(row)
+    suspensions.check_liftable(row, ctx)
     if not note.strip():
         raise field_error("note", "say why")
     return _propose(ctx, "suspension_lift", row.id, row.person_id, {"note": note.strip()})
@@ -148,8 +150,7 @@ def confirm(ctx: Ctx, request_id: str, note: str = "") -> Decided:
         return Decided(row, json.loads(row.result), replayed=True)
     if row.status != "pending":
         raise not_pending("this request", row.status)
-    if row.proposed_by == ctx.actor.label:
-        raise SamePerson("this request")
+    require_second_person(row.proposed_by, ctx.actor, "this request")
     before = out(row)
     payload = json.loads(row.payload)
     result = _APPLY[row.kind](ctx, row, payload)

@@ -29,13 +29,14 @@ from sqlmodel import Session, col, select
 from backend import clock, ledger, months
 from backend.crypto import Keyring
 from backend.db import session_scope
-from backend.errors import Conflict, Forbidden, NotFound, field_error
+from backend.errors import Conflict, NotFound, field_error
 from backend.ledger import Transfer
 from backend.models import PayrollLine, PayrollRun, Person
 from backend.money import round_half_up
 from backend.policy import Policy
 from backend.services import audit
 from backend.services.context import Actor
+from backend.services.maker_checker import require_second_person
 from backend.spreadsheet import csv_text
 
 DEFAULT_CHUNK = 10_000
@@ -611,11 +612,12 @@ def approve(s: Session, run_id: str, actor: Actor) -> PayrollRun:
             f"payroll run {run_id} is still {row.status}: run the period again to finish it first",
             code="payroll_not_completed",
         )
-    if row.created_by == actor.label:
-        raise Forbidden(
-            "four eyes: a second, different admin must approve the payroll run that you prepared",
-            code="same_person_cannot_confirm",
-        )
+    require_second_person(
+        row.created_by,
+        actor,
+        "this payroll run",
+        "four eyes: a second, different admin must approve the payroll run that you prepared",
+    )
     row.approved_by, row.approved_at = actor.label, clock.now()
     s.add(row)
     s.flush()

@@ -256,9 +256,41 @@ def _change_phone(ctx: Ctx, person: Person, value: object, reason: str) -> None:
         _record(ctx, person.id, "phone", mask_phone(old), mask_phone(new), reason)
 
 
+def other_live_records(ctx: Ctx, person: Person) -> list[str]:
+    """Other records, not cancelled, of this person's ID number: the duplicates stored before
+    numbers were canonical (backend/identity_audit.py). Those are found by the canonical form's
+    hash (when `person` is the duplicate) or among the records held as duplicates (when `person`
+    is the one kept; they are few, so each is read)."""
+    from backend.identity_audit import REASON, loose_canonical
+    from backend.models import Suspension
+
+    number = loose_canonical(id_number_of(ctx, person))
+    by_hash = ctx.session.exec(
+        select(Person).where(
+            Person.id_hash == ctx.keyring.lookup_hash(number),
+            Person.id != person.id,
+            Person.status != "cancelled",
+        )
+    ).all()
+    held = ctx.session.exec(
+        select(Person)
+        .join(Suspension, col(Suspension.person_id) == col(Person.id))
+        .where(
+            Suspension.reason == REASON,
+            col(Suspension.lifted_at).is_(None),
+            Person.id != person.id,
+            Person.status != "cancelled",
+        )
+    ).all()
+    same = {p.id for p in by_hash}
+    same |= {p.id for p in held if loose_canonical(id_number_of(ctx, p)) == number}
+    return sorted(same)
+
+
 def cancel(ctx: Ctx, person_id: str, cancelled_on: date, reason: str) -> Person:
     person = _live(ctx, person_id)
-    if person.status in ("receiving", "suspended"):
+    if person.status in ("receiving", "suspended") and not other_live_records(ctx, person):
+        # one of two records of one person may be cancelled: it stops a payment, never starts one
         raise RuleRefused("a person drawing a pension is terminated, not cancelled")
     if not reason.strip():
         raise field_error("reason", "a cancellation needs a reason")

@@ -33,7 +33,7 @@ from sqlalchemy.sql import literal_column
 from sqlmodel import col, select
 
 from backend import idnumber
-from backend.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
+from backend.errors import Conflict, InvalidInput, NotFound, field_error
 from backend.ledger import new_id
 from backend.models import (
     Certification,
@@ -48,6 +48,7 @@ from backend.services import audit, faces, receipts_service, registry, settlemen
 from backend.services.certification import out as certification_out
 from backend.services.certification_status import record_passed
 from backend.services.context import Ctx
+from backend.services.maker_checker import SamePerson
 
 DECISIONS = ("approve", "reject", "field_visit", "suspend", "terminate")
 FOUR_EYES = ("suspend", "terminate")  # the policy: which decisions need a second reviewer
@@ -71,7 +72,7 @@ REASON_TEXT = {
 }
 
 
-class FourEyes(Forbidden):
+class FourEyes(SamePerson):
     """The reviewer who proposed a decision tried to confirm it too."""
 
 
@@ -447,8 +448,10 @@ def _confirm(
     reason: str | None,
     on: date | None,
 ) -> dict[str, object]:
-    if case.first_reviewer == ctx.actor.name:
-        raise FourEyes("four-eyes rule: a second, different reviewer must confirm this decision")
+    if case.first_reviewer == ctx.actor.name:  # the console stores the reviewer's name, not label
+        raise FourEyes(
+            message="four-eyes rule: a second, different reviewer must confirm this decision"
+        )
     if decision != case.decision:
         raise Conflict(
             f"this case awaits confirmation of {case.decision!r}; confirm it, or the first reviewer withdraws it"

@@ -1,4 +1,5 @@
-"""Suspensions by staff (investigation, manual): who, when and why; lifted with a note."""
+"""Suspensions by staff (investigation, manual) and duplicate-record holds: who, when and why;
+lifted with a note."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ from sqlmodel import col, select
 
 from backend import ledger, months
 from backend.errors import Conflict, NotFound, RuleRefused, field_error
-from backend.models import Suspension, utcnow
+from backend.models import Person, Suspension, utcnow
 from backend.services import registry
 from backend.services.context import Ctx
 from backend.services.payroll import ARREARS_BY_REASON
 
 STAFF_REASONS = ("investigation", "manual")
+# a payment hold on a record that shares its ID number with another (backend/identity_audit.py)
+DUPLICATE = "duplicate_id_number"
 
 
 def suspend(ctx: Ctx, person_id: str, reason: str, from_month: str, note: str) -> Suspension:
@@ -49,13 +52,38 @@ def suspend(ctx: Ctx, person_id: str, reason: str, from_month: str, note: str) -
     return row
 
 
-def check_liftable(row: Suspension) -> None:
+def check_liftable(row: Suspension, ctx: Ctx | None = None) -> None:
     if row.lifted_at is not None:
         raise Conflict("this suspension has already been lifted", code="not_pending")
+    if row.reason == DUPLICATE:
+        if ctx is not None:
+            _require_sole_record(ctx, row.person_id)
+        return
     if row.reason not in STAFF_REASONS:
         raise RuleRefused(
             "this suspension lifts itself: by a certification (lapse) or when the children pay (family binding)"
         )
+
+
+def _require_sole_record(ctx: Ctx, person_id: str) -> None:
+    """A duplicate's hold stays while another live record has the same number: lifting it then
+    would pay one person twice. Cancel the wrong record first."""
+    others = registry.other_live_records(ctx, registry.get(ctx, person_id))
+    if others:
+        raise Conflict(
+            f"person {others[0]} has the same ID number and is not cancelled: cancel the wrong "
+            "record first, then lift this hold",
+            code="duplicate_not_resolved",
+        )
+
+
+def _adopt_canonical_number(ctx: Ctx, person: Person) -> None:
+    """The record that stays is found by its number again: stored in the one ASCII form."""
+    from backend.identity_audit import loose_canonical
+
+    number = loose_canonical(registry.id_number_of(ctx, person))
+    person.id_number_enc = ctx.keyring.encrypt_text(number, person.id)
+    person.id_hash = ctx.keyring.lookup_hash(number)
 
 
 def lift(ctx: Ctx, suspension_id: str, note: str) -> Suspension:
@@ -64,7 +92,9 @@ def lift(ctx: Ctx, suspension_id: str, note: str) -> Suspension:
     row = ctx.session.get(Suspension, suspension_id)
     if row is None:
         raise NotFound(f"no suspension {suspension_id}")
-    check_liftable(row)
+    check_liftable(row, ctx)
+    if row.reason == DUPLICATE:
+        _adopt_canonical_number(ctx, registry.get(ctx, row.person_id))
     row.lifted_at, row.lifted_by, row.lift_note = utcnow(), ctx.actor.label, note
     row.to_month = months.add(months.of(ctx.today), -1)
     ctx.session.add(row)

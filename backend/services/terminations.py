@@ -25,7 +25,7 @@ from typing import Any
 from sqlmodel import select
 
 from backend import ledger, months
-from backend.errors import Conflict, Forbidden, NotFound, field_error
+from backend.errors import Conflict, NotFound, field_error
 from backend.models import (
     Death,
     PaidMonth,
@@ -36,18 +36,9 @@ from backend.models import (
 )
 from backend.services import audit, registry, settlement
 from backend.services.context import Ctx
+from backend.services.maker_checker import require_second_person
 
 REASONS = ("death", "other_pension")
-
-
-class SamePerson(Forbidden):
-    """The one who proposed an act tried to confirm (or reject) it too."""
-
-    def __init__(self, what: str = "this") -> None:
-        super().__init__(
-            f"four eyes: a second, different person must decide {what}",
-            code="same_person_cannot_confirm",
-        )
 
 
 def not_pending(what: str, status: str) -> Conflict:
@@ -250,8 +241,7 @@ def _reverse_settlement(ctx: Ctx, row: Termination) -> dict[str, Any]:
 
 
 def _refuse_same(ctx: Ctx, proposer: str, what: str) -> None:
-    if proposer == ctx.actor.label:
-        raise SamePerson(what)
+    require_second_person(proposer, ctx.actor, what)
 
 
 def _close_case(ctx: Ctx, row: Termination, decision: str, note: str) -> None:

@@ -167,3 +167,80 @@ def test_the_migration_reports_people_stored_twice(api: Api, db_url: str, tmp_pa
     assert lone_hash == keyring.lookup_hash(lone_number)
     found = api.get("/api/v1/persons", "clerk", params={"id_number": lone_number})
     assert found.status_code == 200 and found.json()["person_id"] == "p-lone-fullwidth"
+
+
+def _run_migration_0007b(db_url: str, keyring) -> str:
+    cfg = alembic_config(db_url)
+    cfg.attributes["keyring"] = keyring
+    before = ScriptDirectory.from_config(cfg).get_revision("0007b").down_revision
+    command.stamp(cfg, str(before))
+    said = io.StringIO()
+    stderr, sys.stderr = sys.stderr, said
+    try:
+        command.upgrade(cfg, "0007b")
+    finally:
+        sys.stderr = stderr
+        command.stamp(cfg, "heads")
+    return said.getvalue()
+
+
+def _paid(api: Api, period: str, run_on: str) -> list[str]:
+    run = api.post("/api/v1/payroll-runs", json={"period": period, "run_on": run_on})
+    assert run.status_code == 201, run.text
+    lines = api.get(f"/api/v1/payroll-runs/{run.json()['run_id']}/lines").json()["lines"]
+    return sorted(ln["person_id"] for ln in lines)
+
+
+def test_a_duplicate_found_by_the_migration_is_paid_once(api: Api, db_url: str, tmp_path) -> None:
+    """Two records of one person, both awarded, were both paid. The migration holds the
+    duplicate: the next payroll pays one person once. The hold cannot be lifted while the other
+    record lives; once the wrong record is cancelled, two people lift it and the record that stays
+    is found by its number."""
+    keyring = load_keyring(make_settings(db_url, tmp_path).effective_key_file)
+    kept = api.enrol(NUMBER, name="王老汉", enrolled_on="2010-07-05")
+    # the second record as the code before canonical numbers made it: enrolled under the same
+    # number in full-width digits, hashed as written
+    twin = api.enrol(valid_id("110105", "19450801", "013"), name="王老汉", enrolled_on="2010-07-05")
+    with engine_for(db_url).begin() as conn:
+        conn.execute(
+            sa.text("UPDATE person SET id_number_enc = :enc, id_hash = :hash WHERE id = :id"),
+            {
+                "enc": keyring.encrypt_text(FULL_WIDTH, twin),
+                "hash": keyring.lookup_hash(FULL_WIDTH),
+                "id": twin,
+            },
+        )
+    for pid in (kept, twin):
+        award = api.post(f"/api/v1/persons/{pid}/award", "clerk", json={"awarded_on": "2010-07-20"})
+        assert award.status_code == 201, award.text
+    assert _paid(api, "2010-08", "2010-08-20") == sorted([kept, twin])  # the bug
+
+    out = _run_migration_0007b(db_url, keyring)
+    assert "payments are held" in out
+    assert _paid(api, "2010-09", "2010-09-20") == [kept]
+
+    holds = api.get(f"/api/v1/persons/{twin}/suspensions", "clerk").json()
+    hold = next(h for h in holds if h["reason"] == identity_audit.REASON and h["lifted_at"] is None)
+    early = api.post(
+        f"/api/v1/suspensions/{hold['id']}/lift", "clerk", json={"note": "same person"}
+    )
+    assert early.status_code == 409, early.text
+    assert early.json()["code"] == "duplicate_not_resolved"
+
+    cancelled = api.post(
+        f"/api/v1/persons/{kept}/cancel",
+        "clerk",
+        json={"cancelled_on": "2010-09-25", "reason": "duplicate record"},
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    proposed = api.post(
+        f"/api/v1/suspensions/{hold['id']}/lift", "clerk", json={"note": "kept one"}
+    )
+    assert proposed.status_code == 202, proposed.text
+    request_id = proposed.json()["request_id"]
+    alone = api.confirm(request_id, "clerk")
+    assert alone.status_code == 403 and alone.json()["code"] == "same_person_cannot_confirm"
+    assert api.confirm(request_id).status_code == 200
+    found = api.get("/api/v1/persons", "clerk", params={"id_number": NUMBER})
+    assert found.status_code == 200 and found.json()["person_id"] == twin
+    assert _paid(api, "2010-10", "2010-10-20") == [twin]
