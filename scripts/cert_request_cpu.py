@@ -5,7 +5,7 @@ measures `time.process_time()` around one POST /api/v1/certifications (the serve
 runs in this process's threads), for:
 
 - `worst`: the most the entry checks let through: MAX_IMAGES best images at the image cap,
-  MAX_FRAMES distinct frames at the frame cap, MAX_SAMPLED_FRAMES of them named as samples
+  MAX_FRAMES distinct frames at the frame cap, every one of them named as a sample
   (each one's identity is computed), signed;
 - `refused`: an oversized request (5 images of 4000x3000, 10 frames of 1280x720), refused
   from the headers before any decode;
@@ -80,7 +80,7 @@ def main() -> int:
             evidence = json.loads(synthesized_evidence(ch))
             if samples:  # every frame named as a sample: each one's identity is computed
                 items = evidence["frames"]
-                for n in range(min(len(frames), captures.MAX_SAMPLED_FRAMES)):
+                for n in range(min(len(frames), captures.MAX_FRAMES)):
                     items.append({**items[0], "t": items[-1]["t"] + 0.05, "sample": n})
             data = {
                 "person_id": pid,
