@@ -261,9 +261,8 @@ def real_session(api: Api, tmp_path: Path, clock: FakeClock) -> FieldSession:
     from field_app import vault as vlt
 
     def factory(base_url: str, token: str | None) -> FieldClient:
-        c = FieldClient(base_url, token=token)
-        c._http = api.client  # the app in process; FieldClient still speaks plain HTTP to it
-        return c
+        # the app in process; FieldClient still speaks plain HTTP to it
+        return FieldClient(base_url, token=token, transport=api.client._transport)
 
     session = FieldSession(
         DeviceStore(tmp_path / "dev" / "field.sqlite3", cost=vlt.FAST_COST),
