@@ -8,6 +8,8 @@ the model documents the answer; elsewhere FastAPI also checks the answer against
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -131,3 +133,37 @@ class HealthOut(BaseModel):
     status: str
     database: str | None = None
     detail: str | None = None
+
+
+class ReceiptCheckOut(BaseModel):
+    """GET /receipts/verify: `genuine: false` alone for anything not genuine; a genuine code
+    also says what it certifies and where the person stands now (only the keys that apply
+    are sent)."""
+
+    genuine: bool
+    receipt_id: str | None = None
+    what: str | None = None
+    on: str | None = None
+    person: str | None = None
+    status: str | None = None  # valid | expired | person_deceased | revoked
+    message: str | None = None
+    valid_until: str | None = None
+
+
+class FaceVerifyOut(BaseModel):
+    """POST /persons/{id}/face/verify: the engine's decision on one photo."""
+
+    outcome: str  # passed | referred | failed
+    distance: float | None
+    reasons: list[str]
+
+
+class FaceEnrolOut(BaseModel):
+    """POST /persons/{id}/face: the template kept, and whether it is held as a duplicate."""
+
+    template_id: str
+    quality: float
+    accepted: bool
+    duplicates: list[Any]
+    review_case_id: str | None
+    photos: list[dict[str, Any]]  # per uploaded photo: used or not, and why

@@ -140,7 +140,8 @@ class NongbaoClient:
     def health(self) -> None:
         """GET /healthz (outside /api/v1); TransportError unless it answers 2xx."""
         try:
-            response = self._http.get("/healthz", timeout=3.0)
+            # with the token, as every call: a proxy in front may want it
+            response = self._http.get("/healthz", headers=self._headers(None, None), timeout=3.0)
         except httpx.HTTPError as exc:
             raise TransportError(f"{type(exc).__name__}: {exc}") from exc
         if response.status_code >= 300:

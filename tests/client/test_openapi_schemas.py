@@ -27,8 +27,6 @@ UNTYPED_YET = {
     "GET /api/v1/persons/{person_id}/suspensions 200",
     "POST /api/v1/suspensions/{suspension_id}/lift 200",
     "POST /api/v1/recovery-orders/{order_id}/repayments 200",
-    "POST /api/v1/persons/{person_id}/face 201",
-    "POST /api/v1/persons/{person_id}/face/verify 200",
     "POST /api/v1/imports/data-match 200",
     "GET /api/v1/persons/{person_id}/certification 200",
     "GET /api/v1/certifications/due 200",
@@ -51,7 +49,6 @@ UNTYPED_YET = {
     "GET /api/v1/reports/coverage/{year} 200",
     "GET /api/v1/reports/publicity/{year} 200",
     "GET /api/v1/reports/certification 200",
-    "GET /api/v1/receipts/verify 200",
 }
 
 
