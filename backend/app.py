@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from backend import clock, ledger
+from backend.answers import HealthOut
 from backend.api import metrics, problems
 from backend.api.audit import audit_reads, audit_writes
 from backend.api.deps import AppState
@@ -73,7 +74,7 @@ def create_app(
     )
     metrics.install(app, engine, state.keyring)  # outermost: times and logs every answer, 429s too
 
-    @app.get("/healthz", tags=["operations"])
+    @app.get("/healthz", tags=["operations"], response_model=HealthOut)
     def healthz() -> JSONResponse:
         try:
             with engine.connect() as conn:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from backend.errors import InvalidInput
+from client import masking  # the one masking the apps show too (client is a leaf package)
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK_CHARS = "10X98765432"
@@ -75,17 +76,14 @@ def parse(raw: str) -> IdNumber:
 
 
 def mask(number: str) -> str:
-    """110105********002X: region visible, birth date hidden, last four visible."""
-    if len(number) == 18:
-        return number[:6] + "*" * 8 + number[14:]
-    return "*" * max(len(number) - 4, 0) + number[-4:]
+    """110105********002X: region visible, birth date hidden, last four visible (the one
+    masking every app shows too: client/masking.py)."""
+    return masking.mask_id(number)
 
 
 def mask_name(name: str) -> str:
     """张三 → 张*, 欧阳娜娜 → 欧***: the family name only, as on village publicity lists."""
-    if not name:
-        return name
-    return name[0] + "*" * (len(name) - 1)
+    return masking.mask_name(name)
 
 
 def age_on(birth: date, on: date) -> int:

@@ -67,7 +67,7 @@ class PostResult:
 
 
 class InsufficientBalance(Conflict):
-    pass
+    code = "insufficient_balance"
 
 
 @dataclass

@@ -86,7 +86,8 @@ def build(
 
 def open_camera(simulate: bool, media: Path | None) -> BackgroundCamera | None:
     from hardware.camera import SimulatedCamera
-    from hardware.config import DeviceConfig, demo_media_folder, open_camera
+    from hardware.config import DeviceConfig
+    from hardware.factory import demo_media_folder, open_camera
 
     if simulate or media is not None:
         return SimulatedCamera(media or demo_media_folder(), fps=10)
@@ -98,7 +99,8 @@ def open_camera(simulate: bool, media: Path | None) -> BackgroundCamera | None:
 
 
 def open_reader(simulate: bool) -> SerialIdCardReader | None:
-    from hardware.config import DeviceConfig, open_id_card_reader
+    from hardware.config import DeviceConfig
+    from hardware.factory import open_id_card_reader
 
     try:
         if simulate:

@@ -110,6 +110,34 @@ def _certified_meanwhile(detail: str) -> Explained:
     )
 
 
+# the problem codes (docs/problem-codes.md) the worker is told about in words of their own
+KIND_FOR_CODE = {
+    "certified_meanwhile": "certified_meanwhile",
+    "person_ended": "person_died",
+    "not_assigned": "not_assigned",
+    "challenge_expired": "challenge_expired",
+    "card_locked": "locked_today",
+}
+
+
+def _kind(status: int, problem: Problem, detail: str) -> str | None:
+    """What the refusal is, from its machine code; from the wording only when the problem
+    carries no code at all (a backend older than the codes)."""
+    if problem.code:
+        return KIND_FOR_CODE.get(problem.code)
+    if "already certified" in detail:
+        return "certified_meanwhile"
+    if "terminated" in detail or "deceased" in detail or "died" in detail:
+        return "person_died"
+    if status == 403 and "villages" in detail:
+        return "not_assigned"
+    if "expired" in detail:
+        return "challenge_expired"
+    if "locked" in detail:
+        return "locked_today"
+    return None
+
+
 def explain(status: int, problem: Problem) -> Explained:
     """The backend's problem+json, for a village worker: what happened and what to do."""
     detail = (problem.detail or problem.title).lower()
@@ -120,15 +148,16 @@ def explain(status: int, problem: Problem) -> Explained:
             "Your sign-in has expired: sign in again online, then the visit is sent",
             final=False,
         )
-    if "already certified" in detail:
+    kind = _kind(status, problem, detail)
+    if kind == "certified_meanwhile":
         return _certified_meanwhile(detail)
-    if "terminated" in detail or "deceased" in detail or "died" in detail:
+    if kind == "person_died":
         return Explained(
             "person_died",
             "系统记录此人已去世或已终止待遇，本次走访未记录",
             "The registry records this person as deceased (or their pension ended): the visit was not recorded",
         )
-    if status == 403 and "villages" in detail:
+    if kind == "not_assigned":
         return Explained(
             "not_assigned",
             "此人已不在您负责的村（已迁出，或您已调离），请告知县农保中心",
@@ -146,13 +175,13 @@ def explain(status: int, problem: Problem) -> Explained:
             "系统中找不到此人（可能已迁出注销），请告知县农保中心",
             "This person is no longer in the registry (moved away or cancelled): tell the county office",
         )
-    if "expired" in detail:
+    if kind == "challenge_expired":
         return Explained(
             "challenge_expired",
             "活体验证码已过期，请更新名单后重新走访",
             "The liveness challenge expired before the visit was sent: refresh the list and visit again",
         )
-    if "locked" in detail:
+    if kind == "locked_today":
         return Explained(
             "locked_today",
             "今天人脸比对失败次数过多，已转县里人工审核",

@@ -212,10 +212,3 @@ class PollingCardWatcher:
         self._stopped.set()
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout=5)
-
-
-def open_reader(kind: CardSource, config: Any = None) -> CardReader | None:
-    """The configured reader of one kind of card ("ssc" or "idcard"); see `hardware.config`."""
-    from hardware.config import open_card_reader, open_id_card_reader
-
-    return open_card_reader(config) if kind == "ssc" else open_id_card_reader(config)

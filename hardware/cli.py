@@ -16,15 +16,15 @@ from typing import Any
 import click
 
 from hardware.cards import CardData
-from hardware.config import (
-    DeviceConfig,
+from hardware.config import DeviceConfig
+from hardware.errors import DeviceError
+from hardware.factory import (
     open_camera,
     open_card_reader,
     open_id_card_reader,
     open_printer,
     open_scanner,
 )
-from hardware.errors import DeviceError
 from hardware.receipt import Receipt, ReceiptLine
 from hardware.scanner import KeyboardWedgeScanner
 

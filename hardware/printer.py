@@ -305,13 +305,6 @@ class SimulatedPrinter:
         pass
 
 
-def open_printer(config: Any = None) -> Printer | None:
-    """The configured printer (`hardware.config.open_printer`), here for discoverability."""
-    from hardware.config import open_printer as open_configured
-
-    return open_configured(config)
-
-
 __all__ = [
     "EscPosPrinter",
     "Printer",
@@ -320,6 +313,5 @@ __all__ = [
     "ReceiptLine",
     "SimulatedPrinter",
     "escpos_bytes",
-    "open_printer",
     "qr_command",
 ]

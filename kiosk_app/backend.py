@@ -1,8 +1,10 @@
-"""The kiosk's view of the backend: a Protocol, the HTTP client, and an in-process simulation.
+"""The kiosk's view of the backend: a Protocol, the HTTP one (over the typed client in client/),
+and an in-process simulation.
 
 Every method either returns plain data (kiosk_app.models) or raises one of two errors:
 `Unreachable` (network down, timeout, server error: worth trying again later) or
-`Refused(reason)` (the backend answered and said no; `reason` is a short code such as
+`Refused(reason)` (the backend answered and said no; `reason` is a short code, from the
+problem's machine `code` through REASON_FOR_CODE, such as
 `not_enrolled` or `card_locked`, `detail` the backend's own words for staff).
 
 Routes (base /api/v1; /work/shared/API.md, and backend/api/routes/kiosk.py as it stands):
@@ -29,12 +31,15 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import httpx
 
-from client import clock
+from client import clock, models
 from client.capture import DeviceKey
+from client.errors import ApiError, ServerProblem, TransportError
+from client.http import NongbaoClient
+from client.masking import mask_id, mask_name
 from kiosk_app.models import (
     AccountSummary,
     CardInfo,
@@ -49,6 +54,7 @@ from kiosk_app.models import (
 )
 
 API = "/api/v1"
+T = TypeVar("T")
 
 
 class BackendError(Exception):
@@ -102,108 +108,53 @@ class KioskBackend(Protocol):
     def get_payments(self, resident: Resident) -> list[Payment]: ...
 
 
-# ------------------------------------------------------------------ parsing helpers
+# ------------------------------------------------------------------ reasons
 
-
-def _date(value: Any) -> date | None:
-    if not value:
-        return None
-    return date.fromisoformat(str(value)[:10])
-
-
-def _resident(data: dict[str, Any], card: CardInfo) -> Resident:
-    """The session answer; what it leaves out comes from the card (masked) or is unknown."""
-    cert = data.get("certification") or {}
-    return Resident(
-        session_id=str(data.get("session_token") or data["session_id"]),
-        person_id=str(data["person_id"]),
-        name_masked=str(data.get("name_masked") or mask_name(card.name)),
-        id_number_masked=str(data.get("id_number_masked") or mask_id(card.id_number)),
-        status=str(data.get("status") or "unknown"),
-        certification_valid_until=_date(cert.get("valid_until")),
-        certification_due=bool(cert.get("due", True)),
-    )
-
-
-def _challenge(data: dict[str, Any]) -> Challenge:
-    return Challenge(
-        challenge_id=str(data["challenge_id"]),
-        nonce=str(data["nonce"]),
-        actions=tuple(str(a) for a in data["actions"]),
-        expires_at=data.get("expires_at"),
-    )
-
-
-def _certification(data: dict[str, Any]) -> CertificationResult:
-    receipt = data.get("receipt")
-    reasons = data.get("reasons") or ()
-    return CertificationResult(
-        certification_id=str(data["certification_id"]),
-        outcome=str(data["outcome"]),
-        distance=data.get("distance"),
-        reasons=tuple(r["code"] if isinstance(r, dict) else str(r) for r in reasons),
-        valid_until=_date(data.get("valid_until")),
-        receipt=ReceiptRef(str(receipt["receipt_id"]), str(receipt["code"])) if receipt else None,
-    )
-
-
-def _account(data: dict[str, Any]) -> AccountSummary:
-    b = data.get("buckets") or {}
-    return AccountSummary(
-        balance_fen=int(data["balance_fen"]),
-        personal_fen=int(b.get("personal_fen", 0)),
-        collective_fen=int(b.get("collective_fen", 0)),
-        other_fen=int(b.get("other_fen", 0)),
-        government_fen=int(b.get("government_fen", 0)),
-    )
-
-
-def _contribution(d: dict[str, Any]) -> Contribution:
-    return Contribution(
-        year=int(d["year"]),
-        kind=str(d.get("kind", "normal")),
-        personal_fen=int(d.get("personal_fen", 0)),
-        government_fen=int(d.get("government_fen", 0)),
-        collective_fen=int(d.get("collective_fen", 0)),
-        other_fen=int(d.get("other_fen", 0)),
-        paid_on=_date(d.get("paid_on")),
-    )
-
-
-def _payment(d: dict[str, Any]) -> Payment:
-    return Payment(
-        period=str(d["period"]),
-        total_fen=int(d["total_fen"]),
-        basic_fen=int(d.get("basic_fen", 0)),
-        account_fen=int(d.get("account_fen", 0)),
-        arrears_fen=int(d.get("arrears_fen", 0)),
-        status=str(d.get("status", "paid")),
-    )
+# The kiosk's reason for each problem `code` the backend sends (docs/problem-codes.md) that it
+# names differently; any other code is the reason itself. Never the English `detail`: that is
+# written for staff and may change.
+REASON_FOR_CODE = {
+    "session_expired": "session_expired",
+    "kiosk_session_ended": "session_expired",
+    "card_locked": "card_locked",
+    "card_mismatch": "not_recognised",
+    "face_mismatch": "not_recognised",
+}
+# when a problem names no code of its own (an old backend, a proxy)
+REASON_FOR_STATUS = {
+    401: "device_not_authorised",
+    403: "device_not_authorised",
+    404: "not_found",
+    409: "conflict",
+    413: "too_large",
+    422: "invalid",
+}
+# opening a session: the generic refusals mean the card or the face is not the holder's
+OPEN_SESSION_REASONS = {"forbidden": "not_recognised", "device_not_authorised": "not_recognised"}
 
 
 def refusal_reason(status: int, problem: dict[str, Any]) -> str:
-    """A short code from an RFC 9457 problem: its `reason`/`code`, else the `type`'s last part."""
-    for key in ("reason", "code"):
-        if isinstance(problem.get(key), str) and problem[key]:
-            return problem[key]
+    """A short code from an RFC 9457 problem: its `code` (through REASON_FOR_CODE), else the
+    `type`'s last part, else the status's."""
+    code = problem.get("code")
+    if isinstance(code, str) and code:
+        return REASON_FOR_CODE.get(code, code)
     kind = problem.get("type")
     if isinstance(kind, str) and kind not in ("", "about:blank"):
         return kind.rstrip("/").rsplit("/", 1)[-1].replace("-", "_")
-    return {
-        401: "device_not_authorised",
-        403: "device_not_authorised",
-        404: "not_found",
-        409: "conflict",
-        413: "too_large",
-        422: "invalid",
-    }.get(status, "other")
+    return REASON_FOR_STATUS.get(status, "other")
+
+
+def _refused(exc: ApiError) -> Refused:
+    reason = refusal_reason(exc.status, {"code": exc.code, "type": exc.type})
+    return Refused(reason, exc.detail, exc.status)
 
 
 # ------------------------------------------------------------------ HTTP
 
 
 class HttpKioskBackend:
-    """KioskBackend over the backend's HTTP API, with a device token and timeouts."""
+    """KioskBackend over the typed client (client.NongbaoClient), with a device token."""
 
     def __init__(
         self,
@@ -215,102 +166,60 @@ class HttpKioskBackend:
     ) -> None:
         # the kiosk's own Ed25519 key (client/capture.py): every certification is signed
         self._capture_key = capture_key
-        self._client = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
+        self._api = NongbaoClient(
+            base_url,
+            token=token,
+            timeout_s=timeout_s,
+            connect_timeout_s=min(timeout_s, 5.0),
             transport=transport,
         )
-        self._session_header = "X-Resident-Session"  # the session answer may name another
 
     def close(self) -> None:
-        self._client.close()
+        self._api.close()
 
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        session: str | None = None,
-        idempotency_key: str | None = None,
-        allow_list: bool = False,
-        **kw: Any,
-    ) -> Any:
-        headers: dict[str, str] = {}
-        if session:
-            headers[self._session_header] = session
-        if idempotency_key:
-            headers["Idempotency-Key"] = idempotency_key
+    def _do(self, call: Callable[[], T]) -> T:
+        """Run one client call; its errors become the kiosk's two."""
         try:
-            response = self._client.request(method, API + path, headers=headers, **kw)
-        except httpx.HTTPError as exc:  # connect errors, timeouts, protocol errors
-            raise Unreachable(f"{type(exc).__name__}: {exc}") from exc
-        if response.status_code >= 500:
-            raise Unreachable(f"server error {response.status_code}")
-        if response.status_code >= 400:
-            try:
-                problem = response.json()
-                if not isinstance(problem, dict):
-                    problem = {}
-            except ValueError:
-                problem = {}
-            detail = str(problem.get("detail") or problem.get("title") or "")
-            reason = refusal_reason(response.status_code, problem)
-            if "expired" in detail and "session" in detail:
-                reason = "session_expired"  # the resident session's time is up
-            elif "locked" in detail:
-                reason = "card_locked"
-            raise Refused(reason, detail, response.status_code)
-        if response.status_code == 204 or not response.content:
-            return {}
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise Unreachable("the backend's answer is not JSON") from exc
-        if not isinstance(data, dict) and not (allow_list and isinstance(data, list)):
-            raise Unreachable("the backend's answer is not a JSON object")
-        return data
+            return call()
+        except TransportError as exc:  # network, timeout, an answer that is not the model
+            raise Unreachable(str(exc)) from exc
+        except ServerProblem as exc:
+            raise Unreachable(f"server error {exc.status}") from exc
+        except ApiError as exc:
+            raise _refused(exc) from exc
 
     def health(self) -> None:
         """GET /healthz (outside /api/v1); Unreachable unless it answers 2xx."""
-        try:
-            response = self._client.get("/healthz")
-        except httpx.HTTPError as exc:
-            raise Unreachable(f"{type(exc).__name__}: {exc}") from exc
-        if response.status_code >= 300:
-            raise Unreachable(f"/healthz answered {response.status_code}")
+        self._do(self._api.health)
 
     def open_session(self, card: CardInfo, photo: bytes | None = None) -> Resident:
         form = {"card_kind": card.kind.value, "id_number": card.id_number, "name": card.name}
         if card.card_number:
             form["card_number"] = card.card_number
-        files = [("image", ("face.jpg", photo, "image/jpeg"))] if photo is not None else None
         try:
-            data = self._call("POST", "/kiosk/sessions", data=form, files=files)
+            opened = self._do(lambda: self._api.open_kiosk_session(form, photo))
         except Refused as exc:
-            if exc.status in (403,) and exc.reason in ("forbidden", "device_not_authorised"):
-                # the backend's answer when the card or the face is not the holder's
-                raise Refused("not_recognised", exc.detail, exc.status) from exc
-            if exc.status == 404 and exc.reason in ("not_found", "not-found"):
+            if exc.status == 403 and exc.reason in OPEN_SESSION_REASONS:
+                raise Refused(OPEN_SESSION_REASONS[exc.reason], exc.detail, exc.status) from exc
+            if exc.status == 404 and exc.reason == "not_found":
                 raise Refused("not_enrolled", exc.detail, exc.status) from exc
             raise
-        header = data.get("header")
-        if isinstance(header, str) and header:
-            self._session_header = header
-        return _resident(data, card)
+        return _resident(opened, card)
 
     def close_session(self, session_id: str) -> None:
         with contextlib.suppress(Refused):  # already gone is fine
-            self._call("DELETE", f"/kiosk/sessions/{session_id}", session=session_id)
+            self._do(lambda: self._api.close_kiosk_session(session_id))
 
     def get_challenge(self, resident: Resident) -> Challenge:
-        data = self._call(
-            "POST",
-            "/challenges",
-            session=resident.session_id,
-            json={"person_id": resident.person_id},
+        answer = self._do(
+            lambda: self._api.challenge(resident.person_id, session=resident.session_id)
         )
-        return _challenge(data)
+        return Challenge(
+            challenge_id=answer.challenge_id,
+            nonce=answer.nonce,
+            actions=tuple(answer.actions),
+            expires_at=answer.expires_at,
+        )
 
     def submit_certification(
         self,
@@ -327,44 +236,103 @@ class HttpKioskBackend:
             "timings_s": list(evidence.timings_s),
             "frames": list(evidence.measurements),
         }
-        form = {
-            "person_id": resident.person_id,
-            "channel": "kiosk",
-            "challenge_id": evidence.challenge_id,
-            "nonce": evidence.nonce,
-            "evidence": json.dumps(liveness, separators=(",", ":")),
-        }
+        text = json.dumps(liveness, separators=(",", ":"))
+        signature = None
         if self._capture_key is not None:
             # over exactly the bytes sent: the first image, every frame, the evidence text
-            form["signature"] = self._capture_key.sign(
-                evidence.challenge_id, evidence.nonce, images, frames, form["evidence"]
+            signature = self._capture_key.sign(
+                evidence.challenge_id, evidence.nonce, images, frames, text
             )
-        files = [("images", (f"face{i}.jpg", b, "image/jpeg")) for i, b in enumerate(images)]
-        files += [("frames", (f"frame{i}.jpg", b, "image/jpeg")) for i, b in enumerate(frames)]
-        data = self._call(
-            "POST",
-            "/certifications",
-            session=resident.session_id,
-            idempotency_key=idempotency_key,
-            data=form,
-            files=files,
+        submission = models.CertificationIn(
+            person_id=resident.person_id,
+            challenge_id=evidence.challenge_id,
+            nonce=evidence.nonce,
+            evidence=text,
+            signature=signature,
         )
-        return _certification(data)
+        answer = self._do(
+            lambda: self._api.certify(
+                submission,
+                images,
+                frames,
+                channel="kiosk",
+                idempotency_key=idempotency_key,
+                session=resident.session_id,
+            )
+        )
+        return _certification(answer)
 
     def get_account(self, resident: Resident) -> AccountSummary:
-        path = f"/persons/{resident.person_id}/account"
-        return _account(self._call("GET", path, session=resident.session_id))
+        answer = self._do(
+            lambda: self._api.account(resident.person_id, session=resident.session_id)
+        )
+        b = answer.buckets
+        return AccountSummary(
+            balance_fen=answer.balance_fen,
+            personal_fen=b.personal_fen,
+            collective_fen=b.collective_fen,
+            other_fen=b.other_fen,
+            government_fen=b.government_fen,
+        )
 
     def get_contributions(self, resident: Resident) -> list[Contribution]:
-        path = f"/persons/{resident.person_id}/contributions"
-        data = self._call("GET", path, session=resident.session_id, allow_list=True)
-        items = data if isinstance(data, list) else data.get("contributions", [])
-        return [_contribution(d) for d in items if not d.get("reversed")]
+        items = self._do(
+            lambda: self._api.contributions(resident.person_id, session=resident.session_id)
+        )
+        return [
+            Contribution(
+                year=c.year,
+                kind=c.kind,
+                personal_fen=c.personal_fen,
+                government_fen=c.government_fen,
+                collective_fen=c.collective_fen,
+                other_fen=c.other_fen,
+                paid_on=c.paid_on,
+            )
+            for c in items
+            if not c.reversed
+        ]
 
     def get_payments(self, resident: Resident) -> list[Payment]:
-        path = f"/persons/{resident.person_id}/payments"
-        data = self._call("GET", path, session=resident.session_id)
-        return [_payment(d) for d in data.get("payments", [])]
+        answer = self._do(
+            lambda: self._api.payments(resident.person_id, session=resident.session_id)
+        )
+        return [
+            Payment(
+                period=p.period,
+                total_fen=p.total_fen,
+                basic_fen=p.basic_fen,
+                account_fen=p.account_fen,
+                arrears_fen=p.arrears_fen,
+                status=p.status,
+            )
+            for p in answer.payments
+        ]
+
+
+def _resident(opened: models.KioskSession, card: CardInfo) -> Resident:
+    """The session answer; what it leaves out comes from the card (masked) or is unknown."""
+    return Resident(
+        session_id=opened.session_token,
+        person_id=opened.person_id,
+        name_masked=opened.name_masked or mask_name(card.name),
+        id_number_masked=opened.id_number_masked or mask_id(card.id_number),
+        status=opened.status,
+        certification_valid_until=opened.certification.valid_until,
+        certification_due=opened.certification.due,
+    )
+
+
+def _certification(answer: models.CertificationResult) -> CertificationResult:
+    receipt = answer.receipt
+    return CertificationResult(
+        certification_id=answer.certification_id,
+        outcome=answer.outcome,
+        distance=answer.distance,
+        reasons=tuple(answer.reasons),
+        valid_until=date.fromisoformat(answer.valid_until[:10]) if answer.valid_until else None,
+        receipt=ReceiptRef(receipt.receipt_id, receipt.code) if receipt else None,
+    )
 
 
 # ------------------------------------------------------------------ simulation
@@ -375,18 +343,6 @@ def id_check_char(first17: str) -> str:
     weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
     total = sum(int(c) * w for c, w in zip(first17, weights, strict=True))
     return "10X98765432"[total % 11]
-
-
-def mask_id(id_number: str) -> str:
-    return id_number[:6] + "*" * (len(id_number) - 10) + id_number[-4:]
-
-
-def mask_name(name: str) -> str:
-    if len(name) <= 1:
-        return name
-    if len(name) == 2:
-        return name[0] + "*"
-    return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
 def valid_until_after(on: date) -> date:

@@ -301,7 +301,7 @@ class ChallengeCamera:
 
 
 class HardwareCamera:
-    """A camera of `hardware.camera` (opened by `open`, e.g. hardware.config.open_camera):
+    """A camera of `hardware.camera` (opened by `open`, e.g. hardware.factory.open_camera):
     opened when the certification starts and closed after it, so the camera light is on only
     while it is used."""
 
@@ -413,21 +413,21 @@ class HardwarePrinter:
 
 
 def open_hardware_printer() -> Printer:
-    """The configured printer (hardware.config); DeviceProblem when there is none."""
+    """The configured printer (hardware.factory); DeviceProblem when there is none."""
     try:
-        config = importlib.import_module("hardware.config")
-        return HardwarePrinter(config.open_printer())
+        factory = importlib.import_module("hardware.factory")
+        return HardwarePrinter(factory.open_printer())
     except (ImportError, AttributeError) as exc:
         raise DeviceProblem(f"hardware printer is not usable: {exc}") from exc
 
 
 def open_hardware_card_slot() -> CardSlot:
-    """The configured readers (hardware.cards.open_reader); DeviceProblem when none."""
+    """The configured readers (hardware.factory.open_reader); DeviceProblem when none."""
     try:
-        cards = importlib.import_module("hardware.cards")
+        factory = importlib.import_module("hardware.factory")
         readers = {
-            CardKind.SOCIAL_SECURITY: cards.open_reader("ssc"),
-            CardKind.ID_CARD: cards.open_reader("idcard"),
+            CardKind.SOCIAL_SECURITY: factory.open_reader("ssc"),
+            CardKind.ID_CARD: factory.open_reader("idcard"),
         }
     except (ImportError, AttributeError) as exc:
         raise DeviceProblem(f"hardware card readers are not usable: {exc}") from exc
@@ -435,10 +435,10 @@ def open_hardware_card_slot() -> CardSlot:
 
 
 def open_hardware_camera() -> Camera:
-    """The configured camera (hardware.config.open_camera), opened on demand."""
+    """The configured camera (hardware.factory.open_camera), opened on demand."""
     try:
-        config = importlib.import_module("hardware.config")
-        opener = config.open_camera
+        factory = importlib.import_module("hardware.factory")
+        opener = factory.open_camera
     except (ImportError, AttributeError) as exc:
         raise DeviceProblem(f"hardware camera is not usable: {exc}") from exc
     return HardwareCamera(opener)

@@ -50,6 +50,7 @@ async def _too_large(send: Send, limit: int) -> None:
             "title": "Request too large",
             "status": 413,
             "detail": f"the request body is larger than {limit} bytes",
+            "code": "request_too_large",
         }
     ).encode()
     await send(

@@ -43,12 +43,14 @@ class ArchiveDamaged(DomainError):
     status = 500
     title = "Archived document damaged"
     type = "https://nongbao.example/problems/archive-damaged"
+    code = "archive_damaged"
 
 
 class TooLarge(DomainError):
     status = 413
     title = "Document too large"
     type = "https://nongbao.example/problems/too-large"
+    code = "document_too_large"
 
 
 def archive_root(data_dir: Path) -> Path:

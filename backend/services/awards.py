@@ -204,3 +204,27 @@ def live_award(ctx: Ctx, person_id: str) -> Award | None:
     return ctx.session.exec(
         select(Award).where(Award.person_id == person_id, col(Award.revoked_at).is_(None))
     ).first()
+
+
+@dataclass(frozen=True)
+class AwardGranted:
+    """An award and the basic pension its answer quotes, for `quoted_month`."""
+
+    award: Award
+    quoted_month: str
+    basic_pension_fen: int
+
+
+def quoted_month(a: Award, awarded_on: date) -> str:
+    """The month whose basic pension the award quotes: its first month paid, or the month it
+    was granted in when that is later (the first months are arrears at older amounts)."""
+    return max(a.first_month, f"{awarded_on:%Y-%m}")
+
+
+def grant(
+    ctx: Ctx, person_id: str, awarded_on: date, bank_account: str | None = None
+) -> AwardGranted:
+    """`award`, with the basic pension of the month it quotes."""
+    a = award(ctx, person_id, awarded_on, bank_account)
+    month = quoted_month(a, awarded_on)
+    return AwardGranted(a, month, basic_pension_fen(ctx.policy, month, a.contribution_years))

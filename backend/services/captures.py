@@ -57,6 +57,7 @@ class TooLarge(DomainError):
     status = 413
     title = "Request too large"
     type = "https://nongbao.example/problems/too-large"
+    code = "request_too_large"
 
 
 def _bad_evidence(message: str) -> InvalidInput:

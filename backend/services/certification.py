@@ -191,9 +191,11 @@ def _check_channel(ctx: Ctx, sub: Submission, person: Person) -> None:
             f"a {ctx.actor.role} certifies through channel {expected!r}, not {sub.channel!r}",
         )
     if ctx.actor.role == "field_worker" and person.village_code not in ctx.actor.villages:
-        raise Forbidden("this person is not in one of your villages")
+        raise Forbidden("this person is not in one of your villages", code="not_assigned")
     if person.status in ("cancelled", "terminated"):
-        raise RuleRefused(f"person {person.id} is {person.status}: nothing to certify")
+        raise RuleRefused(
+            f"person {person.id} is {person.status}: nothing to certify", code="person_ended"
+        )
 
 
 def failures_today(ctx: Ctx, person_id: str) -> int:
@@ -213,7 +215,8 @@ def _check_not_locked(ctx: Ctx, person_id: str) -> None:
     registry.lock(ctx, person_id)
     if failures_today(ctx, person_id) >= ctx.policy.face.max_failures_per_day:
         raise RuleRefused(
-            "this card is locked for today after repeated failed face checks; the case is with county staff"
+            "this card is locked for today after repeated failed face checks; the case is with county staff",
+            code="card_locked",
         )
 
 
@@ -463,7 +466,9 @@ def _manual_one(
             "evidence", "say what the evidence is (a document reference or a short text)"
         )
     if person.status in ("cancelled", "terminated"):
-        raise RuleRefused(f"person {person.id} is {person.status}: nothing to certify")
+        raise RuleRefused(
+            f"person {person.id} is {person.status}: nothing to certify", code="person_ended"
+        )
     cert = record_passed(ctx, person.id, channel, certified_on, evidence=evidence.strip()[:2000])
     audit.record(
         ctx,

@@ -33,7 +33,7 @@ def _ttl(ctx: Ctx) -> timedelta:
 def issue(ctx: Ctx, person_id: str) -> Challenge:
     person = registry.get(ctx, person_id)
     if ctx.actor.role == "field_worker" and person.village_code not in ctx.actor.villages:
-        raise Forbidden("this person is not in one of your villages")
+        raise Forbidden("this person is not in one of your villages", code="not_assigned")
     now = utcnow()
     ttl = _ttl(ctx)
     challenge_id, nonce, actions = face_engine.new_challenge(ttl.total_seconds(), now.timestamp())
@@ -72,7 +72,7 @@ def _usable(ctx: Ctx, row: Challenge | None, nonce: str, person_id: str | None) 
     if row.used_at is not None:
         raise Conflict("this challenge was already used: request a new one")
     if _aware(row.expires_at) < utcnow():
-        raise RuleRefused("this challenge has expired: request a new one")
+        raise RuleRefused("this challenge has expired: request a new one", code="challenge_expired")
     return row
 
 

@@ -19,6 +19,15 @@ from typing import Literal
 from sqlmodel import col, select
 
 from backend import idnumber
+from backend.answers import (
+    AttachmentsOut,
+    LastCertificationOut,
+    LocationOut,
+    VisitOut,
+    WorklistOut,
+    WorkPersonOut,
+    WorkVillageOut,
+)
 from backend.errors import Conflict, Forbidden, field_error
 from backend.models import ArchiveDocument, Certification, Person, ReviewCase, Village, utcnow
 from backend.services import archives, audit, faces, registry
@@ -38,7 +47,7 @@ def _scope(ctx: Ctx, village: str | None) -> list[str]:
     return [village]
 
 
-def worklist(ctx: Ctx, village: str | None = None) -> dict[str, object]:
+def worklist(ctx: Ctx, village: str | None = None) -> WorklistOut:
     """Pensioners of the worker's villages whose certification is due or overdue, by
     village, the homebound first (they are the ones who need a visit), then by name."""
     codes = _scope(ctx, village)
@@ -52,17 +61,18 @@ def worklist(ctx: Ctx, village: str | None = None) -> dict[str, object]:
         )
     ).all()
     rows = [row for p in people if (row := _row(ctx, p, villages.get(p.village_code))) is not None]
-    rows.sort(key=lambda r: (r["village_code"], not r["homebound"], r["name"], r["person_id"]))
+    rows.sort(key=lambda r: (r.village_code, not r.homebound, r.name, r.person_id))
     audit.record(ctx, "field.worklist", ",".join(codes)[:80], after={"persons": len(rows)})
-    return {
-        "generated_at": utcnow().isoformat(),
-        "today": ctx.today.isoformat(),
-        "worker": ctx.actor.name,
-        "villages": [
-            {"code": c, "name": v.name, "township": v.township} for c, v in sorted(villages.items())
+    return WorklistOut(
+        generated_at=utcnow().isoformat(),
+        today=ctx.today.isoformat(),
+        worker=ctx.actor.name,
+        villages=[
+            WorkVillageOut(code=c, name=v.name, township=v.township)
+            for c, v in sorted(villages.items())
         ],
-        "persons": rows,
-    }
+        persons=rows,
+    )
 
 
 def _state(until: date | None, today: date) -> str | None:
@@ -73,7 +83,7 @@ def _state(until: date | None, today: date) -> str | None:
     return "due" if until <= today + timedelta(days=DUE_WITHIN_DAYS) else None
 
 
-def _row(ctx: Ctx, p: Person, village: Village | None) -> dict[str, object] | None:
+def _row(ctx: Ctx, p: Person, village: Village | None) -> WorkPersonOut | None:
     valid = latest_valid(ctx, p.id, ctx.today)
     state = _state(valid.valid_until if valid else None, ctx.today)
     if state is None:
@@ -82,36 +92,36 @@ def _row(ctx: Ctx, p: Person, village: Village | None) -> dict[str, object] | No
     number = registry.id_number_of(ctx, p)
     # the ID number as this role sees it on every other route: masked unless the role may see
     # it whole (a field worker may not); the device matches an ID card on the visible digits
-    shown = number if ctx.actor.role in registry.FULL_ID_ROLES else idnumber.mask(number)
-    return {
-        "person_id": p.id,
-        "name": p.name,
-        "id_number": shown,
-        "id_number_masked": idnumber.mask(number),
-        "birth_date": p.birth_date.isoformat(),
-        "gender": p.gender,
-        "village_code": p.village_code,
-        "village_name": village.name if village else p.village_code,
-        "address": f"{village.township}{village.name}" if village else p.village_code,
-        "phone": registry.phone_of(ctx, p),
-        "homebound": p.homebound,
-        "status": p.status,
-        "due_state": state,
-        "last_certification": _cert(valid),
-        "face_template": base64.b64encode(faces.template_bytes(ctx, template)).decode()
+    shown = registry.shown_id_number(ctx, number)
+    return WorkPersonOut(
+        person_id=p.id,
+        name=p.name,
+        id_number=shown,
+        id_number_masked=idnumber.mask(number),
+        birth_date=p.birth_date.isoformat(),
+        gender=p.gender,
+        village_code=p.village_code,
+        village_name=village.name if village else p.village_code,
+        address=f"{village.township}{village.name}" if village else p.village_code,
+        phone=registry.phone_of(ctx, p),
+        homebound=p.homebound,
+        status=p.status,
+        due_state=state,
+        last_certification=_cert(valid),
+        face_template=base64.b64encode(faces.template_bytes(ctx, template)).decode()
         if template
         else None,
-    }
+    )
 
 
-def _cert(cert: Certification | None) -> dict[str, object] | None:
+def _cert(cert: Certification | None) -> LastCertificationOut | None:
     if cert is None:
         return None
-    return {
-        "certified_on": cert.certified_on.isoformat(),
-        "channel": cert.channel,
-        "valid_until": cert.valid_until.isoformat() if cert.valid_until else None,
-    }
+    return LastCertificationOut(
+        certified_on=cert.certified_on.isoformat(),
+        channel=cert.channel,
+        valid_until=cert.valid_until.isoformat() if cert.valid_until else None,
+    )
 
 
 @dataclass
@@ -129,12 +139,15 @@ class Visit:
     certification_id: str | None = None
 
 
-def record_visit(ctx: Ctx, visit: Visit) -> dict[str, object]:
+def record_visit(ctx: Ctx, visit: Visit) -> VisitOut:
     """A visit without a face check. Conflicts say what happened since the list was made."""
     person = registry.get(ctx, visit.person_id)
     _check_assigned(ctx, person)
     if person.status in ("terminated", "cancelled"):
-        raise Conflict(f"person {person.id} is {person.status} in the registry: no visit needed")
+        raise Conflict(
+            f"person {person.id} is {person.status} in the registry: no visit needed",
+            code="person_ended",
+        )
     if visit.outcome == "not_at_home":
         _check_not_certified_since(ctx, person.id, visit.listed_on)
         case_id = None
@@ -155,26 +168,25 @@ def record_visit(ctx: Ctx, visit: Visit) -> dict[str, object]:
         person.id,
         after={"client_id": visit.client_id, "case_id": case_id, "visited_at": visit.visited_at},
     )
-    return {
-        "visit_id": visit.client_id,
-        "person_id": person.id,
-        "outcome": visit.outcome,
-        "recorded_on": ctx.today.isoformat(),
-        "review_case_id": case_id,
-        "location": None
+    return VisitOut(
+        visit_id=visit.client_id,
+        person_id=person.id,
+        outcome=visit.outcome,
+        recorded_on=ctx.today.isoformat(),
+        review_case_id=case_id,
+        location=None
         if visit.latitude is None
-        else {
-            "latitude": visit.latitude,
-            "longitude": visit.longitude,
-            "accuracy_m": visit.accuracy_m,
-        },
-    }
+        else LocationOut(
+            latitude=visit.latitude, longitude=visit.longitude, accuracy_m=visit.accuracy_m
+        ),
+    )
 
 
 def _check_assigned(ctx: Ctx, person: Person) -> None:
     if person.village_code not in ctx.actor.villages:
         raise Forbidden(
-            "this person is not in one of your villages (moved away, or you are no longer assigned to the village)"
+            "this person is not in one of your villages (moved away, or you are no longer assigned to the village)",
+            code="not_assigned",
         )
 
 
@@ -221,7 +233,8 @@ def _check_not_certified_since(ctx: Ctx, person_id: str, listed_on: date | None)
     if valid is None:
         return
     raise Conflict(
-        f"already certified on {valid.certified_on.isoformat()} (channel {valid.channel}): the visit is no longer needed"
+        f"already certified on {valid.certified_on.isoformat()} (channel {valid.channel}): the visit is no longer needed",
+        code="certified_meanwhile",
     )
 
 
@@ -243,7 +256,7 @@ def attach(
     attestation: str,
     note: str,
     documents: list[bytes],
-) -> dict[str, object]:
+) -> AttachmentsOut:
     """File the visit's attestation and note (a one-page PDF) and its document photos in the
     person's archive, where county staff see them. Idempotent: the outbox resends after a
     lost answer, and a resend finds the documents the first one filed."""
@@ -265,14 +278,14 @@ def attach(
     audit.record(
         ctx, "field.visit.attachments", person_id, after={"client_id": client_id, "documents": ids}
     )
-    return {
-        "client_id": client_id,
-        "person_id": person_id,
-        "documents": len(documents),
-        "attestation": True,
-        "attestation_document_id": filed.id,
-        "document_ids": ids[1:],
-    }
+    return AttachmentsOut(
+        client_id=client_id,
+        person_id=person_id,
+        documents=len(documents),
+        attestation=True,
+        attestation_document_id=filed.id,
+        document_ids=ids[1:],
+    )
 
 
 def _file(

@@ -22,20 +22,18 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from backend import ledger
 from backend.errors import Conflict, NotFound, RuleRefused, field_error
 from backend.models import (
-    Award,
     Contribution,
     FourEyesRequest,
-    PersonChange,
     Suspension,
     utcnow,
 )
-from backend.services import audit, awards, contributions, registry, suspensions
-from backend.services.context import Actor, Ctx
+from backend.services import audit, awards, bank_changes, contributions, registry, suspensions
+from backend.services.context import Ctx
 from backend.services.maker_checker import require_second_person
 from backend.services.terminations import not_pending
 
@@ -201,7 +199,7 @@ def _apply_reversal(ctx: Ctx, row: FourEyesRequest, payload: dict[str, Any]) -> 
 
 def _apply_bank(ctx: Ctx, row: FourEyesRequest, payload: dict[str, Any]) -> dict[str, Any]:
     if date.fromisoformat(payload["effective_on"]) <= ctx.today:
-        _set_bank_account(ctx.session, row, ctx.actor)
+        bank_changes.set_bank_account(ctx.session, row, ctx.actor)
     return {"person_id": row.person_id, **payload, "applied": row.applied_at is not None}
 
 
@@ -210,50 +208,6 @@ _APPLY = {
     "contribution_reversal": _apply_reversal,
     "bank_account": _apply_bank,
 }
-
-
-def _set_bank_account(session: Session, row: FourEyesRequest, actor: Actor) -> None:
-    payload = json.loads(row.payload)
-    award = session.exec(
-        select(Award).where(Award.person_id == row.person_id, Award.revoked_at.is_(None))  # type: ignore[union-attr]
-    ).first()
-    if award is None:  # the award was revoked meanwhile: nothing to pay into
-        return
-    old = award.bank_account
-    award.bank_account = payload["new"]
-    session.add(award)
-    session.add(
-        PersonChange(
-            person_id=row.person_id or "",
-            field="bank_account",
-            old_value=old,
-            new_value=payload["new"],
-            reason=f"{payload['reason']} (request {row.id}, proposed by {row.proposed_by}, confirmed by {row.decided_by or actor.label})"[
-                :1000
-            ],
-            changed_by=actor.label,
-        )
-    )
-    row.applied_at = utcnow()
-    session.add(row)
-
-
-def apply_due_bank_changes(session: Session, on: date, actor: Actor) -> int:
-    """Confirmed changes whose effective date has come: applied before a payroll pays."""
-    due = [
-        r
-        for r in session.exec(
-            select(FourEyesRequest).where(
-                FourEyesRequest.kind == "bank_account",
-                FourEyesRequest.status == "confirmed",
-                FourEyesRequest.applied_at.is_(None),  # type: ignore[union-attr]
-            )
-        ).all()
-        if json.loads(r.payload)["effective_on"] <= on.isoformat()
-    ]
-    for r in sorted(due, key=lambda r: r.decided_at or r.proposed_at):
-        _set_bank_account(session, r, actor)
-    return len(due)
 
 
 # --- reading ----------------------------------------------------------------------------------

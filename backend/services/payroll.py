@@ -34,7 +34,7 @@ from backend.ledger import Transfer
 from backend.models import PayrollLine, PayrollRun, Person
 from backend.money import round_half_up
 from backend.policy import Policy
-from backend.services import audit
+from backend.services import audit, bank_changes
 from backend.services.context import Actor
 from backend.services.maker_checker import require_second_person
 from backend.spreadsheet import csv_text
@@ -285,9 +285,7 @@ def _open_run(s: Session, period: str, run_on: date, actor: Actor) -> tuple[Payr
 
 def _apply_bank_changes(s: Session, run_on: date, actor: Actor) -> None:
     """Bank-account changes two people confirmed, effective by the payroll date."""
-    from backend.services import four_eyes  # four_eyes -> suspensions -> payroll
-
-    four_eyes.apply_due_bank_changes(s, run_on, actor)
+    bank_changes.apply_due_bank_changes(s, run_on, actor)
 
 
 def _chunk_bounds(engine: Engine, size: int) -> list[tuple[str, str | None]]:

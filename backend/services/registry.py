@@ -11,11 +11,14 @@ from sqlmodel import col, select
 from backend import idnumber, ledger
 from backend.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleRefused, field_error
 from backend.models import Person, PersonChange, PersonParent, Village, utcnow
+from backend.schemas import PersonOut
 from backend.services import audit, kiosk_sessions
 from backend.services.context import Ctx
 
 MIN_ENROL_AGE = 16
 # roles that see full ID numbers because their job needs them (enrolment, counter service)
+# who sees ID numbers whole (DOMAIN.md: "masked everywhere except to staff whose job needs
+# it"); every other role, the field worker's work list included, sees them masked
 FULL_ID_ROLES = ("admin", "clerk")
 CHANGEABLE = ("name", "phone", "village_code", "household_id", "severely_disabled", "homebound")
 
@@ -152,7 +155,7 @@ def get(ctx: Ctx, person_id: str) -> Person:
 def check_village_scope(ctx: Ctx, person: Person) -> None:
     """Field workers see only the people of their own villages."""
     if ctx.actor.role == "field_worker" and person.village_code not in ctx.actor.villages:
-        raise Forbidden("this person is not in one of your villages")
+        raise Forbidden("this person is not in one of your villages", code="not_assigned")
 
 
 def readable(ctx: Ctx, person_id: str, resident_session: str | None = None) -> Person:
@@ -189,6 +192,47 @@ def find_by_id_number(ctx: Ctx, raw: str) -> Person:
 
 def id_number_of(ctx: Ctx, person: Person) -> str:
     return ctx.keyring.decrypt_text(person.id_number_enc, person.id)
+
+
+def sees_full_id_numbers(ctx: Ctx) -> bool:
+    """Whether the caller's role may see ID numbers whole (FULL_ID_ROLES)."""
+    return ctx.actor.role in FULL_ID_ROLES
+
+
+def shown_id_number(ctx: Ctx, number: str) -> str:
+    """An ID number as the caller may see it: whole for FULL_ID_ROLES, masked for the rest."""
+    return number if sees_full_id_numbers(ctx) else idnumber.mask(number)
+
+
+def person_view(ctx: Ctx, person: Person) -> PersonOut:
+    """The person as the caller may see them: in their villages only, ID numbers masked
+    unless the role needs them whole."""
+    check_village_scope(ctx, person)
+    number = id_number_of(ctx, person)
+    old = (
+        ctx.keyring.decrypt_text(person.old_id_number_enc, person.id)
+        if person.old_id_number_enc
+        else None
+    )
+    return PersonOut(
+        person_id=person.id,
+        id_number=shown_id_number(ctx, number),
+        id_number_masked=idnumber.mask(number),
+        old_id_number=shown_id_number(ctx, old) if old else None,
+        name=person.name,
+        birth_date=person.birth_date,
+        gender=person.gender,
+        village_code=person.village_code,
+        phone=phone_of(ctx, person),
+        household_id=person.household_id,
+        parent_person_ids=parents_of(ctx, person.id),
+        student=person.student,
+        urban_employee_pension=person.urban_employee_pension,
+        severely_disabled=person.severely_disabled,
+        homebound=person.homebound,
+        enrolled_on=person.enrolled_on,
+        status=person.status,
+    )
 
 
 def parents_of(ctx: Ctx, person_id: str) -> list[str]:

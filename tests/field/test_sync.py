@@ -99,6 +99,26 @@ def test_refusals_are_explained_in_plain_words(status: int, detail: str, code: s
 
 
 @pytest.mark.parametrize(
+    ("status", "code", "kind"),
+    [
+        (409, "certified_meanwhile", "certified_meanwhile"),
+        (409, "person_ended", "person_died"),
+        (422, "person_ended", "person_died"),
+        (403, "not_assigned", "not_assigned"),
+        (422, "challenge_expired", "challenge_expired"),
+        (422, "card_locked", "locked_today"),
+        (422, "rule_refused", "refused"),
+        (403, "forbidden", "forbidden"),
+    ],
+)
+def test_the_problem_code_decides_not_the_wording(status: int, code: str, kind: str) -> None:
+    """The detail is for staff and may change: a misleading one changes nothing."""
+    misleading = "terminated, died, locked, expired, already certified, not in your villages"
+    why = explain(status, Problem(status=status, code=code, detail=misleading))
+    assert why.code == kind
+
+
+@pytest.mark.parametrize(
     ("reasons", "zh", "en"),
     [
         (
@@ -261,9 +281,8 @@ def real_session(api: Api, tmp_path: Path, clock: FakeClock) -> FieldSession:
     from field_app import vault as vlt
 
     def factory(base_url: str, token: str | None) -> FieldClient:
-        c = FieldClient(base_url, token=token)
-        c._http = api.client  # the app in process; FieldClient still speaks plain HTTP to it
-        return c
+        # the app in process; FieldClient still speaks plain HTTP to it
+        return FieldClient(base_url, token=token, transport=api.client._transport)
 
     session = FieldSession(
         DeviceStore(tmp_path / "dev" / "field.sqlite3", cost=vlt.FAST_COST),

@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 
 from hardware.camera import SimulatedCamera
-from hardware.config import (
-    ConfigError,
-    DeviceConfig,
+from hardware.config import ConfigError, DeviceConfig
+from hardware.factory import (
     open_camera,
     open_card_reader,
     open_id_card_reader,
@@ -119,19 +118,19 @@ def test_a_usb_printer_needs_its_ids() -> None:
 def test_the_shortcuts_read_the_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from hardware import cards, printer
+    from hardware import factory
     from hardware.receipt import Receipt
 
     monkeypatch.setenv("NONGBAO_DEVICE_PRINTER_OUT_DIR", str(tmp_path))
     monkeypatch.setenv("NONGBAO_DEVICE_PRINTER_WIDTH_MM", "80")
-    device = printer.open_printer()
+    device = factory.open_printer()
     assert isinstance(device, SimulatedPrinter) and device.width_mm == 80
     device.print_receipt(Receipt("回执", ["已完成生存认证", "谢谢"], qr="R1"))
     assert "已完成生存认证".encode("gb18030") in (tmp_path / "receipt-0001.bin").read_bytes()
-    reader = cards.open_reader("idcard")
+    reader = factory.open_reader("idcard")
     try:
         assert isinstance(reader, SimulatedIdCardReader)
     finally:
         assert reader is not None
         reader.close()
-    assert isinstance(cards.open_reader("ssc"), SimulatedSocialSecurityCardReader)
+    assert isinstance(factory.open_reader("ssc"), SimulatedSocialSecurityCardReader)

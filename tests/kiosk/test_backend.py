@@ -81,7 +81,7 @@ def test_open_session_with_the_leads_backend_answer() -> None:
     backend = client(handler)
     resident = backend.open_session(CARD, b"jpg")
     assert (resident.session_id, resident.person_id) == ("tok.mac", "per_1")
-    assert resident.name_masked == "王*英"  # masked from the card
+    assert resident.name_masked == "王**"  # masked from the card, as the backend masks
     assert resident.id_number_masked == "110105********002X"
     assert resident.status == "unknown"
     backend.get_account(resident)
@@ -197,7 +197,7 @@ def test_challenge_and_certification_multipart() -> None:
     ("status", "problem", "reason"),
     [
         (404, {"type": "https://nongbao.example/problems/not-enrolled"}, "not_enrolled"),
-        (422, {"reason": "card_locked", "detail": "今日次数已用完"}, "card_locked"),
+        (422, {"code": "card_locked", "detail": "今日次数已用完"}, "card_locked"),
         (403, {"title": "Forbidden"}, "device_not_authorised"),
         (409, {"type": "about:blank"}, "conflict"),
     ],
@@ -216,17 +216,30 @@ def test_refusals_carry_a_reason(status: int, problem: dict, reason: str) -> Non
 
 
 @pytest.mark.parametrize(
-    ("detail", "reason"),
+    ("code", "reason"),
     [
-        ("the resident session has expired: insert the card again", "session_expired"),
-        ("this card is locked for today after repeated failed face checks", "card_locked"),
+        ("session_expired", "session_expired"),
+        ("kiosk_session_ended", "session_expired"),
+        ("card_locked", "card_locked"),
+        ("some_new_code", "some_new_code"),
     ],
 )
-def test_refusal_reason_from_the_leads_details(detail: str, reason: str) -> None:
-    backend = client(lambda r: httpx.Response(403, json={"type": "x/forbidden", "detail": detail}))
+def test_refusal_reason_comes_from_the_problem_code(code: str, reason: str) -> None:
+    problem = {"type": "x/forbidden", "code": code, "detail": "words for staff"}
+    backend = client(lambda r: httpx.Response(403, json=problem))
     with pytest.raises(Refused) as caught:
         backend.get_account(RESIDENT)
-    assert caught.value.reason == reason
+    assert caught.value.reason == reason and caught.value.detail == "words for staff"
+
+
+def test_refusal_reason_never_comes_from_the_english_detail() -> None:
+    """The detail is written for staff: its words may change, the code does not."""
+    detail = "the resident session has expired: this card is locked"
+    problem = {"type": "x/forbidden", "code": "forbidden", "detail": detail}
+    backend = client(lambda r: httpx.Response(403, json=problem))
+    with pytest.raises(Refused) as caught:
+        backend.get_account(RESIDENT)
+    assert caught.value.reason == "forbidden"
 
 
 def test_refusal_reason_from_nothing() -> None:
@@ -301,7 +314,9 @@ def test_demo_ids_are_valid_and_masked() -> None:
         card = demo_card(i)
         assert id_check_char(card.id_number[:17]) == card.id_number[17]
     assert mask_id("11010519491231002X") == "110105********002X"
-    assert mask_name("王秀英") == "王*英" and mask_name("张明") == "张*"
+    # one masking for the kiosk and the backend (client/masking.py): the family name only
+    assert mask_name("王秀英") == "王**" and mask_name("张明") == "张*"
+    assert mask_name("欧阳娜娜") == "欧***"
 
 
 def test_valid_until_is_the_end_of_the_month_a_year_later() -> None:
@@ -312,7 +327,7 @@ def test_valid_until_is_the_end_of_the_month_a_year_later() -> None:
 def test_simulated_certification_passes_and_moves_the_validity() -> None:
     backend = sim()
     resident, _, result = certify(backend, demo_card(0))
-    assert resident.certification_due and resident.name_masked == "王*英"
+    assert resident.certification_due and resident.name_masked == "王**"
     assert result.outcome == "passed" and result.valid_until == date(2027, 11, 30)
     assert result.receipt is not None
     again = backend.open_session(demo_card(0), b"jpg")

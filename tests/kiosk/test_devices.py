@@ -203,7 +203,7 @@ def test_biometrics_face_gate_on_a_real_photo_and_on_nothing() -> None:
 
 
 def test_hardware_card_slot_with_the_hardware_simulated_reader() -> None:
-    from hardware.cards import open_reader
+    from hardware.factory import open_reader
     from hardware.sscard import SimulatedSocialSecurityCardReader
 
     reader = open_reader("ssc")  # the default hardware config: a simulated reader

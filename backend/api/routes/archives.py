@@ -100,7 +100,16 @@ def list_documents(
     return [document_out(d) for d in archives.list_for(ctx, person_id)]
 
 
-@router.get("/documents/{doc_id}/content")
+@router.get(
+    "/documents/{doc_id}/content",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"image/jpeg": {}, "image/png": {}, "application/pdf": {}},
+            "description": "the document's bytes, of its own type",
+        }
+    },
+)
 def document_content(
     request: Request,
     doc_id: str = DocId,

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, StrictInt
 from sqlmodel import Session
 
+from backend.answers import PaymentsOut
 from backend.api import deps
 from backend.db import session_scope
 from backend.models import FourEyesRequest
@@ -24,6 +25,7 @@ from backend.services import (
     suspensions,
     terminations,
 )
+from backend.services import death_registry as death_records
 from backend.services.context import Actor
 from backend.validation import Text
 
@@ -97,14 +99,14 @@ def award(
 ) -> JSONResponse:
     def work(session: Session) -> idempotency.Reply:
         ctx = deps.ctx_for(request, session, who)
-        a = awards.award(ctx, person_id, body.awarded_on, body.bank_account)
-        month = max(a.first_month, f"{body.awarded_on:%Y-%m}")
+        granted = awards.grant(ctx, person_id, body.awarded_on, body.bank_account)
+        a = granted.award
         out = AwardOut(
             award_id=a.id,
             person_id=person_id,
             first_month=a.first_month,
             account_pension_fen=a.account_pension_fen,
-            basic_pension_fen=awards.basic_pension_fen(ctx.policy, month, a.contribution_years),
+            basic_pension_fen=granted.basic_pension_fen,
             contribution_years=a.contribution_years,
             eligibility_group=a.eligibility_group,
             family_binding=a.family_binding,
@@ -183,7 +185,11 @@ def payroll_lines(
     }
 
 
-@router.get("/payroll-runs/{run_id}/bank-file")
+@router.get(
+    "/payroll-runs/{run_id}/bank-file",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "the bank's CSV file"}},
+)
 def bank_file(
     run_id: str,
     request: Request,
@@ -243,7 +249,7 @@ async def death_registry(
 ) -> dict:
     data = await file.read()
     with session_scope(deps.state(request).engine) as session:
-        result = settlement.import_death_registry(deps.ctx_for(request, session, who), data)
+        result = death_records.import_death_registry(deps.ctx_for(request, session, who), data)
         deps.write_event(request, session, who)  # commits with the settlements, or not at all
         return result.__dict__
 
@@ -278,7 +284,7 @@ def lift(
     return JSONResponse(done.model_dump(mode="json"))
 
 
-@router.get("/persons/{person_id}/payments")
+@router.get("/persons/{person_id}/payments", response_model=PaymentsOut)
 def payments(
     person_id: str,
     request: Request,

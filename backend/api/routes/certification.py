@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 from sqlmodel import Session
 
+from backend.answers import CertificationOut, ChallengeOut
 from backend.api import deps
 from backend.api.routes.faces import ID_PATTERN, PersonId, read_files
 from backend.api.routes.receipts import signing_key
@@ -36,7 +37,7 @@ class ManualIn(StrictChecked):
     evidence: Text = Field(min_length=1, max_length=2000)
 
 
-@router.post("/challenges", status_code=201)
+@router.post("/challenges", status_code=201, response_model=ChallengeOut)
 def issue_challenge(
     body: ChallengeIn,
     request: Request,
@@ -46,7 +47,7 @@ def issue_challenge(
     return challenges.out(challenges.issue(deps.ctx_for(request, session, who), body.person_id))
 
 
-@router.post("/certifications", status_code=201)
+@router.post("/certifications", status_code=201, response_model=CertificationOut)
 def certify(
     request: Request,
     channel: Literal["kiosk", "field"] = Form(...),
@@ -114,7 +115,7 @@ def certify(
     )
 
 
-@router.post("/certifications/manual", status_code=201)
+@router.post("/certifications/manual", status_code=201, response_model=CertificationOut)
 def certify_manual(
     body: ManualIn,
     request: Request,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, File, Path, Request, UploadFile
 from sqlmodel import Session
 
+from backend.answers import FaceEnrolOut, FaceVerifyOut
 from backend.api import deps
 from backend.errors import InvalidInput
 from backend.services import faces
@@ -31,7 +32,7 @@ def read_files(files: list[UploadFile], field: str, limit: int) -> list[bytes]:
 
 
 # sync routes: FastAPI runs them in its thread pool, so the face engine does not block the loop
-@router.post("/persons/{person_id}/face", status_code=201)
+@router.post("/persons/{person_id}/face", status_code=201, response_model=FaceEnrolOut)
 def enrol_face(
     request: Request,
     person_id: str = PersonId,
@@ -44,7 +45,7 @@ def enrol_face(
     )
 
 
-@router.post("/persons/{person_id}/face/verify")
+@router.post("/persons/{person_id}/face/verify", response_model=FaceVerifyOut)
 def verify_face(
     request: Request,
     person_id: str = PersonId,

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 from sqlmodel import Session
 
+from backend.answers import AttachmentsOut, VisitOut, WorklistOut
 from backend.api import deps
 from backend.api.routes.archives import archive_dir
 from backend.api.routes.faces import ID_PATTERN, read_files
@@ -44,24 +45,25 @@ class VisitIn(StrictChecked):
     )
 
 
-@router.get("/worklist")
+@router.get("/worklist", response_model=WorklistOut)
 def worklist(
     request: Request,
     village: str | None = Query(default=None, max_length=24, pattern=ID_PATTERN),
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("field_worker")),
-) -> dict[str, object]:
+) -> WorklistOut:
     return field.worklist(deps.ctx_for(request, session, who), village)
 
 
-@router.post("/visits", status_code=201)
+@router.post("/visits", status_code=201, response_model=VisitOut)
 def visit(
     body: VisitIn, request: Request, who: Actor = Depends(deps.require("field_worker"))
 ) -> JSONResponse:
     v = field.Visit(**body.model_dump())
 
     def work(session: Session) -> idempotency.Reply:
-        return idempotency.Reply(201, field.record_visit(deps.ctx_for(request, session, who), v))
+        done = field.record_visit(deps.ctx_for(request, session, who), v)
+        return idempotency.Reply(201, done.model_dump(mode="json"))
 
     # the client_id is the key: an outbox that resends after a lost answer gets the first one
     return deps.idempotent(
@@ -70,7 +72,7 @@ def visit(
 
 
 # sync route: FastAPI runs it in its thread pool (PDF rendering, file I/O and encryption)
-@router.post("/visits/{client_id}/attachments", status_code=201)
+@router.post("/visits/{client_id}/attachments", status_code=201, response_model=AttachmentsOut)
 def attachments(
     request: Request,
     # Annotated, so that the shared text check runs on form fields too (backend/validation)
@@ -81,7 +83,7 @@ def attachments(
     documents: list[UploadFile] = File(default=[]),
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("field_worker")),
-) -> dict[str, object]:
+) -> AttachmentsOut:
     return field.attach(
         deps.ctx_for(request, session, who),
         archive_dir(request),

@@ -9,22 +9,15 @@ from fastapi import Path as PathParam
 from sqlmodel import Session
 
 from backend.api import deps
-from backend.errors import Forbidden
-from backend.services import (
-    audit,
-    certification,
-    certification_status,
-    face_engine,
-    faces,
-    kiosk_sessions,
-)
+from backend.services import kiosk
 from backend.services.context import Actor
+from backend.services.kiosk import KioskSessionOut
 from backend.validation import Line
 
 router = APIRouter(prefix="/api/v1/kiosk", tags=["kiosk"])
 
 
-@router.post("/sessions", status_code=201)
+@router.post("/sessions", status_code=201, response_model=KioskSessionOut)
 def open_session(
     request: Request,
     # Annotated, so that the shared text check runs on form fields too (backend/validation)
@@ -33,38 +26,10 @@ def open_session(
     image: UploadFile = File(...),
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("kiosk")),
-) -> dict[str, object]:
-    data = image.file.read()
-    face_engine.probe(data)  # the face work before the transaction starts (the result is cached)
-    ctx = deps.ctx_for(request, session, who)
-    person, card_ok = certification.person_of(
-        ctx,
-        certification.Submission(
-            channel="kiosk", challenge_id="", nonce="", images=(), id_number=id_number, name=name
-        ),
-    )
-    if not card_ok:
-        raise Forbidden("the card does not match the registry")
-    check = faces.verify(ctx, person.id, data)
-    if check["outcome"] != "passed":
-        raise Forbidden("the face does not match the card holder's enrolled face")
-    token, ttl = kiosk_sessions.open_session(ctx, person.id)
-    audit.record(ctx, "kiosk.session.open", person.id)
-    last = certification_status.latest_valid(ctx, person.id, ctx.today)
-    valid_until = last.valid_until if last else None
-    return {
-        "session_token": token,
-        "person_id": person.id,
-        "expires_in": ttl,
-        "header": kiosk_sessions.HEADER,
-        "status": person.status,
-        # what the menu offers: certification is due for pensioners not certified for today
-        "certification": {
-            "valid_until": valid_until.isoformat() if valid_until else None,
-            "due": person.status in ("receiving", "suspended")
-            and (valid_until is None or valid_until < ctx.today),
-        },
-    }
+) -> KioskSessionOut:
+    photo = image.file.read()
+    kiosk.probe_face(photo)
+    return kiosk.open_session(deps.ctx_for(request, session, who), id_number, name, photo)
 
 
 @router.delete("/sessions/{session_token}", status_code=204)
@@ -74,8 +39,5 @@ def close_session(
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("kiosk")),
 ) -> Response:
-    # the token is refused from now on, on every worker (it would expire within minutes)
-    ctx = deps.ctx_for(request, session, who)
-    person_id = kiosk_sessions.end(ctx, session_token)
-    audit.record(ctx, "kiosk.session.end", person_id)
+    kiosk.close_session(deps.ctx_for(request, session, who), session_token)
     return Response(status_code=204)

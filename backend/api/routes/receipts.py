@@ -8,6 +8,7 @@ from fastapi.responses import PlainTextResponse
 from sqlmodel import Session
 
 from backend import receipts
+from backend.answers import ReceiptCheckOut
 from backend.api import deps
 from backend.services import receipts_service
 
@@ -19,7 +20,7 @@ def signing_key(request: Request) -> Ed25519PrivateKey:
     return receipts_service.signing_key(deps.state(request).settings.effective_key_file.parent)
 
 
-@router.get("/verify")
+@router.get("/verify", response_model=ReceiptCheckOut, response_model_exclude_unset=True)
 def verify(
     request: Request, code: str = Query(default=""), session: Session = deps.DbSession
 ) -> dict[str, object]:

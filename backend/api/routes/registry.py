@@ -184,30 +184,4 @@ def history(
 
 
 def person_out(ctx: Ctx, person: Person) -> PersonOut:
-    registry.check_village_scope(ctx, person)
-    number = registry.id_number_of(ctx, person)
-    full = ctx.actor.role in registry.FULL_ID_ROLES
-    old = (
-        ctx.keyring.decrypt_text(person.old_id_number_enc, person.id)
-        if person.old_id_number_enc
-        else None
-    )
-    return PersonOut(
-        person_id=person.id,
-        id_number=number if full else idnumber.mask(number),
-        id_number_masked=idnumber.mask(number),
-        old_id_number=(old if full else idnumber.mask(old)) if old else None,
-        name=person.name,
-        birth_date=person.birth_date,
-        gender=person.gender,
-        village_code=person.village_code,
-        phone=registry.phone_of(ctx, person),
-        household_id=person.household_id,
-        parent_person_ids=registry.parents_of(ctx, person.id),
-        student=person.student,
-        urban_employee_pension=person.urban_employee_pension,
-        severely_disabled=person.severely_disabled,
-        homebound=person.homebound,
-        enrolled_on=person.enrolled_on,
-        status=person.status,
-    )
+    return registry.person_view(ctx, person)
