@@ -67,6 +67,8 @@ def script(app: Any, args: argparse.Namespace) -> Iterator[Step]:
             yield "shot", "documents"
         app.tap("to_attest")
         app.inputs["attest"].active = True
+        if "confirm_mismatch" in app.inputs:  # the worker checked the ID card: the same person
+            app.inputs["confirm_mismatch"].active = True
         typed("note", "卧床多年，家中认证")
         if n == 0:
             yield "shot", "attest"
@@ -125,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from field_app.app import FieldApp
     from field_app.devices import build_devices
-    from field_app.flow import FieldFlow, Fix
+    from field_app.flow import FieldFlow
+    from field_app.ports import Fix
     from field_app.session import FieldSession
     from field_app.store import DeviceStore
 
