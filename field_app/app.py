@@ -20,6 +20,7 @@ from kivy.clock import Clock
 from kivy.core.text import LabelBase
 from kivy.graphics.texture import Texture
 from kivy.lang import Builder
+from kivy.metrics import sp
 from kivy.properties import BooleanProperty, ColorProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
@@ -456,7 +457,7 @@ class FieldApp(App):
 def cjk_input(**kw: Any) -> TextInput:
     """A TextInput that draws Chinese: the font is set on the widget itself, as the kv rule
     alone left the typed text and the hint in Kivy's Roboto (tofu boxes) on some builds."""
-    box = TextInput(font_name=theme.FONT_NAME, **kw)
+    box = TextInput(font_name=theme.FONT_NAME, font_size=sp(theme.INPUT_SP), **kw)
     box.font_name = theme.FONT_NAME
     return box
 

@@ -105,7 +105,7 @@ T: dict[str, Text] = {
     "unsent_left": ("还有未发送的走访，请先同步", "Some visits are not sent yet: sync first"),
     "downloaded": ("名单已更新", "List updated"),
     "saved_offline": ("已保存，联网后自动上传", "Saved: it is uploaded once there is signal"),
-    "continue_anyway": ("仍然继续（需核对身份证）", "Continue anyway (check the ID card)"),
+    "continue_anyway": ("仍要继续", "Continue anyway"),
     "mismatch_warning": (
         "本机初步看不是本人：请核对身份证和本人，确认后再保存",
         "The device thinks this is not the same person: check the ID card before saving",

@@ -69,6 +69,7 @@ def script(app: Any, args: argparse.Namespace) -> Iterator[Step]:
         app.inputs["attest"].active = True
         if "confirm_mismatch" in app.inputs:  # the worker checked the ID card: the same person
             app.inputs["confirm_mismatch"].active = True
+            yield "shot", "attest_mismatch"
         typed("note", "卧床多年，家中认证")
         if n == 0:
             yield "shot", "attest"
@@ -102,6 +103,26 @@ def script(app: Any, args: argparse.Namespace) -> Iterator[Step]:
     yield "shot", "outbox_synced_en"
     app.tap("back")
     yield "shot", "list_after_en"
+
+
+def rendered_words(root: Any) -> list[dict[str, str]]:
+    """Every text the screen draws, with the widget's kind, id and font: what the e2e test
+    reads for English codes and for a font without Chinese (tofu boxes)."""
+    from kivy.uix.label import Label
+    from kivy.uix.textinput import TextInput
+
+    ids = {id(w): key for key, w in root.ids.items()}
+    found = []
+    for w in root.walk():
+        if isinstance(w, TextInput):
+            for kind, text in (("input", w.text), ("hint", w.hint_text)):
+                if text:
+                    found.append({"kind": kind, "id": "", "text": text, "font": w.font_name})
+        elif isinstance(w, Label) and w.text:
+            found.append(
+                {"kind": "label", "id": ids.get(id(w), ""), "text": w.text, "font": w.font_name}
+            )
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,13 +188,19 @@ def main(argv: list[str] | None = None) -> int:
         else:
             Clock.schedule_once(lambda _dt: wait(check, since), 0.1)
 
+    labels: dict[str, list[dict[str, str]]] = {}
+
     def shoot(name: str) -> None:
         state["n"] += 1
         app.root.export_to_png(str(args.out / f"{state['n']:02d}_{name}.png"))
+        labels[name] = rendered_words(app.root)
         Clock.schedule_once(advance, 0)
 
     app.bind(on_start=lambda *_: Clock.schedule_once(advance, 0.5))
     app.run()
+    (args.out / "labels.json").write_text(
+        json.dumps(labels, ensure_ascii=False, indent=1), encoding="utf-8"
+    )
     if state["failed"]:
         print(state["failed"], file=sys.stderr)
         return 1

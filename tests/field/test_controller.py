@@ -142,7 +142,7 @@ def test_attesting_after_a_mismatch_needs_a_second_explicit_confirmation(
     # the safe choice (try again) comes first; going on is amber and says what to check
     actions = c.buttons(prelim)
     assert [a for a, _, _ in actions] == ["retry_face", "to_documents"]
-    assert actions[1][1:] == ("仍然继续（需核对身份证）", "warn")
+    assert actions[1][1:] == ("仍要继续", "warn")
     c.tap("to_documents")
     c.tap("to_attest")
     attest = c.flow.view()
