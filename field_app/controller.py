@@ -103,13 +103,15 @@ class SyncService:
         while not self._stop.wait(self.heartbeat_s):
             self.beat_once()
 
-    def send_now(self) -> None:
-        """The worker's "send now": everything unsent, ignoring the backoff schedule."""
+    def send_now(self, done: Callable[[], None] = lambda: None) -> None:
+        """The worker's "send now": everything unsent, ignoring the backoff schedule; `done`
+        runs when the pass is over (on the sending thread)."""
         syncer = self.syncer
         if syncer is not None:
 
             def send() -> None:
                 syncer.run_once(force=True)
+                done()
                 self.on_change()
 
             threading.Thread(target=send, daemon=True).start()
@@ -170,6 +172,20 @@ class FieldController:
                 "warn",
             )
 
+    def _sent(self) -> None:
+        """After "send now": all gone, or still waiting for signal (said with the count)."""
+        left = self.unsent()
+        if left == 0:
+            self.flow._say(("已全部发送", "Everything is sent"), "good")
+        elif not self.flow.online():
+            self.flow._say(
+                (
+                    f"暂时离线：联网后自动上传（待发送 {left}）",
+                    f"Offline: {left} sent once there is signal",
+                ),
+                "warn",
+            )
+
     def unsent(self) -> int:
         if self.flow.session.current is None:
             return 0
@@ -193,9 +209,8 @@ class FieldController:
             self.in_background(f.refresh)
         elif action == "send_now":
             self.sync.start()
-            self.sync.send_now()
-            if not f.online():
-                f._say(("暂时离线：联网后自动上传", "Offline: sent once there is signal"), "warn")
+            f._say(("正在发送…", "Sending…"))
+            self.sync.send_now(self._sent)
         elif action == "read_card":
             self.in_background(self._read_card, self._card_read)
         elif action.startswith("person:"):

@@ -94,7 +94,8 @@ def script(app: Any, args: argparse.Namespace) -> Iterator[Step]:
 
     def all_sent() -> bool:
         counts = flow.session.outbox().counts()
-        return counts["pending"] + counts["sending"] == 0
+        # and the "send now" pass has said how it went
+        return counts["pending"] + counts["sending"] == 0 and flow.tone == "good"
 
     yield "wait", all_sent
     app.mark_dirty()

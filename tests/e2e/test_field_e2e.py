@@ -210,5 +210,7 @@ def _no_english_and_no_tofu(labels_file: Path) -> None:
     assert any(w["kind"] == "hint" and "姓名" in w["text"] for w in labels["list"])
     prelim = " ".join(w["text"] for w in labels["prelim_1"])
     assert "相貌" in prelim and "distance" not in prelim
+    synced = " ".join(w["text"] for w in labels["outbox_synced"])
+    assert "已全部发送" in synced and "在线" in synced and "离线" not in synced
     warned = " ".join(w["text"] for w in labels["attest_mismatch"])
     assert "不是本人" in warned and "已核对身份证" in warned  # a second tick before saving
