@@ -56,6 +56,7 @@ from backend.services.context import Actor, Ctx
 DEMO_CHECKER = Actor("user", "demo-checker", "admin")
 REGION = "510722"  # a county code of a western province: the default policy's region class
 MARKER_VILLAGE = "DV01"
+FIELD_VILLAGES = 4  # the demo field worker's villages: the first four
 INFO_FILE = "demo.json"
 PASSWORDS = {
     "admin": "admin-demo",
@@ -682,7 +683,9 @@ def add_users_and_kiosk(engine: Engine, g: Generator, data_dir: Path) -> tuple[s
     key = DeviceKey.load_or_create(data_dir / "kiosk")
     with session_scope(engine) as s:
         for role, password in PASSWORDS.items():
-            villages = [c for c, _, _ in g.villages[:4]] if role == "field_worker" else []
+            villages = (
+                [c for c, _, _ in g.villages[:FIELD_VILLAGES]] if role == "field_worker" else []
+            )
             auth.create_user(s, role, password, role, villages)
         device, token = auth.register_device(
             s, "示范县政务大厅自助机 (demo)", "kiosk", "县政务服务中心一楼大厅", key.public_b64
@@ -846,6 +849,12 @@ def build_demo(
     step("users, kiosk, review cases")
     demo = g.people[0]
     face_ok, face_note = enrol_demo_face(engine, policy, keyring, demo.pid, data_dir)
+    if face_ok:  # the field worker's list gets the same face, so a demo home visit can match
+        from backend.demo_field import give_worklist_faces
+
+        field_villages = [c for c, _, _ in g.villages[:FIELD_VILLAGES]]
+        given = give_worklist_faces(engine, policy, keyring, demo.pid, field_villages)
+        face_note += f"; the same face for the {given} people on the field work list"
     info = DemoInfo(
         data_dir=str(data_dir),
         database_url=engine.url.render_as_string(hide_password=True),

@@ -496,6 +496,8 @@ class Certification(_Table, table=True):
     receipt_id: str | None = Field(default=None, max_length=40)
     client_id: str | None = Field(default=None, max_length=80, sa_column_kwargs={"unique": True})
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    # a failed field check's photo (sealed), for the review case the app opens just after
+    captured_photo_enc: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
 
 
 class FaceTemplate(_Table, table=True):

@@ -1,9 +1,10 @@
 """The Kivy screens of the field app: draw `flow.view()`, forward taps, camera frames and
-typed text. All decisions are in flow.py. Import after the Kivy Config is set (cli.py).
+typed text. The visit's decisions are in flow.py, the app's (what a tap does, the buttons,
+the online sign, the sync) in controller.py. Import after the Kivy Config is set (cli.py).
 
 Network work (sign-in, list download) runs off the UI thread; the outbox is sent by a
-background thread (SyncService) that wakes when a visit is saved and otherwise retries on
-its backoff schedule.
+background thread (controller.SyncService) that wakes when a visit is saved and otherwise
+retries on its backoff schedule.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from kivy.clock import Clock
 from kivy.core.text import LabelBase
 from kivy.graphics.texture import Texture
 from kivy.lang import Builder
+from kivy.metrics import sp
 from kivy.properties import BooleanProperty, ColorProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
@@ -27,8 +29,9 @@ from kivy.uix.textinput import TextInput
 from kivy.uix.widget import Widget
 
 from field_app import theme
+from field_app.controller import FieldController
 from field_app.flow import FieldFlow, View
-from field_app.sync import Backoff, Syncer
+from field_app.ports import action_prompt
 from field_app.texts import t
 from field_app.theme import rgba
 
@@ -74,61 +77,6 @@ class FieldRoot(BoxLayout):
     banner_fg = ColorProperty(rgba(theme.BLUE_INK))
 
 
-class SyncService:
-    """The outbox sender in a background thread, for the signed-in session."""
-
-    def __init__(self, flow: FieldFlow, on_change: Callable[[], None]) -> None:
-        self.flow = flow
-        self.on_change = on_change
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.syncer: Syncer | None = None
-
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        session = self.flow.session
-        self.syncer = Syncer(
-            session.outbox(), session.client(), sleep=self._sleep, backoff=Backoff()
-        )
-        self.syncer.on_change = self.on_change
-        self.syncer.on_reachable = lambda ok: setattr(session, "reachable", ok)
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="field-sync", daemon=True)
-        self._thread.start()
-
-    def _sleep(self, seconds: float) -> None:
-        self._wake.wait(seconds)
-        self._wake.clear()
-
-    def _run(self) -> None:
-        assert self.syncer is not None
-        try:
-            self.syncer.run(self._stop, idle_poll=30.0)
-        except Exception:  # a locked or signed-out store: the next sign-in starts a new one
-            self._thread = None
-        self.on_change()
-
-    def send_now(self) -> None:
-        """The worker's "send now": everything unsent, ignoring the backoff schedule."""
-        syncer = self.syncer
-        if syncer is not None:
-
-            def send() -> None:
-                syncer.run_once(force=True)
-                self.on_change()
-
-            threading.Thread(target=send, daemon=True).start()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-
-
 class FrameWorker:
     """Face and QR analysis off the UI thread, on the newest frame whenever the last one is
     done: the quality gate and the landmarks take ~0.1 s a frame on a desktop and more on a
@@ -169,17 +117,18 @@ class FieldApp(App):
         super().__init__(**kw)
         self.flow = flow
         self.camera = camera
-        self.id_reader = id_reader
         self.landscape = landscape
-        self.busy = False
         self.inputs: dict[str, Any] = {}
         self._signature: object = None
         self._built_screen = ""
         self._dirty = True
         self._frame_index = -1
         self._texture: Texture | None = None
-        self.sync = SyncService(flow, self.mark_dirty)
-        flow.on_saved = self.sync.wake
+        self.controller = FieldController(
+            flow, background=self._background, on_change=self.mark_dirty
+        )
+        self.controller.id_reader = id_reader
+        self.sync = self.controller.sync
         # the flow is touched by the UI thread (taps, drawing) and the frame worker
         self.lock = threading.RLock()
         self.frames = FrameWorker(self._analyse)
@@ -248,21 +197,16 @@ class FieldApp(App):
 
     # --- actions ------------------------------------------------------------------------------
 
-    def in_background(
-        self, work: Callable[[], Any], then: Callable[[Any], None] = lambda _r: None
-    ) -> None:
-        self.busy = True
-        self.mark_dirty()
+    @property
+    def busy(self) -> bool:
+        return self.controller.busy
+
+    def _background(self, work: Callable[[], Any], then: Callable[[Any], None]) -> None:
+        """Run `work` on a thread and `then` with its result on the UI thread."""
 
         def run() -> None:
             result = work()
-
-            def done(_dt: float) -> None:
-                self.busy = False
-                then(result)
-                self.mark_dirty()
-
-            Clock.schedule_once(done, 0)
+            Clock.schedule_once(lambda _dt: then(result), 0)
 
         threading.Thread(target=run, daemon=True).start()
 
@@ -271,71 +215,22 @@ class FieldApp(App):
         self.render(force=True)
 
     def tap(self, action: str) -> None:
-        """Every button lands here: one name per action, so the tour and tests can tap too."""
+        """Every button lands here (the tour and tests tap by name too)."""
         with self.lock:
-            self._tap(action)
+            if action == "take_photo":
+                frame = self.camera.latest() if self.camera is not None else None
+                if frame is not None:
+                    self.flow.take_document(frame.image)
+            else:
+                self.controller.tap(action, self)
         self.render()
 
-    def _tap(self, action: str) -> None:
-        f, text = self.flow, self._text
-        if action == "sign_in":
-            server = text("server") or f.base_url
-            self.in_background(
-                lambda: f.sign_in(text("username"), text("password"), text("pin"), server),
-                self._signed_in,
-            )
-        elif action == "unlock":
-            if f.unlock(text("pin")):
-                self._signed_in(True)
-        elif action == "refresh":
-            self.in_background(f.refresh)
-        elif action == "send_now":
-            self.sync.start()
-            self.sync.send_now()
-        elif action == "read_card":
-            self.in_background(self._read_card)
-        elif action.startswith("person:"):
-            f.select(action.split(":", 1)[1])
-        elif (
-            action == "take_photo" and self.camera is not None and self.camera.latest() is not None
-        ):
-            f.take_document(self.camera.latest().image)
-        elif action == "save_cert":
-            f.save_certification(self._checked("attest"), text("note"))
-        elif action == "save_not_home":
-            f.save_not_home(text("note"))
-        elif action == "save_dead":
-            f.save_dead(self._checked("attest"), text("date_of_death"), text("note"))
-        elif action == "sign_out":
-            if f.sign_out():
-                self.sync.stop()
-        else:
-            getattr(f, action)()
-
-    def _signed_in(self, ok: Any) -> None:
-        if ok:
-            self.sync.start()
-
-    def _read_card(self) -> None:
-        if self.id_reader is None:
-            return
-        try:
-            card = self.id_reader.read(timeout=10)
-        except Exception:
-            self.flow._say(("请把身份证放在读卡器上", "Put the ID card on the reader"), "warn")
-            return
-
-        def show(_dt: float) -> None:
-            self.flow.read_card(card.id_number, card.name)
-            self.render()
-
-        Clock.schedule_once(show, 0)
-
-    def _text(self, key: str) -> str:
+    # the controller's Form: what the worker typed and ticked on this screen
+    def text(self, key: str) -> str:
         w = self.inputs.get(key)
         return w.text if isinstance(w, TextInput) else ""
 
-    def _checked(self, key: str) -> bool:
+    def checked(self, key: str) -> bool:
         w = self.inputs.get(key)
         return bool(w.active) if isinstance(w, Attest) else False
 
@@ -373,13 +268,7 @@ class FieldApp(App):
             self._build(view)
 
     def _status(self, view: View) -> str:
-        session = self.flow.session
-        if session.current is None:
-            return ""
-        counts = session.outbox().counts()
-        unsent = counts["pending"] + counts["sending"]
-        state = t("online" if self.flow.online() else "offline", view.lang)
-        return f"{state}\n{t('outbox', view.lang)} {unsent}"
+        return self.controller.status(view)
 
     def _build(self, view: View) -> None:
         ids = self.root.ids
@@ -403,7 +292,7 @@ class FieldApp(App):
                     value,
                 )
         self._built_screen = view.screen
-        for key, label, tone in self._buttons(view):
+        for key, label, tone in self.controller.buttons(view, self.landscape):
             actions.add_widget(self._button(label, key, tone))
         n = len(actions.children)
         # a tablet held sideways has width to spare and little height: one row of buttons
@@ -443,7 +332,7 @@ class FieldApp(App):
         numeric: bool = False,
     ) -> None:
         self._words(content, hint, theme.SMALL_SP)
-        box = TextInput(text=text, password=password, input_filter="int" if numeric else None)
+        box = cjk_input(text=text, password=password, input_filter="int" if numeric else None)
         self.inputs[key] = box
         content.add_widget(box)
 
@@ -453,47 +342,6 @@ class FieldApp(App):
         box.on_active()
         self.inputs[key] = box
         content.add_widget(box)
-
-    def _buttons(self, view: View) -> list[tuple[str, str, str]]:
-        lang, s = view.lang, view.screen
-        b = lambda key, action, tone="primary": (action, t(key, lang), tone)  # noqa: E731
-        if s == "sign_in":
-            return [b("sign_in", "sign_in")] + (
-                [b("back", "back", "plain")] if self.flow.session.store.has_pin() else []
-            )
-        if s == "unlock":
-            return [b("unlock", "unlock"), b("online_sign_in", "go_sign_in", "plain")]
-        if s == "list":
-            return [
-                b("scan_qr", "start_scan", "plain"),
-                b("read_card", "read_card", "plain"),
-                b("refresh", "refresh", "plain"),
-                b("outbox", "show_outbox", "plain"),
-            ]
-        if s == "scan":
-            return [b("back", "back", "plain")]
-        if s == "person":
-            return [
-                b("start_face", "start_face", "good"),
-                b("not_home", "to_not_home", "warn"),
-                b("reported_dead", "to_dead", "bad"),
-                b("back", "back", "plain"),
-            ]
-        if s == "face":
-            return [b("back", "back", "plain")]
-        if s == "prelim":
-            return [b("continue", "to_documents"), b("retry", "retry_face", "plain")]
-        if s == "docs":
-            return [b("take_photo", "take_photo", "plain"), b("continue", "to_attest")]
-        if s == "attest":
-            return [b("save", "save_cert", "good"), b("back", "back", "plain")]
-        if s == "not_home":
-            return [b("save", "save_not_home", "warn"), b("back", "back", "plain")]
-        if s == "dead":
-            return [b("save", "save_dead", "bad"), b("back", "back", "plain")]
-        if s == "outbox":
-            return [b("sync_now", "send_now"), b("back", "back", "plain")]
-        return []
 
     # --- the screens ----------------------------------------------------------------------------
 
@@ -509,7 +357,7 @@ class FieldApp(App):
         self._input(content, "pin", t("pin", view.lang), password=True, numeric=True)
 
     def _screen_list(self, view: View, content: Any) -> None:
-        search = TextInput(text=view.data.get("query", ""), hint_text=t("search", view.lang))
+        search = cjk_input(text=view.data.get("query", ""), hint_text=t("search", view.lang))
 
         def on_text(_w: Any, value: str) -> None:
             self.flow.search(value)
@@ -569,8 +417,7 @@ class FieldApp(App):
     def _screen_prelim(self, view: View, content: Any) -> None:
         d = view.data
         self._words(content, f"[b][size=34sp]{d['verdict']}[/size][/b]")
-        if d.get("distance") is not None:
-            self._words(content, f"distance {d['distance']:.2f}", theme.SMALL_SP)
+        self._words(content, d["similarity"], theme.SMALL_SP)
         if d.get("liveness_note"):
             self._words(content, d["liveness_note"])
         self._words(content, t("backend_decides", view.lang))
@@ -581,6 +428,8 @@ class FieldApp(App):
     def _screen_attest(self, view: View, content: Any) -> None:
         self._person_facts(view, content)
         self._check(content, "attest", t("attest_text", view.lang))
+        if view.data.get("mismatch"):
+            self._check(content, "confirm_mismatch", t("confirm_mismatch", view.lang))
         self._input(content, "note", t("note", view.lang))
 
     def _screen_not_home(self, view: View, content: Any) -> None:
@@ -605,10 +454,16 @@ class FieldApp(App):
             )
 
 
-def t_action(action: str, lang: str) -> str:
-    from field_app.devices import ACTION_PROMPTS
+def cjk_input(**kw: Any) -> TextInput:
+    """A TextInput that draws Chinese: the font is set on the widget itself, as the kv rule
+    alone left the typed text and the hint in Kivy's Roboto (tofu boxes) on some builds."""
+    box = TextInput(font_name=theme.FONT_NAME, font_size=sp(theme.INPUT_SP), **kw)
+    box.font_name = theme.FONT_NAME
+    return box
 
-    zh, en = ACTION_PROMPTS.get(action, (action, action))
+
+def t_action(action: str, lang: str) -> str:
+    zh, en = action_prompt(action)
     return zh if lang == "zh" else en
 
 

@@ -11,7 +11,7 @@ import click
 if TYPE_CHECKING:
     from field_app.app import FieldApp
     from field_app.devices import SequenceCamera
-    from field_app.flow import Fix
+    from field_app.ports import Fix
     from hardware.camera import BackgroundCamera
     from hardware.idcard import SerialIdCardReader
 
@@ -39,7 +39,7 @@ def default_data_dir() -> Path:
 
 
 def parse_position(text: str | None) -> Fix | None:
-    from field_app.flow import Fix
+    from field_app.ports import Fix
 
     if not text:
         return None

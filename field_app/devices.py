@@ -19,14 +19,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from client import clock
-from field_app.flow import Devices, Fix, Quality
+from field_app.ports import ACTION_PROMPTS, Devices, Fix, Quality
 
-ACTION_PROMPTS: dict[str, tuple[str, str]] = {
-    "blink": ("请眨眨眼", "Please blink"),
-    "turn_left": ("请向左转头", "Please turn your head to your left"),
-    "turn_right": ("请向右转头", "Please turn your head to your right"),
-    "open_mouth": ("请张张嘴", "Please open your mouth"),
-}
+__all__ = ["ACTION_PROMPTS"]  # kept here too for older callers
 
 
 # --- face ----------------------------------------------------------------------------------

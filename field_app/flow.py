@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from client import clock
 from client.capture import MAX_FRAME_SIDES, MAX_IMAGE_SIDES, fit_within
 from field_app.client import Challenge, WorkPerson
 from field_app.outbox import Visit
+from field_app.ports import Devices, action_prompt
 from field_app.session import FieldSession, SignInError
 from field_app.texts import t
 
@@ -57,51 +58,6 @@ def masked_id(number: str) -> str:
     if len(number) == 18:
         return number[:6] + "*" * 8 + number[14:]
     return "*" * max(len(number) - 4, 0) + number[-4:]
-
-
-# --- what the flow needs from the device (hardware, biometrics, GPS), as protocols ------------
-
-
-@dataclass(frozen=True)
-class Quality:
-    ok: bool
-    face_found: bool
-    zh: str = ""
-    en: str = ""
-
-
-class FaceGate(Protocol):
-    def assess(self, frame: np.ndarray) -> Quality: ...
-
-
-class ActionWatcher(Protocol):
-    def begin(self, actions: tuple[str, ...], wall: float) -> None: ...
-
-    def feed(self, frame: np.ndarray, wall: float) -> tuple[int, dict[str, Any] | None]: ...
-
-
-class Matcher(Protocol):
-    def distance(self, template_b64: str, image: np.ndarray) -> float | None: ...
-
-
-@dataclass(frozen=True)
-class Fix:
-    latitude: float
-    longitude: float
-    accuracy_m: float
-
-
-class Locator(Protocol):
-    def fix(self) -> Fix | None: ...
-
-
-@dataclass
-class Devices:
-    gate: FaceGate
-    watcher: ActionWatcher
-    matcher: Matcher
-    locator: Locator
-    encode: Callable[[np.ndarray], bytes]  # RGB frame -> JPEG
 
 
 # --- the visit being made ---------------------------------------------------------------------
@@ -190,11 +146,8 @@ class FieldFlow:
         self.lang = "en" if self.lang == "zh" else "zh"
 
     def online(self) -> bool:
-        """What the last contact with the backend said (the sign-in, if nothing since)."""
-        s = self.session
-        if s.current is None:
-            return False
-        return s.current.online if s.reachable is None else s.reachable
+        """Whether the backend answered recently: not merely that the sign-in once did."""
+        return self.session.online_now()
 
     def persons(self) -> list[WorkPerson]:
         wl = self.session.worklist() if self.session.current else None
@@ -439,12 +392,23 @@ class FieldFlow:
             )
         return fields
 
-    def save_certification(self, attested: bool, note: str = "") -> str | None:
+    def mismatch(self) -> bool:
+        """The device's own comparison said "not the same person"."""
+        return self.draft is not None and self.preliminary()[0] == "prelim_fail"
+
+    def save_certification(
+        self, attested: bool, note: str = "", *, confirmed: bool = False
+    ) -> str | None:
         d = self.draft
         if d is None or d.face is None or d.face.phase != "done":
             return None
         if not attested:
             self._say("attest_required", "warn")
+            return None
+        if self.mismatch() and not confirmed:
+            # the worker is about to vouch for someone the device thinks is someone else:
+            # a second, explicit tick (checked the ID card against the person) is required
+            self._say("mismatch_confirm_required", "bad")
             return None
         f = d.face
         fields = {
@@ -468,6 +432,8 @@ class FieldFlow:
             "verdict": self.preliminary()[0],
             "liveness_done": f.liveness_done,
         }
+        if self.mismatch():
+            prelim["mismatch_confirmed"] = confirmed  # the worker overrode the device's doubt
         visit = Visit(
             "certification",
             d.person.person_id,
@@ -567,11 +533,17 @@ class FieldFlow:
             if self.screen == "prelim" and f is not None:
                 key, tone = self.preliminary()
                 v.data.update(
-                    distance=f.distance, verdict=t(key, lang), liveness_done=f.liveness_done
+                    distance=f.distance,
+                    verdict=t(key, lang),
+                    similarity=t(similarity_key(f.distance), lang),
+                    liveness_done=f.liveness_done,
                 )
                 v.message, v.tone = t(key, lang), tone
                 if not f.liveness_done:
                     v.data["liveness_note"] = t("liveness_incomplete", lang)
+            v.data["mismatch"] = self.screen in ("prelim", "docs", "attest") and self.mismatch()
+            if self.screen == "attest" and v.data["mismatch"] and not v.message:
+                v.message, v.tone = t("mismatch_warning", lang), "bad"
             fix = (
                 self.dev.locator.fix()
                 if self.screen in ("attest", "not_home", "dead", "person")
@@ -604,9 +576,24 @@ class FieldFlow:
 
 
 def _prompt(action: str) -> tuple[str, str]:
-    from field_app.devices import ACTION_PROMPTS
+    return action_prompt(action)
 
-    return ACTION_PROMPTS.get(action, (action, action))
+
+CHANNELS = ("kiosk", "field", "counter", "data_match", "review", "award")
+
+
+def channel_label(channel: str, lang: str) -> str:
+    """How the person was last certified, in words (never the backend's code)."""
+    return t(f"channel_{channel}" if channel in CHANNELS else "channel_other", lang)
+
+
+def similarity_key(distance: float | None) -> str:
+    """The device's face comparison in plain words, not a distance figure."""
+    if distance is None:
+        return "similarity_unknown"
+    if distance <= PASS_AT:
+        return "similarity_high"
+    return "similarity_medium" if distance <= REFER_AT else "similarity_low"
 
 
 def _person_row(p: WorkPerson, lang: str) -> dict[str, Any]:
@@ -620,7 +607,11 @@ def _person_row(p: WorkPerson, lang: str) -> dict[str, Any]:
         "phone": p.phone or "",
         "homebound": p.homebound,
         "due": t(p.due_state, lang) if p.due_state in ("due", "overdue", "never") else p.due_state,
-        "last": f"{last.certified_on} ({last.channel})" if last else "-",
+        "last": (
+            f"{t('last_certified', lang)} {last.certified_on} {channel_label(last.channel, lang)}"
+            if last
+            else t("never", lang)
+        ),
         "challenges": len(p.challenges),
         "has_face": p.face_template is not None,
     }

@@ -18,6 +18,9 @@ from field_app.outbox import Outbox
 from field_app.store import OFFLINE_DAYS, DeviceStore, Locked, SignedIn
 
 CHALLENGES_PER_PERSON = 2  # a second try on the spot without signal
+# "在线" means the backend answered within this long: a phone that walked out of signal
+# must not keep saying it is online because the sign-in, an hour ago, went through
+ONLINE_FRESH_S = 90.0
 
 
 class SignInError(Exception):
@@ -54,8 +57,27 @@ class FieldSession:
         self.clock = clock
         self.offline_days = offline_days
         self.current: Unlocked | None = None
-        self.reachable: bool | None = None  # the last contact with the backend: answered or not
+        self._reachable: bool | None = None
+        self.answered_at: float | None = None  # when the backend last answered (device clock)
         self._capture_key: DeviceKey | None = None
+
+    @property
+    def reachable(self) -> bool | None:
+        """The last contact with the backend: answered (True), failed (False), none (None)."""
+        return self._reachable
+
+    @reachable.setter
+    def reachable(self, ok: bool | None) -> None:
+        self._reachable = ok
+        self.answered_at = self.clock() if ok else None
+
+    def online_now(self) -> bool:
+        """Signed in and the backend answered recently (ONLINE_FRESH_S)."""
+        return (
+            self.current is not None
+            and self.answered_at is not None
+            and self.clock() - self.answered_at <= ONLINE_FRESH_S
+        )
 
     @property
     def vault(self) -> vlt.Vault:

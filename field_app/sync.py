@@ -190,12 +190,13 @@ def explain(status: int, problem: Problem) -> Explained:
     if status == 409:
         return Explained(
             "conflict",
-            "与服务器上的记录冲突：" + (problem.detail or ""),
+            # the backend's detail is English for staff logs: the worker reads Chinese only
+            "与服务器上的记录冲突，本次走访未记录，请联系县农保中心",
             "Conflicts with the backend's records: " + (problem.detail or ""),
         )
     return Explained(
         "refused",
-        "服务器拒绝：" + (problem.detail or problem.title),
+        "服务器拒绝了这次走访，请联系县农保中心",
         "Refused by the backend: " + (problem.detail or problem.title),
     )
 

@@ -104,6 +104,32 @@ T: dict[str, Text] = {
     "online": ("在线", "online"),
     "unsent_left": ("还有未发送的走访，请先同步", "Some visits are not sent yet: sync first"),
     "downloaded": ("名单已更新", "List updated"),
+    "saved_offline": ("已保存，联网后自动上传", "Saved: it is uploaded once there is signal"),
+    "continue_anyway": ("仍要继续", "Continue anyway"),
+    "mismatch_warning": (
+        "本机初步看不是本人：请核对身份证和本人，确认后再保存",
+        "The device thinks this is not the same person: check the ID card before saving",
+    ),
+    "confirm_mismatch": (
+        "我已核对身份证，确认就是本人",
+        "I checked the ID card: this is the same person",
+    ),
+    "mismatch_confirm_required": (
+        "本机初步看不是本人：请勾选“已核对身份证”再保存",
+        "The device thinks this is not the same person: tick the ID check to save",
+    ),
+    "channel_kiosk": ("自助机认证", "at a kiosk"),
+    "channel_field": ("上门认证", "by a home visit"),
+    "channel_counter": ("窗口认证", "at the counter"),
+    "channel_data_match": ("数据比对认证", "by data matching"),
+    "channel_review": ("人工审核认证", "by staff review"),
+    "channel_award": ("待遇核定时认证", "at the award"),
+    "channel_other": ("其他方式认证", "another way"),
+    "similarity_high": ("相貌很像", "The faces look alike"),
+    "similarity_medium": ("相貌有些像", "The faces look somewhat alike"),
+    "similarity_low": ("相貌不太像", "The faces do not look alike"),
+    "similarity_unknown": ("本机没有比对相貌", "No face comparison on this device"),
+    "last_certified": ("上次", "last"),
     "cannot_reach": ("连不上服务器，稍后再试", "Cannot reach the server: try later"),
 }
 

@@ -67,6 +67,9 @@ def script(app: Any, args: argparse.Namespace) -> Iterator[Step]:
             yield "shot", "documents"
         app.tap("to_attest")
         app.inputs["attest"].active = True
+        if "confirm_mismatch" in app.inputs:  # the worker checked the ID card: the same person
+            app.inputs["confirm_mismatch"].active = True
+            yield "shot", "attest_mismatch"
         typed("note", "卧床多年，家中认证")
         if n == 0:
             yield "shot", "attest"
@@ -91,7 +94,8 @@ def script(app: Any, args: argparse.Namespace) -> Iterator[Step]:
 
     def all_sent() -> bool:
         counts = flow.session.outbox().counts()
-        return counts["pending"] + counts["sending"] == 0
+        # and the "send now" pass has said how it went
+        return counts["pending"] + counts["sending"] == 0 and flow.tone == "good"
 
     yield "wait", all_sent
     app.mark_dirty()
@@ -100,6 +104,26 @@ def script(app: Any, args: argparse.Namespace) -> Iterator[Step]:
     yield "shot", "outbox_synced_en"
     app.tap("back")
     yield "shot", "list_after_en"
+
+
+def rendered_words(root: Any) -> list[dict[str, str]]:
+    """Every text the screen draws, with the widget's kind, id and font: what the e2e test
+    reads for English codes and for a font without Chinese (tofu boxes)."""
+    from kivy.uix.label import Label
+    from kivy.uix.textinput import TextInput
+
+    ids = {id(w): key for key, w in root.ids.items()}
+    found = []
+    for w in root.walk():
+        if isinstance(w, TextInput):
+            for kind, text in (("input", w.text), ("hint", w.hint_text)):
+                if text:
+                    found.append({"kind": kind, "id": "", "text": text, "font": w.font_name})
+        elif isinstance(w, Label) and w.text:
+            found.append(
+                {"kind": "label", "id": ids.get(id(w), ""), "text": w.text, "font": w.font_name}
+            )
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from field_app.app import FieldApp
     from field_app.devices import build_devices
-    from field_app.flow import FieldFlow, Fix
+    from field_app.flow import FieldFlow
+    from field_app.ports import Fix
     from field_app.session import FieldSession
     from field_app.store import DeviceStore
 
@@ -164,13 +189,19 @@ def main(argv: list[str] | None = None) -> int:
         else:
             Clock.schedule_once(lambda _dt: wait(check, since), 0.1)
 
+    labels: dict[str, list[dict[str, str]]] = {}
+
     def shoot(name: str) -> None:
         state["n"] += 1
         app.root.export_to_png(str(args.out / f"{state['n']:02d}_{name}.png"))
+        labels[name] = rendered_words(app.root)
         Clock.schedule_once(advance, 0)
 
     app.bind(on_start=lambda *_: Clock.schedule_once(advance, 0.5))
     app.run()
+    (args.out / "labels.json").write_text(
+        json.dumps(labels, ensure_ascii=False, indent=1), encoding="utf-8"
+    )
     if state["failed"]:
         print(state["failed"], file=sys.stderr)
         return 1

@@ -28,7 +28,7 @@ from backend.api.routes.faces import ID_PATTERN
 from backend.api.routes.receipts import signing_key
 from backend.console.texts import DETAILS, REASONS, TEXT
 from backend.errors import DomainError, TooManyRequests, field_error
-from backend.services import archives, audit, auth, certification, login_limits, review
+from backend.services import archives, audit, auth, login_limits, queue, review
 from backend.services.context import Actor, Ctx
 from backend.validation import bad_character
 
@@ -238,7 +238,9 @@ def cases(
     return _render(
         request,
         "cases.html",
-        cases=page.rows,
+        # highest priority first within the page (the page itself is oldest-first, so a
+        # long backlog is still reached page by page)
+        cases=queue.prioritised(ctx, page.rows),
         total=page.total,
         first_url=_queue_url(filters) if after else None,
         next_url=_queue_url(filters, page.next_after) if page.next_after else None,
@@ -270,6 +272,9 @@ def case_page(
         return _render(
             request, "error.html", exc.status, error_text=exc.detail, user=ctx.actor.name
         )
+    case["village_name"] = queue.village_names(ctx, [str(case["village_code"])])[
+        str(case["village_code"])
+    ]
     return _render(
         request,
         "case.html",
@@ -378,6 +383,6 @@ def due(
         ctx = _ctx(request, session)
     except NeedsLogin:
         return _to_login()
-    lists = certification.due_lists(ctx, village or None)
+    lists = queue.overdue_list(ctx, village or None)
     audit.record(ctx, "read console due", village)  # names of the people due: audited
     return _render(request, "due.html", lists=lists, village=village, user=ctx.actor.name)

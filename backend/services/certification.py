@@ -344,6 +344,9 @@ def _record(
             actor=ctx.actor.label,
             **fields,
         )
+        if sub.channel == "field" and verdict.outcome == "failed":
+            # the app refers it to staff next (field._refer_failed): keep who was at the door
+            cert.captured_photo_enc = faces.seal(ctx, person.id, photo)
         ctx.session.add(cert)
         ctx.session.flush()
         _refer_if_needed(ctx, cert, verdict, photo)

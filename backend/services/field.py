@@ -225,7 +225,12 @@ def _refer_failed(ctx: Ctx, person_id: str, visit: Visit) -> str:
     ]
     if visit.note:
         reasons.append(f"note:{visit.note[:500]}")
-    return open_case(ctx, person_id, reasons, certification_id=cert.id).id
+    photo = (
+        faces.open_sealed(ctx, person_id, cert.captured_photo_enc)
+        if cert.captured_photo_enc
+        else None
+    )
+    return open_case(ctx, person_id, reasons, certification_id=cert.id, photo=photo).id
 
 
 def _check_not_certified_since(ctx: Ctx, person_id: str, listed_on: date | None) -> None:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, select
 
 from backend.crypto import HEADER_MAX, Keyring
-from backend.models import FaceTemplate, Person, ReviewCase
+from backend.models import Certification, FaceTemplate, Person, ReviewCase
 from backend.services import archives
 
 # (model, name in the output, sealed columns, the field whose value is the associated data)
@@ -21,6 +21,7 @@ SEALED: tuple[tuple[type[SQLModel], str, tuple[str, ...], str], ...] = (
     (Person, "person", ("id_number_enc", "old_id_number_enc", "phone_enc"), "id"),
     (FaceTemplate, "face_template", ("template_enc", "photo_enc"), "person_id"),
     (ReviewCase, "review_case", ("captured_photo_enc",), "person_id"),
+    (Certification, "certification", ("captured_photo_enc",), "person_id"),
 )
 
 
@@ -29,7 +30,8 @@ def reseal_columns(session: Session, ring: Keyring) -> dict[str, int]:
     values already under it are skipped, so a re-run redoes only what is left."""
     counts = {name: 0 for _, name, _, _ in SEALED}
     for model, name, columns, aad_field in SEALED:
-        for row in session.exec(select(model)).all():
+        sealed = sa.or_(*(getattr(model, c).is_not(None) for c in columns))
+        for row in session.exec(select(model).where(sealed)).all():  # not every certification
             aad = str(getattr(row, aad_field)).encode()
             for column in columns:
                 blob = getattr(row, column)

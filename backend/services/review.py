@@ -278,6 +278,8 @@ def detail(ctx: Ctx, case_id: str) -> dict[str, object]:
         .limit(20)
     ).all()
     audit.record(ctx, "review.case.read", person.id, after={"case_id": case.id})
+    if captured:  # a face photo of whoever stood at the kiosk or the door: a personal-data read
+        audit.record(ctx, "review.captured_photo.read", person.id, after={"case_id": case.id})
     return {
         **_summary(case, person, idnumber.age_on(person.birth_date, ctx.today)),
         "reason_details": reason_entries(case),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -165,6 +166,7 @@ def test_offline_visits_sync_and_decisions_come_back(
         "attest.png",
         "saved_0.png",
         "prelim_1.png",
+        "attest_mismatch.png",
         "saved_1.png",
         "not_home.png",
         "outbox_offline.png",
@@ -172,6 +174,7 @@ def test_offline_visits_sync_and_decisions_come_back(
         "outbox_synced_en.png",
         "list_after_en.png",
     ]
+    _no_english_and_no_tofu(out / "labels.json")
     from PIL import Image
 
     for name in shots:
@@ -180,3 +183,34 @@ def test_offline_visits_sync_and_decisions_come_back(
             assert (
                 len(set(im.convert("L").resize((64, 64)).get_flattened_data())) > 8
             )  # something is drawn
+
+
+# what may stay Latin on a Chinese screen: the language switch and the PIN's name
+LATIN_ALLOWED = {"English", "PIN"}
+MARKUP = re.compile(r"\[/?[a-z]+(=[^\]]*)?\]")
+
+
+def _no_english_and_no_tofu(labels_file: Path) -> None:
+    """Every label the app drew, read back from the widgets: in Chinese on the Chinese
+    screens (no "(kiosk)", no "distance 0.39"), and in the CJK font, inputs included."""
+    from field_app import theme
+
+    labels = json.loads(labels_file.read_text(encoding="utf-8"))
+    assert "list" in labels and "prelim_1" in labels
+    for shot, words in labels.items():
+        for w in words:
+            assert w["font"] == theme.FONT_NAME, (shot, w)  # Roboto draws Chinese as boxes
+            if shot.endswith("_en") or w["kind"] == "input" or w["id"] == "lang":
+                continue
+            latin = set(re.findall(r"[A-Za-z]{3,}", MARKUP.sub("", w["text"]))) - LATIN_ALLOWED
+            assert not latin, (shot, w["text"])
+    shown = " ".join(w["text"] for w in labels["list"])
+    assert "在线" in shown or "离线" in shown
+    assert "待遇核定时认证" in shown and "(award)" not in shown
+    assert any(w["kind"] == "hint" and "姓名" in w["text"] for w in labels["list"])
+    prelim = " ".join(w["text"] for w in labels["prelim_1"])
+    assert "相貌" in prelim and "distance" not in prelim
+    synced = " ".join(w["text"] for w in labels["outbox_synced"])
+    assert "已全部发送" in synced and "在线" in synced and "离线" not in synced
+    warned = " ".join(w["text"] for w in labels["attest_mismatch"])
+    assert "不是本人" in warned and "已核对身份证" in warned  # a second tick before saving

@@ -17,7 +17,8 @@ os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
 
 from field_app import vault as vlt
 from field_app.client import ApiError, Challenge, Problem, Token, Unreachable, Worklist, WorkPerson
-from field_app.flow import Devices, FieldFlow, Fix, Quality
+from field_app.flow import FieldFlow
+from field_app.ports import Devices, Fix, Quality
 from field_app.session import FieldSession
 from field_app.store import DeviceStore
 from tests.backend.conftest import api  # noqa: F401  (the real backend, in process)
@@ -104,6 +105,11 @@ class FakeClient:
         self.password = "pw"
         self.list = worklist()
         self.issued = 0
+        self.up = True  # what the health check answers
+
+    def healthy(self) -> bool:
+        self.calls.append(("healthy", None))
+        return self.up
 
     def sign_in(self, username: str, password: str) -> Token:
         self.calls.append(("sign_in", username))

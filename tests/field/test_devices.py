@@ -16,7 +16,7 @@ from field_app.devices import (
     SimulatedWatcher,
     open_locator,
 )
-from field_app.flow import Fix
+from field_app.ports import Fix
 from tests.backend.cert_helpers import ENROL_A, OTHER, SAME_A
 from tests.field.test_sync import rgb
 

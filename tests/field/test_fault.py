@@ -24,7 +24,8 @@ from client.capture import DeviceKey
 from field_app import vault as vlt
 from field_app.client import FieldClient
 from field_app.devices import AlwaysGoodGate, SimulatedWatcher, encode_jpeg
-from field_app.flow import Devices, FieldFlow
+from field_app.flow import FieldFlow
+from field_app.ports import Devices
 from field_app.session import FieldSession
 from field_app.store import DeviceStore
 from tests.backend.cert_helpers import ENROL_A, ENROL_B, GREY_B, SAME_A, photo

@@ -16,7 +16,8 @@ import pytest
 
 from field_app.client import FieldClient, Problem
 from field_app.devices import AlwaysGoodGate, SequenceCamera, SimulatedWatcher, encode_jpeg
-from field_app.flow import Devices, FieldFlow
+from field_app.flow import FieldFlow
+from field_app.ports import Devices
 from field_app.session import FieldSession
 from field_app.store import DeviceStore
 from field_app.sync import Backoff, Syncer, explain, meanwhile
