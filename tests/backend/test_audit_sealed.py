@@ -221,7 +221,7 @@ def test_an_unsealed_gap_is_a_problem_and_a_sealed_over_one_a_warning(
 ) -> None:
     bootstrap(db_url, tmp_path)
     _append(db_url, 5)
-    third = _events(db_url)[2].id
+    third = _events(db_url)[2].id or 0
     with engine_for(db_url).begin() as conn:
         conn.execute(sa.text("DELETE FROM audit_event WHERE id = :i"), {"i": third})
     code, out = _verify(db_url, tmp_path)
