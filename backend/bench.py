@@ -133,7 +133,13 @@ def _percentile(sorted_values: list[float], q: float) -> float:
 
 
 async def _load(
-    base: str, token: str, person_ids: list[str], requests: int, concurrency: int, seconds: float
+    base: str,
+    token: str | None,
+    person_ids: list[str],
+    requests: int,
+    concurrency: int,
+    seconds: float,
+    path: str = "/api/v1/persons/{}/account",
 ) -> tuple[list[float], int, float]:
     """At most `requests` GETs, at most `seconds` long, `concurrency` in flight: bounded both ways."""
     import asyncio
@@ -147,8 +153,9 @@ async def _load(
     rng = random.Random(7)
     deadline = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with httpx.AsyncClient(
-        base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30, limits=limits
+        base_url=base, headers=headers, timeout=30, limits=limits
     ) as client:
 
         async def worker() -> None:
@@ -158,7 +165,7 @@ async def _load(
                 pid = rng.choice(person_ids)
                 t0 = time.perf_counter()
                 try:
-                    r = await client.get(f"/api/v1/persons/{pid}/account")
+                    r = await client.get(path.format(pid))
                     ok = r.status_code == 200
                 except httpx.HTTPError:
                     ok = False
@@ -171,42 +178,9 @@ async def _load(
     return latencies, errors, wall
 
 
-def balance_latency(
-    kind: str, people: int, requests: int, concurrency: int, seconds: float, workers: int
-) -> dict[str, object]:
-    import asyncio
-
-    import httpx
-
-    from backend.crypto import load_keyring
-    from backend.db import engine_for, session_scope
-    from backend.services import auth
-    from backend.synth import create_pensioners
-
-    with fresh_database(kind) as url, tempfile.TemporaryDirectory() as tmp:
-        key_file = Path(tmp) / "keys" / "master.key"
-        keyring = load_keyring(key_file)
-        engine = engine_for(url)
-        create_pensioners(engine, keyring, people, period=PERIOD)
-        with session_scope(engine) as s:
-            auth.create_user(s, "bench", "bench-password", "clerk")
-            ids = [r[0] for r in s.execute(sa.text("SELECT id FROM person"))]
-        engine.dispose()
-        with bench_server(url, tmp, key_file, workers) as base:
-            token = httpx.post(
-                f"{base}/api/v1/auth/token",
-                data={"username": "bench", "password": "bench-password"},
-                timeout=30,
-            ).json()["access_token"]
-            latencies, errors, wall = asyncio.run(
-                _load(base, token, ids, requests, concurrency, seconds)
-            )
+def _latency_figures(latencies: list[float], errors: int, wall: float) -> dict[str, object]:
     ms = sorted(x * 1000 for x in latencies)
     return {
-        "database": kind,
-        "people": people,
-        "workers": workers,
-        "concurrency": concurrency,
         "requests": len(ms),
         "errors": errors,
         "seconds": round(wall, 2),
@@ -218,9 +192,79 @@ def balance_latency(
     }
 
 
+def _ratio(top: dict[str, object], bottom: dict[str, object], key: str) -> float | None:
+    a, b = top[key], bottom[key]
+    if not isinstance(a, int | float) or not isinstance(b, int | float) or not b:
+        return None
+    return round(a / b, 2)
+
+
+def balance_latency(
+    kind: str,
+    people: int,
+    requests: int,
+    concurrencies: list[int],
+    seconds: float,
+    workers: int,
+) -> list[dict[str, object]]:
+    """Per concurrency: the floor (backend/bench_floor.py: the same rows, no sign-in, no audit),
+    then the real route, both served by `workers` uvicorn workers on the same database."""
+    import asyncio
+
+    import httpx
+
+    from backend.crypto import load_keyring
+    from backend.db import engine_for, session_scope
+    from backend.services import auth
+    from backend.synth import create_pensioners
+
+    out = []
+    with fresh_database(kind) as url, tempfile.TemporaryDirectory() as tmp:
+        key_file = Path(tmp) / "keys" / "master.key"
+        keyring = load_keyring(key_file)
+        engine = engine_for(url)
+        create_pensioners(engine, keyring, people, period=PERIOD)
+        with session_scope(engine) as s:
+            auth.create_user(s, "bench", "bench-password", "clerk")
+            ids = [r[0] for r in s.execute(sa.text("SELECT id FROM person"))]
+        engine.dispose()
+        with (
+            bench_server(url, tmp, key_file, workers) as base,
+            bench_server(url, tmp, key_file, workers, app="backend.bench_floor:app") as floor,
+        ):
+            token = httpx.post(
+                f"{base}/api/v1/auth/token",
+                data={"username": "bench", "password": "bench-password"},
+                timeout=30,
+            ).json()["access_token"]
+            for concurrency in concurrencies:
+                f = asyncio.run(
+                    _load(floor, None, ids, requests, concurrency, seconds, "/floor/{}")
+                )
+                r = asyncio.run(_load(base, token, ids, requests, concurrency, seconds))
+                real, bare = _latency_figures(*r), _latency_figures(*f)
+                out.append(
+                    {
+                        "database": kind,
+                        "people": people,
+                        "workers": workers,
+                        "concurrency": concurrency,
+                        **real,
+                        "floor": bare,
+                        # how many times slower than the floor: throughput and p99 latency
+                        "ratio_throughput": _ratio(bare, real, "requests_per_second"),
+                        "ratio_p99": _ratio(real, bare, "p99_ms"),
+                    }
+                )
+    return out
+
+
 @contextmanager
-def bench_server(url: str, data_dir: str, key_file: Path, workers: int) -> Iterator[str]:
-    """A live `nongbao serve` on a free loopback port for a benchmark; stopped at the end."""
+def bench_server(
+    url: str, data_dir: str, key_file: Path, workers: int, app: str | None = None
+) -> Iterator[str]:
+    """A live `nongbao serve` (or uvicorn serving `app`) on a free loopback port for a
+    benchmark; stopped at the end."""
     import subprocess
     import sys
 
@@ -232,16 +276,10 @@ def bench_server(url: str, data_dir: str, key_file: Path, workers: int) -> Itera
         "NONGBAO_KEY_FILE": str(key_file),
         "NONGBAO_LOG_LEVEL": "WARNING",
     }
-    command = [
-        sys.executable,
-        "-m",
-        "nongbao",
-        "serve",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
+    command = [sys.executable, "-m", "nongbao", "serve"]
+    if app is not None:
+        command = [sys.executable, "-m", "uvicorn", app, "--log-level", "warning"]
+    command += ["--port", str(port), "--workers", str(workers)]
     server = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -300,36 +338,51 @@ def _wait_healthy(base: str, server: subprocess.Popen[bytes], limit_s: float = 6
     type=int,
     help="at most this many balance queries",
 )
-@click.option("--concurrency", default=16, show_default=True, type=int, help="queries in flight")
+@click.option(
+    "--concurrency",
+    default="64,8",
+    show_default=True,
+    help="queries in flight (comma-separated: one measurement each)",
+)
 @click.option(
     "--seconds",
-    default=60.0,
+    default=20.0,
     show_default=True,
     type=float,
-    help="stop after this long, whatever the count",
+    help="stop each measurement after this long, whatever the count",
 )
-@click.option("--workers", default=1, show_default=True, type=int, help="uvicorn worker processes")
-@click.option("--database", "databases", default="sqlite,postgres", show_default=True)
+@click.option("--workers", default=2, show_default=True, type=int, help="uvicorn worker processes")
+@click.option("--database", "databases", default="postgres", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def bench_balance(
     people: int,
     requests: int,
-    concurrency: int,
+    concurrency: str,
     seconds: float,
     workers: int,
     databases: str,
     as_json: bool,
 ) -> None:
-    """Latency of GET /persons/{id}/account (p50/p95/p99) under concurrent load on loopback."""
+    """GET /persons/{id}/account under concurrent load on loopback (throughput, p50/p95/p99),
+    beside its floor: the same rows by a minimal endpoint with no sign-in and no audit."""
+    levels = [int(c) for c in concurrency.split(",") if c.strip()]
+    if not levels or min(levels) < 1:
+        raise click.BadParameter("--concurrency must list numbers of at least 1")
     results = []
     for kind in databases.split(","):
-        r = balance_latency(kind.strip(), people, requests, concurrency, seconds, workers)
-        results.append(r)
-        if not as_json:
-            click.echo(
-                f"{r['database']:>8}  {r['people']} people, {r['workers']} worker(s), {r['concurrency']} in flight: {r['requests']} queries in {r['seconds']} s "
-                f"({r['requests_per_second']}/s)  p50 {r['p50_ms']} ms  p95 {r['p95_ms']} ms  p99 {r['p99_ms']} ms  errors {r['errors']}"
-            )
+        for r in balance_latency(kind.strip(), people, requests, levels, seconds, workers):
+            results.append(r)
+            if not as_json:
+                f = r["floor"]
+                assert isinstance(f, dict)
+                click.echo(
+                    f"{r['database']:>8}  {r['people']} people, {r['workers']} worker(s), "
+                    f"{r['concurrency']} in flight: {r['requests_per_second']}/s  "
+                    f"p50 {r['p50_ms']} ms  p99 {r['p99_ms']} ms  errors {r['errors']}  |  "
+                    f"floor {f['requests_per_second']}/s  p50 {f['p50_ms']} ms  "
+                    f"p99 {f['p99_ms']} ms  |  ratio {r['ratio_throughput']}x throughput, "
+                    f"{r['ratio_p99']}x p99"
+                )
     if as_json:
         click.echo(json.dumps({"balance": results}))
 

@@ -11,11 +11,13 @@ from backend.bench import _percentile, balance_latency, report_seconds
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_balance_bench_smoke(kind: str) -> None:
-    r: dict[str, Any] = balance_latency(
-        kind, people=60, requests=40, concurrency=4, seconds=30, workers=1
-    )
+    (one,) = balance_latency(kind, people=60, requests=40, concurrencies=[4], seconds=30, workers=1)
+    r: dict[str, Any] = one
     assert (r["database"], r["errors"], r["requests"]) == (kind, 0, 40)
     assert 0 < r["p50_ms"] <= r["p95_ms"] <= r["p99_ms"] <= r["max_ms"]
+    floor: dict[str, Any] = r["floor"]
+    assert (floor["errors"], floor["requests"]) == (0, 40)  # the floor read the same people
+    assert r["ratio_throughput"] > 0 and r["ratio_p99"] > 0
 
 
 def test_percentile_is_nearest_rank() -> None:
