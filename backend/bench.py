@@ -61,7 +61,7 @@ def fresh_database(kind: str) -> Iterator[str]:
         admin.dispose()
 
 
-def payroll_seconds(kind: str, people: int) -> dict[str, float | int | str]:
+def payroll_seconds(kind: str, people: int) -> dict[str, object]:
     from backend.crypto import Keyring
     from backend.db import engine_for
     from backend.policy import load_policy
@@ -84,13 +84,95 @@ def payroll_seconds(kind: str, people: int) -> dict[str, float | int | str]:
         )
         seconds = time.perf_counter() - started
         assert result.paid == people, f"paid {result.paid} of {people}"
+        run_rows = _run_rows(engine, result.run_id)
+        floor, rows = payroll_floor(engine, result.run_id)
     return {
         "database": kind,
         "people": people,
         "seconds": round(seconds, 2),
         "people_per_second": round(people / seconds),
         "setup_seconds": round(setup, 1),
+        "floor_seconds": round(floor, 2),
+        "ratio": round(seconds / floor, 2) if floor else None,
+        "run_rows": run_rows,
+        "floor_rows": rows,
     }
+
+
+def _run_rows(engine: sa.Engine, run_id: str) -> dict[str, int]:
+    """The rows the run wrote, by table (the floor must write as many)."""
+    q = {
+        "paid_month": "SELECT count(*) FROM paid_month WHERE run_id = :run",
+        "payroll_line": "SELECT count(*) FROM payroll_line WHERE run_id = :run",
+        "ledger_posting": f"SELECT count(*) FROM ledger_posting WHERE id IN {_RUN_POSTINGS}",
+        "ledger_transfer": "SELECT count(*) FROM ledger_transfer WHERE posting_id IN "
+        + _RUN_POSTINGS,
+    }
+    with engine.connect() as conn:
+        return {
+            t: int(conn.execute(sa.text(sql), {"run": run_id}).scalar_one()) for t, sql in q.items()
+        }
+
+
+# the rows a payroll run writes, copied by plain set-based SQL (the floor of `bench payroll`):
+# the copy keys them apart (a run "floor", months 19xx, postings "f..."), and its transfers go
+# the other way, so the same two balances per transfer are updated and none goes negative
+_RUN_POSTINGS = "(SELECT DISTINCT posting_id FROM payroll_line WHERE run_id = :run)"
+_NEW_POSTING = "'f' || substr(posting_id, 2)"
+_FLOOR_COPIES: tuple[tuple[str, dict[str, str], str], ...] = (
+    ("payroll_run", {"id": "'floor'", "period": "'1900-01'"}, "id = :run"),
+    (
+        "ledger_posting",
+        {"id": "'f' || substr(id, 2)", "idempotency_key": "'floor:' || idempotency_key"},
+        f"id IN {_RUN_POSTINGS}",
+    ),
+    (
+        "ledger_transfer",
+        {
+            "posting_id": _NEW_POSTING,
+            "debit_account_id": "credit_account_id",
+            "credit_account_id": "debit_account_id",
+        },
+        f"posting_id IN {_RUN_POSTINGS}",
+    ),
+    (
+        "paid_month",
+        {"run_id": "'floor'", "month": "'19' || substr(month, 3)", "posting_id": _NEW_POSTING},
+        "run_id = :run",
+    ),
+    ("payroll_line", {"run_id": "'floor'", "posting_id": _NEW_POSTING}, "run_id = :run"),
+)
+_FLOOR_BALANCES = tuple(
+    f"UPDATE ledger_account SET {side}s_posted = {side}s_posted + x.amount FROM (SELECT"
+    f" {side}_account_id AS account, sum(amount_fen) AS amount FROM ledger_transfer WHERE"
+    " posting_id IN (SELECT DISTINCT posting_id FROM payroll_line WHERE run_id = 'floor')"
+    f" GROUP BY {side}_account_id) x WHERE ledger_account.id = x.account"
+    for side in ("debit", "credit")
+)
+
+
+def _copy_sql(engine: sa.Engine, table: str, overrides: dict[str, str], where: str) -> str:
+    columns = [
+        c["name"]
+        for c in sa.inspect(engine).get_columns(table)
+        if not (c["name"] == "id" and "id" not in overrides)  # a serial id: a new one
+    ]
+    names = ", ".join(f'"{c}"' for c in columns)
+    values = ", ".join(overrides.get(c, f'"{c}"') for c in columns)
+    return f"INSERT INTO {table} ({names}) SELECT {values} FROM {table} WHERE {where}"
+
+
+def payroll_floor(engine: sa.Engine, run_id: str) -> tuple[float, dict[str, int]]:
+    """Seconds to write the run's rows again by plain set-based SQL, in one transaction, and
+    the row counts written (the same as the run's own; ledger_account: balances updated)."""
+    copies = [(t, _copy_sql(engine, t, o, w)) for t, o, w in _FLOOR_COPIES]
+    started = time.perf_counter()
+    rows: dict[str, int] = {}
+    with engine.begin() as conn:
+        for table, sql in [*copies, *(("ledger_account", b) for b in _FLOOR_BALANCES)]:
+            n = conn.execute(sa.text(sql), {"run": run_id}).rowcount
+            rows[table] = rows.get(table, 0) + max(n, 0)
+    return time.perf_counter() - started, rows
 
 
 @click.group()
@@ -117,6 +199,7 @@ def bench_payroll(sizes: str, databases: str, as_json: bool) -> None:
             if not as_json:
                 click.echo(
                     f"{r['database']:>8}  {r['people']:>8} pensioners  payroll {r['seconds']:>7.2f} s  ({r['people_per_second']}/s; set-up {r['setup_seconds']} s)"
+                    f"  |  floor {r['floor_seconds']} s (the same rows by set-based SQL)  ratio {r['ratio']}x"
                 )
     if as_json:
         click.echo(json.dumps({"payroll": results}))

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from backend.bench import _percentile, balance_latency, report_seconds
+from backend.bench import _percentile, balance_latency, payroll_seconds, report_seconds
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -36,3 +36,11 @@ def test_reports_bench_smoke(kind: str) -> None:
     assert all(
         r[k] >= 0 for k in ("fund_seconds", "statement_seconds", "xlsx_seconds", "pdf_seconds")
     )
+
+
+def test_payroll_bench_builds_its_floor_with_the_same_rows() -> None:
+    r: dict[str, Any] = payroll_seconds("sqlite", 40)
+    run, floor = r["run_rows"], r["floor_rows"]
+    assert run["paid_month"] == run["payroll_line"] == 40 and run["ledger_transfer"] >= 40
+    assert all(floor[t] == n for t, n in run.items()), (run, floor)
+    assert floor["ledger_account"] > 0 and r["floor_seconds"] > 0 and r["ratio"] > 0
