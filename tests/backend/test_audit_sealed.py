@@ -340,3 +340,23 @@ def test_events_chained_before_the_migration_are_sealed_as_the_first_batch(
     assert [e.hash for e in _events(db_url)][:5] == [r["hash"] for r in rows]  # kept as they were
     code, out = _verify(db_url, tmp_path)
     assert code == 0 and (out["sealed"], out["batches"]) == (7, 2), out
+
+
+def test_a_head_a_crash_kept_out_of_the_file_is_written_by_the_next_seal(
+    db_url: str, tmp_path: Path
+) -> None:
+    bootstrap(db_url, tmp_path)
+    heads = _heads(tmp_path)
+    _append(db_url, 3, "a")
+    _seal_all(db_url, tmp_path)
+    _append(db_url, 2, "b")
+    _seal_all(db_url, tmp_path)
+    first, second = heads.lines()
+    heads.path.write_text(first + "\n")  # the crash: batch 2 committed, its head not written
+    code, out = _verify(db_url, tmp_path)
+    assert code == 0 and out["warnings"][0]["batch"] == 2
+    _append(db_url, 1, "c")
+    assert [b.id for b in _seal_all(db_url, tmp_path)] == [3]
+    assert heads.lines()[:2] == [first, second] and heads.last_batch() == 3
+    code, out = _verify(db_url, tmp_path)
+    assert code == 0 and out["warnings"] == [] and out["batches"] == 3
