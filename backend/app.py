@@ -31,6 +31,7 @@ from backend.console import routes as console_routes
 from backend.crypto import load_keyring
 from backend.db import engine_for, make_private_dir, require_migrated, session_scope
 from backend.policy import load_policy
+from backend.services import audit
 
 
 def create_app(
@@ -53,7 +54,17 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # the audit sealer: every worker runs one, a file lock lets one seal at a time
+        sealer = None
+        if settings.audit_seal_seconds > 0:
+            heads = audit.HeadLog(
+                settings.effective_audit_head_file, settings.effective_key_file.parent
+            )
+            sealer = audit.Sealer(engine, heads, settings.audit_seal_seconds)
+            sealer.start()
         yield
+        if sealer is not None:
+            sealer.stop()
 
     app = FastAPI(
         title="Nongbao",

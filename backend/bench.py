@@ -61,7 +61,7 @@ def fresh_database(kind: str) -> Iterator[str]:
         admin.dispose()
 
 
-def payroll_seconds(kind: str, people: int) -> dict[str, float | int | str]:
+def payroll_seconds(kind: str, people: int) -> dict[str, object]:
     from backend.crypto import Keyring
     from backend.db import engine_for
     from backend.policy import load_policy
@@ -84,13 +84,95 @@ def payroll_seconds(kind: str, people: int) -> dict[str, float | int | str]:
         )
         seconds = time.perf_counter() - started
         assert result.paid == people, f"paid {result.paid} of {people}"
+        run_rows = _run_rows(engine, result.run_id)
+        floor, rows = payroll_floor(engine, result.run_id)
     return {
         "database": kind,
         "people": people,
         "seconds": round(seconds, 2),
         "people_per_second": round(people / seconds),
         "setup_seconds": round(setup, 1),
+        "floor_seconds": round(floor, 2),
+        "ratio": round(seconds / floor, 2) if floor else None,
+        "run_rows": run_rows,
+        "floor_rows": rows,
     }
+
+
+def _run_rows(engine: sa.Engine, run_id: str) -> dict[str, int]:
+    """The rows the run wrote, by table (the floor must write as many)."""
+    q = {
+        "paid_month": "SELECT count(*) FROM paid_month WHERE run_id = :run",
+        "payroll_line": "SELECT count(*) FROM payroll_line WHERE run_id = :run",
+        "ledger_posting": f"SELECT count(*) FROM ledger_posting WHERE id IN {_RUN_POSTINGS}",
+        "ledger_transfer": "SELECT count(*) FROM ledger_transfer WHERE posting_id IN "
+        + _RUN_POSTINGS,
+    }
+    with engine.connect() as conn:
+        return {
+            t: int(conn.execute(sa.text(sql), {"run": run_id}).scalar_one()) for t, sql in q.items()
+        }
+
+
+# the rows a payroll run writes, copied by plain set-based SQL (the floor of `bench payroll`):
+# the copy keys them apart (a run "floor", months 19xx, postings "f..."), and its transfers go
+# the other way, so the same two balances per transfer are updated and none goes negative
+_RUN_POSTINGS = "(SELECT DISTINCT posting_id FROM payroll_line WHERE run_id = :run)"
+_NEW_POSTING = "'f' || substr(posting_id, 2)"
+_FLOOR_COPIES: tuple[tuple[str, dict[str, str], str], ...] = (
+    ("payroll_run", {"id": "'floor'", "period": "'1900-01'"}, "id = :run"),
+    (
+        "ledger_posting",
+        {"id": "'f' || substr(id, 2)", "idempotency_key": "'floor:' || idempotency_key"},
+        f"id IN {_RUN_POSTINGS}",
+    ),
+    (
+        "ledger_transfer",
+        {
+            "posting_id": _NEW_POSTING,
+            "debit_account_id": "credit_account_id",
+            "credit_account_id": "debit_account_id",
+        },
+        f"posting_id IN {_RUN_POSTINGS}",
+    ),
+    (
+        "paid_month",
+        {"run_id": "'floor'", "month": "'19' || substr(month, 3)", "posting_id": _NEW_POSTING},
+        "run_id = :run",
+    ),
+    ("payroll_line", {"run_id": "'floor'", "posting_id": _NEW_POSTING}, "run_id = :run"),
+)
+_FLOOR_BALANCES = tuple(
+    f"UPDATE ledger_account SET {side}s_posted = {side}s_posted + x.amount FROM (SELECT"
+    f" {side}_account_id AS account, sum(amount_fen) AS amount FROM ledger_transfer WHERE"
+    " posting_id IN (SELECT DISTINCT posting_id FROM payroll_line WHERE run_id = 'floor')"
+    f" GROUP BY {side}_account_id) x WHERE ledger_account.id = x.account"
+    for side in ("debit", "credit")
+)
+
+
+def _copy_sql(engine: sa.Engine, table: str, overrides: dict[str, str], where: str) -> str:
+    columns = [
+        c["name"]
+        for c in sa.inspect(engine).get_columns(table)
+        if not (c["name"] == "id" and "id" not in overrides)  # a serial id: a new one
+    ]
+    names = ", ".join(f'"{c}"' for c in columns)
+    values = ", ".join(overrides.get(c, f'"{c}"') for c in columns)
+    return f"INSERT INTO {table} ({names}) SELECT {values} FROM {table} WHERE {where}"
+
+
+def payroll_floor(engine: sa.Engine, run_id: str) -> tuple[float, dict[str, int]]:
+    """Seconds to write the run's rows again by plain set-based SQL, in one transaction, and
+    the row counts written (the same as the run's own; ledger_account: balances updated)."""
+    copies = [(t, _copy_sql(engine, t, o, w)) for t, o, w in _FLOOR_COPIES]
+    started = time.perf_counter()
+    rows: dict[str, int] = {}
+    with engine.begin() as conn:
+        for table, sql in [*copies, *(("ledger_account", b) for b in _FLOOR_BALANCES)]:
+            n = conn.execute(sa.text(sql), {"run": run_id}).rowcount
+            rows[table] = rows.get(table, 0) + max(n, 0)
+    return time.perf_counter() - started, rows
 
 
 @click.group()
@@ -117,6 +199,7 @@ def bench_payroll(sizes: str, databases: str, as_json: bool) -> None:
             if not as_json:
                 click.echo(
                     f"{r['database']:>8}  {r['people']:>8} pensioners  payroll {r['seconds']:>7.2f} s  ({r['people_per_second']}/s; set-up {r['setup_seconds']} s)"
+                    f"  |  floor {r['floor_seconds']} s (the same rows by set-based SQL)  ratio {r['ratio']}x"
                 )
     if as_json:
         click.echo(json.dumps({"payroll": results}))
@@ -133,7 +216,13 @@ def _percentile(sorted_values: list[float], q: float) -> float:
 
 
 async def _load(
-    base: str, token: str, person_ids: list[str], requests: int, concurrency: int, seconds: float
+    base: str,
+    token: str | None,
+    person_ids: list[str],
+    requests: int,
+    concurrency: int,
+    seconds: float,
+    path: str = "/api/v1/persons/{}/account",
 ) -> tuple[list[float], int, float]:
     """At most `requests` GETs, at most `seconds` long, `concurrency` in flight: bounded both ways."""
     import asyncio
@@ -147,8 +236,9 @@ async def _load(
     rng = random.Random(7)
     deadline = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with httpx.AsyncClient(
-        base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30, limits=limits
+        base_url=base, headers=headers, timeout=30, limits=limits
     ) as client:
 
         async def worker() -> None:
@@ -158,7 +248,7 @@ async def _load(
                 pid = rng.choice(person_ids)
                 t0 = time.perf_counter()
                 try:
-                    r = await client.get(f"/api/v1/persons/{pid}/account")
+                    r = await client.get(path.format(pid))
                     ok = r.status_code == 200
                 except httpx.HTTPError:
                     ok = False
@@ -171,42 +261,9 @@ async def _load(
     return latencies, errors, wall
 
 
-def balance_latency(
-    kind: str, people: int, requests: int, concurrency: int, seconds: float, workers: int
-) -> dict[str, object]:
-    import asyncio
-
-    import httpx
-
-    from backend.crypto import load_keyring
-    from backend.db import engine_for, session_scope
-    from backend.services import auth
-    from backend.synth import create_pensioners
-
-    with fresh_database(kind) as url, tempfile.TemporaryDirectory() as tmp:
-        key_file = Path(tmp) / "keys" / "master.key"
-        keyring = load_keyring(key_file)
-        engine = engine_for(url)
-        create_pensioners(engine, keyring, people, period=PERIOD)
-        with session_scope(engine) as s:
-            auth.create_user(s, "bench", "bench-password", "clerk")
-            ids = [r[0] for r in s.execute(sa.text("SELECT id FROM person"))]
-        engine.dispose()
-        with bench_server(url, tmp, key_file, workers) as base:
-            token = httpx.post(
-                f"{base}/api/v1/auth/token",
-                data={"username": "bench", "password": "bench-password"},
-                timeout=30,
-            ).json()["access_token"]
-            latencies, errors, wall = asyncio.run(
-                _load(base, token, ids, requests, concurrency, seconds)
-            )
+def _latency_figures(latencies: list[float], errors: int, wall: float) -> dict[str, object]:
     ms = sorted(x * 1000 for x in latencies)
     return {
-        "database": kind,
-        "people": people,
-        "workers": workers,
-        "concurrency": concurrency,
         "requests": len(ms),
         "errors": errors,
         "seconds": round(wall, 2),
@@ -218,9 +275,79 @@ def balance_latency(
     }
 
 
+def _ratio(top: dict[str, object], bottom: dict[str, object], key: str) -> float | None:
+    a, b = top[key], bottom[key]
+    if not isinstance(a, int | float) or not isinstance(b, int | float) or not b:
+        return None
+    return round(a / b, 2)
+
+
+def balance_latency(
+    kind: str,
+    people: int,
+    requests: int,
+    concurrencies: list[int],
+    seconds: float,
+    workers: int,
+) -> list[dict[str, object]]:
+    """Per concurrency: the floor (backend/bench_floor.py: the same rows, no sign-in, no audit),
+    then the real route, both served by `workers` uvicorn workers on the same database."""
+    import asyncio
+
+    import httpx
+
+    from backend.crypto import load_keyring
+    from backend.db import engine_for, session_scope
+    from backend.services import auth
+    from backend.synth import create_pensioners
+
+    out = []
+    with fresh_database(kind) as url, tempfile.TemporaryDirectory() as tmp:
+        key_file = Path(tmp) / "keys" / "master.key"
+        keyring = load_keyring(key_file)
+        engine = engine_for(url)
+        create_pensioners(engine, keyring, people, period=PERIOD)
+        with session_scope(engine) as s:
+            auth.create_user(s, "bench", "bench-password", "clerk")
+            ids = [r[0] for r in s.execute(sa.text("SELECT id FROM person"))]
+        engine.dispose()
+        with (
+            bench_server(url, tmp, key_file, workers) as base,
+            bench_server(url, tmp, key_file, workers, app="backend.bench_floor:app") as floor,
+        ):
+            token = httpx.post(
+                f"{base}/api/v1/auth/token",
+                data={"username": "bench", "password": "bench-password"},
+                timeout=30,
+            ).json()["access_token"]
+            for concurrency in concurrencies:
+                f = asyncio.run(
+                    _load(floor, None, ids, requests, concurrency, seconds, "/floor/{}")
+                )
+                r = asyncio.run(_load(base, token, ids, requests, concurrency, seconds))
+                real, bare = _latency_figures(*r), _latency_figures(*f)
+                out.append(
+                    {
+                        "database": kind,
+                        "people": people,
+                        "workers": workers,
+                        "concurrency": concurrency,
+                        **real,
+                        "floor": bare,
+                        # how many times slower than the floor: throughput and p99 latency
+                        "ratio_throughput": _ratio(bare, real, "requests_per_second"),
+                        "ratio_p99": _ratio(real, bare, "p99_ms"),
+                    }
+                )
+    return out
+
+
 @contextmanager
-def bench_server(url: str, data_dir: str, key_file: Path, workers: int) -> Iterator[str]:
-    """A live `nongbao serve` on a free loopback port for a benchmark; stopped at the end."""
+def bench_server(
+    url: str, data_dir: str, key_file: Path, workers: int, app: str | None = None
+) -> Iterator[str]:
+    """A live `nongbao serve` (or uvicorn serving `app`) on a free loopback port for a
+    benchmark; stopped at the end."""
     import subprocess
     import sys
 
@@ -232,16 +359,10 @@ def bench_server(url: str, data_dir: str, key_file: Path, workers: int) -> Itera
         "NONGBAO_KEY_FILE": str(key_file),
         "NONGBAO_LOG_LEVEL": "WARNING",
     }
-    command = [
-        sys.executable,
-        "-m",
-        "nongbao",
-        "serve",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
+    command = [sys.executable, "-m", "nongbao", "serve"]
+    if app is not None:
+        command = [sys.executable, "-m", "uvicorn", app, "--log-level", "warning"]
+    command += ["--port", str(port), "--workers", str(workers)]
     server = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -300,36 +421,51 @@ def _wait_healthy(base: str, server: subprocess.Popen[bytes], limit_s: float = 6
     type=int,
     help="at most this many balance queries",
 )
-@click.option("--concurrency", default=16, show_default=True, type=int, help="queries in flight")
+@click.option(
+    "--concurrency",
+    default="64,8",
+    show_default=True,
+    help="queries in flight (comma-separated: one measurement each)",
+)
 @click.option(
     "--seconds",
-    default=60.0,
+    default=20.0,
     show_default=True,
     type=float,
-    help="stop after this long, whatever the count",
+    help="stop each measurement after this long, whatever the count",
 )
-@click.option("--workers", default=1, show_default=True, type=int, help="uvicorn worker processes")
-@click.option("--database", "databases", default="sqlite,postgres", show_default=True)
+@click.option("--workers", default=2, show_default=True, type=int, help="uvicorn worker processes")
+@click.option("--database", "databases", default="postgres", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def bench_balance(
     people: int,
     requests: int,
-    concurrency: int,
+    concurrency: str,
     seconds: float,
     workers: int,
     databases: str,
     as_json: bool,
 ) -> None:
-    """Latency of GET /persons/{id}/account (p50/p95/p99) under concurrent load on loopback."""
+    """GET /persons/{id}/account under concurrent load on loopback (throughput, p50/p95/p99),
+    beside its floor: the same rows by a minimal endpoint with no sign-in and no audit."""
+    levels = [int(c) for c in concurrency.split(",") if c.strip()]
+    if not levels or min(levels) < 1:
+        raise click.BadParameter("--concurrency must list numbers of at least 1")
     results = []
     for kind in databases.split(","):
-        r = balance_latency(kind.strip(), people, requests, concurrency, seconds, workers)
-        results.append(r)
-        if not as_json:
-            click.echo(
-                f"{r['database']:>8}  {r['people']} people, {r['workers']} worker(s), {r['concurrency']} in flight: {r['requests']} queries in {r['seconds']} s "
-                f"({r['requests_per_second']}/s)  p50 {r['p50_ms']} ms  p95 {r['p95_ms']} ms  p99 {r['p99_ms']} ms  errors {r['errors']}"
-            )
+        for r in balance_latency(kind.strip(), people, requests, levels, seconds, workers):
+            results.append(r)
+            if not as_json:
+                f = r["floor"]
+                assert isinstance(f, dict)
+                click.echo(
+                    f"{r['database']:>8}  {r['people']} people, {r['workers']} worker(s), "
+                    f"{r['concurrency']} in flight: {r['requests_per_second']}/s  "
+                    f"p50 {r['p50_ms']} ms  p99 {r['p99_ms']} ms  errors {r['errors']}  |  "
+                    f"floor {f['requests_per_second']}/s  p50 {f['p50_ms']} ms  "
+                    f"p99 {f['p99_ms']} ms  |  ratio {r['ratio_throughput']}x throughput, "
+                    f"{r['ratio_p99']}x p99"
+                )
     if as_json:
         click.echo(json.dumps({"balance": results}))
 

@@ -12,6 +12,7 @@ import click
 from backend.config import get_settings
 
 if TYPE_CHECKING:
+    from backend.services import audit as trail_types
     from backend.services.keys import KeyStatus
 
 
@@ -77,13 +78,30 @@ def receipts_verify(code: str, public_key: Path | None, as_json: bool) -> None:
 
 @click.group()
 def audit() -> None:
-    """The hash-chained audit trail."""
+    """The audit trail: events sealed in signed batches (docs/audit.md)."""
+
+
+def _heads(head_file: Path | None) -> trail_types.HeadLog:
+    from backend.services import audit as trail
+
+    heads = trail.HeadLog.from_settings()
+    return trail.HeadLog(head_file, heads.key_dir) if head_file else heads
+
+
+_HEAD_FILE = click.option(
+    "--head-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="the append-only head file (default: NONGBAO_AUDIT_HEAD_FILE or data/audit/heads.jsonl)",
+)
 
 
 @audit.command("verify")
+@_HEAD_FILE
 @click.option("--json", "as_json", is_flag=True)
-def audit_verify(as_json: bool) -> None:
-    """Walk the chain; non-zero exit if any event was edited or deleted."""
+def audit_verify(head_file: Path | None, as_json: bool) -> None:
+    """Check every sealed batch against its signed head and the head file, and the events not
+    yet sealed; non-zero exit if any event was edited or deleted."""
     from sqlmodel import Session
 
     from backend.db import engine_for, require_migrated
@@ -92,19 +110,84 @@ def audit_verify(as_json: bool) -> None:
     engine = engine_for(get_settings().effective_database_url)
     require_migrated(engine)
     with Session(engine) as session:
-        check = trail.verify(session)
-    body = {"ok": check.ok, "events": check.events, "head": check.head, "problems": check.problems}
+        check = trail.verify(session, _heads(head_file))
+    body = {
+        "ok": check.ok,
+        "events": check.events,
+        "sealed": check.sealed,
+        "unsealed": check.unsealed,
+        "batches": check.batches,
+        "head": check.head,
+        "problems": check.problems,
+        "warnings": check.warnings,
+    }
+    summary = (
+        f"{check.events} events ({check.sealed} sealed in {check.batches} batches, "
+        f"{check.unsealed} not yet sealed)"
+    )
     if check.ok:
-        _emit(as_json, body, f"audit chain intact: {check.events} events, head {check.head[:16]}")
+        _emit(as_json, body, f"audit trail intact: {summary}, head {check.head[:16]}")
         return
-    lines = "\n".join(f"  event {p['id']}: {p['problem']}" for p in check.problems)
+
+    def where(p: dict) -> str:
+        return f"event {p['id']}" if "id" in p else f"batch {p['batch']}"
+
+    lines = "\n".join(f"  {where(p)}: {p['problem']}" for p in check.problems)
     _emit(
         as_json,
         body,
-        f"AUDIT CHAIN BROKEN ({len(check.problems)} problem(s) in {check.events} events):\n{lines}",
+        f"AUDIT CHAIN BROKEN ({len(check.problems)} problem(s) in {summary}):\n{lines}",
     )
-    click.echo(f"nongbao: audit chain broken at event {check.problems[0]['id']}", err=True)
+    click.echo(f"nongbao: audit chain broken at {where(check.problems[0])}", err=True)
     sys.exit(1)
+
+
+@audit.command("seal")
+@_HEAD_FILE
+@click.option("--json", "as_json", is_flag=True)
+def audit_seal(head_file: Path | None, as_json: bool) -> None:
+    """Seal the events not yet sealed now (what `nongbao serve` does every
+    NONGBAO_AUDIT_SEAL_SECONDS) and append the signed heads to the head file."""
+    from backend.db import engine_for, require_migrated
+    from backend.services import audit as trail
+
+    engine = engine_for(get_settings().effective_database_url)
+    require_migrated(engine)
+    heads = _heads(head_file)
+    sealed: list[dict] = []
+    try:
+        while (b := trail.seal(engine, heads)) is not None:
+            sealed.append({"batch": b.id, "events": b.tree_size, "head": b.head_hash})
+    except trail.SealRefusedError as exc:
+        raise click.ClickException(str(exc)) from None
+    events = sum(int(b["events"]) for b in sealed)
+    _emit(as_json, {"batches": sealed}, f"sealed {events} events in {len(sealed)} batches")
+
+
+@audit.command("heads")
+@_HEAD_FILE
+@click.option("--since", default=0, show_default=True, type=int, help="only batches after this")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="write the heads (JSON lines) to this file for the province; default: print them",
+)
+def audit_heads(head_file: Path | None, since: int, out: Path | None) -> None:
+    """Export the signed batch heads (one JSON line each) with the county's public key: the
+    province or the daily report keeps them, so a database rewritten later cannot match."""
+    from backend import receipts as signing
+
+    heads = _heads(head_file)
+    lines = [ln for ln in heads.lines() if json.loads(ln).get("batch", 0) > since]
+    public = heads.public_key()
+    key = {"public_key": signing.public_pem(public)} if public else {}
+    text = "\n".join([json.dumps(key), *lines]) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"{len(lines)} heads written to {out}")
 
 
 # --- keys -------------------------------------------------------------------------------------

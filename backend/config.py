@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     # proxies whose X-Forwarded-For is believed; empty (the default): nobody's, the peer
     # address is the client. `nongbao serve` hands the same list to uvicorn.
     trusted_proxies: str = ""
+    # The audit sealer (docs/audit.md): every this many seconds each server process seals the
+    # events appended since into a signed batch (0: off; `nongbao audit seal` still works).
+    # Every signed head is also appended to this file (default: data/audit/heads.jsonl).
+    audit_seal_seconds: float = 10.0
+    audit_head_file: Path | None = None
 
     @property
     def effective_database_url(self) -> str:
@@ -48,6 +53,10 @@ class Settings(BaseSettings):
     @property
     def effective_key_file(self) -> Path:
         return self.key_file or self.data_dir / "keys" / "master.key"
+
+    @property
+    def effective_audit_head_file(self) -> Path:
+        return self.audit_head_file or self.data_dir / "audit" / "heads.jsonl"
 
 
 @lru_cache

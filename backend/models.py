@@ -568,8 +568,29 @@ class AuditEvent(_Table, table=True):
     subject: str = Field(default="", max_length=80)
     before_digest: str = Field(default="", max_length=64)
     after_digest: str = Field(default="", max_length=64)
-    prev_hash: str = Field(max_length=64)
-    hash: str = Field(max_length=64)
+    # chained by the sealer (backend/services/audit.py); "" until then
+    prev_hash: str = Field(default="", max_length=64)
+    hash: str = Field(default="", max_length=64)
+    # RFC 6962 leaf hash of the canonical event, computed at append (no lock, no predecessor)
+    leaf_hash: str = Field(default="", max_length=64)
+    # set by the sealer: the event's place in the sealed log (1, 2, ... without gaps) and batch
+    seq: int | None = Field(default=None, sa_type=sa.BigInteger, index=True, unique=True)
+    batch_id: int | None = Field(default=None, index=True)
+
+
+class AuditBatch(_Table, table=True):
+    """A sealed batch of audit events: its signed head (also appended to the head file)."""
+
+    __tablename__ = "audit_batch"
+    id: int | None = Field(default=None, primary_key=True)
+    tree_size: int = Field(sa_type=sa.BigInteger)  # events in this batch
+    first_seq: int = Field(sa_type=sa.BigInteger)
+    last_seq: int = Field(sa_type=sa.BigInteger)
+    root: str = Field(max_length=64)  # RFC 6962 Merkle tree hash of the batch's leaves
+    prev_head: str = Field(max_length=64)  # head_hash of the batch before
+    head_hash: str = Field(max_length=64)
+    head: str = Field(sa_type=sa.Text)  # the signed head as written to the head file
+    sealed_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
 
 
 ARCHIVE_KINDS = (

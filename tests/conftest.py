@@ -29,6 +29,8 @@ TODAY = date(2026, 11, 27)  # the tests' fixed "today": results do not drift wit
 # a server and a frame stamped by an app agree). The wall clock itself can be any day:
 # `make test-any-date` runs the suite with the machine's clock moved years ahead.
 os.environ["NONGBAO_CLOCK"] = f"{TODAY.isoformat()}T10:00:00+08:00@{time.time():.6f}"
+# The audit sealer thread of every app and live server: off unless a test turns it on
+os.environ["NONGBAO_AUDIT_SEAL_SECONDS"] = "0"
 
 
 def pg_base_url() -> str:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from backend import ledger
 from backend.errors import Conflict, NotFound, RuleRefused, field_error
@@ -235,12 +235,17 @@ def list_for(ctx: Ctx, person_id: str) -> list[Contribution]:
 def account(ctx: Ctx, person_id: str) -> dict[str, object]:
     """Buckets and every entry of the person's account, oldest first."""
     registry.get(ctx, person_id)
-    buckets = ledger.person_buckets(ctx.session, person_id)
+    return account_of(ctx.session, person_id)
+
+
+def account_of(session: Session, person_id: str) -> dict[str, object]:
+    """The account's buckets and entries (no checks: the caller has found the person)."""
+    buckets = ledger.person_buckets(session, person_id)
     t = LedgerTransfer.__table__.c
     a = LedgerAccount.__table__.c
     p = LedgerPosting.__table__.c
     sign = sa.case((a.id == t.credit_account_id, t.amount_fen), else_=-t.amount_fen)
-    rows = ctx.session.execute(
+    rows = session.execute(
         sa.select(
             t.on, t.code, a.bucket, sign.label("amount"), p.operation, p.id.label("posting_id")
         )

@@ -25,7 +25,15 @@ def _events(db_url: str) -> list[AuditEvent]:
         return list(s.exec(select(AuditEvent).order_by(col(AuditEvent.id))).all())
 
 
-def test_writes_and_reads_of_personal_data_are_chained_events(api: Api, db_url: str) -> None:
+def _seal(db_url: str, tmp_path: Path) -> None:
+    heads = audit.HeadLog(tmp_path / "heads.jsonl", tmp_path / "keys")
+    while audit.seal(engine_for(db_url), heads) is not None:
+        pass
+
+
+def test_writes_and_reads_of_personal_data_are_chained_events(
+    api: Api, db_url: str, tmp_path: Path
+) -> None:
     pid = elder(api)
     api.get(f"/api/v1/persons/{pid}", "reviewer")
     api.get(f"/api/v1/persons/{pid}/account", "auditor")
@@ -39,6 +47,7 @@ def test_writes_and_reads_of_personal_data_are_chained_events(api: Api, db_url: 
             "evidence": "柜台",
         },
     )
+    _seal(db_url, tmp_path)  # the sealer chains the events (appends do not)
     events = _events(db_url)
     actions = [(e.actor, e.action, e.subject) for e in events]
     assert actions == [
@@ -95,7 +104,7 @@ def test_cli_detects_an_edited_row_and_a_deleted_row(api: Api, db_url: str, tmp_
     assert r.returncode == 1 and json.loads(r.stdout)["problems"][0]["id"] == ids[2]
 
 
-def test_concurrent_appends_keep_one_unforked_chain(api: Api, db_url: str) -> None:
+def test_concurrent_appends_keep_one_unforked_chain(api: Api, db_url: str, tmp_path: Path) -> None:
     engine = engine_for(db_url)
     who = Actor(kind="user", name="t", role="clerk")
 
@@ -110,6 +119,7 @@ def test_concurrent_appends_keep_one_unforked_chain(api: Api, db_url: str) -> No
         t.start()
     for t in threads:
         t.join()
+    _seal(db_url, tmp_path)
     events = _events(db_url)
     assert (
         len(events) == 20 and len({e.prev_hash for e in events}) == 20

@@ -112,7 +112,7 @@ def account(
     ctx = deps.ctx_for(request, session, who)
     registry.readable(ctx, person_id, x_resident_session)
     audit.record(ctx, "read account", person_id)
-    return contributions.account(ctx, person_id)
+    return contributions.account_of(session, person_id)  # the person was found just above
 
 
 @router.post("/interest-runs", response_model=InterestRunOut)
