@@ -39,10 +39,10 @@ def test_demo_field_list_people_have_the_demo_face(pg_url: str, tmp_path: Path) 
         assert "field_worker" in PASSWORDS and len(villages) == FIELD_VILLAGES
         actor = Actor("user", "field_worker", "field_worker", villages)
         ctx = Ctx(s, load_policy(settings.policy_file), keyring, actor, today=TODAY)
-        persons = field.worklist(ctx)["persons"]
-    assert isinstance(persons, list) and len(persons) >= 5
-    assert all(p["face_template"] for p in persons), [p["name"] for p in persons]
+        persons = field.worklist(ctx).persons
+    assert len(persons) >= 5
+    assert all(p.face_template for p in persons), [p.name for p in persons]
     face = np.asarray(Image.open(data_dir / "demo-face.png").convert("RGB"))
-    distance = BiometricsMatcher().distance(str(persons[0]["face_template"]), face)
+    distance = BiometricsMatcher().distance(str(persons[0].face_template), face)
     assert distance is not None and distance <= PASS_AT
-    assert base64.b64decode(str(persons[-1]["face_template"]))
+    assert base64.b64decode(str(persons[-1].face_template))

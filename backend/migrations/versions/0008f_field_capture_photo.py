@@ -1,7 +1,7 @@
 """A failed field face check keeps its captured photo, sealed, for the review case
 
 Revision ID: 0008f
-Revises: 0007s
+Revises: 0008c
 Create Date: 2026-12-05 07:15:00.000000
 
 At a kiosk the day's last failure opens the review case with the photo at once; a field
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008f"
-down_revision = "0007s"
+down_revision = "0008c"
 branch_labels = None
 depends_on = None
 
