@@ -43,6 +43,10 @@ FUND_ACCOUNTS: dict[str, str] = {
     "fund:pool": "fund",  # pooled fund: pays account pensions of exhausted accounts
     "payout:pensions": "fund",  # paid out to pensioners' bank accounts
     "payable:heirs": "fund",  # owed to heirs at death settlement
+    "payout:heirs": "fund",  # paid out to heirs' bank accounts (services/heirs.py)
+    "payout:refunds": "fund",  # cancellation refunds paid to members (services/refunds.py)
+    "payout:transfers": "fund",  # balances sent to another county (services/transfers.py)
+    "returned:payments": "fund",  # returned by the bank, owed until re-issued (bank_returns)
     "receivable:recoveries": "fund",  # overpayments to recover
 }
 

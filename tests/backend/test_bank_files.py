@@ -1,0 +1,43 @@
+"""Bank files in each agency bank's layout (policy/banks.toml): fixed-width GB18030 by
+default, CSV for the other bank; header and trailer carry the count and the control total."""
+
+from __future__ import annotations
+
+from backend.banks.layout import load_banks
+from tests.backend.conftest import Api, valid_id
+from tests.backend.test_benefits_more import OLD, _pensioner
+from tests.backend.test_benefits_worked import run
+
+
+def test_the_default_bank_gets_fixed_width_gb18030_with_control_totals(api: Api) -> None:
+    _pensioner(api, OLD, "赵大爷", bank="6217 0000 1111")
+    _pensioner(api, valid_id("110105", "19440101", "023"), "钱奶奶", bank="6217 0000 1111")
+    _pensioner(api, valid_id("110105", "19430101", "027"), "欧阳长名字老人家")
+    paid = run(api, "2010-08")
+    api.approve_run(paid["run_id"])
+    r = api.get(f"/api/v1/payroll-runs/{paid['run_id']}/bank-file")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "text/plain; charset=gb18030"
+    data = r.content
+    layout = load_banks().get(None)
+    assert (layout.code, layout.format, layout.encoding) == ("rcb", "fixed", "gb18030")
+    lines = data.split(b"\r\n")[:-1]
+    widths = {
+        ch: sum(w for _, w in spec)
+        for ch, spec in zip(b"HDT", (layout.header, layout.detail, layout.trailer))
+    }
+    assert all(len(line) == widths[line[0]] for line in lines)  # bytes, not characters
+    assert "欧阳长名字老人家".encode("gb18030") in data
+    header, details, trailer = layout.read(data, returns=False)
+    assert (header["count"], header["total_fen"], header["period"]) == ("2", "16500", "2010-08")
+    assert (trailer["count"], trailer["total_fen"], trailer["persons"]) == ("2", "16500", "3")
+    couple = next(d for d in details if d["account"] == "6217 0000 1111")
+    assert (couple["amount_fen"], couple["persons"], couple["name"]) == ("11000", "2", "赵大爷")
+    alone = next(d for d in details if d["account"] == "")
+    assert alone["id_number"] == valid_id("110105", "19430101", "027")  # the card's account
+    # frozen: the same bytes again; another bank for the same run is refused (paid once)
+    assert api.get(f"/api/v1/payroll-runs/{paid['run_id']}/bank-file").content == data
+    other = api.get(f"/api/v1/payroll-runs/{paid['run_id']}/bank-file?bank=ccb_csv")
+    assert other.status_code == 409 and other.json()["code"] == "bank_file_frozen"
+    unknown = api.get(f"/api/v1/payroll-runs/{paid['run_id']}/bank-file?bank=nope")
+    assert unknown.status_code == 422 and unknown.json()["code"] == "unknown_bank"
