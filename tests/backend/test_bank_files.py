@@ -24,7 +24,7 @@ def test_the_default_bank_gets_fixed_width_gb18030_with_control_totals(api: Api)
     lines = data.split(b"\r\n")[:-1]
     widths = {
         ch: sum(w for _, w in spec)
-        for ch, spec in zip(b"HDT", (layout.header, layout.detail, layout.trailer))
+        for ch, spec in zip(b"HDT", (layout.header, layout.detail, layout.trailer), strict=True)
     }
     assert all(len(line) == widths[line[0]] for line in lines)  # bytes, not characters
     assert "欧阳长名字老人家".encode("gb18030") in data
