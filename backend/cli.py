@@ -223,7 +223,8 @@ def ledger_check(as_json: bool) -> None:
     payload = {"ok": report.ok, **report.__dict__}
     human = "\n".join(
         [
-            f"accounts {report.accounts}, transfers {report.transfers}, debits {report.total_debits_fen} fen, credits {report.total_credits_fen} fen"
+            f"accounts {report.accounts}, transfers {report.transfers}, debits {report.total_debits_fen} fen, credits {report.total_credits_fen} fen",
+            f"returned by the bank {report.returned_fen} fen, re-issued {report.reissued_fen} fen",
         ]
         + [f"BREACH: {b}" for b in report.breaches]
         + (["ledger OK"] if report.ok else [])

@@ -705,9 +705,7 @@ class BankReturnFile(_Table, table=True):
     """A return file (回盘) imported once: the same file again changes nothing."""
 
     __tablename__ = "bank_return_file"
-    __table_args__ = (
-        sa.UniqueConstraint("disbursement_id", "sha256", name="uq_bank_return_sha"),
-    )
+    __table_args__ = (sa.UniqueConstraint("disbursement_id", "sha256", name="uq_bank_return_sha"),)
     id: str = Field(primary_key=True, max_length=40)
     disbursement_id: str = Field(foreign_key="disbursement.id", max_length=40)
     sha256: str = Field(max_length=64)

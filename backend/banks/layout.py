@@ -123,10 +123,7 @@ class Layout(BaseModel):
 
     @staticmethod
     def _record(spec: list[FieldSpec], values: Mapping[str, object]) -> list[str]:
-        return [
-            name[1:] if name.startswith("=") else str(values.get(name, "") or "")
-            for name, _ in spec
-        ]
+        return [name[1:] if name.startswith("=") else _text(values.get(name)) for name, _ in spec]
 
     def _fixed_line(self, spec: list[FieldSpec], texts: list[str]) -> bytes:
         parts = []
@@ -198,6 +195,10 @@ class Layout(BaseModel):
                 raise BankFileError(f"{where}: {name} must be digits, found {cell!r}")
             out[name] = str(int(cell)) if name in NUMERIC else cell
         return out
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
 
 
 def _cut(text: str, width: int, encoding: str) -> bytes:
