@@ -131,6 +131,10 @@ def test_returns_reverse_flag_and_reissue_once(api: Api) -> None:
     assert again.status_code == 409
     check = ledger_ok(api)
     assert (check["returned_fen"], check["reissued_fen"]) == (11000, 11000)
+    # the fund report counts them by value date (the day of the return and of the re-issue)
+    fund = api.get("/api/v1/reports/fund/2026", "auditor").json()["summary"]
+    assert (fund["expenditure"]["returned"], fund["expenditure"]["reissued"]) == (-11000, 11000)
+    assert fund["reconciled"] is True
     _ = (header, oct_details)
 
 
