@@ -747,5 +747,7 @@ class Heir(_Table, table=True):
     pending_account_enc: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     pending_by: str | None = Field(default=None, max_length=64)
     pending_reason: str | None = Field(default=None, max_length=200)
+    # four eyes: the heirs a clerk records are paid only once a second person confirms them
+    confirmed_by: str | None = Field(default=None, max_length=64)
     created_by: str = Field(default="", max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))

@@ -212,7 +212,12 @@ def _return_part(ctx: Ctx, batch: Disbursement, part: DisbursementPart, reason: 
         if line is not None:
             line.status = "returned"
             ctx.session.add(line)
-    flag(ctx, part.person_id, reason, f"part:{part.id}")
+    if part.payee:  # an heir's payment: the heir's account is the one to fix
+        from backend.services import heirs
+
+        heirs.flag(ctx, part.payee, reason)
+    else:
+        flag(ctx, part.person_id, reason, f"part:{part.id}")
     hooks.on_payment_returned(
         ctx, part.person_id, ref=f"part:{part.id}", period=batch.period, amount_fen=part.amount_fen
     )

@@ -14,10 +14,10 @@ from backend.api import deps
 from backend.api.routes.benefits import bank_files_response
 from backend.db import session_scope
 from backend.schemas import Strict
-from backend.services import bank_files, bank_returns, reconciliation
+from backend.services import bank_files, bank_returns, heirs, reconciliation, refunds
 from backend.services.bank_returns import MAX_RETURN_BYTES
 from backend.services.context import Actor
-from backend.validation import Text
+from backend.validation import Line, Text
 
 router = APIRouter(prefix="/api/v1", tags=["payments"])
 
@@ -148,3 +148,126 @@ def payee_out(row: Any) -> dict[str, Any]:
         "flag": row.flag,
         "flagged_at": row.flagged_at.isoformat() if row.flagged_at else None,
     }
+
+
+# --- heirs ----------------------------------------------------------------------------------------
+
+
+class HeirBody(Strict):
+    name: Line = Field(min_length=1, max_length=60)
+    id_number: str = Field(max_length=40)
+    share_bp: int = Field(ge=1, le=10_000)
+    bank_account: str = Field(max_length=40)
+
+
+class HeirsIn(Strict):
+    heirs: list[HeirBody] = Field(min_length=1, max_length=20)
+
+
+@router.post("/persons/{person_id}/heirs", status_code=201)
+def record_heirs(
+    person_id: str,
+    body: HeirsIn,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("clerk", "admin")),
+) -> dict[str, Any]:
+    """Record a deceased person's heirs; a second person confirms them before any payout."""
+    ctx = deps.ctx_for(request, session, who)
+    rows = heirs.record(ctx, person_id, [heirs.HeirIn(**h.model_dump()) for h in body.heirs])
+    return {"person_id": person_id, "heirs": [heirs.out(ctx, r) for r in rows]}
+
+
+@router.post("/persons/{person_id}/heirs/confirm")
+def confirm_heirs(
+    person_id: str,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("clerk", "admin")),
+) -> dict[str, Any]:
+    ctx = deps.ctx_for(request, session, who)
+    rows = heirs.confirm(ctx, person_id)
+    return {"person_id": person_id, "heirs": [heirs.out(ctx, r) for r in rows]}
+
+
+@router.get("/persons/{person_id}/heirs")
+def list_heirs(
+    person_id: str,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("clerk", "admin", "auditor")),
+) -> dict[str, Any]:
+    ctx = deps.ctx_for(request, session, who)
+    return {
+        "person_id": person_id,
+        "owed_fen": heirs.owed(ctx, person_id),
+        "heirs": heirs.listing(ctx, person_id),
+    }
+
+
+class BankIn(Strict):
+    bank: str | None = Field(default=None, max_length=16)
+
+
+@router.post("/persons/{person_id}/heirs/payouts", status_code=201)
+def heirs_payout(
+    person_id: str,
+    body: BankIn,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("admin")),
+) -> dict[str, Any]:
+    """Pay what `payable:heirs` holds for the person to the confirmed heirs, by bank file
+    (GET /disbursements/{id}/bank-file; its return file: POST /disbursements/{id}/returns)."""
+    return _batch_out(heirs.payout(deps.ctx_for(request, session, who), person_id, body.bank))
+
+
+class AccountIn(Strict):
+    bank_account: str = Field(max_length=40)
+    reason: Text = Field(min_length=1, max_length=200)
+
+
+@router.post("/heirs/{heir_id}/bank-account", status_code=202)
+def propose_heir_account(
+    heir_id: str,
+    body: AccountIn,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("clerk", "admin")),
+) -> dict[str, Any]:
+    ctx = deps.ctx_for(request, session, who)
+    return heirs.out(ctx, heirs.propose_account(ctx, heir_id, body.bank_account, body.reason))
+
+
+@router.post("/heirs/{heir_id}/bank-account/confirm")
+def confirm_heir_account(
+    heir_id: str,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("clerk", "admin")),
+) -> dict[str, Any]:
+    ctx = deps.ctx_for(request, session, who)
+    return heirs.out(ctx, heirs.confirm_account(ctx, heir_id))
+
+
+# --- cancellation refund --------------------------------------------------------------------------
+
+
+class RefundIn(Strict):
+    bank_account: str = Field(default="", max_length=40)
+    bank: str | None = Field(default=None, max_length=16)
+
+
+@router.post("/persons/{person_id}/refund", status_code=201)
+def cancellation_refund(
+    person_id: str,
+    body: RefundIn,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("admin")),
+) -> dict[str, Any]:
+    """注销退费: personal, collective and other buckets to the member by bank file (no account:
+    the card's financial account), the government bucket back to the pooled fund."""
+    return refunds.refund(
+        deps.ctx_for(request, session, who), person_id, body.bank_account, body.bank
+    )

@@ -128,6 +128,7 @@ def upgrade() -> None:
         sa.Column("pending_account_enc", sa.LargeBinary(), nullable=True),
         sa.Column("pending_by", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("pending_reason", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("confirmed_by", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("created_by", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
