@@ -167,7 +167,12 @@ def test_bank_file_one_line_per_account_with_control_total(api: Api) -> None:
     assert (
         api.get(f"/api/v1/payroll-runs/{paid['run_id']}/bank-file?bank=ccb_csv").text == r.text
     )  # stable order
-    assert api.get(f"/api/v1/payroll-runs/{paid['run_id']}/bank-file?bank=ccb_csv", "clerk").status_code == 403
+    assert (
+        api.get(
+            f"/api/v1/payroll-runs/{paid['run_id']}/bank-file?bank=ccb_csv", "clerk"
+        ).status_code
+        == 403
+    )
     _ = (a, b, c)
 
 
