@@ -223,10 +223,16 @@ def _return_part(ctx: Ctx, batch: Disbursement, part: DisbursementPart, reason: 
     )
 
 
-def payee(ctx: Ctx, person_id: str) -> PayeeAccount:
+def payee(ctx: Ctx, person_id: str, *, create: bool = True) -> PayeeAccount:
+    """The person's payee row (an active card account and no flag until told otherwise);
+    created only when something is to be written to it."""
     row = ctx.session.get(PayeeAccount, person_id)
-    if row is None:
-        row = PayeeAccount(person_id=person_id, updated_by=ctx.actor.label)
+    if row is not None:
+        return row
+    if ctx.session.get(Person, person_id) is None:
+        raise NotFound(f"no person {person_id}")
+    row = PayeeAccount(person_id=person_id, updated_by=ctx.actor.label)
+    if create:
         ctx.session.add(row)
         ctx.session.flush()
     return row
@@ -331,8 +337,6 @@ def set_ssc_state(ctx: Ctx, person_id: str, state: str, reason: str) -> PayeeAcc
         raise field_error("state", f"one of {', '.join(SSC_STATES)}")
     if not reason.strip():
         raise field_error("reason", "say who reported the card account's state")
-    if ctx.session.get(Person, person_id) is None:
-        raise NotFound(f"no person {person_id}")
     row = payee(ctx, person_id)
     before = {"ssc_state": row.ssc_state, "flag": row.flag}
     row.ssc_state = state

@@ -138,7 +138,8 @@ def payee(
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("clerk", "admin", "auditor")),
 ) -> dict[str, Any]:
-    return payee_out(bank_returns.payee(deps.ctx_for(request, session, who), person_id))
+    ctx = deps.ctx_for(request, session, who)
+    return payee_out(bank_returns.payee(ctx, person_id, create=False))
 
 
 def payee_out(row: Any) -> dict[str, Any]:
