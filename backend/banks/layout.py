@@ -156,7 +156,10 @@ class Layout(BaseModel):
         specs = self._specs(returns)
         rows: list[Any]
         if self.format == "csv":
-            rows = [r for r in csv.reader(io.StringIO(text)) if r]
+            try:
+                rows = [r for r in csv.reader(io.StringIO(text)) if r]
+            except csv.Error as exc:
+                raise BankFileError(f"not a CSV file: {exc}") from exc
         else:
             rows = [line.encode(self.encoding) for line in text.splitlines() if line.strip()]
         if len(rows) < 2:
@@ -181,8 +184,11 @@ class Layout(BaseModel):
                     f"{where}: {len(row)} bytes, the layout has {sum(w for _, w in spec)}"
                 )
             cells, at = [], 0
-            for _, width in spec:
-                cells.append(row[at : at + width].decode(self.encoding).strip())
+            for name, width in spec:
+                try:
+                    cells.append(row[at : at + width].decode(self.encoding).strip())
+                except UnicodeDecodeError as exc:
+                    raise BankFileError(f"{where}: {name} splits a character") from exc
                 at += width
         out: dict[str, str] = {}
         for (name, _), cell in zip(spec, cells, strict=True):
@@ -191,7 +197,7 @@ class Layout(BaseModel):
                     raise BankFileError(f"{where}: expected {name[1:]!r}, found {cell!r}")
                 continue
             cell = cell.strip()
-            if name in NUMERIC and not cell.isdigit():
+            if name in NUMERIC and not (cell.isascii() and cell.isdigit() and len(cell) <= 18):
                 raise BankFileError(f"{where}: {name} must be digits, found {cell!r}")
             out[name] = str(int(cell)) if name in NUMERIC else cell
         return out

@@ -26,6 +26,7 @@ from backend.models import (
     DisbursementItem,
     DisbursementPart,
     PayrollLine,
+    PayrollRun,
     Person,
 )
 from backend.services import audit
@@ -84,6 +85,8 @@ from backend.services import bank_returns  # noqa: E402  (bank_returns -> bank_f
 def payroll_file(ctx: Ctx, run_id: str, bank_code: str | None = None) -> tuple[Layout, bytes]:
     run_row = require_approved(ctx.session, run_id)
     layout = banks().get(bank_code)
+    # the run row is the lock: two first fetches at once freeze one batch, the second reads it
+    ctx.session.exec(select(PayrollRun).where(PayrollRun.id == run_id).with_for_update()).one()
     frozen = ctx.session.exec(
         select(Disbursement).where(Disbursement.natural_key.startswith(f"payroll:{run_id}:"))
     ).first()

@@ -156,6 +156,8 @@ def test_a_file_that_does_not_add_up_is_refused_whole(api: Api) -> None:
         (wrong_amount, "return_totals_mismatch"),
         (unknown_code, "unknown_result_code"),
         ("garbage", "bank_file_malformed"),
+        (back.replace(",F02,", ",F02\x00,"), "unknown_result_code"),
+        (back.replace("5500", "５５００", 1), "bank_file_malformed"),
     ):
         r = post_returns(api, aug, data.encode())
         assert r.status_code == 422, (code, r.text)
