@@ -264,6 +264,18 @@ def import_() -> None:
     """Imports."""
 
 
+@import_.command("transfer-in")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--village", "village", required=True, help="the member's village code here")
+@click.option("--json", "as_json", is_flag=True)
+def import_transfer_in(path: Path, village: str, as_json: bool) -> None:
+    """Open a member's balances from another county's transfer document (JSON), once."""
+    from backend.cli_bank import transfer_in
+
+    out = transfer_in(path, village)
+    _emit(as_json, out, f"{out['person_id']}: opened {out['total_fen']} fen ({out['document_id']})")
+
+
 @import_.command("old-scheme")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True)

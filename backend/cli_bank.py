@@ -142,3 +142,11 @@ def returns(run_id: str, path: Path, as_json: bool) -> None:
         f"({out['returned_fen']} fen)"
     )
     click.echo(json.dumps(out, ensure_ascii=False) if as_json else human)
+
+
+def transfer_in(path: Path, village: str) -> dict[str, Any]:
+    """`nongbao import transfer-in`: the service in one transaction, audited in it."""
+    from backend.services import transfers
+
+    data = path.read_bytes()
+    return _in_ctx(lambda ctx: transfers.transfer_in(ctx, data, village))

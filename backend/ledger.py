@@ -32,6 +32,7 @@ FUND_ACCOUNTS: dict[str, str] = {
     "source:collective": "source",  # village collectives
     "source:other": "source",  # other organisations and persons
     "source:old_scheme": "source",  # balances carried over from the old rural scheme (老农保)
+    "source:transfer_in": "source",  # balances transferred in from another county (转移接续)
     **{f"fiscal:{lvl}:subsidy": "source" for lvl in GOVERNMENT_LEVELS},  # contribution subsidies
     **{f"fiscal:{lvl}:on_behalf": "source" for lvl in GOVERNMENT_LEVELS},  # paid on behalf (代缴)
     **{

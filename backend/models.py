@@ -751,3 +751,20 @@ class Heir(_Table, table=True):
     confirmed_by: str | None = Field(default=None, max_length=64)
     created_by: str = Field(default="", max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class TransferDocument(_Table, table=True):
+    """转移接续: the document an account closes with when its member moves to another county
+    (direction `out`), or the one a county opened balances from (`in`). The JSON holds the full
+    ID number, so it is sealed under the person id; its sha256 names the document."""
+
+    __tablename__ = "transfer_document"
+    id: str = Field(primary_key=True, max_length=40)
+    person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
+    direction: str = Field(max_length=4)  # out | in
+    county: str = Field(max_length=120)  # where it goes to, or comes from
+    total_fen: int = Field(sa_type=sa.BigInteger)
+    document_enc: bytes = Field(sa_type=sa.LargeBinary)
+    sha256: str = Field(max_length=64, unique=True)
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))

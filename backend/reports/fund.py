@@ -46,6 +46,7 @@ INCOME_LABELS: dict[str, str] = {
     "funeral_grant": "丧葬补助资金 / Funeral grant funding",
     "interest": "利息收入 / Interest",
     "old_scheme": "老农保转入 / Old-scheme balances",
+    "transfer_in": "转移接续转入 / Transferred in from another county",
     "repayments": "追回冒领款 / Overpayments repaid",
 }
 EXPENDITURE_LABELS: dict[str, str] = {

@@ -31,6 +31,7 @@ def refund(ctx: Ctx, person_id: str, bank_account: str, bank_code: str | None) -
         raise Conflict("the account is empty: nothing (more) to refund", code="nothing_to_refund")
     layout = bank_files.banks().get(bank_code)  # an unknown bank is refused before anything moves
     on = ctx.today
+    ledger.ensure_fund_accounts(ctx.session)
     if government > 0:  # back to the pool whatever the bank later says of the member's part
         ledger.post(
             ctx.session,

@@ -14,7 +14,14 @@ from backend.api import deps
 from backend.api.routes.benefits import bank_files_response
 from backend.db import session_scope
 from backend.schemas import Strict
-from backend.services import bank_files, bank_returns, heirs, reconciliation, refunds
+from backend.services import (
+    bank_files,
+    bank_returns,
+    heirs,
+    reconciliation,
+    refunds,
+    transfers,
+)
 from backend.services.bank_returns import MAX_RETURN_BYTES
 from backend.services.context import Actor
 from backend.validation import Line, Text
@@ -271,4 +278,60 @@ def cancellation_refund(
     the card's financial account), the government bucket back to the pooled fund."""
     return refunds.refund(
         deps.ctx_for(request, session, who), person_id, body.bank_account, body.bank
+    )
+
+
+# --- transfer out (转移接续) -----------------------------------------------------------------------
+
+
+class TransferOutIn(Strict):
+    to_county: Line = Field(min_length=1, max_length=120)
+    reason: Text = Field(min_length=1, max_length=200)
+
+
+@router.post("/persons/{person_id}/transfer-out", status_code=201)
+def transfer_out(
+    person_id: str,
+    body: TransferOutIn,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("admin")),
+) -> dict[str, Any]:
+    """Close the account to another county: the buckets move out in one posting, the person is
+    cancelled, and the transfer document is kept (GET /transfer-documents/{id}[/pdf])."""
+    doc = transfers.transfer_out(
+        deps.ctx_for(request, session, who), person_id, body.to_county, body.reason
+    )
+    return {
+        "document_id": doc.id,
+        "person_id": person_id,
+        "to_county": doc.county,
+        "total_fen": doc.total_fen,
+        "sha256": doc.sha256,
+    }
+
+
+@router.get("/transfer-documents/{document_id}")
+def transfer_document(
+    document_id: str,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("admin")),
+) -> dict[str, Any]:
+    """The machine-readable document (full ID number: for the receiving county only)."""
+    return transfers.document(deps.ctx_for(request, session, who), document_id)
+
+
+@router.get("/transfer-documents/{document_id}/pdf")
+def transfer_document_pdf(
+    document_id: str,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("admin")),
+) -> Response:
+    body = transfers.document(deps.ctx_for(request, session, who), document_id)
+    return Response(
+        transfers.pdf(body),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="transfer-{document_id}.pdf"'},
     )
