@@ -18,18 +18,35 @@ TO_MEMBER = ("personal", "collective", "other")
 BANK_ACCOUNT = re.compile(r"^[0-9 -]{8,40}$")
 
 
-def refund(ctx: Ctx, person_id: str, bank_account: str, bank_code: str | None) -> dict[str, Any]:
+def propose(ctx: Ctx, person_id: str, bank_account: str, bank_code: str | None) -> Any:
+    """Four eyes: the refund is made when a second person confirms the request
+    (`POST /approvals/{request_id}/confirm`), whose answer is the refund."""
+    from backend.services import four_eyes
+
+    _check(ctx, person_id, bank_account, bank_code)
+    payload = {"bank_account": bank_account, "bank": bank_code}
+    return four_eyes.propose_money_out(ctx, "cancellation_refund", person_id, payload)
+
+
+def _check(ctx: Ctx, person_id: str, bank_account: str, bank_code: str | None) -> Any:
     person = registry.lock(ctx, person_id)
     if person.status != "cancelled":
         raise RuleRefused("only a cancelled member's account is refunded")
     if bank_account and not BANK_ACCOUNT.match(bank_account):
         raise field_error("bank_account", "8 to 40 digits, spaces or dashes")
     buckets = ledger.person_buckets(ctx.session, person_id)
+    if all(v <= 0 for v in buckets.values()):
+        raise Conflict("the account is empty: nothing (more) to refund", code="nothing_to_refund")
+    bank_files.banks().get(bank_code)  # an unknown bank is refused before anything moves
+    return person
+
+
+def refund(ctx: Ctx, person_id: str, bank_account: str, bank_code: str | None) -> dict[str, Any]:
+    person = _check(ctx, person_id, bank_account, bank_code)
+    buckets = ledger.person_buckets(ctx.session, person_id)
     to_member = {b: buckets[b] for b in TO_MEMBER if buckets[b] > 0}
     government = buckets["government"]
-    if not to_member and government <= 0:
-        raise Conflict("the account is empty: nothing (more) to refund", code="nothing_to_refund")
-    layout = bank_files.banks().get(bank_code)  # an unknown bank is refused before anything moves
+    layout = bank_files.banks().get(bank_code)
     on = ctx.today
     ledger.ensure_fund_accounts(ctx.session)
     if government > 0:  # back to the pool whatever the bank later says of the member's part

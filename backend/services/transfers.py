@@ -27,8 +27,17 @@ from backend.services.context import Ctx
 FORMAT = "nongbao-transfer/1"
 
 
-def transfer_out(ctx: Ctx, person_id: str, to_county: str, reason: str) -> TransferDocument:
-    person = registry.lock(ctx, person_id)
+def propose_out(ctx: Ctx, person_id: str, to_county: str, reason: str) -> Any:
+    """Four eyes: the transfer is made when a second person confirms the request
+    (`POST /approvals/{request_id}/confirm`)."""
+    from backend.services import four_eyes
+
+    _check_out(ctx, registry.lock(ctx, person_id), to_county, reason)
+    payload = {"to_county": to_county.strip(), "reason": reason.strip()[:200]}
+    return four_eyes.propose_money_out(ctx, "transfer_out", person_id, payload)
+
+
+def _check_out(ctx: Ctx, person: Person, to_county: str, reason: str) -> None:
     if person.status != "enrolled":
         raise RuleRefused(
             f"only an enrolled member transfers out (this person is {person.status}); "
@@ -36,6 +45,21 @@ def transfer_out(ctx: Ctx, person_id: str, to_county: str, reason: str) -> Trans
         )
     if not to_county.strip() or not reason.strip():
         raise field_error("to_county", "name the receiving county and say why")
+
+
+def out_summary(doc: TransferDocument) -> dict[str, Any]:
+    return {
+        "document_id": doc.id,
+        "person_id": doc.person_id,
+        "to_county": doc.county,
+        "total_fen": doc.total_fen,
+        "sha256": doc.sha256,
+    }
+
+
+def transfer_out(ctx: Ctx, person_id: str, to_county: str, reason: str) -> TransferDocument:
+    person = registry.lock(ctx, person_id)
+    _check_out(ctx, person, to_county, reason)
     buckets = {b: v for b, v in ledger.person_buckets(ctx.session, person_id).items() if v > 0}
     on = ctx.today
     ledger.ensure_fund_accounts(ctx.session)

@@ -190,20 +190,26 @@ def test_payments_worked_example(api: Api, db_url: str, tmp_path: Path) -> None:
     assert api.pay(e, 2010, 10000, "2010-08-01").status_code == 201
     cancel = {"cancelled_on": "2010-12-01", "reason": "moved to the urban employee scheme"}
     assert api.post(f"/api/v1/persons/{e}/cancel", "clerk", json=cancel).status_code == 200
-    refund = api.post(
-        f"/api/v1/persons/{e}/refund", json={"bank_account": "6217 0000 5555", "bank": "ccb_csv"}
+    proposed = api.post(
+        f"/api/v1/persons/{e}/refund",
+        "clerk",
+        json={"bank_account": "6217 0000 5555", "bank": "ccb_csv"},
     )
-    assert refund.status_code == 201, refund.text
-    assert (refund.json()["to_member_fen"], refund.json()["to_fund_fen"]) == (10000, 3000)
-    refund_file = api.get(
-        f"/api/v1/disbursements/{refund.json()['disbursement_id']}/bank-file"
-    ).content
+    assert proposed.status_code == 202, proposed.text  # four eyes: nothing moves yet
+    assert api.get(f"/api/v1/persons/{e}/account", "clerk").json()["balance_fen"] == 13000
+    assert api.confirm(proposed.json()["request_id"], "clerk").status_code == 403
+    confirmed = api.confirm(proposed.json()["request_id"], "clerk2")
+    assert confirmed.status_code == 200, confirmed.text
+    refund = confirmed.json()["result"]
+    assert (refund["to_member_fen"], refund["to_fund_fen"]) == (10000, 3000)
+    assert api.get(f"/api/v1/persons/{e}/account", "clerk").json()["balance_fen"] == 0
+    refund_file = api.get(f"/api/v1/disbursements/{refund['disbursement_id']}/bank-file").content
     assert refund_file.decode().splitlines()[-1].startswith("TOTAL,1,,,10000,1,")
-    ret = disb_returns(
-        api, refund.json()["disbursement_id"], bank_answer(refund_file, {}, "ccb_csv")
-    )
+    ret = disb_returns(api, refund["disbursement_id"], bank_answer(refund_file, {}, "ccb_csv"))
     assert ret["paid_fen"] == 10000
-    twice = api.post(f"/api/v1/persons/{e}/refund", json={"bank_account": "6217 0000 5555"})
+    twice = api.post(
+        f"/api/v1/persons/{e}/refund", "clerk", json={"bank_account": "6217 0000 5555"}
+    )
     assert twice.status_code == 409 and twice.json()["code"] == "nothing_to_refund"
     money_step(api, 15400, 15400)
     final = nongbao(["ledger", "check", "--json"], env)

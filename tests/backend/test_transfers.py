@@ -19,20 +19,26 @@ def test_transfer_out_then_in_opens_the_same_balances(api: Api, tmp_path: Path) 
     pid = api.enrol(MEMBER, name="周女士", enrolled_on="2010-07-05")
     assert api.pay(pid, 2010, 10000, "2010-08-01").status_code == 201
     pensioner_refused = api.post(
-        "/api/v1/persons/nobody/transfer-out", json={"to_county": COUNTY, "reason": "moved"}
+        "/api/v1/persons/nobody/transfer-out", "clerk", json={"to_county": COUNTY, "reason": "x"}
     )
     assert pensioner_refused.status_code == 404
     r = api.post(
-        f"/api/v1/persons/{pid}/transfer-out", json={"to_county": COUNTY, "reason": "moved"}
+        f"/api/v1/persons/{pid}/transfer-out",
+        "clerk",
+        json={"to_county": COUNTY, "reason": "moved"},
     )
-    assert r.status_code == 201, r.text
-    out = r.json()
+    assert r.status_code == 202, r.text  # four eyes: nothing moves until a second person confirms
+    assert api.get(f"/api/v1/persons/{pid}", "clerk").json()["status"] == "enrolled"
+    assert api.confirm(r.json()["request_id"], "clerk").status_code == 403
+    confirmed = api.confirm(r.json()["request_id"], "clerk2")
+    assert confirmed.status_code == 200, confirmed.text
+    out = confirmed.json()["result"]
     assert out["total_fen"] == 13000  # 10000 paid + 3000 county subsidy
     assert api.get(f"/api/v1/persons/{pid}", "clerk").json()["status"] == "cancelled"
     account = api.get(f"/api/v1/persons/{pid}/account", "clerk").json()
     assert account["balance_fen"] == 0  # nothing stranded, nothing to earn interest on
     again = api.post(
-        f"/api/v1/persons/{pid}/transfer-out", json={"to_county": COUNTY, "reason": "x"}
+        f"/api/v1/persons/{pid}/transfer-out", "clerk", json={"to_county": COUNTY, "reason": "x"}
     )
     assert again.status_code == 422
     ledger_ok(api)

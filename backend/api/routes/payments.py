@@ -17,6 +17,7 @@ from backend.schemas import Strict
 from backend.services import (
     bank_files,
     bank_returns,
+    four_eyes,
     heirs,
     reconciliation,
     refunds,
@@ -266,19 +267,21 @@ class RefundIn(Strict):
     bank: str | None = Field(default=None, max_length=16)
 
 
-@router.post("/persons/{person_id}/refund", status_code=201)
+@router.post("/persons/{person_id}/refund", status_code=202)
 def cancellation_refund(
     person_id: str,
     body: RefundIn,
     request: Request,
     session: Session = deps.DbSession,
-    who: Actor = Depends(deps.require("admin")),
+    who: Actor = Depends(deps.require("clerk", "admin")),
 ) -> dict[str, Any]:
-    """注销退费: personal, collective and other buckets to the member by bank file (no account:
-    the card's financial account), the government bucket back to the pooled fund."""
-    return refunds.refund(
+    """注销退费, proposed: personal, collective and other buckets to the member by bank file (no
+    account: the card's financial account), the government bucket back to the pooled fund,
+    once a second person confirms (POST /approvals/{request_id}/confirm)."""
+    row = refunds.propose(
         deps.ctx_for(request, session, who), person_id, body.bank_account, body.bank
     )
+    return four_eyes.out(row)
 
 
 # --- transfer out (转移接续) -----------------------------------------------------------------------
@@ -289,26 +292,21 @@ class TransferOutIn(Strict):
     reason: Text = Field(min_length=1, max_length=200)
 
 
-@router.post("/persons/{person_id}/transfer-out", status_code=201)
+@router.post("/persons/{person_id}/transfer-out", status_code=202)
 def transfer_out(
     person_id: str,
     body: TransferOutIn,
     request: Request,
     session: Session = deps.DbSession,
-    who: Actor = Depends(deps.require("admin")),
+    who: Actor = Depends(deps.require("clerk", "admin")),
 ) -> dict[str, Any]:
-    """Close the account to another county: the buckets move out in one posting, the person is
-    cancelled, and the transfer document is kept (GET /transfer-documents/{id}[/pdf])."""
-    doc = transfers.transfer_out(
+    """Close the account to another county, proposed; on a second person's confirmation the
+    buckets move out in one posting, the person is cancelled and the transfer document is kept
+    (the confirmation's `result.document_id`; GET /transfer-documents/{id}[/pdf])."""
+    row = transfers.propose_out(
         deps.ctx_for(request, session, who), person_id, body.to_county, body.reason
     )
-    return {
-        "document_id": doc.id,
-        "person_id": person_id,
-        "to_county": doc.county,
-        "total_fen": doc.total_fen,
-        "sha256": doc.sha256,
-    }
+    return four_eyes.out(row)
 
 
 @router.get("/transfer-documents/{document_id}")
