@@ -42,3 +42,19 @@ def test_the_default_bank_gets_fixed_width_gb18030_with_control_totals(api: Api)
     assert other.status_code == 409 and other.json()["code"] == "bank_file_frozen"
     unknown = api.get(f"/api/v1/payroll-runs/{paid['run_id']}/bank-file?bank=nope")
     assert unknown.status_code == 422 and unknown.json()["code"] == "unknown_bank"
+
+
+def test_fixed_width_cuts_a_long_name_at_a_character_never_an_account() -> None:
+    import pytest
+
+    layout = load_banks().get("rcb")
+    head = {"bank": "rcb", "batch": "dsb_1", "period": "2010-08", "count": 1, "total_fen": 5500}
+    line = {"seq": 1, "account": "6217", "id_number": "X", "amount_fen": 5500, "persons": 1}
+    long_name = "阿" * 21 + "Z"  # 42 bytes in GB18030: one character too many
+    data = layout.write(head, [{**line, "name": long_name}], {**head, "persons": 1})
+    _, [detail], _ = layout.read(data, returns=False)
+    assert detail["name"] == "阿" * 20  # 40 bytes, no half character
+    with pytest.raises(ValueError, match="account is longer"):
+        layout.write(head, [{**line, "account": "6" * 33, "name": "x"}], {**head, "persons": 1})
+    with pytest.raises(ValueError, match="does not fit"):
+        layout.write(head, [{**line, "amount_fen": -5, "name": "x"}], {**head, "persons": 1})
