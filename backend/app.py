@@ -23,6 +23,7 @@ from backend.api.routes import control as control_routes
 from backend.api.routes import faces as faces_routes
 from backend.api.routes import field as field_routes
 from backend.api.routes import kiosk as kiosk_routes
+from backend.api.routes import payments as payments_routes
 from backend.api.routes import receipts as receipts_routes
 from backend.api.routes import reports as reports_routes
 from backend.api.routes import review as review_routes
@@ -98,7 +99,14 @@ def create_app(
 
     # every staff read of personal data is audited, on every router (backend/api/audit.py)
     reads = Depends(audit_reads, scope="function")
-    for router in (auth.router, registry.router, money.router, benefits.router, archives.router):
+    for router in (
+        auth.router,
+        registry.router,
+        money.router,
+        benefits.router,
+        archives.router,
+        payments_routes.router,
+    ):
         # every successful write through these routers is audited (the certification
         # routers below record richer events themselves)
         app.include_router(router, dependencies=[Depends(audit_writes, scope="function"), reads])

@@ -223,7 +223,8 @@ def ledger_check(as_json: bool) -> None:
     payload = {"ok": report.ok, **report.__dict__}
     human = "\n".join(
         [
-            f"accounts {report.accounts}, transfers {report.transfers}, debits {report.total_debits_fen} fen, credits {report.total_credits_fen} fen"
+            f"accounts {report.accounts}, transfers {report.transfers}, debits {report.total_debits_fen} fen, credits {report.total_credits_fen} fen",
+            f"returned by the bank {report.returned_fen} fen, re-issued {report.reissued_fen} fen",
         ]
         + [f"BREACH: {b}" for b in report.breaches]
         + (["ledger OK"] if report.ok else [])
@@ -261,6 +262,18 @@ def interest_run(year: int, as_json: bool) -> None:
 @click.group(name="import")
 def import_() -> None:
     """Imports."""
+
+
+@import_.command("transfer-in")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--village", "village", required=True, help="the member's village code here")
+@click.option("--json", "as_json", is_flag=True)
+def import_transfer_in(path: Path, village: str, as_json: bool) -> None:
+    """Open a member's balances from another county's transfer document (JSON), once."""
+    from backend.cli_bank import transfer_in
+
+    out = transfer_in(path, village)
+    _emit(as_json, out, f"{out['person_id']}: opened {out['total_fen']} fen ({out['document_id']})")
 
 
 @import_.command("old-scheme")
@@ -358,7 +371,7 @@ def payroll() -> None:
     "bank_file",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="write the bank disbursement CSV here",
+    help="write the bank disbursement file here (the default bank's layout)",
 )
 @click.option("--json", "as_json", is_flag=True)
 def payroll_run(period: str, run_on: str | None, bank_file: Path | None, as_json: bool) -> None:
@@ -367,8 +380,7 @@ def payroll_run(period: str, run_on: str | None, bank_file: Path | None, as_json
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from backend.crypto import load_keyring
-    from backend.db import engine_for, require_migrated, session_scope
+    from backend.db import engine_for, require_migrated
     from backend.errors import DomainError
     from backend.policy import load_policy
     from backend.services import payroll as svc
@@ -406,19 +418,13 @@ def payroll_run(period: str, run_on: str | None, bank_file: Path | None, as_json
                 exc.errors[0]["message"] if exc.errors else exc.detail
             ) from None
     if bank_file:
+        from backend.cli_bank import write_run_file
+
         try:
-            with session_scope(engine) as s:
-                bank_file.write_text(
-                    svc.bank_file_csv(
-                        s,
-                        load_keyring(settings.effective_key_file, settings.master_key),
-                        result.run_id,
-                    ),
-                    encoding="utf-8",
-                )
-        except DomainError as exc:
+            write_run_file(result.run_id, bank_file, None)
+        except click.ClickException as exc:
             raise click.ClickException(
-                f"{exc.detail}: approve it with `nongbao payroll approve {result.run_id} --by ADMIN`, "
+                f"{exc.message}: approve it with `nongbao payroll approve {result.run_id} --by ADMIN`, "
                 f"then `nongbao payroll bank-file {result.run_id} {bank_file}`"
             ) from None
     payload = {**result.__dict__, "run_on": result.run_on.isoformat()}
@@ -467,22 +473,12 @@ def payroll_approve(run_id: str, by: str) -> None:
 @payroll.command("bank-file")
 @click.argument("run_id")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-def payroll_bank_file(run_id: str, path: Path) -> None:
-    """Write the bank disbursement CSV of an approved run."""
-    from backend.crypto import load_keyring
-    from backend.db import engine_for, require_migrated, session_scope
-    from backend.errors import DomainError
-    from backend.services import payroll as svc
+@click.option("--bank", "bank", default=None, help="agency bank code (policy/banks.toml)")
+def payroll_bank_file(run_id: str, path: Path, bank: str | None) -> None:
+    """Write the bank disbursement file of an approved run, in its bank's layout."""
+    from backend.cli_bank import write_run_file
 
-    settings = get_settings()
-    engine = engine_for(settings.effective_database_url)
-    require_migrated(engine)
-    try:
-        with session_scope(engine) as s:
-            keyring = load_keyring(settings.effective_key_file, settings.master_key)
-            path.write_text(svc.bank_file_csv(s, keyring, run_id), encoding="utf-8")
-    except DomainError as exc:
-        raise click.ClickException(exc.detail) from None
+    write_run_file(run_id, path, bank)
     click.echo(f"bank file of {run_id} written to {path}")
 
 

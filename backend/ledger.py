@@ -32,6 +32,7 @@ FUND_ACCOUNTS: dict[str, str] = {
     "source:collective": "source",  # village collectives
     "source:other": "source",  # other organisations and persons
     "source:old_scheme": "source",  # balances carried over from the old rural scheme (老农保)
+    "source:transfer_in": "source",  # balances transferred in from another county (转移接续)
     **{f"fiscal:{lvl}:subsidy": "source" for lvl in GOVERNMENT_LEVELS},  # contribution subsidies
     **{f"fiscal:{lvl}:on_behalf": "source" for lvl in GOVERNMENT_LEVELS},  # paid on behalf (代缴)
     **{
@@ -43,6 +44,10 @@ FUND_ACCOUNTS: dict[str, str] = {
     "fund:pool": "fund",  # pooled fund: pays account pensions of exhausted accounts
     "payout:pensions": "fund",  # paid out to pensioners' bank accounts
     "payable:heirs": "fund",  # owed to heirs at death settlement
+    "payout:heirs": "fund",  # paid out to heirs' bank accounts (services/heirs.py)
+    "payout:refunds": "fund",  # cancellation refunds paid to members (services/refunds.py)
+    "payout:transfers": "fund",  # balances sent to another county (services/transfers.py)
+    "returned:payments": "fund",  # returned by the bank, owed until re-issued (bank_returns)
     "receivable:recoveries": "fund",  # overpayments to recover
 }
 
@@ -77,6 +82,9 @@ class CheckReport:
     total_debits_fen: int = 0
     total_credits_fen: int = 0
     breaches: list[str] = field(default_factory=list)
+    # money out (services/bank_returns.py): returned by the bank, and re-issued from it
+    returned_fen: int = 0
+    reissued_fen: int = 0
 
     @property
     def ok(self) -> bool:
@@ -354,4 +362,29 @@ def check(session: Session) -> CheckReport:
     ).scalar_one()
     if orphans:
         report.breaches.append(f"{orphans} postings without transfers")
+    _check_money_out(session, report)
     return report
+
+
+def _check_money_out(session: Session, report: CheckReport) -> None:
+    """`returned:payments` holds exactly what the bank returned and was not re-issued: its
+    balance is recomputed from the bank-file parts, which say what was returned and re-issued."""
+    parts = session.execute(
+        sa.text(
+            "SELECT COALESCE(SUM(CASE WHEN status = 'returned' THEN amount_fen ELSE 0 END), 0), "
+            "COALESCE(SUM(CASE WHEN source = 'reissue' THEN amount_fen ELSE 0 END), 0) "
+            "FROM disbursement_part"
+        )
+    ).one()
+    report.returned_fen, report.reissued_fen = int(parts[0]), int(parts[1])
+    row = session.execute(
+        sa.select(col(LedgerAccount.credits_posted), col(LedgerAccount.debits_posted)).where(
+            col(LedgerAccount.code) == "returned:payments"
+        )
+    ).first()
+    held = (row[0] - row[1]) if row else 0
+    if held != report.returned_fen - report.reissued_fen:
+        report.breaches.append(
+            f"returned:payments holds {held} fen; the bank returned {report.returned_fen} "
+            f"and {report.reissued_fen} was re-issued"
+        )

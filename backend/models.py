@@ -659,3 +659,135 @@ class EndedKioskSession(SQLModel, table=True):
     token_hash: str = Field(primary_key=True, max_length=64)
     device_id: str = Field(max_length=40)
     expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True), index=True)
+
+
+# --- money out: bank files, returns, re-issues, heirs (docs/payments.md) ---------------------
+
+
+class Disbursement(_Table, table=True):
+    """One bank file: the lines of a payroll run, of re-issues or of heirs, for one agency
+    bank. Frozen when first written, so the file is the same every time it is fetched."""
+
+    __tablename__ = "disbursement"
+    id: str = Field(primary_key=True, max_length=40)
+    # payroll:{run}:{bank} | reissue:{id} | heirs:{id}: one batch per natural key
+    natural_key: str = Field(max_length=120, unique=True)
+    kind: str = Field(max_length=12)  # payroll | reissue | heirs | refund
+    run_id: str | None = Field(default=None, max_length=40, index=True)
+    bank_code: str = Field(max_length=16)
+    period: str = Field(max_length=7)
+    count: int
+    persons: int
+    total_fen: int = Field(sa_type=sa.BigInteger)
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class DisbursementItem(_Table, table=True):
+    """One line of a bank file: one account, one amount (a couple may share an account)."""
+
+    __tablename__ = "disbursement_item"
+    __table_args__ = (sa.UniqueConstraint("disbursement_id", "seq", name="uq_disb_item_seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    disbursement_id: str = Field(foreign_key="disbursement.id", max_length=40)
+    seq: int
+    # the account as sent, sealed under the first payee's person id (like the ID number)
+    account_enc: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    ssc: bool = False  # paid to the social security card's financial account, found by ID
+    seal_person_id: str = Field(max_length=32)
+    amount_fen: int = Field(sa_type=sa.BigInteger)
+    persons: int
+    status: str = Field(default="sent", max_length=12)  # sent | paid | returned
+    reason: str | None = Field(default=None, max_length=30)
+    bank_reason: str | None = Field(default=None, max_length=200)
+    return_file_id: str | None = Field(default=None, max_length=40)
+
+
+class DisbursementPart(_Table, table=True):
+    """One person's money in a bank-file line, and where it came from; a returned part is
+    re-issued by exactly one later part (`source_ref` = the returned part's id, unique)."""
+
+    __tablename__ = "disbursement_part"
+    __table_args__ = (sa.UniqueConstraint("source", "source_ref", name="uq_disb_part_source"),)
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="disbursement_item.id", index=True)
+    disbursement_id: str = Field(max_length=40, index=True)
+    person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
+    run_id: str | None = Field(default=None, max_length=40, index=True)  # whose money it is
+    source: str = Field(max_length=12)  # payroll | reissue | heirs | refund
+    source_ref: str = Field(max_length=64)
+    payee: str = Field(default="", max_length=64)  # heir id when paid to an heir
+    amount_fen: int = Field(sa_type=sa.BigInteger)
+    payout_account: str = Field(max_length=40)  # the ledger account that records it paid out
+    status: str = Field(default="sent", max_length=12)  # sent | paid | returned
+    return_posting_id: str | None = Field(default=None, max_length=40)
+    reissued_by: int | None = None  # the part that re-issued this returned one
+
+
+class BankReturnFile(_Table, table=True):
+    """A return file (回盘) imported once: the same file again changes nothing."""
+
+    __tablename__ = "bank_return_file"
+    __table_args__ = (sa.UniqueConstraint("disbursement_id", "sha256", name="uq_bank_return_sha"),)
+    id: str = Field(primary_key=True, max_length=40)
+    disbursement_id: str = Field(foreign_key="disbursement.id", max_length=40)
+    sha256: str = Field(max_length=64)
+    paid: int
+    returned: int
+    paid_fen: int = Field(sa_type=sa.BigInteger)
+    returned_fen: int = Field(sa_type=sa.BigInteger)
+    imported_by: str = Field(default="", max_length=64)
+    imported_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class PayeeAccount(_Table, table=True):
+    """Where a person's money can go: the state of the social security card's financial
+    account, and the flag a bank return raises until the account is fixed."""
+
+    __tablename__ = "payee_account"
+    person_id: str = Field(foreign_key="person.id", max_length=32, primary_key=True)
+    ssc_state: str = Field(default="active", max_length=12)  # active | inactive | closed
+    flag: str | None = Field(default=None, max_length=30)  # the bank's reason, while unfixed
+    flag_ref: str | None = Field(default=None, max_length=64)
+    flagged_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    updated_by: str = Field(default="", max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class Heir(_Table, table=True):
+    """An heir of a deceased person: a share (in basis points) of what `payable:heirs` holds."""
+
+    __tablename__ = "heir"
+    id: str = Field(primary_key=True, max_length=40)
+    person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
+    name: str = Field(max_length=60)
+    id_number_enc: bytes = Field(sa_type=sa.LargeBinary)
+    id_number_hash: str = Field(max_length=64)
+    share_bp: int  # basis points of the payable; a person's heirs add up to 10000
+    bank_account_enc: bytes = Field(sa_type=sa.LargeBinary)
+    flag: str | None = Field(default=None, max_length=30)  # a bank return, until fixed
+    # a new account waits here for a second person's confirmation (four eyes)
+    pending_account_enc: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    pending_by: str | None = Field(default=None, max_length=64)
+    pending_reason: str | None = Field(default=None, max_length=200)
+    # four eyes: the heirs a clerk records are paid only once a second person confirms them
+    confirmed_by: str | None = Field(default=None, max_length=64)
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class TransferDocument(_Table, table=True):
+    """转移接续: the document an account closes with when its member moves to another county
+    (direction `out`), or the one a county opened balances from (`in`). The JSON holds the full
+    ID number, so it is sealed under the person id; its sha256 names the document."""
+
+    __tablename__ = "transfer_document"
+    id: str = Field(primary_key=True, max_length=40)
+    person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
+    direction: str = Field(max_length=4)  # out | in
+    county: str = Field(max_length=120)  # where it goes to, or comes from
+    total_fen: int = Field(sa_type=sa.BigInteger)
+    document_enc: bytes = Field(sa_type=sa.LargeBinary)
+    sha256: str = Field(max_length=64, unique=True)
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))

@@ -255,3 +255,5 @@ class LedgerCheckOut(BaseModel):
     total_debits_fen: int
     total_credits_fen: int
     breaches: list[str]
+    returned_fen: int = 0  # returned by the bank (docs/payments.md)
+    reissued_fen: int = 0  # re-issued from returned:payments

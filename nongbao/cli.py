@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "interest": ("backend.cli:interest", "yearly interest runs"),
     "import": ("backend.cli:import_", "imports (old-scheme balances, ...)"),
     "payroll": ("backend.cli:payroll", "monthly payroll"),
+    "bank": ("backend.cli_bank:bank", "agency banks: returns, re-issues, heirs, the simulator"),
     "receipts": ("backend.cli_cert:receipts", "signed receipts"),
     "audit": ("backend.cli_cert:audit", "the audit chain"),
     "keys": ("backend.cli_cert:keys", "data keys: rotate and re-seal, status"),

@@ -22,7 +22,9 @@ from backend.ledger import GOVERNMENT_LEVELS
 from backend.reports.common import LEVEL_ZH, year_bounds
 from backend.reports.model import Column, Report, Section
 
-HELD_FUND_ACCOUNTS = ("fund:pool", "receivable:recoveries")
+# returned:payments is money the bank sent back, held until re-issued (docs/payments.md)
+HELD_FUND_ACCOUNTS = ("fund:pool", "receivable:recoveries", "returned:payments")
+_HELD_IN = ", ".join(f"'{c}'" for c in HELD_FUND_ACCOUNTS)
 OUTFLOW_PREFIXES = ("payout:", "payable:")
 
 INCOME_LABELS: dict[str, str] = {
@@ -44,6 +46,7 @@ INCOME_LABELS: dict[str, str] = {
     "funeral_grant": "丧葬补助资金 / Funeral grant funding",
     "interest": "利息收入 / Interest",
     "old_scheme": "老农保转入 / Old-scheme balances",
+    "transfer_in": "转移接续转入 / Transferred in from another county",
     "repayments": "追回冒领款 / Overpayments repaid",
 }
 EXPENDITURE_LABELS: dict[str, str] = {
@@ -54,6 +57,10 @@ EXPENDITURE_LABELS: dict[str, str] = {
     "account_pension": "个人账户养老金支出 / Account pension",
     "inheritance": "个人账户继承支付 / Inheritance refunds",
     "funeral_grant": "丧葬补助金 / Funeral grants",
+    "returned": "银行退回（减）/ Returned by the bank (less)",
+    "reissued": "退回重发 / Re-issued after a return",
+    "cancellation_refund": "注销退费 / Cancellation refunds",
+    "transfer_out": "转移支出 / Transferred to another county",
 }
 # lines shown even when zero: what every county reports (DOMAIN.md's 2010 example)
 ALWAYS = {
@@ -96,6 +103,10 @@ def _expenditure_key(tcode: str, debit: str) -> str:
         return "inheritance"
     if tcode == "funeral_grant":
         return "funeral_grant"
+    if tcode.startswith("returned:"):
+        return "returned"
+    if tcode == "reissue":
+        return "reissued"
     return tcode
 
 
@@ -131,7 +142,7 @@ _HELD = (
     "SELECT CASE WHEN a.kind = 'bucket' THEN 'bucket:' || a.bucket ELSE a.code END AS part, "
     "SUM(CASE WHEN a.id = t.credit_account_id THEN t.amount_fen ELSE -t.amount_fen END) AS amount "
     "FROM ledger_transfer t JOIN ledger_account a ON a.id = t.credit_account_id OR a.id = t.debit_account_id "
-    "WHERE (a.kind = 'bucket' OR a.code IN ('fund:pool', 'receivable:recoveries')) AND {cond} "
+    f"WHERE (a.kind = 'bucket' OR a.code IN ({_HELD_IN})) AND {{cond}} "
     "GROUP BY CASE WHEN a.kind = 'bucket' THEN 'bucket:' || a.bucket ELSE a.code END"
 )
 
@@ -148,7 +159,7 @@ def held_by_ledger_totals(s: Session) -> int:
         s.execute(
             sa.text(
                 "SELECT COALESCE(SUM(credits_posted - debits_posted), 0) FROM ledger_account "
-                "WHERE kind = 'bucket' OR code IN ('fund:pool', 'receivable:recoveries')"
+                f"WHERE kind = 'bucket' OR code IN ({_HELD_IN})"
             )
         ).scalar_one()
     )
@@ -260,6 +271,10 @@ def _composition(parts: dict[str, int]) -> list[dict[str, object]]:
         "fund:pool": "其中：统筹基金 / of which pooled fund",
         "receivable:recoveries": "其中：待追回冒领款（减）/ of which overpayments to recover (less)",
     }
+    if parts.get("returned:payments"):  # shown once the bank has returned anything
+        names["returned:payments"] = (
+            "其中：银行退回待重发 / of which returned by the bank, to re-issue"
+        )
     return [{"key": k, "item": label, "amount_fen": parts.get(k, 0)} for k, label in names.items()]
 
 

@@ -37,7 +37,13 @@ from backend.services.context import Ctx
 from backend.services.maker_checker import require_second_person
 from backend.services.terminations import not_pending
 
-KINDS = ("suspension_lift", "contribution_reversal", "bank_account")
+KINDS = (
+    "suspension_lift",
+    "contribution_reversal",
+    "bank_account",
+    "cancellation_refund",  # money out (services/refunds.py)
+    "transfer_out",  # money out (services/transfers.py)
+)
 # suspensions that two imposed, so two lift; a duplicate record's hold releases money, so two too
 FOUR_EYES_LIFT = ("investigation", "duplicate_id_number")
 BANK_ACCOUNT = re.compile(r"^[0-9 -]{8,40}$")
@@ -203,10 +209,33 @@ def _apply_bank(ctx: Ctx, row: FourEyesRequest, payload: dict[str, Any]) -> dict
     return {"person_id": row.person_id, **payload, "applied": row.applied_at is not None}
 
 
+def propose_money_out(
+    ctx: Ctx, kind: str, person_id: str, payload: dict[str, Any]
+) -> FourEyesRequest:
+    """A refund or a transfer out, checked by its service, acted on only when confirmed."""
+    return _propose(ctx, kind, person_id, person_id, payload)
+
+
+def _apply_refund(ctx: Ctx, row: FourEyesRequest, payload: dict[str, Any]) -> dict[str, Any]:
+    from backend.services import refunds
+
+    return refunds.refund(ctx, row.subject_id, payload["bank_account"], payload["bank"])
+
+
+def _apply_transfer_out(ctx: Ctx, row: FourEyesRequest, payload: dict[str, Any]) -> dict[str, Any]:
+    from backend.services import transfers
+
+    return transfers.out_summary(
+        transfers.transfer_out(ctx, row.subject_id, payload["to_county"], payload["reason"])
+    )
+
+
 _APPLY = {
     "suspension_lift": _apply_lift,
     "contribution_reversal": _apply_reversal,
     "bank_account": _apply_bank,
+    "cancellation_refund": _apply_refund,
+    "transfer_out": _apply_transfer_out,
 }
 
 

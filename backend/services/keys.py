@@ -13,7 +13,15 @@ import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, select
 
 from backend.crypto import HEADER_MAX, Keyring
-from backend.models import Certification, FaceTemplate, Person, ReviewCase
+from backend.models import (
+    Certification,
+    DisbursementItem,
+    FaceTemplate,
+    Heir,
+    Person,
+    ReviewCase,
+    TransferDocument,
+)
 from backend.services import archives
 
 # (model, name in the output, sealed columns, the field whose value is the associated data)
@@ -22,6 +30,10 @@ SEALED: tuple[tuple[type[SQLModel], str, tuple[str, ...], str], ...] = (
     (FaceTemplate, "face_template", ("template_enc", "photo_enc"), "person_id"),
     (ReviewCase, "review_case", ("captured_photo_enc",), "person_id"),
     (Certification, "certification", ("captured_photo_enc",), "person_id"),
+    # money out (docs/payments.md): accounts as sent, heirs, transfer documents
+    (DisbursementItem, "disbursement_item", ("account_enc",), "seal_person_id"),
+    (Heir, "heir", ("id_number_enc", "bank_account_enc", "pending_account_enc"), "id"),
+    (TransferDocument, "transfer_document", ("document_enc",), "person_id"),
 )
 
 

@@ -9,9 +9,7 @@ payment exactly-once: a run killed anywhere is resumed by running the period aga
 
 from __future__ import annotations
 
-import csv
 import fcntl
-import io
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -27,17 +25,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from backend import clock, ledger, months
-from backend.crypto import Keyring
 from backend.db import session_scope
 from backend.errors import Conflict, NotFound, field_error
 from backend.ledger import Transfer
-from backend.models import PayrollLine, PayrollRun, Person
+from backend.models import PayrollLine, PayrollRun
 from backend.money import round_half_up
 from backend.policy import Policy
 from backend.services import audit, bank_changes
 from backend.services.context import Actor
 from backend.services.maker_checker import require_second_person
-from backend.spreadsheet import csv_text
 
 DEFAULT_CHUNK = 10_000
 PARALLEL_CHUNKS = 2
@@ -675,56 +671,4 @@ def payments_of(s: Session, person_id: str, limit: int) -> list[dict[str, object
     return [{**r._asdict(), "paid_on": r.paid_on.isoformat()} for r in rows]
 
 
-BANK_COLUMNS = ["seq", "account", "id_number", "name", "amount_fen", "persons", "period"]
-
-
-def bank_file_rows(s: Session, keyring: Keyring, run_id: str) -> Iterator[list[str]]:
-    """One line per bank account, in a stable order, then the control total; only of a run a
-    second admin has approved (`approve`).
-
-    People without a bank account of their own are paid to the financial account of their
-    social security card, which the bank finds by ID number."""
-    run_row = require_approved(s, run_id)
-    accounts: dict[str, list] = {}
-    rows = s.execute(
-        sa.select(
-            col(PayrollLine.bank_account),
-            col(PayrollLine.total_fen),
-            col(Person.id),
-            col(Person.name),
-            col(Person.id_number_enc),
-        )
-        .join(Person, col(Person.id) == PayrollLine.person_id)
-        .where(col(PayrollLine.run_id) == run_id)
-        .order_by(PayrollLine.person_id)
-    )
-    for bank_account, total, pid, name, enc in rows:
-        id_number = keyring.decrypt_text(enc, pid)
-        key = bank_account or f"SSC:{id_number}"
-        entry = accounts.setdefault(key, [bank_account or "", id_number, name, 0, 0])
-        entry[3] += int(total)
-        entry[4] += 1
-    yield BANK_COLUMNS
-    grand = 0
-    for seq, key in enumerate(sorted(accounts), start=1):
-        account, id_number, name, amount, persons = accounts[key]
-        grand += amount
-        yield [str(seq), account, id_number, name, str(amount), str(persons), run_row.period]
-    yield [
-        "TOTAL",
-        str(len(accounts)),
-        "",
-        "",
-        str(grand),
-        str(sum(a[4] for a in accounts.values())),
-        run_row.period,
-    ]
-
-
-def bank_file_csv(s: Session, keyring: Keyring, run_id: str) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    for row in bank_file_rows(s, keyring, run_id):
-        # a name is text that reaches a spreadsheet: inert (backend/spreadsheet.py)
-        writer.writerow([csv_text(cell) for cell in row])
-    return out.getvalue()
+# The bank file is written by services/bank_files.py in the agency bank's layout.

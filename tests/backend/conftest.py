@@ -47,6 +47,9 @@ class Api:
     def get(self, path: str, role: str | None = "admin", **kw: Any):
         return self.client.get(path, headers=self.auth(role) if role else {}, **kw)
 
+    def put(self, path: str, role: str = "admin", **kw: Any):
+        return self.client.put(path, headers=self.auth(role), **kw)
+
     def patch(self, path: str, role: str = "admin", **kw: Any):
         return self.client.patch(path, headers=self.auth(role), **kw)
 

@@ -151,7 +151,7 @@ def test_bank_file_one_line_per_account_with_control_total(api: Api) -> None:
     paid = run(api, "2010-08")
     assert paid["paid"] == 3
     api.approve_run(paid["run_id"])  # four eyes: a second admin releases the run
-    r = api.get(f"/api/v1/payroll-runs/{paid['run_id']}/bank-file")
+    r = api.get(f"/api/v1/payroll-runs/{paid['run_id']}/bank-file?bank=ccb_csv")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(r.text)))
     assert rows[0] == ["seq", "account", "id_number", "name", "amount_fen", "persons", "period"]
@@ -165,9 +165,14 @@ def test_bank_file_one_line_per_account_with_control_total(api: Api) -> None:
     )  # paid to the social security card's account
     assert total == ["TOTAL", "2", "", "", "16500", "3", "2010-08"]
     assert (
-        api.get(f"/api/v1/payroll-runs/{paid['run_id']}/bank-file").text == r.text
+        api.get(f"/api/v1/payroll-runs/{paid['run_id']}/bank-file?bank=ccb_csv").text == r.text
     )  # stable order
-    assert api.get(f"/api/v1/payroll-runs/{paid['run_id']}/bank-file", "clerk").status_code == 403
+    assert (
+        api.get(
+            f"/api/v1/payroll-runs/{paid['run_id']}/bank-file?bank=ccb_csv", "clerk"
+        ).status_code
+        == 403
+    )
     _ = (a, b, c)
 
 

@@ -325,7 +325,7 @@ def _posting_of(db_url: str, contribution_id: str) -> str:
 
 def _bank_rows(api: Api, run_id: str) -> list[list[str]]:
     api.approve_run(run_id)
-    r = api.get(f"/api/v1/payroll-runs/{run_id}/bank-file")
+    r = api.get(f"/api/v1/payroll-runs/{run_id}/bank-file?bank=ccb_csv")
     assert r.status_code == 200, r.text
     return list(csv.reader(io.StringIO(r.text)))[1:-1]
 
@@ -404,6 +404,6 @@ def test_the_command_line_approves_with_a_second_admin_s_password(
     assert clerk.returncode != 0 and "an admin approves" in clerk.stderr
     ok = nongbao(["payroll", "approve", run_id, "--by", "admin2"], env, stdin=f"{PASSWORD}\n")
     assert ok.returncode == 0 and "approved by user:admin2" in ok.stdout, ok.stderr
-    done = nongbao(["payroll", "bank-file", run_id, str(out)], env)
+    done = nongbao(["payroll", "bank-file", run_id, str(out), "--bank", "ccb_csv"], env)
     assert done.returncode == 0, done.stderr
     assert out.read_text(encoding="utf-8").splitlines()[-1].startswith("TOTAL,1,")

@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from backend.api.audit import NO_PERSONAL_DATA, audit_reads, audit_writes
@@ -63,6 +64,7 @@ def _seed(api: Api, db_url: str) -> dict[str, str]:
     assert api.pay(young, 2011, 10000, "2011-03-01").status_code == 201
     run_id = run(api, "2010-08")["run_id"]
     api.approve_run(run_id)  # four eyes: a second admin releases the run (and its bank file)
+    assert api.get(f"/api/v1/payroll-runs/{run_id}/bank-file").status_code == 200  # frozen
     r = api.post(
         f"/api/v1/persons/{pid}/suspensions",
         "clerk",
@@ -98,6 +100,7 @@ def _seed(api: Api, db_url: str) -> dict[str, str]:
                 created_at=datetime(2026, 11, 20, 9, 0),
             )
         )
+        disbursement_id = s.execute(sa.text("SELECT id FROM disbursement")).scalar_one()
     return {
         "person_id": pid,
         "run_id": run_id,
@@ -105,6 +108,7 @@ def _seed(api: Api, db_url: str) -> dict[str, str]:
         "case_id": "case-walk-1",
         "termination_id": termination_id,
         "request_id": request_id,
+        "disbursement_id": disbursement_id,
         "year": "2010",
         "id_number": OLD,
     }

@@ -105,7 +105,7 @@ def test_reports_write_formula_names_as_text(api: Api, db_url: str) -> None:
         if kind == "statement":
             assert FORMULA_NAME in texts  # the name is there, as a string cell
             assert "'" + FORMULA_NAME in [c for row in rows for c in row]
-    bank = api.get(f"/api/v1/payroll-runs/{run_id}/bank-file")
+    bank = api.get(f"/api/v1/payroll-runs/{run_id}/bank-file?bank=ccb_csv")
     assert bank.status_code == 200, bank.text
     cells = _assert_inert_csv(bank.content)
     assert "'" + FORMULA_NAME in [c for row in cells for c in row]

@@ -11,12 +11,14 @@ from sqlmodel import Session
 
 from backend.answers import PaymentsOut
 from backend.api import deps
+from backend.banks.layout import Layout
 from backend.db import session_scope
 from backend.models import FourEyesRequest
 from backend.schemas import Strict
 from backend.services import (
     audit,
     awards,
+    bank_files,
     four_eyes,
     idempotency,
     payroll,
@@ -193,14 +195,26 @@ def payroll_lines(
 def bank_file(
     run_id: str,
     request: Request,
+    bank: str | None = None,
     session: Session = deps.DbSession,
-    _: Actor = Depends(deps.require("admin")),
+    who: Actor = Depends(deps.require("admin")),
 ) -> Response:
-    text = payroll.bank_file_csv(session, deps.state(request).keyring, run_id)
+    """The run's disbursement file in its agency bank's layout (default: the county's
+    default bank); frozen on first fetch, the same bytes every time after."""
+    layout, data = bank_files.payroll_file(deps.ctx_for(request, session, who), run_id, bank)
+    # the read itself is audited as every read is, even when the first fetch froze the file
+    subject = ";".join([run_id, *([f"bank={bank}"] if bank else [])])
+    audit.append(session, who, "read /api/v1/payroll-runs/{run_id}/bank-file", subject)
+    return bank_files_response(layout, data, f"bank-{run_id}")
+
+
+def bank_files_response(layout: Layout, data: bytes, stem: str) -> Response:
+    kind = "text/csv" if layout.format == "csv" else "text/plain"
+    ext = "csv" if layout.format == "csv" else "txt"
     return Response(
-        text,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="bank-{run_id}.csv"'},
+        data,
+        media_type=f"{kind}; charset={layout.encoding}",
+        headers={"Content-Disposition": f'attachment; filename="{stem}.{ext}"'},
     )
 
 

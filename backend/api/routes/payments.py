@@ -1,0 +1,335 @@
+"""Money out (docs/payments.md): bank return files, reconciliation, re-issues, the state of a
+person's social security card account, heirs and their payouts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, File, Request, UploadFile
+from fastapi.responses import Response
+from pydantic import Field
+from sqlmodel import Session
+
+from backend.api import deps
+from backend.api.routes.benefits import bank_files_response
+from backend.db import session_scope
+from backend.schemas import Strict
+from backend.services import (
+    bank_files,
+    bank_returns,
+    four_eyes,
+    heirs,
+    reconciliation,
+    refunds,
+    transfers,
+)
+from backend.services.bank_returns import MAX_RETURN_BYTES
+from backend.services.context import Actor
+from backend.validation import Line, Text
+
+router = APIRouter(prefix="/api/v1", tags=["payments"])
+
+
+async def _read(file: UploadFile) -> bytes:
+    data = await file.read(MAX_RETURN_BYTES + 1)
+    return data
+
+
+@router.post("/payroll-runs/{run_id}/returns")
+async def run_returns(
+    run_id: str,
+    request: Request,
+    file: UploadFile = File(...),
+    who: Actor = Depends(deps.require("admin")),
+) -> dict[str, Any]:
+    """Import the bank's return file (回盘) of the run's bank file: each line paid or returned.
+    The same file again: `replayed`, nothing changes. Totals that do not match: 422, whole."""
+    data = await _read(file)
+    with session_scope(deps.state(request).engine) as session:
+        out = bank_returns.import_for_run(deps.ctx_for(request, session, who), run_id, data)
+        deps.write_event(request, session, who)  # commits with the reversals, or not at all
+        return out
+
+
+@router.get("/payroll-runs/{run_id}/reconciliation")
+def run_reconciliation(
+    run_id: str,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("admin", "clerk", "auditor")),
+) -> dict[str, Any]:
+    return reconciliation.for_run(deps.ctx_for(request, session, who), run_id)
+
+
+@router.get("/disbursements/{disbursement_id}/bank-file")
+def disbursement_file(
+    disbursement_id: str,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("admin")),
+) -> Response:
+    ctx = deps.ctx_for(request, session, who)
+    batch = bank_files.get(ctx, disbursement_id)
+    layout = bank_files.banks().get(batch.bank_code)
+    return bank_files_response(layout, bank_files.render(ctx, batch), f"bank-{batch.id}")
+
+
+@router.post("/disbursements/{disbursement_id}/returns")
+async def disbursement_returns(
+    disbursement_id: str,
+    request: Request,
+    file: UploadFile = File(...),
+    who: Actor = Depends(deps.require("admin")),
+) -> dict[str, Any]:
+    data = await _read(file)
+    with session_scope(deps.state(request).engine) as session:
+        ctx = deps.ctx_for(request, session, who)
+        out = bank_returns.import_file(ctx, bank_files.get(ctx, disbursement_id), data)
+        deps.write_event(request, session, who)
+        return out
+
+
+class ReissueIn(Strict):
+    person_id: str | None = Field(default=None, max_length=32)
+    bank: str | None = Field(default=None, max_length=16)
+
+
+@router.post("/payments/reissues", status_code=201)
+def reissue(
+    body: ReissueIn,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("admin")),
+) -> dict[str, Any]:
+    """Re-issue now, in a bank file of its own, every returned payment whose account is fixed
+    (of one person, or all); each is re-issued once, here or in the next payroll's file."""
+    batch = bank_returns.reissue_now(deps.ctx_for(request, session, who), body.person_id, body.bank)
+    return _batch_out(batch)
+
+
+def _batch_out(batch: Any) -> dict[str, Any]:
+    return {
+        "disbursement_id": batch.id,
+        "kind": batch.kind,
+        "bank": batch.bank_code,
+        "count": batch.count,
+        "persons": batch.persons,
+        "total_fen": batch.total_fen,
+    }
+
+
+class SscStateIn(Strict):
+    state: str = Field(max_length=12)
+    reason: Text = Field(max_length=200)
+
+
+@router.put("/persons/{person_id}/ssc-account")
+def ssc_state(
+    person_id: str,
+    body: SscStateIn,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("clerk", "admin")),
+) -> dict[str, Any]:
+    """The state of the person's social security card financial account (active | inactive |
+    closed), as the bank or the card centre reports it."""
+    row = bank_returns.set_ssc_state(
+        deps.ctx_for(request, session, who), person_id, body.state, body.reason
+    )
+    return payee_out(row)
+
+
+@router.get("/persons/{person_id}/payee")
+def payee(
+    person_id: str,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("clerk", "admin", "auditor")),
+) -> dict[str, Any]:
+    ctx = deps.ctx_for(request, session, who)
+    return payee_out(bank_returns.payee(ctx, person_id, create=False))
+
+
+def payee_out(row: Any) -> dict[str, Any]:
+    return {
+        "person_id": row.person_id,
+        "ssc_state": row.ssc_state,
+        "flag": row.flag,
+        "flagged_at": row.flagged_at.isoformat() if row.flagged_at else None,
+    }
+
+
+# --- heirs ----------------------------------------------------------------------------------------
+
+
+class HeirBody(Strict):
+    name: Line = Field(min_length=1, max_length=60)
+    id_number: str = Field(max_length=40)
+    share_bp: int = Field(ge=1, le=10_000)
+    bank_account: str = Field(max_length=40)
+
+
+class HeirsIn(Strict):
+    heirs: list[HeirBody] = Field(min_length=1, max_length=20)
+
+
+@router.post("/persons/{person_id}/heirs", status_code=201)
+def record_heirs(
+    person_id: str,
+    body: HeirsIn,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("clerk", "admin")),
+) -> dict[str, Any]:
+    """Record a deceased person's heirs; a second person confirms them before any payout."""
+    ctx = deps.ctx_for(request, session, who)
+    rows = heirs.record(ctx, person_id, [heirs.HeirIn(**h.model_dump()) for h in body.heirs])
+    return {"person_id": person_id, "heirs": [heirs.out(ctx, r) for r in rows]}
+
+
+@router.post("/persons/{person_id}/heirs/confirm")
+def confirm_heirs(
+    person_id: str,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("clerk", "admin")),
+) -> dict[str, Any]:
+    ctx = deps.ctx_for(request, session, who)
+    rows = heirs.confirm(ctx, person_id)
+    return {"person_id": person_id, "heirs": [heirs.out(ctx, r) for r in rows]}
+
+
+@router.get("/persons/{person_id}/heirs")
+def list_heirs(
+    person_id: str,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("clerk", "admin", "auditor")),
+) -> dict[str, Any]:
+    ctx = deps.ctx_for(request, session, who)
+    return {
+        "person_id": person_id,
+        "owed_fen": heirs.owed(ctx, person_id),
+        "heirs": heirs.listing(ctx, person_id),
+    }
+
+
+class BankIn(Strict):
+    bank: str | None = Field(default=None, max_length=16)
+
+
+@router.post("/persons/{person_id}/heirs/payouts", status_code=201)
+def heirs_payout(
+    person_id: str,
+    body: BankIn,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("admin")),
+) -> dict[str, Any]:
+    """Pay what `payable:heirs` holds for the person to the confirmed heirs, by bank file
+    (GET /disbursements/{id}/bank-file; its return file: POST /disbursements/{id}/returns)."""
+    return _batch_out(heirs.payout(deps.ctx_for(request, session, who), person_id, body.bank))
+
+
+class AccountIn(Strict):
+    bank_account: str = Field(max_length=40)
+    reason: Text = Field(min_length=1, max_length=200)
+
+
+@router.post("/heirs/{heir_id}/bank-account", status_code=202)
+def propose_heir_account(
+    heir_id: str,
+    body: AccountIn,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("clerk", "admin")),
+) -> dict[str, Any]:
+    ctx = deps.ctx_for(request, session, who)
+    return heirs.out(ctx, heirs.propose_account(ctx, heir_id, body.bank_account, body.reason))
+
+
+@router.post("/heirs/{heir_id}/bank-account/confirm")
+def confirm_heir_account(
+    heir_id: str,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("clerk", "admin")),
+) -> dict[str, Any]:
+    ctx = deps.ctx_for(request, session, who)
+    return heirs.out(ctx, heirs.confirm_account(ctx, heir_id))
+
+
+# --- cancellation refund --------------------------------------------------------------------------
+
+
+class RefundIn(Strict):
+    bank_account: str = Field(default="", max_length=40)
+    bank: str | None = Field(default=None, max_length=16)
+
+
+@router.post("/persons/{person_id}/refund", status_code=202)
+def cancellation_refund(
+    person_id: str,
+    body: RefundIn,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("clerk", "admin")),
+) -> dict[str, Any]:
+    """注销退费, proposed: personal, collective and other buckets to the member by bank file (no
+    account: the card's financial account), the government bucket back to the pooled fund,
+    once a second person confirms (POST /approvals/{request_id}/confirm)."""
+    row = refunds.propose(
+        deps.ctx_for(request, session, who), person_id, body.bank_account, body.bank
+    )
+    return four_eyes.out(row)
+
+
+# --- transfer out (转移接续) -----------------------------------------------------------------------
+
+
+class TransferOutIn(Strict):
+    to_county: Line = Field(min_length=1, max_length=120)
+    reason: Text = Field(min_length=1, max_length=200)
+
+
+@router.post("/persons/{person_id}/transfer-out", status_code=202)
+def transfer_out(
+    person_id: str,
+    body: TransferOutIn,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("clerk", "admin")),
+) -> dict[str, Any]:
+    """Close the account to another county, proposed; on a second person's confirmation the
+    buckets move out in one posting, the person is cancelled and the transfer document is kept
+    (the confirmation's `result.document_id`; GET /transfer-documents/{id}[/pdf])."""
+    row = transfers.propose_out(
+        deps.ctx_for(request, session, who), person_id, body.to_county, body.reason
+    )
+    return four_eyes.out(row)
+
+
+@router.get("/transfer-documents/{document_id}")
+def transfer_document(
+    document_id: str,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("admin")),
+) -> dict[str, Any]:
+    """The machine-readable document (full ID number: for the receiving county only)."""
+    return transfers.document(deps.ctx_for(request, session, who), document_id)
+
+
+@router.get("/transfer-documents/{document_id}/pdf")
+def transfer_document_pdf(
+    document_id: str,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("admin")),
+) -> Response:
+    body = transfers.document(deps.ctx_for(request, session, who), document_id)
+    return Response(
+        transfers.pdf(body),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="transfer-{document_id}.pdf"'},
+    )
