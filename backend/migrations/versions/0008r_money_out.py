@@ -1,7 +1,7 @@
 """Money out: bank files (disbursements), return files, payees' account state, heirs
 
 Revision ID: 0008r
-Revises: 0007s
+Revises: 0008f
 Create Date: 2026-12-05 07:10:00.000000
 
 A bank file is frozen as a disbursement with one item per line and one part per person's
@@ -14,7 +14,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = "0008r"
-down_revision = "0007s"
+down_revision = "0008f"
 branch_labels = None
 depends_on = None
 
