@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     # proxies whose X-Forwarded-For is believed; empty (the default): nobody's, the peer
     # address is the client. `nongbao serve` hands the same list to uvicorn.
     trusted_proxies: str = ""
+    # The SMS gateway (backend/sms.py): its base URL (empty: no SMS is sent, notices wait in
+    # the outbox), the API key we present, and the bearer token the gateway presents when it
+    # posts delivery receipts to POST /api/v1/sms/receipts (empty: that route refuses all)
+    sms_url: str = ""
+    sms_key: str = ""
+    sms_receipt_token: str = ""
 
     @property
     def effective_database_url(self) -> str:
