@@ -22,6 +22,7 @@ from backend.api.routes import control as control_routes
 from backend.api.routes import faces as faces_routes
 from backend.api.routes import field as field_routes
 from backend.api.routes import kiosk as kiosk_routes
+from backend.api.routes import notices as notices_routes
 from backend.api.routes import receipts as receipts_routes
 from backend.api.routes import reports as reports_routes
 from backend.api.routes import review as review_routes
@@ -30,6 +31,7 @@ from backend.console import routes as console_routes
 from backend.crypto import load_keyring
 from backend.db import engine_for, make_private_dir, require_migrated, session_scope
 from backend.policy import load_policy
+from backend.services.notices_runner import background_sender
 
 
 def create_app(
@@ -52,7 +54,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        sender = background_sender(state)  # SMS notices, when a gateway is configured
         yield
+        if sender is not None:
+            sender.cancel()
 
     app = FastAPI(
         title="Nongbao",
@@ -98,6 +103,7 @@ def create_app(
         kiosk_routes.router,
         field_routes.router,
         reports_routes.router,
+        notices_routes.router,
     ):
         app.include_router(router, dependencies=[reads])
     app.include_router(receipts_routes.router)  # public: no staff read, see NO_PERSONAL_DATA

@@ -636,3 +636,56 @@ class EndedKioskSession(SQLModel, table=True):
     token_hash: str = Field(primary_key=True, max_length=64)
     device_id: str = Field(max_length=40)
     expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True), index=True)
+
+
+# --- notices (SMS outbox) and family contacts ----------------------------------------------
+
+NOTICE_KINDS = ("cert_due", "cert_overdue", "suspended", "resumed_arrears", "payment_returned")
+# pending -> sending -> sent -> delivered | failed; no_recipient: no phone known;
+# rejected: the gateway refused the number for good
+NOTICE_STATUSES = (
+    "pending",
+    "sending",
+    "sent",
+    "delivered",
+    "failed",
+    "rejected",
+    "no_recipient",
+)
+
+
+class FamilyContact(_Table, table=True):
+    """A pensioner's registered family member, who may receive the pensioner's notices."""
+
+    __tablename__ = "family_contact"
+    id: str = Field(primary_key=True, max_length=40)
+    person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
+    name: str = Field(max_length=100)
+    relation: str = Field(max_length=20)
+    phone_enc: bytes = Field(sa_type=sa.LargeBinary)  # sealed; associated data: this id
+    receives_notices: bool = False  # notices go to this number instead of the pensioner's
+    active: bool = True
+    created_by: str = Field(default="", max_length=80)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class SmsNotice(_Table, table=True):
+    """One SMS notice in the outbox; event_key is unique: one notice per event, ever."""
+
+    __tablename__ = "sms_notice"
+    id: str = Field(primary_key=True, max_length=40)
+    person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
+    kind: str = Field(max_length=30)
+    event_key: str = Field(max_length=120, sa_column_kwargs={"unique": True})
+    recipient: str = Field(max_length=60)  # "self" | "family:<contact id>" | "none"
+    phone_enc: bytes | None = Field(default=None, sa_type=sa.LargeBinary)  # AD: this id
+    text: str
+    status: str = Field(default="pending", max_length=12, index=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=200)
+    message_id: str | None = Field(default=None, max_length=100, index=True)
+    claimed_by: str | None = Field(default=None, max_length=60)
+    claimed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    sent_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    delivered_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))

@@ -1,0 +1,63 @@
+"""SMS notices (an outbox), family contacts
+
+Revision ID: 0008d
+Revises: 0007s
+Create Date: 2026-12-05 07:10:00.000000
+
+sms_notice is the outbox: one row per event (event_key unique, so the same event is never
+queued twice), the recipient's number sealed like a person's phone (associated data: the
+notice id), and its delivery status. family_contact holds a pensioner's registered family
+members, their phone numbers sealed (associated data: the contact id).
+"""
+
+import sqlalchemy as sa
+import sqlmodel.sql.sqltypes
+from alembic import op
+
+revision = "0008d"
+down_revision = "0007s"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "family_contact",
+        sa.Column("id", sa.String(length=40), primary_key=True),
+        sa.Column("person_id", sa.String(length=32), sa.ForeignKey("person.id"), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("relation", sa.String(length=20), nullable=False),
+        sa.Column("phone_enc", sa.LargeBinary(), nullable=False),
+        sa.Column("receives_notices", sa.Boolean(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created_by", sa.String(length=80), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_family_contact_person_id", "family_contact", ["person_id"])
+    op.create_table(
+        "sms_notice",
+        sa.Column("id", sa.String(length=40), primary_key=True),
+        sa.Column("person_id", sa.String(length=32), sa.ForeignKey("person.id"), nullable=False),
+        sa.Column("kind", sa.String(length=30), nullable=False),
+        sa.Column("event_key", sa.String(length=120), nullable=False, unique=True),
+        sa.Column("recipient", sa.String(length=60), nullable=False),
+        sa.Column("phone_enc", sa.LargeBinary(), nullable=True),
+        sa.Column("text", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.String(length=200), nullable=True),
+        sa.Column("message_id", sa.String(length=100), nullable=True),
+        sa.Column("claimed_by", sa.String(length=60), nullable=True),
+        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_sms_notice_person_id", "sms_notice", ["person_id"])
+    op.create_index("ix_sms_notice_status", "sms_notice", ["status"])
+    op.create_index("ix_sms_notice_message_id", "sms_notice", ["message_id"])
+
+
+def downgrade() -> None:
+    op.drop_table("sms_notice")
+    op.drop_table("family_contact")
