@@ -106,6 +106,7 @@ def create_app(
         notices_routes.router,
     ):
         app.include_router(router, dependencies=[reads])
+    app.include_router(notices_routes.gateway_router)  # the SMS gateway's receipts: its token
     app.include_router(receipts_routes.router)  # public: no staff read, see NO_PERSONAL_DATA
     console_routes.install(app)
     return app

@@ -50,7 +50,8 @@ class SimState:
     by_ref: dict[str, str] = field(default_factory=dict)
     failing: dict[str, str] = field(default_factory=dict)
     send_calls: int = 0
-    callbacks_delivered: int = 0
+    callbacks_accepted: int = 0
+    callbacks_refused: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def send(self, to: str, text: str, ref: str) -> tuple[int, dict[str, Any]]:
@@ -85,9 +86,12 @@ class SimState:
         for attempt in range(5):  # a receiver that is briefly away gets the receipt later
             try:
                 r = httpx.post(str(self.callback), json=receipt, headers=headers, timeout=5)
-                if r.status_code < 500:
+                if r.status_code < 500:  # taken, or refused for good (a 4xx is not retried)
                     with self.lock:
-                        self.callbacks_delivered += 1
+                        if r.status_code < 300:
+                            self.callbacks_accepted += 1
+                        else:
+                            self.callbacks_refused += 1
                     return
             except httpx.HTTPError:
                 pass
@@ -128,7 +132,8 @@ class _Handler(BaseHTTPRequestHandler):
                     {
                         "messages": [asdict(m) for m in state.messages],
                         "send_calls": state.send_calls,
-                        "callbacks_delivered": state.callbacks_delivered,
+                        "callbacks_accepted": state.callbacks_accepted,
+                        "callbacks_refused": state.callbacks_refused,
                     },
                 )
         elif url.path == "/receipts":

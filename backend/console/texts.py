@@ -152,3 +152,41 @@ TEXT: dict[str, tuple[str, str]] = {
     "not_reference": ("与登记照片不符", "Does not match the enrolled face"),
     "bad_evidence": ("数据不完整", "Malformed evidence"),
 }
+
+# a person's page: certification, SMS notices and their delivery, family contacts
+TEXT.update(
+    {
+        "cert_state": ("认证状态", "Certification"),
+        "cert_certified": ("已认证", "Certified"),
+        "cert_due": ("即将到期", "Due soon"),
+        "cert_overdue": ("已逾期", "Overdue"),
+        "cert_never": ("从未认证", "Never certified"),
+        "notices": ("短信通知", "SMS notices"),
+        "recipient": ("接收人", "Recipient"),
+        "recipient_self": ("本人", "The pensioner"),
+        "recipient_family": ("家属", "Family member"),
+        "delivery": ("送达情况", "Delivery"),
+        "message": ("内容", "Message"),
+        "notice_cert_due": ("认证即将到期", "Certification due"),
+        "notice_cert_overdue": ("认证已逾期", "Certification overdue"),
+        "notice_suspended": ("暂停发放", "Payment suspended"),
+        "notice_resumed_arrears": ("恢复发放并补发", "Resumed with arrears"),
+        "notice_payment_returned": ("银行退回", "Payment returned"),
+        "sms_pending": ("待发送", "Waiting to send"),
+        "sms_sending": ("发送中", "Sending"),
+        "sms_sent": ("已发送", "Sent"),
+        "sms_delivered": ("已送达", "Delivered"),
+        "sms_failed": ("未送达", "Not delivered"),
+        "sms_rejected": ("号码被拒", "Number refused"),
+        "sms_no_recipient": ("无联系电话", "No phone number"),
+        "family_contacts": ("家属联系人", "Family contacts"),
+        "relation": ("关系", "Relation"),
+        "phone": ("电话", "Phone"),
+        "receives_notices": ("代收通知", "Receives notices"),
+        "relation_spouse": ("配偶", "Spouse"),
+        "relation_child": ("子女", "Child"),
+        "relation_grandchild": ("孙子女", "Grandchild"),
+        "relation_sibling": ("兄弟姐妹", "Sibling"),
+        "relation_other": ("其他", "Other"),
+    }
+)

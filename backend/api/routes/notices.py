@@ -18,6 +18,9 @@ from backend.sms import parse_receipt
 from backend.validation import StrictChecked, Text
 
 router = APIRouter(prefix="/api/v1", tags=["notices"])
+# the gateway's callback: its own bearer token (not a staff token), so not under `router`'s
+# staff dependencies (those would read the gateway's token as a staff JWT and refuse it)
+gateway_router = APIRouter(prefix="/api/v1", tags=["notices"])
 READERS = ("admin", "clerk", "reviewer", "auditor")
 
 
@@ -78,7 +81,7 @@ def plan(
     return notices.plan(deps.ctx_for(request, session, who))
 
 
-@router.post("/sms/receipts")
+@gateway_router.post("/sms/receipts")
 def sms_receipt(
     payload: dict[str, Any], request: Request, session: Session = deps.DbSession
 ) -> dict[str, bool]:
