@@ -91,7 +91,14 @@ def create_app(
 
     # every staff read of personal data is audited, on every router (backend/api/audit.py)
     reads = Depends(audit_reads, scope="function")
-    for router in (auth.router, registry.router, money.router, benefits.router, archives.router):
+    for router in (
+        auth.router,
+        registry.router,
+        money.router,
+        benefits.router,
+        archives.router,
+        notices_routes.router,
+    ):
         # every successful write through these routers is audited (the certification
         # routers below record richer events themselves)
         app.include_router(router, dependencies=[Depends(audit_writes, scope="function"), reads])
@@ -103,7 +110,6 @@ def create_app(
         kiosk_routes.router,
         field_routes.router,
         reports_routes.router,
-        notices_routes.router,
     ):
         app.include_router(router, dependencies=[reads])
     app.include_router(notices_routes.gateway_router)  # the SMS gateway's receipts: its token

@@ -407,6 +407,7 @@ def apply_receipt(ctx: Ctx, receipt: DeliveryReceipt) -> bool:
     else:
         notice.last_error = "the gateway could not deliver the message"
     ctx.session.add(notice)
+    audit.record(ctx, "sms.receipt", notice.id, after={"status": receipt.status})
     return True
 
 
