@@ -689,3 +689,52 @@ class SmsNotice(_Table, table=True):
     sent_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     delivered_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+# --- scored silent certification ------------------------------------------------------------
+
+SILENT_LEVELS = ("strong", "medium", "weak", "hold")
+
+
+class EvidenceImport(_Table, table=True):
+    """One imported evidence file; its digest (of source and bytes) is unique."""
+
+    __tablename__ = "evidence_import"
+    id: str = Field(primary_key=True, max_length=40)
+    source: str = Field(max_length=30)
+    digest: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    rows: int
+    new_evidence: int
+    summary: str = "{}"  # JSON: what the import answered, answered again to a repeat
+    created_by: str = Field(default="", max_length=80)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class SilentEvidence(_Table, table=True):
+    """One trace of a person from a source (a hospital visit, a cremation record)."""
+
+    __tablename__ = "silent_evidence"
+    id: str = Field(primary_key=True, max_length=40)
+    person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
+    source: str = Field(max_length=30)
+    observed_on: date
+    reference: str = Field(max_length=100)
+    row_key: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    import_id: str = Field(max_length=40)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class SilentResult(_Table, table=True):
+    """A person's score after an import, and which evidence counted (JSON)."""
+
+    __tablename__ = "silent_result"
+    id: str = Field(primary_key=True, max_length=40)
+    person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
+    import_id: str = Field(max_length=40)
+    level: str = Field(max_length=12)  # one of SILENT_LEVELS
+    score: int
+    explanation: str = "[]"
+    certification_id: str | None = Field(default=None, max_length=40)
+    review_case_id: str | None = Field(default=None, max_length=40)
+    evaluated_on: date
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))

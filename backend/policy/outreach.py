@@ -5,7 +5,7 @@ from __future__ import annotations
 import string
 from datetime import time
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 # the fields each notice's template may use; a template naming any other is refused at load
 TEMPLATE_FIELDS: dict[str, frozenset[str]] = {
@@ -72,3 +72,51 @@ class NoticesPolicy(BaseModel):
         if start < end:
             return start <= local < end
         return local >= start or local < end
+
+
+# --- scored silent certification (`[silent_certification]`) ---------------------------------
+
+
+class EvidenceColumns(BaseModel):
+    """The CSV header of each field in this source's files (the issuing office's own words)."""
+
+    id_number: str = Field(min_length=1, max_length=40)
+    name: str = Field(min_length=1, max_length=40)
+    observed_on: str = Field(min_length=1, max_length=40)
+    reference: str = Field(min_length=1, max_length=40)
+
+
+class EvidenceSource(BaseModel):
+    """A kind of trace that the pensioner was alive (or, negative, that they may have died)."""
+
+    label: str = Field(min_length=1, max_length=60)
+    weight: int = Field(default=0, ge=0, le=1000)
+    # a trace counts this many days after the day it was seen (a certification can be dated
+    # at most a year back, so no longer)
+    validity_days: int = Field(ge=1, le=365)
+    negative: bool = False  # 殡葬/火化, 死亡医学证明: hold and review, never terminate
+    columns: EvidenceColumns
+
+
+class SilentCertificationPolicy(BaseModel):
+    """Thresholds of this county: a score at or above strong_at certifies (channel
+    data_match), at or above medium_at puts the person on the field work list, below does
+    nothing. A score adds the weights of the distinct sources in force."""
+
+    strong_at: int = Field(default=100, ge=1)
+    medium_at: int = Field(default=50, ge=1)
+    sources: dict[str, EvidenceSource] = Field(default_factory=dict)
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, v: dict[str, EvidenceSource]) -> dict[str, EvidenceSource]:
+        for name in v:
+            if not name.replace("_", "").isalnum() or not name.isascii() or len(name) > 30:
+                raise ValueError(f"source name {name!r}: lower-case letters, digits and _")
+        return v
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SilentCertificationPolicy:
+        if self.medium_at > self.strong_at:
+            raise ValueError("silent_certification.medium_at must not exceed strong_at")
+        return self

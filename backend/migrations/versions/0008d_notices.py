@@ -1,4 +1,4 @@
-"""SMS notices (an outbox), family contacts
+"""SMS notices (an outbox), family contacts; scored silent certification
 
 Revision ID: 0008d
 Revises: 0007s
@@ -7,7 +7,10 @@ Create Date: 2026-12-05 07:10:00.000000
 sms_notice is the outbox: one row per event (event_key unique, so the same event is never
 queued twice), the recipient's number sealed like a person's phone (associated data: the
 notice id), and its delivery status. family_contact holds a pensioner's registered family
-members, their phone numbers sealed (associated data: the contact id).
+members, their phone numbers sealed (associated data: the contact id). evidence_import (one
+row per imported file, its digest unique: the same file twice changes nothing),
+silent_evidence (one row per trace, row_key unique) and silent_result (each person's score
+and which evidence counted) are the scored silent certification.
 """
 
 import sqlalchemy as sa
@@ -57,7 +60,48 @@ def upgrade() -> None:
     op.create_index("ix_sms_notice_status", "sms_notice", ["status"])
     op.create_index("ix_sms_notice_message_id", "sms_notice", ["message_id"])
 
+    op.create_table(
+        "evidence_import",
+        sa.Column("id", sa.String(length=40), primary_key=True),
+        sa.Column("source", sa.String(length=30), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False, unique=True),
+        sa.Column("rows", sa.Integer(), nullable=False),
+        sa.Column("new_evidence", sa.Integer(), nullable=False),
+        sa.Column("summary", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("created_by", sa.String(length=80), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
+        "silent_evidence",
+        sa.Column("id", sa.String(length=40), primary_key=True),
+        sa.Column("person_id", sa.String(length=32), sa.ForeignKey("person.id"), nullable=False),
+        sa.Column("source", sa.String(length=30), nullable=False),
+        sa.Column("observed_on", sa.Date(), nullable=False),
+        sa.Column("reference", sa.String(length=100), nullable=False),
+        sa.Column("row_key", sa.String(length=64), nullable=False, unique=True),
+        sa.Column("import_id", sa.String(length=40), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_silent_evidence_person_id", "silent_evidence", ["person_id"])
+    op.create_table(
+        "silent_result",
+        sa.Column("id", sa.String(length=40), primary_key=True),
+        sa.Column("person_id", sa.String(length=32), sa.ForeignKey("person.id"), nullable=False),
+        sa.Column("import_id", sa.String(length=40), nullable=False),
+        sa.Column("level", sa.String(length=12), nullable=False),
+        sa.Column("score", sa.Integer(), nullable=False),
+        sa.Column("explanation", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("certification_id", sa.String(length=40), nullable=True),
+        sa.Column("review_case_id", sa.String(length=40), nullable=True),
+        sa.Column("evaluated_on", sa.Date(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_silent_result_person_id", "silent_result", ["person_id"])
+
 
 def downgrade() -> None:
+    op.drop_table("silent_result")
+    op.drop_table("silent_evidence")
+    op.drop_table("evidence_import")
     op.drop_table("sms_notice")
     op.drop_table("family_contact")
