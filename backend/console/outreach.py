@@ -3,6 +3,8 @@ their delivery, family contacts). Registered on the console's router by `routes.
 
 from __future__ import annotations
 
+from datetime import date
+
 from fastapi import Path as PathParam
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
@@ -12,7 +14,10 @@ from backend.api import deps
 from backend.api.routes.faces import ID_PATTERN
 from backend.console.routes import NeedsLogin, _ctx, _render, _to_login, router
 from backend.errors import DomainError
+from backend.reports import certification as certification_report
+from backend.reports.model import Section
 from backend.services import audit, certification, notices, registry
+from backend.services.context import Ctx
 
 PersonId = PathParam(max_length=40, pattern=ID_PATTERN)
 
@@ -44,3 +49,30 @@ def person_page(
         contacts=contacts,
         user=ctx.actor.name,
     )
+
+
+def _silent_report(request: Request, session: Session) -> tuple[Ctx, Section, date]:
+    ctx = _ctx(request, session)
+    on = ctx.today
+    rep = certification_report.report(session, ctx.keyring, on)
+    return ctx, rep.section(certification_report.SILENT_TITLE), on
+
+
+@router.get("/silent", response_class=HTMLResponse)
+def silent_page(request: Request, session: Session = deps.DbSession) -> Response:
+    """The county director's figure: certified without coming in, per village (counts only)."""
+    try:
+        ctx, section, on = _silent_report(request, session)
+    except NeedsLogin:
+        return _to_login()
+    return _render(request, "silent.html", section=section, on=on, user=ctx.actor.name)
+
+
+@router.get("/silent.png")
+def silent_chart(request: Request, session: Session = deps.DbSession) -> Response:
+    try:
+        _, section, on = _silent_report(request, session)
+    except NeedsLogin:
+        return _to_login()
+    png = certification_report.silent_chart(section, on)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})

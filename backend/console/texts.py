@@ -188,5 +188,16 @@ TEXT.update(
         "relation_grandchild": ("孙子女", "Grandchild"),
         "relation_sibling": ("兄弟姐妹", "Sibling"),
         "relation_other": ("其他", "Other"),
+        "silent_share": ("静默认证率", "Certified without coming in"),
+        "pensioners": ("领取人数", "Pensioners"),
+        "certified_valid": ("认证有效", "Certified"),
+        "silent": ("静默认证", "Without coming in"),
+        "share": ("占比", "Share"),
+        "total": ("合计", "Total"),
+        "as_of": ("统计日期", "As of"),
+        "silent_hint": (
+            "认证有效且最近一次认证来自数据比对（未到窗口、自助终端或上门）的领取人员占比",
+            "Pensioners whose certification in force came from data (no counter, kiosk or home visit)",
+        ),
     }
 )
