@@ -21,6 +21,7 @@ from backend.api.routes import certification as certification_routes
 from backend.api.routes import control as control_routes
 from backend.api.routes import faces as faces_routes
 from backend.api.routes import field as field_routes
+from backend.api.routes import grievances as grievances_routes
 from backend.api.routes import kiosk as kiosk_routes
 from backend.api.routes import notices as notices_routes
 from backend.api.routes import receipts as receipts_routes
@@ -98,6 +99,7 @@ def create_app(
         benefits.router,
         archives.router,
         notices_routes.router,
+        grievances_routes.router,
     ):
         # every successful write through these routers is audited (the certification
         # routers below record richer events themselves)

@@ -738,3 +738,34 @@ class SilentResult(_Table, table=True):
     review_case_id: str | None = Field(default=None, max_length=40)
     evaluated_on: date
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+# --- grievances (申诉/信访) -------------------------------------------------------------------
+
+GRIEVANCE_CATEGORIES = ("suspension", "termination", "payment", "certification", "other")
+GRIEVANCE_DECISIONS = ("suspension", "termination", "certification", "review_case")
+
+
+class Grievance(_Table, table=True):
+    """A resident's complaint about a decision: open until resolved (upheld or not upheld)."""
+
+    id: str = Field(primary_key=True, max_length=40)
+    person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
+    category: str = Field(max_length=20)  # one of GRIEVANCE_CATEGORIES
+    decision_kind: str | None = Field(default=None, max_length=20)  # GRIEVANCE_DECISIONS
+    decision_id: str | None = Field(default=None, max_length=40)
+    description: str
+    source: str = Field(max_length=12)  # staff | kiosk
+    # what it came from: a kiosk help request's reference (linked when that table exists), a
+    # letter's number (信访件编号)
+    source_ref: str | None = Field(default=None, max_length=80)
+    received_on: date
+    due_on: date = Field(index=True)
+    assignee: str | None = Field(default=None, max_length=64)
+    status: str = Field(default="open", max_length=12, index=True)  # open | resolved
+    resolution: str | None = None
+    outcome: str | None = Field(default=None, max_length=12)  # upheld | not_upheld
+    resolved_on: date | None = None
+    resolved_by: str | None = Field(default=None, max_length=80)
+    created_by: str = Field(default="", max_length=80)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))

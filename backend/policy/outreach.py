@@ -120,3 +120,9 @@ class SilentCertificationPolicy(BaseModel):
         if self.medium_at > self.strong_at:
             raise ValueError("silent_certification.medium_at must not exceed strong_at")
         return self
+
+
+class GrievancePolicy(BaseModel):
+    """Grievances (申诉/信访): answered within this many working days (Monday to Friday)."""
+
+    due_working_days: int = Field(default=15, ge=1, le=90)

@@ -260,6 +260,7 @@ SELF_AUDITED_WRITES: dict[str, str] = {
     "POST /api/v1/approvals/{request_id}/reject": "four_eyes.reject: <kind>.reject event",
     "POST /api/v1/persons/{person_id}/bank-account": "four_eyes.propose_bank_account: "
     "bank_account.propose event",
+    "POST /console/grievances": "grievances.record: grievance.record event",
     "POST /api/v1/sms/receipts": "notices.apply_receipt: sms.receipt event (the gateway's "
     "token, not a staff token)",
 }

@@ -1,4 +1,4 @@
-"""SMS notices (an outbox), family contacts; scored silent certification
+"""SMS notices (an outbox), family contacts; scored silent certification; grievances
 
 Revision ID: 0008d
 Revises: 0007s
@@ -10,7 +10,8 @@ notice id), and its delivery status. family_contact holds a pensioner's register
 members, their phone numbers sealed (associated data: the contact id). evidence_import (one
 row per imported file, its digest unique: the same file twice changes nothing),
 silent_evidence (one row per trace, row_key unique) and silent_result (each person's score
-and which evidence counted) are the scored silent certification.
+and which evidence counted) are the scored silent certification. grievance: a resident's
+complaint (申诉/信访) with its due date, assignee, resolution and the decision it is about.
 """
 
 import sqlalchemy as sa
@@ -97,9 +98,34 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_silent_result_person_id", "silent_result", ["person_id"])
+    op.create_table(
+        "grievance",
+        sa.Column("id", sa.String(length=40), primary_key=True),
+        sa.Column("person_id", sa.String(length=32), sa.ForeignKey("person.id"), nullable=False),
+        sa.Column("category", sa.String(length=20), nullable=False),
+        sa.Column("decision_kind", sa.String(length=20), nullable=True),
+        sa.Column("decision_id", sa.String(length=40), nullable=True),
+        sa.Column("description", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("source", sa.String(length=12), nullable=False),
+        sa.Column("source_ref", sa.String(length=80), nullable=True),
+        sa.Column("received_on", sa.Date(), nullable=False),
+        sa.Column("due_on", sa.Date(), nullable=False),
+        sa.Column("assignee", sa.String(length=64), nullable=True),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("resolution", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.Column("outcome", sa.String(length=12), nullable=True),
+        sa.Column("resolved_on", sa.Date(), nullable=True),
+        sa.Column("resolved_by", sa.String(length=80), nullable=True),
+        sa.Column("created_by", sa.String(length=80), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_grievance_person_id", "grievance", ["person_id"])
+    op.create_index("ix_grievance_status", "grievance", ["status"])
+    op.create_index("ix_grievance_due_on", "grievance", ["due_on"])
 
 
 def downgrade() -> None:
+    op.drop_table("grievance")
     op.drop_table("silent_result")
     op.drop_table("silent_evidence")
     op.drop_table("evidence_import")
