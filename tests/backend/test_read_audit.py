@@ -43,6 +43,8 @@ NO_DATA: dict[str, str] = {
     "/redoc": "the schema's other viewer",
     "/console": "a redirect to the queue",
     "/console/login": "the sign-in form",
+    "/console/silent": "certified without coming in: counts and shares per village, no person",
+    "/console/silent.png": "the same figures as a chart",
 }
 
 
@@ -88,6 +90,13 @@ def _seed(api: Api, db_url: str) -> dict[str, str]:
     )
     assert r.status_code == 202, r.text
     request_id = r.json()["request_id"]
+    r = api.post(
+        "/api/v1/grievances",
+        "clerk",
+        json={"person_id": pid, "category": "suspension", "description": "要求恢复发放"},
+    )
+    assert r.status_code == 201, r.text
+    grievance_id = r.json()["grievance_id"]
     with session_scope(engine_for(db_url)) as s:
         s.add(
             ReviewCase(
@@ -105,6 +114,7 @@ def _seed(api: Api, db_url: str) -> dict[str, str]:
         "case_id": "case-walk-1",
         "termination_id": termination_id,
         "request_id": request_id,
+        "grievance_id": grievance_id,
         "year": "2010",
         "id_number": OLD,
     }
