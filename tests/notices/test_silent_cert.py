@@ -3,6 +3,8 @@ negative signals hold and review (never terminate), imports all-or-nothing and i
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 
 from backend.db import engine_for
@@ -168,3 +170,38 @@ def test_one_bad_row_refuses_the_whole_file(api: Api, db_url: str) -> None:
         "row 6",
     ]
     assert _count(db_url, "silent_evidence") == 0 and _count(db_url, "evidence_import") == 0
+
+
+def test_the_same_file_imported_twice_at_once_counts_once(
+    api: Api, db_url: str, tmp_path: Path
+) -> None:
+    import threading
+
+    from backend.errors import Conflict
+    from backend.services import receipts_service, silent_cert
+    from tests.backend.conftest import make_settings
+    from tests.notices.helpers import service
+
+    pensioner(api, "011", awarded_on="2025-10-10", name="钱大妈")
+    data = (HOSPITAL + f"{_id('011')},钱大妈,2026-11-20,YB-778\n").encode()
+    key = receipts_service.signing_key(make_settings(db_url, tmp_path).effective_key_file.parent)
+    outcomes: list[str] = []
+    go = threading.Barrier(2)
+
+    def run() -> None:
+        go.wait()
+        try:
+            with service(db_url, tmp_path) as ctx:
+                done = silent_cert.import_evidence(ctx, key, "hospital_visit", data)
+            outcomes.append("repeat" if done["already_imported"] else "imported")
+        except Conflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) in (["conflict", "imported"], ["imported", "repeat"])
+    assert _count(db_url, "silent_evidence") == 1
+    assert _count(db_url, "certification") == 2  # the award, and one data match
