@@ -74,3 +74,18 @@ def test_cli_sends_and_the_gateway_reports_delivery(api: Api, db_url: str, tmp_p
 def test_cli_without_a_gateway_says_so(tmp_path: Path, sqlite_url: str) -> None:
     done = nongbao(["notices", "send"], server_env(sqlite_url, tmp_path, NONGBAO_SMS_URL=""))
     assert done.returncode != 0 and "NONGBAO_SMS_URL" in done.stderr
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_serve_sends_in_the_background(api: Api, db_url: str, tmp_path: Path) -> None:
+    """`nongbao serve` with a gateway configured plans and sends on its own (a round at start)."""
+    pensioner(api, "011", awarded_on="2025-11-20", name="钱大妈", phone="13800000011")
+    with start_sms_sim(tmp_path) as sim:
+        env = {"NONGBAO_SMS_URL": sim.url, "NONGBAO_SMS_KEY": sim.key}
+        with live_server(db_url, tmp_path, workers=2, env=env):
+            deadline = time.monotonic() + 30
+            while not sim.messages() and time.monotonic() < deadline:
+                time.sleep(0.3)
+            time.sleep(1)  # the second worker's round: it must not send the notice again
+            [message] = sim.messages()
+            assert message["to"] == "13800000011" and "钱大妈" in message["text"]
