@@ -85,6 +85,8 @@ class WorkPersonOut(BaseModel):
     homebound: bool
     status: str
     due_state: str
+    # medium silent evidence since the last certification (services/silent_cert.field_hint)
+    silent_evidence: dict[str, Any] | None = None
     last_certification: LastCertificationOut | None
     face_template: str | None
 

@@ -22,8 +22,10 @@ from backend.api.routes import certification as certification_routes
 from backend.api.routes import control as control_routes
 from backend.api.routes import faces as faces_routes
 from backend.api.routes import field as field_routes
+from backend.api.routes import grievances as grievances_routes
 from backend.api.routes import kiosk as kiosk_routes
 from backend.api.routes import payments as payments_routes
+from backend.api.routes import notices as notices_routes
 from backend.api.routes import receipts as receipts_routes
 from backend.api.routes import reports as reports_routes
 from backend.api.routes import review as review_routes
@@ -33,6 +35,7 @@ from backend.crypto import load_keyring
 from backend.db import engine_for, make_private_dir, require_migrated, session_scope
 from backend.policy import load_policy
 from backend.services import audit
+from backend.services.notices_runner import background_sender
 
 
 def create_app(
@@ -63,7 +66,10 @@ def create_app(
             )
             sealer = audit.Sealer(engine, heads, settings.audit_seal_seconds)
             sealer.start()
+        sender = background_sender(state)  # SMS notices, when a gateway is configured
         yield
+        if sender is not None:
+            sender.cancel()
         if sealer is not None:
             sealer.stop()
 
@@ -106,6 +112,8 @@ def create_app(
         benefits.router,
         archives.router,
         payments_routes.router,
+        notices_routes.router,
+        grievances_routes.router,
     ):
         # every successful write through these routers is audited (the certification
         # routers below record richer events themselves)
@@ -120,6 +128,7 @@ def create_app(
         reports_routes.router,
     ):
         app.include_router(router, dependencies=[reads])
+    app.include_router(notices_routes.gateway_router)  # the SMS gateway's receipts: its token
     app.include_router(receipts_routes.router)  # public: no staff read, see NO_PERSONAL_DATA
     console_routes.install(app)
     return app

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     # Every signed head is also appended to this file (default: data/audit/heads.jsonl).
     audit_seal_seconds: float = 10.0
     audit_head_file: Path | None = None
+    # The SMS gateway (backend/sms.py): its base URL (empty: no SMS is sent, notices wait in
+    # the outbox), the API key we present, and the bearer token the gateway presents when it
+    # posts delivery receipts to POST /api/v1/sms/receipts (empty: that route refuses all)
+    sms_url: str = ""
+    sms_key: str = ""
+    sms_receipt_token: str = ""
 
     @property
     def effective_database_url(self) -> str:

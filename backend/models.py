@@ -790,4 +790,134 @@ class TransferDocument(_Table, table=True):
     document_enc: bytes = Field(sa_type=sa.LargeBinary)
     sha256: str = Field(max_length=64, unique=True)
     created_by: str = Field(default="", max_length=64)
+# --- notices (SMS outbox) and family contacts ----------------------------------------------
+
+NOTICE_KINDS = ("cert_due", "cert_overdue", "suspended", "resumed_arrears", "payment_returned")
+# pending -> sending -> sent -> delivered | failed; no_recipient: no phone known;
+# rejected: the gateway refused the number for good
+NOTICE_STATUSES = (
+    "pending",
+    "sending",
+    "sent",
+    "delivered",
+    "failed",
+    "rejected",
+    "no_recipient",
+)
+
+
+class FamilyContact(_Table, table=True):
+    """A pensioner's registered family member, who may receive the pensioner's notices."""
+
+    __tablename__ = "family_contact"
+    id: str = Field(primary_key=True, max_length=40)
+    person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
+    name: str = Field(max_length=100)
+    relation: str = Field(max_length=20)
+    phone_enc: bytes = Field(sa_type=sa.LargeBinary)  # sealed; associated data: this id
+    receives_notices: bool = False  # notices go to this number instead of the pensioner's
+    active: bool = True
+    created_by: str = Field(default="", max_length=80)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class SmsNotice(_Table, table=True):
+    """One SMS notice in the outbox; event_key is unique: one notice per event, ever."""
+
+    __tablename__ = "sms_notice"
+    id: str = Field(primary_key=True, max_length=40)
+    person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
+    kind: str = Field(max_length=30)
+    event_key: str = Field(max_length=120, sa_column_kwargs={"unique": True})
+    recipient: str = Field(max_length=60)  # "self" | "family:<contact id>" | "none"
+    phone_enc: bytes | None = Field(default=None, sa_type=sa.LargeBinary)  # AD: this id
+    text: str
+    status: str = Field(default="pending", max_length=12, index=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=200)
+    message_id: str | None = Field(default=None, max_length=100, index=True)
+    claimed_by: str | None = Field(default=None, max_length=60)
+    claimed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    sent_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    delivered_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+# --- scored silent certification ------------------------------------------------------------
+
+SILENT_LEVELS = ("strong", "medium", "weak", "hold")
+
+
+class EvidenceImport(_Table, table=True):
+    """One imported evidence file; its digest (of source and bytes) is unique."""
+
+    __tablename__ = "evidence_import"
+    id: str = Field(primary_key=True, max_length=40)
+    source: str = Field(max_length=30)
+    digest: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    rows: int
+    new_evidence: int
+    summary: str = "{}"  # JSON: what the import answered, answered again to a repeat
+    created_by: str = Field(default="", max_length=80)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class SilentEvidence(_Table, table=True):
+    """One trace of a person from a source (a hospital visit, a cremation record)."""
+
+    __tablename__ = "silent_evidence"
+    id: str = Field(primary_key=True, max_length=40)
+    person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
+    source: str = Field(max_length=30)
+    observed_on: date
+    reference: str = Field(max_length=100)
+    row_key: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    import_id: str = Field(max_length=40)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class SilentResult(_Table, table=True):
+    """A person's score after an import, and which evidence counted (JSON)."""
+
+    __tablename__ = "silent_result"
+    id: str = Field(primary_key=True, max_length=40)
+    person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
+    import_id: str = Field(max_length=40)
+    level: str = Field(max_length=12)  # one of SILENT_LEVELS
+    score: int
+    explanation: str = "[]"
+    certification_id: str | None = Field(default=None, max_length=40)
+    review_case_id: str | None = Field(default=None, max_length=40)
+    evaluated_on: date
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+# --- grievances (申诉/信访) -------------------------------------------------------------------
+
+GRIEVANCE_CATEGORIES = ("suspension", "termination", "payment", "certification", "other")
+GRIEVANCE_DECISIONS = ("suspension", "termination", "certification", "review_case")
+
+
+class Grievance(_Table, table=True):
+    """A resident's complaint about a decision: open until resolved (upheld or not upheld)."""
+
+    id: str = Field(primary_key=True, max_length=40)
+    person_id: str = Field(foreign_key="person.id", max_length=32, index=True)
+    category: str = Field(max_length=20)  # one of GRIEVANCE_CATEGORIES
+    decision_kind: str | None = Field(default=None, max_length=20)  # GRIEVANCE_DECISIONS
+    decision_id: str | None = Field(default=None, max_length=40)
+    description: str
+    source: str = Field(max_length=12)  # staff | kiosk
+    # what it came from: a kiosk help request's reference (linked when that table exists), a
+    # letter's number (信访件编号)
+    source_ref: str | None = Field(default=None, max_length=80)
+    received_on: date
+    due_on: date = Field(index=True)
+    assignee: str | None = Field(default=None, max_length=64)
+    status: str = Field(default="open", max_length=12, index=True)  # open | resolved
+    resolution: str | None = None
+    outcome: str | None = Field(default=None, max_length=12)  # upheld | not_upheld
+    resolved_on: date | None = None
+    resolved_by: str | None = Field(default=None, max_length=80)
+    created_by: str = Field(default="", max_length=80)
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))

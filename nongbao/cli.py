@@ -38,6 +38,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "backend.reports.cli:report",
         "reports: monthly statement, fund, coverage, publicity, certification",
     ),
+    "sms": ("backend.sms_sim:sms", "SMS: the gateway simulator"),
+    "notices": ("backend.notices_cli:notices", "SMS notices: send the outbox"),
     "backup": (
         "backend.cli:backup",
         "back up the database (SQLite online backup, pg_dump) and the document archive",

@@ -53,6 +53,8 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 
 
 def install(app: FastAPI) -> None:
+    from backend.console import outreach  # noqa: F401  (its pages join `router`)
+
     app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=str(HERE / "static")), name="console-static")
 

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from backend.money import round_half_up
+from backend.policy.outreach import GrievancePolicy, NoticesPolicy, SilentCertificationPolicy
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("default_county.toml")
 LEVELS = ("central", "provincial", "prefecture", "county")
@@ -118,6 +119,9 @@ class Policy(BaseModel):
     face: FacePolicy = FacePolicy()
     certification: CertificationPolicy = CertificationPolicy()
     archives: ArchivesPolicy = ArchivesPolicy()
+    notices: NoticesPolicy = NoticesPolicy()
+    silent_certification: SilentCertificationPolicy = SilentCertificationPolicy()
+    grievances: GrievancePolicy = GrievancePolicy()
 
     @field_validator("subsidy_shares")
     @classmethod

@@ -93,3 +93,26 @@ def stacked_bars(
     )
     ax.set_title(title)
     return _png(fig)
+
+
+def share_bars(labels: list[str], shares: list[float | None], title: str) -> bytes:
+    """Horizontal bars of a share (0..1) per label, written as a percentage at each bar's end;
+    a label without pensioners shows "—"."""
+    plt = _setup()
+    fig, ax = plt.subplots(figsize=(9, max(2.5, 0.42 * len(labels) + 1.2)))
+    values = [(v or 0.0) * 100 for v in shares]
+    colors = ["#1e88e5"] * (len(labels) - 1) + ["#0d47a1"]
+    ax.barh(labels, values, color=colors[: len(labels)])
+    for i, v in enumerate(shares):
+        ax.text(
+            (v or 0.0) * 100 + 1,
+            i,
+            "—" if v is None else f"{v * 100:.1f}%",
+            va="center",
+            fontsize=9,
+        )
+    ax.invert_yaxis()
+    ax.set_xlim(0, 110)
+    ax.set_xlabel("占领取人数 % / % of pensioners")
+    ax.set_title(title)
+    return _png(fig)

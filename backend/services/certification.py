@@ -9,9 +9,7 @@ thresholds. Liveness failure is never a pass.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import math
 from collections.abc import Sequence
@@ -40,7 +38,8 @@ from backend.services.certification_status import certified_since, latest_valid,
 from backend.services.context import Ctx
 
 DEVICE_CHANNELS = {"kiosk": "kiosk", "field_device": "field", "field_worker": "field"}
-MANUAL_CHANNELS = ("counter", "data_match")
+# data_match is not manual: it comes only from the scored evidence import (silent_cert.py)
+MANUAL_CHANNELS = ("counter",)
 DUE_WITHIN_DAYS = 60
 PENSIONER_STATUSES = ("receiving", "suspended")
 EARTH_RADIUS_KM = 6371.0088  # mean radius (IUGG)
@@ -480,51 +479,6 @@ def _manual_one(
         after={"certification_id": cert.id, "certified_on": certified_on.isoformat()},
     )
     return cert
-
-
-def import_data_match(ctx: Ctx, data: bytes) -> dict[str, int]:
-    """CSV `id_number,name,certified_on,evidence`: every row is checked first; one bad row
-    refuses the whole file, so a half-imported batch never has to be untangled."""
-    rows, errors = _parse_rows(ctx, data)
-    if errors:
-        raise InvalidInput(f"{len(errors)} row(s) refused; nothing was imported", errors=errors)
-    for person, on, evidence in rows:
-        _manual_one(ctx, person, "data_match", on, evidence)
-    return {"rows": len(rows), "certified": len(rows)}
-
-
-def _parse_rows(
-    ctx: Ctx, data: bytes
-) -> tuple[list[tuple[Person, date, str]], list[dict[str, str]]]:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise field_error("file", "the file is not UTF-8 text") from None
-    if "\x00" in text:
-        raise field_error("file", "the file contains NUL characters: it is not a CSV text file")
-    reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is None or not {"id_number", "name", "certified_on", "evidence"} <= set(
-        reader.fieldnames
-    ):
-        raise field_error("file", "the header must be id_number,name,certified_on,evidence")
-    rows: list[tuple[Person, date, str]] = []
-    errors: list[dict[str, str]] = []
-    for n, raw in enumerate(reader, start=2):
-        try:
-            person = registry.find_by_id_number(ctx, raw["id_number"] or "")
-            if not idnumber.same_name(person.name, raw["name"]):
-                raise field_error("name", "the name does not match the registry")
-            on = date.fromisoformat((raw["certified_on"] or "").strip())
-            if on > ctx.today or not (raw["evidence"] or "").strip():
-                raise field_error("certified_on", "date in the future or evidence missing")
-            rows.append((person, on, raw["evidence"] or ""))
-        except (InvalidInput, ValueError) as exc:
-            errors.append({"field": f"row {n}", "message": getattr(exc, "detail", str(exc))})
-        except Exception as exc:
-            errors.append({"field": f"row {n}", "message": getattr(exc, "detail", str(exc))})
-    if not rows and not errors:
-        errors.append({"field": "file", "message": "the file has no rows"})
-    return rows, errors
 
 
 # --- status ---------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from backend.answers import (
 )
 from backend.errors import Conflict, Forbidden, field_error
 from backend.models import ArchiveDocument, Certification, Person, ReviewCase, Village, utcnow
-from backend.services import archives, audit, faces, registry
+from backend.services import archives, audit, faces, registry, silent_cert
 from backend.services.certification import DUE_WITHIN_DAYS, PENSIONER_STATUSES, open_case
 from backend.services.certification_status import certified_since, latest_valid
 from backend.services.context import Ctx
@@ -107,6 +107,8 @@ def _row(ctx: Ctx, p: Person, village: Village | None) -> WorkPersonOut | None:
         homebound=p.homebound,
         status=p.status,
         due_state=state,
+        # medium silent evidence (backend/services/silent_cert.py): likely alive, confirm
+        silent_evidence=silent_cert.field_hint(ctx, p.id),
         last_certification=_cert(valid),
         face_template=base64.b64encode(faces.template_bytes(ctx, template)).decode()
         if template

@@ -69,6 +69,10 @@ REASON_TEXT = {
     "name_mismatch": ("姓名与登记不一致", "Name differs from the registry"),
     "field_face_failed": ("上门认证人脸不符", "Face check failed at a home visit"),
     "death_reported_by_family": ("家属报告死亡", "Death reported by the family"),
+    "death_signal": (
+        "静默认证负面信号（火化/死亡证明）",
+        "Negative signal (cremation, death certificate)",
+    ),
 }
 
 

@@ -106,7 +106,10 @@ def test_nul_characters_are_refused_as_input_not_answered_with_500(api: Api) -> 
     csv = "id_number,name,certified_on,evidence\n110105195001010113,张三,2026-11-27,a\u0000b\n".encode()
     assert (
         api.post(
-            "/api/v1/imports/data-match", "clerk", files={"file": ("m.csv", csv, "text/csv")}
+            "/api/v1/imports/data-match",
+            "clerk",
+            data={"source": "hospital_visit"},
+            files={"file": ("m.csv", csv, "text/csv")},
         ).status_code
         == 422
     )

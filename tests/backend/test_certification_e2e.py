@@ -309,7 +309,7 @@ def test_field_worker_outside_their_village_is_refused(api: Api) -> None:
     )
 
 
-def test_manual_counter_certification_and_the_all_or_nothing_data_match_import(api: Api) -> None:
+def test_manual_counter_certification_and_no_free_text_data_match(api: Api) -> None:
     from tests.backend.conftest import valid_id
 
     a, b = elder(api), elder(api, seq="021", name="王五")
@@ -349,23 +349,25 @@ def test_manual_counter_certification_and_the_all_or_nothing_data_match_import(a
         == 403
     )
 
-    good = f"id_number,name,certified_on,evidence\n{valid_id('110105', '19500101', '021')},王五,2026-10-02,县医院住院记录 2026-1002\n"
-    bad = good + f"{valid_id('110105', '19500101', '011')},李四,2026-10-02,银行柜台\n"
+    # the old free-text import is gone: no typed source, no certification (the scored import
+    # is tested in tests/notices/test_silent_cert.py)
+    old = f"id_number,name,certified_on,evidence\n{valid_id('110105', '19500101', '021')},王五,2026-10-02,x\n"
     refused = api.post(
-        "/api/v1/imports/data-match", "clerk", files={"file": ("m.csv", bad.encode(), "text/csv")}
+        "/api/v1/imports/data-match", "clerk", files={"file": ("m.csv", old.encode(), "text/csv")}
     )
-    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "row 3"
-    assert (
-        api.get(f"/api/v1/persons/{b}/certification", "clerk").json()["status"] == "never"
-    )  # nothing of the file was imported
-    ok = api.post(
-        "/api/v1/imports/data-match", "clerk", files={"file": ("m.csv", good.encode(), "text/csv")}
+    assert refused.status_code == 422 and refused.json()["code"] == "invalid_input"
+    assert api.get(f"/api/v1/persons/{b}/certification", "clerk").json()["status"] == "never"
+    manual_match = api.post(
+        "/api/v1/certifications/manual",
+        "clerk",
+        json={
+            "person_id": b,
+            "channel": "data_match",
+            "certified_on": "2026-11-20",
+            "evidence": "x",
+        },
     )
-    assert ok.json() == {"rows": 1, "certified": 1}
-    assert (
-        api.get(f"/api/v1/persons/{b}/certification", "clerk").json()["last_passed"]["channel"]
-        == "data_match"
-    )
+    assert manual_match.status_code == 422
 
 
 def test_enrolment_refuses_bad_photos_and_holds_back_a_possible_duplicate(api: Api) -> None:

@@ -44,6 +44,8 @@ NO_DATA: dict[str, str] = {
     "/redoc": "the schema's other viewer",
     "/console": "a redirect to the queue",
     "/console/login": "the sign-in form",
+    "/console/silent": "certified without coming in: counts and shares per village, no person",
+    "/console/silent.png": "the same figures as a chart",
 }
 
 
@@ -90,6 +92,13 @@ def _seed(api: Api, db_url: str) -> dict[str, str]:
     )
     assert r.status_code == 202, r.text
     request_id = r.json()["request_id"]
+    r = api.post(
+        "/api/v1/grievances",
+        "clerk",
+        json={"person_id": pid, "category": "suspension", "description": "要求恢复发放"},
+    )
+    assert r.status_code == 201, r.text
+    grievance_id = r.json()["grievance_id"]
     with session_scope(engine_for(db_url)) as s:
         s.add(
             ReviewCase(
@@ -109,6 +118,7 @@ def _seed(api: Api, db_url: str) -> dict[str, str]:
         "termination_id": termination_id,
         "request_id": request_id,
         "disbursement_id": disbursement_id,
+        "grievance_id": grievance_id,
         "year": "2010",
         "id_number": OLD,
     }
@@ -264,6 +274,9 @@ SELF_AUDITED_WRITES: dict[str, str] = {
     "POST /api/v1/approvals/{request_id}/reject": "four_eyes.reject: <kind>.reject event",
     "POST /api/v1/persons/{person_id}/bank-account": "four_eyes.propose_bank_account: "
     "bank_account.propose event",
+    "POST /console/grievances": "grievances.record: grievance.record event",
+    "POST /api/v1/sms/receipts": "notices.apply_receipt: sms.receipt event (the gateway's "
+    "token, not a staff token)",
 }
 
 

@@ -16,7 +16,15 @@ from backend.api import deps
 from backend.api.routes.faces import ID_PATTERN, PersonId, read_files
 from backend.api.routes.receipts import signing_key
 from backend.errors import Forbidden
-from backend.services import audit, captures, certification, challenges, idempotency, registry
+from backend.services import (
+    audit,
+    captures,
+    certification,
+    challenges,
+    idempotency,
+    registry,
+    silent_cert,
+)
 from backend.services.context import Actor
 from backend.validation import Line, PlausibleDate, StrictChecked, Text
 
@@ -32,7 +40,7 @@ class ChallengeIn(StrictChecked):
 
 class ManualIn(StrictChecked):
     person_id: str = Field(min_length=1, max_length=32, pattern=ID_PATTERN)
-    channel: Literal["counter", "data_match"]
+    channel: Literal["counter"]  # data_match only by the scored import
     certified_on: date
     evidence: Text = Field(min_length=1, max_length=2000)
 
@@ -145,11 +153,28 @@ def certify_manual(
 @router.post("/imports/data-match")
 def import_data_match(
     request: Request,
+    source: str = Form(..., min_length=1, max_length=30, pattern=r"^[a-z0-9_]+$"),
     file: UploadFile = File(...),
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("clerk", "admin")),
-) -> dict[str, int]:
-    return certification.import_data_match(deps.ctx_for(request, session, who), file.file.read())
+) -> dict[str, object]:
+    """Typed evidence from another office (`source`: one of the policy's
+    `[silent_certification.sources]`), in that source's CSV format: scored per person, all
+    rows or none, the same file twice changes nothing (docs/notices.md)."""
+    return silent_cert.import_evidence(
+        deps.ctx_for(request, session, who), signing_key(request), source, file.file.read()
+    )
+
+
+@router.get("/persons/{person_id}/silent-certification")
+def silent_certification(
+    request: Request,
+    person_id: str = PersonId,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("admin", "clerk", "reviewer", "auditor")),
+) -> dict[str, object]:
+    """The person's evidence, which of it counts today and why, and each import's result."""
+    return silent_cert.results_for(deps.ctx_for(request, session, who), person_id)
 
 
 @router.get("/persons/{person_id}/certification")
