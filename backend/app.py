@@ -24,8 +24,8 @@ from backend.api.routes import faces as faces_routes
 from backend.api.routes import field as field_routes
 from backend.api.routes import grievances as grievances_routes
 from backend.api.routes import kiosk as kiosk_routes
-from backend.api.routes import payments as payments_routes
 from backend.api.routes import notices as notices_routes
+from backend.api.routes import payments as payments_routes
 from backend.api.routes import receipts as receipts_routes
 from backend.api.routes import reports as reports_routes
 from backend.api.routes import review as review_routes

@@ -790,6 +790,8 @@ class TransferDocument(_Table, table=True):
     document_enc: bytes = Field(sa_type=sa.LargeBinary)
     sha256: str = Field(max_length=64, unique=True)
     created_by: str = Field(default="", max_length=64)
+
+
 # --- notices (SMS outbox) and family contacts ----------------------------------------------
 
 NOTICE_KINDS = ("cert_due", "cert_overdue", "suspended", "resumed_arrears", "payment_returned")

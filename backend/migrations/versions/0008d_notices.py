@@ -1,7 +1,7 @@
 """SMS notices (an outbox), family contacts; scored silent certification; grievances
 
 Revision ID: 0008d
-Revises: 0007s
+Revises: 0008r
 Create Date: 2026-12-05 07:10:00.000000
 
 sms_notice is the outbox: one row per event (event_key unique, so the same event is never
@@ -19,7 +19,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = "0008d"
-down_revision = "0007s"
+down_revision = "0008r"
 branch_labels = None
 depends_on = None
 
