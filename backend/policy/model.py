@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from backend.money import round_half_up
-from backend.policy.outreach import NoticesPolicy
+from backend.policy.outreach import FamilyPolicy, NoticesPolicy
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("default_county.toml")
 LEVELS = ("central", "provincial", "prefecture", "county")
@@ -120,6 +120,7 @@ class Policy(BaseModel):
     certification: CertificationPolicy = CertificationPolicy()
     archives: ArchivesPolicy = ArchivesPolicy()
     notices: NoticesPolicy = NoticesPolicy()
+    family: FamilyPolicy = FamilyPolicy()
 
     @field_validator("subsidy_shares")
     @classmethod
