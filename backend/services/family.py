@@ -46,7 +46,7 @@ from backend.services.certification_status import latest_valid
 from backend.services.context import Ctx
 from backend.sms import PHONE_RE
 
-PENSIONER_STATUSES = ("receiving", "suspended")
+CERTIFIABLE_STATUSES = ("enrolled", "receiving", "suspended")
 IN_PERSON_CHANNELS = ("kiosk", "field", "counter", "award")
 LOCATION_PREFIX = "family_phone:"  # Device.location of a family device: whose phone it is
 YEAR = timedelta(days=365)
@@ -153,8 +153,8 @@ def count_attempt(engine: Engine, keyring: Keyring, phone: str, limit: int) -> s
         ).first()
         if row is None:
             return None
-        table = FamilyCode.__table__  # type: ignore[attr-defined]  # SQLModel sets it
-        spent = s.execute(
+        table = FamilyCode.__table__
+        spent = s.execute(  # type: ignore[attr-defined]  # an UPDATE's result has rowcount
             sa.update(table)
             .where(table.c.id == row.id, table.c.attempts < limit)
             .values(attempts=table.c.attempts + 1)
@@ -260,7 +260,7 @@ def _certified_by_phone(ctx: Ctx, hashed: str, since: date) -> set[str]:
 
 def refusal(ctx: Ctx, hashed: str, person: Person) -> str | None:
     """Why this phone may not certify this person now (a machine code), or None."""
-    if person.status not in PENSIONER_STATUSES:
+    if person.status not in CERTIFIABLE_STATUSES:
         return "not_a_pensioner"
     policy = ctx.policy.family
     last = _last_passed(ctx, person.id)
