@@ -281,6 +281,10 @@ def _judge(
     if face.outcome == "failed":
         outcome = "failed"
         reasons.insert(0, "no_match")
+    elif sub.channel == "family" and not live.passed:
+        # no staff stands beside a family phone: a failed liveness check there is the
+        # attack this channel invites (a photo held up), refused rather than queued for review
+        outcome = "failed"
     else:
         outcome = "passed" if not reasons else "referred"
     return Verdict(outcome, dist, live.passed, live.reasons, reasons, location)
