@@ -125,7 +125,10 @@ def request_code(ctx: Ctx, phone: str) -> str | None:
         )
     )
     ctx.session.flush()
-    return code if _contacts_of(ctx.session, hashed) else None
+    contacts = _contacts_of(ctx.session, hashed)
+    for contact in contacts:
+        audit.record(ctx, "family.code", contact.person_id, after={"contact_id": contact.id})
+    return code if contacts else None
 
 
 def code_text(ctx: Ctx, code: str) -> str:
@@ -213,6 +216,8 @@ def sign_out(ctx: Ctx) -> None:
         auth.revoke_device(ctx.session, ctx.actor.device_id)
     phone_row.device_id, phone_row.signed_in_until = None, None
     ctx.session.add(phone_row)
+    for contact in _contacts_of(ctx.session, phone_row.phone_hash):
+        audit.record(ctx, "family.sign_out", contact.person_id)
 
 
 def check_signed_in(session: Session, device: Device) -> None:
@@ -313,7 +318,9 @@ def pensioners(ctx: Ctx) -> list[dict[str, Any]]:
                 "person_id": person.id,
                 "name": idnumber.mask_name(person.name),
                 "relation": contact.relation,
-                "valid_until": valid.valid_until.isoformat() if valid and valid.valid_until else None,
+                "valid_until": valid.valid_until.isoformat()
+                if valid and valid.valid_until
+                else None,
                 "may_certify": code is None,
                 "refusal_code": code,
                 "refusal": REFUSAL_TEXT.get(code or ""),

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import select
 
 from backend.db import session_scope
-from backend.models import Certification, SmsNotice
+from backend.models import AuditEvent, Certification, SmsNotice
 from backend.services import notices
 from backend.services.certification_status import record_passed
 from backend.services.context import SYSTEM, Ctx
@@ -187,6 +188,19 @@ def test_a_family_phone_certifies_a_parent_once_then_in_person(api: Api, sms_sim
         )
     confirmations = [m["text"] for m in sms_sim.messages() if "亲情认证）" in m["text"]]
     assert len(confirmations) == 1 and "王**" in confirmations[0], confirmations
+
+    # every step the phone took on this person's data is in the audit trail
+    with session_scope(app_state.engine) as s:
+        actions = {
+            e.action for e in s.exec(select(AuditEvent).where(AuditEvent.subject == pid)).all()
+        }
+    assert {
+        "family.code",
+        "family.sign_in",
+        "challenge.issue",
+        "certification.family",
+        "family.receipt",
+    } <= actions, actions
 
     # next time: in person
     listed = api.client.get("/api/v1/family/pensioners", headers=headers).json()["pensioners"]

@@ -137,6 +137,7 @@ def decode_qr(png: bytes) -> str:
     return str(text)
 
 
+@pytest.mark.timeout(1200)  # two liveness captures filmed in real time, and their decisions
 def test_a_family_member_certifies_a_parent_from_a_phone(pg_url: str, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 

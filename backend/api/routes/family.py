@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from backend.api import deps
 from backend.errors import NotFound, ServiceUnavailable
 from backend.models import Certification, Receipt
-from backend.services import family
+from backend.services import audit, family
 from backend.services.context import Actor
 from backend.sms import SmsError, SmsGateway
 from backend.validation import Line, StrictChecked
@@ -141,6 +141,7 @@ def receipt_qr(
     if cert is None or cert.device_id != who.device_id or cert.receipt_id is None:
         raise NotFound("no receipt of this phone's certification has this id")
     receipt = session.exec(select(Receipt).where(Receipt.id == cert.receipt_id)).one()
+    audit.record(deps.ctx_for(request, session, who), "family.receipt", cert.person_id)
     url = f"{deps.state(request).settings.public_url.rstrip('/')}/r/{receipt.code}"
     image = qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage, border=2)
     out = io.BytesIO()
