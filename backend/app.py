@@ -21,6 +21,7 @@ from backend.api.routes import archives, auth, benefits, money, registry
 from backend.api.routes import certification as certification_routes
 from backend.api.routes import control as control_routes
 from backend.api.routes import faces as faces_routes
+from backend.api.routes import family as family_routes
 from backend.api.routes import field as field_routes
 from backend.api.routes import grievances as grievances_routes
 from backend.api.routes import kiosk as kiosk_routes
@@ -126,9 +127,11 @@ def create_app(
         kiosk_routes.router,
         field_routes.router,
         reports_routes.router,
+        family_routes.router,  # 亲情认证: sign-in and listing audit themselves
     ):
         app.include_router(router, dependencies=[reads])
     app.include_router(notices_routes.gateway_router)  # the SMS gateway's receipts: its token
     app.include_router(receipts_routes.router)  # public: no staff read, see NO_PERSONAL_DATA
+    app.include_router(family_routes.page_router)  # the family page /m/: static, public
     console_routes.install(app)
     return app

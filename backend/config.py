@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     sms_url: str = ""
     sms_key: str = ""
     sms_receipt_token: str = ""
+    # The county's public address: receipts' QR codes hold `{public_url}/r/{code}`, which any
+    # phone opens to check the receipt
+    public_url: str = "https://nongbao.example"
 
     @property
     def effective_database_url(self) -> str:

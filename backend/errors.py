@@ -61,6 +61,15 @@ class Unauthorized(DomainError):
     code = "unauthorized"
 
 
+class ServiceUnavailable(DomainError):
+    """An outside service we depend on (the SMS gateway) cannot do it now: nothing changed."""
+
+    status = 503
+    title = "Service unavailable"
+    type = "https://nongbao.example/problems/service-unavailable"
+    code = "service_unavailable"
+
+
 class TooManyRequests(DomainError):
     """Refused before any work: wait `retry_after` seconds (sent as Retry-After)."""
 

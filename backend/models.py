@@ -818,6 +818,9 @@ class FamilyContact(_Table, table=True):
     relation: str = Field(max_length=20)
     phone_enc: bytes = Field(sa_type=sa.LargeBinary)  # sealed; associated data: this id
     receives_notices: bool = False  # notices go to this number instead of the pensioner's
+    # keyed lookup hash of the number (purpose "family_phone"): how a signed-in phone
+    # finds the pensioners it may certify (亲情认证) without the number in clear
+    phone_hash: str | None = Field(default=None, max_length=64, index=True)
     active: bool = True
     created_by: str = Field(default="", max_length=80)
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
@@ -922,4 +925,26 @@ class Grievance(_Table, table=True):
     resolved_on: date | None = None
     resolved_by: str | None = Field(default=None, max_length=80)
     created_by: str = Field(default="", max_length=80)
+
+
+class FamilyCode(_Table, table=True):
+    """A one-time SMS sign-in code for a family phone (only its hash is kept)."""
+
+    __tablename__ = "family_code"
+    id: str = Field(primary_key=True, max_length=40)
+    phone_hash: str = Field(max_length=64, index=True)
+    code_hash: str = Field(max_length=64)
+    attempts: int = 0
+    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    used_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class FamilyPhone(_Table, table=True):
+    """A family phone's current sign-in: the browser device (kind "family") holding its key."""
+
+    __tablename__ = "family_phone"
+    phone_hash: str = Field(primary_key=True, max_length=64)
+    device_id: str | None = Field(default=None, foreign_key="device.id", max_length=40, index=True)
+    signed_in_until: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))

@@ -28,6 +28,10 @@ NO_PERSONAL_DATA: dict[str, str] = {
     "/api/v1/ledger/check": "fund totals and a yes/no: no person's account",
     "/api/v1/receipts/verify": "public check of a receipt: masked name and ID, like the receipt",
     "/api/v1/receipts/public-key": "the county's public key",
+    "/m": "redirects to the family page",
+    "/m/": "the family page (亲情认证): static HTML, its data comes from the family routes",
+    "/m/app.js": "the family page's script: static",
+    "/m/m.css": "the family page's style sheet: static",
     "/api/v1/reports/fund/{year}": "fund income and expenditure totals by source and kind",
     "/api/v1/reports/coverage/{year}": "counts and rates per village, no person",
 }

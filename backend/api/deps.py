@@ -116,6 +116,10 @@ def request_client(request: Request) -> str:
     return client_address(request.scope, state(request).settings.trusted_proxies)
 
 
+# who acts on the public routes that sign a family phone in (the audit trail names it)
+ANONYMOUS = Actor(kind="public", name="family-sign-in", role="public")
+
+
 def optional_actor(
     request: Request, _doc: HTTPAuthorizationCredentials | None = Security(_bearer)
 ) -> Actor | None:

@@ -14,7 +14,12 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from backend.money import round_half_up
-from backend.policy.outreach import GrievancePolicy, NoticesPolicy, SilentCertificationPolicy
+from backend.policy.outreach import (
+    FamilyPolicy,
+    GrievancePolicy,
+    NoticesPolicy,
+    SilentCertificationPolicy,
+)
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("default_county.toml")
 LEVELS = ("central", "provincial", "prefecture", "county")
@@ -122,6 +127,7 @@ class Policy(BaseModel):
     notices: NoticesPolicy = NoticesPolicy()
     silent_certification: SilentCertificationPolicy = SilentCertificationPolicy()
     grievances: GrievancePolicy = GrievancePolicy()
+    family: FamilyPolicy = FamilyPolicy()
 
     @field_validator("subsidy_shares")
     @classmethod

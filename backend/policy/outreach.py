@@ -126,3 +126,20 @@ class GrievancePolicy(BaseModel):
     """Grievances (申诉/信访): answered within this many working days (Monday to Friday)."""
 
     due_working_days: int = Field(default=15, ge=1, le=90)
+
+
+class FamilyPolicy(BaseModel):
+    """亲情认证 (`[family]` in the policy file): a family member certifies from their phone."""
+
+    # one family phone certifies at most this many different pensioners in a certification year
+    max_people_per_phone: int = Field(default=2, ge=1, le=10)
+    # after a pass through the family channel, the next certification must be in person
+    # (kiosk, counter) or by a field visit
+    in_person_after_family: bool = True
+    code_minutes: int = Field(default=5, ge=1, le=30)
+    code_attempts: int = Field(default=5, ge=1, le=10)
+    codes_per_hour: int = Field(default=5, ge=1, le=20)
+    sign_in_days: int = Field(default=30, ge=1, le=365)
+    confirmation_text: str = (
+        "【农保】{name}的生存认证已通过（亲情认证），有效期到{valid_until}。凭条码：{code}"
+    )

@@ -24,7 +24,10 @@ from client import capture
 
 _hasher = PasswordHasher()  # argon2id, memory-hard
 DEVICE_TOKEN_PREFIX = "nbd_"
-DEVICE_KINDS = ("kiosk", "field")
+DEVICE_KINDS = ("kiosk", "field")  # what an admin registers
+# a family member's phone registers itself by SMS code (services/family.py), never by an admin
+SELF_REGISTERED_KINDS = ("family",)
+ROLE_OF_KIND = {"kiosk": "kiosk", "field": "field_device", "family": "family"}
 MIN_PASSWORD_LENGTH = 8
 # verified against a dummy hash when the user is unknown, so timing does not reveal names
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
@@ -104,7 +107,11 @@ def actor_from_token(session: Session, keyring: Keyring, token: str) -> Actor:
         device = session.exec(select(Device).where(Device.token_hash == _digest(token))).first()
         if device is None or not device.active:
             raise Unauthorized("unknown or revoked device token")
-        role = "kiosk" if device.kind == "kiosk" else "field_device"
+        role = ROLE_OF_KIND[device.kind]
+        if role == "family":
+            from backend.services import family  # family imports auth: imported when used
+
+            family.check_signed_in(session, device)
         return Actor(kind="device", name=device.name, role=role, device_id=device.id)
     try:
         # the expiry is checked against the product's clock, not PyJWT's own reading of the
@@ -139,9 +146,15 @@ def token_subject(session: Session, keyring: Keyring, token: str) -> str | None:
 
 
 def register_device(
-    session: Session, name: str, kind: str, location: str = "", public_key: str | None = None
+    session: Session,
+    name: str,
+    kind: str,
+    location: str = "",
+    public_key: str | None = None,
+    *,
+    self_registered: bool = False,
 ) -> tuple[Device, str]:
-    if kind not in DEVICE_KINDS:
+    if kind not in (SELF_REGISTERED_KINDS if self_registered else DEVICE_KINDS):
         raise field_error("kind", f"a device is a kiosk or a field device, not {kind!r}")
     if not name.strip():
         raise field_error("name", "a device needs a name")

@@ -31,13 +31,19 @@ from backend.services import (
     challenges,
     face_engine,
     faces,
+    family,
     receipts_service,
     registry,
 )
 from backend.services.certification_status import certified_since, latest_valid, record_passed
 from backend.services.context import Ctx
 
-DEVICE_CHANNELS = {"kiosk": "kiosk", "field_device": "field", "field_worker": "field"}
+DEVICE_CHANNELS = {
+    "kiosk": "kiosk",
+    "field_device": "field",
+    "field_worker": "field",
+    "family": "family",  # 亲情认证: a family member's phone (services/family.py)
+}
 # data_match is not manual: it comes only from the scored evidence import (silent_cert.py)
 MANUAL_CHANNELS = ("counter",)
 DUE_WITHIN_DAYS = 60
@@ -189,6 +195,8 @@ def _check_channel(ctx: Ctx, sub: Submission, person: Person) -> None:
             "channel",
             f"a {ctx.actor.role} certifies through channel {expected!r}, not {sub.channel!r}",
         )
+    if ctx.actor.role == "family":
+        family.check_may_certify(ctx, person.id)
     if ctx.actor.role == "field_worker" and person.village_code not in ctx.actor.villages:
         raise Forbidden("this person is not in one of your villages", code="not_assigned")
     if person.status in ("cancelled", "terminated"):
@@ -275,6 +283,10 @@ def _judge(
     if face.outcome == "failed":
         outcome = "failed"
         reasons.insert(0, "no_match")
+    elif sub.channel == "family" and not live.passed:
+        # no staff stands beside a family phone: a failed liveness check there is the
+        # attack this channel invites (a photo held up), refused rather than queued for review
+        outcome = "failed"
     else:
         outcome = "passed" if not reasons else "referred"
     return Verdict(outcome, dist, live.passed, live.reasons, reasons, location)
@@ -332,7 +344,9 @@ def _record(
     fields = {**_common(sub, verdict, challenge_id), "device_id": ctx.actor.device_id}
     if verdict.outcome == "passed":
         cert = record_passed(ctx, person.id, sub.channel, ctx.today, **fields)
-        _attach_receipt(ctx, key, cert, person)
+        code = _attach_receipt(ctx, key, cert, person)
+        if sub.channel == "family":
+            family.confirm_by_sms(ctx, person, cert, code)
     else:
         cert = Certification(
             id=new_id("cer")[:40],
@@ -363,11 +377,13 @@ def _record(
     return out(ctx, cert)
 
 
-def _attach_receipt(ctx: Ctx, key: Ed25519PrivateKey, cert: Certification, person: Person) -> None:
+def _attach_receipt(ctx: Ctx, key: Ed25519PrivateKey, cert: Certification, person: Person) -> str:
+    """Issue the certification's receipt; its code (the text of the QR code)."""
     receipt = receipts_service.issue(ctx, key, person, "certification", cert.certified_on)
     cert.receipt_id = receipt.id
     ctx.session.add(cert)
     ctx.session.flush()
+    return receipt.code
 
 
 def _refer_if_needed(ctx: Ctx, cert: Certification, verdict: Verdict, photo: bytes) -> None:

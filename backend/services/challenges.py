@@ -16,7 +16,7 @@ from backend.models import Challenge, utcnow
 from backend.services import audit, face_engine, registry
 from backend.services.context import Actor, Ctx
 
-KIOSK_ROLES = ("kiosk",)
+KIOSK_ROLES = ("kiosk", "family")  # a challenge valid for minutes: the person is there
 
 
 def binding_of(actor: Actor) -> str:
@@ -34,6 +34,10 @@ def issue(ctx: Ctx, person_id: str) -> Challenge:
     person = registry.get(ctx, person_id)
     if ctx.actor.role == "field_worker" and person.village_code not in ctx.actor.villages:
         raise Forbidden("this person is not in one of your villages", code="not_assigned")
+    if ctx.actor.role == "family":
+        from backend.services import family  # family -> auth -> ... : imported when used
+
+        family.check_may_certify(ctx, person.id)
     now = utcnow()
     ttl = _ttl(ctx)
     challenge_id, nonce, actions = face_engine.new_challenge(ttl.total_seconds(), now.timestamp())

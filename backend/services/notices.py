@@ -34,10 +34,10 @@ from backend.errors import field_error
 from backend.models import FamilyContact, Person, SmsNotice, Suspension
 from backend.money import yuan
 from backend.policy import Policy
-from backend.services import audit, registry
+from backend.services import audit, family, registry
 from backend.services.certification_status import latest_valid
 from backend.services.context import Ctx
-from backend.sms import PHONE_RE, DeliveryReceipt, SmsGateway, SmsRejected, SmsUnavailable
+from backend.sms import DeliveryReceipt, SmsGateway, SmsRejected, SmsUnavailable
 
 PENSIONER_STATUSES = ("receiving", "suspended")
 RELATIONS = ("spouse", "child", "grandchild", "sibling", "other")
@@ -69,9 +69,7 @@ def add_family_contact(
     registry.check_village_scope(ctx, person)
     if relation not in RELATIONS:
         raise field_error("relation", f"relation is one of {', '.join(RELATIONS)}")
-    phone = phone.strip()
-    if not PHONE_RE.match(phone):
-        raise field_error("phone", "a phone number is 5 to 20 digits, optionally after +")
+    phone = family.normalise_phone(phone)  # full-width digits, spaces: the same number
     if not name.strip() or len(name) > 100:
         raise field_error("name", "name the family member (at most 100 characters)")
     contact_id = ledger.new_id("fam")[:40]
@@ -81,6 +79,7 @@ def add_family_contact(
         name=name.strip(),
         relation=relation,
         phone_enc=ctx.keyring.encrypt_text(phone, contact_id),
+        phone_hash=family.phone_hash(ctx.keyring, phone),
         receives_notices=receives_notices,
         created_by=ctx.actor.label,
     )

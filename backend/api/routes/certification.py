@@ -29,7 +29,7 @@ from backend.services.context import Actor
 from backend.validation import Line, PlausibleDate, StrictChecked, Text
 
 router = APIRouter(prefix="/api/v1", tags=["certification"])
-DEVICES = ("kiosk", "field_device", "field_worker")
+DEVICES = ("kiosk", "field_device", "field_worker", "family")
 MAX_FRAMES = captures.MAX_FRAMES  # the limits live with the other entry checks
 KEY_ID_PATTERN = r"^[0-9a-f]{64}$"
 
@@ -58,7 +58,7 @@ def issue_challenge(
 @router.post("/certifications", status_code=201, response_model=CertificationOut)
 def certify(
     request: Request,
-    channel: Literal["kiosk", "field"] = Form(...),
+    channel: Literal["kiosk", "field", "family"] = Form(...),
     challenge_id: str = Form(..., min_length=1, max_length=40, pattern=ID_PATTERN),
     nonce: str = Form(..., min_length=1, max_length=64, pattern=ID_PATTERN),
     images: list[UploadFile] = File(...),
