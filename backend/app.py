@@ -31,7 +31,7 @@ from backend.api.routes import receipts as receipts_routes
 from backend.api.routes import reports as reports_routes
 from backend.api.routes import review as review_routes
 from backend.config import Settings, get_settings
-from backend.console import routes as console_routes
+from backend.console import site as console_site
 from backend.crypto import load_keyring
 from backend.db import engine_for, make_private_dir, require_migrated, session_scope
 from backend.policy import load_policy
@@ -133,5 +133,5 @@ def create_app(
     app.include_router(notices_routes.gateway_router)  # the SMS gateway's receipts: its token
     app.include_router(receipts_routes.router)  # public: no staff read, see NO_PERSONAL_DATA
     app.include_router(family_routes.page_router)  # the family page /m/: static, public
-    console_routes.install(app)
+    console_site.install(app)
     return app

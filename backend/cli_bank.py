@@ -46,9 +46,9 @@ def _in_ctx(fn: Callable[[Any], T]) -> T:
 
 
 def write_run_file(run_id: str, path: Path, bank: str | None) -> None:
-    from backend.services import bank_files
+    from backend.services import payroll_bank_file
 
-    _, data = _in_ctx(lambda ctx: bank_files.payroll_file(ctx, run_id, bank))
+    _, data = _in_ctx(lambda ctx: payroll_bank_file.payroll_file(ctx, run_id, bank))
     path.write_bytes(data)
 
 

@@ -925,6 +925,7 @@ class Grievance(_Table, table=True):
     resolved_on: date | None = None
     resolved_by: str | None = Field(default=None, max_length=80)
     created_by: str = Field(default="", max_length=80)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
 
 class FamilyCode(_Table, table=True):

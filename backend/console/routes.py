@@ -15,10 +15,9 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, FastAPI, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 
@@ -50,13 +49,6 @@ def _local_time(iso: str) -> str:
 
 templates.env.filters["local_time"] = _local_time
 router = APIRouter(prefix="/console", include_in_schema=False)
-
-
-def install(app: FastAPI) -> None:
-    from backend.console import outreach  # noqa: F401  (its pages join `router`)
-
-    app.include_router(router)
-    app.mount("/console/static", StaticFiles(directory=str(HERE / "static")), name="console-static")
 
 
 class NeedsLogin(Exception):

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import jwt
 from argon2 import PasswordHasher
@@ -18,7 +18,7 @@ from backend import clock
 from backend.crypto import Keyring
 from backend.errors import Conflict, Forbidden, NotFound, RuleRefused, Unauthorized, field_error
 from backend.ledger import new_id
-from backend.models import ROLES, AppUser, Device, Village
+from backend.models import ROLES, AppUser, Device, FamilyPhone, Village
 from backend.services.context import Actor
 from client import capture
 
@@ -109,9 +109,7 @@ def actor_from_token(session: Session, keyring: Keyring, token: str) -> Actor:
             raise Unauthorized("unknown or revoked device token")
         role = ROLE_OF_KIND[device.kind]
         if role == "family":
-            from backend.services import family  # family imports auth: imported when used
-
-            family.check_signed_in(session, device)
+            _check_family_sign_in(session, device)
         return Actor(kind="device", name=device.name, role=role, device_id=device.id)
     try:
         # the expiry is checked against the product's clock, not PyJWT's own reading of the
@@ -133,6 +131,16 @@ def actor_from_token(session: Session, keyring: Keyring, token: str) -> Actor:
     return Actor(
         kind="user", name=user.username, role=user.role, villages=tuple(json.loads(user.villages))
     )
+
+
+def _check_family_sign_in(session: Session, device: Device) -> None:
+    """A family phone's token works while its sign-in lasts (services/family.py)."""
+    row = session.exec(select(FamilyPhone).where(FamilyPhone.device_id == device.id)).first()
+    until = row.signed_in_until if row is not None else None
+    if until is not None and until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)  # SQLite gives naive UTC
+    if until is None or until <= clock.now():
+        raise Unauthorized("this phone's sign-in has ended: sign in again with a new code")
 
 
 def token_subject(session: Session, keyring: Keyring, token: str) -> str | None:

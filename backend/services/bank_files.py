@@ -14,24 +14,21 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import sqlalchemy as sa
 from sqlmodel import col, select
 
 from backend import ledger
-from backend.banks.layout import Banks, Layout, load_banks
+from backend.banks.layout import Banks, load_banks
 from backend.errors import Conflict, NotFound
 from backend.ledger import Transfer
 from backend.models import (
     Disbursement,
     DisbursementItem,
     DisbursementPart,
-    PayrollLine,
-    PayrollRun,
+    Heir,
     Person,
 )
 from backend.services import audit
 from backend.services.context import Ctx
-from backend.services.payroll import require_approved
 
 SSC_PREFIX = "SSC:"
 
@@ -74,74 +71,6 @@ def of_run(ctx: Ctx, run_id: str) -> Disbursement:
             code="no_bank_file",
         )
     return row
-
-
-# --- a payroll run's file ---------------------------------------------------------------------
-
-
-from backend.services import bank_returns  # noqa: E402  (bank_returns -> bank_files)
-
-
-def payroll_file(ctx: Ctx, run_id: str, bank_code: str | None = None) -> tuple[Layout, bytes]:
-    run_row = require_approved(ctx.session, run_id)
-    layout = banks().get(bank_code)
-    # the run row is the lock: two first fetches at once freeze one batch, the second reads it
-    ctx.session.exec(select(PayrollRun).where(PayrollRun.id == run_id).with_for_update()).one()
-    frozen = ctx.session.exec(
-        select(Disbursement).where(Disbursement.natural_key.startswith(f"payroll:{run_id}:"))
-    ).first()
-    if frozen is not None:
-        if frozen.bank_code != layout.code:
-            raise Conflict(
-                f"payroll run {run_id} was sent to bank {frozen.bank_code}; one run, one bank",
-                code="bank_file_frozen",
-            )
-        return layout, render(ctx, frozen)
-    drafts = _payroll_drafts(ctx, run_id) + due_reissues(ctx, run_id)
-    batch = freeze(
-        ctx, f"payroll:{run_id}:{layout.code}", "payroll", layout.code, run_row.period, drafts
-    )
-    batch.run_id = run_id
-    ctx.session.add(batch)
-    ctx.session.flush()
-    bank_returns.link_reissues(ctx, batch)
-    return layout, render(ctx, batch)
-
-
-def _payroll_drafts(ctx: Ctx, run_id: str) -> list[Draft]:
-    rows = ctx.session.execute(
-        sa.select(
-            col(PayrollLine.id),
-            col(PayrollLine.bank_account),
-            col(PayrollLine.total_fen),
-            col(Person.id),
-            col(Person.name),
-            col(Person.id_number_enc),
-        )
-        .join(Person, col(Person.id) == PayrollLine.person_id)
-        .where(col(PayrollLine.run_id) == run_id)
-        .order_by(PayrollLine.person_id)
-    )
-    return [
-        Draft(
-            person_id=pid,
-            account=account or "",
-            id_number=ctx.keyring.decrypt_text(enc, pid),
-            name=name,
-            amount_fen=int(total),
-            source="payroll",
-            source_ref=str(line_id),
-            payout_account="payout:pensions",
-            run_id=run_id,
-        )
-        for line_id, account, total, pid, name, enc in rows
-        if int(total) > 0
-    ]
-
-
-def due_reissues(ctx: Ctx, run_id: str | None = None) -> list[Draft]:
-    """Returned parts whose payee's account is fixed and that nobody re-issued yet."""
-    return bank_returns.reissue_drafts(ctx, exclude_run=run_id)
 
 
 # --- freezing and writing -----------------------------------------------------------------------
@@ -244,8 +173,6 @@ class Line:
 
 def lines_of(ctx: Ctx, batch: Disbursement) -> list[Line]:
     """The batch's lines as sent: accounts opened, the first payee's ID number and name."""
-    from backend.services import heirs  # heirs -> bank_files
-
     items = ctx.session.exec(
         select(DisbursementItem)
         .where(DisbursementItem.disbursement_id == batch.id)
@@ -260,7 +187,11 @@ def lines_of(ctx: Ctx, batch: Disbursement) -> list[Line]:
         ).first()
         assert first is not None
         if first.payee:
-            id_number, name = heirs.identity(ctx, first.payee)
+            # an heir's part: their ID number and name (read here, not through heirs.py,
+            # which writes its payouts through this module)
+            heir = ctx.session.get(Heir, first.payee)
+            assert heir is not None
+            id_number, name = ctx.keyring.decrypt_text(heir.id_number_enc, heir.id), heir.name
         else:
             person = ctx.session.get(Person, first.person_id)
             assert person is not None

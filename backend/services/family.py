@@ -220,13 +220,6 @@ def sign_out(ctx: Ctx) -> None:
         audit.record(ctx, "family.sign_out", contact.person_id)
 
 
-def check_signed_in(session: Session, device: Device) -> None:
-    """A family device's token works while its phone's sign-in lasts (auth calls this)."""
-    row = session.exec(select(FamilyPhone).where(FamilyPhone.device_id == device.id)).first()
-    if row is None or row.signed_in_until is None or _aware(row.signed_in_until) <= clock.now():
-        raise Unauthorized("this phone's sign-in has ended: sign in again with a new code")
-
-
 def _phone_of(ctx: Ctx) -> FamilyPhone:
     if ctx.actor.role != "family" or not ctx.actor.device_id:
         raise Forbidden("only a signed-in family phone may do this")

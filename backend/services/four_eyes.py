@@ -216,6 +216,27 @@ def propose_money_out(
     return _propose(ctx, kind, person_id, person_id, payload)
 
 
+def propose_refund(
+    ctx: Ctx, person_id: str, bank_account: str, bank_code: str | None
+) -> FourEyesRequest:
+    """Four eyes: the refund is made when a second person confirms the request
+    (`POST /approvals/{request_id}/confirm`), whose answer is the refund."""
+    from backend.services import refunds
+
+    refunds.check_request(ctx, person_id, bank_account, bank_code)
+    payload = {"bank_account": bank_account, "bank": bank_code}
+    return propose_money_out(ctx, "cancellation_refund", person_id, payload)
+
+
+def propose_transfer_out(ctx: Ctx, person_id: str, to_county: str, reason: str) -> FourEyesRequest:
+    """Four eyes: the transfer is made when a second person confirms the request."""
+    from backend.services import transfers
+
+    transfers.check_out_request(ctx, person_id, to_county, reason)
+    payload = {"to_county": to_county.strip(), "reason": reason.strip()[:200]}
+    return propose_money_out(ctx, "transfer_out", person_id, payload)
+
+
 def _apply_refund(ctx: Ctx, row: FourEyesRequest, payload: dict[str, Any]) -> dict[str, Any]:
     from backend.services import refunds
 

@@ -18,14 +18,9 @@ TO_MEMBER = ("personal", "collective", "other")
 BANK_ACCOUNT = re.compile(r"^[0-9 -]{8,40}$")
 
 
-def propose(ctx: Ctx, person_id: str, bank_account: str, bank_code: str | None) -> Any:
-    """Four eyes: the refund is made when a second person confirms the request
-    (`POST /approvals/{request_id}/confirm`), whose answer is the refund."""
-    from backend.services import four_eyes
-
+def check_request(ctx: Ctx, person_id: str, bank_account: str, bank_code: str | None) -> None:
+    """What a refund request must satisfy before it is proposed (four_eyes.propose_refund)."""
     _check(ctx, person_id, bank_account, bank_code)
-    payload = {"bank_account": bank_account, "bank": bank_code}
-    return four_eyes.propose_money_out(ctx, "cancellation_refund", person_id, payload)
 
 
 def _check(ctx: Ctx, person_id: str, bank_account: str, bank_code: str | None) -> Any:

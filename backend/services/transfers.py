@@ -27,14 +27,10 @@ from backend.services.context import Ctx
 FORMAT = "nongbao-transfer/1"
 
 
-def propose_out(ctx: Ctx, person_id: str, to_county: str, reason: str) -> Any:
-    """Four eyes: the transfer is made when a second person confirms the request
-    (`POST /approvals/{request_id}/confirm`)."""
-    from backend.services import four_eyes
-
+def check_out_request(ctx: Ctx, person_id: str, to_county: str, reason: str) -> None:
+    """What a transfer-out request must satisfy before it is proposed
+    (four_eyes.propose_transfer_out)."""
     _check_out(ctx, registry.lock(ctx, person_id), to_county, reason)
-    payload = {"to_county": to_county.strip(), "reason": reason.strip()[:200]}
-    return four_eyes.propose_money_out(ctx, "transfer_out", person_id, payload)
 
 
 def _check_out(ctx: Ctx, person: Person, to_county: str, reason: str) -> None:

@@ -72,6 +72,9 @@ def test_keys_rotate_reseals_everything_and_the_data_stays_usable(
         "face_template": 4,
         "review_case": 1,
         "certification": 0,  # only a failed field check keeps its photo there
+        "disbursement_item": 0,
+        "heir": 0,
+        "transfer_document": 0,
     }
     ring = load_keyring(make_settings(db_url, tmp_path).effective_key_file, create=False)
     assert ring.current == "k2" and set(ring.data_keys) == {"k1", "k2"}

@@ -18,10 +18,10 @@ from backend.schemas import Strict
 from backend.services import (
     audit,
     awards,
-    bank_files,
     four_eyes,
     idempotency,
     payroll,
+    payroll_bank_file,
     registry,
     settlement,
     suspensions,
@@ -201,7 +201,7 @@ def bank_file(
 ) -> Response:
     """The run's disbursement file in its agency bank's layout (default: the county's
     default bank); frozen on first fetch, the same bytes every time after."""
-    layout, data = bank_files.payroll_file(deps.ctx_for(request, session, who), run_id, bank)
+    layout, data = payroll_bank_file.payroll_file(deps.ctx_for(request, session, who), run_id, bank)
     # the read itself is audited as every read is, even when the first fetch froze the file
     subject = ";".join([run_id, *([f"bank={bank}"] if bank else [])])
     audit.append(session, who, "read /api/v1/payroll-runs/{run_id}/bank-file", subject)

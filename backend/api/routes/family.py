@@ -122,13 +122,17 @@ def pensioners(
     return PensionersOut(pensioners=[Pensioner(**p) for p in listed])
 
 
-@router.delete("/sessions", status_code=204)
+@router.delete("/sessions", status_code=204, response_class=Response)
 def sign_out(request: Request, who: FamilyPhone, session: Session = deps.DbSession) -> Response:
     family.sign_out(deps.ctx_for(request, session, who))
     return Response(status_code=204)
 
 
-@router.get("/certifications/{certification_id}/qr.svg")
+@router.get(
+    "/certifications/{certification_id}/qr.svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}, "description": "the receipt's QR code"}},
+)
 def receipt_qr(
     certification_id: Annotated[str, Field(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")],
     request: Request,

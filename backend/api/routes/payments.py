@@ -20,7 +20,6 @@ from backend.services import (
     four_eyes,
     heirs,
     reconciliation,
-    refunds,
     transfers,
 )
 from backend.services.bank_returns import MAX_RETURN_BYTES
@@ -278,7 +277,7 @@ def cancellation_refund(
     """注销退费, proposed: personal, collective and other buckets to the member by bank file (no
     account: the card's financial account), the government bucket back to the pooled fund,
     once a second person confirms (POST /approvals/{request_id}/confirm)."""
-    row = refunds.propose(
+    row = four_eyes.propose_refund(
         deps.ctx_for(request, session, who), person_id, body.bank_account, body.bank
     )
     return four_eyes.out(row)
@@ -303,7 +302,7 @@ def transfer_out(
     """Close the account to another county, proposed; on a second person's confirmation the
     buckets move out in one posting, the person is cancelled and the transfer document is kept
     (the confirmation's `result.document_id`; GET /transfer-documents/{id}[/pdf])."""
-    row = transfers.propose_out(
+    row = four_eyes.propose_transfer_out(
         deps.ctx_for(request, session, who), person_id, body.to_county, body.reason
     )
     return four_eyes.out(row)
