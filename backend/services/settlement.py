@@ -38,6 +38,9 @@ from backend.models import (
     utcnow,
 )
 from backend.money import round_half_up
+from backend.rules import award as award_rule
+from backend.rules import payment as payment_rule
+from backend.rules import suspension as suspension_rule
 from backend.services import audit, awards, imports
 from backend.services.context import Ctx
 
@@ -141,12 +144,10 @@ def _settle(
     overpaid = _reverse_overpaid(ctx, person.id, end_month, balances, transfers, last_day)
     owed = _pay_owed_months(ctx, person, end_month, balances, transfers, last_day)
 
-    gov_inheritable = reason == "death" and ctx.policy.government_inheritable_on(last_day)
-    if reason == "other_pension":
-        gov_inheritable = False  # the person keeps their own money, not the subsidy
+    amounts = suspension_rule.settlement(ctx.policy, reason, last_day, balances, overpaid)
+    gov_inheritable = amounts.government_inheritable
     inheritable_buckets = [*NON_GOVERNMENT, *(("government",) if gov_inheritable else ())]
-    inheritable = sum(balances[b] for b in inheritable_buckets)
-    returned = 0 if gov_inheritable else balances["government"]
+    inheritable, returned = amounts.inheritable_fen, amounts.returned_to_fund_fen
     if returned:
         transfers.append(
             Transfer(
@@ -158,7 +159,7 @@ def _settle(
             )
         )
         balances["government"] = 0
-    offset = min(overpaid, inheritable)
+    offset = amounts.offset_fen
     _take(
         person.id,
         inheritable_buckets,
@@ -169,7 +170,7 @@ def _settle(
         transfers,
         last_day,
     )
-    heirs = inheritable - offset
+    heirs = amounts.to_heirs_fen
     _take(
         person.id,
         inheritable_buckets,
@@ -180,14 +181,14 @@ def _settle(
         transfers,
         last_day,
     )
-    funeral = ctx.policy.funeral_grant_fen if reason == "death" else 0
+    funeral = suspension_rule.funeral_grant_fen(ctx.policy, reason)
     if funeral:
         transfers.append(
             Transfer(
                 "fiscal:county:funeral_grant", "payable:heirs", funeral, "funeral_grant", last_day
             )
         )
-    due = overpaid - offset
+    due = amounts.recovery_due_fen
     posting = (
         ledger.post(
             ctx.session,
@@ -393,24 +394,26 @@ def _pay_owed_months(
             Suspension.person_id == person.id, col(Suspension.arrears).is_(False)
         )
     ).all()
-    owed = [
-        m
-        for m in months.span(award.first_month, end_month)
-        if m > award.settled_through
-        and m not in paid
-        and not any(s.from_month <= m <= (s.to_month or "9999-12") for s in no_arrears)
-    ]
+    owed = payment_rule.owed_months(
+        payment_rule.AwardFacts(
+            award.first_month,
+            award.settled_through,
+            award.contribution_years,
+            award.account_pension_fen,
+            award.government_part_fen,
+        ),
+        end_month,
+        paid,
+        [payment_rule.SuspensionSpan(s.from_month, s.to_month, False) for s in no_arrears],
+    )
     total = 0
     for m in owed:
-        basic = awards.basic_pension_fen(ctx.policy, m, award.contribution_years)
-        central = round_half_up(
-            Fraction(ctx.policy.central_minimum_fen(m)) * ctx.policy.central_share_of()
-        )
-        county = basic - ctx.policy.central_minimum_fen(m)
+        pension = award_rule.basic_pension(ctx.policy, m, award.contribution_years)
+        basic = pension.total_fen
         for account, amount in (
-            ("fiscal:central:basic_pension", central),
-            ("fiscal:provincial:basic_pension", ctx.policy.central_minimum_fen(m) - central),
-            ("fiscal:county:basic_pension", county),
+            ("fiscal:central:basic_pension", pension.central_fen),
+            ("fiscal:provincial:basic_pension", pension.provincial_fen),
+            ("fiscal:county:basic_pension", pension.county_fen),
         ):
             if amount:
                 transfers.append(

@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from backend.api import deps
 from backend.errors import Forbidden
+from backend.rules import certification as certification_rule
 from backend.services import (
     audit,
     certification,
@@ -58,11 +59,12 @@ def open_session(
         "expires_in": ttl,
         "header": kiosk_sessions.HEADER,
         "status": person.status,
-        # what the menu offers: certification is due for pensioners not certified for today
+        # what the menu offers: certification, for pensioners whose certification is due
+        # (the one definition: backend/rules/certification.py)
         "certification": {
             "valid_until": valid_until.isoformat() if valid_until else None,
             "due": person.status in ("receiving", "suspended")
-            and (valid_until is None or valid_until < ctx.today),
+            and certification_rule.is_due(ctx.policy, valid_until, ctx.today),
         },
     }
 
