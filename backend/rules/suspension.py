@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from fractions import Fraction
 
 from backend import months
+from backend.money import round_half_up
 from backend.policy import Policy
 
 # Suspension reasons and whether their months are paid back on resumption (arrears). The one
@@ -93,6 +95,19 @@ def settlement(
     return SettlementAmounts(
         inheritable, returned, offset, inheritable - offset, overpaid_fen - offset, gov
     )
+
+
+def draws_back(
+    line_draws: Mapping[str, int], line_months: int, overpaid_months: int, overpaid_account_fen: int
+) -> dict[str, int]:
+    """The account drawdowns of overpaid months go back where they came from: each bucket gets
+    its share (overpaid months / months of the line) of what the line drew from it, rounded;
+    the pool gets the rest of the overpaid account pension."""
+    assert 0 < overpaid_months <= line_months
+    share = Fraction(overpaid_months, line_months)
+    back = {b: round_half_up(Fraction(v) * share) for b, v in line_draws.items()}
+    back["pool"] = overpaid_account_fen - sum(back.values())
+    return back
 
 
 def funeral_grant_fen(policy: Policy, reason: str) -> int:

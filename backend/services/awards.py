@@ -13,6 +13,7 @@ from backend.errors import Conflict, RuleRefused, field_error
 from backend.models import Award, Contribution, LedgerAccount, LedgerTransfer, Person
 from backend.policy import Policy
 from backend.rules import award as rule
+from backend.rules import contributions as contribution_rule
 from backend.rules import suspension as suspension_rule
 from backend.services import certification_status, registry
 from backend.services.context import Ctx
@@ -60,7 +61,7 @@ def eligibility(ctx: Ctx, person: Person, awarded_on: date) -> Eligibility:
     if group == "already_60":
         _check_family_binding(ctx, person, awarded_on.year)
         return Eligibility(group, len(years))
-    last_year = person.birth_date.year + policy.pension_age - 1
+    last_year = contribution_rule.last_contribution_year(policy, person.birth_date)
     if group == "near":
         missing = [y for y in rule.required_years(policy, person.birth_date) if y not in years]
         if missing:
@@ -80,7 +81,7 @@ def eligibility(ctx: Ctx, person: Person, awarded_on: date) -> Eligibility:
             f"{len(years)} contribution years; {short} more needed for the award "
             f"(years without a contribution that may be back-paid: {', '.join(map(str, open_years)) or 'none'})"
         )
-    return Eligibility("young", len(years))
+    return Eligibility(group, rule.counted_years(group, len(years)))
 
 
 def _check_family_binding(ctx: Ctx, person: Person, year: int) -> None:

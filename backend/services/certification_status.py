@@ -31,7 +31,7 @@ def record_passed(
         channel=channel,
         outcome="passed",
         certified_on=certified_on,
-        valid_until=valid_until(ctx.policy.certification_cycle_months, certified_on),
+        valid_until=rule.valid_until_for(ctx.policy, certified_on),
         actor=ctx.actor.label,
         **fields,
     )

@@ -15,7 +15,6 @@ import io
 import json
 from dataclasses import asdict, dataclass
 from datetime import date
-from fractions import Fraction
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -37,7 +36,6 @@ from backend.models import (
     Termination,
     utcnow,
 )
-from backend.money import round_half_up
 from backend.rules import award as award_rule
 from backend.rules import payment as payment_rule
 from backend.rules import suspension as suspension_rule
@@ -328,7 +326,6 @@ def _reverse_overpaid(
         ).first()
         if line is None:
             continue
-        share = Fraction(len(rows), line.months)  # the overpaid months' share of the line's draw
         parts = {
             "government": line.from_government_fen,
             "personal": line.from_personal_fen,
@@ -336,12 +333,10 @@ def _reverse_overpaid(
             "other": line.from_other_fen,
         }
         account_total = sum(r.account_fen for r in rows)
-        taken = 0
-        for bucket, amount in parts.items():
-            part = round_half_up(Fraction(amount) * share)
-            back[bucket] += part
-            taken += part
-        back["pool"] += account_total - taken
+        for where, amount in suspension_rule.draws_back(
+            parts, line.months, len(rows), account_total
+        ).items():
+            back[where] += amount
     basic_central = sum(r.central_fen for r in overpaid_rows)
     basic_county = sum(r.county_fen for r in overpaid_rows)
     basic_provincial = sum(r.basic_fen for r in overpaid_rows) - basic_central - basic_county
