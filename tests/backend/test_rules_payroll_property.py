@@ -24,7 +24,7 @@ from backend.crypto import Keyring
 from backend.db import engine_for, session_scope
 from backend.policy import Policy, load_policy
 from backend.policy.model import MonthAmount
-from backend.rules import payment
+from backend.rules import payment, suspension
 from backend.services import payroll
 from backend.services.context import Actor
 
@@ -212,6 +212,18 @@ def _lines(engine: sa.Engine, run_id: str, ids: list[str]) -> dict[str, tuple[in
     return {r[0]: tuple(int(v) for v in r[1:]) for r in rows if r[0] in ids}
 
 
+def _lapses(engine: sa.Engine, run_id: str, ids: list[str]) -> dict[str, bool]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT person_id, arrears FROM suspension WHERE reason = 'certification_lapsed' "
+                "AND id LIKE :tag"
+            ),
+            {"tag": f"sus_L{run_id[-8:]}_%"},
+        ).all()
+    return {r[0]: bool(r[1]) for r in rows if r[0] in ids}
+
+
 def _expected(county: County, f: Facts) -> tuple[int, ...] | None:
     if f.open_suspension or not f.certified:
         return None  # suspended (open, or the lapse the run itself imposes): not paid
@@ -248,8 +260,15 @@ def test_payroll_sql_pays_what_the_rule_says_fen_by_fen(db_url: str, county: Cou
     try:
         result = payroll.run(engine, county.policy, ACTOR, clock.today(), county.period)
         got = _lines(engine, result.run_id, ids)
+        lapsed = _lapses(engine, result.run_id, ids)
         for pid, f in zip(ids, county.people, strict=True):
             assert got.get(pid) == _expected(county, f), (pid, f)
+            # a receiving person without a valid certification is suspended by the run, with
+            # the rule's arrears flag for a lapse
+            expected_lapse = not f.certified and not f.open_suspension
+            assert lapsed.get(pid) == (
+                suspension.ARREARS_BY_REASON["certification_lapsed"] if expected_lapse else None
+            ), pid
     finally:
         with engine.begin() as conn:  # out of the next example's runs
             conn.execute(
