@@ -26,7 +26,6 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
-from fractions import Fraction
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -48,8 +47,11 @@ from backend.models import (
     ReviewCase,
     Village,
 )
-from backend.money import div_round, mul_rate, round_half_up
 from backend.policy import Policy, load_policy
+from backend.rules import award as award_rule
+from backend.rules import certification as certification_rule
+from backend.rules import contributions as contribution_rule
+from backend.rules import interest as interest_rule
 from backend.services.context import Actor, Ctx
 
 # the second pair of eyes of the demo's history (payroll approvals, death confirmations)
@@ -224,10 +226,7 @@ class Books:
 
 
 def _pension_age_day(r: Resident, age: int) -> date:
-    try:
-        return r.birth.replace(year=r.birth.year + age)
-    except ValueError:
-        return date(r.birth.year + age, 3, 1)
+    return award_rule.birthday(r.birth, age)
 
 
 def plan_money(g: Generator, now: datetime) -> Books:
@@ -270,7 +269,7 @@ def plan_money(g: Generator, now: datetime) -> Books:
                 )  # before this year's interest
             if year <= last_interest:
                 for bucket, balance in opening.items():
-                    amount = mul_rate(balance, policy.interest_rate(year)) if balance > 0 else 0
+                    amount = interest_rule.interest_fen(policy, balance, year)
                     if amount:
                         books.interest[year].append((ledger.bucket_code(r.pid, bucket), amount))
                         r.balances[bucket] += amount
@@ -312,7 +311,7 @@ def _contribute(
         if amount:
             books.transfers.append((posting, source, code(bucket), amount, paid_on, "contribution"))
             r.balances[bucket] += amount
-    subsidy = pset.subsidy_fen[tier]
+    subsidy = contribution_rule.subsidy_fen(g.policy, kind, tier, paid_on)
     for level, amount in g.policy.split_subsidy(subsidy).items():
         if amount:
             books.transfers.append(
@@ -341,7 +340,7 @@ def _contribute(
             "personal_fen": personal,
             "collective_fen": r.collective_fen,
             "other_fen": r.other_fen,
-            "government_fen": subsidy + (tier if kind == "on_behalf" else 0),
+            "government_fen": contribution_rule.government_fen(kind, tier, subsidy),
             "paid_on": paid_on,
             "posting_id": posting,
             "created_at": now,
@@ -353,11 +352,8 @@ def _award_terms(
     r: Resident, sixtieth: date, paid_years: list[int], policy: Policy, start: date
 ) -> dict:
     first = months.add(months.of(sixtieth), 1)
-    age_at_start = (
-        start.year - r.birth.year - ((start.month, start.day) < (r.birth.month, r.birth.day))
-    )
-    group = "near" if age_at_start >= 45 else "young"
-    years = min(len(paid_years), 15) if group == "near" else len(paid_years)
+    group = award_rule.group(policy, r.birth)
+    years = award_rule.counted_years(group, len(paid_years))
     # the balance on the award day: this year's interest is credited on 31 December, later
     return {
         "awarded_on": months.first_day(first),
@@ -532,10 +528,8 @@ def write_awards(engine: Engine, g: Generator, history_start: str, now: datetime
         a = r.award
         if a is None:
             continue
-        pension = div_round(a["total"], policy.account_divisor) if a["total"] else 0
-        gov_part = (
-            round_half_up(Fraction(pension * a["government"], a["total"])) if a["total"] else 0
-        )
+        pension = award_rule.account_pension_fen(policy, a["total"])
+        gov_part = award_rule.government_part_fen(pension, a["government"], a["total"])
         awards.append(
             {
                 "id": g._id("awd_demo_", 96),
@@ -578,8 +572,6 @@ def _certifications(g: Generator, r: Resident, awarded_on: date, now: datetime) 
         for y in range(g.today.year - 2, g.today.year + 1)
         if awarded_on < date(y, month, day) <= g.today and not (lapses and y == g.today.year)
     ]
-    from backend.services.certification_status import valid_until
-
     return [
         {
             "id": g._id("cer_demo_", 96),
@@ -587,7 +579,7 @@ def _certifications(g: Generator, r: Resident, awarded_on: date, now: datetime) 
             "channel": ch,
             "outcome": "passed",
             "certified_on": on,
-            "valid_until": valid_until(g.policy.certification_cycle_months, on),
+            "valid_until": certification_rule.valid_until_for(g.policy, on),
             "actor": "demo",
             "reasons": "[]",
             "evidence": "",

@@ -22,7 +22,7 @@ from backend.ledger import new_id
 from backend.models import FaceTemplate, Person
 from backend.policy import Policy
 from backend.services import faces
-from backend.services.certification import DUE_WITHIN_DAYS, PENSIONER_STATUSES
+from backend.services.certification import PENSIONER_STATUSES
 from backend.services.certification_status import latest_valid
 from backend.services.context import Ctx
 
@@ -40,7 +40,7 @@ def give_worklist_faces(
         if source is None:
             return 0
         template = faces.template_bytes(ctx, source)
-        due_by = ctx.today + timedelta(days=DUE_WITHIN_DAYS)
+        due_by = ctx.today + timedelta(days=ctx.policy.certification.due_soon_days)
         people = s.exec(
             select(Person).where(
                 col(Person.village_code).in_(villages), col(Person.status).in_(PENSIONER_STATUSES)

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from backend import clock, months
 from backend.crypto import Keyring
+from backend.rules.suspension import ARREARS_BY_REASON
 
 REASON = "duplicate_id_number"
 
@@ -150,7 +151,7 @@ def _hold(conn: sa.Connection, person_id: str, kept_id: str) -> None:
             "from_month": months.of(clock.today()),
             # if this record turns out to be the right one (the other is cancelled), its held
             # months are paid back; while held, the other record is the one paid
-            "arrears": True,
+            "arrears": ARREARS_BY_REASON[REASON],
             "note": f"same ID number as person {kept_id}: held until the wrong record is cancelled",
             "now": clock.now(),
         },

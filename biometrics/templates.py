@@ -24,6 +24,10 @@ from biometrics.image import ensure_rgb
 from biometrics.quality import QualityReport, assess
 from biometrics.reasons import Reason, reason
 
+# re-exported: their home is biometrics/thresholds.py (light, read by the backend's policy)
+from biometrics.thresholds import DEFAULT_THRESHOLDS as DEFAULT_THRESHOLDS
+from biometrics.thresholds import Thresholds as Thresholds
+
 DIM = 128
 Outcome = Literal["passed", "referred", "failed"]
 
@@ -33,21 +37,6 @@ _FORMAT_VERSION = 1
 ENGINE_ID = 1  # dlib_face_recognition_resnet_model_v1 on 5-point alignment
 _HEADER = struct.Struct("<4sBBH")
 _TEMPLATE_BYTES = _HEADER.size + DIM * 4 + 4
-
-
-@dataclass(frozen=True, slots=True)
-class Thresholds:
-    """Distance cut-offs: <= pass_at passes, <= refer_at goes to staff, above fails."""
-
-    pass_at: float = 0.50
-    refer_at: float = 0.60
-
-    def __post_init__(self) -> None:
-        if not 0 < self.pass_at <= self.refer_at:
-            raise ValueError(f"need 0 < pass_at <= refer_at, got {self.pass_at}, {self.refer_at}")
-
-
-DEFAULT_THRESHOLDS = Thresholds()
 
 
 @dataclass(frozen=True, slots=True)

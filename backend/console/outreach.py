@@ -57,7 +57,7 @@ def person_page(
 def _silent_report(request: Request, session: Session) -> tuple[Ctx, Section, date]:
     ctx = _ctx(request, session)
     on = ctx.today
-    rep = certification_report.report(session, ctx.keyring, on)
+    rep = certification_report.report(session, ctx.keyring, ctx.policy, on)
     return ctx, rep.section(certification_report.SILENT_TITLE), on
 
 

@@ -70,9 +70,14 @@ def _csrf(request: Request, token: str) -> str:
 def _render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     lang = _lang(request)
 
+    face = deps.state(request).policy.face
+    thresholds = {"pass_at": f"{face.pass_at:.2f}", "refer_at": f"{face.refer_at:.2f}"}
+
     def t(key: str) -> str:
         zh, en = TEXT.get(key, (key, key))
-        return en if lang == "en" else zh
+        text = en if lang == "en" else zh
+        # only the threshold hint has placeholders; other texts may hold braces of their own
+        return text.format(**thresholds) if key == "distance_hint" else text
 
     def reason_text(code: str) -> str:
         label, _, value = code.partition(":")

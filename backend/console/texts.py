@@ -62,9 +62,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "captured_photo": ("本次采集照片", "Captured photo"),
     "no_photo": ("无照片", "No photo"),
     "distance": ("人脸距离", "Face distance"),
+    # the thresholds are the county's policy values, filled in when the page is rendered
     "distance_hint": (
-        "越小越像；≤0.50 通过，≤0.60 转人工",
-        "Smaller is more alike; ≤0.50 passes, ≤0.60 is referred",
+        "越小越像；≤{pass_at} 通过，≤{refer_at} 转人工",
+        "Smaller is more alike; ≤{pass_at} passes, ≤{refer_at} is referred",
     ),
     "liveness": ("活体检测", "Liveness"),
     "passed": ("通过", "Passed"),

@@ -20,6 +20,7 @@ from backend.policy.outreach import (
     NoticesPolicy,
     SilentCertificationPolicy,
 )
+from biometrics.thresholds import DEFAULT_THRESHOLDS
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("default_county.toml")
 LEVELS = ("central", "provincial", "prefecture", "county")
@@ -58,12 +59,12 @@ class MonthAmount(BaseModel):
 class FacePolicy(BaseModel):
     """The county's face-decision thresholds and attempt limits (`[face]` in the policy file)."""
 
-    pass_at: float = Field(default=0.50, gt=0, lt=2)
-    refer_at: float = Field(default=0.60, gt=0, lt=2)
+    # the defaults are the biometrics package's (its one copy); a county's file sets its own
+    pass_at: float = Field(default=DEFAULT_THRESHOLDS.pass_at, gt=0, lt=2)
+    refer_at: float = Field(default=DEFAULT_THRESHOLDS.refer_at, gt=0, lt=2)
     max_failures_per_day: int = Field(default=3, ge=1)
-    duplicate_at: float = Field(
-        default=0.50, gt=0, lt=2
-    )  # 1:N: closer than this under another ID is a possible duplicate
+    # 1:N: closer than this under another ID is a possible duplicate
+    duplicate_at: float = Field(default=DEFAULT_THRESHOLDS.pass_at, gt=0, lt=2)
     kiosk_challenge_minutes: int = Field(default=5, ge=1)
     field_challenge_days: int = Field(default=7, ge=1)
 
@@ -84,6 +85,8 @@ class CertificationPolicy(BaseModel):
     # device's registered Ed25519 key; false lets devices registered WITHOUT a key submit
     # unsigned (a migration period only; a device with a key must always sign)
     require_signed_captures: bool = True
+    # a certification that runs out within this many days is "due" (backend/rules/certification.py)
+    due_soon_days: int = Field(default=60, ge=0, le=366)
 
 
 class ArchivesPolicy(BaseModel):
@@ -110,7 +113,6 @@ class Policy(BaseModel):
     account_divisor: int = Field(gt=0)
     collection_deadline: str = Field(pattern=r"^\d{2}-\d{2}$")
     certification_cycle_months: int = Field(gt=0)
-    certification_anchor: Literal["certified_on", "birthday"] = "certified_on"
     funeral_grant_fen: int = Field(ge=0)
     long_contribution_bonus_fen: int = Field(ge=0)
     long_contribution_base_years: int = Field(ge=0)

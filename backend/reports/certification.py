@@ -2,42 +2,42 @@
 
 Every pensioner (a live award, receiving or suspended) falls in exactly one class on the
 report date: suspended (payment stopped), overdue (no certification valid on the date),
-due (valid, but it runs out within the next 30 days), or certified."""
+due (valid, but it runs out within the policy's `certification.due_soon_days`), or certified:
+the classes of backend/rules/certification.py (DOMAIN.md, section "Certification")."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from backend.crypto import Keyring
+from backend.policy import Policy
 from backend.reports import charts
 from backend.reports.common import in_clause, masked_id, scoped_villages
 from backend.reports.model import Chart, Column, Report, Section
+from backend.rules import certification as rule
 
-DUE_DAYS = 30
 CLASSES = ("certified", "due", "overdue", "suspended")
-CLASS_ZH = {"certified": "已认证", "due": "30天内到期", "overdue": "已逾期", "suspended": "已暂停"}
+CLASS_ZH = {"certified": "已认证", "due": "即将到期", "overdue": "已逾期", "suspended": "已暂停"}
 COLORS = {"certified": "#4caf50", "due": "#ffb300", "overdue": "#e53935", "suspended": "#757575"}
 # certified without coming in (静默认证): by the scored evidence import, backend/services/silent_cert.py
 SILENT_CHANNELS = ("data_match",)
 SILENT_TITLE = "静默认证率 / Certified without coming in"
 
 
-def classify(status: str, valid_until: date | None, on: date) -> str:
+def classify(policy: Policy, status: str, valid_until: date | None, on: date) -> str:
     if status == "suspended":
         return "suspended"
-    if valid_until is None or valid_until < on:
-        return "overdue"
-    if valid_until < on + timedelta(days=DUE_DAYS):
-        return "due"
-    return "certified"
+    state = rule.state(policy, valid_until, on)
+    return "overdue" if state == "never" else state
 
 
 def report(
     s: Session,
     keyring: Keyring,
+    policy: Policy,
     on: date,
     village: str | None = None,
     allowed: tuple[str, ...] | None = None,
@@ -72,7 +72,7 @@ def report(
     )
     for r in rows:
         until = date.fromisoformat(str(r.valid_until)) if r.valid_until is not None else None
-        cls = classify(r.status, until, on)
+        cls = classify(policy, r.status, until, on)
         counts[r.village_code][cls] += 1
         silent[r.village_code] += cls in ("certified", "due") and r.channel in SILENT_CHANNELS
         if cls != "certified":
@@ -124,7 +124,10 @@ def report(
     return Report(
         kind="certification",
         title=f"领取待遇资格认证情况 {on.isoformat()} / Certification status",
-        facts=[("统计日期 As of", on.isoformat()), ("到期提醒 Due window", f"{DUE_DAYS} 天 days")],
+        facts=[
+            ("统计日期 As of", on.isoformat()),
+            ("到期提醒 Due window", f"{policy.certification.due_soon_days} 天 days"),
+        ],
         sections=[by_village, without, work],
         charts=[
             Chart("certification-status", "分村认证状态 / Status by village", draw),

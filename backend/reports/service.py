@@ -46,7 +46,7 @@ def build(
             )
         return statement.report(s, keyring, p.run_id, p.village, p.allowed)
     if kind == "certification":
-        return certification.report(s, keyring, p.on or today, p.village, p.allowed)
+        return certification.report(s, keyring, policy, p.on or today, p.village, p.allowed)
     year = p.year or today.year
     first = policy.scheme_start.year
     if not first <= year <= today.year:

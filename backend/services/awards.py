@@ -11,13 +11,14 @@ from sqlmodel import col, select
 from backend import idnumber, ledger, months
 from backend.errors import Conflict, RuleRefused, field_error
 from backend.models import Award, Contribution, LedgerAccount, LedgerTransfer, Person
-from backend.money import div_round
 from backend.policy import Policy
+from backend.rules import award as rule
+from backend.rules import contributions as contribution_rule
+from backend.rules import suspension as suspension_rule
 from backend.services import certification_status, registry
 from backend.services.context import Ctx
 
-NEAR_GROUP_MIN_AGE = 45  # fewer than 15 years to 60 at the scheme start
-REQUIRED_YEARS = 15
+REQUIRED_YEARS = rule.REQUIRED_YEARS
 
 
 @dataclass
@@ -28,28 +29,17 @@ class Eligibility:
 
 def basic_pension_fen(policy: Policy, month: str, contribution_years: int) -> int:
     """Central minimum in force that month + county top-up + long-contribution bonus."""
-    bonus_years = max(0, contribution_years - policy.long_contribution_base_years)
-    return (
-        policy.central_minimum_fen(month)
-        + policy.county_topup_fen(month)
-        + bonus_years * policy.long_contribution_bonus_fen
-    )
+    return rule.basic_pension_fen(policy, month, contribution_years)
 
 
 def birthday(born: date, age: int) -> date:
     """The day a person reaches `age` (a 29 February birthday counts from 1 March)."""
-    try:
-        return born.replace(year=born.year + age)
-    except ValueError:
-        return date(born.year + age, 3, 1)
+    return rule.birthday(born, age)
 
 
 def first_month(policy: Policy, person: Person) -> str:
     """The month after the month of the 60th birthday, or after enrolment for those already 60."""
-    sixtieth = birthday(person.birth_date, policy.pension_age)
-    if idnumber.age_on(person.birth_date, person.enrolled_on) >= policy.pension_age:
-        return months.add(months.of(person.enrolled_on), 1)
-    return months.add(months.of(sixtieth), 1)
+    return rule.first_month(policy, person.birth_date, person.enrolled_on)
 
 
 def paid_years(ctx: Ctx, person_id: str) -> list[int]:
@@ -66,20 +56,20 @@ def paid_years(ctx: Ctx, person_id: str) -> list[int]:
 
 def eligibility(ctx: Ctx, person: Person, awarded_on: date) -> Eligibility:
     policy = ctx.policy
-    age_at_start = idnumber.age_on(person.birth_date, policy.scheme_start)
+    group = rule.group(policy, person.birth_date)
     years = paid_years(ctx, person.id)
-    if age_at_start >= policy.pension_age:
+    if group == "already_60":
         _check_family_binding(ctx, person, awarded_on.year)
-        return Eligibility("already_60", len(years))
-    last_year = person.birth_date.year + policy.pension_age - 1
-    if age_at_start >= NEAR_GROUP_MIN_AGE:
-        missing = [y for y in range(policy.scheme_start.year, last_year + 1) if y not in years]
+        return Eligibility(group, len(years))
+    last_year = contribution_rule.last_contribution_year(policy, person.birth_date)
+    if group == "near":
+        missing = [y for y in rule.required_years(policy, person.birth_date) if y not in years]
         if missing:
             raise RuleRefused(
                 f"{len(missing)} contribution {'year' if len(missing) == 1 else 'years'} missing: "
                 f"{', '.join(map(str, missing))}; they may be back-paid before the award"
             )
-        return Eligibility("near", min(len(years), REQUIRED_YEARS))
+        return Eligibility(group, rule.counted_years(group, len(years)))
     if len(years) < REQUIRED_YEARS:
         short = REQUIRED_YEARS - len(years)
         open_years = [
@@ -91,7 +81,7 @@ def eligibility(ctx: Ctx, person: Person, awarded_on: date) -> Eligibility:
             f"{len(years)} contribution years; {short} more needed for the award "
             f"(years without a contribution that may be back-paid: {', '.join(map(str, open_years)) or 'none'})"
         )
-    return Eligibility("young", len(years))
+    return Eligibility(group, rule.counted_years(group, len(years)))
 
 
 def _check_family_binding(ctx: Ctx, person: Person, year: int) -> None:
@@ -111,7 +101,7 @@ def children_not_paid(ctx: Ctx, parent_id: str, year: int) -> list[Person]:
     must_pay = [
         c
         for c in children
-        if c.status == "enrolled" and c.birth_date.year + ctx.policy.pension_age - 1 >= year
+        if c.status == "enrolled" and suspension_rule.child_must_pay(ctx.policy, c.birth_date, year)
     ]
     paid = (
         set(
@@ -171,8 +161,8 @@ def award(ctx: Ctx, person_id: str, awarded_on: date, bank_account: str | None =
     elig = eligibility(ctx, person, awarded_on)
     buckets = buckets_on(ctx, person_id, awarded_on)
     total = sum(buckets.values())
-    pension = div_round(total, ctx.policy.account_divisor)
-    government_part = div_round(pension * buckets["government"], total) if total else 0
+    pension = rule.account_pension_fen(ctx.policy, total)
+    government_part = rule.government_part_fen(pension, buckets["government"], total)
     record = Award(
         id=ledger.new_id("awd")[:40],
         person_id=person_id,

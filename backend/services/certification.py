@@ -25,6 +25,7 @@ from backend import idnumber
 from backend.errors import Conflict, Forbidden, InvalidInput, RuleRefused, field_error
 from backend.ledger import new_id
 from backend.models import Certification, Challenge, Person, ReviewCase, Village, utcnow
+from backend.rules import certification as certification_rule
 from backend.services import (
     audit,
     captures,
@@ -46,7 +47,6 @@ DEVICE_CHANNELS = {
 }
 # data_match is not manual: it comes only from the scored evidence import (silent_cert.py)
 MANUAL_CHANNELS = ("counter",)
-DUE_WITHIN_DAYS = 60
 PENSIONER_STATUSES = ("receiving", "suspended")
 EARTH_RADIUS_KM = 6371.0088  # mean radius (IUGG)
 
@@ -509,19 +509,7 @@ def status(ctx: Ctx, person_id: str) -> dict[str, object]:
     ).first()
     valid = latest_valid(ctx, person_id, ctx.today)
     until = valid.valid_until if valid else None
-    state = (
-        "never"
-        if valid is None
-        else (
-            "overdue"
-            if until and until < ctx.today
-            else (
-                "due"
-                if until and until <= ctx.today + timedelta(days=DUE_WITHIN_DAYS)
-                else "certified"
-            )
-        )
-    )
+    state = certification_rule.state(ctx.policy, until, ctx.today)
     return {
         "person_id": person.id,
         "status": state,
@@ -534,7 +522,8 @@ def status(ctx: Ctx, person_id: str) -> dict[str, object]:
 
 
 def due_lists(ctx: Ctx, village_code: str | None = None) -> dict[str, list[dict[str, object]]]:
-    """Pensioners whose certification runs out within DUE_WITHIN_DAYS (due) or has run out (overdue)."""
+    """Pensioners whose certification runs out within the policy's `due_soon_days` (due) or
+    has run out (overdue)."""
     query = (
         select(Person)
         .where(col(Person.status).in_(PENSIONER_STATUSES))
@@ -553,8 +542,9 @@ def due_lists(ctx: Ctx, village_code: str | None = None) -> dict[str, list[dict[
             "village_code": p.village_code,
             "valid_until": until.isoformat() if until else None,
         }
-        if until is None or until < ctx.today:
+        state = certification_rule.state(ctx.policy, until, ctx.today)
+        if state in ("never", "overdue"):
             overdue.append(row)
-        elif until <= ctx.today + timedelta(days=DUE_WITHIN_DAYS):
+        elif state == "due":
             due.append(row)
     return {"due": due, "overdue": overdue}

@@ -3,21 +3,20 @@ certification service ask "is this person certified on this date?"."""
 
 from __future__ import annotations
 
-import calendar
 from datetime import date
 from typing import Any
 
 from sqlmodel import col, select
 
 from backend.models import Certification, Person, Suspension, utcnow
+from backend.rules import certification as rule
+from backend.rules import suspension as suspension_rule
 from backend.services.context import Ctx
 
 
 def valid_until(policy_months: int, certified_on: date) -> date:
     """Certified 2026-03-15 -> valid through 2027-03-31 (the last day of the same month a cycle later)."""
-    month_index = certified_on.month - 1 + policy_months
-    year, month = certified_on.year + month_index // 12, month_index % 12 + 1
-    return date(year, month, calendar.monthrange(year, month)[1])
+    return rule.valid_until(policy_months, certified_on)
 
 
 def record_passed(
@@ -32,7 +31,7 @@ def record_passed(
         channel=channel,
         outcome="passed",
         certified_on=certified_on,
-        valid_until=valid_until(ctx.policy.certification_cycle_months, certified_on),
+        valid_until=rule.valid_until_for(ctx.policy, certified_on),
         actor=ctx.actor.label,
         **fields,
     )
@@ -56,7 +55,7 @@ def lift_lapse(ctx: Ctx, person_id: str, on: date) -> None:
             ctx.actor.label,
             f"certified on {on.isoformat()}",
         )
-        s.to_month = _month_before(on)
+        s.to_month = suspension_rule.lapse_lifted_through(on)
         ctx.session.add(s)
     person = ctx.session.get(Person, person_id)
     if (
@@ -78,11 +77,6 @@ def _other_open_suspensions(ctx: Ctx, person_id: str) -> bool:
         ).first()
         is not None
     )
-
-
-def _month_before(on: date) -> str:
-    year, month = (on.year, on.month - 1) if on.month > 1 else (on.year - 1, 12)
-    return f"{year:04d}-{month:02d}"
 
 
 def latest_valid(ctx: Ctx, person_id: str, on: date) -> Certification | None:

@@ -19,10 +19,11 @@ from backend.models import (
     Person,
     utcnow,
 )
+from backend.rules import contributions as rule
 from backend.services import registry
 from backend.services.context import Ctx
 
-KINDS = ("normal", "back_payment", "on_behalf")
+KINDS = rule.KINDS
 PAYING_STATUSES = ("enrolled",)
 
 
@@ -46,10 +47,7 @@ class Posted:
 def pay(ctx: Ctx, req: ContributionRequest) -> Posted:
     person = registry.lock(ctx, req.person_id)
     _check(ctx, person, req)
-    pset = ctx.policy.set_on(req.paid_on)
-    tier, subsidy, transfers = _transfers(
-        ctx, person.id, req, pset.lowest_tier_fen, pset.subsidy_fen
-    )
+    tier, subsidy, transfers = _transfers(ctx, person.id, req)
     contribution = Contribution(
         id=ledger.new_id("con")[:40],
         person_id=person.id,
@@ -59,7 +57,7 @@ def pay(ctx: Ctx, req: ContributionRequest) -> Posted:
         personal_fen=req.personal_fen,
         collective_fen=req.collective_fen,
         other_fen=req.other_fen,
-        government_fen=subsidy + (tier if req.kind == "on_behalf" else 0),
+        government_fen=rule.government_fen(req.kind, tier, subsidy),
         paid_on=req.paid_on,
         posting_id="",
     )
@@ -114,7 +112,7 @@ def _check(ctx: Ctx, person: Person, req: ContributionRequest) -> None:
         raise field_error(
             "kind", f"{req.year} is a past year on {req.paid_on.isoformat()}: use kind back_payment"
         )
-    last_year = person.birth_date.year + ctx.policy.pension_age - 1
+    last_year = rule.last_contribution_year(ctx.policy, person.birth_date)
     if req.year > last_year:
         raise RuleRefused(
             f"contributions run up to the year before the {ctx.policy.pension_age}th birthday ({last_year})"
@@ -139,12 +137,12 @@ def _check(ctx: Ctx, person: Person, req: ContributionRequest) -> None:
 
 
 def _transfers(
-    ctx: Ctx, person_id: str, req: ContributionRequest, lowest: int, subsidies: dict[int, int]
+    ctx: Ctx, person_id: str, req: ContributionRequest
 ) -> tuple[int, int, list[Transfer]]:
     on = req.paid_on
     transfers: list[Transfer] = []
+    tier = rule.tier_fen(ctx.policy, req.kind, req.personal_fen, on)
     if req.kind == "on_behalf":
-        tier = lowest
         transfers.append(
             Transfer(
                 "fiscal:county:on_behalf",
@@ -155,7 +153,6 @@ def _transfers(
             )
         )
     else:
-        tier = req.personal_fen
         transfers.append(
             Transfer(
                 "source:personal", bucket_code(person_id, "personal"), tier, "contribution", on
@@ -169,7 +166,7 @@ def _transfers(
             transfers.append(
                 Transfer(source, bucket_code(person_id, bucket), amount, "contribution", on)
             )
-    subsidy = 0 if req.kind == "back_payment" else subsidies[tier]
+    subsidy = rule.subsidy_fen(ctx.policy, req.kind, tier, on)
     for level, amount in ctx.policy.split_subsidy(subsidy).items():
         if amount:
             transfers.append(

@@ -12,7 +12,7 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -30,8 +30,9 @@ from backend.answers import (
 )
 from backend.errors import Conflict, Forbidden, field_error
 from backend.models import ArchiveDocument, Certification, Person, ReviewCase, Village, utcnow
+from backend.rules import certification as certification_rule
 from backend.services import archives, audit, faces, registry, silent_cert
-from backend.services.certification import DUE_WITHIN_DAYS, PENSIONER_STATUSES, open_case
+from backend.services.certification import PENSIONER_STATUSES, open_case
 from backend.services.certification_status import certified_since, latest_valid
 from backend.services.context import Ctx
 
@@ -75,17 +76,14 @@ def worklist(ctx: Ctx, village: str | None = None) -> WorklistOut:
     )
 
 
-def _state(until: date | None, today: date) -> str | None:
-    if until is None:
-        return "never"
-    if until < today:
-        return "overdue"
-    return "due" if until <= today + timedelta(days=DUE_WITHIN_DAYS) else None
+def _state(ctx: Ctx, until: date | None) -> str | None:
+    state = certification_rule.state(ctx.policy, until, ctx.today)
+    return None if state == "certified" else state
 
 
 def _row(ctx: Ctx, p: Person, village: Village | None) -> WorkPersonOut | None:
     valid = latest_valid(ctx, p.id, ctx.today)
-    state = _state(valid.valid_until if valid else None, ctx.today)
+    state = _state(ctx, valid.valid_until if valid else None)
     if state is None:
         return None  # certified for a while yet: no visit needed
     template = faces.template_of(ctx, p.id)

@@ -11,7 +11,7 @@ from backend import ledger
 from backend.errors import RuleRefused, field_error
 from backend.ledger import Transfer
 from backend.models import InterestRun, LedgerAccount, LedgerTransfer, Person
-from backend.money import mul_rate
+from backend.rules import interest as rule
 from backend.services.context import Ctx
 
 
@@ -31,18 +31,17 @@ def run(ctx: Ctx, year: int) -> InterestResult:
     first_year = ctx.policy.scheme_start.year
     if year < first_year:
         raise field_error("year", f"{year} is before the scheme started ({first_year})")
-    credit_day = date(year, 12, 31)
+    credit_day = rule.credit_day(year)
     if credit_day > ctx.today:
         raise RuleRefused(
             f"interest for {year} is credited on {credit_day.isoformat()}; that day has not come"
         )
     if year > first_year and s.get(InterestRun, year - 1) is None:
         raise RuleRefused(f"interest for {year - 1} has not been run; run the years in order")
-    rate = ctx.policy.interest_rate(year)
     transfers = [
         Transfer("fund:interest", code, amount, "interest", credit_day)
         for code, balance in opening_balances(s, date(year, 1, 1))
-        if (amount := mul_rate(balance, rate)) > 0
+        if (amount := rule.interest_fen(ctx.policy, balance, year)) > 0
     ]
     posting_id = ""
     if transfers:

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from backend import idnumber
 from backend.errors import Forbidden
+from backend.rules import certification as certification_rule
 from backend.services import (
     audit,
     certification,
@@ -78,8 +79,9 @@ def open_session(ctx: Ctx, id_number: str, name: str, photo: bytes) -> KioskSess
         id_number_masked=idnumber.mask(registry.id_number_of(ctx, person)),
         certification=SessionCertification(
             valid_until=valid_until,
+            # the one definition of "due": backend/rules/certification.py
             due=person.status in ("receiving", "suspended")
-            and (valid_until is None or valid_until < ctx.today),
+            and certification_rule.is_due(ctx.policy, valid_until, ctx.today),
         ),
     )
 

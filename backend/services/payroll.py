@@ -5,6 +5,11 @@ certification is valid on the payroll date, each owed and unpaid month up to the
 All the work is SQL over the whole county (INSERT ... SELECT, UPDATE ... FROM), in chunks
 of people, each chunk one transaction. The unique (person, month) key of `paid_month` makes
 payment exactly-once: a run killed anywhere is resumed by running the period again.
+
+The SQL states the rules of backend/rules/ set-wise and takes its constants and flags from
+them: the month calendar and the bonus from `rules.award`, the arrears flags and the family
+binding's deadline from `rules.suspension`, the draw order from `rules.payment`.
+tests/backend/test_rules_payroll_property.py checks it against `rules.payment.line`, fen by fen.
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from fractions import Fraction
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -29,22 +33,18 @@ from backend.db import session_scope
 from backend.errors import Conflict, NotFound, field_error
 from backend.ledger import Transfer
 from backend.models import PayrollLine, PayrollRun
-from backend.money import round_half_up
 from backend.policy import Policy
+from backend.rules import award as award_rule
+from backend.rules import payment as payment_rule
+from backend.rules import suspension as suspension_rule
 from backend.services import audit, bank_changes
 from backend.services.context import Actor
 from backend.services.maker_checker import require_second_person
 
 DEFAULT_CHUNK = 10_000
 PARALLEL_CHUNKS = 2
-# Suspension reasons and whether their months are paid back on resumption (DOMAIN.md).
-ARREARS_BY_REASON = {
-    "certification_lapsed": True,
-    "family_binding": False,
-    "investigation": True,
-    "manual": True,
-    "other_pension": False,
-}
+# Suspension reasons and whether their months are paid back on resumption: the rule's table
+ARREARS_BY_REASON = suspension_rule.ARREARS_BY_REASON
 
 
 @dataclass
@@ -85,7 +85,7 @@ def run(
     progress: ProgressFn | None = None,
 ) -> RunResult:
     period = validate_period(period, today, policy)
-    run_on = run_on or date(int(period[:4]), int(period[5:]), policy.payroll_day)
+    run_on = run_on or payment_rule.payroll_date(policy, period)
     if months.of(run_on) != period:
         raise field_error("run_on", f"the payroll date {run_on.isoformat()} is not in {period}")
     chunk_size = chunk_size or int(os.environ.get("NONGBAO_PAYROLL_CHUNK", DEFAULT_CHUNK))
@@ -297,15 +297,17 @@ def _chunk_bounds(engine: Engine, size: int) -> list[tuple[str, str | None]]:
 
 
 def _calendar(policy: Policy, period: str) -> list[tuple[str, int, int, int]]:
-    """(month, central minimum, central part of it, county top-up) from the scheme start on."""
-    share = policy.central_share_of()
-    rows = []
-    for m in months.span(months.of(policy.scheme_start), period):
-        minimum = policy.central_minimum_fen(m)
-        rows.append(
-            (m, minimum, round_half_up(Fraction(minimum) * share), policy.county_topup_fen(m))
+    """(month, central minimum, central part of it, county top-up) from the scheme start on:
+    the parts of `rules.award.basic_pension` that do not depend on the person."""
+    return [
+        (
+            m,
+            policy.central_minimum_fen(m),
+            award_rule.central_part_fen(policy, m),
+            policy.county_topup_fen(m),
         )
-    return rows
+        for m in months.span(months.of(policy.scheme_start), period)
+    ]
 
 
 def _least(s: Session) -> str:
@@ -322,15 +324,18 @@ def _apply_suspensions(s: Session, policy: Policy, run_row: PayrollRun, actor: A
         "actor": actor.label,
         "now": now,
         "t": True,
-        "f": False,
+        # whether each reason's months are paid back: the rule's flag, not a literal
+        "lapse_arrears": ARREARS_BY_REASON["certification_lapsed"],
+        "binding_arrears": ARREARS_BY_REASON["family_binding"],
     }
     lapse = _rowcount(
         s.execute(
             sa.text(
                 "INSERT INTO suspension (id, person_id, reason, from_month, arrears, note, created_by, created_at) "
-                "SELECT 'sus_' || :tag || '_' || p.id, p.id, 'certification_lapsed', :period, :t, "
+                "SELECT 'sus_' || :tag || '_' || p.id, p.id, 'certification_lapsed', :period, :lapse_arrears, "
                 "'no valid certification on the payroll date', :actor, :now "
                 "FROM person p JOIN award a ON a.person_id = p.id AND a.revoked_at IS NULL "
+                # rules.certification.is_valid_on: certified_on <= run_on <= valid_until
                 "WHERE p.status = 'receiving' AND NOT EXISTS (SELECT 1 FROM certification c WHERE c.person_id = p.id "
                 "AND c.outcome = 'passed' AND c.certified_on <= :run_on AND c.valid_until >= :run_on)"
             ),
@@ -338,19 +343,18 @@ def _apply_suspensions(s: Session, policy: Policy, run_row: PayrollRun, actor: A
         )
     )
     year = int(run_row.period[:4])
-    deadline = date.fromisoformat(f"{year}-{policy.collection_deadline}")
     binding = 0
     unpaid_child = (
         "EXISTS (SELECT 1 FROM person_parent pp JOIN person c ON c.id = pp.person_id "
         "WHERE pp.parent_id = {parent} AND c.status = 'enrolled' AND c.birth_date >= :youngest_payer "
         "AND NOT EXISTS (SELECT 1 FROM contribution k WHERE k.person_id = c.id AND k.year = {year} AND k.reversed_at IS NULL))"
     )
-    if run_row.run_on > deadline:
+    if suspension_rule.family_binding_checked(policy, run_row.run_on):
         binding = _rowcount(
             s.execute(
                 sa.text(
                     "INSERT INTO suspension (id, person_id, reason, from_month, arrears, note, created_by, created_at) "
-                    "SELECT 'sus_' || :tag || '_' || p.id, p.id, 'family_binding', :period, :f, "
+                    "SELECT 'sus_' || :tag || '_' || p.id, p.id, 'family_binding', :period, :binding_arrears, "
                     "'a child has not paid for ' || :year_text, :actor, :now "
                     "FROM person p JOIN award a ON a.person_id = p.id AND a.revoked_at IS NULL AND a.family_binding = :t "
                     "WHERE p.status = 'receiving' AND "
@@ -361,7 +365,7 @@ def _apply_suspensions(s: Session, policy: Policy, run_row: PayrollRun, actor: A
                     "tag": "F" + tag,
                     "year": year,
                     "year_text": str(year),
-                    "youngest_payer": date(year - policy.pension_age + 1, 1, 1),
+                    "youngest_payer": suspension_rule.youngest_payer_born_from(policy, year),
                 },
             )
         )
@@ -375,7 +379,11 @@ def _apply_suspensions(s: Session, policy: Policy, run_row: PayrollRun, actor: A
         y = int(from_month[:4])
         still = s.execute(
             sa.text("SELECT " + unpaid_child.format(parent=":parent", year=":year")),
-            {"parent": parent, "year": y, "youngest_payer": date(y - policy.pension_age + 1, 1, 1)},
+            {
+                "parent": parent,
+                "year": y,
+                "youngest_payer": suspension_rule.youngest_payer_born_from(policy, y),
+            },
         ).scalar()
         if not still and from_month < run_row.period:
             s.execute(
@@ -496,6 +504,7 @@ def _insert_paid_months(
         f"SELECT '{m}' AS month, {mn} AS minimum, {cen} AS central, {top} AS topup"
         for m, mn, cen, top in calendar
     )
+    # rules.award.long_contribution_bonus_fen, per award row
     years, bonus_fen = policy.long_contribution_base_years, policy.long_contribution_bonus_fen
     bonus = f"CASE WHEN a.contribution_years > {years} THEN (a.contribution_years - {years}) * {bonus_fen} ELSE 0 END"
     return _rowcount(
@@ -544,11 +553,7 @@ def _insert_lines_with_draws(
         f"{balance.format(b='collective')} AS cb, {balance.format(b='other')} AS ob "
         f"FROM ({paid}) n JOIN ledger_account la ON la.person_id = n.person_id GROUP BY {cols}"
     )
-    d1 = (
-        f"SELECT w.*, {least}(w.gneed, w.gb) AS g, {least}(w.nneed, w.pb) AS pd FROM ({with_bal}) w"
-    )
-    d2 = f"SELECT x.*, {least}(x.nneed - x.pd, x.cb) AS cd FROM ({d1}) x"
-    d3 = f"SELECT y.*, {least}(y.nneed - y.pd - y.cd, y.ob) AS od FROM ({d2}) y"
+    d3 = _draws(least, with_bal)
     s.execute(
         sa.text(
             "INSERT INTO payroll_line (run_id, person_id, posting_id, village_code, months, basic_fen, account_fen, arrears_fen, total_fen, "
@@ -558,6 +563,26 @@ def _insert_lines_with_draws(
         ),
         base,
     )
+
+
+# per bucket: the alias of its balance and of what a line draws from it (rules.payment.draw)
+BALANCE_ALIAS = {"government": "gb", "personal": "pb", "collective": "cb", "other": "ob"}
+DRAW_ALIAS = {"government": "g", "personal": "pd", "collective": "cd", "other": "od"}
+
+
+def _draws(least: str, with_balances: str) -> str:
+    """rules.payment.draw as SQL: the government part from the government bucket, then the rest
+    from each bucket of `DRAW_ORDER` in turn, each taking what is left up to its balance."""
+    sql = f"SELECT w.*, {least}(w.gneed, w.gb) AS g FROM ({with_balances}) w"
+    taken: list[str] = []
+    for i, bucket in enumerate(payment_rule.DRAW_ORDER):
+        left = " - ".join([f"x{i}.nneed", *(f"x{i}.{DRAW_ALIAS[b]}" for b in taken)])
+        sql = (
+            f"SELECT x{i}.*, {least}({left}, x{i}.{BALANCE_ALIAS[bucket]}) AS {DRAW_ALIAS[bucket]} "
+            f"FROM ({sql}) x{i}"
+        )
+        taken.append(bucket)
+    return sql
 
 
 # what a bucket account gives to a line, as SQL over payroll_line pl and ledger_account la

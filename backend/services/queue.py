@@ -22,7 +22,7 @@ from sqlmodel import col, select
 from backend import idnumber
 from backend.models import Certification, Person, Village
 from backend.services import registry
-from backend.services.certification import DUE_WITHIN_DAYS, PENSIONER_STATUSES
+from backend.services.certification import PENSIONER_STATUSES
 from backend.services.certification_status import latest_valid
 from backend.services.context import Ctx
 
@@ -121,7 +121,9 @@ def overdue_list(ctx: Ctx, village_code: str | None = None) -> dict[str, list[di
     for p in people:
         valid = latest_valid(ctx, p.id, ctx.today)
         until = valid.valid_until if valid else None
-        if until is not None and until > ctx.today + timedelta(days=DUE_WITHIN_DAYS):
+        if until is not None and until > ctx.today + timedelta(
+            days=ctx.policy.certification.due_soon_days
+        ):
             continue
         row = _overdue_row(ctx, p, valid, until, names[p.village_code])
         (overdue if until is None or until < ctx.today else due).append(row)

@@ -44,6 +44,7 @@ from backend.models import (
     Termination,
     utcnow,
 )
+from backend.rules.suspension import ARREARS_BY_REASON
 from backend.services import audit, faces, receipts_service, registry, settlement, terminations
 from backend.services.certification import out as certification_out
 from backend.services.certification_status import record_passed
@@ -526,7 +527,7 @@ def _suspend(ctx: Ctx, person_id: str, note: str) -> None:
             person_id=person_id,
             reason="investigation",
             from_month=month,
-            arrears=True,
+            arrears=ARREARS_BY_REASON["investigation"],
             note=note.strip()[:500],
             created_by=ctx.actor.label,
         )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import date
-from fractions import Fraction
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -33,7 +32,9 @@ from backend.models import (
     Termination,
     utcnow,
 )
-from backend.money import round_half_up
+from backend.rules import award as award_rule
+from backend.rules import payment as payment_rule
+from backend.rules import suspension as suspension_rule
 from backend.services import awards
 from backend.services.context import Ctx
 
@@ -136,12 +137,10 @@ def _settle(
     overpaid = _reverse_overpaid(ctx, person.id, end_month, balances, transfers, last_day)
     owed = _pay_owed_months(ctx, person, end_month, balances, transfers, last_day)
 
-    gov_inheritable = reason == "death" and ctx.policy.government_inheritable_on(last_day)
-    if reason == "other_pension":
-        gov_inheritable = False  # the person keeps their own money, not the subsidy
+    amounts = suspension_rule.settlement(ctx.policy, reason, last_day, balances, overpaid)
+    gov_inheritable = amounts.government_inheritable
     inheritable_buckets = [*NON_GOVERNMENT, *(("government",) if gov_inheritable else ())]
-    inheritable = sum(balances[b] for b in inheritable_buckets)
-    returned = 0 if gov_inheritable else balances["government"]
+    inheritable, returned = amounts.inheritable_fen, amounts.returned_to_fund_fen
     if returned:
         transfers.append(
             Transfer(
@@ -153,7 +152,7 @@ def _settle(
             )
         )
         balances["government"] = 0
-    offset = min(overpaid, inheritable)
+    offset = amounts.offset_fen
     _take(
         person.id,
         inheritable_buckets,
@@ -164,7 +163,7 @@ def _settle(
         transfers,
         last_day,
     )
-    heirs = inheritable - offset
+    heirs = amounts.to_heirs_fen
     _take(
         person.id,
         inheritable_buckets,
@@ -175,14 +174,14 @@ def _settle(
         transfers,
         last_day,
     )
-    funeral = ctx.policy.funeral_grant_fen if reason == "death" else 0
+    funeral = suspension_rule.funeral_grant_fen(ctx.policy, reason)
     if funeral:
         transfers.append(
             Transfer(
                 "fiscal:county:funeral_grant", "payable:heirs", funeral, "funeral_grant", last_day
             )
         )
-    due = overpaid - offset
+    due = amounts.recovery_due_fen
     posting = (
         ledger.post(
             ctx.session,
@@ -322,7 +321,6 @@ def _reverse_overpaid(
         ).first()
         if line is None:
             continue
-        share = Fraction(len(rows), line.months)  # the overpaid months' share of the line's draw
         parts = {
             "government": line.from_government_fen,
             "personal": line.from_personal_fen,
@@ -330,12 +328,10 @@ def _reverse_overpaid(
             "other": line.from_other_fen,
         }
         account_total = sum(r.account_fen for r in rows)
-        taken = 0
-        for bucket, amount in parts.items():
-            part = round_half_up(Fraction(amount) * share)
-            back[bucket] += part
-            taken += part
-        back["pool"] += account_total - taken
+        for where, amount in suspension_rule.draws_back(
+            parts, line.months, len(rows), account_total
+        ).items():
+            back[where] += amount
     basic_central = sum(r.central_fen for r in overpaid_rows)
     basic_county = sum(r.county_fen for r in overpaid_rows)
     basic_provincial = sum(r.basic_fen for r in overpaid_rows) - basic_central - basic_county
@@ -388,24 +384,26 @@ def _pay_owed_months(
             Suspension.person_id == person.id, col(Suspension.arrears).is_(False)
         )
     ).all()
-    owed = [
-        m
-        for m in months.span(award.first_month, end_month)
-        if m > award.settled_through
-        and m not in paid
-        and not any(s.from_month <= m <= (s.to_month or "9999-12") for s in no_arrears)
-    ]
+    owed = payment_rule.owed_months(
+        payment_rule.AwardFacts(
+            award.first_month,
+            award.settled_through,
+            award.contribution_years,
+            award.account_pension_fen,
+            award.government_part_fen,
+        ),
+        end_month,
+        paid,
+        [payment_rule.SuspensionSpan(s.from_month, s.to_month, False) for s in no_arrears],
+    )
     total = 0
     for m in owed:
-        basic = awards.basic_pension_fen(ctx.policy, m, award.contribution_years)
-        central = round_half_up(
-            Fraction(ctx.policy.central_minimum_fen(m)) * ctx.policy.central_share_of()
-        )
-        county = basic - ctx.policy.central_minimum_fen(m)
+        pension = award_rule.basic_pension(ctx.policy, m, award.contribution_years)
+        basic = pension.total_fen
         for account, amount in (
-            ("fiscal:central:basic_pension", central),
-            ("fiscal:provincial:basic_pension", ctx.policy.central_minimum_fen(m) - central),
-            ("fiscal:county:basic_pension", county),
+            ("fiscal:central:basic_pension", pension.central_fen),
+            ("fiscal:provincial:basic_pension", pension.provincial_fen),
+            ("fiscal:county:basic_pension", pension.county_fen),
         ):
             if amount:
                 transfers.append(

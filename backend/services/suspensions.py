@@ -8,9 +8,9 @@ from sqlmodel import col, select
 from backend import ledger, months
 from backend.errors import Conflict, NotFound, RuleRefused, field_error
 from backend.models import Person, Suspension, utcnow
+from backend.rules.suspension import ARREARS_BY_REASON
 from backend.services import registry
 from backend.services.context import Ctx
-from backend.services.payroll import ARREARS_BY_REASON
 
 STAFF_REASONS = ("investigation", "manual")
 # a payment hold on a record that shares its ID number with another (backend/identity_audit.py)

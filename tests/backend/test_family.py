@@ -242,5 +242,6 @@ def test_one_phone_certifies_at_most_the_policys_number_of_people(
         people[2]: "family_phone_limit",  # a third person: over the limit
     }
     with session_scope(app_state.engine) as s:
-        assert s.query(SmsNotice).count() == 0
-        assert s.query(Certification).filter(Certification.channel == "family").count() == 2
+        assert s.exec(select(SmsNotice)).all() == []
+        family_passes = s.exec(select(Certification).where(Certification.channel == "family"))
+        assert len(family_passes.all()) == 2

@@ -21,6 +21,7 @@ import cv2
 import httpx
 import numpy as np
 import pytest
+from playwright.sync_api import ViewportSize
 
 from biometrics.image import load_image
 from biometrics.sequences import camera_frame, genuine_sequence
@@ -35,7 +36,7 @@ PHONE = "13912345678"
 PUBLIC_URL = "https://nongbao.example"
 FPS = 12
 SIZE = (640, 480)
-PHONE_VIEWPORT = {"width": 390, "height": 844}
+PHONE_VIEWPORT: ViewportSize = {"width": 390, "height": 844}
 
 
 def write_y4m(path: Path, frames: Sequence[np.ndarray], fps: int = FPS) -> None:
@@ -133,6 +134,7 @@ def certify(page: Any, person_id: str, camera: Path, film: Any, shot: str) -> di
 
 def decode_qr(png: bytes) -> str:
     image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None, "the QR screenshot is not a picture"
     text, _, _ = cv2.QRCodeDetector().detectAndDecode(image)
     return str(text)
 

@@ -107,5 +107,6 @@ def certification(
     s: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*VILLAGE_ROLES)),
 ) -> Response:
-    """Certified, due within 30 days, overdue, suspended: per village, with the work list."""
+    """Certified, due (within the policy's `certification.due_soon_days`), overdue, suspended:
+    per village, with the work list."""
     return _answer(request, s, who, "certification", service.Params(on=on, village=village), format)
