@@ -44,7 +44,15 @@ from backend.models import (
     Termination,
     utcnow,
 )
-from backend.services import audit, faces, receipts_service, registry, settlement, terminations
+from backend.services import (
+    audit,
+    calibrations,
+    faces,
+    receipts_service,
+    registry,
+    settlement,
+    terminations,
+)
 from backend.services.certification import out as certification_out
 from backend.services.certification_status import record_passed
 from backend.services.context import Ctx
@@ -285,6 +293,8 @@ def detail(ctx: Ctx, case_id: str) -> dict[str, object]:
         "enrolled_photo": _data_url(enrolled),
         "captured_photo": _data_url(captured),
         "certification": certification_out(ctx, cert) if cert else None,
+        # the county's thresholds for this person's gallery and its last calibration's figures
+        "face_figures": calibrations.for_decision(ctx, person.id),
         "location": {
             "latitude": cert.latitude,
             "longitude": cert.longitude,
