@@ -130,6 +130,13 @@ def enrol(ctx: Ctx, person_id: str, images: Sequence[bytes]) -> dict[str, object
             "send at least one photo as `images`",
             errors=[{"field": "images", "message": "this field is required"}],
         )
+    limit = ctx.policy.face.enrol_max_photos
+    if len(images) > limit:
+        raise InvalidInput(
+            f"at most {limit} enrolment photos, not {len(images)}",
+            errors=[{"field": "images", "message": f"at most {limit} files"}],
+            code="too_many_files",
+        )
     # the face work before the first query: on SQLite the transaction holds the write lock
     result = face_engine.enrol(images)
     person = registry.get(ctx, person_id)
