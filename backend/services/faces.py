@@ -44,6 +44,23 @@ def gallery_of(ctx: Ctx, person_id: str) -> list[FaceTemplate]:
     )
 
 
+def enrolled_face(ctx: Ctx, person_id: str) -> FaceTemplate | None:
+    """The photo a reviewer sees as "enrolled": the best photo of the newest enrolment in
+    the gallery (a certification's frame is a capture, not what staff enrolled)."""
+    rows = [r for r in gallery_of(ctx, person_id) if r.source != "certification"]
+    if not rows:
+        return template_of(ctx, person_id)
+    newest = max(_aware(r.created_at) for r in rows)
+    return max((r for r in rows if _aware(r.created_at) == newest), key=lambda r: r.quality)
+
+
+def reference_bytes(ctx: Ctx, person_id: str) -> bytes | None:
+    """The gallery's mean template (None without a face): what an offline device compares
+    with; the server decides again on the whole gallery."""
+    rows = gallery_of(ctx, person_id)
+    return face_engine.gallery_mean(gallery_templates(ctx, rows)) if rows else None
+
+
 def thresholds(ctx: Ctx) -> tuple[tuple[float, float], tuple[float, float]]:
     """((pass, refer) for one template, (pass, refer) for a gallery mean): the one place the
     face decision reads its thresholds from the county's policy."""

@@ -78,7 +78,7 @@ def _row(ctx: Ctx, p: Person, village: Village | None) -> dict[str, object] | No
     state = _state(valid.valid_until if valid else None, ctx.today)
     if state is None:
         return None  # certified for a while yet: no visit needed
-    template = faces.template_of(ctx, p.id)
+    template = faces.reference_bytes(ctx, p.id)  # the gallery's mean, for the device's guidance
     number = registry.id_number_of(ctx, p)
     # the ID number as this role sees it on every other route: masked unless the role may see
     # it whole (a field worker may not); the device matches an ID card on the visible digits
@@ -98,9 +98,7 @@ def _row(ctx: Ctx, p: Person, village: Village | None) -> dict[str, object] | No
         "status": p.status,
         "due_state": state,
         "last_certification": _cert(valid),
-        "face_template": base64.b64encode(faces.template_bytes(ctx, template)).decode()
-        if template
-        else None,
+        "face_template": base64.b64encode(template).decode() if template else None,
     }
 
 

@@ -312,7 +312,9 @@ def detail(ctx: Ctx, case_id: str) -> dict[str, object]:
 
 def _enrolled_photo(ctx: Ctx, case: ReviewCase) -> bytes | None:
     held = [r.get("template_id") for r in reason_entries(case) if r.get("template_id")]
-    row = ctx.session.get(FaceTemplate, held[0]) if held else faces.template_of(ctx, case.person_id)
+    row = (
+        ctx.session.get(FaceTemplate, held[0]) if held else faces.enrolled_face(ctx, case.person_id)
+    )
     return faces.photo_bytes(ctx, row) if row else None
 
 

@@ -4,6 +4,7 @@ gallery stays bounded, and the review console shows the county's own figures."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from sqlmodel import Session, col, select
@@ -148,3 +149,23 @@ def test_the_gallery_is_bounded_and_keeps_its_newest_enrolment_photo(
         "cer-2",
     ]
     assert [x.source for x in active].count("enrolment") == 1
+
+
+def test_the_server_picks_the_sharpest_frontal_frames_as_probes() -> None:
+    import cv2
+    import numpy as np
+
+    from backend.services import face_engine
+    from tests.liveness_frames import genuine_capture
+
+    frames, items = genuine_capture(photo(SAME_A), ["turn_left", "blink"], 1_000.0)
+    # blur one frontal frame heavily: it must rank below the sharp ones
+    first = cv2.imdecode(np.frombuffer(frames[0], np.uint8), cv2.IMREAD_COLOR)
+    assert first is not None
+    soft = cv2.imencode(".jpg", cv2.GaussianBlur(first, (0, 0), 5))[1].tobytes()
+    frames = [soft, *frames[1:]]
+    evidence = json.dumps({"frames": items})
+    chosen = face_engine.frame_probes(evidence, frames, 3)
+    assert len(chosen) == 3 and 0 not in chosen and len(set(chosen)) == 3
+    assert face_engine.frame_probes(evidence, frames, 0) == []
+    assert face_engine.frame_probes("{not json", frames, 3) == []  # judged (refused) elsewhere
