@@ -27,6 +27,9 @@ from tests.backend.cert_helpers import (
     photo,
 )
 from tests.backend.conftest import PASSWORD, Api, make_settings
+from tests.conftest import SHARED
+
+LFW = SHARED / "faces" / "lfw"
 
 # three enrolment-quality photos of person A (Donald Rumsfeld, LFW)
 GALLERY_A = ("Donald_Rumsfeld_0001", "Donald_Rumsfeld_0004", "Donald_Rumsfeld_0006")
@@ -169,3 +172,42 @@ def test_the_server_picks_the_sharpest_frontal_frames_as_probes() -> None:
     assert len(chosen) == 3 and 0 not in chosen and len(set(chosen)) == 3
     assert face_engine.frame_probes(evidence, frames, 0) == []
     assert face_engine.frame_probes("{not json", frames, 3) == []  # judged (refused) elsewhere
+
+
+def test_calibrate_record_stores_the_countys_figures(tmp_path: Path) -> None:
+    """`nongbao faces calibrate --gallery 2 --record`, the real command on a fresh database."""
+    import subprocess
+    import sys
+
+    from tests.live import ROOT, server_env
+
+    db = f"sqlite:///{tmp_path / 'county.sqlite3'}"
+    env = server_env(db, tmp_path)
+    folder = tmp_path / "photos"
+    for person in ("Colin_Powell", "George_W_Bush", "Ariel_Sharon"):
+        (folder / person).mkdir(parents=True)
+        for source in sorted((LFW / person).glob("*.jpg"))[:4]:
+            (folder / person / source.name).symlink_to(source)
+
+    def nongbao(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "nongbao", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=ROOT,
+            timeout=300,
+        )
+
+    assert nongbao("db", "upgrade").returncode == 0
+    r = nongbao("faces", "calibrate", str(folder), "--gallery", "2", "--record", "--json")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    with Session(engine_for(db)) as s:
+        row = s.exec(select(FaceCalibration)).one()
+    assert row.id == result["calibration_id"] and row.gallery_size == 2
+    assert (row.pass_at, row.refer_at) == (
+        result["proposed"]["pass_at"],
+        result["proposed"]["refer_at"],
+    )
+    assert row.identities == 3 and row.fnmr_at_pass == result["fnmr_at_pass"]
