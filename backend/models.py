@@ -510,6 +510,34 @@ class FaceTemplate(_Table, table=True):
     active: bool = True
     created_by: str = Field(default="", max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    # the gallery (biometrics/gallery.py): an enrolment photo or a passed certification's
+    # best frame; the photos of one enrolment share its enrolment_id
+    source: str = Field(default="enrolment", max_length=16)
+    enrolment_id: str | None = Field(default=None, max_length=40, index=True)
+    certification_id: str | None = Field(default=None, max_length=40)
+
+
+class FaceCalibration(_Table, table=True):
+    """A county's measured matcher figures (`nongbao faces calibrate --record`): shown to
+    reviewers next to each decision, so they read the county's own error rates."""
+
+    __tablename__ = "face_calibration"
+    id: str = Field(primary_key=True, max_length=40)
+    gallery_size: int = 1
+    pass_at: float
+    refer_at: float
+    fmr_at_pass: float | None = None
+    fnmr_at_pass: float | None = None
+    fmr_at_refer: float | None = None
+    fnmr_at_refer: float | None = None
+    images: int = 0
+    identities: int = 0
+    genuine_pairs: int = 0
+    impostor_pairs: int = 0
+    target_fmr: float | None = None
+    source: str = Field(default="", max_length=255)
+    created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
 
 class Challenge(_Table, table=True):

@@ -141,3 +141,16 @@ def _attempt(
 
 
 faces_cli.API_SPECIES["still_photo_api"] = still_photo_attempts
+
+
+def record_calibration(result: dict[str, Any]) -> str:
+    """`nongbao faces calibrate --record`: the figures become the county's calibration, shown
+    to reviewers next to each face decision (backend/services/calibrations.py)."""
+    from backend.cli import service_ctx
+    from backend.services import calibrations
+
+    with service_ctx("faces-calibrate") as ctx:
+        return calibrations.record(ctx, result).id
+
+
+faces_cli.RECORDERS["calibration"] = record_calibration

@@ -15,6 +15,7 @@ import numpy as np
 
 from biometrics import evaluation as ev
 from biometrics.errors import BiometricsError
+from biometrics.gallery import DEFAULT_GALLERY_THRESHOLDS
 from biometrics.templates import DEFAULT_THRESHOLDS, Thresholds
 
 if TYPE_CHECKING:
@@ -29,13 +30,19 @@ DEFAULT_BENCH_VIDEO = SHARED_FACES / "face_recognition/examples/short_hamilton_c
 # never imports): name -> function(photos as bytes, seed) -> list of attempt results
 API_SPECIES: dict[str, Callable[..., list[dict[str, Any]]]] = {}
 
+# `calibrate --record` stores the figures in the county's database: the backend registers
+# the recorder (backend.pad_api), which returns the calibration's id
+RECORDERS: dict[str, Callable[[dict[str, Any]], str]] = {}
+
 
 @click.group()
 def faces() -> None:
     """The face engine: evaluate, calibrate, bench."""
 
 
-def _scores(path: Path) -> tuple[list[ev.Encoded], ev.PairScores, ev.Timings]:
+def _scores(
+    path: Path, gallery: int | None = None
+) -> tuple[list[ev.Encoded], ev.PairScores, ev.Timings]:
     from rich.progress import Progress
 
     try:
@@ -49,10 +56,16 @@ def _scores(path: Path) -> tuple[list[ev.Encoded], ev.PairScores, ev.Timings]:
         task = progress.add_task("encoding faces", total=len(samples))
         encoded = ev.encode_samples(samples, timings, lambda: progress.advance(task))
     with timings.stage("pairs"):
-        scores = ev.pair_scores(encoded)
+        if gallery is None:
+            scores = ev.pair_scores(encoded)
+        else:
+            try:
+                scores = ev.gallery_scores(encoded, gallery)
+            except BiometricsError as exc:
+                raise click.ClickException(str(exc)) from exc
     if scores.genuine.size == 0 or scores.impostor.size == 0:
         raise click.ClickException(
-            f"{path}: need at least two identities with two usable photos each"
+            f"{path}: need at least two identities with {(gallery or 1) + 1} usable photos each"
         )
     return encoded, scores, timings
 
@@ -63,22 +76,40 @@ def _stderr_console() -> Console:
     return Console(stderr=True)
 
 
+GALLERY_OPTION = click.option(
+    "--gallery",
+    type=click.IntRange(1, 10),
+    default=None,
+    help="one photo against a K-photo gallery (its mean template) instead of photo pairs",
+)
+
+
 @faces.command()
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--pass-at", type=float, default=DEFAULT_THRESHOLDS.pass_at, show_default=True)
-@click.option("--refer-at", type=float, default=DEFAULT_THRESHOLDS.refer_at, show_default=True)
+@GALLERY_OPTION
+@click.option("--pass-at", type=float, default=None, help="default: the engine's for the mode")
+@click.option("--refer-at", type=float, default=None)
 @click.option("--target-fmr", type=float, default=0.001, show_default=True)
 @click.option("--plot", type=click.Path(path_type=Path), help="write a ROC/DET plot (PNG)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object on stdout")
 def evaluate(
-    path: Path, pass_at: float, refer_at: float, target_fmr: float, plot: Path | None, as_json: bool
+    path: Path,
+    gallery: int | None,
+    pass_at: float | None,
+    refer_at: float | None,
+    target_fmr: float,
+    plot: Path | None,
+    as_json: bool,
 ) -> None:
-    """Error rates over all pairs of a labelled photo set (folder or manifest TSV)."""
+    """Error rates of a labelled photo set (folder or manifest TSV): all photo pairs, or
+    with --gallery K one photo against K-photo galleries."""
     if not 0 < target_fmr < 1:
         raise click.ClickException("--target-fmr must be between 0 and 1")
-    thresholds = _thresholds(pass_at, refer_at)
-    encoded, scores, timings = _scores(path)
+    default = _default_thresholds(gallery)
+    thresholds = _thresholds(pass_at or default.pass_at, refer_at or default.refer_at)
+    encoded, scores, timings = _scores(path, gallery)
     result = ev.summary(encoded, scores, thresholds, target_fmr)
+    result.update(_gallery_fields(gallery, encoded, thresholds))
     result["timing_ms"] = timings.medians_ms()
     if plot:
         _plot(scores, thresholds, plot)
@@ -89,39 +120,81 @@ def evaluate(
     _print_evaluation(result)
 
 
+def _default_thresholds(gallery: int | None) -> Thresholds:
+    return DEFAULT_GALLERY_THRESHOLDS if gallery and gallery > 1 else DEFAULT_THRESHOLDS
+
+
+def _gallery_fields(
+    gallery: int | None, encoded: list[ev.Encoded], thresholds: Thresholds
+) -> dict[str, Any]:
+    return {
+        "mode": "gallery_mean" if gallery else "pairs",
+        "gallery": gallery or 1,
+        "gate": ev.gate_report(encoded, thresholds.pass_at),
+    }
+
+
 @faces.command()
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--target-fmr", type=float, required=True, help="e.g. 0.001")
+@GALLERY_OPTION
+@click.option("--target-fmr", type=float, default=0.001, show_default=True)
 @click.option(
     "--target-fnmr",
     type=float,
     default=0.01,
     show_default=True,
-    help="share of genuine pairs allowed to fail outright (not even referred)",
+    help="share of genuine photos allowed to fail outright (not even referred)",
 )
+@click.option(
+    "--margin",
+    type=click.FloatRange(min=1.0),
+    default=None,
+    help="aim this many times below --target-fmr on the set (default: 10 with --gallery, "
+    "1 without)",
+)
+@click.option("--record", is_flag=True, help="store the figures as the county's calibration")
 @click.option("--json", "as_json", is_flag=True)
-def calibrate(path: Path, target_fmr: float, target_fnmr: float, as_json: bool) -> None:
-    """Propose pass/refer thresholds for a county's own labelled photos."""
+def calibrate(
+    path: Path,
+    gallery: int | None,
+    target_fmr: float,
+    target_fnmr: float,
+    margin: float | None,
+    record: bool,
+    as_json: bool,
+) -> None:
+    """Propose pass/refer thresholds for a county's own labelled photos (with --gallery K,
+    for decisions against K-photo galleries); --record stores them with their figures."""
     if not 0 < target_fmr < 1 or not 0 < target_fnmr < 1:
         raise click.ClickException("--target-fmr and --target-fnmr must be between 0 and 1")
-    encoded, scores, _ = _scores(path)
-    proposed = ev.propose_thresholds(scores, target_fmr, target_fnmr)
+    if record and "calibration" not in RECORDERS:
+        raise click.ClickException("--record needs the backend (run `nongbao faces ...`)")
+    encoded, scores, _ = _scores(path, gallery)
+    margin = margin or (10.0 if gallery else 1.0)
+    proposed = ev.propose_thresholds(scores, target_fmr, target_fnmr, margin)
     if proposed is None:
         raise click.ClickException("cannot reach that FMR on this set (impostor distances near 0)")
     needed = ev.minimum_impostor_pairs(target_fmr)
     result = {
+        "source": str(path),
         "target_fmr": target_fmr,
         "target_fnmr": target_fnmr,
+        "margin": margin,
         "proposed": {"pass_at": proposed.pass_at, "refer_at": proposed.refer_at},
         **ev.summary(encoded, scores, proposed, target_fmr),
+        **_gallery_fields(gallery, encoded, proposed),
         "impostor_pairs_needed": needed,
         "enough_pairs": bool(scores.impostor.size >= needed),
     }
+    if record:
+        result["calibration_id"] = RECORDERS["calibration"](result)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
         return
     click.echo(f"proposed thresholds: pass_at={proposed.pass_at}  refer_at={proposed.refer_at}")
     _print_evaluation(result)
+    if record:
+        click.echo(f"recorded as calibration {result['calibration_id']}")
     if not result["enough_pairs"]:
         click.echo(
             f"CAUTION: {scores.impostor.size} impostor pairs cannot demonstrate FMR {target_fmr}; "

@@ -67,6 +67,23 @@ TEXT: dict[str, tuple[str, str]] = {
         "越小越像；≤{pass_at} 通过，≤{refer_at} 转人工",
         "Smaller is more alike; ≤{pass_at} passes, ≤{refer_at} is referred",
     ),
+    # the county's own thresholds and measured figures fill these in (never fixed figures)
+    "distance_rule": (
+        "越小越像；本县规则（{n} 张登记人脸）：≤{p} 通过，≤{r} 转人工",
+        "Smaller is more alike; this county's rule ({n} enrolled faces): ≤{p} passes, ≤{r} is referred",
+    ),
+    "face_measured": (
+        "本县实测（{date} 校准，{ids} 人 {images} 张照片）：通过线误识率 {fmr}，"
+        "真人未通过 {fnmr}；转人工线真人失败 {fnmr_refer}",
+        "Measured in this county (calibrated {date}, {ids} people, {images} photos): "
+        "at the pass line {fmr} of impostors pass and {fnmr} of genuine residents do not; "
+        "{fnmr_refer} of genuine residents fail outright",
+    ),
+    "face_not_calibrated": (
+        "本县尚未用自己的照片校准人脸比对，以上阈值未经验证（nongbao faces calibrate）",
+        "This county has not calibrated face matching on its own photos: the thresholds "
+        "above are unverified (nongbao faces calibrate)",
+    ),
     "liveness": ("活体检测", "Liveness"),
     "passed": ("通过", "Passed"),
     "failed": ("未通过", "Failed"),

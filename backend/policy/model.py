@@ -67,11 +67,20 @@ class FacePolicy(BaseModel):
     duplicate_at: float = Field(default=DEFAULT_THRESHOLDS.pass_at, gt=0, lt=2)
     kiosk_challenge_minutes: int = Field(default=5, ge=1)
     field_challenge_days: int = Field(default=7, ge=1)
+    # a face is a gallery (biometrics/gallery.py): decisions against the mean of two or more
+    # templates use these, calibrated for that decision (`nongbao faces calibrate --gallery`)
+    gallery_pass: float = Field(default=0.50, gt=0, lt=2)
+    gallery_refer: float = Field(default=0.55, gt=0, lt=2)
+    gallery_max: int = Field(default=10, ge=1, le=50)  # templates kept; the oldest trimmed
+    enrol_max_photos: int = Field(default=5, ge=1, le=10)
+    probe_frames: int = Field(default=3, ge=0, le=10)  # liveness frames scored besides images[0]
 
     @model_validator(mode="after")
     def _ordered(self) -> FacePolicy:
         if self.pass_at > self.refer_at:
             raise ValueError("face.pass_at must not exceed face.refer_at")
+        if self.gallery_pass > self.gallery_refer:
+            raise ValueError("face.gallery_pass must not exceed face.gallery_refer")
         return self
 
 

@@ -101,6 +101,8 @@ class Verdict:
     location: LocationCheck | None = None
     # told to the caller and kept with the certification, never a reason to review it
     notes: list[str] = field(default_factory=list)
+    best: Candidate | None = None  # the probe that decided; joins the gallery if passed
+    gallery_size: int = 1
 
 
 def submit(ctx: Ctx, key: Ed25519PrivateKey, sub: Submission) -> dict[str, object]:
@@ -114,6 +116,7 @@ def submit(ctx: Ctx, key: Ed25519PrivateKey, sub: Submission) -> dict[str, objec
     # are neither signed nor decoded
     probe = face_engine.probe(sub.images[0])
     face_engine.warm_samples(sub.evidence, sub.frames)
+    extra = _frame_probes(ctx, sub, probe.template)
     person, card_ok = person_of(ctx, sub)
     _check_channel(ctx, sub, person)
     _check_not_locked(ctx, person.id)
@@ -129,11 +132,42 @@ def submit(ctx: Ctx, key: Ed25519PrivateKey, sub: Submission) -> dict[str, objec
             "no usable face in `images`: " + "; ".join(r["en"] for r in probe.reasons),
             errors=[{"field": "images", "message": r["en"]} for r in probe.reasons],
         )
-    reference = faces.template_bytes(ctx, enrolled)
+    probes = [Candidate(probe.template, sub.images[0], probe.quality), *extra]
     location = check_location(ctx, sub, person)
-    verdict = _judge(ctx, sub, challenge, reference, probe.template, card_ok, location)
+    verdict = _judge(ctx, sub, challenge, probes, card_ok, location)
     verdict.notes = certified_meanwhile(ctx, sub, person.id)  # before this one is recorded
     return _record(ctx, key, sub, person, verdict, challenge.id, sub.images[0])
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A probe of the session: its template, the picture it came from, its quality."""
+
+    template: bytes
+    picture: bytes
+    quality: float
+
+
+# The best image and the frames are seconds apart in one session, same camera and light:
+# a frame farther than this from the best image is not the same capture, and may not decide
+# (the reviewer is shown the best image, so what decides must be what they see).
+SAME_SESSION_AT = 0.40
+
+
+def _frame_probes(ctx: Ctx, sub: Submission, main: bytes | None) -> list[Candidate]:
+    """The sharpest frontal liveness frames (policy `probe_frames`), chosen on the server
+    from the frames the device signed: a blink or a soft focus in images[0] does not fail
+    a person whom another frame of the same session shows well. Frames under the verify
+    quality bar, or not of the best image's capture, are skipped."""
+    if main is None:
+        return []
+    out = []
+    for index in face_engine.frame_probes(sub.evidence, sub.frames, ctx.policy.face.probe_frames):
+        found = face_engine.probe(sub.frames[index])
+        if found.template is None or face_engine.distance(main, found.template) > SAME_SESSION_AT:
+            continue
+        out.append(Candidate(found.template, sub.frames[index], found.quality))
+    return out
 
 
 def admit(ctx: Ctx, sub: Submission) -> Submission:
@@ -253,13 +287,15 @@ def _judge(
     ctx: Ctx,
     sub: Submission,
     challenge: Challenge,
-    reference: bytes,
-    probe: bytes,
+    probes: list[Candidate],
     card_ok: bool,
     location: LocationCheck | None = None,
 ) -> Verdict:
-    dist = face_engine.distance(reference, probe)
-    face = face_engine.decide(dist, ctx.policy.face.pass_at, ctx.policy.face.refer_at)
+    members = faces.gallery_templates(ctx, faces.gallery_of(ctx, challenge.person_id))
+    single, gallery = faces.thresholds(ctx)
+    face = face_engine.decide_gallery([p.template for p in probes], members, single, gallery)
+    # liveness checks the frames show the enrolled face: the gallery's mean stands for it
+    reference = face_engine.gallery_mean(members)
     live = face_engine.check_liveness(
         challenge.id,
         challenge.nonce,
@@ -289,7 +325,10 @@ def _judge(
         outcome = "failed"
     else:
         outcome = "passed" if not reasons else "referred"
-    return Verdict(outcome, dist, live.passed, live.reasons, reasons, location)
+    verdict = Verdict(outcome, face.distance, live.passed, live.reasons, reasons, location)
+    verdict.best = probes[face.probe]
+    verdict.gallery_size = face.size
+    return verdict
 
 
 def certified_meanwhile(ctx: Ctx, sub: Submission, person_id: str) -> list[str]:
@@ -347,6 +386,11 @@ def _record(
         code = _attach_receipt(ctx, key, cert, person)
         if sub.channel == "family":
             family.confirm_by_sms(ctx, person, cert, code)
+        if verdict.best is not None:  # each year's pass keeps the gallery current
+            best = verdict.best
+            faces.add_certification_frame(
+                ctx, person.id, cert.id, best.template, best.picture, best.quality
+            )
     else:
         cert = Certification(
             id=new_id("cer")[:40],

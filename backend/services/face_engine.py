@@ -47,6 +47,10 @@ class Enrolled:
     quality: float
     reasons: list[dict[str, str]]
     photos: list[dict[str, object]] = field(default_factory=list)
+    # the gallery: one template and quality per accepted photo, `used` their indexes
+    templates: list[bytes] = field(default_factory=list)
+    qualities: list[float] = field(default_factory=list)
+    used: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -90,11 +94,23 @@ def enrol(images: Sequence[bytes]) -> Enrolled:
     _, _, templates = _engine()
     arrays = [load(b) for b in images]
     result = templates.enrol(arrays)
-    photos = [{"ok": r.ok, "reasons": [x.as_dict() for x in r.reasons]} for r in result.reports]
+    photos = [
+        {"ok": r.ok, "reasons": [x.as_dict() for x in r.reasons], "quality": _score(r)}
+        for r in result.reports
+    ]
     if not result.ok or result.template is None:
         return Enrolled(False, None, 0.0, [r.as_dict() for r in result.reasons], photos)
-    best = max((_score(result.reports[i]) for i in result.used), default=0.0)
-    return Enrolled(True, templates.to_bytes(result.template), best, [], photos)
+    qualities = [_score(result.reports[i]) for i in result.used]
+    return Enrolled(
+        True,
+        templates.to_bytes(result.template),
+        max(qualities, default=0.0),
+        [],
+        photos,
+        [templates.to_bytes(t) for t in result.encodings],
+        qualities,
+        list(result.used),
+    )
 
 
 _cache: OrderedDict[str, Probe] = OrderedDict()
@@ -160,6 +176,75 @@ def decide(dist: float, pass_at: float, refer_at: float) -> Decision:
     _, _, templates = _engine()
     result = templates.decide(dist, templates.Thresholds(pass_at=pass_at, refer_at=refer_at))
     return Decision(result.outcome, dist)
+
+
+def gallery_mean(members: Sequence[bytes]) -> bytes:
+    """The gallery's mean template (what a probe is compared with), as template bytes."""
+    from biometrics import gallery
+
+    _, _, templates = _engine()
+    return templates.to_bytes(gallery.mean_template([templates.from_bytes(m) for m in members]))
+
+
+@dataclass(frozen=True)
+class GalleryDecision:
+    outcome: str  # passed | referred | failed
+    distance: float
+    probe: int  # index of the probe that decided (the nearest)
+    size: int
+
+
+def decide_gallery(
+    probes: Sequence[bytes],
+    members: Sequence[bytes],
+    single: tuple[float, float],
+    gallery_thresholds: tuple[float, float],
+) -> GalleryDecision:
+    """The nearest probe against the gallery's mean, with the thresholds of that decision
+    (single: a gallery of one template; gallery_thresholds: two or more), each (pass, refer)."""
+    from biometrics import gallery
+
+    _, _, templates = _engine()
+    found = gallery.match(
+        [templates.from_bytes(p) for p in probes],
+        [templates.from_bytes(m) for m in members],
+        templates.Thresholds(*single),
+        templates.Thresholds(*gallery_thresholds),
+    )
+    return GalleryDecision(found.result.outcome, found.result.distance, found.probe, found.size)
+
+
+def frame_probes(evidence_json: str, frames: Sequence[bytes], count: int) -> list[int]:
+    """Indexes (into `frames`) of the sharpest frontal liveness frames, at most `count`: the
+    server picks them itself from the frames the device signed, so the apps need no change.
+    Frontal: a face found with |yaw| <= 15 degrees by the liveness analysis (cached)."""
+    if count <= 0:
+        return []
+    try:
+        stamped = _stamped_frames(evidence_json, len(frames))
+        analysis = _analysis(evidence_json, frames)
+    except (ValueError, TypeError, KeyError, IndexError, RecursionError, InvalidInput):
+        return []
+    measured = getattr(analysis, "measured", [])
+    frontal: dict[int, float] = {}
+    for (_, index), m in zip(stamped, measured, strict=False):
+        if m.box is not None and abs(m.yaw) <= FRONTAL_YAW and index not in frontal:
+            frontal[index] = _frame_sharpness(frames[index], m.box)
+    return sorted(frontal, key=lambda i: -frontal[i])[:count]
+
+
+FRONTAL_YAW = 15.0
+
+
+def _frame_sharpness(data: bytes, box: object) -> float:
+    from biometrics.detection import to_grey
+    from biometrics.quality import sharpness
+
+    image, _, _ = _engine()
+    frame = _analysable(load(data, "frames"), image)
+    left, top, right, bottom = box.as_tuple()  # type: ignore[attr-defined]
+    crop = to_grey(frame)[max(0, top) : max(0, bottom), max(0, left) : max(0, right)]
+    return sharpness(crop)
 
 
 def nearest(

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Literal
 
+import numpy as np
 from sqlmodel import col, select
 
 from backend.errors import InvalidInput, RuleRefused
 from backend.ledger import new_id
-from backend.models import FaceTemplate, Person, ReviewCase
+from backend.models import FaceTemplate, Person, ReviewCase, utcnow
 from backend.services import audit, face_engine, registry
 from backend.services.context import Ctx
 
@@ -26,6 +29,100 @@ def template_of(ctx: Ctx, person_id: str) -> FaceTemplate | None:
         .where(FaceTemplate.person_id == person_id, col(FaceTemplate.active).is_(True))
         .order_by(col(FaceTemplate.created_at).desc())
     ).first()
+
+
+def gallery_of(ctx: Ctx, person_id: str) -> list[FaceTemplate]:
+    """The person's active gallery, oldest first: enrolment photos and passed
+    certifications' best frames (biometrics/gallery.py). One row for people enrolled
+    before galleries."""
+    return list(
+        ctx.session.exec(
+            select(FaceTemplate)
+            .where(FaceTemplate.person_id == person_id, col(FaceTemplate.active).is_(True))
+            .order_by(col(FaceTemplate.created_at), col(FaceTemplate.id))
+        ).all()
+    )
+
+
+def enrolled_face(ctx: Ctx, person_id: str) -> FaceTemplate | None:
+    """The photo a reviewer sees as "enrolled": the best photo of the newest enrolment in
+    the gallery (a certification's frame is a capture, not what staff enrolled)."""
+    rows = [r for r in gallery_of(ctx, person_id) if r.source != "certification"]
+    if not rows:
+        return template_of(ctx, person_id)
+    newest = max(_aware(r.created_at) for r in rows)
+    return max((r for r in rows if _aware(r.created_at) == newest), key=lambda r: r.quality)
+
+
+def reference_bytes(ctx: Ctx, person_id: str) -> bytes | None:
+    """The gallery's mean template (None without a face): what an offline device compares
+    with; the server decides again on the whole gallery."""
+    rows = gallery_of(ctx, person_id)
+    return face_engine.gallery_mean(gallery_templates(ctx, rows)) if rows else None
+
+
+def thresholds(ctx: Ctx) -> tuple[tuple[float, float], tuple[float, float]]:
+    """((pass, refer) for one template, (pass, refer) for a gallery mean): the one place the
+    face decision reads its thresholds from the county's policy."""
+    face = ctx.policy.face
+    return (face.pass_at, face.refer_at), (face.gallery_pass, face.gallery_refer)
+
+
+def gallery_templates(ctx: Ctx, rows: Sequence[FaceTemplate]) -> list[bytes]:
+    return [template_bytes(ctx, r) for r in rows]
+
+
+def decide(ctx: Ctx, person_id: str, probes: Sequence[bytes]) -> face_engine.GalleryDecision:
+    """The gallery decision on the nearest of the probes; RuleRefused without a face."""
+    rows = gallery_of(ctx, person_id)
+    if not rows:
+        raise RuleRefused(f"person {person_id} has no enrolled face: enrol one first")
+    single, gallery = thresholds(ctx)
+    return face_engine.decide_gallery(probes, gallery_templates(ctx, rows), single, gallery)
+
+
+def add_certification_frame(
+    ctx: Ctx, person_id: str, certification_id: str, template: bytes, photo: bytes, quality: float
+) -> FaceTemplate:
+    """A passed certification's best frame joins the gallery (never a referred or failed
+    one's); past the policy's gallery_max the oldest are retired, the newest enrolment
+    photo always kept (biometrics.gallery.trim)."""
+    from biometrics import gallery as g
+
+    row = FaceTemplate(
+        id=new_id("fce")[:40],
+        person_id=person_id,
+        template_enc=seal(ctx, person_id, template),
+        photo_enc=seal(ctx, person_id, photo),
+        quality=quality,
+        created_by=ctx.actor.label,
+        created_at=utcnow(),
+        source="certification",
+        certification_id=certification_id,
+    )
+    ctx.session.add(row)
+    ctx.session.flush()
+    rows = gallery_of(ctx, person_id)
+    entries = [g.Entry(r.id, _ZERO, _source(r), _aware(r.created_at)) for r in rows]
+    _, dropped = g.trim(entries, ctx.policy.face.gallery_max)
+    by_id = {r.id: r for r in rows}
+    for entry in dropped:
+        by_id[entry.key].active = False
+        ctx.session.add(by_id[entry.key])
+    ctx.session.flush()
+    return row
+
+
+_ZERO = np.zeros(128, np.float32)  # trimming looks at dates and sources only
+
+
+def _aware(at: datetime) -> datetime:
+    # SQLite hands timestamps back without their zone; they were stored in UTC
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _source(row: FaceTemplate) -> Literal["enrolment", "certification"]:
+    return "certification" if row.source == "certification" else "enrolment"
 
 
 def template_bytes(ctx: Ctx, row: FaceTemplate) -> bytes:
@@ -50,6 +147,13 @@ def enrol(ctx: Ctx, person_id: str, images: Sequence[bytes]) -> dict[str, object
             "send at least one photo as `images`",
             errors=[{"field": "images", "message": "this field is required"}],
         )
+    limit = ctx.policy.face.enrol_max_photos
+    if len(images) > limit:
+        raise InvalidInput(
+            f"at most {limit} enrolment photos, not {len(images)}",
+            errors=[{"field": "images", "message": f"at most {limit} files"}],
+            code="too_many_files",
+        )
     # the face work before the first query: on SQLite the transaction holds the write lock
     result = face_engine.enrol(images)
     person = registry.get(ctx, person_id)
@@ -62,19 +166,10 @@ def enrol(ctx: Ctx, person_id: str, images: Sequence[bytes]) -> dict[str, object
             errors=[{"field": "images", "message": r["en"]} for r in result.reasons],
         )
     duplicates = _duplicates(ctx, person, result.template)
-    row = FaceTemplate(
-        id=new_id("fce")[:40],
-        person_id=person_id,
-        template_enc=seal(ctx, person_id, result.template),
-        photo_enc=seal(ctx, person_id, images[_first_used(result)]),
-        quality=result.quality,
-        active=not duplicates,
-        created_by=ctx.actor.label,
-    )
     if not duplicates:
-        _retire_old(ctx, person_id)
-    ctx.session.add(row)
-    ctx.session.flush()
+        _retire_old(ctx, person_id)  # a new enrolment starts a new gallery
+    rows = _gallery_rows(ctx, person_id, images, result, active=not duplicates)
+    row = rows[0]
     case_id = None
     if duplicates:
         # one face under two ID numbers: held back until a reviewer decides
@@ -89,10 +184,20 @@ def enrol(ctx: Ctx, person_id: str, images: Sequence[bytes]) -> dict[str, object
         ctx.session.flush()
         case_id = case.id
     audit.record(
-        ctx, "face.enrol", person_id, after={"template_id": row.id, "duplicates": duplicates}
+        ctx,
+        "face.enrol",
+        person_id,
+        after={
+            "template_id": row.id,
+            "enrolment_id": row.enrolment_id,
+            "gallery": [r.id for r in rows],
+            "duplicates": duplicates,
+        },
     )
     return {
         "template_id": row.id,
+        "enrolment_id": row.enrolment_id,
+        "gallery_size": len(rows),
         "quality": result.quality,
         "accepted": not duplicates,
         "duplicates": duplicates,
@@ -101,8 +206,39 @@ def enrol(ctx: Ctx, person_id: str, images: Sequence[bytes]) -> dict[str, object
     }
 
 
-def _first_used(result: face_engine.Enrolled) -> int:
-    return next((i for i, p in enumerate(result.photos) if p["ok"]), 0)
+def _gallery_rows(
+    ctx: Ctx,
+    person_id: str,
+    images: Sequence[bytes],
+    result: face_engine.Enrolled,
+    *,
+    active: bool,
+) -> list[FaceTemplate]:
+    """One row per accepted photo, each with its own template, photo and quality; the best
+    photo first (its id is the enrolment's `template_id`, the one a reviewer sees)."""
+    enrolment_id = new_id("enr")[:40]
+    now = utcnow()
+    order = sorted(range(len(result.used)), key=lambda k: -result.qualities[k])
+    rows = []
+    for k in order:
+        index = result.used[k]
+        rows.append(
+            FaceTemplate(
+                id=new_id("fce")[:40],
+                person_id=person_id,
+                template_enc=seal(ctx, person_id, result.templates[k]),
+                photo_enc=seal(ctx, person_id, images[index]),
+                quality=result.qualities[k],
+                active=active,
+                created_by=ctx.actor.label,
+                created_at=now,
+                source="enrolment",
+                enrolment_id=enrolment_id,
+            )
+        )
+    ctx.session.add_all(rows)
+    ctx.session.flush()
+    return rows
 
 
 def _retire_old(ctx: Ctx, person_id: str) -> None:
@@ -127,7 +263,10 @@ def _duplicates(ctx: Ctx, person: Person, template: bytes) -> list[dict[str, obj
     ).all()
     candidates = ((pid, ctx.keyring.decrypt(blob, _aad(pid))) for pid, blob in rows)
     found = face_engine.nearest(template, candidates, below=ctx.policy.face.duplicate_at)
-    return [{"person_id": pid, "distance": d} for pid, d in found]
+    nearest: dict[str, float] = {}
+    for pid, d in found:  # nearest first; a gallery has several templates per person
+        nearest.setdefault(pid, d)
+    return [{"person_id": pid, "distance": d} for pid, d in nearest.items()]
 
 
 def activate(ctx: Ctx, template_id: str) -> None:
@@ -136,15 +275,22 @@ def activate(ctx: Ctx, template_id: str) -> None:
     if row is None:
         return
     _retire_old(ctx, row.person_id)
-    row.active = True
-    ctx.session.add(row)
+    members = (
+        ctx.session.exec(
+            select(FaceTemplate).where(FaceTemplate.enrolment_id == row.enrolment_id)
+        ).all()
+        if row.enrolment_id
+        else [row]
+    )
+    for member in members:  # the whole held-back gallery of that enrolment
+        member.active = True
+        ctx.session.add(member)
 
 
 def verify(ctx: Ctx, person_id: str, image: bytes) -> dict[str, object]:
     probe = face_engine.probe(image)  # before the first query, as in enrol
     registry.get(ctx, person_id)
-    enrolled = template_of(ctx, person_id)
-    if enrolled is None:
+    if template_of(ctx, person_id) is None:
         raise RuleRefused(f"person {person_id} has no enrolled face: enrol one first")
     if probe.template is None:
         out: dict[str, object] = {
@@ -153,11 +299,11 @@ def verify(ctx: Ctx, person_id: str, image: bytes) -> dict[str, object]:
             "reasons": [r["code"] for r in probe.reasons],
         }
     else:
-        dist = face_engine.distance(template_bytes(ctx, enrolled), probe.template)
-        decision = face_engine.decide(dist, ctx.policy.face.pass_at, ctx.policy.face.refer_at)
+        decision = decide(ctx, person_id, [probe.template])
         out = {
             "outcome": decision.outcome,
-            "distance": dist,
+            "distance": decision.distance,
+            "gallery_size": decision.size,
             "reasons": []
             if decision.outcome == "passed"
             else ["grey_zone" if decision.outcome == "referred" else "no_match"],

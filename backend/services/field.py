@@ -86,7 +86,7 @@ def _row(ctx: Ctx, p: Person, village: Village | None) -> WorkPersonOut | None:
     state = _state(ctx, valid.valid_until if valid else None)
     if state is None:
         return None  # certified for a while yet: no visit needed
-    template = faces.template_of(ctx, p.id)
+    template = faces.reference_bytes(ctx, p.id)  # the gallery's mean, for the device's guidance
     number = registry.id_number_of(ctx, p)
     # the ID number as this role sees it on every other route: masked unless the role may see
     # it whole (a field worker may not); the device matches an ID card on the visible digits
@@ -108,9 +108,7 @@ def _row(ctx: Ctx, p: Person, village: Village | None) -> WorkPersonOut | None:
         # medium silent evidence (backend/services/silent_cert.py): likely alive, confirm
         silent_evidence=silent_cert.field_hint(ctx, p.id),
         last_certification=_cert(valid),
-        face_template=base64.b64encode(faces.template_bytes(ctx, template)).decode()
-        if template
-        else None,
+        face_template=base64.b64encode(template).decode() if template else None,
     )
 
 

@@ -45,7 +45,15 @@ from backend.models import (
     utcnow,
 )
 from backend.rules.suspension import ARREARS_BY_REASON
-from backend.services import audit, faces, receipts_service, registry, settlement, terminations
+from backend.services import (
+    audit,
+    calibrations,
+    faces,
+    receipts_service,
+    registry,
+    settlement,
+    terminations,
+)
 from backend.services.certification import out as certification_out
 from backend.services.certification_status import record_passed
 from backend.services.context import Ctx
@@ -292,6 +300,8 @@ def detail(ctx: Ctx, case_id: str) -> dict[str, object]:
         "enrolled_photo": _data_url(enrolled),
         "captured_photo": _data_url(captured),
         "certification": certification_out(ctx, cert) if cert else None,
+        # the county's thresholds for this person's gallery and its last calibration's figures
+        "face_figures": calibrations.for_decision(ctx, person.id),
         "location": {
             "latitude": cert.latitude,
             "longitude": cert.longitude,
@@ -309,7 +319,9 @@ def detail(ctx: Ctx, case_id: str) -> dict[str, object]:
 
 def _enrolled_photo(ctx: Ctx, case: ReviewCase) -> bytes | None:
     held = [r.get("template_id") for r in reason_entries(case) if r.get("template_id")]
-    row = ctx.session.get(FaceTemplate, held[0]) if held else faces.template_of(ctx, case.person_id)
+    row = (
+        ctx.session.get(FaceTemplate, held[0]) if held else faces.enrolled_face(ctx, case.person_id)
+    )
     return faces.photo_bytes(ctx, row) if row else None
 
 

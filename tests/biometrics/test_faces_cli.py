@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from biometrics import cli as faces_cli
 from biometrics.cli import faces
 
 
@@ -54,10 +55,22 @@ def test_evaluate_error_rates_at_default_thresholds(evaluation: dict) -> None:
 
 
 def test_evaluate_reports_enrolment_failures_and_timing(evaluation: dict) -> None:
-    assert 0.1 <= evaluation["fte"] <= 0.5  # profile and soft LFW photos are refused
-    assert {"head_turned", "blurred", "eyes_not_visible"} <= set(evaluation["fte_reasons"])
+    # the gate refuses only what matters (issue 18: at most 10% of the shared set): profiles,
+    # dark glasses, a second face; soft LFW photos that match well are accepted
+    assert 0.02 <= evaluation["fte"] <= 0.10
+    assert {"head_turned", "eyes_not_visible"} <= set(evaluation["fte_reasons"])
+    assert "blurred" not in evaluation["fte_reasons"]
     assert {"load", "quality_enrol", "encode"} <= set(evaluation["timing_ms"])
     assert evaluation["_plot_bytes"] > 10_000
+
+
+def test_evaluate_measures_match_quality_of_refused_photos(evaluation: dict) -> None:
+    gate = evaluation["gate"]
+    assert gate["refused_share"] == evaluation["fte"]
+    quality = gate["match_quality"]
+    # the refusals that remain are the ones the matcher does worse on
+    assert quality["eyes_not_visible"]["median_distance"] > quality["accepted"]["median_distance"]
+    assert quality["head_turned"]["median_distance"] > quality["accepted"]["median_distance"]
 
 
 def test_evaluate_warns_about_the_demographics_of_the_set(evaluation: dict) -> None:
@@ -81,6 +94,44 @@ def test_calibrate_on_a_county_folder(faces_dir: Path, tmp_path: Path) -> None:
     assert data["fmr_at_pass"] <= 0.01
     assert data["genuine_pairs"] == 3 * 15 and data["impostor_pairs"] == 3 * 36
     assert data["impostor_pairs_needed"] == 300 and data["enough_pairs"] is False
+
+
+def test_calibrate_a_gallery_and_record_it(
+    faces_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for person in ("Colin_Powell", "George_W_Bush", "Ariel_Sharon"):
+        (tmp_path / person).mkdir()
+        for source in sorted((faces_dir / "lfw" / person).glob("*.jpg"))[:5]:
+            (tmp_path / person / source.name).symlink_to(source)
+    recorded: list[dict[str, object]] = []
+
+    def recorder(result: dict[str, object]) -> str:
+        recorded.append(result)
+        return "cal-1"
+
+    monkeypatch.setitem(faces_cli.RECORDERS, "calibration", recorder)
+    args = ["calibrate", str(tmp_path), "--gallery", "2", "--record", "--json"]
+    result = CliRunner().invoke(faces, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["mode"] == "gallery_mean" and data["gallery"] == 2 and data["margin"] == 10
+    assert data["calibration_id"] == "cal-1" and recorded[0]["proposed"] == data["proposed"]
+    assert 0.3 < data["proposed"]["pass_at"] <= data["proposed"]["refer_at"] < 0.9
+    assert data["fmr_at_pass"] == 0.0 and data["genuine_pairs"] > 0
+    evaluated = CliRunner().invoke(faces, ["evaluate", str(tmp_path), "--gallery", "2", "--json"])
+    figures = json.loads(evaluated.stdout)
+    assert (figures["pass_threshold"], figures["refer_threshold"]) == (0.5, 0.55)
+    for key in ("fmr_at_pass", "fnmr_at_pass", "fnmr_at_refer", "genuine_pairs"):
+        assert key in figures
+
+
+def test_calibrate_record_needs_the_backend(
+    faces_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delitem(faces_cli.RECORDERS, "calibration", raising=False)
+    args = ["calibrate", str(faces_dir / "lfw"), "--gallery", "2", "--record"]
+    result = CliRunner().invoke(faces, args)
+    assert result.exit_code != 0 and "needs the backend" in result.output
 
 
 def test_missing_path_is_a_one_line_error(tmp_path: Path) -> None:
