@@ -288,7 +288,11 @@ class HttpKioskBackend:
         try:
             data = self._call("POST", "/kiosk/sessions", data=form, files=files)
         except Refused as exc:
-            if exc.status in (403,) and exc.reason in ("forbidden", "device_not_authorised"):
+            if exc.status == 403 and exc.reason in (
+                "forbidden",
+                "device_not_authorised",
+                "face_mismatch",
+            ):
                 # the backend's answer when the card or the face is not the holder's
                 raise Refused("not_recognised", exc.detail, exc.status) from exc
             if exc.status == 404 and exc.reason in ("not_found", "not-found"):

@@ -213,7 +213,8 @@ def _check_not_locked(ctx: Ctx, person_id: str) -> None:
     registry.lock(ctx, person_id)
     if failures_today(ctx, person_id) >= ctx.policy.face.max_failures_per_day:
         raise RuleRefused(
-            "this card is locked for today after repeated failed face checks; the case is with county staff"
+            "this card is locked for today after repeated failed face checks; the case is with county staff",
+            code="card_locked",
         )
 
 

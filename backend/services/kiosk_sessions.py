@@ -64,7 +64,9 @@ def require(ctx: Ctx, token: str | None, person_id: str, now: float | None = Non
     if claims.get("p") != person_id or claims.get("d") != ctx.actor.device_id:
         raise Forbidden("the resident session is for another person or kiosk")
     if claims.get("e", 0) < (now or clock.timestamp()):
-        raise Forbidden("the resident session has expired: insert the card again")
+        raise Forbidden(
+            "the resident session has expired: insert the card again", code="session_expired"
+        )
     if ctx.session.get(EndedKioskSession, _digest(token)) is not None:
         raise Unauthorized(
             "the resident session has ended: insert the card again", code="kiosk_session_ended"

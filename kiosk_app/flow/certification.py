@@ -24,15 +24,22 @@ from kiosk_app.models import (
     QualityVerdict,
     ReceiptContent,
 )
-from kiosk_app.texts import GUIDE_FOR_REASON, KNOWN_ACTIONS, Text, spoken_passed, t
+from kiosk_app.texts import (
+    GUIDE_FOR_REASON,
+    KNOWN_ACTIONS,
+    Text,
+    spoken_final_failure,
+    spoken_passed,
+    t,
+)
 
 
 class CertificationFlow(TechnicianFlow):
     def _not_recognised(self, now: float) -> list[Effect]:
         """The face did not match the card's holder when opening the session."""
         assert self._s is not None
-        self._s.attempts += 1
-        if self._s.attempts >= self.config.max_face_attempts:
+        self._s.face_failures += 1
+        if self._s.face_failures >= self.config.max_face_attempts:
             return self._error("not_recognised_final", now, retry=None)
         return self._error("not_recognised", now, retry=self._start_identify)
 
@@ -166,22 +173,24 @@ class CertificationFlow(TechnicianFlow):
 
     def _on_liveness_failed(self, now: float) -> list[Effect]:
         assert self._s is not None
-        self._s.attempts += 1
-        final = self._s.attempts >= self.config.max_face_attempts
-        self._s.result_kind = "failed_final" if final else "liveness_failed"
-        return self._stop_camera() + self._enter(
-            Screen.RESULT, now, "failed_final" if final else "liveness_failed"
-        )
+        # the actions were not seen: never "not recognised", the face was not compared
+        self._s.liveness_failures += 1
+        final = self._s.liveness_failures >= self.config.max_face_attempts
+        kind = "liveness_failed_final" if final else "liveness_failed"
+        self._s.result_kind = kind
+        return self._stop_camera() + self._enter(Screen.RESULT, now, kind)
 
     def _on_result(self, result: CertificationResult, now: float) -> list[Effect]:
         s = self._s
         assert s is not None
         s.result = result
         if result.outcome == "failed":
-            s.attempts += 1
-            final = s.attempts >= self.config.max_face_attempts
+            s.face_failures += 1
+            final = s.face_failures >= self.config.max_face_attempts
             s.result_kind = "failed_final" if final else "failed"
-            return self._enter(Screen.RESULT, now, s.result_kind)
+            # the day's last failure: the backend has opened a review case, staff will call
+            said = spoken_final_failure(s.face_failures) if final else None
+            return self._enter(Screen.RESULT, now, s.result_kind, said)
         if result.outcome not in ("passed", "referred"):
             return self._refused("other", f"outcome {result.outcome!r}", now)
         s.result_kind = result.outcome

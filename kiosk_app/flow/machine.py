@@ -37,6 +37,7 @@ from kiosk_app.flow.events import (
     Touch,
 )
 from kiosk_app.flow.model import IDLE_SCREENS, PENSIONER_STATUSES, TECH_SCREENS, Screen
+from kiosk_app.flow.refusals import refusal_for
 from kiosk_app.flow.state import Session
 from kiosk_app.flow.views import ViewsFlow
 from kiosk_app.models import CardInfo, CardKind, Resident
@@ -106,10 +107,11 @@ class KioskFlow(ViewsFlow):
                 return self._enter(Screen.TECH_TEST, now)
             case BackendUnreachable():
                 return self._error("unreachable", now, retry=self._retry)
-            case BackendRefused(reason="not_recognised") if self._resident_missing():
-                return self._not_recognised(now)
-            case BackendRefused(reason=reason, detail=detail):
-                return self._refused(reason, detail, now)
+            case BackendRefused(reason=code, detail=detail):
+                refusal = refusal_for(code)
+                if refusal == "not_recognised" and self._resident_missing():
+                    return self._not_recognised(now)
+                return self._refused(refusal, detail, now)
         return []
 
     # ------------------------------------------------------------ event handlers
@@ -254,6 +256,7 @@ class KioskFlow(ViewsFlow):
                 "passed",
                 "referred",
                 "failed_final",
+                "liveness_failed_final",
             )
         ):
             return self._end_session(now)

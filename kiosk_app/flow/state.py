@@ -44,9 +44,12 @@ class Session:
     action_index: int = 0
     action_started: float = 0.0
     action_timings: list[float] = field(default_factory=list)
-    attempts: int = 0  # failed face / liveness attempts in this session
+    # failed attempts in this session, by cause: the face did not match (the backend counts
+    # these per day) or the liveness actions were not seen (the kiosk's own timeout)
+    face_failures: int = 0
+    liveness_failures: int = 0
     result: CertificationResult | None = None
-    result_kind: str = ""  # passed | referred | failed | failed_final | liveness_failed
+    result_kind: str = ""  # passed | referred | failed | failed_final | liveness_failed[_final]
     submit_key: str = ""
     printed_receipt: bool = False
 
@@ -204,7 +207,10 @@ class FlowCore:
             "not_recognised": "not_recognised",
             "not_recognised_final": "failed_final",
         }[kind]
-        return self._stop_camera() + self._enter(Screen.ERROR, now, voice)
+        text = None
+        if kind == "camera_help" and self._guide_key.startswith("guide_"):
+            text = VOICE.get(self._guide_key, "") + VOICE["camera_help"]
+        return self._stop_camera() + self._enter(Screen.ERROR, now, voice, text)
 
     def _refused(self, reason: str, detail: str, now: float) -> list[Effect]:
         self._refusal = (reason, detail)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -23,7 +24,10 @@ from kiosk_app.flow.model import (
 )
 from kiosk_app.flow.state import Session
 from kiosk_app.models import CardKind, Resident, format_yuan
-from kiosk_app.texts import KNOWN_ACTIONS, MSG, Text, t
+from kiosk_app.texts import GUIDE_FOR_REASON, KNOWN_ACTIONS, MSG, Text, t
+
+# the guidance that names a cause (not "hold still", not the bare "put your face in the frame")
+GUIDE_KEYS = set(GUIDE_FOR_REASON.values()) - {"guide_no_face"}
 
 
 class ViewsFlow(CertificationFlow):
@@ -92,9 +96,14 @@ class ViewsFlow(CertificationFlow):
             return "warning", ICON["warning"], t("referred_title"), t("referred_body")
         if kind == "liveness_failed":
             return "error", ICON["error"], t("liveness_failed_title"), t("liveness_failed_body")
+        if kind == "liveness_failed_final":
+            n = s.liveness_failures
+            body = t("liveness_final_body", n=n)
+            return "error", ICON["error"], t("liveness_failed_title"), body
         if kind == "failed_final":
-            n = s.attempts
-            return "error", ICON["error"], t("failed_title"), t("failed_final_body", n=n)
+            n = s.face_failures
+            # the backend opened a review case with the day's last failure: staff will call
+            return "error", ICON["error"], t("failed_title"), t("failed_final_case_body", n=n)
         return "error", ICON["error"], t("failed_title"), t("failed_body")
 
     def _base_view(self) -> ViewModel:
@@ -124,7 +133,12 @@ class ViewsFlow(CertificationFlow):
             id_card = self._card_kind() == CardKind.ID_CARD
             receipt = self._take_card_receipt
             # after a failure the screen must not say "办完了" (all done)
-            failed = self._take_card_outcome in ("failed", "liveness_failed", "failed_final")
+            failed = self._take_card_outcome in (
+                "failed",
+                "liveness_failed",
+                "failed_final",
+                "liveness_failed_final",
+            )
             return ViewModel(
                 **base | {"back": None},
                 title=t("take_id_title") if id_card else t("take_card_title"),
@@ -137,13 +151,15 @@ class ViewsFlow(CertificationFlow):
         if screen == Screen.ERROR:
             return self._error_view(base)
         if screen == Screen.REFUSED:
+            # the words come from the code; the backend's own note is shown (for the staff
+            # who help) only when it is Chinese: an English message never reaches the screen
             reason, detail = self._refusal
             key = f"refused_{reason}" if f"refused_{reason}" in MSG else "refused_other"
             return ViewModel(
                 **base,
                 title=t("refused_title"),
                 body=t(key),
-                detail=Text(detail, detail) if detail else None,
+                detail=Text(detail, detail) if _chinese(detail) else None,
                 tone="warning",
                 icon=ICON["warning"],
             )
@@ -338,15 +354,24 @@ class ViewsFlow(CertificationFlow):
             "not_recognised": ("failed_title", "not_recognised_body"),
             "not_recognised_final": ("failed_title", "failed_final_body"),
         }[kind]
-        n = self._s.attempts if self._s is not None else 0
+        n = self._s.face_failures if self._s is not None else 0
         buttons: tuple[Button, ...] = ()
         if self._retry is not None:
             buttons = (Button("retry", t("btn_retry"), "↻", primary=True),)
+        text = t(body, n=n)
+        if kind == "camera_help" and self._guide_key in GUIDE_KEYS:
+            # the cause the camera saw last (poor light, too far…) stays with the advice
+            text = Text(*join_texts(MSG[self._guide_key], MSG[body]))
         return ViewModel(
             **base,
             title=t(title),
-            body=t(body, n=n),
+            body=text,
             tone="error",
             icon=ICON["error"] if kind != "camera_help" else ICON["warning"],
             buttons=buttons,
         )
+
+
+def _chinese(words: str) -> bool:
+    """Words for a Chinese reader: Han characters and no Latin letters."""
+    return bool(re.search(r"[\u4e00-\u9fff]", words)) and not re.search(r"[A-Za-z]", words)

@@ -44,7 +44,7 @@ def world(sqlite_url: str, tmp_path: Path) -> Iterator[dict]:
             "http://testserver", token, transport=client._transport, capture_key=kiosk.key
         )
         card = CardInfo(CardKind.SOCIAL_SECURITY, valid_id("110105", "19500101", "011"), "张三")
-        yield {"backend": backend, "card": card, "person_id": person_id}
+        yield {"backend": backend, "card": card, "person_id": person_id, "api": api}
         backend.close()
 
 
@@ -105,3 +105,55 @@ def test_unknown_card_is_not_enrolled(world: dict) -> None:
     with pytest.raises(Refused) as caught:
         world["backend"].open_session(stranger, photo(SAME_A))
     assert caught.value.reason in ("not_enrolled", "not_recognised")
+
+
+def test_a_name_variant_on_the_card_is_a_card_cause_not_a_face_one(world: dict) -> None:
+    """王秀蘭 on the card, 王秀兰 in the registry: the code says the card, not the face."""
+    from tests.backend.cert_helpers import SAME_A, photo
+
+    card: CardInfo = world["card"]
+    variant = CardInfo(card.kind, card.id_number, "張三")  # the registry has 张三
+    with pytest.raises(Refused) as caught:
+        world["backend"].open_session(variant, photo(SAME_A))
+    assert caught.value.reason == "card_mismatch"
+    assert caught.value.status == 403
+
+
+def test_the_days_last_failure_opens_a_case_then_the_card_is_locked(world: dict) -> None:
+    """Three failed face checks: the third opens a review case (staff will call), and the
+    next attempt is refused with the machine code `card_locked`."""
+    from tests.backend.cert_helpers import OTHER, SAME_A, photo
+
+    backend: HttpKioskBackend = world["backend"]
+    resident = backend.open_session(world["card"], photo(SAME_A))
+    for attempt in range(3):
+        challenge = backend.get_challenge(resident)
+        frames, items = genuine_capture(photo(OTHER), challenge.actions, clock.timestamp())
+        evidence = LivenessEvidence(
+            challenge.challenge_id,
+            challenge.nonce,
+            challenge.actions,
+            (),
+            tuple({**i} for i in items),
+        )
+        result = backend.submit_certification(
+            resident, [photo(OTHER)], frames, evidence, f"kiosk-fail-{attempt}"
+        )
+        assert result.outcome == "failed", result
+    answer = world["api"].get("/api/v1/review/cases", role="reviewer")
+    assert answer.status_code == 200, answer.text
+    cases = answer.json()
+    mine = [c for c in cases if c["person_id"] == world["person_id"]]
+    assert len(mine) == 1 and "repeated_failures" in str(mine[0]["reasons"])
+    with pytest.raises(Refused) as caught:
+        challenge = backend.get_challenge(resident)
+        frames, items = genuine_capture(photo(SAME_A), challenge.actions, clock.timestamp())
+        evidence = LivenessEvidence(
+            challenge.challenge_id,
+            challenge.nonce,
+            challenge.actions,
+            (),
+            tuple({**i} for i in items),
+        )
+        backend.submit_certification(resident, [photo(SAME_A)], frames, evidence, "kiosk-4")
+    assert caught.value.reason == "card_locked"

@@ -44,10 +44,14 @@ def open_session(
         ),
     )
     if not card_ok:
-        raise Forbidden("the card does not match the registry")
+        # distinct codes: the kiosk tells a card whose name is written differently (王秀蘭 / 王秀兰)
+        # from a face that is not the holder's
+        raise Forbidden("the card does not match the registry", code="card_mismatch")
     check = faces.verify(ctx, person.id, data)
     if check["outcome"] != "passed":
-        raise Forbidden("the face does not match the card holder's enrolled face")
+        raise Forbidden(
+            "the face does not match the card holder's enrolled face", code="face_mismatch"
+        )
     token, ttl = kiosk_sessions.open_session(ctx, person.id)
     audit.record(ctx, "kiosk.session.open", person.id)
     last = certification_status.latest_valid(ctx, person.id, ctx.today)

@@ -1,0 +1,115 @@
+"""Every failure names its true cause, from the backend's machine codes (issue 16)."""
+
+from __future__ import annotations
+
+from kiosk_app import flow as f
+from kiosk_app.flow.refusals import REFUSAL_FOR_CODE, refusal_for
+from kiosk_app.models import CertificationResult, QualityVerdict
+from kiosk_app.texts import MSG, VOICE
+from tests.kiosk.conftest import (
+    CHALLENGE,
+    GOOD,
+    FakeClock,
+    only,
+    read_card,
+    spoken,
+    to_camera,
+    to_liveness,
+    to_submit,
+)
+
+S = f.Screen
+FAILED = CertificationResult("CERT-F", "failed", 0.84, ("no_match",))
+
+
+def _text(view: f.ViewModel) -> str:
+    return view.title.zh + view.body.zh + (view.detail.zh if view.detail else "")
+
+
+def test_three_liveness_timeouts_name_the_movement_not_the_face(
+    flow: f.KioskFlow, clock: FakeClock
+) -> None:
+    to_liveness(flow)
+    for attempt in range(1, flow.config.max_face_attempts + 1):
+        clock.advance(flow.config.liveness_action_timeout_s)
+        effects = flow.handle(f.Tick())
+        view = flow.view()
+        assert view.screen == S.RESULT and view.body.zh == "动作没有看清"
+        assert "没有认出" not in _text(view)  # the face was never compared
+        if attempt < flow.config.max_face_attempts:
+            req = only(flow.handle(f.Tap("retry")), f.RequestChallenge).req
+            flow.handle(f.ChallengeIssued(req, CHALLENGE))
+            for _ in range(flow.config.steady_frames):
+                flow.handle(f.FrameAssessed(GOOD))
+            assert flow.screen == S.LIVENESS
+    assert spoken(effects) == ["liveness_failed_final"]
+    assert "没有认出" not in VOICE["liveness_failed_final"]
+    assert view.detail is not None and "3 次" in view.detail.zh and "工作人员" in view.detail.zh
+    assert [b.id for b in view.buttons] == ["done"]
+
+
+def test_the_days_last_face_failure_says_staff_will_call(flow: f.KioskFlow) -> None:
+    for attempt in range(1, flow.config.max_face_attempts + 1):
+        submit = to_submit(flow) if attempt == 1 else _again(flow)
+        effects = flow.handle(f.CertificationDone(submit.req, FAILED))
+    view = flow.view()
+    assert view.body.zh == "没有认出您"
+    assert view.detail is not None and "工作人员会打电话联系您" in view.detail.zh
+    said = only(effects, f.Speak)
+    assert said.key == "failed_final" and said.text is not None and "打电话" in said.text
+
+
+def _again(flow: f.KioskFlow) -> f.Submit:
+    req = only(flow.handle(f.Tap("retry")), f.RequestChallenge).req
+    flow.handle(f.ChallengeIssued(req, CHALLENGE))
+    for _ in range(flow.config.steady_frames):
+        flow.handle(f.FrameAssessed(GOOD))
+    effects: list[f.Effect] = []
+    for action in CHALLENGE.actions:
+        effects = flow.handle(f.ActionDetected(action))
+    return only(effects, f.Submit)
+
+
+def test_a_card_name_variant_is_a_card_cause(flow: f.KioskFlow) -> None:
+    opened = read_card(flow)
+    effects = flow.handle(f.BackendRefused(opened.req, "card_mismatch", "card name differs"))
+    view = flow.view()
+    assert view.screen == S.REFUSED and spoken(effects) == ["refused_card_mismatch"]
+    assert "姓名" in view.body.zh and "帽子" not in _text(view)
+    assert view.detail is None  # the backend's English never reaches the screen
+
+
+def test_a_face_mismatch_code_is_not_recognised(flow: f.KioskFlow) -> None:
+    opened = read_card(flow)
+    effects = flow.handle(f.BackendRefused(opened.req, "face_mismatch", "face differs"))
+    assert flow.screen == S.ERROR and spoken(effects) == ["not_recognised"]
+
+
+def test_an_unknown_code_asks_for_staff_without_english(flow: f.KioskFlow) -> None:
+    opened = read_card(flow)
+    flow.handle(f.BackendRefused(opened.req, "something_new", "An English sentence"))
+    view = flow.view()
+    assert view.body.zh == MSG["refused_other"][0] and view.detail is None
+
+
+def test_poor_light_is_still_named_after_the_guidance_timeout(
+    flow: f.KioskFlow, clock: FakeClock
+) -> None:
+    to_camera(flow)
+    dark = QualityVerdict(False, True, "too_dark")
+    for _ in range(10):
+        clock.advance(flow.config.camera_guidance_timeout_s / 10)
+        flow.handle(f.FrameAssessed(dark))
+        effects = flow.handle(f.Tick())
+    view = flow.view()
+    assert view.screen == S.ERROR and view.title.zh == "没有拍到清楚的脸"
+    assert "光线太暗" in view.body.zh and "工作人员" in view.body.zh
+    said = only(effects, f.Speak)
+    assert said.key == "camera_help" and said.text is not None and "光线太暗" in said.text
+
+
+def test_every_refusal_kind_has_words_and_a_voice() -> None:
+    kinds = set(REFUSAL_FOR_CODE.values()) - {"not_recognised"}
+    for kind in kinds | {refusal_for("never_heard_of")}:
+        assert f"refused_{kind}" in MSG, kind
+        assert kind == "other" or f"refused_{kind}" in VOICE, kind
