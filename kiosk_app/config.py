@@ -30,6 +30,9 @@ class KioskConfig:
     face_to_open_session: bool = True
     # Face attempts in one session (the backend also locks a card after N failures a day).
     max_face_attempts: int = 3
+    # A certification's result stays on screen at least this long (also when the card is
+    # pulled at once); with the card still in, the take-card screen keeps it until it is taken.
+    result_min_s: float = 8.0
     # "Please take your card" is spoken again this often while the card stays in.
     take_card_reminder_s: float = 15.0
     # A short notice on the menu (e.g. "receipt printed") stays this long.

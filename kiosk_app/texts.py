@@ -148,6 +148,7 @@ MSG: dict[str, tuple[str, str]] = {
         "这次没有认证成功，请拿好您的身份证。大厅工作人员可以帮您",
         "Not certified this time. Take your ID card; staff in the hall can help",
     ),
+    "take_card_outcome_failed": ("这次没有认证成功", "Not certified this time"),
     "take_id_title": ("请拿走您的身份证", "Please take your ID card"),
     "statement_printed": ("凭条已打印，请在出纸口取走", "Receipt printed: take it from the slot"),
     "statement_paper_out": ("打印机没纸了，请在屏幕上查看", "Printer out of paper: see the screen"),

@@ -176,6 +176,7 @@ class CertificationFlow(TechnicianFlow):
         # the actions were not seen: never "not recognised", the face was not compared
         self._s.liveness_failures += 1
         final = self._s.liveness_failures >= self.config.max_face_attempts
+        self._result_at = now
         kind = "liveness_failed_final" if final else "liveness_failed"
         self._s.result_kind = kind
         return self._stop_camera() + self._enter(Screen.RESULT, now, kind)
@@ -184,6 +185,7 @@ class CertificationFlow(TechnicianFlow):
         s = self._s
         assert s is not None
         s.result = result
+        self._result_at = now
         if result.outcome == "failed":
             s.face_failures += 1
             final = s.face_failures >= self.config.max_face_attempts

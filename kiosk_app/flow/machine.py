@@ -188,6 +188,7 @@ class KioskFlow(ViewsFlow):
         if self.screen != Screen.ATTRACT:
             return []
         self._s = Session(card_kind=kind)
+        self._outcome = None  # the last person's result goes when the next one comes
         req = self._request("read_card", now, self.config.card_read_timeout_s)
         return [*self._enter(Screen.READING, now, "reading"), ReadCard(req, kind)]
 

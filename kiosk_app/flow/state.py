@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 
 from kiosk_app.config import KioskConfig
 from kiosk_app.flow.effects import Effect, EndSession, Speak, StopCamera
@@ -101,6 +102,10 @@ class FlowCore:
         self._last_card_kind: CardKind | None = None
         self._take_card_receipt = False
         self._take_card_outcome = ""  # result_kind of the session that just ended
+        # the outcome kept on screen after the session ends (no personal data: kind, date)
+        self._outcome: tuple[str, date | None] | None = None
+        self._result_at = 0.0  # when the certification's result was first shown
+        self._outcome_until = 0.0
         self._last_attract_voice: float | None = None
         # the technician menu
         self._corner_taps: list[float] = []
@@ -154,6 +159,7 @@ class FlowCore:
         session_id = self._s.resident.session_id if self._s and self._s.resident else None
         printed = bool(self._s and self._s.printed_receipt)
         self._take_card_outcome = self._s.result_kind if self._s else ""
+        self._keep_outcome(now)
         had_session = self._s is not None
         self._s = None
         self._op = None
@@ -172,6 +178,19 @@ class FlowCore:
         else:
             effects += self._enter(Screen.ATTRACT, now)
         return effects
+
+    def _keep_outcome(self, now: float) -> None:
+        """The result outlives the session on screen: on the take-card screen until the card
+        is taken, on the attract screen until `result_min_s` after it was first shown."""
+        s = self._s
+        if s is None:
+            return  # the card taken from the take-card screen: the outcome stays its time
+        if not s.result_kind:
+            self._outcome = None
+            return
+        until = s.result.valid_until if s.result is not None else None
+        self._outcome = (s.result_kind, until)
+        self._outcome_until = max(now, self._result_at + self.config.result_min_s)
 
     def _take_card_voice(self) -> str:
         return "take_id" if self._card_kind() == CardKind.ID_CARD else "take_card"

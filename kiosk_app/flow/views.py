@@ -68,6 +68,24 @@ class ViewsFlow(CertificationFlow):
         left = self.config.idle_grace_s - (self._clock() - self._idle_warned_at)
         return max(0, math.ceil(left))
 
+    def _outcome_passed(self) -> bool:
+        return self._outcome is not None and self._outcome[0] == "passed"
+
+    def _outcome_text(self) -> Text | None:
+        """The result of the session just ended, kept on the next screen: "认证成功 · 有效期到…"."""
+        if self._outcome is None:
+            return None
+        kind, until = self._outcome
+        if kind == "passed":
+            head = t("passed_title")
+            if until is None:
+                return head
+            tail = t("passed_body", until=date_text(until))
+            return Text(f"{head.zh} · {tail.zh}", f"{head.en} · {tail.en}")
+        if kind == "referred":
+            return t("referred_title")
+        return t("take_card_outcome_failed")
+
     def _help_key(self) -> str:
         return {
             Screen.ATTRACT: "help_attract",
@@ -114,11 +132,14 @@ class ViewsFlow(CertificationFlow):
         if screen in TECH_SCREENS:
             return self._tech_view(base)
         if screen == Screen.ATTRACT:
+            kept = self._outcome_text() if self._clock() < self._outcome_until else None
             return ViewModel(
                 **base | {"back": None},
                 title=t("attract_title"),
                 body=t("attract_body"),
                 picture="insert_card",
+                notice=kept,
+                notice_icon=ICON["success"] if self._outcome_passed() else ICON["warning"],
             )
         if screen == Screen.READING:
             looking_up = s is not None and s.card is not None
@@ -147,6 +168,9 @@ class ViewsFlow(CertificationFlow):
                     + ("_failed" if failed else "" if receipt else "_noreceipt")
                 ),
                 picture="take_card",
+                detail=self._outcome_text(),
+                tone="success" if self._outcome_passed() else "info",
+                icon=ICON["success"] if self._outcome_passed() else "",
             )
         if screen == Screen.ERROR:
             return self._error_view(base)

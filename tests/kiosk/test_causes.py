@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kiosk_app import flow as f
 from kiosk_app.flow.refusals import REFUSAL_FOR_CODE, refusal_for
-from kiosk_app.models import CertificationResult, QualityVerdict
+from kiosk_app.models import CardKind, CertificationResult, QualityVerdict
 from kiosk_app.texts import MSG, VOICE
 from tests.kiosk.conftest import (
     CHALLENGE,
@@ -113,3 +113,55 @@ def test_every_refusal_kind_has_words_and_a_voice() -> None:
     for kind in kinds | {refusal_for("never_heard_of")}:
         assert f"refused_{kind}" in MSG, kind
         assert kind == "other" or f"refused_{kind}" in VOICE, kind
+
+
+def test_the_result_stays_on_the_take_card_screen_until_the_card_is_taken(
+    flow: f.KioskFlow, clock: FakeClock
+) -> None:
+    from tests.kiosk.conftest import PASSED
+
+    submit = to_submit(flow)
+    job = only(flow.handle(f.CertificationDone(submit.req, PASSED)), f.PrintReceipt)
+    clock.advance(1)
+    flow.handle(f.PrintDone(job.req))
+    for _ in range(4):  # a minute later, the card still in: the result is still there
+        clock.advance(15)
+        flow.handle(f.Tick())
+        view = flow.view()
+        assert view.screen == S.TAKE_CARD and view.detail is not None
+        assert "认证成功" in view.detail.zh and "2027年11月30日" in view.detail.zh
+    flow.handle(f.CardRemoved())
+    assert flow.view().notice is None  # long past the 8 s: the next person sees a clean screen
+
+
+def test_a_card_pulled_at_once_still_leaves_the_result_8_seconds(
+    flow: f.KioskFlow, clock: FakeClock
+) -> None:
+    from tests.kiosk.conftest import PASSED
+
+    submit = to_submit(flow)
+    only(flow.handle(f.CertificationDone(submit.req, PASSED)), f.PrintReceipt)
+    clock.advance(0.5)
+    flow.handle(f.CardRemoved())
+    view = flow.view()
+    assert view.screen == S.ATTRACT and not flow.has_personal_data
+    assert view.notice is not None and view.notice.zh.startswith("认证成功")
+    assert "王" not in view.notice.zh  # no personal data outlives the session
+    clock.advance(flow.config.result_min_s - 1)
+    assert flow.view().notice is not None
+    clock.advance(1)
+    assert flow.view().notice is None
+
+
+def test_a_failed_result_is_kept_too_and_the_next_card_clears_it(
+    flow: f.KioskFlow, clock: FakeClock
+) -> None:
+    submit = to_submit(flow)
+    flow.handle(f.CertificationDone(submit.req, FAILED))
+    flow.handle(f.Tap("end"))
+    view = flow.view()
+    assert view.screen == S.TAKE_CARD and view.detail is not None
+    assert view.detail.zh == "这次没有认证成功" and "办完了" not in view.body.zh
+    flow.handle(f.CardRemoved())
+    flow.handle(f.CardInserted(CardKind.SOCIAL_SECURITY))
+    assert flow._outcome is None
