@@ -131,7 +131,13 @@ def _challenge(data: dict[str, Any]) -> Challenge:
         nonce=str(data["nonce"]),
         actions=tuple(str(a) for a in data["actions"]),
         expires_at=data.get("expires_at"),
+        seconds_per_action=_seconds(data.get("seconds_per_action")),
     )
+
+
+def _seconds(value: object) -> float | None:
+    """The county's seconds per action, when the backend says (older backends do not)."""
+    return float(value) if isinstance(value, int | float) and value > 0 else None
 
 
 def _certification(data: dict[str, Any]) -> CertificationResult:

@@ -24,7 +24,9 @@ class KioskConfig:
     # Liveness: each action of the challenge has its own time limit; keep it at or under the
     # backend's (biometrics.liveness.LivenessPolicy.action_timeout, 8 s), or the backend
     # would refuse what the kiosk accepted.
-    liveness_action_timeout_s: float = 8.0
+    # The backend sends the county's own time (policy face.action_seconds) with the challenge;
+    # this is the default when it does not, tuned for the elderly like the policy's.
+    liveness_action_timeout_s: float = 12.0
     # The resident session (and so the menu) opens only after the face matches the card's
     # holder (the backend's POST /kiosk/sessions takes card + photo).
     face_to_open_session: bool = True

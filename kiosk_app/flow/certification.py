@@ -133,6 +133,11 @@ class CertificationFlow(TechnicianFlow):
         self._voice = key
         return [Speak(key)]
 
+    def _action_seconds(self, s: Session) -> float:
+        """The time per action: the county's (sent with the challenge), else the kiosk's."""
+        given = s.challenge.seconds_per_action if s.challenge is not None else None
+        return given or self.config.liveness_action_timeout_s
+
     def _begin_action(self, index: int, now: float) -> list[Effect]:
         s = self._s
         assert s is not None and s.challenge is not None

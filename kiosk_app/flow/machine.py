@@ -157,7 +157,7 @@ class KioskFlow(ViewsFlow):
         if (
             self.screen == Screen.LIVENESS
             and self._s is not None
-            and now - self._s.action_started >= cfg.liveness_action_timeout_s
+            and now - self._s.action_started >= self._action_seconds(self._s)
         ):
             return self._on_liveness_failed(now)
         if self.screen in IDLE_SCREENS and self._s is not None:

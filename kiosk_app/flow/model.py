@@ -93,6 +93,8 @@ class ViewModel:
     notice: Text | None = None
     notice_icon: str = "√"
     picture: str = ""  # insert_card | take_card: a drawing of what to do with the card
+    demo: str = ""  # a liveness action shown as a looping animation beside the live view
+    countdown: int | None = None  # seconds left for the current action
     overlay: Overlay | None = None
     voice: str | None = None
     simulate: bool = False

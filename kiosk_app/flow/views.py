@@ -68,6 +68,10 @@ class ViewsFlow(CertificationFlow):
         left = self.config.idle_grace_s - (self._clock() - self._idle_warned_at)
         return max(0, math.ceil(left))
 
+    def _countdown(self, s: Session) -> int:
+        left = self._action_seconds(s) - (self._clock() - s.action_started)
+        return max(0, math.ceil(left))
+
     def _outcome_passed(self) -> bool:
         return self._outcome is not None and self._outcome[0] == "passed"
 
@@ -292,6 +296,8 @@ class ViewsFlow(CertificationFlow):
                 ),
                 show_camera=True,
                 progress=(s.action_index + 1, total),
+                demo=action if action in KNOWN_ACTIONS else "",
+                countdown=self._countdown(s),
             )
         if screen == Screen.SUBMITTING:
             return ViewModel(

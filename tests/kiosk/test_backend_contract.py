@@ -157,3 +157,16 @@ def test_the_days_last_failure_opens_a_case_then_the_card_is_locked(world: dict)
         )
         backend.submit_certification(resident, [photo(SAME_A)], frames, evidence, "kiosk-4")
     assert caught.value.reason == "card_locked"
+
+
+def test_the_challenge_carries_the_countys_actions_and_seconds(world: dict) -> None:
+    """Policy face.challenge_actions = 2 and action_seconds = 12 (the defaults, tuned for the
+    elderly) reach the kiosk with every challenge."""
+    from tests.backend.cert_helpers import SAME_A, photo
+
+    backend: HttpKioskBackend = world["backend"]
+    resident = backend.open_session(world["card"], photo(SAME_A))
+    for _ in range(3):
+        challenge = backend.get_challenge(resident)
+        assert len(challenge.actions) == 2
+        assert challenge.seconds_per_action == 12

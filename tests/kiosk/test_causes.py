@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from kiosk_app import flow as f
 from kiosk_app.flow.refusals import REFUSAL_FOR_CODE, refusal_for
 from kiosk_app.models import CardKind, CertificationResult, QualityVerdict
@@ -165,3 +167,30 @@ def test_a_failed_result_is_kept_too_and_the_next_card_clears_it(
     flow.handle(f.CardRemoved())
     flow.handle(f.CardInserted(CardKind.SOCIAL_SECURITY))
     assert flow._outcome is None
+
+
+def test_the_action_is_demonstrated_with_a_countdown_of_the_countys_seconds(
+    flow: f.KioskFlow, clock: FakeClock
+) -> None:
+    slow = replace(CHALLENGE, seconds_per_action=15.0)
+    to_camera(flow, slow)
+    for _ in range(flow.config.steady_frames):
+        flow.handle(f.FrameAssessed(GOOD))
+    view = flow.view()
+    assert view.screen == S.LIVENESS and view.demo == slow.actions[0]
+    assert view.countdown == 15
+    clock.advance(14.2)
+    assert flow.view().countdown == 1
+    flow.handle(f.Tick())
+    assert flow.screen == S.LIVENESS  # 15 s, not the kiosk's default
+    clock.advance(1)
+    flow.handle(f.Tick())
+    assert flow.screen == S.RESULT
+
+
+def test_without_the_countys_seconds_the_kiosk_default_is_for_the_elderly(
+    flow: f.KioskFlow,
+) -> None:
+    to_liveness(flow)
+    assert flow.config.liveness_action_timeout_s >= 12
+    assert flow.view().countdown == int(flow.config.liveness_action_timeout_s)
