@@ -99,7 +99,8 @@ def kiosk(
             render_prompts(folder)
         except VoiceError as exc:
             click.echo(f"kiosk: no voice prompts ({exc}); the words are on screen", err=True)
-    config = kiosk_config(volume, simulate, backend_url, portrait)
+    # --simulate with a token: simulated devices against that backend (`nongbao demo`)
+    config = kiosk_config(volume, simulate and not token, backend_url, portrait)
     try:
         built = build_kiosk(
             simulate=simulate,
