@@ -636,3 +636,18 @@ class EndedKioskSession(SQLModel, table=True):
     token_hash: str = Field(primary_key=True, max_length=64)
     device_id: str = Field(max_length=40)
     expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True), index=True)
+
+
+class KioskHelpRequest(SQLModel, table=True):
+    """A resident at a kiosk pressed 请工作人员帮忙: staff see it on the console's list.
+    No personal data: the kiosk, where it stands, and the screen the person was on."""
+
+    __tablename__ = "kiosk_help_request"
+    id: str = Field(primary_key=True, max_length=40)
+    device_id: str = Field(max_length=40, index=True)
+    location: str = Field(default="", max_length=200)
+    screen: str = Field(default="", max_length=40)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_type=sa.DateTime(timezone=True), index=True
+    )
+    handled_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))

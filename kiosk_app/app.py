@@ -1,6 +1,6 @@
 """The Kivy screens: render the flow's view model, send taps and touches back.
 
-All decisions are in flow.py; this module only draws. Import it after the Kivy Config is set
+All decisions are in the flow package (kiosk_app/flow/); this module only draws. Import it after the Kivy Config is set
 (window size, input), which cli.py does.
 """
 
@@ -424,6 +424,11 @@ class KioskApp(App):
         card.ids.body.text = o.body.get(lang)
         for b in o.buttons:
             card.ids.buttons.add_widget(self._button(b, lang))
+        if o.staff is not None:  # 请工作人员帮忙: tells the staff (the console's help list)
+            staff = self._button(o.staff, lang)
+            staff.bg, staff.fg, staff.outlined = rgba(theme.PURPLE), rgba(theme.WHITE), False
+            staff.size_hint_x = 1.6  # the longer words get the room
+            card.ids.buttons.add_widget(staff)
         root.add_widget(card)
         self._overlay = card
 

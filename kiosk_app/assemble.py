@@ -37,6 +37,7 @@ from kiosk_app.face import (
     open_face_gate,
 )
 from kiosk_app.flow import KioskFlow
+from kiosk_app.help_request import HttpHelpRequests
 from kiosk_app.models import CardInfo, CardKind
 from kiosk_app.voice import VoicePlayer, default_voice_dir
 
@@ -133,6 +134,7 @@ def build_kiosk(
         say=voice.say,
         mode=mode,
         clock=clock,
+        help_requests=None if simulate else HttpHelpRequests(backend_url or "", token or ""),
     )
     kiosk = Kiosk(flow, controller, backend, cards, camera, printer, voice)
     if simulate:
@@ -202,6 +204,7 @@ def _demo_kiosk(
         say=voice.say,
         mode=mode,
         clock=clock,
+        help_requests=HttpHelpRequests(backend_url, token),
     )
     camera.fps = controller.camera_fps  # one new frame per read: rendered at the read rate
     kiosk = Kiosk(flow, controller, backend, cards, camera, printer, voice)

@@ -41,6 +41,9 @@ def kiosk_config(
         backend_url="(simulated)" if simulate else backend_url,
         device_id=env.get("NONGBAO_KIOSK_DEVICE_ID", ""),
         location=env.get("NONGBAO_KIOSK_LOCATION", ""),
+        centre_name=env.get("NONGBAO_CENTRE_NAME", ""),
+        centre_phone=env.get("NONGBAO_CENTRE_PHONE", ""),
+        county_host=env.get("NONGBAO_COUNTY_HOST", ""),
         orientation="portrait" if portrait else "landscape",
     )
 

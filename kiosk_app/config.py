@@ -55,6 +55,11 @@ class KioskConfig:
     tech_idle_s: float = 60.0
     tech_self_test_s: float = 30.0
     # What the technician menu shows about this kiosk (never the device token).
+    # The receipt: the issuing centre's name and phone (printed above and below), and the
+    # county's public host, whose /r/<code> page verifies a receipt (the QR code's URL).
+    centre_name: str = ""
+    centre_phone: str = ""
+    county_host: str = ""
     backend_url: str = ""
     device_id: str = ""
     location: str = ""

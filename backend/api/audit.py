@@ -28,6 +28,7 @@ NO_PERSONAL_DATA: dict[str, str] = {
     "/api/v1/ledger/check": "fund totals and a yes/no: no person's account",
     "/api/v1/receipts/verify": "public check of a receipt: masked name and ID, like the receipt",
     "/api/v1/receipts/public-key": "the county's public key",
+    "/r/{code:path}": "the receipt QR code's page: genuine or not, masked like the receipt",
     "/api/v1/reports/fund/{year}": "fund income and expenditure totals by source and kind",
     "/api/v1/reports/coverage/{year}": "counts and rates per village, no person",
 }

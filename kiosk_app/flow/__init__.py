@@ -19,6 +19,7 @@ The package, by concern: `events` (in), `effects` (out), `model` (screens and th
 import hmac
 
 from kiosk_app.flow.effects import (
+    CallStaff,
     CaptureFace,
     Effect,
     EndSession,
@@ -58,6 +59,7 @@ from kiosk_app.flow.events import (
     PrinterFault,
     SelfTestDone,
     SessionOpened,
+    StaffCalled,
     Tap,
     Tick,
     Touch,
@@ -98,6 +100,7 @@ __all__ = [
     "BackendRefused",
     "BackendUnreachable",
     "Button",
+    "CallStaff",
     "CameraFailed",
     "CaptureFace",
     "CardInserted",
@@ -131,6 +134,7 @@ __all__ = [
     "SelfTestDone",
     "SessionOpened",
     "Speak",
+    "StaffCalled",
     "StartCamera",
     "StopCamera",
     "Submit",

@@ -3,6 +3,8 @@ the submission, the result and its receipt."""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from kiosk_app.flow.effects import (
     CaptureFace,
     Effect,
@@ -215,6 +217,7 @@ class CertificationFlow(TechnicianFlow):
 
     def _receipt_content(self, s: Session, result: CertificationResult) -> ReceiptContent:
         assert s.resident is not None and result.receipt is not None
+        cfg = self.config
         outcome_zh = {"passed": "认证成功", "referred": "已提交审核"}[result.outcome]
         lines = [
             f"姓名：{s.resident.name_masked}",
@@ -224,11 +227,21 @@ class CertificationFlow(TechnicianFlow):
         if result.valid_until is not None:
             lines.append(f"有效期至：{result.valid_until.isoformat()}")
         lines.append(f"凭条号：{result.receipt.receipt_id}")
+        extra = {"header": cfg.centre_name} if cfg.centre_name else {}
+        if cfg.centre_phone:
+            extra["footer"] = f"咨询电话：{cfg.centre_phone}"
         return ReceiptContent(
             title="城乡居民养老保险 生存认证凭条",
             lines=tuple(lines),
-            qr_code=result.receipt.code,
+            qr_code=self._verify_url(result.receipt.code),
+            extra=extra,
         )
+
+    def _verify_url(self, code: str) -> str:
+        """What the QR code holds: the county's page that verifies the receipt, which any
+        phone can open (https://<county host>/r/<code>); the bare code without a host."""
+        host = self.config.county_host.strip().removeprefix("https://").rstrip("/")
+        return f"https://{host}/r/{quote(code, safe='')}" if host else code
 
     def _on_printed(self, now: float) -> list[Effect]:
         if self._print_kind == "statement":

@@ -104,6 +104,13 @@ class Speak:
 
 
 @dataclass(frozen=True)
+class CallStaff:
+    """请工作人员帮忙: tell the staff (the console's help list); answers with StaffCalled."""
+
+    screen: str
+
+
+@dataclass(frozen=True)
 class EndSession:
     """Forget the person: close the backend session, drop photos and figures."""
 
@@ -126,5 +133,6 @@ Effect = (
     | PrintStatement
     | RunSelfTest
     | Speak
+    | CallStaff
     | EndSession
 )

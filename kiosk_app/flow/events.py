@@ -141,6 +141,11 @@ class SelfTestDone:
 
 
 @dataclass(frozen=True)
+class StaffCalled:
+    ok: bool  # the backend recorded the help request
+
+
+@dataclass(frozen=True)
 class BackendUnreachable:
     req: int
     detail: str = ""
@@ -175,4 +180,5 @@ Event = (
     | SelfTestDone
     | BackendUnreachable
     | BackendRefused
+    | StaffCalled
 )

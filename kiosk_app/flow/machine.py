@@ -4,6 +4,7 @@ answers to requests."""
 from __future__ import annotations
 
 from kiosk_app.flow.effects import (
+    CallStaff,
     Effect,
     LoadAccount,
     LoadContributions,
@@ -32,6 +33,7 @@ from kiosk_app.flow.events import (
     PrinterFault,
     SelfTestDone,
     SessionOpened,
+    StaffCalled,
     Tap,
     Tick,
     Touch,
@@ -41,6 +43,7 @@ from kiosk_app.flow.refusals import refusal_for
 from kiosk_app.flow.state import Session
 from kiosk_app.flow.views import ViewsFlow
 from kiosk_app.models import CardInfo, CardKind, Resident
+from kiosk_app.texts import t
 
 
 class KioskFlow(ViewsFlow):
@@ -63,6 +66,8 @@ class KioskFlow(ViewsFlow):
                 return self._on_frame(verdict, now)
             case ActionDetected(action=action):
                 return self._on_action(action, now)
+            case StaffCalled(ok=ok):
+                return self._on_staff_called(ok, now)
             case CameraFailed():
                 if self.screen in (Screen.CAMERA, Screen.LIVENESS, Screen.IDENTIFY):
                     return self._stop_camera() + self._error("camera_failed", now, retry=None)
@@ -207,6 +212,9 @@ class KioskFlow(ViewsFlow):
 
     def _on_tap(self, button: str, now: float) -> list[Effect]:
         view = self.view()
+        staff_shown = view.overlay is not None and view.overlay.staff is not None
+        if button == "call_staff" and staff_shown:
+            return self._call_staff(now)
         if button not in view.button_ids() and button not in ("lang", "repeat"):
             return []  # a stale tap for a button no longer shown
         if button == "lang":
@@ -237,6 +245,20 @@ class KioskFlow(ViewsFlow):
         if button in ("done", "end"):
             return self._end_session(now)
         return []
+
+    def _call_staff(self, now: float) -> list[Effect]:
+        """请工作人员帮忙: the help text closes, a notice says staff are told, the console
+        lists the request (no personal data: the kiosk and the screen)."""
+        screen = str(self.screen)
+        self._help_open = False
+        self._staff_notice = (t("staff_calling"), now + self.config.notice_s)
+        return [CallStaff(screen), Speak("staff_called")]
+
+    def _on_staff_called(self, ok: bool, now: float) -> list[Effect]:
+        if ok:
+            return []
+        self._staff_notice = (t("staff_not_reached"), now + self.config.notice_s)
+        return [Speak("staff_not_reached")]
 
     def _on_back(self, now: float) -> list[Effect]:
         screen = self.screen

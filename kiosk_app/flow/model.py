@@ -71,6 +71,7 @@ class Overlay:
     body: Text
     buttons: tuple[Button, ...]
     voice: str | None = None
+    staff: Button | None = None  # 请工作人员帮忙, under the help text
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ ICON = {"success": "√", "warning": "！", "error": "×", "info": ""}
 BACK = Button("back", t("btn_back"), "←")
 EXIT = Button("back", t("btn_exit"), "←")
 HELP = Button("help", t("btn_help"), "？")
+STAFF = Button("call_staff", t("btn_call_staff"), "人")
 
 
 def date_text(d: date) -> Text:

@@ -106,6 +106,7 @@ class FlowCore:
         self._outcome: tuple[str, date | None] | None = None
         self._result_at = 0.0  # when the certification's result was first shown
         self._outcome_until = 0.0
+        self._staff_notice: tuple[Text, float] | None = None  # "staff are coming", until
         self._last_attract_voice: float | None = None
         # the technician menu
         self._corner_taps: list[float] = []

@@ -14,6 +14,7 @@ from kiosk_app.flow.model import (
     HELP,
     ICON,
     PENSIONER_STATUSES,
+    STAFF,
     TECH_SCREENS,
     Button,
     Overlay,
@@ -49,10 +50,13 @@ class ViewsFlow(CertificationFlow):
                 Text(*join_texts(MSG[self._help_key()], MSG["help_staff"])),
                 (Button("help_close", t("btn_ok"), "√", primary=True),),
                 self._help_key(),
+                staff=STAFF,
             )
         notice = v.notice
         if notice is None and self._notice is not None and v.screen == Screen.MENU:
             notice = self._notice[0]
+        if self._staff_notice is not None and self._clock() < self._staff_notice[1]:
+            notice = self._staff_notice[0]
         return replace(
             v,
             overlay=overlay,
@@ -357,14 +361,19 @@ class ViewsFlow(CertificationFlow):
                 status = t("menu_due")
             else:
                 status = t("menu_valid", until=date_text(resident.certification_valid_until))
+        # the common case first: certification when it is due, else the balance (and
+        # certification, already done, last and plain)
+        due = may_certify and (resident.certification_due or not pensioner)
         buttons = [
-            Button("balance", t("btn_balance"), "¥"),
+            Button("balance", t("btn_balance"), "¥", primary=not due),
             Button("contributions", t("btn_contributions"), "≡"),
             Button("payments", t("btn_payments"), "≡"),
             Button("print", t("btn_print"), "▤"),
         ]
-        if may_certify:
+        if due:
             buttons.insert(0, Button("certify", t("btn_certify"), "◎", primary=True))
+        elif may_certify:
+            buttons.append(Button("certify", t("btn_certify"), "◎"))
         return ViewModel(
             **base | {"back": EXIT},
             title=t("menu_title", name=resident.name_masked),

@@ -90,12 +90,15 @@ def main(argv: list[str]) -> int:
                 report["take_card_at"] = round(time.monotonic() - started, 1)
                 report["completed"] = True
                 Clock.schedule_once(lambda _dt: finish(), 1.0)
-            elif screen in ("error", "refused") or (
-                screen == "result" and "certify" in state and state["certify"]
-            ):
-                report["stuck"] = texts()
+            elif screen == "result" and report.get("result") is None:
+                # a result without a receipt (referred): what the backend said, then done
                 result = flow._s.result if flow._s is not None else None
+                report["result"] = texts()
                 report["reasons"] = list(result.reasons) if result is not None else []
+                report["completed"] = True
+                Clock.schedule_once(lambda _dt: finish(), 1.0)
+            elif screen in ("error", "refused"):
+                report["stuck"] = texts()
                 finish(f"stopped at {screen}")
             elif time.monotonic() - started > 240:
                 finish("timeout")

@@ -44,7 +44,14 @@ def world(sqlite_url: str, tmp_path: Path) -> Iterator[dict]:
             "http://testserver", token, transport=client._transport, capture_key=kiosk.key
         )
         card = CardInfo(CardKind.SOCIAL_SECURITY, valid_id("110105", "19500101", "011"), "张三")
-        yield {"backend": backend, "card": card, "person_id": person_id, "api": api}
+        yield {
+            "backend": backend,
+            "card": card,
+            "person_id": person_id,
+            "api": api,
+            "client": client,
+            "token": token,
+        }
         backend.close()
 
 
@@ -96,6 +103,12 @@ def test_session_account_challenge_certification(world: dict) -> None:
         resident, [photo(SAME_A)], frames, evidence, "kiosk-contract-1"
     )
     assert again.certification_id == result.certification_id  # idempotent retry
+    # the receipt's QR code opens the county's public page, which verifies it
+    from urllib.parse import quote
+
+    page = world["client"].get(f"/r/{quote(result.receipt.code, safe='')}")
+    assert page.status_code == 200 and "真实有效" in page.text, page.text
+    assert world["client"].get("/r/forged-code").text.count("不是本县签发的凭条") == 1
 
 
 def test_unknown_card_is_not_enrolled(world: dict) -> None:
@@ -170,3 +183,32 @@ def test_the_challenge_carries_the_countys_actions_and_seconds(world: dict) -> N
         challenge = backend.get_challenge(resident)
         assert len(challenge.actions) == 2
         assert challenge.seconds_per_action == 12
+
+
+def test_call_staff_reaches_the_consoles_help_list(world: dict) -> None:
+    """请工作人员帮忙: kiosk_app.help_request posts to the backend, the console lists it."""
+    from kiosk_app.help_request import HttpHelpRequests
+    from tests.backend.conftest import PASSWORD
+
+    client = world["client"]
+    helps = HttpHelpRequests("http://testserver", world["token"], transport=client._transport)
+    assert helps.send("liveness")
+    # an outsider cannot post one
+    stranger = HttpHelpRequests("http://testserver", "nope", transport=client._transport)
+    assert not stranger.send("menu")
+    bad = client.post(
+        "/api/v1/kiosk/help-requests",
+        json={"screen": "<script>"},
+        headers={"Authorization": f"Bearer {world['token']}"},
+    )
+    assert bad.status_code == 422 and bad.json()["code"]
+    login = client.post(
+        "/console/login",
+        data={"username": "reviewer", "password": PASSWORD},
+        follow_redirects=False,
+    )
+    assert login.status_code == 303, login.text
+    page = client.get("/console/help-requests")
+    assert page.status_code == 200
+    assert "liveness" in page.text and "自助机求助" in page.text
+    assert page.text.count("<tr>") == 2  # the header and the one request

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
 
 from kiosk_app import flow as f
 from kiosk_app.flow.refusals import REFUSAL_FOR_CODE, refusal_for
@@ -194,3 +195,42 @@ def test_without_the_countys_seconds_the_kiosk_default_is_for_the_elderly(
     to_liveness(flow)
     assert flow.config.liveness_action_timeout_s >= 12
     assert flow.view().countdown == int(flow.config.liveness_action_timeout_s)
+
+
+def test_certification_first_when_due_balance_first_when_certified(flow: f.KioskFlow) -> None:
+    from tests.kiosk.conftest import RESIDENT, to_menu
+
+    to_menu(flow)
+    ids = [b.id for b in flow.view().buttons]
+    assert ids[0] == "certify" and flow.view().buttons[0].primary and len(ids) < 6
+    flow.handle(f.Tap("back"))
+    flow.handle(f.CardRemoved())
+    certified = replace(RESIDENT, certification_due=False, certification_valid_until=_date())
+    to_menu(flow, certified)
+    buttons = flow.view().buttons
+    assert buttons[0].id == "balance" and buttons[0].primary
+    assert buttons[-1].id == "certify" and not buttons[-1].primary and len(buttons) < 6
+
+
+def _date() -> date:
+    return date(2027, 11, 30)
+
+
+def test_the_help_text_calls_the_staff(flow: f.KioskFlow, clock: FakeClock) -> None:
+    from tests.kiosk.conftest import to_menu
+
+    to_menu(flow)
+    flow.handle(f.Tap("help"))
+    view = flow.view()
+    assert view.overlay is not None and view.overlay.staff is not None
+    assert view.overlay.staff.label.zh == "请工作人员帮忙"
+    effects = flow.handle(f.Tap("call_staff"))
+    assert only(effects, f.CallStaff).screen == "menu"
+    view = flow.view()
+    assert view.overlay is None and view.notice is not None and "工作人员" in view.notice.zh
+    flow.handle(f.StaffCalled(ok=False))
+    notice = flow.view().notice
+    assert notice is not None and "窗口" in notice.zh
+    clock.advance(flow.config.notice_s + 1)
+    assert flow.view().notice is None
+    assert flow.handle(f.Tap("call_staff")) == []  # no help text open: no such button

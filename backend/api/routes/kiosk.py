@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 from fastapi import Path as PathParam
+from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from backend.api import deps
@@ -16,6 +17,7 @@ from backend.services import (
     certification_status,
     face_engine,
     faces,
+    help_requests,
     kiosk_sessions,
 )
 from backend.services.context import Actor
@@ -83,3 +85,27 @@ def close_session(
     person_id = kiosk_sessions.end(ctx, session_token)
     audit.record(ctx, "kiosk.session.end", person_id)
     return Response(status_code=204)
+
+
+class HelpRequestIn(BaseModel):
+    screen: str = Field(default="", max_length=40, pattern=r"^[a-z_]*$")
+
+
+class HelpRequestOut(BaseModel):
+    request_id: str
+    device_id: str
+    location: str
+    screen: str
+    created_at: str
+
+
+@router.post("/help-requests", status_code=201, response_model=HelpRequestOut)
+def ask_for_help(
+    body: HelpRequestIn,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("kiosk")),
+) -> dict[str, object]:
+    """A resident pressed 请工作人员帮忙: the console's help list shows the kiosk and its place."""
+    ctx = deps.ctx_for(request, session, who)
+    return help_requests.out(help_requests.open_request(ctx, body.screen))
