@@ -20,6 +20,8 @@ class ChallengeOut(BaseModel):
     person_id: str
     issued_at: str
     expires_at: str
+    # the county's seconds per action (`[face] action_seconds`): how long the device shows each
+    seconds_per_action: int | None = None
 
 
 class LivenessOut(BaseModel):

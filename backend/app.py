@@ -31,6 +31,7 @@ from backend.api.routes import receipts as receipts_routes
 from backend.api.routes import reports as reports_routes
 from backend.api.routes import review as review_routes
 from backend.config import Settings, get_settings
+from backend.console import help_requests as console_help
 from backend.console import site as console_site
 from backend.crypto import load_keyring
 from backend.db import engine_for, make_private_dir, require_migrated, session_scope
@@ -134,4 +135,6 @@ def create_app(
     app.include_router(receipts_routes.router)  # public: no staff read, see NO_PERSONAL_DATA
     app.include_router(family_routes.page_router)  # the family page /m/: static, public
     console_site.install(app)
+    app.include_router(receipts_routes.public)  # /r/<code>: the receipt QR code's page
+    app.include_router(console_help.router)  # the kiosk help requests' list
     return app

@@ -890,11 +890,11 @@ def describe(info: DemoInfo, base: str) -> str:
     return "\n".join(lines)
 
 
-def start_kiosk(base: str, info: DemoInfo) -> subprocess.Popen[bytes] | None:
-    """The kiosk in simulation mode as a child process, when its app is installed here."""
-    import importlib.util
+def kiosk_launch(base: str, info: DemoInfo) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of the demo kiosk: simulated devices against the demo
+    backend (its URL and device token), the demo resident's card on the demo strip and her
+    face in front of the simulated camera. tests/e2e/test_demo_e2e.py starts it the same way."""
     import os
-    import subprocess
     import sys
 
     command = [
@@ -908,14 +908,26 @@ def start_kiosk(base: str, info: DemoInfo) -> subprocess.Popen[bytes] | None:
         "--token",
         info.kiosk_token,
     ]
+    face = Path(info.data_dir) / "demo-face.png"
+    env = {**os.environ, "NONGBAO_DEMO_FACE": str(face)} if face.exists() else dict(os.environ)
+    env["NONGBAO_KIOSK_DATA"] = str(Path(info.data_dir) / "kiosk")  # its registered key
+    # the demo strip's card: the demo resident's ID number and name, as the card holds them
+    env["NONGBAO_DEMO_CARD"] = f"{info.demo_id_number} {DEMO_RESIDENT}"
+    return command, env
+
+
+def start_kiosk(base: str, info: DemoInfo) -> subprocess.Popen[bytes] | None:
+    """The kiosk in simulation mode as a child process, when its app is installed here."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    command, env = kiosk_launch(base, info)
     if importlib.util.find_spec("kiosk_app") is None or importlib.util.find_spec("kivy") is None:
         print(
             f"kiosk: not started (kiosk_app or Kivy is not installed here); with them installed run:\n  {' '.join(command[2:])}",
             file=sys.stderr,
         )
         return None
-    face = Path(info.data_dir) / "demo-face.png"
-    env = {**os.environ, "NONGBAO_DEMO_FACE": str(face)} if face.exists() else dict(os.environ)
-    env["NONGBAO_KIOSK_DATA"] = str(Path(info.data_dir) / "kiosk")  # its registered key
     print(f"kiosk: starting `{' '.join(command[2:])}`", file=sys.stderr)
     return subprocess.Popen(command, env=env)

@@ -977,3 +977,18 @@ class FamilyPhone(_Table, table=True):
     device_id: str | None = Field(default=None, foreign_key="device.id", max_length=40, index=True)
     signed_in_until: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class KioskHelpRequest(SQLModel, table=True):
+    """A resident at a kiosk pressed 请工作人员帮忙: staff see it on the console's list.
+    No personal data: the kiosk, where it stands, and the screen the person was on."""
+
+    __tablename__ = "kiosk_help_request"
+    id: str = Field(primary_key=True, max_length=40)
+    device_id: str = Field(max_length=40, index=True)
+    location: str = Field(default="", max_length=200)
+    screen: str = Field(default="", max_length=40)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_type=sa.DateTime(timezone=True), index=True
+    )
+    handled_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))

@@ -110,6 +110,7 @@ class Challenge(Answer):
     person_id: str = ""
     issued_at: str = ""
     expires_at: str = ""
+    seconds_per_action: float | None = None  # the county's policy (`[face] action_seconds`)
 
 
 class Receipt(Answer):

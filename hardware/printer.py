@@ -29,6 +29,7 @@ INITIALIZE = ESC + b"@"
 CHINESE_MODE = FS + b"&"
 DOUBLE_ON = GS + b"!\x11" + FS + b"!\x0c"  # GS ! for ASCII, FS ! for Chinese characters
 DOUBLE_OFF = GS + b"!\x00" + FS + b"!\x00"
+TALL_ON = GS + b"!\x01" + FS + b"!\x08"  # double height only (the body of a large receipt)
 BOLD_ON, BOLD_OFF = ESC + b"E\x01", ESC + b"E\x00"
 ALIGN_LEFT, ALIGN_CENTER = ESC + b"a\x00", ESC + b"a\x01"
 FEED_AND_CUT = ESC + b"d\x04" + GS + b"V\x42\x00"  # feed 4 lines, partial cut
@@ -75,6 +76,8 @@ def encode_line(line: Line, columns: int, charset: Charset) -> bytes:
     body = line.text.rstrip().encode("gb18030") + b"\n"
     if line.double:
         body = DOUBLE_ON + body + DOUBLE_OFF
+    elif line.tall:
+        body = TALL_ON + body + DOUBLE_OFF
     if line.bold:
         body = BOLD_ON + body + BOLD_OFF
     return body

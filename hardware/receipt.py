@@ -47,6 +47,8 @@ class Receipt:
     qr: str | None = None
     footer: Sequence[str] = ()
     header: str | None = None  # the issuing centre, above the title
+    # body lines printed double height (6 mm, not 3): a receipt older people must read
+    tall_body: bool = False
 
     @property
     def total(self) -> Decimal | None:
@@ -65,6 +67,7 @@ class Line:
     text: str
     double: bool = False  # double width and height (the title)
     bold: bool = False
+    tall: bool = False  # double height only: the same columns, letters twice as tall
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,18 @@ def wrap(text: str, columns: int) -> list[str]:
     return [*pieces, current] if current or not pieces else pieces
 
 
+def wrap_words(text: str, columns: int) -> list[str]:
+    """Like `wrap`, but a line breaks at a space when there is one, so that words of a
+    title ("城乡居民养老保险 生存认证凭条") stay whole; a word too long still wraps."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and text_width(lines[-1]) + 1 + text_width(word) <= columns:
+            lines[-1] += " " + word
+        else:
+            lines += wrap(word, columns)
+    return lines or [""]
+
+
 def pad(text: str, columns: int, align: str) -> str:
     space = max(0, columns - text_width(text))
     if align == "right":
@@ -132,16 +147,20 @@ def layout(receipt: Receipt, width_mm: int = 58) -> Layout:
     if receipt.header:
         body += [Line(pad(p, columns, "center")) for p in wrap(receipt.header, columns)]
     half = columns // 2  # the title prints double width
-    body += [Line(pad(p, half, "center"), double=True) for p in wrap(receipt.title, half)]
+    body += [Line(pad(p, half, "center"), double=True) for p in wrap_words(receipt.title, half)]
     body.append(rule)
+    items: list[Line] = []
     for item in receipt.lines:
         if isinstance(item, str):
-            body += [Line(piece) for piece in wrap(item, columns)]
+            items += [Line(piece) for piece in wrap(item, columns)]
         elif item.amount is None:
-            body += label_value(item.label, item.value, columns)
+            items += label_value(item.label, item.value, columns)
         else:
             label = f"{item.label} {item.value}".strip()
-            body += label_value(label, format_amount(item.amount), columns)
+            items += label_value(label, format_amount(item.amount), columns)
+    if receipt.tall_body:
+        items = [Line(x.text, x.double, x.bold, tall=True) for x in items]
+    body += items
     if receipt.total is not None:
         body.append(rule)
         body += label_value("合计", format_amount(receipt.total), columns, bold=True)
@@ -176,18 +195,28 @@ def _font(size: int) -> ImageFont.FreeTypeFont:
 
 def draw_line(line: Line, columns: int) -> Image.Image:
     """One line as a black-on-white greyscale image, drawn cell by cell like the printer."""
+    if line.tall:  # printed at double height: the normal line stretched upwards
+        flat = draw_line(Line(line.text, bold=line.bold), columns)
+        return flat.resize((flat.width, flat.height * 2), Image.Resampling.NEAREST)
     scale = 2 if line.double else 1
     image = Image.new("L", (columns * CELL_W, LINE_H * scale), 255)
     draw = ImageDraw.Draw(image)
     x = 0
-    for char in line.text:
-        cells = cell_width(char)
-        if char != " ":
-            # ASCII glyphs of a CJK font are wider than half a cell at 24 px; shrink them
-            size = (CELL_H if cells == 2 else CELL_H - 4) * scale
-            top = 2 * scale if cells == 2 else 4 * scale
-            draw.text((x, top), char, font=_font(size), fill=0, stroke_width=int(line.bold))
-        x += cells * CELL_W * scale
+    for run in _runs(line.text):
+        span = text_width(run) * CELL_W * scale
+        if run.strip() and cell_width(run[0]) == 1:
+            # an ASCII run ("2027-11-30") as one string, centred in its cells: drawn letter
+            # by letter its narrow "-" and ":" would leave gaps that read as spaces. (ASCII
+            # glyphs of a CJK font are wider than half a cell at 24 px: shrink them.)
+            font = _font((CELL_H - 4) * scale)
+            left = x + max(0.0, (span - draw.textlength(run, font=font)) / 2)
+            draw.text((left, 4 * scale), run, font=font, fill=0, stroke_width=int(line.bold))
+        elif run.strip():
+            for i, char in enumerate(run):
+                left = x + i * 2 * CELL_W * scale
+                font = _font(CELL_H * scale)
+                draw.text((left, 2 * scale), char, font=font, fill=0, stroke_width=int(line.bold))
+        x += span
     return image
 
 
@@ -243,7 +272,8 @@ def render_pdf(receipt: Receipt, width_mm: int = 80) -> bytes:
     cell, leading, margin = (width_mm - 8) * mm / plan.columns, 5.0 * mm, 4 * mm
     qr_side = width_mm * mm / 2 if plan.qr else 0
     lines = plan.body + plan.footer
-    height = 2 * margin + leading * (len(lines) + len([x for x in lines if x.double])) + qr_side
+    tall = len([x for x in lines if x.double or x.tall])
+    height = 2 * margin + leading * (len(lines) + tall) + qr_side
     buffer = io.BytesIO()
     pdf = canvas.Canvas(buffer, pagesize=(width_mm * mm, height))
     pdf.setTitle(receipt.title)
@@ -252,12 +282,24 @@ def render_pdf(receipt: Receipt, width_mm: int = 80) -> bytes:
     def write(line: Line) -> None:
         nonlocal y
         scale = 2 if line.double else 1
-        y -= leading * scale
+        high = 2 if line.double or line.tall else 1
+        y -= leading * high
         x = margin
-        for char in line.text:
-            pdf.setFont("NongbaoCJK", 2 * cell * scale * 0.95)
-            pdf.drawString(x, y, char)
-            x += cell_width(char) * cell * scale
+        for run in _runs(line.text):
+            cells = text_width(run)
+            if run.strip():
+                # one text run per stretch of same-width characters, spaced to the printer's
+                # cells: the PDF's text reads "2027-11-30", not "2027- 11- 30"
+                size = 2 * cell * high * 0.95
+                text = pdf.beginText(x, y)
+                text.setFont("NongbaoCJK", size)
+                squeeze = scale / high  # double height only: the letters half as wide
+                text.setHorizScale(100 * squeeze)
+                natural = pdfmetrics.stringWidth(run, "NongbaoCJK", size) * squeeze
+                text.setCharSpace((cells * cell * scale - natural) / len(run))
+                text.textOut(run)
+                pdf.drawText(text)
+            x += cells * cell * scale
 
     for line in plan.body:
         write(line)
@@ -270,3 +312,15 @@ def render_pdf(receipt: Receipt, width_mm: int = 80) -> bytes:
     pdf.showPage()
     pdf.save()
     return buffer.getvalue()
+
+
+def _runs(text: str) -> list[str]:
+    """The text cut where the cell width changes (ASCII one cell, others two) or at spaces."""
+    runs: list[str] = []
+    for char in text:
+        kind = " " if char == " " else cell_width(char)
+        if runs and (" " if runs[-1][-1] == " " else cell_width(runs[-1][-1])) == kind:
+            runs[-1] += char
+        else:
+            runs.append(char)
+    return runs

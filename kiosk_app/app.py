@@ -1,6 +1,6 @@
 """The Kivy screens: render the flow's view model, send taps and touches back.
 
-All decisions are in flow.py; this module only draws. Import it after the Kivy Config is set
+All decisions are in the flow package (kiosk_app/flow/); this module only draws. Import it after the Kivy Config is set
 (window size, input), which cli.py does.
 """
 
@@ -86,6 +86,44 @@ class CameraView(Widget):
         self.oval_w = self.oval_h / 1.3
 
 
+class ActionDemo(Widget):
+    """The action to do, shown by a drawn face that does it, looping (about 2 s a loop), with
+    the seconds left in big digits under it. `phase` runs 0..1; the face's parts follow."""
+
+    action = StringProperty("")
+    phase = NumericProperty(0.0)
+    eye_open = NumericProperty(1.0)  # 1 open, 0 shut
+    mouth_open = NumericProperty(0.0)
+    smile = NumericProperty(0.0)
+    dx = NumericProperty(0.0)  # -1..1: the features slide as the head turns
+    dy = NumericProperty(0.0)  # -1..1: and drop as it nods
+    seconds = StringProperty("")
+    s = NumericProperty(100.0)  # the face's size and corner, set by the kv rule
+    fx = NumericProperty(0.0)
+    fy = NumericProperty(0.0)
+    loop_s = 2.2
+
+    def advance(self, dt: float) -> None:
+        self.phase = (self.phase + dt / self.loop_s) % 1.0
+
+    def on_phase(self, *_args: object) -> None:
+        # hold still for the first fifth, do the action, come back: 0 -> 1 -> 0
+        p = self.phase
+        k = 0.0 if p < 0.2 else min(1.0, 1.0 - abs((p - 0.2) / 0.4 - 1.0) * 1.15)
+        k = max(0.0, k)
+        a = self.action
+        self.eye_open = 1.0 - k if a == "blink" else 1.0
+        self.mouth_open = k if a == "open_mouth" else 0.0
+        self.smile = k if a == "smile" else 0.0
+        # the live view is a mirror: "turn left" moves the face to the screen's left
+        self.dx = -k if a == "turn_left" else k if a == "turn_right" else 0.0
+        self.dy = -k if a == "nod" else 0.0
+
+
+class LivenessPanel(BoxLayout):
+    """The live view and the action's demonstration side by side (stacked in portrait)."""
+
+
 class OverlayCard(FloatLayout):
     landscape = BooleanProperty(True)
 
@@ -137,6 +175,8 @@ class KioskApp(App):
         self._overlay: OverlayCard | None = None
         self._camera: CameraView | None = None
         self._busy: BusyArc | None = None
+        self._demo: ActionDemo | None = None
+        self._panel: LivenessPanel | None = None
         self.view: fl.ViewModel | None = None
         self.view_before: fl.ViewModel | None = None
 
@@ -182,6 +222,11 @@ class KioskApp(App):
     def _on_animate(self, _dt: float) -> None:
         if self._busy is not None and self._busy.parent is not None:
             self._busy.angle = (self._busy.angle - 9) % 360
+        if self._demo is not None and self._demo.parent is not None:
+            self._demo.advance(_dt)
+            view = self.controller.flow.view()  # the countdown moves without an event
+            if view.countdown is not None:
+                self._demo.seconds = str(view.countdown)
 
     # ------------------------------------------------------------ input
 
@@ -291,7 +336,12 @@ class KioskApp(App):
                 self._texture = None
                 self.frames_shown = 0
             cam.guide_colour = rgba(theme.GREEN if view.tone == "success" else theme.WHITE)
-            visual.add_widget(cam)
+            if cam.parent is not None:
+                cam.parent.remove_widget(cam)
+            if view.demo:
+                visual.add_widget(self._liveness_panel(cam, view))
+            else:
+                visual.add_widget(cam)
         elif kind == "picture":
             visual.add_widget(CardPicture(direction="out" if view.picture == "take_card" else "in"))
         elif kind == "busy":
@@ -306,6 +356,25 @@ class KioskApp(App):
                     fg=rgba(theme.TONE_FG[view.tone]),
                 )
             )
+
+    def _liveness_panel(self, cam: CameraView, view: fl.ViewModel) -> LivenessPanel:
+        if self._panel is None:
+            self._panel = LivenessPanel(orientation="horizontal" if self.landscape else "vertical")
+            self._demo = ActionDemo()
+        panel, demo = self._panel, self._demo
+        assert demo is not None
+        panel.clear_widgets()
+        if demo.action != view.demo:
+            demo.action, demo.phase = view.demo, 0.0
+            demo.on_phase()
+        demo.seconds = "" if view.countdown is None else str(view.countdown)
+        if self.landscape:
+            cam.size_hint, demo.size_hint = (0.62, 1), (0.38, 1)
+        else:
+            cam.size_hint, demo.size_hint = (1, 0.62), (1, 0.38)
+        panel.add_widget(cam)
+        panel.add_widget(demo)
+        return panel
 
     def _button(self, b: fl.Button, lang: str, font: float = theme.BUTTON_SP) -> KioskButton:
         primary = b.primary
@@ -355,6 +424,11 @@ class KioskApp(App):
         card.ids.body.text = o.body.get(lang)
         for b in o.buttons:
             card.ids.buttons.add_widget(self._button(b, lang))
+        if o.staff is not None:  # 请工作人员帮忙: tells the staff (the console's help list)
+            staff = self._button(o.staff, lang)
+            staff.bg, staff.fg, staff.outlined = rgba(theme.PURPLE), rgba(theme.WHITE), False
+            staff.size_hint_x = 1.6  # the longer words get the room
+            card.ids.buttons.add_widget(staff)
         root.add_widget(card)
         self._overlay = card
 

@@ -117,7 +117,8 @@ REASON_FOR_CODE = {
     "session_expired": "session_expired",
     "kiosk_session_ended": "session_expired",
     "card_locked": "card_locked",
-    "card_mismatch": "not_recognised",
+    # a card whose name is written differently (王秀蘭 / 王秀兰) is not a face problem
+    "card_mismatch": "card_mismatch",
     "face_mismatch": "not_recognised",
 }
 # when a problem names no code of its own (an old backend, a proxy)
@@ -130,7 +131,11 @@ REASON_FOR_STATUS = {
     422: "invalid",
 }
 # opening a session: the generic refusals mean the card or the face is not the holder's
-OPEN_SESSION_REASONS = {"forbidden": "not_recognised", "device_not_authorised": "not_recognised"}
+OPEN_SESSION_REASONS = {
+    "forbidden": "not_recognised",
+    "device_not_authorised": "not_recognised",
+    "face_mismatch": "not_recognised",
+}
 
 
 def refusal_reason(status: int, problem: dict[str, Any]) -> str:
@@ -219,6 +224,8 @@ class HttpKioskBackend:
             nonce=answer.nonce,
             actions=tuple(answer.actions),
             expires_at=answer.expires_at,
+            # the county's seconds per action, when the backend says (older backends do not)
+            seconds_per_action=answer.seconds_per_action,
         )
 
     def submit_certification(

@@ -41,6 +41,9 @@ def kiosk_config(
         backend_url="(simulated)" if simulate else backend_url,
         device_id=env.get("NONGBAO_KIOSK_DEVICE_ID", ""),
         location=env.get("NONGBAO_KIOSK_LOCATION", ""),
+        centre_name=env.get("NONGBAO_CENTRE_NAME", ""),
+        centre_phone=env.get("NONGBAO_CENTRE_PHONE", ""),
+        county_host=env.get("NONGBAO_COUNTY_HOST", ""),
         orientation="portrait" if portrait else "landscape",
     )
 
@@ -99,7 +102,8 @@ def kiosk(
             render_prompts(folder)
         except VoiceError as exc:
             click.echo(f"kiosk: no voice prompts ({exc}); the words are on screen", err=True)
-    config = kiosk_config(volume, simulate, backend_url, portrait)
+    # --simulate with a token: simulated devices against that backend (`nongbao demo`)
+    config = kiosk_config(volume, simulate and not token, backend_url, portrait)
     try:
         built = build_kiosk(
             simulate=simulate,

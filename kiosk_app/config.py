@@ -24,12 +24,17 @@ class KioskConfig:
     # Liveness: each action of the challenge has its own time limit; keep it at or under the
     # backend's (biometrics.liveness.LivenessPolicy.action_timeout, 8 s), or the backend
     # would refuse what the kiosk accepted.
-    liveness_action_timeout_s: float = 8.0
+    # The backend sends the county's own time (policy face.action_seconds) with the challenge;
+    # this is the default when it does not, tuned for the elderly like the policy's.
+    liveness_action_timeout_s: float = 12.0
     # The resident session (and so the menu) opens only after the face matches the card's
     # holder (the backend's POST /kiosk/sessions takes card + photo).
     face_to_open_session: bool = True
     # Face attempts in one session (the backend also locks a card after N failures a day).
     max_face_attempts: int = 3
+    # A certification's result stays on screen at least this long (also when the card is
+    # pulled at once); with the card still in, the take-card screen keeps it until it is taken.
+    result_min_s: float = 8.0
     # "Please take your card" is spoken again this often while the card stays in.
     take_card_reminder_s: float = 15.0
     # A short notice on the menu (e.g. "receipt printed") stays this long.
@@ -50,6 +55,11 @@ class KioskConfig:
     tech_idle_s: float = 60.0
     tech_self_test_s: float = 30.0
     # What the technician menu shows about this kiosk (never the device token).
+    # The receipt: the issuing centre's name and phone (printed above and below), and the
+    # county's public host, whose /r/<code> page verifies a receipt (the QR code's URL).
+    centre_name: str = ""
+    centre_phone: str = ""
+    county_host: str = ""
     backend_url: str = ""
     device_id: str = ""
     location: str = ""

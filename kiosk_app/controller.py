@@ -37,6 +37,7 @@ from kiosk_app.devices import (
     encode_jpeg,
 )
 from kiosk_app.face import ActionWatcher, FaceGate
+from kiosk_app.help_request import HelpRequests, SimulatedHelpRequests
 from kiosk_app.models import ReceiptContent, Resident, format_yuan
 
 log = logging.getLogger("kiosk")
@@ -68,8 +69,10 @@ class KioskController:
         mode: str = "thread",
         camera_fps: float = 12.0,
         clock: Callable[[], float] = time.monotonic,
+        help_requests: HelpRequests | None = None,
     ) -> None:
         self.flow = flow
+        self.help_requests: HelpRequests = help_requests or SimulatedHelpRequests()
         self.backend = backend
         self.cards = cards
         self.camera = camera
@@ -258,6 +261,9 @@ class KioskController:
                     return self._print(req, content)
 
                 self._background(statement)
+            case f.CallStaff(screen=screen):
+                helps = self.help_requests
+                self._background(lambda: f.StaffCalled(helps.send(screen)))
             case f.RunSelfTest(req=req):
                 self._background(lambda: f.SelfTestDone(req, self.self_test()))
             case f.EndSession(session_id=session_id):

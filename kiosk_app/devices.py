@@ -403,6 +403,9 @@ class HardwarePrinter:
             qr=content.qr_code,
             printed_at=clock.local_now(),
             number=content.extra.get("number"),
+            header=content.extra.get("header"),
+            footer=[content.extra["footer"]] if content.extra.get("footer") else [],
+            tall_body=True,  # 6 mm letters: the kiosk's residents are old
         )
         try:
             self.device.print_receipt(receipt)

@@ -78,6 +78,8 @@ class Challenge:
     nonce: str
     actions: tuple[str, ...]  # e.g. ("blink", "turn_left"), done one at a time
     expires_at: str | None = None
+    # the county's time per action (policy face.action_seconds); None: the kiosk's default
+    seconds_per_action: float | None = None
 
 
 @dataclass(frozen=True)

@@ -363,6 +363,38 @@ def live(out: Path, orientation: str, limit_s: float = 90.0) -> int:
     return int(state["result"])
 
 
+def contact_sheet(out: Path, columns: int = 6, thumb: int = 384) -> Path | None:
+    """One PNG of every screenshot under `out`/<orientation>/, a labelled thumbnail each,
+    landscape rows first: `out`/contact_sheet.png. None when there is nothing to show."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from kiosk_app import theme
+
+    shots = [
+        path
+        for orientation in ("landscape", "portrait")
+        for path in sorted((out / orientation).glob("[0-9]*.png"))
+    ]
+    if not shots:
+        return None
+    font = ImageFont.truetype(theme.FONT_PATH, 22)
+    label_h, gap = 34, 12
+    cell_w, cell_h = thumb + gap, thumb + label_h + gap  # a square box fits both orientations
+    rows = -(-len(shots) // columns)
+    sheet = Image.new("RGB", (columns * cell_w + gap, rows * cell_h + gap), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, path in enumerate(shots):
+        with Image.open(path) as image:
+            small = image.convert("RGB")
+            small.thumbnail((thumb, thumb))
+        x, y = gap + (i % columns) * cell_w, gap + (i // columns) * cell_h
+        sheet.paste(small, (x + (thumb - small.width) // 2, y + (thumb - small.height) // 2))
+        draw.text((x, y + thumb + 4), f"{path.parent.name[0]} {path.stem}", fill="black", font=font)
+    target = out / "contact_sheet.png"
+    sheet.save(target)
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("artifacts/screenshots/kiosk"))
@@ -430,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
             app.render()
         except StopIteration:
             (out / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=1))
+            contact_sheet(args.out)  # both orientations, once the second tour is done too
             app.stop()
             return
         except Exception as exc:  # the tour itself broke: fail loudly

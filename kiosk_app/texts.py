@@ -107,7 +107,15 @@ MSG: dict[str, tuple[str, str]] = {
         "今天已经试了 {n} 次，\n请找大厅工作人员帮忙",
         "You have tried {n} times today.\nPlease ask the staff for help",
     ),
+    "failed_final_case_body": (
+        "今天已经试了 {n} 次。\n工作人员会打电话联系您，不用再来",
+        "You have tried {n} times today.\nStaff will phone you; no need to come back",
+    ),
     "liveness_failed_title": ("动作没有看清", "Could not see the movement"),
+    "liveness_final_body": (
+        "动作做了 {n} 次都没有看清，\n请找大厅工作人员帮忙",
+        "The movement was not seen in {n} tries.\nPlease ask the staff for help",
+    ),
     "liveness_failed_body": (
         "请跟着提示慢慢做动作，再试一次",
         "Follow the prompt slowly and try again",
@@ -140,6 +148,13 @@ MSG: dict[str, tuple[str, str]] = {
         "这次没有认证成功，请拿好您的身份证。大厅工作人员可以帮您",
         "Not certified this time. Take your ID card; staff in the hall can help",
     ),
+    "btn_call_staff": ("请工作人员帮忙", "Call the staff"),
+    "staff_calling": ("已通知工作人员，请在这里稍等", "The staff have been told: please wait here"),
+    "staff_not_reached": (
+        "没有通知到工作人员，请到服务窗口",
+        "The staff could not be told: please go to the counter",
+    ),
+    "take_card_outcome_failed": ("这次没有认证成功", "Not certified this time"),
     "take_id_title": ("请拿走您的身份证", "Please take your ID card"),
     "statement_printed": ("凭条已打印，请在出纸口取走", "Receipt printed: take it from the slot"),
     "statement_paper_out": ("打印机没纸了，请在屏幕上查看", "Printer out of paper: see the screen"),
@@ -156,8 +171,16 @@ MSG: dict[str, tuple[str, str]] = {
         "No pension record found for this card.\nPlease ask at the counter",
     ),
     "refused_card_locked": (
-        "今天认证次数已用完，\n请明天再来或找工作人员",
-        "No more tries today.\nCome back tomorrow or ask the staff",
+        "今天认证次数已用完。\n工作人员会打电话联系您，也可以明天再来",
+        "No more tries today.\nStaff will phone you, or come back tomorrow",
+    ),
+    "refused_card_mismatch": (
+        "卡上的姓名和登记的不一样\n（比如繁体字、简体字），请到窗口核对",
+        "The name on the card differs from the record\n(e.g. a traditional character). Ask at the counter",
+    ),
+    "refused_challenge_expired": (
+        "准备的时间过了，\n请点返回，再点认证",
+        "The check timed out.\nTap Back, then Certify again",
     ),
     "refused_not_pensioner": (
         "您还没有开始领养老金，\n不需要认证",
@@ -284,9 +307,15 @@ VOICE: dict[str, str] = {
     "card_error": "读不出这张卡，请把卡拿出来，再放一次。",
     "refused": "现在不能办理，请找大厅工作人员帮忙。",
     "refused_not_enrolled": "没有找到您的参保信息，请到窗口咨询。",
-    "refused_card_locked": "今天认证次数已经用完，请明天再来，或者找工作人员。",
+    "refused_card_locked": "今天认证次数已经用完。工作人员会打电话联系您，也可以明天再来。",
+    "refused_not_pensioner": "您还没有开始领养老金，不需要认证。",
+    "refused_card_mismatch": "卡上的姓名和登记的不一样，请到窗口核对。",
+    "refused_challenge_expired": "准备的时间过了，请点返回，再点认证。",
+    "liveness_failed_final": "动作做了几次都没有看清，请找大厅工作人员帮忙。",
     "refused_session_expired": "这次办理的时间到了，请把卡取出，再重新插入。",
     "idle": "您还在吗？请点继续。",
+    "staff_called": "已经通知工作人员，请在这里稍等。",
+    "staff_not_reached": "没有通知到工作人员，请到服务窗口。",
     "help": "大厅工作人员可以帮您。",
     "help_attract": "把社保卡芯片朝里插进卡口，或者把身份证平放在感应区上。大厅工作人员可以帮您。",
     "help_menu": "每年认证一次，才能继续领养老金。点大按钮，选择要办的事。大厅工作人员可以帮您。",
@@ -355,6 +384,11 @@ def spoken_passed(valid_until: date | None, then: str = "") -> str:
     return head + then
 
 
+def spoken_final_failure(n: int) -> str:
+    """The day's last failed face check: the cause, and that staff will call (a review case)."""
+    return f"没有认出您。今天已经试了{_number(n)}次，工作人员会打电话联系您，不用再来。"
+
+
 # What the take-card screen repeats, by the session's outcome (result_kind).
 TAKE_CARD_OUTCOME: dict[str, str] = {
     "passed": "认证成功。",
@@ -362,6 +396,7 @@ TAKE_CARD_OUTCOME: dict[str, str] = {
     "failed": "这次没有认证成功。",
     "liveness_failed": "这次没有认证成功。",
     "failed_final": "今天没有认证成功，工作人员会联系您。",
+    "liveness_failed_final": "这次没有认证成功，请找大厅工作人员帮忙。",
 }
 
 

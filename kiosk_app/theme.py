@@ -30,7 +30,7 @@ BUTTON_H_PORTRAIT_DP = 160  # portrait has height to spare: bigger targets
 BAR_H_DP = 140
 BAR_BUTTON_W_DP = 330
 TOP_H_DP = 130
-LANG_W_DP = 260
+LANG_W_DP = 210
 
 # colours as (r, g, b) 0..255; each (text, background) pair below must reach 4.5:1
 WHITE = (255, 255, 255)

@@ -32,6 +32,7 @@ NO_PERSONAL_DATA: dict[str, str] = {
     "/m/": "the family page (亲情认证): static HTML, its data comes from the family routes",
     "/m/app.js": "the family page's script: static",
     "/m/m.css": "the family page's style sheet: static",
+    "/r/{code:path}": "the receipt QR code's page: genuine or not, masked like the receipt",
     "/api/v1/reports/fund/{year}": "fund income and expenditure totals by source and kind",
     "/api/v1/reports/coverage/{year}": "counts and rates per village, no person",
 }

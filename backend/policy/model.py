@@ -66,6 +66,11 @@ class FacePolicy(BaseModel):
     # 1:N: closer than this under another ID is a possible duplicate
     duplicate_at: float = Field(default=DEFAULT_THRESHOLDS.pass_at, gt=0, lt=2)
     kiosk_challenge_minutes: int = Field(default=5, ge=1)
+    # the liveness challenge: how many actions (a head turn always among them) and the
+    # seconds each may take. Tuned for the elderly: 2 actions of 12 s (scripts/bench_liveness.py
+    # measures a 2- and a 3-action challenge at the simulator's pace)
+    challenge_actions: int = Field(default=2, ge=2, le=3)
+    action_seconds: int = Field(default=12, ge=4, le=30)
     field_challenge_days: int = Field(default=7, ge=1)
     # a face is a gallery (biometrics/gallery.py): decisions against the mean of two or more
     # templates use these, calibrated for that decision (`nongbao faces calibrate --gallery`)

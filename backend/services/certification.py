@@ -306,6 +306,7 @@ def _judge(
         sub.frames,
         reference,
         utcnow(),
+        action_seconds=ctx.policy.face.action_seconds,
     )
     reasons: list[str] = []
     if face.outcome == "referred":

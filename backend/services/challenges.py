@@ -40,7 +40,9 @@ def issue(ctx: Ctx, person_id: str) -> Challenge:
         family.check_may_certify(ctx, person.id)
     now = utcnow()
     ttl = _ttl(ctx)
-    challenge_id, nonce, actions = face_engine.new_challenge(ttl.total_seconds(), now.timestamp())
+    challenge_id, nonce, actions = face_engine.new_challenge(
+        ttl.total_seconds(), now.timestamp(), ctx.policy.face.challenge_actions
+    )
     row = Challenge(
         id=challenge_id,
         person_id=person_id,
@@ -103,8 +105,11 @@ def consume(ctx: Ctx, challenge_id: str, nonce: str, person_id: str) -> Challeng
     return row
 
 
-def out(row: Challenge) -> dict[str, object]:
+def out(row: Challenge, seconds_per_action: int | None = None) -> dict[str, object]:
+    """The challenge as answered; `seconds_per_action` (the county's policy) tells the device
+    how long each action may take, for its countdown."""
     return {
+        "seconds_per_action": seconds_per_action,
         "challenge_id": row.id,
         "nonce": row.nonce,
         "actions": json.loads(row.actions),

@@ -8,6 +8,7 @@ backend.errors so the API answers problem+json.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import threading
@@ -269,11 +270,14 @@ def nearest(
 # --- liveness --------------------------------------------------------------------------------
 
 
-def new_challenge(ttl_seconds: float, now: float) -> tuple[str, str, list[str]]:
-    """(challenge_id, nonce, actions) from the engine's secure randomness."""
+def new_challenge(
+    ttl_seconds: float, now: float, count: int | None = None
+) -> tuple[str, str, list[str]]:
+    """(challenge_id, nonce, actions) from the engine's secure randomness; `count` actions
+    (the county's policy), else 2 or 3 at random."""
     from biometrics import liveness
 
-    c = liveness.issue_challenge(ttl=ttl_seconds, now=now)
+    c = liveness.issue_challenge(ttl=ttl_seconds, now=now, length=count)
     return c.challenge_id, c.nonce, list(c.actions)
 
 
@@ -291,6 +295,7 @@ def check_liveness(
     frames: Sequence[bytes],
     reference: bytes,
     now: datetime,
+    action_seconds: float | None = None,
 ) -> Liveness:
     """The liveness verdict the server measures itself on the uploaded frames.
 
@@ -328,10 +333,14 @@ def check_liveness(
         expires_at.timestamp(),
     )
     pairs = [(t, np.zeros((1, 1, 3), np.uint8)) for t, _ in stamped]  # pictures are analysed
+    policy = liveness.DEFAULT_POLICY
+    if action_seconds is not None:  # the county's time per action (policy face.action_seconds)
+        policy = dataclasses.replace(policy, action_timeout=float(action_seconds))
     verdict = liveness.verify_frames(
         challenge,
         pairs,
         now.timestamp(),
+        policy=policy,
         reference=templates.from_bytes(reference),
         analysis=analysis,  # type: ignore[arg-type]
     )

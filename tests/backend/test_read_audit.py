@@ -121,6 +121,7 @@ def _seed(api: Api, db_url: str) -> dict[str, str]:
         "grievance_id": grievance_id,
         "year": "2010",
         "id_number": OLD,
+        "code": "not-a-receipt",  # the public /r/<code> page answers for any code
     }
 
 
@@ -268,6 +269,7 @@ SELF_AUDITED_WRITES: dict[str, str] = {
     "POST /api/v1/review/cases/{case_id}/decision": "review.decide: review.decision event",
     "POST /api/v1/kiosk/sessions": "kiosk.session.open event",
     "DELETE /api/v1/kiosk/sessions/{session_token}": "ends a session: shows no data",
+    "POST /api/v1/kiosk/help-requests": "help_requests.open_request: kiosk.help_request event",
     "POST /api/v1/field/visits": "field.record_visit: field.visit event, in the visit's unit",
     "POST /api/v1/field/visits/{client_id}/attachments": "field.attach: field.attachments event",
     "POST /console/login": "console.login event",

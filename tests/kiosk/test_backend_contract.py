@@ -44,7 +44,14 @@ def world(sqlite_url: str, tmp_path: Path) -> Iterator[dict]:
             "http://testserver", token, transport=client._transport, capture_key=kiosk.key
         )
         card = CardInfo(CardKind.SOCIAL_SECURITY, valid_id("110105", "19500101", "011"), "张三")
-        yield {"backend": backend, "card": card, "person_id": person_id}
+        yield {
+            "backend": backend,
+            "card": card,
+            "person_id": person_id,
+            "api": api,
+            "client": client,
+            "token": token,
+        }
         backend.close()
 
 
@@ -96,6 +103,12 @@ def test_session_account_challenge_certification(world: dict) -> None:
         resident, [photo(SAME_A)], frames, evidence, "kiosk-contract-1"
     )
     assert again.certification_id == result.certification_id  # idempotent retry
+    # the receipt's QR code opens the county's public page, which verifies it
+    from urllib.parse import quote
+
+    page = world["client"].get(f"/r/{quote(result.receipt.code, safe='')}")
+    assert page.status_code == 200 and "真实有效" in page.text, page.text
+    assert world["client"].get("/r/forged-code").text.count("不是本县签发的凭条") == 1
 
 
 def test_unknown_card_is_not_enrolled(world: dict) -> None:
@@ -105,3 +118,97 @@ def test_unknown_card_is_not_enrolled(world: dict) -> None:
     with pytest.raises(Refused) as caught:
         world["backend"].open_session(stranger, photo(SAME_A))
     assert caught.value.reason in ("not_enrolled", "not_recognised")
+
+
+def test_a_name_variant_on_the_card_is_a_card_cause_not_a_face_one(world: dict) -> None:
+    """王秀蘭 on the card, 王秀兰 in the registry: the code says the card, not the face."""
+    from tests.backend.cert_helpers import SAME_A, photo
+
+    card: CardInfo = world["card"]
+    variant = CardInfo(card.kind, card.id_number, "張三")  # the registry has 张三
+    with pytest.raises(Refused) as caught:
+        world["backend"].open_session(variant, photo(SAME_A))
+    assert caught.value.reason == "card_mismatch"
+    assert caught.value.status == 403
+
+
+def test_the_days_last_failure_opens_a_case_then_the_card_is_locked(world: dict) -> None:
+    """Three failed face checks: the third opens a review case (staff will call), and the
+    next attempt is refused with the machine code `card_locked`."""
+    from tests.backend.cert_helpers import OTHER, SAME_A, photo
+
+    backend: HttpKioskBackend = world["backend"]
+    resident = backend.open_session(world["card"], photo(SAME_A))
+    for attempt in range(3):
+        challenge = backend.get_challenge(resident)
+        frames, items = genuine_capture(photo(OTHER), challenge.actions, clock.timestamp())
+        evidence = LivenessEvidence(
+            challenge.challenge_id,
+            challenge.nonce,
+            challenge.actions,
+            (),
+            tuple({**i} for i in items),
+        )
+        result = backend.submit_certification(
+            resident, [photo(OTHER)], frames, evidence, f"kiosk-fail-{attempt}"
+        )
+        assert result.outcome == "failed", result
+    answer = world["api"].get("/api/v1/review/cases", role="reviewer")
+    assert answer.status_code == 200, answer.text
+    cases = answer.json()
+    mine = [c for c in cases if c["person_id"] == world["person_id"]]
+    assert len(mine) == 1 and "repeated_failures" in str(mine[0]["reasons"])
+    with pytest.raises(Refused) as caught:
+        challenge = backend.get_challenge(resident)
+        frames, items = genuine_capture(photo(SAME_A), challenge.actions, clock.timestamp())
+        evidence = LivenessEvidence(
+            challenge.challenge_id,
+            challenge.nonce,
+            challenge.actions,
+            (),
+            tuple({**i} for i in items),
+        )
+        backend.submit_certification(resident, [photo(SAME_A)], frames, evidence, "kiosk-4")
+    assert caught.value.reason == "card_locked"
+
+
+def test_the_challenge_carries_the_countys_actions_and_seconds(world: dict) -> None:
+    """Policy face.challenge_actions = 2 and action_seconds = 12 (the defaults, tuned for the
+    elderly) reach the kiosk with every challenge."""
+    from tests.backend.cert_helpers import SAME_A, photo
+
+    backend: HttpKioskBackend = world["backend"]
+    resident = backend.open_session(world["card"], photo(SAME_A))
+    for _ in range(3):
+        challenge = backend.get_challenge(resident)
+        assert len(challenge.actions) == 2
+        assert challenge.seconds_per_action == 12
+
+
+def test_call_staff_reaches_the_consoles_help_list(world: dict) -> None:
+    """请工作人员帮忙: kiosk_app.help_request posts to the backend, the console lists it."""
+    from kiosk_app.help_request import HttpHelpRequests
+    from tests.backend.conftest import PASSWORD
+
+    client = world["client"]
+    helps = HttpHelpRequests("http://testserver", world["token"], transport=client._transport)
+    assert helps.send("liveness")
+    # an outsider cannot post one
+    stranger = HttpHelpRequests("http://testserver", "nope", transport=client._transport)
+    assert not stranger.send("menu")
+    bad = client.post(
+        "/api/v1/kiosk/help-requests",
+        json={"screen": "<script>"},
+        headers={"Authorization": f"Bearer {world['token']}"},
+    )
+    assert bad.status_code == 422 and bad.json()["code"]
+    login = client.post(
+        "/console/login",
+        data={"username": "reviewer", "password": PASSWORD},
+        follow_redirects=False,
+    )
+    assert login.status_code == 303, login.text
+    page = client.get("/console/help-requests")
+    assert page.status_code == 200
+    assert "liveness" in page.text and "自助机求助" in page.text
+    assert page.text.count("<tr>") == 2  # the header and the one request

@@ -159,3 +159,13 @@ def test_the_live_app_certifies_with_threads_and_the_real_clock(tmp_path: Path) 
     # the simulated face (skin tone) is on screen, i.e. the camera texture is drawn
     skin = (abs(rgb[..., 0].astype(int) - 224) < 12) & (abs(rgb[..., 1].astype(int) - 186) < 12)
     assert skin.sum() > 20_000
+
+
+def test_a_contact_sheet_shows_every_screen_of_both_orientations(tour: dict) -> None:
+    if tour["orientation"] != "portrait":
+        pytest.skip("the sheet is complete after the second (portrait) tour")
+    sheet = OUT / "contact_sheet.png"
+    assert sheet.is_file()
+    with Image.open(sheet) as image:
+        rows = -(-2 * len(EXPECTED) // 6)
+        assert image.width >= 6 * 384 and image.height >= rows * 384

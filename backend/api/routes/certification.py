@@ -52,7 +52,9 @@ def issue_challenge(
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*DEVICES)),
 ) -> dict[str, object]:
-    return challenges.out(challenges.issue(deps.ctx_for(request, session, who), body.person_id))
+    ctx = deps.ctx_for(request, session, who)
+    row = challenges.issue(ctx, body.person_id)
+    return challenges.out(row, seconds_per_action=ctx.policy.face.action_seconds)
 
 
 @router.post("/certifications", status_code=201, response_model=CertificationOut)

@@ -2,7 +2,7 @@
 best frame) with its enrolment or certification id, and the county's face calibrations
 
 Revision ID: 0008e
-Revises: 0007s
+Revises: 0008i
 Create Date: 2026-12-05 07:40:00.000000
 
 Existing templates become the one-photo gallery of their person (source "enrolment"): a
@@ -14,7 +14,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = "0008e"
-down_revision = "0007s"
+down_revision = "0008i"
 branch_labels = None
 depends_on = None
 
