@@ -159,6 +159,7 @@ class FaceVerifyOut(BaseModel):
 
     outcome: str  # passed | referred | failed
     distance: float | None
+    gallery_size: int | None = None  # the enrolled faces the decision used
     reasons: list[str]
 
 
@@ -166,6 +167,8 @@ class FaceEnrolOut(BaseModel):
     """POST /persons/{id}/face: the template kept, and whether it is held as a duplicate."""
 
     template_id: str
+    enrolment_id: str | None = None
+    gallery_size: int | None = None  # the person's enrolled faces after this enrolment
     quality: float
     accepted: bool
     duplicates: list[Any]

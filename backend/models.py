@@ -818,6 +818,7 @@ class TransferDocument(_Table, table=True):
     document_enc: bytes = Field(sa_type=sa.LargeBinary)
     sha256: str = Field(max_length=64, unique=True)
     created_by: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 
 
 # --- notices (SMS outbox) and family contacts ----------------------------------------------

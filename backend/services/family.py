@@ -293,8 +293,12 @@ def check_may_certify(ctx: Ctx, person_id: str) -> None:
     hashed = _phone_of(ctx).phone_hash
     person, _ = _linked_person(ctx, hashed, person_id)
     code = refusal(ctx, hashed, person)
+    if code == "in_person_required":
+        raise Conflict(REFUSAL_TEXT[code], code="in_person_required")
+    if code == "family_phone_limit":
+        raise Conflict(REFUSAL_TEXT[code], code="family_phone_limit")
     if code is not None:
-        raise Conflict(REFUSAL_TEXT[code], code=code)
+        raise Conflict(REFUSAL_TEXT[code], code="not_a_pensioner")
 
 
 def pensioners(ctx: Ctx) -> list[dict[str, Any]]:

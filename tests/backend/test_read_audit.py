@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 
 from backend.api.audit import NO_PERSONAL_DATA, audit_reads, audit_writes
 from backend.db import engine_for, session_scope
-from backend.models import AuditEvent, ReviewCase
+from backend.models import AuditEvent, ReviewCase, TransferDocument
 from tests.backend.conftest import PASSWORD, Api, valid_id
 from tests.backend.test_benefits_worked import run
 
@@ -110,6 +110,29 @@ def _seed(api: Api, db_url: str) -> dict[str, str]:
             )
         )
         disbursement_id = s.execute(sa.text("SELECT id FROM disbursement")).scalar_one()
+        # a transfer document (its JSON holds the full ID number, sealed under the person)
+        body = {
+            "format": "nongbao-transfer/1",
+            "from_county": "本县",
+            "to_county": "邻县",
+            "issued_on": "2010-09-01",
+            "person": {"name": "赵大爷", "id_number": OLD, "birth_date": "1945-08-01"},
+            "buckets_fen": {"personal": 0},
+            "total_fen": 0,
+            "sha256": "0" * 64,
+        }
+        keyring = api.client.app.state.nongbao.keyring  # type: ignore[attr-defined]
+        s.add(
+            TransferDocument(
+                id="tdoc-walk-1",
+                person_id=pid,
+                direction="out",
+                county="邻县",
+                total_fen=0,
+                document_enc=keyring.encrypt_text(json.dumps(body), pid),
+                sha256="0" * 64,
+            )
+        )
     return {
         "person_id": pid,
         "run_id": run_id,
@@ -119,6 +142,7 @@ def _seed(api: Api, db_url: str) -> dict[str, str]:
         "request_id": request_id,
         "disbursement_id": disbursement_id,
         "grievance_id": grievance_id,
+        "document_id": "tdoc-walk-1",
         "year": "2010",
         "id_number": OLD,
         "code": "not-a-receipt",  # the public /r/<code> page answers for any code

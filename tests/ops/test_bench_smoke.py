@@ -43,4 +43,5 @@ def test_payroll_bench_builds_its_floor_with_the_same_rows() -> None:
     run, floor = r["run_rows"], r["floor_rows"]
     assert run["paid_month"] == run["payroll_line"] == 40 and run["ledger_transfer"] >= 40
     assert all(floor[t] == n for t, n in run.items()), (run, floor)
-    assert floor["ledger_account"] > 0 and r["floor_seconds"] > 0 and r["ratio"] > 0
+    # the timings themselves are not asserted (a 40-person floor can round to 0.00 s)
+    assert floor["ledger_account"] > 0 and r["floor_seconds"] >= 0
