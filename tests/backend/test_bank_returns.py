@@ -82,6 +82,11 @@ def test_returns_reverse_flag_and_reissue_once(api: Api) -> None:
     again = post_returns(api, aug, back)  # the same file again: nothing changes
     assert again.status_code == 200 and again.json()["replayed"] is True
     assert ledger_ok(api)["transfers"] == check["transfers"]
+    # each returned person is told once (an SMS in the outbox), the replay tells nobody again
+    for pid, told in ((a, 1), (b, 0), (c, 1)):
+        sent = api.get(f"/api/v1/persons/{pid}/notices", "clerk").json()
+        kinds = [n["kind"] for n in (sent["notices"] if isinstance(sent, dict) else sent)]
+        assert kinds.count("payment_returned") == told, (pid, sent)
     rec = recon(api, aug)
     assert (rec["sent_fen"], rec["paid_fen"], rec["returned_fen"], rec["reissued_fen"]) == (
         16500,
