@@ -22,6 +22,8 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from backend import idnumber
+from backend.answers import CertificationOut
+from backend.answers_staff import CertificationsDueOut, CertificationStatusOut, DuePersonOut
 from backend.errors import Conflict, Forbidden, InvalidInput, RuleRefused, field_error
 from backend.ledger import new_id
 from backend.models import Certification, Challenge, Person, ReviewCase, Village, utcnow
@@ -545,7 +547,7 @@ def _manual_one(
 # --- status ---------------------------------------------------------------------------------
 
 
-def status(ctx: Ctx, person_id: str) -> dict[str, object]:
+def status(ctx: Ctx, person_id: str) -> CertificationStatusOut:
     person = registry.get(ctx, person_id)
     last = ctx.session.exec(
         select(Certification)
@@ -555,18 +557,19 @@ def status(ctx: Ctx, person_id: str) -> dict[str, object]:
     valid = latest_valid(ctx, person_id, ctx.today)
     until = valid.valid_until if valid else None
     state = certification_rule.state(ctx.policy, until, ctx.today)
-    return {
-        "person_id": person.id,
-        "status": state,
-        "valid_until": until.isoformat() if until else None,
-        "last_passed": out(ctx, valid) if valid else None,
-        "last": out(ctx, last) if last else None,
-        "failures_today": failures_today(ctx, person_id),
-        "locked_today": failures_today(ctx, person_id) >= ctx.policy.face.max_failures_per_day,
-    }
+    failures = failures_today(ctx, person_id)
+    return CertificationStatusOut(
+        person_id=person.id,
+        status=state,
+        valid_until=until.isoformat() if until else None,
+        last_passed=CertificationOut.model_validate(out(ctx, valid)) if valid else None,
+        last=CertificationOut.model_validate(out(ctx, last)) if last else None,
+        failures_today=failures,
+        locked_today=failures >= ctx.policy.face.max_failures_per_day,
+    )
 
 
-def due_lists(ctx: Ctx, village_code: str | None = None) -> dict[str, list[dict[str, object]]]:
+def due_lists(ctx: Ctx, village_code: str | None = None) -> CertificationsDueOut:
     """Pensioners whose certification runs out within the policy's `due_soon_days` (due) or
     has run out (overdue)."""
     query = (
@@ -576,20 +579,20 @@ def due_lists(ctx: Ctx, village_code: str | None = None) -> dict[str, list[dict[
     )
     if village_code:
         query = query.where(Person.village_code == village_code)
-    due: list[dict[str, object]] = []
-    overdue: list[dict[str, object]] = []
+    due: list[DuePersonOut] = []
+    overdue: list[DuePersonOut] = []
     for p in ctx.session.exec(query).all():
         valid = latest_valid(ctx, p.id, ctx.today)
         until = valid.valid_until if valid else None
-        row: dict[str, object] = {
-            "person_id": p.id,
-            "name": p.name,
-            "village_code": p.village_code,
-            "valid_until": until.isoformat() if until else None,
-        }
+        row = DuePersonOut(
+            person_id=p.id,
+            name=p.name,
+            village_code=p.village_code,
+            valid_until=until.isoformat() if until else None,
+        )
         state = certification_rule.state(ctx.policy, until, ctx.today)
         if state in ("never", "overdue"):
             overdue.append(row)
         elif state == "due":
             due.append(row)
-    return {"due": due, "overdue": overdue}
+    return CertificationsDueOut(due=due, overdue=overdue)

@@ -25,6 +25,7 @@ from typing import Any
 from sqlmodel import select
 
 from backend import ledger
+from backend.answers_staff import ApprovalDecidedOut, ApprovalOut
 from backend.errors import Conflict, NotFound, RuleRefused, field_error
 from backend.models import (
     Contribution,
@@ -263,21 +264,33 @@ _APPLY = {
 # --- reading ----------------------------------------------------------------------------------
 
 
+def answer(row: FourEyesRequest) -> ApprovalOut:
+    return ApprovalOut(
+        request_id=row.id,
+        kind=row.kind,
+        subject_id=row.subject_id,
+        person_id=row.person_id,
+        status=row.status,
+        proposed_by=row.proposed_by,
+        proposed_at=row.proposed_at.isoformat(),
+        decided_by=row.decided_by,
+        decided_at=row.decided_at.isoformat() if row.decided_at else None,
+        decision_note=row.decision_note,
+        payload=json.loads(row.payload),
+        applied=row.applied_at is not None,
+    )
+
+
+def decided_answer(done: Decided) -> ApprovalDecidedOut:
+    """A confirmation's answer: the request, and its result typed by the request's kind."""
+    return ApprovalDecidedOut.model_validate(
+        {**answer(done.request).model_dump(), "result": done.result, "replayed": done.replayed}
+    )
+
+
 def out(row: FourEyesRequest) -> dict[str, Any]:
-    return {
-        "request_id": row.id,
-        "kind": row.kind,
-        "subject_id": row.subject_id,
-        "person_id": row.person_id,
-        "status": row.status,
-        "proposed_by": row.proposed_by,
-        "proposed_at": row.proposed_at.isoformat(),
-        "decided_by": row.decided_by,
-        "decided_at": row.decided_at.isoformat() if row.decided_at else None,
-        "decision_note": row.decision_note,
-        "payload": json.loads(row.payload),
-        "applied": row.applied_at is not None,
-    }
+    """The request as its audit events record it (the answer's fields)."""
+    return answer(row).model_dump()
 
 
 def listing(

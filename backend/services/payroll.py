@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from backend import clock, ledger, months
+from backend.answers_staff import PayrollLineOut, PayrollLinesOut
 from backend.db import session_scope
 from backend.errors import Conflict, NotFound, field_error
 from backend.ledger import Transfer
@@ -671,6 +672,38 @@ def lines(s: Session, run_id: str) -> list[PayrollLine]:
             .where(PayrollLine.run_id == run_id)
             .order_by(PayrollLine.village_code, PayrollLine.person_id)
         ).all()
+    )
+
+
+def run_lines(s: Session, run_id: str) -> PayrollLinesOut:
+    """A run and whom it paid, village by village: GET /payroll-runs/{run_id}/lines."""
+    run = get_run(s, run_id)
+    return PayrollLinesOut(
+        run_id=run.id,
+        period=run.period,
+        run_on=run.run_on.isoformat(),
+        status=run.status,
+        approved_by=run.approved_by,
+        paid=run.paid,
+        total_fen=run.total_fen,
+        lines=[
+            PayrollLineOut(
+                person_id=ln.person_id,
+                village_code=ln.village_code,
+                months=ln.months,
+                basic_fen=ln.basic_fen,
+                account_fen=ln.account_fen,
+                arrears_fen=ln.arrears_fen,
+                total_fen=ln.total_fen,
+                from_buckets_fen=ln.from_government_fen
+                + ln.from_personal_fen
+                + ln.from_collective_fen
+                + ln.from_other_fen,
+                from_pool_fen=ln.from_pool_fen,
+                status=ln.status,
+            )
+            for ln in lines(s, run_id)
+        ],
     )
 
 

@@ -588,4 +588,4 @@ def _terminate(ctx: Ctx, case: ReviewCase) -> dict[str, object]:
         linked.reported_by = f"user:{case.first_reviewer}"
         ctx.session.add(linked)
     _, done = terminations.confirm(ctx, linked.id, case.second_note or "")
-    return {**_termination(case), "termination_id": linked.id, "settlement": done}
+    return {**_termination(case), "termination_id": linked.id, "settlement": done.model_dump()}

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from backend import ledger, months
+from backend.answers_staff import SettlementOut
 from backend.errors import Conflict, NotFound, RuleRefused, field_error
 from backend.ledger import Transfer, bucket_code
 from backend.models import (
@@ -491,5 +492,5 @@ def repay(ctx: Ctx, order_id: str, amount_fen: int, paid_on: date) -> RecoveryOr
     return order
 
 
-def settlement_dict(s: Settlement) -> dict[str, object]:
-    return asdict(s)
+def settlement_out(s: Settlement) -> SettlementOut:
+    return SettlementOut(**asdict(s))

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from backend import idnumber, ledger, months
+from backend.answers_staff import DataMatchOut
 from backend.errors import Conflict, DomainError, InvalidInput, field_error
 from backend.models import (
     EvidenceImport,
@@ -70,14 +71,14 @@ def source_of(ctx: Ctx, source: str) -> EvidenceSource:
     return known[source]
 
 
-def import_evidence(ctx: Ctx, key: Ed25519PrivateKey, source: str, data: bytes) -> dict[str, Any]:
+def import_evidence(ctx: Ctx, key: Ed25519PrivateKey, source: str, data: bytes) -> DataMatchOut:
     spec = source_of(ctx, source)
     digest = hashlib.sha256(source.encode() + b"\0" + data).hexdigest()
     earlier = ctx.session.exec(
         select(EvidenceImport).where(EvidenceImport.digest == digest)
     ).first()
     if earlier is not None:  # the same file again: the same answer, nothing changed
-        return {**json.loads(earlier.summary), "already_imported": True}
+        return DataMatchOut(**json.loads(earlier.summary), already_imported=True)
     rows = _parse(ctx, spec, data)
     batch = EvidenceImport(
         id=ledger.new_id("evi")[:40],
@@ -101,7 +102,7 @@ def import_evidence(ctx: Ctx, key: Ed25519PrivateKey, source: str, data: bytes) 
     audit.record(
         ctx, "silent.import", batch.id, after={k: v for k, v in summary.items() if k != "results"}
     )
-    return {**summary, "already_imported": False}
+    return DataMatchOut(**summary, already_imported=False)
 
 
 def _summary(

@@ -20,11 +20,11 @@ Every step writes its audit event in the same transaction as the step.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from sqlmodel import select
 
 from backend import ledger, months
+from backend.answers_staff import ReinstatementOut, SettlementOut, TerminationOut
 from backend.errors import Conflict, NotFound, field_error
 from backend.models import (
     Death,
@@ -101,7 +101,7 @@ def report(
     return row
 
 
-def confirm(ctx: Ctx, termination_id: str, note: str = "") -> tuple[Termination, dict[str, Any]]:
+def confirm(ctx: Ctx, termination_id: str, note: str = "") -> tuple[Termination, SettlementOut]:
     """The second person: the settlement runs and the person is terminated."""
     row = get(ctx, termination_id, lock=True)
     if row.status != "pending":
@@ -116,9 +116,13 @@ def confirm(ctx: Ctx, termination_id: str, note: str = "") -> tuple[Termination,
     ctx.session.add(row)
     _close_case(ctx, row, "terminate", note)
     ctx.session.flush()
-    result = settlement.settlement_dict(done)
+    result = settlement.settlement_out(done)
     audit.record(
-        ctx, "termination.confirm", row.person_id, before=before, after={**out(row), **result}
+        ctx,
+        "termination.confirm",
+        row.person_id,
+        before=before,
+        after={**out(row), **result.model_dump()},
     )
     return row, result
 
@@ -153,8 +157,11 @@ def reject(ctx: Ctx, termination_id: str, note: str) -> Termination:
     return row
 
 
-def reinstate(ctx: Ctx, termination_id: str, note: str) -> tuple[Termination, dict[str, Any]]:
-    """First call on a confirmed termination proposes; a second, different person confirms."""
+def reinstate(
+    ctx: Ctx, termination_id: str, note: str
+) -> tuple[Termination, ReinstatementOut | None]:
+    """First call on a confirmed termination proposes (no reversal yet: None); a second,
+    different person confirms."""
     if not note.strip():
         raise field_error("note", "say why the termination was wrong")
     row = get(ctx, termination_id, lock=True)
@@ -167,7 +174,7 @@ def reinstate(ctx: Ctx, termination_id: str, note: str) -> tuple[Termination, di
         audit.record(
             ctx, "termination.reinstate.propose", row.person_id, before=before, after=out(row)
         )
-        return row, {}
+        return row, None
     if row.status != "reinstate_pending":
         raise Conflict(
             f"only a confirmed termination can be reinstated; this one is {row.status}",
@@ -183,12 +190,12 @@ def reinstate(ctx: Ctx, termination_id: str, note: str) -> tuple[Termination, di
         "termination.reinstate.confirm",
         row.person_id,
         before=before,
-        after={**out(row), **reversed_},
+        after={**out(row), **reversed_.model_dump()},
     )
     return row, reversed_
 
 
-def _reverse_settlement(ctx: Ctx, row: Termination) -> dict[str, Any]:
+def _reverse_settlement(ctx: Ctx, row: Termination) -> ReinstatementOut:
     person = registry.lock(ctx, row.person_id)
     death = ctx.session.get(Death, row.death_id) if row.death_id else None
     if death is None or death.reversed_at is not None:
@@ -233,11 +240,11 @@ def _reverse_settlement(ctx: Ctx, row: Termination) -> dict[str, Any]:
     ctx.session.add(death)
     person.status = "receiving"
     ctx.session.add(person)
-    return {
-        "reversal_posting_id": reversal,
-        "recovery_orders_cancelled": [o.id for o in orders],
-        "person_status": person.status,
-    }
+    return ReinstatementOut(
+        reversal_posting_id=reversal,
+        recovery_orders_cancelled=[o.id for o in orders],
+        person_status=person.status,
+    )
 
 
 def _refuse_same(ctx: Ctx, proposer: str, what: str) -> None:
@@ -257,21 +264,26 @@ def _close_case(ctx: Ctx, row: Termination, decision: str, note: str) -> None:
     ctx.session.add(case)
 
 
-def out(row: Termination) -> dict[str, Any]:
-    return {
-        "termination_id": row.id,
-        "person_id": row.person_id,
-        "reason": row.reason,
-        "effective_on": row.effective_on.isoformat(),
-        "source": row.source,
-        "status": row.status,
-        "reported_by": row.reported_by,
-        "decided_by": row.decided_by,
-        "reinstate_proposed_by": row.reinstate_proposed_by,
-        "reinstated_by": row.reinstated_by,
-        "review_case_id": row.review_case_id,
-        "payment_held": row.status == "pending",
-    }
+def answer(row: Termination) -> TerminationOut:
+    return TerminationOut(
+        termination_id=row.id,
+        person_id=row.person_id,
+        reason=row.reason,
+        effective_on=row.effective_on.isoformat(),
+        source=row.source,
+        status=row.status,
+        reported_by=row.reported_by,
+        decided_by=row.decided_by,
+        reinstate_proposed_by=row.reinstate_proposed_by,
+        reinstated_by=row.reinstated_by,
+        review_case_id=row.review_case_id,
+        payment_held=row.status == "pending",
+    )
+
+
+def out(row: Termination) -> dict[str, object]:
+    """The termination as its audit events record it (the answer's fields)."""
+    return answer(row).model_dump()
 
 
 def list_for(ctx: Ctx, person_id: str) -> list[Termination]:

@@ -193,7 +193,7 @@ def test_the_same_file_imported_twice_at_once_counts_once(
         try:
             with service(db_url, tmp_path) as ctx:
                 done = silent_cert.import_evidence(ctx, key, "hospital_visit", data)
-            outcomes.append("repeat" if done["already_imported"] else "imported")
+            outcomes.append("repeat" if done.already_imported else "imported")
         except Conflict:
             outcomes.append("conflict")
 

@@ -10,6 +10,15 @@ from pydantic import BaseModel, Field, StrictInt
 from sqlmodel import Session
 
 from backend.answers import PaymentsOut
+from backend.answers_staff import (
+    ApprovalOut,
+    DeathRegistryImportOut,
+    PayrollApprovalOut,
+    PayrollLinesOut,
+    RecoveryOrderOut,
+    SuspensionOut,
+    TerminationOut,
+)
 from backend.api import deps
 from backend.banks.layout import Layout
 from backend.db import session_scope
@@ -135,56 +144,34 @@ def run_payroll(
     return JSONResponse(PayrollRunOut(**r.__dict__).model_dump(mode="json"), status_code=201)
 
 
-@router.post("/payroll-runs/{run_id}/approve")
+@router.post("/payroll-runs/{run_id}/approve", response_model=PayrollApprovalOut)
 def approve_payroll(
     run_id: str,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("admin")),
-) -> dict:
+) -> PayrollApprovalOut:
     """Four eyes: a second, different admin releases the prepared run; then the bank file."""
     ctx = deps.ctx_for(request, session, who)
     run = payroll.approve(session, run_id, who)
     after = {"run_id": run.id, "period": run.period, "approved_by": run.approved_by}
     audit.record(ctx, "payroll.approve", run.id, after=after)
-    return {**after, "prepared_by": run.created_by, "status": "approved"}
+    return PayrollApprovalOut(
+        run_id=run.id,
+        period=run.period,
+        approved_by=run.approved_by,
+        prepared_by=run.created_by,
+        status="approved",
+    )
 
 
-@router.get("/payroll-runs/{run_id}/lines")
+@router.get("/payroll-runs/{run_id}/lines", response_model=PayrollLinesOut)
 def payroll_lines(
     run_id: str,
     session: Session = deps.DbSession,
     _: Actor = Depends(deps.require("admin", "clerk", "reviewer", "auditor")),
-) -> dict:
-    run = payroll.get_run(session, run_id)
-    lines = [
-        {
-            "person_id": ln.person_id,
-            "village_code": ln.village_code,
-            "months": ln.months,
-            "basic_fen": ln.basic_fen,
-            "account_fen": ln.account_fen,
-            "arrears_fen": ln.arrears_fen,
-            "total_fen": ln.total_fen,
-            "from_buckets_fen": ln.from_government_fen
-            + ln.from_personal_fen
-            + ln.from_collective_fen
-            + ln.from_other_fen,
-            "from_pool_fen": ln.from_pool_fen,
-            "status": ln.status,
-        }
-        for ln in payroll.lines(session, run_id)
-    ]
-    return {
-        "run_id": run.id,
-        "period": run.period,
-        "run_on": run.run_on.isoformat(),
-        "status": run.status,
-        "approved_by": run.approved_by,
-        "paid": run.paid,
-        "total_fen": run.total_fen,
-        "lines": lines,
-    }
+) -> PayrollLinesOut:
+    return payroll.run_lines(session, run_id)
 
 
 @router.get(
@@ -218,14 +205,14 @@ def bank_files_response(layout: Layout, data: bytes, stem: str) -> Response:
     )
 
 
-@router.post("/persons/{person_id}/death", status_code=202)
+@router.post("/persons/{person_id}/death", response_model=TerminationOut, status_code=202)
 def death(
     person_id: str,
     body: DeathIn,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*WRITERS)),
-) -> dict:
+) -> TerminationOut:
     """A report: a pending termination, payment held; a second person confirms or rejects it
     (POST /terminations/{termination_id}/confirm | reject)."""
     row = terminations.report(
@@ -235,17 +222,17 @@ def death(
         body.date_of_death,
         body.source,
     )
-    return terminations.out(row)
+    return terminations.answer(row)
 
 
-@router.post("/persons/{person_id}/other-pension", status_code=202)
+@router.post("/persons/{person_id}/other-pension", response_model=TerminationOut, status_code=202)
 def other_pension(
     person_id: str,
     body: OtherPensionIn,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*WRITERS)),
-) -> dict:
+) -> TerminationOut:
     row = terminations.report(
         deps.ctx_for(request, session, who),
         person_id,
@@ -254,35 +241,39 @@ def other_pension(
         "other_pension",
         note=body.note or "urban employee pension found",
     )
-    return terminations.out(row)
+    return terminations.answer(row)
 
 
-@router.post("/imports/death-registry")
+@router.post("/imports/death-registry", response_model=DeathRegistryImportOut)
 async def death_registry(
     request: Request, file: UploadFile = File(...), who: Actor = Depends(deps.require("admin"))
-) -> dict:
+) -> DeathRegistryImportOut:
     data = await file.read()
     with session_scope(deps.state(request).engine) as session:
         result = death_records.import_death_registry(deps.ctx_for(request, session, who), data)
         deps.write_event(request, session, who)  # commits with the settlements, or not at all
-        return result.__dict__
+        return DeathRegistryImportOut.model_validate(result)
 
 
-@router.post("/persons/{person_id}/suspensions", status_code=201)
+@router.post("/persons/{person_id}/suspensions", response_model=SuspensionOut, status_code=201)
 def suspend(
     person_id: str,
     body: SuspensionIn,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*WRITERS)),
-) -> dict:
+) -> SuspensionOut:
     row = suspensions.suspend(
         deps.ctx_for(request, session, who), person_id, body.reason, body.from_month, body.note
     )
-    return row.model_dump(mode="json")
+    return SuspensionOut.model_validate(row)
 
 
-@router.post("/suspensions/{suspension_id}/lift")
+@router.post(
+    "/suspensions/{suspension_id}/lift",
+    response_model=SuspensionOut,
+    responses={202: {"model": ApprovalOut, "description": "proposed: a second person confirms"}},
+)
 def lift(
     suspension_id: str,
     body: NoteIn,
@@ -294,8 +285,8 @@ def lift(
     proposed (202): a second person confirms at POST /approvals/{request_id}/confirm."""
     done = four_eyes.propose_lift(deps.ctx_for(request, session, who), suspension_id, body.note)
     if isinstance(done, FourEyesRequest):
-        return JSONResponse(four_eyes.out(done), status_code=202)
-    return JSONResponse(done.model_dump(mode="json"))
+        return JSONResponse(four_eyes.answer(done).model_dump(mode="json"), status_code=202)
+    return JSONResponse(SuspensionOut.model_validate(done).model_dump(mode="json"))
 
 
 @router.get("/persons/{person_id}/payments", response_model=PaymentsOut)
@@ -316,19 +307,19 @@ def payments(
     }
 
 
-@router.get("/persons/{person_id}/suspensions")
+@router.get("/persons/{person_id}/suspensions", response_model=list[SuspensionOut])
 def list_suspensions(
     person_id: str,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*deps.STAFF)),
-) -> list[dict]:
+) -> list[SuspensionOut]:
     ctx = deps.ctx_for(request, session, who)
     registry.readable(ctx, person_id)
-    return [s.model_dump(mode="json") for s in suspensions.for_person(ctx, person_id)]
+    return [SuspensionOut.model_validate(s) for s in suspensions.for_person(ctx, person_id)]
 
 
-@router.post("/recovery-orders/{order_id}/repayments")
+@router.post("/recovery-orders/{order_id}/repayments", response_model=RecoveryOrderOut)
 def repayment(
     order_id: str,
     body: RepaymentIn,
@@ -340,7 +331,9 @@ def repayment(
         order = settlement.repay(
             deps.ctx_for(request, session, who), order_id, body.amount_fen, body.paid_on
         )
-        return idempotency.Reply(200, order.model_dump(mode="json"))
+        return idempotency.Reply(
+            200, RecoveryOrderOut.model_validate(order).model_dump(mode="json")
+        )
 
     return deps.idempotent(
         request,

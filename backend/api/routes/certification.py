@@ -12,6 +12,7 @@ from pydantic import Field
 from sqlmodel import Session
 
 from backend.answers import CertificationOut, ChallengeOut
+from backend.answers_staff import CertificationsDueOut, CertificationStatusOut, DataMatchOut
 from backend.api import deps
 from backend.api.routes.faces import ID_PATTERN, PersonId, read_files
 from backend.api.routes.receipts import signing_key
@@ -152,14 +153,14 @@ def certify_manual(
     )
 
 
-@router.post("/imports/data-match")
+@router.post("/imports/data-match", response_model=DataMatchOut)
 def import_data_match(
     request: Request,
     source: str = Form(..., min_length=1, max_length=30, pattern=r"^[a-z0-9_]+$"),
     file: UploadFile = File(...),
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("clerk", "admin")),
-) -> dict[str, object]:
+) -> DataMatchOut:
     """Typed evidence from another office (`source`: one of the policy's
     `[silent_certification.sources]`), in that source's CSV format: scored per person, all
     rows or none, the same file twice changes nothing (docs/notices.md)."""
@@ -179,27 +180,27 @@ def silent_certification(
     return silent_cert.results_for(deps.ctx_for(request, session, who), person_id)
 
 
-@router.get("/persons/{person_id}/certification")
+@router.get("/persons/{person_id}/certification", response_model=CertificationStatusOut)
 def certification_status(
     request: Request,
     person_id: str = PersonId,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*deps.STAFF)),
-) -> dict[str, object]:
+) -> CertificationStatusOut:
     ctx = deps.ctx_for(request, session, who)
     registry.readable(ctx, person_id)
     audit.record(ctx, "read certification", person_id)
     return certification.status(ctx, person_id)
 
 
-@router.get("/certifications/due")
+@router.get("/certifications/due", response_model=CertificationsDueOut)
 def due(
     request: Request,
     village: str | None = Query(default=None, max_length=24, pattern=ID_PATTERN),
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*deps.STAFF)),
-) -> dict[str, object]:
+) -> CertificationsDueOut:
     ctx = deps.ctx_for(request, session, who)
     if who.role == "field_worker" and village not in who.villages:
         raise Forbidden("field workers see only their own villages: give one as ?village=")
-    return {**certification.due_lists(ctx, village)}
+    return certification.due_lists(ctx, village)

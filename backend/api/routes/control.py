@@ -6,13 +6,19 @@ writes no second event)."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 from sqlmodel import Session
 
+from backend.answers_staff import (
+    ApprovalDecidedOut,
+    ApprovalOut,
+    TerminationConfirmedOut,
+    TerminationOut,
+    TerminationReinstatedOut,
+)
 from backend.api import deps
 from backend.schemas import Strict
 from backend.services import four_eyes, registry, terminations
@@ -40,67 +46,76 @@ class BankAccountIn(Strict):
 # --- terminations -----------------------------------------------------------------------------
 
 
-@router.get("/terminations")
+@router.get("/terminations", response_model=list[TerminationOut])
 def pending_terminations(
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*DECIDERS, "auditor")),
-) -> list[dict[str, Any]]:
+) -> list[TerminationOut]:
     """What waits for a second person: pending reports and proposed reinstatements."""
-    return [terminations.out(t) for t in terminations.pending(deps.ctx_for(request, session, who))]
+    return [
+        terminations.answer(t) for t in terminations.pending(deps.ctx_for(request, session, who))
+    ]
 
 
-@router.get("/terminations/{termination_id}")
+@router.get("/terminations/{termination_id}", response_model=TerminationOut)
 def termination(
     termination_id: str,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*DECIDERS, "auditor")),
-) -> dict[str, Any]:
-    return terminations.out(terminations.get(deps.ctx_for(request, session, who), termination_id))
+) -> TerminationOut:
+    return terminations.answer(
+        terminations.get(deps.ctx_for(request, session, who), termination_id)
+    )
 
 
-@router.get("/persons/{person_id}/terminations")
+@router.get("/persons/{person_id}/terminations", response_model=list[TerminationOut])
 def person_terminations(
     person_id: str,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*DECIDERS, "auditor")),
-) -> list[dict[str, Any]]:
+) -> list[TerminationOut]:
     ctx = deps.ctx_for(request, session, who)
     registry.readable(ctx, person_id)
-    return [terminations.out(t) for t in terminations.list_for(ctx, person_id)]
+    return [terminations.answer(t) for t in terminations.list_for(ctx, person_id)]
 
 
-@router.post("/terminations/{termination_id}/confirm")
+@router.post("/terminations/{termination_id}/confirm", response_model=TerminationConfirmedOut)
 def confirm_termination(
     termination_id: str,
     body: DecisionIn,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*DECIDERS)),
-) -> dict[str, Any]:
+) -> TerminationConfirmedOut:
     """The second person: the settlement (DOMAIN.md, death settlement); the person is terminated."""
     row, settled = terminations.confirm(
         deps.ctx_for(request, session, who), termination_id, body.note
     )
-    return {**settled, **terminations.out(row)}
+    return TerminationConfirmedOut(**settled.model_dump(), **terminations.answer(row).model_dump())
 
 
-@router.post("/terminations/{termination_id}/reject")
+@router.post("/terminations/{termination_id}/reject", response_model=TerminationOut)
 def reject_termination(
     termination_id: str,
     body: RequiredNoteIn,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*DECIDERS)),
-) -> dict[str, Any]:
-    return terminations.out(
+) -> TerminationOut:
+    return terminations.answer(
         terminations.reject(deps.ctx_for(request, session, who), termination_id, body.note)
     )
 
 
-@router.post("/terminations/{termination_id}/reinstate")
+@router.post(
+    "/terminations/{termination_id}/reinstate",
+    response_model=TerminationReinstatedOut,
+    response_model_exclude_unset=True,
+    responses={202: {"model": TerminationOut, "description": "proposed: a second person confirms"}},
+)
 def reinstate(
     termination_id: str,
     body: RequiredNoteIn,
@@ -114,13 +129,16 @@ def reinstate(
         deps.ctx_for(request, session, who), termination_id, body.note
     )
     status = 200 if row.status == "reinstated" else 202
-    return JSONResponse({**reversed_, **terminations.out(row)}, status_code=status)
+    answer = TerminationReinstatedOut(
+        **(reversed_.model_dump() if reversed_ else {}), **terminations.answer(row).model_dump()
+    )
+    return JSONResponse(answer.model_dump(mode="json", exclude_unset=True), status_code=status)
 
 
 # --- four-eyes requests -----------------------------------------------------------------------
 
 
-@router.get("/approvals")
+@router.get("/approvals", response_model=list[ApprovalOut])
 def approvals(
     request: Request,
     status: str = "pending",
@@ -128,12 +146,12 @@ def approvals(
     person_id: str | None = None,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*DECIDERS, "auditor")),
-) -> list[dict[str, Any]]:
+) -> list[ApprovalOut]:
     ctx = deps.ctx_for(request, session, who)
-    return [four_eyes.out(r) for r in four_eyes.listing(ctx, status, kind, person_id)]
+    return [four_eyes.answer(r) for r in four_eyes.listing(ctx, status, kind, person_id)]
 
 
-@router.post("/approvals/{request_id}/confirm")
+@router.post("/approvals/{request_id}/confirm", response_model=ApprovalDecidedOut)
 def confirm_request(
     request_id: str,
     body: DecisionIn,
@@ -144,21 +162,19 @@ def confirm_request(
     """The second person acts; a concurrent twin's late call replays the first answer."""
     done = four_eyes.confirm(deps.ctx_for(request, session, who), request_id, body.note)
     headers = {"Idempotent-Replayed": "true"} if done.replayed else None
-    return JSONResponse(
-        {**four_eyes.out(done.request), "result": done.result, "replayed": done.replayed},
-        headers=headers,
-    )
+    answer = four_eyes.decided_answer(done)
+    return JSONResponse(answer.model_dump(mode="json"), headers=headers)
 
 
-@router.post("/approvals/{request_id}/reject")
+@router.post("/approvals/{request_id}/reject", response_model=ApprovalOut)
 def reject_request(
     request_id: str,
     body: RequiredNoteIn,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*DECIDERS)),
-) -> dict[str, Any]:
-    return four_eyes.out(
+) -> ApprovalOut:
+    return four_eyes.answer(
         four_eyes.reject(deps.ctx_for(request, session, who), request_id, body.note)
     )
 
@@ -166,32 +182,32 @@ def reject_request(
 # --- bank accounts ----------------------------------------------------------------------------
 
 
-@router.post("/persons/{person_id}/bank-account", status_code=202)
+@router.post("/persons/{person_id}/bank-account", response_model=ApprovalOut, status_code=202)
 def propose_bank_account(
     person_id: str,
     body: BankAccountIn,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*WRITERS)),
-) -> dict[str, Any]:
+) -> ApprovalOut:
     """A change of the account the pension is paid into, from `effective_on`: pending until a
     second person confirms it (POST /approvals/{request_id}/confirm)."""
     ctx = deps.ctx_for(request, session, who)
-    return four_eyes.out(
+    return four_eyes.answer(
         four_eyes.propose_bank_account(
             ctx, person_id, body.bank_account, body.effective_on, body.reason
         )
     )
 
 
-@router.get("/persons/{person_id}/bank-account/history")
+@router.get("/persons/{person_id}/bank-account/history", response_model=list[ApprovalOut])
 def bank_account_history(
     person_id: str,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*DECIDERS, "auditor")),
-) -> list[dict[str, Any]]:
+) -> list[ApprovalOut]:
     """Every proposed change, confirmed, rejected or pending, oldest first."""
     ctx = deps.ctx_for(request, session, who)
     registry.readable(ctx, person_id)
-    return [four_eyes.out(r) for r in four_eyes.listing(ctx, "all", "bank_account", person_id)]
+    return [four_eyes.answer(r) for r in four_eyes.listing(ctx, "all", "bank_account", person_id)]

@@ -7,8 +7,10 @@ from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
 from backend import ledger
+from backend.answers_staff import ApprovalOut
 from backend.api import deps
 from backend.models import Contribution
+from backend.policy import Policy
 from backend.schemas import (
     AccountOut,
     ContributionIn,
@@ -73,18 +75,20 @@ def pay(
     )
 
 
-@router.post("/contributions/{contribution_id}/reversal", status_code=202)
+@router.post(
+    "/contributions/{contribution_id}/reversal", response_model=ApprovalOut, status_code=202
+)
 def reverse(
     contribution_id: str,
     body: ReasonIn,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*WRITERS)),
-) -> dict:
+) -> ApprovalOut:
     """Proposes the reversal (202, pending); a second person confirms it at
     POST /approvals/{request_id}/confirm, and only then does the money move."""
     ctx = deps.ctx_for(request, session, who)
-    return four_eyes.out(four_eyes.propose_reversal(ctx, contribution_id, body.reason))
+    return four_eyes.answer(four_eyes.propose_reversal(ctx, contribution_id, body.reason))
 
 
 @router.get("/persons/{person_id}/contributions", response_model=list[ContributionOut])
@@ -154,6 +158,7 @@ def ledger_check(
     return LedgerCheckOut(ok=report.ok, **{k: v for k, v in report.__dict__.items()})
 
 
-@router.get("/policy")
-def policy(request: Request, _: Actor = Depends(deps.require(*deps.STAFF))) -> dict:
-    return deps.state(request).policy.model_dump(mode="json", by_alias=True)
+@router.get("/policy", response_model=Policy)
+def policy(request: Request, _: Actor = Depends(deps.require(*deps.STAFF))) -> Policy:
+    """The county's policy as loaded (backend/policy/*.toml), under its file's names."""
+    return deps.state(request).policy

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlmodel import Session
 
+from backend.answers_staff import ReportOut
 from backend.api import deps
 from backend.errors import NotFound
 from backend.reports import service
@@ -20,6 +21,16 @@ Format = Literal["json", "csv", "xlsx", "pdf", "png"]
 # money reports: the centre's own staff and the auditors; work lists also field workers (own villages)
 MONEY_ROLES = ("admin", "clerk", "auditor")
 VILLAGE_ROLES = ("admin", "clerk", "auditor", "reviewer", "field_worker")
+# `format=json` (the default) answers the report on screen (ReportOut); any other format a file
+FILES: dict[int | str, dict[str, object]] = {
+    200: {
+        "description": "the report: on screen (JSON), or a file in the `format` asked for",
+        "content": {
+            **{media.split(";")[0]: {} for fmt, media in MEDIA_TYPES.items() if fmt != "json"},
+            "image/png": {},
+        },
+    }
+}
 
 
 def _answer(
@@ -32,7 +43,7 @@ def _answer(
         s, st.keyring, st.policy, kind, p, data_dir=st.settings.data_dir, today=st.today()
     )
     if fmt == "json":
-        return JSONResponse(report.as_json())
+        return JSONResponse(ReportOut.model_validate(report.as_json()).model_dump(mode="json"))
     if fmt == "png":
         if not report.charts:
             raise NotFound(f"the {kind} report has no chart")
@@ -45,7 +56,7 @@ def _answer(
     )
 
 
-@router.get("/monthly-statement/{run_id}")
+@router.get("/monthly-statement/{run_id}", response_model=ReportOut, responses=FILES)
 def monthly_statement(
     run_id: str,
     request: Request,
@@ -60,7 +71,7 @@ def monthly_statement(
     )
 
 
-@router.get("/fund/{year}")
+@router.get("/fund/{year}", response_model=ReportOut, responses=FILES)
 def fund(
     year: int,
     request: Request,
@@ -72,7 +83,7 @@ def fund(
     return _answer(request, s, who, "fund", service.Params(year=year), format)
 
 
-@router.get("/coverage/{year}")
+@router.get("/coverage/{year}", response_model=ReportOut, responses=FILES)
 def coverage(
     year: int,
     request: Request,
@@ -85,7 +96,7 @@ def coverage(
     return _answer(request, s, who, "coverage", service.Params(year=year, village=village), format)
 
 
-@router.get("/publicity/{year}")
+@router.get("/publicity/{year}", response_model=ReportOut, responses=FILES)
 def publicity(
     year: int,
     request: Request,
@@ -98,7 +109,7 @@ def publicity(
     return _answer(request, s, who, "publicity", service.Params(year=year, village=village), format)
 
 
-@router.get("/certification")
+@router.get("/certification", response_model=ReportOut, responses=FILES)
 def certification(
     request: Request,
     on: date | None = Query(default=None),

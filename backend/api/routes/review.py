@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import Field
 from sqlmodel import Session
 
+from backend.answers_staff import ReviewCaseDetailOut, ReviewCaseOut, ReviewDecisionOut
 from backend.api import deps
 from backend.api.routes.faces import ID_PATTERN
 from backend.api.routes.receipts import signing_key
@@ -36,7 +37,7 @@ class DecisionIn(StrictChecked):
     )
 
 
-@router.get("/cases")
+@router.get("/cases", response_model=list[ReviewCaseOut])
 def cases(
     request: Request,
     response: Response,
@@ -49,7 +50,7 @@ def cases(
     after: str | None = Query(default=None, max_length=200, pattern=CURSOR_PATTERN),
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*REVIEWERS)),
-) -> list[dict[str, object]]:
+) -> list[ReviewCaseOut]:
     """Oldest first, `limit` at a time; X-Total-Count is every case matching the filters,
     and Link rel="next" (the same query, `after` the last row) is there while more remain."""
     page = review.list_cases(
@@ -65,7 +66,7 @@ def cases(
     response.headers["X-Total-Count"] = str(page.total)
     if page.next_after:
         response.headers["Link"] = f'<{next_url(request, page.next_after)}>; rel="next"'
-    return page.rows
+    return [ReviewCaseOut.model_validate(row) for row in page.rows]
 
 
 def next_url(request: Request, after: str) -> str:
@@ -74,30 +75,37 @@ def next_url(request: Request, after: str) -> str:
     return f"{url.path}?{url.query}"
 
 
-@router.get("/cases/{case_id}")
+@router.get("/cases/{case_id}", response_model=ReviewCaseDetailOut)
 def case(
     request: Request,
     case_id: str = CaseId,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*REVIEWERS)),
-) -> dict[str, object]:
-    return review.detail(deps.ctx_for(request, session, who), case_id)
+) -> ReviewCaseDetailOut:
+    return ReviewCaseDetailOut.model_validate(
+        review.detail(deps.ctx_for(request, session, who), case_id)
+    )
 
 
-@router.post("/cases/{case_id}/decision")
+@router.post(
+    "/cases/{case_id}/decision", response_model=ReviewDecisionOut, response_model_exclude_unset=True
+)
 def decide(
     body: DecisionIn,
     request: Request,
     case_id: str = CaseId,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*REVIEWERS)),
-) -> dict[str, object]:
-    return review.decide(
-        deps.ctx_for(request, session, who),
-        signing_key(request),
-        case_id,
-        body.decision,
-        body.note,
-        body.terminate_reason,
-        body.effective_on,
+) -> ReviewDecisionOut:
+    """The optional fields of the answer are sent only where they apply."""
+    return ReviewDecisionOut.model_validate(
+        review.decide(
+            deps.ctx_for(request, session, who),
+            signing_key(request),
+            case_id,
+            body.decision,
+            body.note,
+            body.terminate_reason,
+            body.effective_on,
+        )
     )
