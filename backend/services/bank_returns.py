@@ -15,6 +15,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from backend import ledger
+from backend.answers_payments import ReturnImportOut
 from backend.banks.layout import PAID, BankFileError, Layout
 from backend.errors import Conflict, NotFound, field_error
 from backend.ledger import Transfer
@@ -44,11 +45,11 @@ class Outcome:
     bank_reason: str
 
 
-def import_for_run(ctx: Ctx, run_id: str, data: bytes) -> dict[str, Any]:
+def import_for_run(ctx: Ctx, run_id: str, data: bytes) -> ReturnImportOut:
     return import_file(ctx, bank_files.of_run(ctx, run_id), data)
 
 
-def import_file(ctx: Ctx, batch: Disbursement, data: bytes) -> dict[str, Any]:
+def import_file(ctx: Ctx, batch: Disbursement, data: bytes) -> ReturnImportOut:
     if len(data) > MAX_RETURN_BYTES:
         raise BankFileError("the return file is larger than 20 MB", code="file_too_large")
     # one import of a batch at a time: the batch row is the lock
@@ -62,7 +63,7 @@ def import_file(ctx: Ctx, batch: Disbursement, data: bytes) -> dict[str, Any]:
         )
     ).first()
     if seen is not None:
-        return {**summary(seen), "replayed": True}
+        return ReturnImportOut(**summary(seen), replayed=True)
     layout = bank_files.banks().get(batch.bank_code)
     outcomes = _validate(ctx, layout, batch, data)
     row = BankReturnFile(
@@ -79,8 +80,8 @@ def import_file(ctx: Ctx, batch: Disbursement, data: bytes) -> dict[str, Any]:
     ctx.session.flush()
     ledger.ensure_fund_accounts(ctx.session)
     changed = sum(_apply(ctx, batch, row, o) for o in outcomes)
-    out = {**summary(row), "changed_lines": changed, "replayed": False}
-    audit.record(ctx, "bank_return.import", batch.id, after=out)
+    out = ReturnImportOut(**summary(row), changed_lines=changed, replayed=False)
+    audit.record(ctx, "bank_return.import", batch.id, after=out.model_dump())
     return out
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 
 from backend import idnumber, ledger
+from backend.answers_payments import HeirOut
 from backend.errors import Conflict, NotFound, RuleRefused, field_error
 from backend.ledger import Transfer
 from backend.models import Death, Disbursement, Heir, Person
@@ -63,7 +63,7 @@ def record(ctx: Ctx, person_id: str, heirs: list[HeirIn]) -> list[Heir]:
         ctx.session.add(row)
         rows.append(row)
     ctx.session.flush()
-    audit.record(ctx, "heirs.record", person.id, after=[out(ctx, r) for r in rows])
+    audit.record(ctx, "heirs.record", person.id, after=[out(ctx, r).model_dump() for r in rows])
     return rows
 
 
@@ -78,7 +78,7 @@ def confirm(ctx: Ctx, person_id: str) -> list[Heir]:
         r.confirmed_by = ctx.actor.label
         ctx.session.add(r)
     ctx.session.flush()
-    audit.record(ctx, "heirs.confirm", person_id, after=[out(ctx, r) for r in rows])
+    audit.record(ctx, "heirs.confirm", person_id, after=[out(ctx, r).model_dump() for r in rows])
     return rows
 
 
@@ -104,25 +104,25 @@ def _of(ctx: Ctx, person_id: str) -> list[Heir]:
     )
 
 
-def listing(ctx: Ctx, person_id: str) -> list[dict[str, Any]]:
+def listing(ctx: Ctx, person_id: str) -> list[HeirOut]:
     if ctx.session.get(Person, person_id) is None:
         raise NotFound(f"no person {person_id}")
     return [out(ctx, r) for r in _of(ctx, person_id)]
 
 
-def out(ctx: Ctx, row: Heir) -> dict[str, Any]:
+def out(ctx: Ctx, row: Heir) -> HeirOut:
     """An heir as staff see it: ID number and account masked."""
     account = ctx.keyring.decrypt_text(row.bank_account_enc, row.id)
-    return {
-        "heir_id": row.id,
-        "name": row.name,
-        "id_number": idnumber.mask(ctx.keyring.decrypt_text(row.id_number_enc, row.id)),
-        "share_bp": row.share_bp,
-        "bank_account": mask_account(account),
-        "flag": row.flag,
-        "confirmed_by": row.confirmed_by,
-        "pending_account": row.pending_account_enc is not None,
-    }
+    return HeirOut(
+        heir_id=row.id,
+        name=row.name,
+        id_number=idnumber.mask(ctx.keyring.decrypt_text(row.id_number_enc, row.id)),
+        share_bp=row.share_bp,
+        bank_account=mask_account(account),
+        flag=row.flag,
+        confirmed_by=row.confirmed_by,
+        pending_account=row.pending_account_enc is not None,
+    )
 
 
 def mask_account(account: str) -> str:

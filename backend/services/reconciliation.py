@@ -8,12 +8,13 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from backend.answers_payments import ReconciliationLineOut, ReconciliationOut
 from backend.models import DisbursementItem, DisbursementPart, PayrollLine
 from backend.services.context import Ctx
 from backend.services.payroll import get_run
 
 
-def for_run(ctx: Ctx, run_id: str) -> dict[str, Any]:
+def for_run(ctx: Ctx, run_id: str) -> ReconciliationOut:
     run = get_run(ctx.session, run_id)
     parts = list(
         ctx.session.exec(
@@ -33,16 +34,16 @@ def for_run(ctx: Ctx, run_id: str) -> dict[str, Any]:
     ).all():
         part = originals.get(str(line.id))
         lines.append(_line(line, part, by_id, reasons))
-    return {
-        "run_id": run.id,
-        "period": run.period,
-        "sent_fen": sent,
-        "paid_fen": paid,
-        "returned_fen": sum(p.amount_fen for p in parts if p.status == "returned"),
-        "reissued_fen": sum(p.amount_fen for p in parts if p.source == "reissue"),
-        "outstanding_fen": sent - paid,
-        "lines": lines,
-    }
+    return ReconciliationOut(
+        run_id=run.id,
+        period=run.period,
+        sent_fen=sent,
+        paid_fen=paid,
+        returned_fen=sum(p.amount_fen for p in parts if p.status == "returned"),
+        reissued_fen=sum(p.amount_fen for p in parts if p.source == "reissue"),
+        outstanding_fen=sent - paid,
+        lines=lines,
+    )
 
 
 def _reasons(ctx: Ctx, item_ids: set[int]) -> dict[int, tuple[str | None, str | None]]:
@@ -59,7 +60,7 @@ def _line(
     part: DisbursementPart | None,
     by_id: dict[int | None, DisbursementPart],
     reasons: dict[int, tuple[str | None, str | None]],
-) -> dict[str, Any]:
+) -> ReconciliationLineOut:
     out: dict[str, Any] = {
         "person_id": line.person_id,
         "amount_fen": line.total_fen,
@@ -88,4 +89,4 @@ def _line(
             else ("reissued" if len(chain) > 1 and last.status == "sent" else last.status)
         )
     out["outstanding_fen"] = (line.total_fen if chain else 0) - out["paid_fen"]
-    return out
+    return ReconciliationLineOut(**out)

@@ -18,6 +18,7 @@ from typing import Any
 from sqlmodel import select
 
 from backend import idnumber, ledger
+from backend.answers_payments import TransferDocumentOut
 from backend.errors import Conflict, InvalidInput, NotFound, RuleRefused, field_error
 from backend.ledger import Transfer
 from backend.models import BUCKETS, Person, TransferDocument
@@ -127,27 +128,29 @@ def _store(
     return doc
 
 
-def document(ctx: Ctx, document_id: str) -> dict[str, Any]:
+def document(ctx: Ctx, document_id: str) -> TransferDocumentOut:
     doc = ctx.session.get(TransferDocument, document_id)
     if doc is None:
         raise NotFound(f"no transfer document {document_id}")
-    return dict(json.loads(ctx.keyring.decrypt_text(doc.document_enc, doc.person_id)))
+    return TransferDocumentOut.model_validate_json(
+        ctx.keyring.decrypt_text(doc.document_enc, doc.person_id)
+    )
 
 
-def pdf(body: dict[str, Any]) -> bytes:
+def pdf(body: TransferDocumentOut) -> bytes:
     from backend.reports.render import record_pdf
 
-    p = body["person"]
+    p = body.person
     facts = [
-        ("转出地 From", body["from_county"]),
-        ("转入地 To", body["to_county"]),
-        ("日期 Issued on", body["issued_on"]),
-        ("姓名 Name", p["name"]),
-        ("身份证号 ID number", p["id_number"]),
-        ("出生日期 Birth date", p["birth_date"]),
-        *((f"账户 {b} (fen)", str(v)) for b, v in body["buckets_fen"].items()),
-        ("合计 Total (fen)", str(body["total_fen"])),
-        ("校验 sha256", body["sha256"]),
+        ("转出地 From", body.from_county),
+        ("转入地 To", body.to_county),
+        ("日期 Issued on", body.issued_on),
+        ("姓名 Name", p.name),
+        ("身份证号 ID number", p.id_number),
+        ("出生日期 Birth date", p.birth_date or ""),
+        *((f"账户 {b} (fen)", str(v)) for b, v in body.buckets_fen.items()),
+        ("合计 Total (fen)", str(body.total_fen)),
+        ("校验 sha256", body.sha256),
     ]
     return record_pdf("城乡居民养老保险关系转移接续 / Transfer of a pension account", facts)
 

@@ -10,9 +10,21 @@ from fastapi.responses import Response
 from pydantic import Field
 from sqlmodel import Session
 
+from backend.answers_payments import (
+    ApprovalOut,
+    DisbursementOut,
+    HeirOut,
+    HeirsOut,
+    HeirsOwedOut,
+    PayeeOut,
+    ReconciliationOut,
+    ReturnImportOut,
+    TransferDocumentOut,
+)
 from backend.api import deps
 from backend.api.routes.benefits import bank_files_response
 from backend.db import session_scope
+from backend.models import Disbursement, PayeeAccount
 from backend.schemas import Strict
 from backend.services import (
     bank_files,
@@ -34,13 +46,13 @@ async def _read(file: UploadFile) -> bytes:
     return data
 
 
-@router.post("/payroll-runs/{run_id}/returns")
+@router.post("/payroll-runs/{run_id}/returns", response_model=ReturnImportOut)
 async def run_returns(
     run_id: str,
     request: Request,
     file: UploadFile = File(...),
     who: Actor = Depends(deps.require("admin")),
-) -> dict[str, Any]:
+) -> ReturnImportOut:
     """Import the bank's return file (回盘) of the run's bank file: each line paid or returned.
     The same file again: `replayed`, nothing changes. Totals that do not match: 422, whole."""
     data = await _read(file)
@@ -50,17 +62,26 @@ async def run_returns(
         return out
 
 
-@router.get("/payroll-runs/{run_id}/reconciliation")
+@router.get("/payroll-runs/{run_id}/reconciliation", response_model=ReconciliationOut)
 def run_reconciliation(
     run_id: str,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("admin", "clerk", "auditor")),
-) -> dict[str, Any]:
+) -> ReconciliationOut:
     return reconciliation.for_run(deps.ctx_for(request, session, who), run_id)
 
 
-@router.get("/disbursements/{disbursement_id}/bank-file")
+@router.get(
+    "/disbursements/{disbursement_id}/bank-file",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"text/csv": {}, "text/plain": {}},
+            "description": "the batch's bank file in its agency bank's layout (CSV or fixed-width)",
+        }
+    },
+)
 def disbursement_file(
     disbursement_id: str,
     request: Request,
@@ -73,13 +94,13 @@ def disbursement_file(
     return bank_files_response(layout, bank_files.render(ctx, batch), f"bank-{batch.id}")
 
 
-@router.post("/disbursements/{disbursement_id}/returns")
+@router.post("/disbursements/{disbursement_id}/returns", response_model=ReturnImportOut)
 async def disbursement_returns(
     disbursement_id: str,
     request: Request,
     file: UploadFile = File(...),
     who: Actor = Depends(deps.require("admin")),
-) -> dict[str, Any]:
+) -> ReturnImportOut:
     data = await _read(file)
     with session_scope(deps.state(request).engine) as session:
         ctx = deps.ctx_for(request, session, who)
@@ -93,28 +114,28 @@ class ReissueIn(Strict):
     bank: str | None = Field(default=None, max_length=16)
 
 
-@router.post("/payments/reissues", status_code=201)
+@router.post("/payments/reissues", status_code=201, response_model=DisbursementOut)
 def reissue(
     body: ReissueIn,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("admin")),
-) -> dict[str, Any]:
+) -> DisbursementOut:
     """Re-issue now, in a bank file of its own, every returned payment whose account is fixed
     (of one person, or all); each is re-issued once, here or in the next payroll's file."""
     batch = bank_returns.reissue_now(deps.ctx_for(request, session, who), body.person_id, body.bank)
     return _batch_out(batch)
 
 
-def _batch_out(batch: Any) -> dict[str, Any]:
-    return {
-        "disbursement_id": batch.id,
-        "kind": batch.kind,
-        "bank": batch.bank_code,
-        "count": batch.count,
-        "persons": batch.persons,
-        "total_fen": batch.total_fen,
-    }
+def _batch_out(batch: Disbursement) -> DisbursementOut:
+    return DisbursementOut(
+        disbursement_id=batch.id,
+        kind=batch.kind,
+        bank=batch.bank_code,
+        count=batch.count,
+        persons=batch.persons,
+        total_fen=batch.total_fen,
+    )
 
 
 class SscStateIn(Strict):
@@ -122,14 +143,14 @@ class SscStateIn(Strict):
     reason: Text = Field(max_length=200)
 
 
-@router.put("/persons/{person_id}/ssc-account")
+@router.put("/persons/{person_id}/ssc-account", response_model=PayeeOut)
 def ssc_state(
     person_id: str,
     body: SscStateIn,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("clerk", "admin")),
-) -> dict[str, Any]:
+) -> PayeeOut:
     """The state of the person's social security card financial account (active | inactive |
     closed), as the bank or the card centre reports it."""
     row = bank_returns.set_ssc_state(
@@ -138,24 +159,24 @@ def ssc_state(
     return payee_out(row)
 
 
-@router.get("/persons/{person_id}/payee")
+@router.get("/persons/{person_id}/payee", response_model=PayeeOut)
 def payee(
     person_id: str,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("clerk", "admin", "auditor")),
-) -> dict[str, Any]:
+) -> PayeeOut:
     ctx = deps.ctx_for(request, session, who)
     return payee_out(bank_returns.payee(ctx, person_id, create=False))
 
 
-def payee_out(row: Any) -> dict[str, Any]:
-    return {
-        "person_id": row.person_id,
-        "ssc_state": row.ssc_state,
-        "flag": row.flag,
-        "flagged_at": row.flagged_at.isoformat() if row.flagged_at else None,
-    }
+def payee_out(row: PayeeAccount) -> PayeeOut:
+    return PayeeOut(
+        person_id=row.person_id,
+        ssc_state=row.ssc_state,
+        flag=row.flag,
+        flagged_at=row.flagged_at.isoformat() if row.flagged_at else None,
+    )
 
 
 # --- heirs ----------------------------------------------------------------------------------------
@@ -172,59 +193,59 @@ class HeirsIn(Strict):
     heirs: list[HeirBody] = Field(min_length=1, max_length=20)
 
 
-@router.post("/persons/{person_id}/heirs", status_code=201)
+@router.post("/persons/{person_id}/heirs", status_code=201, response_model=HeirsOut)
 def record_heirs(
     person_id: str,
     body: HeirsIn,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("clerk", "admin")),
-) -> dict[str, Any]:
+) -> HeirsOut:
     """Record a deceased person's heirs; a second person confirms them before any payout."""
     ctx = deps.ctx_for(request, session, who)
     rows = heirs.record(ctx, person_id, [heirs.HeirIn(**h.model_dump()) for h in body.heirs])
-    return {"person_id": person_id, "heirs": [heirs.out(ctx, r) for r in rows]}
+    return HeirsOut(person_id=person_id, heirs=[heirs.out(ctx, r) for r in rows])
 
 
-@router.post("/persons/{person_id}/heirs/confirm")
+@router.post("/persons/{person_id}/heirs/confirm", response_model=HeirsOut)
 def confirm_heirs(
     person_id: str,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("clerk", "admin")),
-) -> dict[str, Any]:
+) -> HeirsOut:
     ctx = deps.ctx_for(request, session, who)
     rows = heirs.confirm(ctx, person_id)
-    return {"person_id": person_id, "heirs": [heirs.out(ctx, r) for r in rows]}
+    return HeirsOut(person_id=person_id, heirs=[heirs.out(ctx, r) for r in rows])
 
 
-@router.get("/persons/{person_id}/heirs")
+@router.get("/persons/{person_id}/heirs", response_model=HeirsOwedOut)
 def list_heirs(
     person_id: str,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("clerk", "admin", "auditor")),
-) -> dict[str, Any]:
+) -> HeirsOwedOut:
     ctx = deps.ctx_for(request, session, who)
-    return {
-        "person_id": person_id,
-        "owed_fen": heirs.owed(ctx, person_id),
-        "heirs": heirs.listing(ctx, person_id),
-    }
+    return HeirsOwedOut(
+        person_id=person_id,
+        owed_fen=heirs.owed(ctx, person_id),
+        heirs=heirs.listing(ctx, person_id),
+    )
 
 
 class BankIn(Strict):
     bank: str | None = Field(default=None, max_length=16)
 
 
-@router.post("/persons/{person_id}/heirs/payouts", status_code=201)
+@router.post("/persons/{person_id}/heirs/payouts", status_code=201, response_model=DisbursementOut)
 def heirs_payout(
     person_id: str,
     body: BankIn,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("admin")),
-) -> dict[str, Any]:
+) -> DisbursementOut:
     """Pay what `payable:heirs` holds for the person to the confirmed heirs, by bank file
     (GET /disbursements/{id}/bank-file; its return file: POST /disbursements/{id}/returns)."""
     return _batch_out(heirs.payout(deps.ctx_for(request, session, who), person_id, body.bank))
@@ -235,25 +256,25 @@ class AccountIn(Strict):
     reason: Text = Field(min_length=1, max_length=200)
 
 
-@router.post("/heirs/{heir_id}/bank-account", status_code=202)
+@router.post("/heirs/{heir_id}/bank-account", status_code=202, response_model=HeirOut)
 def propose_heir_account(
     heir_id: str,
     body: AccountIn,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("clerk", "admin")),
-) -> dict[str, Any]:
+) -> HeirOut:
     ctx = deps.ctx_for(request, session, who)
     return heirs.out(ctx, heirs.propose_account(ctx, heir_id, body.bank_account, body.reason))
 
 
-@router.post("/heirs/{heir_id}/bank-account/confirm")
+@router.post("/heirs/{heir_id}/bank-account/confirm", response_model=HeirOut)
 def confirm_heir_account(
     heir_id: str,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("clerk", "admin")),
-) -> dict[str, Any]:
+) -> HeirOut:
     ctx = deps.ctx_for(request, session, who)
     return heirs.out(ctx, heirs.confirm_account(ctx, heir_id))
 
@@ -266,7 +287,7 @@ class RefundIn(Strict):
     bank: str | None = Field(default=None, max_length=16)
 
 
-@router.post("/persons/{person_id}/refund", status_code=202)
+@router.post("/persons/{person_id}/refund", status_code=202, response_model=ApprovalOut)
 def cancellation_refund(
     person_id: str,
     body: RefundIn,
@@ -291,7 +312,7 @@ class TransferOutIn(Strict):
     reason: Text = Field(min_length=1, max_length=200)
 
 
-@router.post("/persons/{person_id}/transfer-out", status_code=202)
+@router.post("/persons/{person_id}/transfer-out", status_code=202, response_model=ApprovalOut)
 def transfer_out(
     person_id: str,
     body: TransferOutIn,
@@ -308,18 +329,22 @@ def transfer_out(
     return four_eyes.out(row)
 
 
-@router.get("/transfer-documents/{document_id}")
+@router.get("/transfer-documents/{document_id}", response_model=TransferDocumentOut)
 def transfer_document(
     document_id: str,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("admin")),
-) -> dict[str, Any]:
+) -> TransferDocumentOut:
     """The machine-readable document (full ID number: for the receiving county only)."""
     return transfers.document(deps.ctx_for(request, session, who), document_id)
 
 
-@router.get("/transfer-documents/{document_id}/pdf")
+@router.get(
+    "/transfer-documents/{document_id}/pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}, "description": "the document's PDF"}},
+)
 def transfer_document_pdf(
     document_id: str,
     request: Request,
