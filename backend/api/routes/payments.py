@@ -349,7 +349,7 @@ def transfer_document_pdf(
 class TransferInIn(Strict):
     document: dict[str, Any]
     village_code: str = Field(min_length=1, max_length=40)
-    public_key: str | None = Field(default=None, max_length=2000)  # PEM; default: a known key
+    public_key: Text | None = Field(default=None, max_length=2000)  # PEM; default: a known key
 
 
 class TransferInOut(BaseModel):
