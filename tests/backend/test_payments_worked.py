@@ -198,8 +198,7 @@ def test_payments_worked_example(api: Api, db_url: str, tmp_path: Path) -> None:
     re_file = api.get(f"/api/v1/disbursements/{reissued['disbursement_id']}/bank-file").content
     assert "6217 0000 8888" in re_file.decode("gb18030")
     assert (
-        disb_returns(api, reissued["disbursement_id"], bank_answer(re_file, {}))["paid_fen"]
-        == 4400
+        disb_returns(api, reissued["disbursement_id"], bank_answer(re_file, {}))["paid_fen"] == 4400
     )
     money_step(api, 15400, 15400)
     twice = api.confirm(proposed.json()["request_id"], "admin2")  # replay: no second file
