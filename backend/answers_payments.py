@@ -40,6 +40,7 @@ class ReconciliationLineOut(BaseModel):
     bank_reason: str | None  # ... and the bank's own text for it
     paid_fen: int
     reissued_fen: int
+    to_estate_fen: int  # returned for a holder whose death is confirmed: to heirs or recovery
     outstanding_fen: int
 
 
@@ -52,6 +53,7 @@ class ReconciliationOut(BaseModel):
     paid_fen: int
     returned_fen: int
     reissued_fen: int
+    to_estate_fen: int
     outstanding_fen: int
     lines: list[ReconciliationLineOut]
 
@@ -152,3 +154,5 @@ class TransferDocumentOut(BaseModel):
     total_fen: int
     posting_id: str | None = None
     sha256: str
+    signing_key_id: str | None = None  # the county key that signed it (receipts.public_key_id)
+    signature: str | None = None  # Ed25519 over the canonical JSON of all but itself

@@ -145,9 +145,11 @@ def returns(run_id: str, path: Path, as_json: bool) -> None:
     click.echo(json.dumps(out.model_dump(), ensure_ascii=False) if as_json else human)
 
 
-def transfer_in(path: Path, village: str) -> dict[str, Any]:
-    """`nongbao import transfer-in`: the service in one transaction, audited in it."""
+def transfer_in(path: Path, village: str, public_key: Path | None = None) -> dict[str, Any]:
+    """`nongbao import transfer-in`: the service in one transaction, audited in it; the
+    document's signature is checked against `public_key` (PEM) or a key the county knows."""
     from backend.services import transfers
 
     data = path.read_bytes()
-    return _in_ctx(lambda ctx: transfers.transfer_in(ctx, data, village))
+    pem = public_key.read_bytes() if public_key is not None else None
+    return _in_ctx(lambda ctx: transfers.transfer_in(ctx, data, village, pem))

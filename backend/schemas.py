@@ -265,3 +265,4 @@ class LedgerCheckOut(BaseModel):
     breaches: list[str]
     returned_fen: int = 0  # returned by the bank (docs/payments.md)
     reissued_fen: int = 0  # re-issued from returned:payments
+    to_estate_fen: int = 0  # returned to a deceased holder, settled to heirs / recovery

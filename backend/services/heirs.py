@@ -156,9 +156,13 @@ def split(amount_fen: int, shares: list[int]) -> list[int]:
     return parts
 
 
-def payout(ctx: Ctx, person_id: str, bank_code: str | None = None) -> Disbursement:
+def check_payout(ctx: Ctx, person_id: str, bank_code: str | None) -> int:
+    """What a payout must satisfy before it is proposed (four_eyes.propose_heirs_payout): the
+    heirs recorded and confirmed, something owed, a known bank. Returns what is owed."""
     rows = _of(ctx, person_id)
     if not rows:
+        if ctx.session.get(Person, person_id) is None:
+            raise NotFound(f"no person {person_id}")
         raise RuleRefused("record the heirs first (POST /persons/{id}/heirs)")
     if not all(r.confirmed_by for r in rows):
         raise Conflict(
@@ -167,6 +171,24 @@ def payout(ctx: Ctx, person_id: str, bank_code: str | None = None) -> Disburseme
     amount = owed(ctx, person_id)
     if amount <= 0:
         raise Conflict("nothing is owed to this person's heirs", code="nothing_owed")
+    bank_files.banks().get(bank_code)  # an unknown bank is refused before anything is proposed
+    return amount
+
+
+def payout(
+    ctx: Ctx, person_id: str, bank_code: str | None = None, *, amount_fen: int | None = None
+) -> Disbursement:
+    """Pay the heirs (a second person confirmed the proposal: four_eyes): `amount_fen`, the
+    amount proposed, or all that is owed; never more than is owed."""
+    owed_now = check_payout(ctx, person_id, bank_code)
+    amount = owed_now if amount_fen is None else amount_fen
+    if amount <= 0 or amount > owed_now:
+        raise Conflict(
+            f"{owed_now} fen is owed to the heirs now, not the {amount} fen proposed: "
+            "propose the payout again",
+            code="nothing_owed",
+        )
+    rows = _of(ctx, person_id)
     layout = bank_files.banks().get(bank_code)
     n = len(
         ctx.session.exec(

@@ -18,6 +18,7 @@ from backend.models import (
     DisbursementItem,
     FaceTemplate,
     Heir,
+    PayeeAccount,
     Person,
     ReviewCase,
     TransferDocument,
@@ -34,6 +35,8 @@ SEALED: tuple[tuple[type[SQLModel], str, tuple[str, ...], str], ...] = (
     (DisbursementItem, "disbursement_item", ("account_enc",), "seal_person_id"),
     (Heir, "heir", ("id_number_enc", "bank_account_enc", "pending_account_enc"), "id"),
     (TransferDocument, "transfer_document", ("document_enc",), "person_id"),
+    # a returned refund's corrected account, proposed and confirmed (four eyes)
+    (PayeeAccount, "payee_account", ("reissue_account_enc", "pending_account_enc"), "person_id"),
 )
 
 

@@ -1,6 +1,7 @@
 """Reconciliation of a payroll run with the bank (帐实相符): what was sent, what the bank paid,
 what it returned, what was re-issued, and what is still outstanding (sent and not yet known
-paid). A re-issue belongs to the run whose money it carries."""
+paid). A re-issue belongs to the run whose money it carries. Money returned to a holder whose
+death is confirmed is settled to the estate (heirs, recovery): no longer outstanding."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ def for_run(ctx: Ctx, run_id: str) -> ReconciliationOut:
     reasons = _reasons(ctx, {p.item_id for p in parts})
     sent = sum(p.amount_fen for p in originals.values())
     paid = sum(p.amount_fen for p in parts if p.status == "paid")
+    estate = sum(p.amount_fen for p in parts if p.estate_posting_id)
     lines = []
     for line in ctx.session.exec(
         select(PayrollLine).where(PayrollLine.run_id == run_id).order_by(col(PayrollLine.person_id))
@@ -41,7 +43,8 @@ def for_run(ctx: Ctx, run_id: str) -> ReconciliationOut:
         paid_fen=paid,
         returned_fen=sum(p.amount_fen for p in parts if p.status == "returned"),
         reissued_fen=sum(p.amount_fen for p in parts if p.source == "reissue"),
-        outstanding_fen=sent - paid,
+        to_estate_fen=estate,
+        outstanding_fen=sent - paid - estate,
         lines=lines,
     )
 
@@ -69,6 +72,7 @@ def _line(
         "bank_reason": None,
         "paid_fen": 0,
         "reissued_fen": 0,
+        "to_estate_fen": 0,
     }
     chain = []
     while part is not None:  # the original, then each re-issue of it
@@ -81,6 +85,8 @@ def _line(
             out["reissued_fen"] += p.amount_fen
         if p.status == "returned":
             out["reason"], out["bank_reason"] = reasons.get(p.item_id, (None, None))
+        if p.estate_posting_id:
+            out["to_estate_fen"] += p.amount_fen
     if chain:
         last = chain[-1]
         out["status"] = (
@@ -88,5 +94,9 @@ def _line(
             if len(chain) > 1 and last.status == "paid"
             else ("reissued" if len(chain) > 1 and last.status == "sent" else last.status)
         )
-    out["outstanding_fen"] = (line.total_fen if chain else 0) - out["paid_fen"]
+        if last.estate_posting_id:
+            out["status"] = "to_estate"
+    out["outstanding_fen"] = (
+        (line.total_fen if chain else 0) - out["paid_fen"] - out["to_estate_fen"]
+    )
     return ReconciliationLineOut(**out)

@@ -3,11 +3,12 @@ person's social security card account, heirs and their payouts."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Request, UploadFile
 from fastapi.responses import Response
-from pydantic import Field
+from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from backend.answers_payments import (
@@ -114,17 +115,37 @@ class ReissueIn(Strict):
     bank: str | None = Field(default=None, max_length=16)
 
 
-@router.post("/payments/reissues", status_code=201, response_model=DisbursementOut)
+class ProposalOut(BaseModel):
+    """A four-eyes request (services/four_eyes.out): nothing has moved yet; a second person
+    confirms it (POST /approvals/{request_id}/confirm), and the confirmation's `result` is
+    what was done."""
+
+    request_id: str
+    kind: str
+    subject_id: str
+    person_id: str | None
+    status: str
+    proposed_by: str
+    proposed_at: str
+    decided_by: str | None
+    decided_at: str | None
+    decision_note: str | None
+    payload: dict[str, Any]
+    applied: bool
+
+
+@router.post("/payments/reissues", status_code=202, response_model=ProposalOut)
 def reissue(
     body: ReissueIn,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("admin")),
-) -> DisbursementOut:
-    """Re-issue now, in a bank file of its own, every returned payment whose account is fixed
-    (of one person, or all); each is re-issued once, here or in the next payroll's file."""
-    batch = bank_returns.reissue_now(deps.ctx_for(request, session, who), body.person_id, body.bank)
-    return _batch_out(batch)
+) -> dict[str, Any]:
+    """Re-issue now, proposed (four eyes): on a second person's confirmation, a bank file of
+    its own with the returned payments proposed (of one person, or all) whose account is fixed;
+    each is re-issued once, here or in the next payroll's file."""
+    row = four_eyes.propose_reissue(deps.ctx_for(request, session, who), body.person_id, body.bank)
+    return four_eyes.out(row)
 
 
 def _batch_out(batch: Disbursement) -> DisbursementOut:
@@ -238,17 +259,19 @@ class BankIn(Strict):
     bank: str | None = Field(default=None, max_length=16)
 
 
-@router.post("/persons/{person_id}/heirs/payouts", status_code=201, response_model=DisbursementOut)
+@router.post("/persons/{person_id}/heirs/payouts", status_code=202, response_model=ProposalOut)
 def heirs_payout(
     person_id: str,
     body: BankIn,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("admin")),
-) -> DisbursementOut:
-    """Pay what `payable:heirs` holds for the person to the confirmed heirs, by bank file
-    (GET /disbursements/{id}/bank-file; its return file: POST /disbursements/{id}/returns)."""
-    return _batch_out(heirs.payout(deps.ctx_for(request, session, who), person_id, body.bank))
+) -> dict[str, Any]:
+    """Pay what `payable:heirs` holds for the person to the confirmed heirs, proposed (four
+    eyes): a second person's confirmation writes the bank file (its `result.disbursement_id`:
+    GET /disbursements/{id}/bank-file; its return file: POST /disbursements/{id}/returns)."""
+    row = four_eyes.propose_heirs_payout(deps.ctx_for(request, session, who), person_id, body.bank)
+    return four_eyes.out(row)
 
 
 class AccountIn(Strict):
@@ -357,3 +380,34 @@ def transfer_document_pdf(
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="transfer-{document_id}.pdf"'},
     )
+
+
+class TransferInIn(Strict):
+    document: dict[str, Any]
+    village_code: str = Field(min_length=1, max_length=40)
+    public_key: Text | None = Field(default=None, max_length=2000)  # PEM; default: a known key
+
+
+class TransferInOut(BaseModel):
+    person_id: str
+    document_id: str
+    total_fen: int
+    buckets_fen: dict[str, int]
+    from_county: str
+    signing_key_id: str
+
+
+@router.post("/transfer-documents", status_code=201, response_model=TransferInOut)
+def transfer_in(
+    body: TransferInIn,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("admin")),
+) -> dict[str, Any]:
+    """Open a member's balances from another county's signed transfer document, once (as
+    `nongbao import transfer-in`): 422 `transfer_checksum`, `transfer_signature` (unsigned,
+    signed by another key than the one given or known, altered), `transfer_malformed`;
+    409 `already_imported`."""
+    data = json.dumps(body.document, ensure_ascii=False).encode()
+    pem = body.public_key.encode() if body.public_key else None
+    return transfers.transfer_in(deps.ctx_for(request, session, who), data, body.village_code, pem)
