@@ -106,7 +106,7 @@ def script(
         c.camera_step()
         c.pump()
     clock.advance(4)
-    yield "liveness_second_action_countdown"
+    yield "liveness_step2_countdown"
     for _ in range(40):
         if flow.screen == Screen.SUBMITTING:
             break
@@ -175,7 +175,7 @@ def script(
     for _ in range(KioskConfig().max_face_attempts - 1):
         tap("retry")
         camera_until({Screen.RESULT})
-    yield "failed_final_staff_will_call"  # the day's limit: a review case, staff will call
+    yield "failed_final_staff_call"  # the day's limit: a review case, staff will call
     backend.set_face(0, "pass")
     tap("done")
     settle()
