@@ -28,6 +28,7 @@ from backend.services.certification import PENSIONER_STATUSES
 from backend.services.certification_status import latest_valid
 from backend.services.context import Ctx
 
+
 @dataclass(frozen=True)
 class Priority:
     points: int

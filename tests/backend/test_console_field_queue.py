@@ -28,9 +28,9 @@ from tests.backend.cert_helpers import (
     photo,
 )
 from tests.backend.conftest import PASSWORD, Api, make_settings, valid_id
-from tests.conftest import TODAY
 from tests.backend.test_field_routes import pensioner, visit
 from tests.backend.test_review_paging import T0, _add_case, _people
+from tests.conftest import TODAY
 
 
 def _console(api: Api) -> Any:
@@ -129,9 +129,7 @@ def test_priority_points_add_up_from_reason_age_overdue_and_waiting() -> None:
     assert of(["some_new_code"], 60, 0, 0) == Priority(5, "low")  # other_reason
 
 
-def test_the_priority_weights_are_the_countys_policy(
-    api: Api, db_url: str, tmp_path: Path
-) -> None:
+def test_the_priority_weights_are_the_countys_policy(api: Api, db_url: str, tmp_path: Path) -> None:
     """[review_priority] in the policy file orders the console's queue: a county that puts
     a failed liveness check above a reported death sees its queue in that order; a file whose
     points make no sense is refused on load."""

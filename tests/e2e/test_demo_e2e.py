@@ -123,9 +123,7 @@ def test_wang_xiulan_passes_at_the_demo_kiosk_and_gets_a_receipt(
     receipt = last["receipt"]
     assert f"凭条号：{receipt['receipt_id']}" in lines, lines
     assert lines[-1].endswith(quote(receipt["code"], safe="")), lines  # the QR code's text
-    verified = httpx.get(
-        f"{demo['base']}/api/v1/receipts/verify", params={"code": receipt["code"]}
-    )
+    verified = httpx.get(f"{demo['base']}/api/v1/receipts/verify", params={"code": receipt["code"]})
     assert verified.status_code == 200 and verified.json()["genuine"] is True, verified.text
 
 
@@ -154,7 +152,8 @@ def test_a_still_photo_of_her_is_refused_at_the_demo_kiosk(
     challenge = kiosk.get_challenge(resident)
     rng = np.random.default_rng(7)
     start = clock.timestamp()
-    frames, items = [], []
+    frames: list[bytes] = []
+    items: list[dict[str, object]] = []
     for i in range(30):  # 5 s at 6 a second: enough for any challenge's actions
         grain = rng.integers(-2, 3, still.shape, dtype=np.int16)
         frames.append(jpeg(np.clip(still.astype(np.int16) + grain, 0, 255).astype(np.uint8)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import itertools
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from kiosk_app.backend import SimulatedKioskBackend, demo_card
 from kiosk_app.controller import KioskController
 from kiosk_app.devices import ChallengeCamera
 from kiosk_app.face import PlaybackActionWatcher
+from kiosk_app.models import CertificationResult, LivenessEvidence, Resident
 
 from .conftest import FakeClock
 from .test_controller import make
@@ -47,7 +49,14 @@ class Recorder(SimulatedKioskBackend):
         super().__init__(**kw)
         self.submitted: list[tuple[list[bytes], Any]] = []
 
-    def submit_certification(self, resident, images, frames, evidence, idempotency_key):  # type: ignore[no-untyped-def]
+    def submit_certification(
+        self,
+        resident: Resident,
+        images: Sequence[bytes],
+        frames: Sequence[bytes],
+        evidence: LivenessEvidence,
+        idempotency_key: str,
+    ) -> CertificationResult:
         self.submitted.append((list(frames), evidence))
         return super().submit_certification(resident, images, frames, evidence, idempotency_key)
 
@@ -98,7 +107,8 @@ def slow_run() -> tuple[list[bytes], Any, float, float]:
 
 def decode(jpeg: bytes) -> np.ndarray:
     bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    assert bgr is not None
+    return np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
 def test_frames_are_stamped_at_the_cameras_pace_not_at_the_readers(slow_run: Any) -> None:
@@ -124,7 +134,7 @@ def test_the_servers_check_passes_the_demo_camera_and_refuses_late_stamps(slow_r
     samples = [m for m in evidence.measurements if "sample" in m]
     images = [decode(frames[int(m["sample"])]) for m in samples]
     actions = tuple(evidence.actions_done)
-    challenge = Challenge("c", "n", actions, began - 30.0, began + 300.0)  # type: ignore[arg-type]
+    challenge = Challenge("c", "n", actions, began - 30.0, began + 300.0)
     stamped = [(float(m["t"]), image) for m, image in zip(samples, images, strict=True)]
     verdict = verify_frames(challenge, stamped, submitted_at)
     assert verdict.result.passed, verdict

@@ -157,7 +157,8 @@ def test_unreadable_card_says_so_and_the_way_out_is_taking_it(flow: f.KioskFlow)
     view = flow.view()
     assert view.screen == S.ERROR and view.tone == "error" and view.icon == "×"
     assert view.title.zh == "读不出这张卡"
-    assert [b.id for b in view.buttons] == ["call_staff"]  # no retry: take the card out and in again
+    # no retry (take the card out and in again), but the staff can be called
+    assert [b.id for b in view.buttons] == ["call_staff"]
     flow.handle(f.Tap("back"))
     assert flow.screen == S.TAKE_CARD
     flow.handle(f.CardRemoved())
