@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from cryptography.exceptions import InvalidTag
 
 from backend.config import get_settings
 from backend.crypto import Keyring, load_keyring
@@ -90,7 +91,9 @@ def _county(api: Api) -> dict[str, str]:
     [row] = _bank_rows(api, sep)
     assert row[1] == SECOND
 
-    member = api.enrol(valid_id("110105", "19700301", "044"), name="周女士", enrolled_on="2010-07-05")
+    member = api.enrol(
+        valid_id("110105", "19700301", "044"), name="周女士", enrolled_on="2010-07-05"
+    )
     assert api.pay(member, 2010, 10000, "2010-08-01").status_code == 201
     cancel = {"cancelled_on": "2010-12-01", "reason": "moved to the urban employee scheme"}
     assert api.post(f"/api/v1/persons/{member}/cancel", "clerk", json=cancel).status_code == 200
@@ -128,18 +131,22 @@ def test_bank_accounts_are_sealed_at_rest_and_whole_only_in_the_bank_file(
             ).all()
         )
         change = conn.execute(
-            sa.text("SELECT account_enc, payload FROM four_eyes_request WHERE kind = 'bank_account'")
+            sa.text(
+                "SELECT account_enc, payload FROM four_eyes_request WHERE kind = 'bank_account'"
+            )
         ).one()
     assert ring.decrypt_text(award, ids["person"]) == SECOND
     # the payroll copied the award's ciphertext as it stood, set-based: the same bytes
     assert bytes(lines[ids["sep"]]) == bytes(award) == bytes(change.account_enc)
     assert ring.decrypt_text(lines[ids["aug"]], ids["person"]) == FIRST
-    with pytest.raises(Exception):  # sealed for its person: not movable to another row
+    with pytest.raises(InvalidTag):  # sealed for its person: not movable to another row
         ring.decrypt_text(award, ids["member"])
 
     # every output staff see shows the account masked
     listing = api.get("/api/v1/approvals?status=all", "auditor").json()
-    assert {r["kind"]: r["payload"].get("new", r["payload"].get("bank_account")) for r in listing} == {
+    assert {
+        r["kind"]: r["payload"].get("new", r["payload"].get("bank_account")) for r in listing
+    } == {
         "bank_account": "****2046",
         "cancellation_refund": "****4402",
     }
@@ -225,10 +232,13 @@ def test_the_migration_seals_clear_accounts_and_the_downgrade_opens_them(
     try:
         command.downgrade(alembic_config(db_url), "0008k")
         with engine_for(db_url).begin() as conn:
-            assert conn.execute(
-                sa.text("SELECT bank_account FROM award WHERE person_id = :p"),
-                {"p": ids["person"]},
-            ).scalar_one() == SECOND
+            assert (
+                conn.execute(
+                    sa.text("SELECT bank_account FROM award WHERE person_id = :p"),
+                    {"p": ids["person"]},
+                ).scalar_one()
+                == SECOND
+            )
             assert dict(
                 conn.execute(
                     sa.text("SELECT run_id, bank_account FROM payroll_line WHERE person_id = :p"),

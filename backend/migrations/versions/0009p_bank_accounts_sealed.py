@@ -123,9 +123,7 @@ def upgrade() -> None:
     with op.batch_alter_table("payroll_line", schema=None) as batch_op:
         batch_op.add_column(sa.Column("bank_account_enc", sa.LargeBinary(), nullable=True))
     pairs = conn.execute(
-        sa.select(line.c.person_id, line.c.bank_account)
-        .where(line.c.bank_account != "")
-        .distinct()
+        sa.select(line.c.person_id, line.c.bank_account).where(line.c.bank_account != "").distinct()
     ).all()
     for pid, account in pairs:  # one ciphertext per person and account, one UPDATE each
         conn.execute(
