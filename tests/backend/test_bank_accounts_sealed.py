@@ -124,7 +124,7 @@ def test_bank_accounts_are_sealed_at_rest_and_whole_only_in_the_bank_file(
             sa.text("SELECT bank_account_enc FROM award WHERE person_id = :p"),
             {"p": ids["person"]},
         ).scalar_one()
-        lines = dict(
+        lines: dict[str, bytes] = dict(
             conn.execute(
                 sa.text("SELECT run_id, bank_account_enc FROM payroll_line WHERE person_id = :p"),
                 {"p": ids["person"]},
@@ -273,7 +273,7 @@ def test_the_migration_seals_clear_accounts_and_the_downgrade_opens_them(
                 sa.text("SELECT bank_account_enc FROM award WHERE person_id = :p"),
                 {"p": ids["person"]},
             ).scalar_one()
-            lines = dict(
+            lines: dict[str, bytes] = dict(
                 conn.execute(
                     sa.text(
                         "SELECT run_id, bank_account_enc FROM payroll_line WHERE person_id = :p"
