@@ -757,6 +757,9 @@ class DisbursementPart(_Table, table=True):
     status: str = Field(default="sent", max_length=12)  # sent | paid | returned
     return_posting_id: str | None = Field(default=None, max_length=40)
     reissued_by: int | None = None  # the part that re-issued this returned one
+    # returned because the holder died: settled to the estate (heirs, recovery) once the death
+    # is confirmed, by this posting; never re-issued then
+    estate_posting_id: str | None = Field(default=None, max_length=40)
 
 
 class BankReturnFile(_Table, table=True):
@@ -785,6 +788,10 @@ class PayeeAccount(_Table, table=True):
     flag: str | None = Field(default=None, max_length=30)  # the bank's reason, while unfixed
     flag_ref: str | None = Field(default=None, max_length=64)
     flagged_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    # a returned refund is re-issued here (not the card's account) once a second person
+    # confirmed the corrected account; a proposed one waits in `pending_account_enc`
+    reissue_account_enc: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    pending_account_enc: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     updated_by: str = Field(default="", max_length=64)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 

@@ -64,7 +64,7 @@ def _current_masked(session: Session, row: FourEyesRequest) -> str | None:
     """The award's account as it stands, masked, read without a key: every change after the
     award goes through a request, so it is the last applied change's new account, or, if none
     applied yet, the award's own account as the request saw it when proposed."""
-    last = session.exec(
+    applied = session.exec(
         select(FourEyesRequest.payload)
         .where(
             FourEyesRequest.kind == "bank_account",
@@ -72,8 +72,10 @@ def _current_masked(session: Session, row: FourEyesRequest) -> str | None:
             col(FourEyesRequest.applied_at).is_not(None),
         )
         .order_by(col(FourEyesRequest.applied_at).desc())
-    ).first()
-    old = json.loads(last)["new"] if last else json.loads(row.payload)["old"]
+    ).all()
+    # a refund's re-issue account (target "refund") is not the pension's
+    last = next((p for p in map(json.loads, applied) if p.get("target") != "refund"), None)
+    old = last["new"] if last else json.loads(row.payload)["old"]
     return str(old) if old else None
 
 

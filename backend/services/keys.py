@@ -20,6 +20,7 @@ from backend.models import (
     FaceTemplate,
     FourEyesRequest,
     Heir,
+    PayeeAccount,
     PayrollLine,
     Person,
     ReviewCase,
@@ -37,6 +38,8 @@ SEALED: tuple[tuple[type[SQLModel], str, tuple[str, ...], str], ...] = (
     (DisbursementItem, "disbursement_item", ("account_enc",), "seal_person_id"),
     (Heir, "heir", ("id_number_enc", "bank_account_enc", "pending_account_enc"), "id"),
     (TransferDocument, "transfer_document", ("document_enc",), "person_id"),
+    # a returned refund's corrected account, proposed and confirmed (four eyes)
+    (PayeeAccount, "payee_account", ("reissue_account_enc", "pending_account_enc"), "person_id"),
     # pension bank accounts (services/bank_changes.py): the award's, the payroll lines' copies
     # of it, and a change request's or refund request's account
     (Award, "award", ("bank_account_enc",), "person_id"),

@@ -230,7 +230,7 @@ def test_the_migration_seals_clear_accounts_and_the_downgrade_opens_them(
     monkeypatch.delenv("NONGBAO_MASTER_KEY", raising=False)
     get_settings.cache_clear()
     try:
-        command.downgrade(alembic_config(db_url), "0008k")
+        command.downgrade(alembic_config(db_url), "0009p-1")  # the revision before 0009p
         with engine_for(db_url).begin() as conn:
             assert (
                 conn.execute(
@@ -245,7 +245,7 @@ def test_the_migration_seals_clear_accounts_and_the_downgrade_opens_them(
                     {"p": ids["person"]},
                 ).all()
             ) == {ids["aug"]: FIRST, ids["sep"]: SECOND}
-            # as 0008k wrote them: the payload, its answer and the history in clear
+            # as before 0009p: the payload, its answer and the history in clear
             clear = {"old": FIRST, "new": SECOND, "effective_on": "2026-11-27", "reason": "x"}
             conn.execute(
                 sa.text(

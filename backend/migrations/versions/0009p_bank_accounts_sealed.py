@@ -1,7 +1,7 @@
 """Pension bank accounts sealed at rest: award, payroll lines, four-eyes requests, history
 
 Revision ID: 0009p
-Revises: 0008k
+Revises: 0009m
 Create Date: 2026-12-05 11:40:00.000000
 
 Like the ID number and the phone, a pension's bank account is encrypted under the county's
@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009p"
-down_revision = "0008k"
+down_revision = "0009m"
 branch_labels = None
 depends_on = None
 
