@@ -34,7 +34,7 @@ from backend.models import (
     RecoveryOrder,
     utcnow,
 )
-from backend.services import audit, bank_files, hooks
+from backend.services import audit, bank_changes, bank_files, hooks
 from backend.services.context import Ctx
 
 MAX_RETURN_BYTES = 20 * 1024 * 1024
@@ -355,7 +355,7 @@ def _own_account(ctx: Ctx, person_id: str) -> str:
     award = ctx.session.exec(
         select(Award).where(Award.person_id == person_id, col(Award.revoked_at).is_(None))
     ).first()
-    return (award.bank_account if award else None) or ""
+    return bank_changes.opened(ctx.keyring, person_id, award.bank_account_enc if award else None)
 
 
 def set_ssc_state(ctx: Ctx, person_id: str, state: str, reason: str) -> PayeeAccount:

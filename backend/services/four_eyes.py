@@ -5,13 +5,16 @@ Kinds:
 - `suspension_lift`: lifting a suspension that takes two (FOUR_EYES_LIFT, e.g. `investigation`,
   which two reviewers impose); a `manual` suspension is still lifted by one clerk.
 - `contribution_reversal`: the reversing posting of a contribution (services/contributions).
-- `bank_account`: the account a pension is paid into (the live award's `bank_account`),
+- `bank_account`: the account a pension is paid into (the live award's `bank_account_enc`),
   changed from an effective date; confirmed changes due later are applied by the payroll. For a
   cancelled member whose refund the bank returned: the account the refund is re-issued to
   (payload `target: "refund"`, the account sealed in `payee_account`), applied on confirmation.
 - money out (docs/payments.md): `cancellation_refund`, `transfer_out`, `heirs_payout` (paying
   `payable:heirs` to the confirmed heirs) and `reissue` (re-issuing returned payments now, in a
   file of their own): the proposal moves nothing; the confirmation posts the money.
+
+A request's payload shows bank accounts masked (`****1234`); the full account is sealed in
+`account_enc` (person id as associated data, services/bank_changes.py) and opened only to act.
 
 A request row is locked while it is decided, so concurrent confirmations act once: the first
 answers, the later ones replay its answer (`replayed`), with no second movement and no second
@@ -31,6 +34,7 @@ from sqlmodel import select
 
 from backend import ledger
 from backend.errors import Conflict, Forbidden, NotFound, RuleRefused, field_error
+from backend.idnumber import mask_account
 from backend.models import (
     Contribution,
     FourEyesRequest,
@@ -83,7 +87,12 @@ def get(ctx: Ctx, request_id: str, *, lock: bool = False) -> FourEyesRequest:
 
 
 def _propose(
-    ctx: Ctx, kind: str, subject_id: str, person_id: str | None, payload: dict[str, Any]
+    ctx: Ctx,
+    kind: str,
+    subject_id: str,
+    person_id: str | None,
+    payload: dict[str, Any],
+    account_enc: bytes | None = None,
 ) -> FourEyesRequest:
     existing = ctx.session.exec(
         select(FourEyesRequest.id).where(
@@ -103,6 +112,7 @@ def _propose(
         subject_id=subject_id,
         person_id=person_id,
         payload=json.dumps(payload, sort_keys=True, ensure_ascii=False),
+        account_enc=account_enc,
         proposed_by=ctx.actor.label,
     )
     ctx.session.add(row)
@@ -155,13 +165,15 @@ def propose_bank_account(
         raise field_error("reason", "say why the account changes")
     if effective_on < ctx.today:
         raise field_error("effective_on", "a bank account changes from today or later")
+    old = bank_changes.opened(ctx.keyring, person_id, award.bank_account_enc)
     payload = {
-        "old": award.bank_account,
-        "new": bank_account,
+        "old": mask_account(old) or None,
+        "new": mask_account(bank_account),
         "effective_on": effective_on.isoformat(),
         "reason": reason.strip()[:500],
     }
-    return _propose(ctx, "bank_account", person_id, person_id, payload)
+    sealed = bank_changes.seal(ctx.keyring, person_id, bank_account)
+    return _propose(ctx, "bank_account", person_id, person_id, payload, sealed)
 
 
 def _propose_refund_account(
@@ -290,10 +302,14 @@ def _apply_bank(ctx: Ctx, row: FourEyesRequest, payload: dict[str, Any]) -> dict
 
 
 def propose_money_out(
-    ctx: Ctx, kind: str, person_id: str, payload: dict[str, Any]
+    ctx: Ctx,
+    kind: str,
+    person_id: str,
+    payload: dict[str, Any],
+    account_enc: bytes | None = None,
 ) -> FourEyesRequest:
     """A refund or a transfer out, checked by its service, acted on only when confirmed."""
-    return _propose(ctx, kind, person_id, person_id, payload)
+    return _propose(ctx, kind, person_id, person_id, payload, account_enc)
 
 
 def propose_refund(
@@ -304,8 +320,9 @@ def propose_refund(
     from backend.services import refunds
 
     refunds.check_request(ctx, person_id, bank_account, bank_code)
-    payload = {"bank_account": bank_account, "bank": bank_code}
-    return propose_money_out(ctx, "cancellation_refund", person_id, payload)
+    payload = {"bank_account": mask_account(bank_account), "bank": bank_code}
+    sealed = bank_changes.seal(ctx.keyring, person_id, bank_account)
+    return propose_money_out(ctx, "cancellation_refund", person_id, payload, sealed)
 
 
 def propose_transfer_out(ctx: Ctx, person_id: str, to_county: str, reason: str) -> FourEyesRequest:
@@ -320,7 +337,8 @@ def propose_transfer_out(ctx: Ctx, person_id: str, to_county: str, reason: str) 
 def _apply_refund(ctx: Ctx, row: FourEyesRequest, payload: dict[str, Any]) -> dict[str, Any]:
     from backend.services import refunds
 
-    return refunds.refund(ctx, row.subject_id, payload["bank_account"], payload["bank"])
+    account = bank_changes.opened(ctx.keyring, row.person_id or row.subject_id, row.account_enc)
+    return refunds.refund(ctx, row.subject_id, account, payload["bank"])
 
 
 def _apply_transfer_out(ctx: Ctx, row: FourEyesRequest, payload: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from sqlmodel import col, select
 from backend import idnumber, ledger
 from backend.answers_payments import HeirOut
 from backend.errors import Conflict, NotFound, RuleRefused, field_error
+from backend.idnumber import mask_account
 from backend.ledger import Transfer
 from backend.models import Death, Disbursement, Heir, Person
 from backend.services import audit, bank_files
@@ -123,11 +124,6 @@ def out(ctx: Ctx, row: Heir) -> HeirOut:
         confirmed_by=row.confirmed_by,
         pending_account=row.pending_account_enc is not None,
     )
-
-
-def mask_account(account: str) -> str:
-    digits = account.replace(" ", "").replace("-", "")
-    return f"****{digits[-4:]}" if digits else ""
 
 
 # --- paying out ----------------------------------------------------------------------------------
