@@ -450,11 +450,6 @@ def months_of(ctx: Ctx) -> str:
 # --- a returned refund's corrected account (four eyes: services/four_eyes) -----------------------
 
 
-def mask(account: str) -> str:
-    digits = account.replace(" ", "").replace("-", "")
-    return f"****{digits[-4:]}" if digits else ""
-
-
 def refund_awaiting_account(ctx: Ctx, person_id: str) -> bool:
     """A refund of this person's came back from the bank and waits to be re-issued."""
     return (

@@ -189,8 +189,8 @@ def _propose_refund_account(
         raise field_error("effective_on", "a bank account changes from today or later")
     payload = {
         "target": "refund",
-        "old": bank_returns.mask(bank_returns.reissue_account(ctx, person_id)),
-        "new": bank_returns.mask(bank_account),
+        "old": mask_account(bank_returns.reissue_account(ctx, person_id)),
+        "new": mask_account(bank_account),
         "account_hash": ctx.keyring.lookup_hash(bank_account, purpose="refund_account"),
         "effective_on": effective_on.isoformat(),
         "reason": reason.strip()[:500],
