@@ -18,6 +18,9 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from backend.answers import CertificationOut, LocationOut, ReceiptRefOut
 
+# a four-eyes request has one model (the refund's and transfer's proposals answer it too)
+from backend.answers_payments import ApprovalOut as ApprovalOut
+
 # --- payroll ----------------------------------------------------------------------------------
 
 
@@ -147,24 +150,6 @@ class RecoveryOrderOut(BaseModel):
 # --- four-eyes requests -----------------------------------------------------------------------
 
 
-class ApprovalOut(BaseModel):
-    """A four-eyes request (services/four_eyes.py): `payload` is what exactly is to be done,
-    its keys by `kind` (a reversal's reason, a bank account's old and new, ...)."""
-
-    request_id: str
-    kind: str
-    subject_id: str
-    person_id: str | None
-    status: str  # pending | confirmed | rejected
-    proposed_by: str
-    proposed_at: str
-    decided_by: str | None
-    decided_at: str | None
-    decision_note: str | None
-    payload: dict[str, Any]
-    applied: bool
-
-
 class ReversalResultOut(BaseModel):
     """A confirmed contribution_reversal."""
 
@@ -197,8 +182,8 @@ class LiftResultOut(SuspensionOut):
 
 
 class OtherResultOut(BaseModel):
-    """A confirmed money-out request (cancellation_refund, transfer_out): what its service
-    answered (docs/payments.md)."""
+    """A confirmed money-out request (cancellation_refund, transfer_out, heirs_payout, reissue):
+    what its service answered (docs/payments.md)."""
 
     model_config = ConfigDict(extra="allow")
 

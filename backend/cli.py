@@ -224,7 +224,8 @@ def ledger_check(as_json: bool) -> None:
     human = "\n".join(
         [
             f"accounts {report.accounts}, transfers {report.transfers}, debits {report.total_debits_fen} fen, credits {report.total_credits_fen} fen",
-            f"returned by the bank {report.returned_fen} fen, re-issued {report.reissued_fen} fen",
+            f"returned by the bank {report.returned_fen} fen, re-issued {report.reissued_fen} fen, "
+            f"settled to deceased holders' heirs {report.to_estate_fen} fen",
         ]
         + [f"BREACH: {b}" for b in report.breaches]
         + (["ledger OK"] if report.ok else [])
@@ -267,12 +268,19 @@ def import_() -> None:
 @import_.command("transfer-in")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--village", "village", required=True, help="the member's village code here")
+@click.option(
+    "--public-key",
+    "public_key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="the sending county's Ed25519 public key (PEM); default: a key this county knows",
+)
 @click.option("--json", "as_json", is_flag=True)
-def import_transfer_in(path: Path, village: str, as_json: bool) -> None:
-    """Open a member's balances from another county's transfer document (JSON), once."""
+def import_transfer_in(path: Path, village: str, public_key: Path | None, as_json: bool) -> None:
+    """Open a member's balances from another county's signed transfer document (JSON), once."""
     from backend.cli_bank import transfer_in
 
-    out = transfer_in(path, village)
+    out = transfer_in(path, village, public_key)
     _emit(as_json, out, f"{out['person_id']}: opened {out['total_fen']} fen ({out['document_id']})")
 
 

@@ -126,27 +126,30 @@ def simulate(
 @click.option("--json", "as_json", is_flag=True)
 def returns(run_id: str, path: Path, as_json: bool) -> None:
     """Import the bank's return file (回盘) of a payroll run (or of a disbursement `dsb_...`)."""
+    from backend.answers_payments import ReturnImportOut
     from backend.services import bank_files, bank_returns
 
     data = path.read_bytes()
 
-    def work(ctx: Any) -> dict[str, Any]:
+    def work(ctx: Any) -> ReturnImportOut:
         if run_id.startswith("dsb_"):
             return bank_returns.import_file(ctx, bank_files.get(ctx, run_id), data)
         return bank_returns.import_for_run(ctx, run_id, data)
 
     out = _in_ctx(work)
     human = (
-        f"{'already imported: nothing changed; ' if out['replayed'] else ''}"
-        f"paid {out['paid']} lines ({out['paid_fen']} fen), returned {out['returned']} "
-        f"({out['returned_fen']} fen)"
+        f"{'already imported: nothing changed; ' if out.replayed else ''}"
+        f"paid {out.paid} lines ({out.paid_fen} fen), returned {out.returned} "
+        f"({out.returned_fen} fen)"
     )
-    click.echo(json.dumps(out, ensure_ascii=False) if as_json else human)
+    click.echo(json.dumps(out.model_dump(), ensure_ascii=False) if as_json else human)
 
 
-def transfer_in(path: Path, village: str) -> dict[str, Any]:
-    """`nongbao import transfer-in`: the service in one transaction, audited in it."""
+def transfer_in(path: Path, village: str, public_key: Path | None = None) -> dict[str, Any]:
+    """`nongbao import transfer-in`: the service in one transaction, audited in it; the
+    document's signature is checked against `public_key` (PEM) or a key the county knows."""
     from backend.services import transfers
 
     data = path.read_bytes()
-    return _in_ctx(lambda ctx: transfers.transfer_in(ctx, data, village))
+    pem = public_key.read_bytes() if public_key is not None else None
+    return _in_ctx(lambda ctx: transfers.transfer_in(ctx, data, village, pem))

@@ -521,7 +521,9 @@ def write_money(engine: Engine, g: Generator, books: Books, now: datetime) -> No
         )
 
 
-def write_awards(engine: Engine, g: Generator, history_start: str, now: datetime) -> int:
+def write_awards(
+    engine: Engine, g: Generator, keyring: Keyring, history_start: str, now: datetime
+) -> int:
     policy = g.policy
     awards, certs = [], []
     for r in g.people:
@@ -543,7 +545,9 @@ def write_awards(engine: Engine, g: Generator, history_start: str, now: datetime
                 "account_total_at_award_fen": a["total"],
                 "government_at_award_fen": a["government"],
                 "government_part_fen": gov_part,
-                "bank_account": f"6217 {g.rng.randrange(10**12):012d}"
+                "bank_account_enc": keyring.encrypt_text(
+                    f"6217 {g.rng.randrange(10**12):012d}", r.pid
+                )
                 if g.rng.random() < 0.6
                 else None,
                 # the ledger's payroll history starts at `history_start`: earlier months count as settled
@@ -828,7 +832,7 @@ def build_demo(
     write_money(engine, g, books, now)
     step("contributions and interest written")
     history_start = months.add(months.of(today), -PAYROLL_MONTHS)
-    pensioners = write_awards(engine, g, history_start, now)
+    pensioners = write_awards(engine, g, keyring, history_start, now)
     _analyze(engine)  # planner statistics: without them SQLite's family-binding query is quadratic
     step("awards and certifications written")
     runs = run_payrolls(engine, policy, today, history_start)

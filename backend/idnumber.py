@@ -86,6 +86,12 @@ def mask_name(name: str) -> str:
     return masking.mask_name(name)
 
 
+def mask_account(account: str) -> str:
+    """6217 0000 1234 → ****1234: a bank account as staff see it outside the bank file."""
+    digits = account.replace(" ", "").replace("-", "")
+    return f"****{digits[-4:]}" if digits else ""
+
+
 def age_on(birth: date, on: date) -> int:
     return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 

@@ -85,6 +85,7 @@ class CheckReport:
     # money out (services/bank_returns.py): returned by the bank, and re-issued from it
     returned_fen: int = 0
     reissued_fen: int = 0
+    to_estate_fen: int = 0  # returned to a deceased holder: settled to heirs / recovery
 
     @property
     def ok(self) -> bool:
@@ -367,24 +368,28 @@ def check(session: Session) -> CheckReport:
 
 
 def _check_money_out(session: Session, report: CheckReport) -> None:
-    """`returned:payments` holds exactly what the bank returned and was not re-issued: its
-    balance is recomputed from the bank-file parts, which say what was returned and re-issued."""
+    """`returned:payments` holds exactly what the bank returned and was neither re-issued nor
+    settled to a deceased holder's estate: its balance is recomputed from the bank-file parts,
+    which say what was returned, re-issued and settled."""
     parts = session.execute(
         sa.text(
             "SELECT COALESCE(SUM(CASE WHEN status = 'returned' THEN amount_fen ELSE 0 END), 0), "
-            "COALESCE(SUM(CASE WHEN source = 'reissue' THEN amount_fen ELSE 0 END), 0) "
+            "COALESCE(SUM(CASE WHEN source = 'reissue' THEN amount_fen ELSE 0 END), 0), "
+            "COALESCE(SUM(CASE WHEN estate_posting_id IS NOT NULL THEN amount_fen ELSE 0 END), 0) "
             "FROM disbursement_part"
         )
     ).one()
     report.returned_fen, report.reissued_fen = int(parts[0]), int(parts[1])
+    report.to_estate_fen = int(parts[2])
     row = session.execute(
         sa.select(col(LedgerAccount.credits_posted), col(LedgerAccount.debits_posted)).where(
             col(LedgerAccount.code) == "returned:payments"
         )
     ).first()
     held = (row[0] - row[1]) if row else 0
-    if held != report.returned_fen - report.reissued_fen:
+    if held != report.returned_fen - report.reissued_fen - report.to_estate_fen:
         report.breaches.append(
-            f"returned:payments holds {held} fen; the bank returned {report.returned_fen} "
-            f"and {report.reissued_fen} was re-issued"
+            f"returned:payments holds {held} fen; the bank returned {report.returned_fen}, "
+            f"{report.reissued_fen} was re-issued and {report.to_estate_fen} settled to "
+            "deceased holders' estates"
         )

@@ -268,7 +268,9 @@ class Award(_Table, table=True):
     # round(account pension x government bucket / account total), both at award: drawn monthly
     # from the government bucket, the rest from the others
     government_part_fen: int = Field(sa_type=sa.BigInteger)
-    bank_account: str | None = Field(default=None, max_length=40)
+    # the account the pension is paid into, sealed (person id as associated data); None: the
+    # social security card's financial account. The payroll copies these bytes into its lines.
+    bank_account_enc: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     # every month up to this one is paid or not owed: a payroll looks only at later months
     settled_through: str = Field(max_length=7)
     revoked_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
@@ -352,7 +354,9 @@ class PayrollLine(_Table, table=True):
     from_collective_fen: int = Field(sa_type=sa.BigInteger)
     from_other_fen: int = Field(sa_type=sa.BigInteger)
     from_pool_fen: int = Field(sa_type=sa.BigInteger)
-    bank_account: str = Field(max_length=40)
+    # the award's sealed account, copied as is (same ciphertext, same person id as associated
+    # data); None: the social security card's financial account
+    bank_account_enc: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     status: str = Field(default="paid", max_length=12)
 
 
@@ -451,7 +455,10 @@ class FourEyesRequest(SQLModel, table=True):
     kind: str = Field(max_length=30)  # suspension_lift | contribution_reversal | bank_account
     subject_id: str = Field(max_length=40, index=True)  # the suspension, contribution, person
     person_id: str | None = Field(default=None, max_length=32, index=True)
-    payload: str = Field(default="{}")  # JSON: what exactly is to be done
+    payload: str = Field(default="{}")  # JSON: what exactly is to be done (accounts masked)
+    # the request's full bank account (a bank-account change's new account, a refund's
+    # account), sealed with the person id as associated data: the award takes these bytes as is
+    account_enc: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     status: str = Field(default="pending", max_length=12)  # pending | confirmed | rejected
     proposed_by: str = Field(max_length=64)
     proposed_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
@@ -750,6 +757,9 @@ class DisbursementPart(_Table, table=True):
     status: str = Field(default="sent", max_length=12)  # sent | paid | returned
     return_posting_id: str | None = Field(default=None, max_length=40)
     reissued_by: int | None = None  # the part that re-issued this returned one
+    # returned because the holder died: settled to the estate (heirs, recovery) once the death
+    # is confirmed, by this posting; never re-issued then
+    estate_posting_id: str | None = Field(default=None, max_length=40)
 
 
 class BankReturnFile(_Table, table=True):
@@ -778,6 +788,10 @@ class PayeeAccount(_Table, table=True):
     flag: str | None = Field(default=None, max_length=30)  # the bank's reason, while unfixed
     flag_ref: str | None = Field(default=None, max_length=64)
     flagged_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    # a returned refund is re-issued here (not the card's account) once a second person
+    # confirmed the corrected account; a proposed one waits in `pending_account_enc`
+    reissue_account_enc: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    pending_account_enc: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     updated_by: str = Field(default="", max_length=64)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +109,12 @@ def public_pem(public: Ed25519PublicKey) -> str:
     return public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     ).decode()
+
+
+def public_key_id(public: Ed25519PublicKey) -> str:
+    """A short name for a public key: the first 16 hex digits of the SHA-256 of its raw bytes."""
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
 
 
 def load_public_key(pem: str | bytes) -> Ed25519PublicKey:

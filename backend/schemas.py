@@ -37,6 +37,14 @@ class UserOut(BaseModel):
     villages: list[str]
 
 
+class UnlockOut(BaseModel):
+    """POST /users/{username}/unlock: the sign-in lockout lifted, and how many failed
+    attempts were cleared with it."""
+
+    username: str
+    cleared_attempts: int
+
+
 # base64 of a raw 32-byte Ed25519 public key (44 characters with its padding)
 PUBLIC_KEY_PATTERN = r"^[A-Za-z0-9+/]{43}=$"
 
@@ -257,3 +265,4 @@ class LedgerCheckOut(BaseModel):
     breaches: list[str]
     returned_fen: int = 0  # returned by the bank (docs/payments.md)
     reissued_fen: int = 0  # re-issued from returned:payments
+    to_estate_fen: int = 0  # returned to a deceased holder, settled to heirs / recovery

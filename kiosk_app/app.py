@@ -408,8 +408,17 @@ class KioskApp(App):
             height = dp(theme.BUTTON_H_DP if self.landscape else theme.BUTTON_H_PORTRAIT_DP)
             line = BoxLayout(size_hint_y=None, height=height, spacing=dp(18))
             for b in row:
-                line.add_widget(self._button(b, lang))
+                line.add_widget(
+                    self._staff_button(b, lang) if b.id == "call_staff" else self._button(b, lang)
+                )
             box.add_widget(line)
+
+    def _staff_button(self, b: fl.Button, lang: str) -> KioskButton:
+        """请工作人员帮忙 (the console's help list), the same everywhere: purple, roomy."""
+        staff = self._button(b, lang)
+        staff.bg, staff.fg, staff.outlined = rgba(theme.PURPLE), rgba(theme.WHITE), False
+        staff.size_hint_x = 1.6  # the longer words get the room
+        return staff
 
     def _render_overlay(self, view: fl.ViewModel, lang: str) -> None:
         root = self.root
@@ -425,10 +434,7 @@ class KioskApp(App):
         for b in o.buttons:
             card.ids.buttons.add_widget(self._button(b, lang))
         if o.staff is not None:  # 请工作人员帮忙: tells the staff (the console's help list)
-            staff = self._button(o.staff, lang)
-            staff.bg, staff.fg, staff.outlined = rgba(theme.PURPLE), rgba(theme.WHITE), False
-            staff.size_hint_x = 1.6  # the longer words get the room
-            card.ids.buttons.add_widget(staff)
+            card.ids.buttons.add_widget(self._staff_button(o.staff, lang))
         root.add_widget(card)
         self._overlay = card
 

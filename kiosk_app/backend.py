@@ -496,6 +496,8 @@ class SimulatedKioskBackend:
             p = self.people.get(card.id_number.upper())
             if p is None:
                 raise Refused("not_enrolled", "未找到参保人", 404)
+            if card.name and card.name != p.name:  # 王秀蘭 on the card, 王秀兰 registered
+                raise Refused("card_mismatch", "卡上姓名与登记的不一致", 403)
             if self.require_photo and not photo:
                 raise Refused("photo_required", "需要照片", 422)
             if photo is not None and p.face == "fail":

@@ -47,7 +47,9 @@ log = logging.getLogger("kiosk")
 # backend's 90, at most SAMPLE_WIDTH wide (enough for the face mesh). The camera loop runs
 # at 12 a second (camera_fps), so every other frame goes, 1/6 s apart: at 10 a second it
 # would be every 0.2 s, 5 a second at best, under the backend's minimum as soon as one
-# frame is late.
+# frame is late. A frame carries the camera's capture stamp when the camera gives one
+# (Camera.captured_at): the evidence then says when each frame was filmed, not when a
+# busy loop got round to reading it.
 MAX_SAMPLES = 90
 SAMPLE_INTERVAL_S = 1 / 7
 SAMPLE_WIDTH = 480
@@ -105,6 +107,7 @@ class KioskController:
         self._measurements: list[dict[str, object]] = []
         self._samples: list[np.ndarray] = []
         self._last_sample_at = 0.0
+        self._last_stamp = 0.0  # the capture stamp of the last frame measured
         self.version = 0  # bumped whenever the view may have changed
         cards.watch(
             lambda kind: self.post(f.CardInserted(kind)),
@@ -226,7 +229,7 @@ class KioskController:
                     if actions:
                         self._actions, self._reported = actions, 0
                         self._measurements, self._samples = [], []
-                        self._last_sample_at = 0.0
+                        self._last_sample_at = self._last_stamp = 0.0
                         self.action_watcher.begin(actions, clock.timestamp())
                         self._camera_mode = "watch"
             case f.WatchAction():
@@ -408,16 +411,21 @@ class KioskController:
                     self._good_frame = frame
             self.post(f.FrameAssessed(verdict))
         elif mode == "watch":
-            wall = clock.timestamp()
+            # the frame's capture stamp when the camera gives one (a frame read twice keeps
+            # its stamp and is measured once), else the time it was read
+            captured = self.camera.captured_at()
+            stamp = clock.timestamp() if captured is None else captured
             with self._lock:
-                done, measurement = self.action_watcher.feed(frame, wall)
-                if measurement is not None and len(self._measurements) < 2000:
-                    if wall - self._last_sample_at >= SAMPLE_INTERVAL_S and (
+                done, measurement = self.action_watcher.feed(frame, stamp)
+                again = captured is not None and stamp <= self._last_stamp
+                if measurement is not None and len(self._measurements) < 2000 and not again:
+                    self._last_stamp = stamp
+                    if stamp - self._last_sample_at >= SAMPLE_INTERVAL_S and (
                         len(self._samples) < MAX_SAMPLES
                     ):
-                        measurement = {**measurement, "t": wall, "sample": len(self._samples)}
+                        measurement = {**measurement, "t": stamp, "sample": len(self._samples)}
                         self._samples.append(_small(frame))
-                        self._last_sample_at = wall
+                        self._last_sample_at = stamp
                     self._measurements.append(measurement)
                 newly = self._actions[self._reported : min(done, len(self._actions))]
                 self._reported += len(newly)

@@ -156,6 +156,12 @@ class Camera(Protocol):
         """The latest RGB frame (H, W, 3) uint8, or None when none is available."""
         ...
 
+    def captured_at(self) -> float | None:
+        """When the frame `read` last returned was captured (the product clock's POSIX
+        seconds, what the liveness evidence carries); None when the camera cannot tell, and
+        the kiosk stamps the frame when it reads it."""
+        ...
+
 
 class SimulatedCamera:
     """Synthetic frames: a lit background with a face-like oval that drifts a little."""
@@ -178,6 +184,9 @@ class SimulatedCamera:
     def stop(self) -> None:
         pass
 
+    def captured_at(self) -> float | None:
+        return None  # stamped by the kiosk when read
+
     def read(self) -> np.ndarray | None:
         if self.broken:
             return None
@@ -198,17 +207,21 @@ class SimulatedCamera:
 class ChallengeCamera:
     """A simulated camera with a person in front of it who does what the kiosk asks (the
     demo kiosk against a real backend, end-to-end tests). Until a challenge starts it shows
-    the person's photos (`show`) in turn; `play(actions)` then shows their face doing the
-    actions, rendered in 3-D from the first photo by biometrics.sequences (frames the
+    the person's photos (`show`) in turn; `play(actions, start)` then shows their face doing
+    the actions, rendered in 3-D from the first photo by biometrics.sequences (frames the
     server's liveness check accepts; see that module for what they are and are not).
 
-    Paced by the reads, not by the clock: the controller reads at its camera rate `fps` and
-    keeps every other frame (1/7 s apart at least), so the sequence is rendered at the rate
-    of the frames kept (`render_fps`) and each rendered frame is read fps/render_fps times in
-    a row: every one of them is sent, and no part of the playback is skipped however long
-    the reader pauses. Frames are `size`, the kiosk's sample width (at 320x240 the face
-    mesh misses some rendered blinks). Rendering runs ahead on a thread. `actions_shown()`: how many actions
-    the frames read so far have completed."""
+    It behaves as a real camera filming a person at `render_fps` would, whatever the speed
+    of the machine: frame i of the playback is stamped `start + i / render_fps` (when a
+    camera would have captured it, `captured_at`), and the playback is paced by the reads,
+    not by the clock. The controller reads at its camera rate `fps`, so each rendered frame
+    is read fps/render_fps times in a row (a reader faster than its camera sees a frame
+    again; the controller keeps a frame once, by its stamp): every frame is sent at its own
+    time, and no part of the playback is skipped however long the reader pauses (a loaded
+    machine, Kivy drawing, rendering). The stamps never run ahead of the reads' wall time:
+    the reader takes at least 1/fps per read. Frames are `size`, the kiosk's sample width
+    (at 320x240 the face mesh misses some rendered blinks). Rendering runs ahead on a
+    thread. `actions_shown()`: how many actions the frames read so far have completed."""
 
     def __init__(
         self, fps: float = 12.0, render_fps: float = 6.0, size: tuple[int, int] = (480, 360)
@@ -226,6 +239,8 @@ class ChallengeCamera:
         self._repeat = 1  # reads of each frame
         self._read = 0  # reads of the playback
         self._generation = 0  # a new play() or show() ends the rendering of the old one
+        self._start = 0.0  # the playback's first frame's capture stamp
+        self._stamp: float | None = None  # the capture stamp of the frame last read
 
     def show(self, photos: list[np.ndarray]) -> None:
         """The person now in front of the camera: their RGB photos."""
@@ -241,7 +256,8 @@ class ChallengeCamera:
             self._playing = False
             self._generation += 1
 
-    def play(self, actions: tuple[str, ...]) -> None:
+    def play(self, actions: tuple[str, ...], start: float) -> None:
+        """The person does `actions`; the playback's first frame is captured at `start`."""
         sequences = self._sequences
         rate = self.render_fps
         repeat = max(1, round(self.fps / rate))
@@ -254,6 +270,7 @@ class ChallengeCamera:
             self._generation += 1
             generation, photo = self._generation, self._photos[0]
             self._playing, self._frames, self._read = True, [], 0
+            self._start, self._stamp = start, None
             self._repeat, self._ends = repeat, [end * repeat for end in ends]
             self._total = ends[-1] if ends else baseline
         threading.Thread(
@@ -277,6 +294,10 @@ class ChallengeCamera:
         with self._changed:
             return sum(1 for end in self._ends if self._read >= end) if self._playing else 0
 
+    def captured_at(self) -> float | None:
+        with self._changed:
+            return self._stamp if self._playing else None
+
     def read(self) -> np.ndarray | None:
         if self.broken:
             return None
@@ -286,7 +307,7 @@ class ChallengeCamera:
                     return None
                 self._n += 1
                 return self._photos[(self._n - 1) % len(self._photos)]
-            i = self._read // self._repeat
+            i = shown = self._read // self._repeat
             if i >= self._total >= 3:  # played out: sway among the last (neutral) frames
                 i = self._total - 2 - (i - self._total) % 2
             if (
@@ -297,6 +318,7 @@ class ChallengeCamera:
             ):
                 return None
             self._read += 1
+            self._stamp = self._start + shown / self.render_fps
             return self._frames[i]
 
 
@@ -308,6 +330,7 @@ class HardwareCamera:
     def __init__(self, open: Callable[[], Any]) -> None:
         self._open = open
         self._camera: Any = None
+        self._grabbed: float | None = None  # the last frame read: when it was grabbed
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -329,7 +352,13 @@ class HardwareCamera:
         if camera is None:
             return None
         frame = camera.latest()
+        self._grabbed = None if frame is None else float(frame.timestamp)
         return None if frame is None else frame.image
+
+    def captured_at(self) -> float | None:
+        """The frame's grab stamp (the device's wall clock) on the product clock's line."""
+        grabbed = self._grabbed
+        return None if grabbed is None else grabbed + clock.offset_seconds()
 
 
 # ------------------------------------------------------------------ printer

@@ -162,7 +162,7 @@ class SimulatedActionWatcher:
 
 
 class Playback(Protocol):
-    def play(self, actions: tuple[str, ...]) -> None: ...
+    def play(self, actions: tuple[str, ...], start: float) -> None: ...
 
     def actions_shown(self) -> int: ...
 
@@ -177,7 +177,7 @@ class PlaybackActionWatcher:
         self.playback = playback
 
     def begin(self, actions: tuple[str, ...], wall: float) -> None:
-        self.playback.play(actions)
+        self.playback.play(actions, wall)  # its first frame is captured now
 
     def feed(self, frame: np.ndarray, wall: float) -> tuple[int, dict[str, object] | None]:
         return self.playback.actions_shown(), {"t": wall, "face": True}

@@ -86,7 +86,10 @@ def script(
     yield "menu_due"
     tap("help")
     yield "help"
-    tap("help_close")
+    tap("call_staff")  # 请工作人员帮忙 under the help text: the console's help list
+    settle()
+    yield "menu_staff_called"
+    clock.advance(KioskConfig().notice_s + 1)
     tap("certify")
     settle()
     for _ in range(2):
@@ -95,6 +98,15 @@ def script(
     yield "camera_guidance"
     camera_until({Screen.LIVENESS})
     yield "liveness"
+    # the first action seen: the second, its demonstration and its countdown running
+    first = flow.view().progress
+    for _ in range(40):
+        if flow.view().progress != first:
+            break
+        c.camera_step()
+        c.pump()
+    clock.advance(4)
+    yield "liveness_step2_countdown"
     for _ in range(40):
         if flow.screen == Screen.SUBMITTING:
             break
@@ -107,6 +119,8 @@ def script(
     settle()
     yield "take_card"
     leave()
+    yield "attract_result_kept"  # the result stays its 8 s after the card is taken
+    clock.advance(KioskConfig().result_min_s + 1)
 
     enter(demo_card(1))
     yield "menu_certified"
@@ -154,9 +168,24 @@ def script(
     tap("certify")
     camera_until({Screen.RESULT})
     yield "failed"
-    backend.set_face(0, "pass")
-    tap("end")
+    tap("call_staff")  # on the failure screen itself
     settle()
+    yield "failed_staff_called"
+    clock.advance(KioskConfig().notice_s + 1)
+    for _ in range(KioskConfig().max_face_attempts - 1):
+        tap("retry")
+        camera_until({Screen.RESULT})
+    yield "failed_final_staff_call"  # the day's limit: a review case, staff will call
+    backend.set_face(0, "pass")
+    tap("done")
+    settle()
+    leave()
+    clock.advance(KioskConfig().result_min_s + 1)
+
+    # the card's name written differently from the register's (李建國 / 李建国)
+    enter(CardInfo(CardKind.SOCIAL_SECURITY, demo_card(1).id_number, "李建國", "SSC000001"))
+    yield "refused_card_mismatch"
+    tap("back")
     leave()
 
     enter(demo_card(2, CardKind.ID_CARD))

@@ -149,7 +149,14 @@ def require(*roles: str) -> Callable[..., Actor]:
 
 def ctx_for(request: Request, session: Session, who: Actor) -> Ctx:
     st = state(request)
-    return Ctx(session=session, policy=st.policy, keyring=st.keyring, actor=who, today=st.today())
+    return Ctx(
+        session=session,
+        policy=st.policy,
+        keyring=st.keyring,
+        actor=who,
+        today=st.today(),
+        key_dir=st.settings.effective_key_file.parent,
+    )
 
 
 def write_event(request: Request, session: Session, who: Actor) -> None:

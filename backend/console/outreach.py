@@ -98,10 +98,10 @@ def _grievances(
     names = {
         p.id: p.name
         for p in ctx.session.exec(
-            select(Person).where(col(Person.id).in_({r["person_id"] for r in rows}))
+            select(Person).where(col(Person.id).in_({r.person_id for r in rows}))
         ).all()
     }
-    overdue = [r for r in rows if r["overdue"]]
+    overdue = [r for r in rows if r.overdue]
     audit.record(ctx, "read console grievances", "", after={"open": len(rows)})
     return _render(
         request,
@@ -109,7 +109,7 @@ def _grievances(
         status,
         page_path="/console/grievances",
         overdue=overdue,
-        open_rows=[r for r in rows if not r["overdue"]],
+        open_rows=[r for r in rows if not r.overdue],
         names=names,
         categories=GRIEVANCE_CATEGORIES,
         error_text=error_text,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from bisect import bisect_right
 from datetime import date
@@ -119,6 +120,43 @@ class ArchivesPolicy(BaseModel):
         return int(getattr(self, kind))
 
 
+class ReviewPriorityPolicy(BaseModel):
+    """How the review console orders its queue (`[review_priority]` in the policy file, no
+    defaults in code): a case's priority is a sum of points a reviewer can follow
+    (backend/services/queue.py): the most serious reason on it (`reasons`, `other_reason` for
+    a code not listed), the person's age (`age_points` per 5 years over `age_from`, at most
+    `age_cap`), how long the certification is overdue (`overdue_points` per 30 days, at most
+    `overdue_cap`) and how long the case has waited (a point a day, at most `wait_cap`).
+    `high_at` and `medium_at` name the levels shown."""
+
+    reasons: dict[str, int] = Field(min_length=1)
+    other_reason: int = Field(ge=0, le=1000)
+    age_from: int = Field(ge=0, le=120)
+    age_points: int = Field(ge=0, le=1000)
+    age_cap: int = Field(ge=0, le=1000)
+    overdue_points: int = Field(ge=0, le=1000)
+    overdue_cap: int = Field(ge=0, le=1000)
+    wait_cap: int = Field(ge=0, le=1000)
+    high_at: int = Field(ge=1, le=10_000)
+    medium_at: int = Field(ge=1, le=10_000)
+
+    @field_validator("reasons")
+    @classmethod
+    def _reason_points(cls, v: dict[str, int]) -> dict[str, int]:
+        for code, points in v.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", code):
+                raise ValueError(f"review_priority.reasons: {code!r} is not a reason code")
+            if not 0 <= points <= 1000:
+                raise ValueError(f"review_priority.reasons.{code}: points must be 0..1000")
+        return v
+
+    @model_validator(mode="after")
+    def _levels_ordered(self) -> ReviewPriorityPolicy:
+        if self.medium_at >= self.high_at:
+            raise ValueError("review_priority.medium_at must be below high_at")
+        return self
+
+
 class Policy(BaseModel):
     county: str
     scheme_start: date
@@ -144,6 +182,7 @@ class Policy(BaseModel):
     silent_certification: SilentCertificationPolicy = SilentCertificationPolicy()
     grievances: GrievancePolicy = GrievancePolicy()
     family: FamilyPolicy = FamilyPolicy()
+    review_priority: ReviewPriorityPolicy  # the console's queue order: the county's own
 
     @field_validator("subsidy_shares")
     @classmethod

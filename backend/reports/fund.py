@@ -59,6 +59,7 @@ EXPENDITURE_LABELS: dict[str, str] = {
     "funeral_grant": "丧葬补助金 / Funeral grants",
     "returned": "银行退回（减）/ Returned by the bank (less)",
     "reissued": "退回重发 / Re-issued after a return",
+    "returned_to_heirs": "退回转付继承人 / Returned, owed to a deceased holder's heirs",
     "cancellation_refund": "注销退费 / Cancellation refunds",
     "transfer_out": "转移支出 / Transferred to another county",
 }

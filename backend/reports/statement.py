@@ -8,7 +8,7 @@ from sqlmodel import Session
 from backend.crypto import Keyring
 from backend.reports.common import in_clause, masked_id, scoped_villages
 from backend.reports.model import Column, Report, Section
-from backend.services import payroll
+from backend.services import bank_changes, payroll
 
 COLUMNS = [
     Column("seq", "序号 / No.", "int", 0.5),
@@ -49,7 +49,7 @@ def report(
     codes, params = in_clause("v", list(scope))
     rows = s.execute(
         sa.text(
-            "SELECT l.person_id, l.village_code, l.months, l.basic_fen, l.account_fen, l.arrears_fen, l.total_fen, l.bank_account, "
+            "SELECT l.person_id, l.village_code, l.months, l.basic_fen, l.account_fen, l.arrears_fen, l.total_fen, l.bank_account_enc, "
             "p.name, p.id_number_enc FROM payroll_line l JOIN person p ON p.id = l.person_id "
             f"WHERE l.run_id = :run AND l.village_code IN ({codes}) ORDER BY l.village_code, l.person_id"
         ),
@@ -68,7 +68,9 @@ def report(
                 "id_number": masked_id(keyring, r.person_id, r.id_number_enc),
                 "months": int(r.months),
                 **{k: int(getattr(r, k)) for k in MONEY},
-                "bank_account": _mask_bank(r.bank_account),
+                "bank_account": _mask_bank(
+                    bank_changes.opened(keyring, r.person_id, r.bank_account_enc)
+                ),
             }
         )
     for sec in sections.values():

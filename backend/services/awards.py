@@ -15,7 +15,7 @@ from backend.policy import Policy
 from backend.rules import award as rule
 from backend.rules import contributions as contribution_rule
 from backend.rules import suspension as suspension_rule
-from backend.services import certification_status, registry
+from backend.services import bank_changes, certification_status, registry
 from backend.services.context import Ctx
 
 REQUIRED_YEARS = rule.REQUIRED_YEARS
@@ -176,7 +176,7 @@ def award(ctx: Ctx, person_id: str, awarded_on: date, bank_account: str | None =
         account_total_at_award_fen=total,
         government_at_award_fen=buckets["government"],
         government_part_fen=government_part,
-        bank_account=bank_account,
+        bank_account_enc=bank_changes.seal(ctx.keyring, person_id, bank_account),
         created_by=ctx.actor.label,
     )
     ctx.session.add(record)

@@ -218,5 +218,17 @@ def render(ctx: Ctx, batch: Disbursement) -> bytes:
     return layout.write(header, details, trailer)
 
 
+def batch_out(batch: Disbursement) -> dict[str, object]:
+    """A frozen batch as the routes and four-eyes confirmations answer it."""
+    return {
+        "disbursement_id": batch.id,
+        "kind": batch.kind,
+        "bank": batch.bank_code,
+        "count": batch.count,
+        "persons": batch.persons,
+        "total_fen": batch.total_fen,
+    }
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()

@@ -15,26 +15,32 @@ from typing import Any
 from sqlmodel import col, select
 
 from backend import ledger
+from backend.answers_payments import ReturnImportOut
 from backend.banks.layout import PAID, BankFileError, Layout
 from backend.errors import Conflict, NotFound, field_error
 from backend.ledger import Transfer
 from backend.models import (
     Award,
     BankReturnFile,
+    Death,
     Disbursement,
     DisbursementItem,
     DisbursementPart,
+    PaidMonth,
     PayeeAccount,
     PayrollLine,
     Person,
     PersonChange,
+    RecoveryOrder,
     utcnow,
 )
-from backend.services import audit, bank_files, hooks
+from backend.services import audit, bank_changes, bank_files, hooks
 from backend.services.context import Ctx
 
 MAX_RETURN_BYTES = 20 * 1024 * 1024
 RETURNED = "returned:payments"
+REFUNDS = "payout:refunds"
+PENSIONS = "payout:pensions"
 
 
 @dataclass(frozen=True)
@@ -44,11 +50,11 @@ class Outcome:
     bank_reason: str
 
 
-def import_for_run(ctx: Ctx, run_id: str, data: bytes) -> dict[str, Any]:
+def import_for_run(ctx: Ctx, run_id: str, data: bytes) -> ReturnImportOut:
     return import_file(ctx, bank_files.of_run(ctx, run_id), data)
 
 
-def import_file(ctx: Ctx, batch: Disbursement, data: bytes) -> dict[str, Any]:
+def import_file(ctx: Ctx, batch: Disbursement, data: bytes) -> ReturnImportOut:
     if len(data) > MAX_RETURN_BYTES:
         raise BankFileError("the return file is larger than 20 MB", code="file_too_large")
     # one import of a batch at a time: the batch row is the lock
@@ -62,7 +68,7 @@ def import_file(ctx: Ctx, batch: Disbursement, data: bytes) -> dict[str, Any]:
         )
     ).first()
     if seen is not None:
-        return {**summary(seen), "replayed": True}
+        return ReturnImportOut(**summary(seen), replayed=True)
     layout = bank_files.banks().get(batch.bank_code)
     outcomes = _validate(ctx, layout, batch, data)
     row = BankReturnFile(
@@ -79,8 +85,8 @@ def import_file(ctx: Ctx, batch: Disbursement, data: bytes) -> dict[str, Any]:
     ctx.session.flush()
     ledger.ensure_fund_accounts(ctx.session)
     changed = sum(_apply(ctx, batch, row, o) for o in outcomes)
-    out = {**summary(row), "changed_lines": changed, "replayed": False}
-    audit.record(ctx, "bank_return.import", batch.id, after=out)
+    out = ReturnImportOut(**summary(row), changed_lines=changed, replayed=False)
+    audit.record(ctx, "bank_return.import", batch.id, after=out.model_dump())
     return out
 
 
@@ -221,6 +227,11 @@ def _return_part(ctx: Ctx, batch: Disbursement, part: DisbursementPart, reason: 
     hooks.on_payment_returned(
         ctx, part.person_id, ref=f"part:{part.id}", period=batch.period, amount_fen=part.amount_fen
     )
+    if not part.payee and part.payout_account == PENSIONS:
+        death = _death_in_force(ctx, part.person_id)
+        if death is not None:  # the death is confirmed already: to the estate at once
+            ctx.session.flush()
+            _to_estate(ctx, part, months_of_date(death.date_of_death))
 
 
 def payee(ctx: Ctx, person_id: str, *, create: bool = True) -> PayeeAccount:
@@ -266,15 +277,24 @@ def clear_flag(ctx: Ctx, person_id: str, why: str) -> None:
 
 
 def reissue_drafts(
-    ctx: Ctx, *, exclude_run: str | None = None, person_id: str | None = None
+    ctx: Ctx,
+    *,
+    exclude_run: str | None = None,
+    person_id: str | None = None,
+    part_ids: set[int] | None = None,
 ) -> list[bank_files.Draft]:
     """A draft per returned part not yet re-issued, whose payee is no longer flagged. The
-    draft's posting moves the money back from `returned:payments` to the payout account."""
+    draft's posting moves the money back from `returned:payments` to the payout account.
+    A part settled to a deceased holder's estate is never re-issued."""
     query = select(DisbursementPart).where(
-        DisbursementPart.status == "returned", col(DisbursementPart.reissued_by).is_(None)
+        DisbursementPart.status == "returned",
+        col(DisbursementPart.reissued_by).is_(None),
+        col(DisbursementPart.estate_posting_id).is_(None),
     )
     if person_id is not None:
         query = query.where(DisbursementPart.person_id == person_id)
+    if part_ids is not None:
+        query = query.where(col(DisbursementPart.id).in_(part_ids or {-1}))
     drafts = []
     for part in ctx.session.exec(query.order_by(col(DisbursementPart.id))).all():
         if exclude_run is not None and part.run_id == exclude_run:
@@ -302,7 +322,7 @@ def _flagged(ctx: Ctx, part: DisbursementPart) -> bool:
     if row.flag is not None:
         return True
     # money for the card's financial account waits while that account is not active
-    return not _own_account(ctx, part.person_id) and row.ssc_state != "active"
+    return not _account_for(ctx, part) and row.ssc_state != "active"
 
 
 # returns that a new bank account fixes; a deceased holder is a death to report, not a fix
@@ -323,11 +343,19 @@ def _aware(t: datetime) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
+def _account_for(ctx: Ctx, part: DisbursementPart) -> str:
+    """Where a returned part is re-issued: a pension to the award's account; a refund to the
+    corrected account a second person confirmed, else the card's account ('')."""
+    if part.payout_account == REFUNDS:
+        return reissue_account(ctx, part.person_id)
+    return _own_account(ctx, part.person_id)
+
+
 def _own_account(ctx: Ctx, person_id: str) -> str:
     award = ctx.session.exec(
         select(Award).where(Award.person_id == person_id, col(Award.revoked_at).is_(None))
     ).first()
-    return (award.bank_account if award else None) or ""
+    return bank_changes.opened(ctx.keyring, person_id, award.bank_account_enc if award else None)
 
 
 def set_ssc_state(ctx: Ctx, person_id: str, state: str, reason: str) -> PayeeAccount:
@@ -365,7 +393,7 @@ def _reissue_draft(ctx: Ctx, part: DisbursementPart) -> bank_files.Draft:
     else:
         person = ctx.session.get(Person, part.person_id)
         assert person is not None
-        account = _own_account(ctx, part.person_id)
+        account = _account_for(ctx, part)
         id_number = ctx.keyring.decrypt_text(person.id_number_enc, person.id)
         name = person.name
     return bank_files.Draft(
@@ -397,9 +425,12 @@ def link_reissues(ctx: Ctx, batch: Disbursement) -> None:
     ctx.session.flush()
 
 
-def reissue_now(ctx: Ctx, person_id: str | None, bank_code: str | None) -> Disbursement:
-    """Re-issue on demand: a batch of its own with every due re-issue (of one person, or all)."""
-    drafts = reissue_drafts(ctx, person_id=person_id)
+def reissue_now(
+    ctx: Ctx, person_id: str | None, bank_code: str | None, *, part_ids: set[int] | None = None
+) -> Disbursement:
+    """Re-issue on demand (a second person confirmed it: four_eyes.propose_reissue): a batch of
+    its own with every due re-issue (of one person, or all; of the parts proposed only)."""
+    drafts = reissue_drafts(ctx, person_id=person_id, part_ids=part_ids)
     if not drafts:
         raise Conflict(
             "nothing to re-issue: no returned payment whose account has been fixed",
@@ -414,3 +445,182 @@ def reissue_now(ctx: Ctx, person_id: str | None, bank_code: str | None) -> Disbu
 
 def months_of(ctx: Ctx) -> str:
     return ctx.today.isoformat()[:7]
+
+
+# --- a returned refund's corrected account (four eyes: services/four_eyes) -----------------------
+
+
+def refund_awaiting_account(ctx: Ctx, person_id: str) -> bool:
+    """A refund of this person's came back from the bank and waits to be re-issued."""
+    return (
+        ctx.session.exec(
+            select(DisbursementPart.id).where(
+                DisbursementPart.person_id == person_id,
+                DisbursementPart.payout_account == REFUNDS,
+                DisbursementPart.status == "returned",
+                col(DisbursementPart.reissued_by).is_(None),
+            )
+        ).first()
+        is not None
+    )
+
+
+def reissue_account(ctx: Ctx, person_id: str) -> str:
+    """The confirmed account a returned refund goes to; '' = the card's financial account."""
+    row = ctx.session.get(PayeeAccount, person_id)
+    if row is None or row.reissue_account_enc is None:
+        return ""
+    return ctx.keyring.decrypt_text(row.reissue_account_enc, person_id)
+
+
+def hold_pending_account(ctx: Ctx, person_id: str, account: str) -> None:
+    """The proposed account waits here, sealed, for the second person."""
+    row = payee(ctx, person_id)
+    row.pending_account_enc = ctx.keyring.encrypt_text(account, person_id)
+    row.updated_by, row.updated_at = ctx.actor.label, utcnow()
+    ctx.session.add(row)
+    ctx.session.flush()
+
+
+def apply_refund_account(ctx: Ctx, request: Any, payload: dict[str, Any]) -> None:
+    """A second person confirmed the account: returned refunds are re-issued to it. The change
+    is kept in the person's history; the return's flag is cleared (the account is fixed)."""
+    row = payee(ctx, request.person_id)
+    pending = (
+        ctx.keyring.decrypt_text(row.pending_account_enc, row.person_id)
+        if row.pending_account_enc is not None
+        else None
+    )
+    if pending is None or (
+        ctx.keyring.lookup_hash(pending, purpose="refund_account") != payload["account_hash"]
+    ):
+        raise Conflict(
+            "the account waiting for confirmation is not the one proposed: propose it again",
+            code="not_pending",
+        )
+    row.reissue_account_enc, row.pending_account_enc = row.pending_account_enc, None
+    row.updated_by, row.updated_at = ctx.actor.label, utcnow()
+    ctx.session.add(row)
+    ctx.session.add(
+        PersonChange(
+            person_id=row.person_id,
+            field="bank_account",
+            old_value=payload["old"],
+            new_value=payload["new"],
+            reason=(
+                f"refund re-issue: {payload['reason']} (request {request.id}, proposed by "
+                f"{request.proposed_by}, confirmed by {ctx.actor.label})"
+            )[:1000],
+            changed_by=ctx.actor.label,
+        )
+    )
+    ctx.session.flush()
+    if row.flag in (*FIXED_BY_NEW_ACCOUNT, "ssc_account_inactive"):
+        clear_flag(ctx, row.person_id, "refund account changed (four eyes) after the return")
+
+
+# --- returned money of a deceased holder: to the estate --------------------------------------------
+
+
+def settle_to_estate(ctx: Ctx, person_id: str) -> int:
+    """Once the person's death is confirmed, returned pension money that was not re-issued can
+    no longer reach them: each returned part moves out of `returned:payments` in one balanced
+    posting (key `estate:{part}`), with its audit event: the part for months after the death
+    repays the settlement's recovery order (an overpayment that never arrived), the rest goes to
+    `payable:heirs`, paid by the heirs' payout. Made once per part; returns the fen moved."""
+    death = _death_in_force(ctx, person_id)
+    if death is None:
+        return 0
+    parts = ctx.session.exec(
+        select(DisbursementPart)
+        .where(
+            DisbursementPart.person_id == person_id,
+            DisbursementPart.status == "returned",
+            DisbursementPart.payout_account == PENSIONS,
+            DisbursementPart.payee == "",
+            col(DisbursementPart.reissued_by).is_(None),
+            col(DisbursementPart.estate_posting_id).is_(None),
+        )
+        .order_by(col(DisbursementPart.id))
+    ).all()
+    return sum(_to_estate(ctx, part, months_of_date(death.date_of_death)) for part in parts)
+
+
+def months_of_date(day: Any) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def _death_in_force(ctx: Ctx, person_id: str) -> Death | None:
+    return ctx.session.exec(
+        select(Death).where(
+            Death.person_id == person_id,
+            Death.reason == "death",
+            col(Death.reversed_at).is_(None),
+        )
+    ).first()
+
+
+def _after_death_fen(ctx: Ctx, part: DisbursementPart, end_month: str) -> int:
+    """What of the part paid months after the month of death (the settlement counted them
+    overpaid)."""
+    if part.run_id is None:
+        return 0
+    rows = ctx.session.exec(
+        select(PaidMonth).where(
+            PaidMonth.person_id == part.person_id,
+            PaidMonth.run_id == part.run_id,
+            PaidMonth.month > end_month,
+        )
+    ).all()
+    return min(part.amount_fen, sum(r.basic_fen + r.account_fen for r in rows))
+
+
+def _to_estate(ctx: Ctx, part: DisbursementPart, end_month: str) -> int:
+    ledger.ensure_fund_accounts(ctx.session)
+    order = ctx.session.exec(
+        select(RecoveryOrder)
+        .where(
+            RecoveryOrder.person_id == part.person_id,
+            RecoveryOrder.reason == "death",
+            RecoveryOrder.status == "open",
+        )
+        .with_for_update()
+    ).first()
+    open_fen = (order.due_fen - order.repaid_fen) if order is not None else 0
+    recovered = min(_after_death_fen(ctx, part, end_month), max(open_fen, 0))
+    to_heirs = part.amount_fen - recovered
+    moves = []
+    if to_heirs:
+        moves.append(Transfer(RETURNED, "payable:heirs", to_heirs, "returned_to_heirs"))
+    if recovered:
+        moves.append(Transfer(RETURNED, "receivable:recoveries", recovered, "returned_recovered"))
+    posted = ledger.post(
+        ctx.session,
+        idempotency_key=f"estate:{part.id}",
+        operation="returned_to_estate",
+        on=ctx.today,
+        transfers=moves,
+        person_id=part.person_id,
+        memo=f"returned payment of a deceased holder (part {part.id}) settled to the estate",
+        created_by=ctx.actor.label,
+    )
+    part.estate_posting_id = posted.posting_id
+    ctx.session.add(part)
+    if order is not None and recovered and posted.created:
+        order.repaid_fen += recovered
+        order.status = "settled" if order.repaid_fen >= order.due_fen else "open"
+        ctx.session.add(order)
+    ctx.session.flush()
+    audit.record(
+        ctx,
+        "bank_return.to_estate",
+        part.person_id,
+        after={
+            "part_id": part.id,
+            "posting_id": posted.posting_id,
+            "to_heirs_fen": to_heirs,
+            "recovered_fen": recovered,
+            "recovery_order_id": order.id if order is not None and recovered else None,
+        },
+    )
+    return part.amount_fen

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 from sqlmodel import Session
 
@@ -35,3 +36,6 @@ class Ctx:
     keyring: Keyring
     actor: Actor = SYSTEM
     today: date = field(default_factory=clock.today)
+    # where the county's keys live (the signing key of receipts, audit heads, transfer
+    # documents); None: the configured key file's directory
+    key_dir: Path | None = None

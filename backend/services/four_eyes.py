@@ -5,8 +5,16 @@ Kinds:
 - `suspension_lift`: lifting a suspension that takes two (FOUR_EYES_LIFT, e.g. `investigation`,
   which two reviewers impose); a `manual` suspension is still lifted by one clerk.
 - `contribution_reversal`: the reversing posting of a contribution (services/contributions).
-- `bank_account`: the account a pension is paid into (the live award's `bank_account`),
-  changed from an effective date; confirmed changes due later are applied by the payroll.
+- `bank_account`: the account a pension is paid into (the live award's `bank_account_enc`),
+  changed from an effective date; confirmed changes due later are applied by the payroll. For a
+  cancelled member whose refund the bank returned: the account the refund is re-issued to
+  (payload `target: "refund"`, the account sealed in `payee_account`), applied on confirmation.
+- money out (docs/payments.md): `cancellation_refund`, `transfer_out`, `heirs_payout` (paying
+  `payable:heirs` to the confirmed heirs) and `reissue` (re-issuing returned payments now, in a
+  file of their own): the proposal moves nothing; the confirmation posts the money.
+
+A request's payload shows bank accounts masked (`****1234`); the full account is sealed in
+`account_enc` (person id as associated data, services/bank_changes.py) and opened only to act.
 
 A request row is locked while it is decided, so concurrent confirmations act once: the first
 answers, the later ones replay its answer (`replayed`), with no second movement and no second
@@ -26,14 +34,24 @@ from sqlmodel import select
 
 from backend import ledger
 from backend.answers_staff import ApprovalDecidedOut, ApprovalOut
-from backend.errors import Conflict, NotFound, RuleRefused, field_error
+from backend.errors import Conflict, Forbidden, NotFound, RuleRefused, field_error
+from backend.idnumber import mask_account
 from backend.models import (
     Contribution,
     FourEyesRequest,
     Suspension,
     utcnow,
 )
-from backend.services import audit, awards, bank_changes, contributions, registry, suspensions
+from backend.services import (
+    audit,
+    awards,
+    bank_changes,
+    bank_files,
+    bank_returns,
+    contributions,
+    registry,
+    suspensions,
+)
 from backend.services.context import Ctx
 from backend.services.maker_checker import require_second_person
 from backend.services.terminations import not_pending
@@ -44,7 +62,11 @@ KINDS = (
     "bank_account",
     "cancellation_refund",  # money out (services/refunds.py)
     "transfer_out",  # money out (services/transfers.py)
+    "heirs_payout",  # money out (services/heirs.py)
+    "reissue",  # money out (services/bank_returns.py), on demand
 )
+# money only an admin releases (the routes that propose them are admin's): an admin confirms too
+ADMIN_CONFIRMS = ("heirs_payout", "reissue")
 # suspensions that two imposed, so two lift; a duplicate record's hold releases money, so two too
 FOUR_EYES_LIFT = ("investigation", "duplicate_id_number")
 BANK_ACCOUNT = re.compile(r"^[0-9 -]{8,40}$")
@@ -66,7 +88,12 @@ def get(ctx: Ctx, request_id: str, *, lock: bool = False) -> FourEyesRequest:
 
 
 def _propose(
-    ctx: Ctx, kind: str, subject_id: str, person_id: str | None, payload: dict[str, Any]
+    ctx: Ctx,
+    kind: str,
+    subject_id: str,
+    person_id: str | None,
+    payload: dict[str, Any],
+    account_enc: bytes | None = None,
 ) -> FourEyesRequest:
     existing = ctx.session.exec(
         select(FourEyesRequest.id).where(
@@ -86,6 +113,7 @@ def _propose(
         subject_id=subject_id,
         person_id=person_id,
         payload=json.dumps(payload, sort_keys=True, ensure_ascii=False),
+        account_enc=account_enc,
         proposed_by=ctx.actor.label,
     )
     ctx.session.add(row)
@@ -128,6 +156,8 @@ def propose_bank_account(
 ) -> FourEyesRequest:
     registry.lock(ctx, person_id)
     award = awards.live_award(ctx, person_id)
+    if award is None and bank_returns.refund_awaiting_account(ctx, person_id):
+        return _propose_refund_account(ctx, person_id, bank_account, effective_on, reason)
     if award is None:
         raise RuleRefused("the person has no award: the bank account is given with the award")
     if not BANK_ACCOUNT.match(bank_account):
@@ -136,13 +166,69 @@ def propose_bank_account(
         raise field_error("reason", "say why the account changes")
     if effective_on < ctx.today:
         raise field_error("effective_on", "a bank account changes from today or later")
+    old = bank_changes.opened(ctx.keyring, person_id, award.bank_account_enc)
     payload = {
-        "old": award.bank_account,
-        "new": bank_account,
+        "old": mask_account(old) or None,
+        "new": mask_account(bank_account),
         "effective_on": effective_on.isoformat(),
         "reason": reason.strip()[:500],
     }
-    return _propose(ctx, "bank_account", person_id, person_id, payload)
+    sealed = bank_changes.seal(ctx.keyring, person_id, bank_account)
+    return _propose(ctx, "bank_account", person_id, person_id, payload, sealed)
+
+
+def _propose_refund_account(
+    ctx: Ctx, person_id: str, bank_account: str, effective_on: date, reason: str
+) -> FourEyesRequest:
+    """A returned refund's corrected account: proposed here (sealed, masked in the request),
+    applied when a second person confirms; the refund is then re-issued to it."""
+    if not BANK_ACCOUNT.match(bank_account):
+        raise field_error("bank_account", "8 to 40 digits, spaces or dashes")
+    if not reason.strip():
+        raise field_error("reason", "say why the account changes")
+    if effective_on < ctx.today:
+        raise field_error("effective_on", "a bank account changes from today or later")
+    payload = {
+        "target": "refund",
+        "old": mask_account(bank_returns.reissue_account(ctx, person_id)),
+        "new": mask_account(bank_account),
+        "account_hash": ctx.keyring.lookup_hash(bank_account, purpose="refund_account"),
+        "effective_on": effective_on.isoformat(),
+        "reason": reason.strip()[:500],
+    }
+    row = _propose(ctx, "bank_account", person_id, person_id, payload)
+    bank_returns.hold_pending_account(ctx, person_id, bank_account)
+    return row
+
+
+def propose_heirs_payout(ctx: Ctx, person_id: str, bank_code: str | None) -> FourEyesRequest:
+    """Four eyes: the heirs are paid (a bank file) when a second person confirms; the
+    confirmation pays exactly the amount proposed."""
+    from backend.services import heirs
+
+    amount = heirs.check_payout(ctx, person_id, bank_code)
+    return propose_money_out(
+        ctx, "heirs_payout", person_id, {"bank": bank_code, "owed_fen": amount}
+    )
+
+
+def propose_reissue(ctx: Ctx, person_id: str | None, bank_code: str | None) -> FourEyesRequest:
+    """Four eyes: the returned payments due now (of one person, or all) are re-issued in a file
+    of their own when a second person confirms; only the parts proposed, each once."""
+    bank_files.banks().get(bank_code)
+    drafts = bank_returns.reissue_drafts(ctx, person_id=person_id)
+    if not drafts:
+        raise Conflict(
+            "nothing to re-issue: no returned payment whose account has been fixed",
+            code="nothing_to_reissue",
+        )
+    payload = {
+        "person_id": person_id,
+        "bank": bank_code,
+        "parts": [int(d.source_ref) for d in drafts],
+        "total_fen": sum(d.amount_fen for d in drafts),
+    }
+    return _propose(ctx, "reissue", person_id or "all", person_id, payload)
 
 
 # --- deciding ---------------------------------------------------------------------------------
@@ -156,6 +242,8 @@ def confirm(ctx: Ctx, request_id: str, note: str = "") -> Decided:
     if row.status != "pending":
         raise not_pending("this request", row.status)
     require_second_person(row.proposed_by, ctx.actor, "this request")
+    if row.kind in ADMIN_CONFIRMS and ctx.actor.role != "admin":
+        raise Forbidden("a second admin releases this money, not a " + ctx.actor.role)
     before = out(row)
     payload = json.loads(row.payload)
     result = _APPLY[row.kind](ctx, row, payload)
@@ -205,16 +293,24 @@ def _apply_reversal(ctx: Ctx, row: FourEyesRequest, payload: dict[str, Any]) -> 
 
 
 def _apply_bank(ctx: Ctx, row: FourEyesRequest, payload: dict[str, Any]) -> dict[str, Any]:
+    if payload.get("target") == "refund":
+        bank_returns.apply_refund_account(ctx, row, payload)
+        row.applied_at = utcnow()
+        return {"person_id": row.person_id, **payload, "applied": True}
     if date.fromisoformat(payload["effective_on"]) <= ctx.today:
         bank_changes.set_bank_account(ctx.session, row, ctx.actor)
     return {"person_id": row.person_id, **payload, "applied": row.applied_at is not None}
 
 
 def propose_money_out(
-    ctx: Ctx, kind: str, person_id: str, payload: dict[str, Any]
+    ctx: Ctx,
+    kind: str,
+    person_id: str,
+    payload: dict[str, Any],
+    account_enc: bytes | None = None,
 ) -> FourEyesRequest:
     """A refund or a transfer out, checked by its service, acted on only when confirmed."""
-    return _propose(ctx, kind, person_id, person_id, payload)
+    return _propose(ctx, kind, person_id, person_id, payload, account_enc)
 
 
 def propose_refund(
@@ -225,8 +321,9 @@ def propose_refund(
     from backend.services import refunds
 
     refunds.check_request(ctx, person_id, bank_account, bank_code)
-    payload = {"bank_account": bank_account, "bank": bank_code}
-    return propose_money_out(ctx, "cancellation_refund", person_id, payload)
+    payload = {"bank_account": mask_account(bank_account), "bank": bank_code}
+    sealed = bank_changes.seal(ctx.keyring, person_id, bank_account)
+    return propose_money_out(ctx, "cancellation_refund", person_id, payload, sealed)
 
 
 def propose_transfer_out(ctx: Ctx, person_id: str, to_county: str, reason: str) -> FourEyesRequest:
@@ -241,7 +338,8 @@ def propose_transfer_out(ctx: Ctx, person_id: str, to_county: str, reason: str) 
 def _apply_refund(ctx: Ctx, row: FourEyesRequest, payload: dict[str, Any]) -> dict[str, Any]:
     from backend.services import refunds
 
-    return refunds.refund(ctx, row.subject_id, payload["bank_account"], payload["bank"])
+    account = bank_changes.opened(ctx.keyring, row.person_id or row.subject_id, row.account_enc)
+    return refunds.refund(ctx, row.subject_id, account, payload["bank"])
 
 
 def _apply_transfer_out(ctx: Ctx, row: FourEyesRequest, payload: dict[str, Any]) -> dict[str, Any]:
@@ -252,12 +350,28 @@ def _apply_transfer_out(ctx: Ctx, row: FourEyesRequest, payload: dict[str, Any])
     )
 
 
+def _apply_heirs_payout(ctx: Ctx, row: FourEyesRequest, payload: dict[str, Any]) -> dict[str, Any]:
+    from backend.services import heirs
+
+    batch = heirs.payout(ctx, row.subject_id, payload["bank"], amount_fen=payload["owed_fen"])
+    return {"person_id": row.subject_id, **bank_files.batch_out(batch)}
+
+
+def _apply_reissue(ctx: Ctx, row: FourEyesRequest, payload: dict[str, Any]) -> dict[str, Any]:
+    batch = bank_returns.reissue_now(
+        ctx, payload["person_id"], payload["bank"], part_ids=set(payload["parts"])
+    )
+    return bank_files.batch_out(batch)
+
+
 _APPLY = {
     "suspension_lift": _apply_lift,
     "contribution_reversal": _apply_reversal,
     "bank_account": _apply_bank,
     "cancellation_refund": _apply_refund,
     "transfer_out": _apply_transfer_out,
+    "heirs_payout": _apply_heirs_payout,
+    "reissue": _apply_reissue,
 }
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from backend import ledger
+from backend.answers_notices import GrievanceDecisionOut, GrievanceOut
 from backend.errors import Conflict, NotFound, field_error
 from backend.models import (
     GRIEVANCE_CATEGORIES,
@@ -178,7 +179,7 @@ def resolve(
 
 def listing(
     ctx: Ctx, *, status: str = "open", overdue: bool = False, person_id: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[GrievanceOut]:
     query = select(Grievance).order_by(col(Grievance.due_on), col(Grievance.id))
     if status != "all":
         query = query.where(Grievance.status == status)
@@ -189,25 +190,27 @@ def listing(
     return [out(ctx, g) for g in ctx.session.exec(query.limit(500)).all()]
 
 
-def detail(ctx: Ctx, grievance_id: str) -> dict[str, Any]:
+def detail(ctx: Ctx, grievance_id: str) -> GrievanceOut:
     return out(ctx, _get(ctx, grievance_id))
 
 
-def out(ctx: Ctx, g: Grievance) -> dict[str, Any]:
-    return {
-        "grievance_id": g.id,
-        "person_id": g.person_id,
-        "category": g.category,
-        "decision": {"kind": g.decision_kind, "id": g.decision_id} if g.decision_id else None,
-        "description": g.description,
-        "source": g.source,
-        "source_ref": g.source_ref,
-        "received_on": g.received_on.isoformat(),
-        "due_on": g.due_on.isoformat(),
-        "overdue": g.status == "open" and g.due_on < ctx.today,
-        "assignee": g.assignee,
-        "status": g.status,
-        "outcome": g.outcome,
-        "resolution": g.resolution,
-        "resolved_on": g.resolved_on.isoformat() if g.resolved_on else None,
-    }
+def out(ctx: Ctx, g: Grievance) -> GrievanceOut:
+    return GrievanceOut(
+        grievance_id=g.id,
+        person_id=g.person_id,
+        category=g.category,
+        decision=(
+            GrievanceDecisionOut(kind=g.decision_kind, id=g.decision_id) if g.decision_id else None
+        ),
+        description=g.description,
+        source=g.source,
+        source_ref=g.source_ref,
+        received_on=g.received_on.isoformat(),
+        due_on=g.due_on.isoformat(),
+        overdue=g.status == "open" and g.due_on < ctx.today,
+        assignee=g.assignee,
+        status=g.status,
+        outcome=g.outcome,
+        resolution=g.resolution,
+        resolved_on=g.resolved_on.isoformat() if g.resolved_on else None,
+    )

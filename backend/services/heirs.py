@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 
 from backend import idnumber, ledger
+from backend.answers_payments import HeirOut
 from backend.errors import Conflict, NotFound, RuleRefused, field_error
+from backend.idnumber import mask_account
 from backend.ledger import Transfer
 from backend.models import Death, Disbursement, Heir, Person
 from backend.services import audit, bank_files
@@ -63,7 +64,7 @@ def record(ctx: Ctx, person_id: str, heirs: list[HeirIn]) -> list[Heir]:
         ctx.session.add(row)
         rows.append(row)
     ctx.session.flush()
-    audit.record(ctx, "heirs.record", person.id, after=[out(ctx, r) for r in rows])
+    audit.record(ctx, "heirs.record", person.id, after=[out(ctx, r).model_dump() for r in rows])
     return rows
 
 
@@ -78,7 +79,7 @@ def confirm(ctx: Ctx, person_id: str) -> list[Heir]:
         r.confirmed_by = ctx.actor.label
         ctx.session.add(r)
     ctx.session.flush()
-    audit.record(ctx, "heirs.confirm", person_id, after=[out(ctx, r) for r in rows])
+    audit.record(ctx, "heirs.confirm", person_id, after=[out(ctx, r).model_dump() for r in rows])
     return rows
 
 
@@ -104,30 +105,25 @@ def _of(ctx: Ctx, person_id: str) -> list[Heir]:
     )
 
 
-def listing(ctx: Ctx, person_id: str) -> list[dict[str, Any]]:
+def listing(ctx: Ctx, person_id: str) -> list[HeirOut]:
     if ctx.session.get(Person, person_id) is None:
         raise NotFound(f"no person {person_id}")
     return [out(ctx, r) for r in _of(ctx, person_id)]
 
 
-def out(ctx: Ctx, row: Heir) -> dict[str, Any]:
+def out(ctx: Ctx, row: Heir) -> HeirOut:
     """An heir as staff see it: ID number and account masked."""
     account = ctx.keyring.decrypt_text(row.bank_account_enc, row.id)
-    return {
-        "heir_id": row.id,
-        "name": row.name,
-        "id_number": idnumber.mask(ctx.keyring.decrypt_text(row.id_number_enc, row.id)),
-        "share_bp": row.share_bp,
-        "bank_account": mask_account(account),
-        "flag": row.flag,
-        "confirmed_by": row.confirmed_by,
-        "pending_account": row.pending_account_enc is not None,
-    }
-
-
-def mask_account(account: str) -> str:
-    digits = account.replace(" ", "").replace("-", "")
-    return f"****{digits[-4:]}" if digits else ""
+    return HeirOut(
+        heir_id=row.id,
+        name=row.name,
+        id_number=idnumber.mask(ctx.keyring.decrypt_text(row.id_number_enc, row.id)),
+        share_bp=row.share_bp,
+        bank_account=mask_account(account),
+        flag=row.flag,
+        confirmed_by=row.confirmed_by,
+        pending_account=row.pending_account_enc is not None,
+    )
 
 
 # --- paying out ----------------------------------------------------------------------------------
@@ -156,9 +152,13 @@ def split(amount_fen: int, shares: list[int]) -> list[int]:
     return parts
 
 
-def payout(ctx: Ctx, person_id: str, bank_code: str | None = None) -> Disbursement:
+def check_payout(ctx: Ctx, person_id: str, bank_code: str | None) -> int:
+    """What a payout must satisfy before it is proposed (four_eyes.propose_heirs_payout): the
+    heirs recorded and confirmed, something owed, a known bank. Returns what is owed."""
     rows = _of(ctx, person_id)
     if not rows:
+        if ctx.session.get(Person, person_id) is None:
+            raise NotFound(f"no person {person_id}")
         raise RuleRefused("record the heirs first (POST /persons/{id}/heirs)")
     if not all(r.confirmed_by for r in rows):
         raise Conflict(
@@ -167,6 +167,24 @@ def payout(ctx: Ctx, person_id: str, bank_code: str | None = None) -> Disburseme
     amount = owed(ctx, person_id)
     if amount <= 0:
         raise Conflict("nothing is owed to this person's heirs", code="nothing_owed")
+    bank_files.banks().get(bank_code)  # an unknown bank is refused before anything is proposed
+    return amount
+
+
+def payout(
+    ctx: Ctx, person_id: str, bank_code: str | None = None, *, amount_fen: int | None = None
+) -> Disbursement:
+    """Pay the heirs (a second person confirmed the proposal: four_eyes): `amount_fen`, the
+    amount proposed, or all that is owed; never more than is owed."""
+    owed_now = check_payout(ctx, person_id, bank_code)
+    amount = owed_now if amount_fen is None else amount_fen
+    if amount <= 0 or amount > owed_now:
+        raise Conflict(
+            f"{owed_now} fen is owed to the heirs now, not the {amount} fen proposed: "
+            "propose the payout again",
+            code="nothing_owed",
+        )
+    rows = _of(ctx, person_id)
     layout = bank_files.banks().get(bank_code)
     n = len(
         ctx.session.exec(

@@ -14,10 +14,14 @@ from sqlmodel import Session, SQLModel, select
 
 from backend.crypto import HEADER_MAX, Keyring
 from backend.models import (
+    Award,
     Certification,
     DisbursementItem,
     FaceTemplate,
+    FourEyesRequest,
     Heir,
+    PayeeAccount,
+    PayrollLine,
     Person,
     ReviewCase,
     TransferDocument,
@@ -34,7 +38,18 @@ SEALED: tuple[tuple[type[SQLModel], str, tuple[str, ...], str], ...] = (
     (DisbursementItem, "disbursement_item", ("account_enc",), "seal_person_id"),
     (Heir, "heir", ("id_number_enc", "bank_account_enc", "pending_account_enc"), "id"),
     (TransferDocument, "transfer_document", ("document_enc",), "person_id"),
+    # a returned refund's corrected account, proposed and confirmed (four eyes)
+    (PayeeAccount, "payee_account", ("reissue_account_enc", "pending_account_enc"), "person_id"),
+    # pension bank accounts (services/bank_changes.py): the award's, the payroll lines' copies
+    # of it, and a change request's or refund request's account
+    (Award, "award", ("bank_account_enc",), "person_id"),
+    (PayrollLine, "payroll_line", ("bank_account_enc",), "person_id"),
+    (FourEyesRequest, "four_eyes_request", ("account_enc",), "person_id"),
 )
+# tables whose sealed values are copies of one another's bytes (every payroll line of a person
+# holds the award's ciphertext): re-sealed once per distinct value, with one UPDATE each, so a
+# rotation does not load every line of every run and the lines keep sharing one ciphertext
+COPIES = ("payroll_line",)
 
 
 def reseal_columns(session: Session, ring: Keyring) -> dict[str, int]:
@@ -42,6 +57,9 @@ def reseal_columns(session: Session, ring: Keyring) -> dict[str, int]:
     values already under it are skipped, so a re-run redoes only what is left."""
     counts = {name: 0 for _, name, _, _ in SEALED}
     for model, name, columns, aad_field in SEALED:
+        if name in COPIES:
+            counts[name] = sum(_reseal_copies(session, ring, model, c, aad_field) for c in columns)
+            continue
         sealed = sa.or_(*(getattr(model, c).is_not(None) for c in columns))
         for row in session.exec(select(model).where(sealed)).all():  # not every certification
             aad = str(getattr(row, aad_field)).encode()
@@ -52,6 +70,22 @@ def reseal_columns(session: Session, ring: Keyring) -> dict[str, int]:
                     counts[name] += 1
             session.add(row)
     return counts
+
+
+def _reseal_copies(
+    session: Session, ring: Keyring, model: type[SQLModel], column: str, aad_field: str
+) -> int:
+    value, owner = getattr(model, column), getattr(model, aad_field)
+    pairs = session.execute(sa.select(owner, value).where(value.is_not(None)).distinct()).all()
+    resealed = 0
+    for aad, blob in pairs:
+        blob = bytes(blob)
+        if ring.key_id_of(blob) == ring.current:
+            continue
+        fresh = ring.encrypt(ring.decrypt(blob, str(aad).encode()), str(aad).encode())
+        update = sa.update(model).where(owner == aad, value == blob).values({column: fresh})
+        resealed += session.execute(update.execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
+    return resealed
 
 
 def column_key_counts(session: Session) -> Counter[str | None]:

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from backend import clock, ledger
+from backend.answers_notices import FamilyContactOut, NoticeOut, NoticePlanOut
 from backend.crypto import Keyring
 from backend.db import session_scope
 from backend.errors import field_error
@@ -105,16 +106,16 @@ def _contacts(ctx: Ctx, person_id: str) -> list[FamilyContact]:
     )
 
 
-def family_contacts(ctx: Ctx, person_id: str) -> list[dict[str, Any]]:
+def family_contacts(ctx: Ctx, person_id: str) -> list[FamilyContactOut]:
     registry.get(ctx, person_id)
     return [
-        {
-            "contact_id": c.id,
-            "name": c.name,
-            "relation": c.relation,
-            "phone": registry.mask_phone(ctx.keyring.decrypt_text(c.phone_enc, c.id)),
-            "receives_notices": c.receives_notices,
-        }
+        FamilyContactOut(
+            contact_id=c.id,
+            name=c.name,
+            relation=c.relation,
+            phone=registry.mask_phone(ctx.keyring.decrypt_text(c.phone_enc, c.id)),
+            receives_notices=c.receives_notices,
+        )
         for c in _contacts(ctx, person_id)
     ]
 
@@ -180,7 +181,7 @@ def notify_payment_returned(
     return enqueue(ctx, person, "payment_returned", f"payment_returned:{ref}", fields)
 
 
-def plan(ctx: Ctx) -> dict[str, int]:
+def plan(ctx: Ctx) -> NoticePlanOut:
     """Queue every notice that today's state calls for and that is not queued yet."""
     counts = dict.fromkeys(ctx.policy.notices.templates, 0)
     pensioners = ctx.session.exec(
@@ -206,7 +207,7 @@ def plan(ctx: Ctx) -> dict[str, int]:
             counts["resumed_arrears"] += (
                 enqueue(ctx, person, "resumed_arrears", f"resumed:{sus.id}", fields) is not None
             )
-    return counts
+    return NoticePlanOut(**counts)
 
 
 def _certification_event(ctx: Ctx, person: Person) -> tuple[str, str, dict[str, Any]] | None:
@@ -418,7 +419,7 @@ def sync_receipts(ctx: Ctx, gateway: SmsGateway) -> int:
 # --- reading -------------------------------------------------------------------------------
 
 
-def for_person(ctx: Ctx, person_id: str) -> list[dict[str, Any]]:
+def for_person(ctx: Ctx, person_id: str) -> list[NoticeOut]:
     registry.get(ctx, person_id)
     rows = ctx.session.exec(
         select(SmsNotice)
@@ -428,21 +429,21 @@ def for_person(ctx: Ctx, person_id: str) -> list[dict[str, Any]]:
     return [_out(ctx, n) for n in rows]
 
 
-def _out(ctx: Ctx, n: SmsNotice) -> dict[str, Any]:
+def _out(ctx: Ctx, n: SmsNotice) -> NoticeOut:
     phone = ctx.keyring.decrypt_text(n.phone_enc, n.id) if n.phone_enc else None
-    return {
-        "notice_id": n.id,
-        "kind": n.kind,
-        "recipient": n.recipient,
-        "phone": registry.mask_phone(phone),
-        "text": n.text,
-        "status": n.status,
-        "attempts": n.attempts,
-        "last_error": n.last_error,
-        "created_at": n.created_at.isoformat(),
-        "sent_at": n.sent_at.isoformat() if n.sent_at else None,
-        "delivered_at": n.delivered_at.isoformat() if n.delivered_at else None,
-    }
+    return NoticeOut(
+        notice_id=n.id,
+        kind=n.kind,
+        recipient=n.recipient,
+        phone=registry.mask_phone(phone),
+        text=n.text,
+        status=n.status,
+        attempts=n.attempts,
+        last_error=n.last_error,
+        created_at=n.created_at.isoformat(),
+        sent_at=n.sent_at.isoformat() if n.sent_at else None,
+        delivered_at=n.delivered_at.isoformat() if n.delivered_at else None,
+    )
 
 
 # --- one round: what `nongbao notices send` and serve's background sender run ---------------
@@ -465,4 +466,4 @@ def run_once(
             )
     except (SmsUnavailable, SmsRejected):
         pass  # receipts come again on the next round (or by the callback)
-    return {"planned": planned, **result.as_dict(), "receipts": receipts}
+    return {"planned": planned.model_dump(), **result.as_dict(), "receipts": receipts}

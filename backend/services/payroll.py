@@ -541,14 +541,14 @@ def _insert_lines_with_draws(
         "SUM(CASE WHEN pm.month <> :period THEN pm.basic_fen + pm.account_fen ELSE 0 END) AS arrears, "
         "SUM(pm.basic_fen + pm.account_fen) AS total, "
         "COUNT(*) * MAX(a.government_part_fen) AS gneed, SUM(pm.account_fen) - COUNT(*) * MAX(a.government_part_fen) AS nneed, "
-        "MAX(p.village_code) AS village, COALESCE(MAX(a.bank_account), '') AS bank "
+        "MAX(p.village_code) AS village "
         "FROM paid_month pm JOIN award a ON a.person_id = pm.person_id AND a.revoked_at IS NULL JOIN person p ON p.id = pm.person_id "
         f"WHERE {in_range.format(t='pm')} AND pm.posting_id = :pst GROUP BY pm.person_id"
     )
     balance = (
         "SUM(CASE WHEN la.bucket = '{b}' THEN la.credits_posted - la.debits_posted ELSE 0 END)"
     )
-    cols = "n.person_id, n.k, n.basic, n.account, n.arrears, n.total, n.gneed, n.nneed, n.village, n.bank"
+    cols = "n.person_id, n.k, n.basic, n.account, n.arrears, n.total, n.gneed, n.nneed, n.village"
     with_bal = (
         f"SELECT {cols}, {balance.format(b='government')} AS gb, {balance.format(b='personal')} AS pb, "
         f"{balance.format(b='collective')} AS cb, {balance.format(b='other')} AS ob "
@@ -558,9 +558,11 @@ def _insert_lines_with_draws(
     s.execute(
         sa.text(
             "INSERT INTO payroll_line (run_id, person_id, posting_id, village_code, months, basic_fen, account_fen, arrears_fen, total_fen, "
-            "from_government_fen, from_personal_fen, from_collective_fen, from_other_fen, from_pool_fen, bank_account, status) "
+            "from_government_fen, from_personal_fen, from_collective_fen, from_other_fen, from_pool_fen, bank_account_enc, status) "
             "SELECT CAST(:run AS VARCHAR(40)), z.person_id, CAST(:pst AS VARCHAR(40)), z.village, z.k, z.basic, z.account, z.arrears, z.total, "
-            f"z.g, z.pd, z.cd, z.od, z.gneed + z.nneed - z.g - z.pd - z.cd - z.od, z.bank, 'paid' FROM ({d3}) z"
+            f"z.g, z.pd, z.cd, z.od, z.gneed + z.nneed - z.g - z.pd - z.cd - z.od, a.bank_account_enc, 'paid' FROM ({d3}) z "
+            # the award's sealed account as is: same bytes, same person id as associated data
+            "JOIN award a ON a.person_id = z.person_id AND a.revoked_at IS NULL"
         ),
         base,
     )

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from backend.banks.layout import Layout
 from backend.errors import Conflict
 from backend.models import Disbursement, PayrollLine, PayrollRun, Person
-from backend.services import bank_returns
+from backend.services import bank_changes, bank_returns
 from backend.services.bank_files import Draft, banks, freeze, render
 from backend.services.context import Ctx
 from backend.services.payroll import require_approved
@@ -47,7 +47,7 @@ def _payroll_drafts(ctx: Ctx, run_id: str) -> list[Draft]:
     rows = ctx.session.execute(
         sa.select(
             col(PayrollLine.id),
-            col(PayrollLine.bank_account),
+            col(PayrollLine.bank_account_enc),
             col(PayrollLine.total_fen),
             col(Person.id),
             col(Person.name),
@@ -60,7 +60,8 @@ def _payroll_drafts(ctx: Ctx, run_id: str) -> list[Draft]:
     return [
         Draft(
             person_id=pid,
-            account=account or "",
+            # the line's sealed copy of the award's account, opened only for the bank's file
+            account=bank_changes.opened(ctx.keyring, pid, account),
             id_number=ctx.keyring.decrypt_text(enc, pid),
             name=name,
             amount_fen=int(total),

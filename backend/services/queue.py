@@ -1,12 +1,13 @@
 """What the review console adds to the plain queue and due lists: village names instead of
 codes, a priority that orders the queue, and the overdue list a county officer works from.
 
-The priority is a sum of points, so a reviewer can see why one case is above another:
-- the most serious reason on the case (REASON_POINTS: a stranger at the pensioner's door or
-  a reported death first, an unsure face comparison last);
-- the person's age (AGE_POINTS per 5 years over 60, capped): the oldest are the likeliest
+The priority is a sum of points, so a reviewer can see why one case is above another; the
+points are the county's policy (`[review_priority]` in the policy file, ReviewPriorityPolicy):
+- the most serious reason on the case (a stranger at the pensioner's door or a reported
+  death first, an unsure face comparison last);
+- the person's age (points per 5 years over 60, capped): the oldest are the likeliest
   to have died, and the least able to come to a counter;
-- how long their certification has been overdue (OVERDUE_POINTS per 30 days, capped): the
+- how long their certification has been overdue (points per 30 days, capped): the
   longer, the closer to suspension (DOMAIN.md "Certification");
 - how long the case has waited (a point a day, capped), so nothing starves.
 """
@@ -21,31 +22,11 @@ from sqlmodel import col, select
 
 from backend import idnumber
 from backend.models import Certification, Person, Village
+from backend.policy.model import ReviewPriorityPolicy
 from backend.services import registry
 from backend.services.certification import PENSIONER_STATUSES
 from backend.services.certification_status import latest_valid
 from backend.services.context import Ctx
-
-REASON_POINTS = {
-    "field_face_failed": 40,
-    "death_reported_by_family": 40,
-    "death_record_found": 35,
-    "death_record": 35,
-    "card_mismatch": 30,
-    "possible_duplicate": 25,
-    "other_pension": 25,
-    "repeated_failures": 20,
-    "no_match": 20,
-    "liveness_failed": 15,
-    "name_mismatch": 10,
-    "location_far": 10,
-    "grey_zone": 10,
-}
-OTHER_REASON_POINTS = 5
-AGE_POINTS, AGE_CAP = 3, 30  # per 5 years over 60
-OVERDUE_POINTS, OVERDUE_CAP = 5, 30  # per 30 days overdue
-WAIT_CAP = 20  # a point per day in the queue
-HIGH_AT, MEDIUM_AT = 60, 35
 
 
 @dataclass(frozen=True)
@@ -54,16 +35,29 @@ class Priority:
     level: str  # high | medium | low
 
     @classmethod
-    def of(cls, reasons: Iterable[str], age: int, overdue_days: int, waited_days: int) -> Priority:
+    def of(
+        cls,
+        reasons: Iterable[str],
+        age: int,
+        overdue_days: int,
+        waited_days: int,
+        policy: ReviewPriorityPolicy,
+    ) -> Priority:
         codes = [r.partition(":")[0] for r in reasons]
-        reason = max((REASON_POINTS.get(c, OTHER_REASON_POINTS) for c in codes), default=0)
+        reason = max((policy.reasons.get(c, policy.other_reason) for c in codes), default=0)
         points = (
             reason
-            + min(max(age - 60, 0) // 5 * AGE_POINTS, AGE_CAP)
-            + min(max(overdue_days, 0) // 30 * OVERDUE_POINTS, OVERDUE_CAP)
-            + min(max(waited_days, 0), WAIT_CAP)
+            + min(max(age - policy.age_from, 0) // 5 * policy.age_points, policy.age_cap)
+            + min(max(overdue_days, 0) // 30 * policy.overdue_points, policy.overdue_cap)
+            + min(max(waited_days, 0), policy.wait_cap)
         )
-        level = "high" if points >= HIGH_AT else "medium" if points >= MEDIUM_AT else "low"
+        level = (
+            "high"
+            if points >= policy.high_at
+            else "medium"
+            if points >= policy.medium_at
+            else "low"
+        )
         return cls(points, level)
 
 
@@ -87,13 +81,15 @@ def prioritised(ctx: Ctx, rows: list[dict[str, object]]) -> list[dict[str, objec
     """The queue's rows with village_name, overdue_days and priority, highest first (then
     oldest first, as the plain queue)."""
     names = village_names(ctx, (str(r["village_code"]) for r in rows))
+    priority = ctx.policy.review_priority
     out = []
     for row in rows:
         late = overdue_days(ctx, str(row["person_id"]))
         created = datetime.fromisoformat(str(row["created_at"])).date()
         reasons = row["reasons"] if isinstance(row["reasons"], list) else []
         age = row["age"] if isinstance(row["age"], int) else 0
-        p = Priority.of([str(r) for r in reasons], age, late or 0, (ctx.today - created).days)
+        waited = (ctx.today - created).days
+        p = Priority.of([str(r) for r in reasons], age, late or 0, waited, priority)
         out.append(
             {
                 **row,

@@ -1,6 +1,7 @@
 """Reconciliation of a payroll run with the bank (帐实相符): what was sent, what the bank paid,
 what it returned, what was re-issued, and what is still outstanding (sent and not yet known
-paid). A re-issue belongs to the run whose money it carries."""
+paid). A re-issue belongs to the run whose money it carries. Money returned to a holder whose
+death is confirmed is settled to the estate (heirs, recovery): no longer outstanding."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from backend.answers_payments import ReconciliationLineOut, ReconciliationOut
 from backend.models import DisbursementItem, DisbursementPart, PayrollLine
 from backend.services.context import Ctx
 from backend.services.payroll import get_run
 
 
-def for_run(ctx: Ctx, run_id: str) -> dict[str, Any]:
+def for_run(ctx: Ctx, run_id: str) -> ReconciliationOut:
     run = get_run(ctx.session, run_id)
     parts = list(
         ctx.session.exec(
@@ -27,22 +29,24 @@ def for_run(ctx: Ctx, run_id: str) -> dict[str, Any]:
     reasons = _reasons(ctx, {p.item_id for p in parts})
     sent = sum(p.amount_fen for p in originals.values())
     paid = sum(p.amount_fen for p in parts if p.status == "paid")
+    estate = sum(p.amount_fen for p in parts if p.estate_posting_id)
     lines = []
     for line in ctx.session.exec(
         select(PayrollLine).where(PayrollLine.run_id == run_id).order_by(col(PayrollLine.person_id))
     ).all():
         part = originals.get(str(line.id))
         lines.append(_line(line, part, by_id, reasons))
-    return {
-        "run_id": run.id,
-        "period": run.period,
-        "sent_fen": sent,
-        "paid_fen": paid,
-        "returned_fen": sum(p.amount_fen for p in parts if p.status == "returned"),
-        "reissued_fen": sum(p.amount_fen for p in parts if p.source == "reissue"),
-        "outstanding_fen": sent - paid,
-        "lines": lines,
-    }
+    return ReconciliationOut(
+        run_id=run.id,
+        period=run.period,
+        sent_fen=sent,
+        paid_fen=paid,
+        returned_fen=sum(p.amount_fen for p in parts if p.status == "returned"),
+        reissued_fen=sum(p.amount_fen for p in parts if p.source == "reissue"),
+        to_estate_fen=estate,
+        outstanding_fen=sent - paid - estate,
+        lines=lines,
+    )
 
 
 def _reasons(ctx: Ctx, item_ids: set[int]) -> dict[int, tuple[str | None, str | None]]:
@@ -59,7 +63,7 @@ def _line(
     part: DisbursementPart | None,
     by_id: dict[int | None, DisbursementPart],
     reasons: dict[int, tuple[str | None, str | None]],
-) -> dict[str, Any]:
+) -> ReconciliationLineOut:
     out: dict[str, Any] = {
         "person_id": line.person_id,
         "amount_fen": line.total_fen,
@@ -68,6 +72,7 @@ def _line(
         "bank_reason": None,
         "paid_fen": 0,
         "reissued_fen": 0,
+        "to_estate_fen": 0,
     }
     chain = []
     while part is not None:  # the original, then each re-issue of it
@@ -80,6 +85,8 @@ def _line(
             out["reissued_fen"] += p.amount_fen
         if p.status == "returned":
             out["reason"], out["bank_reason"] = reasons.get(p.item_id, (None, None))
+        if p.estate_posting_id:
+            out["to_estate_fen"] += p.amount_fen
     if chain:
         last = chain[-1]
         out["status"] = (
@@ -87,5 +94,9 @@ def _line(
             if len(chain) > 1 and last.status == "paid"
             else ("reissued" if len(chain) > 1 and last.status == "sent" else last.status)
         )
-    out["outstanding_fen"] = (line.total_fen if chain else 0) - out["paid_fen"]
-    return out
+        if last.estate_posting_id:
+            out["status"] = "to_estate"
+    out["outstanding_fen"] = (
+        (line.total_fen if chain else 0) - out["paid_fen"] - out["to_estate_fen"]
+    )
+    return ReconciliationLineOut(**out)

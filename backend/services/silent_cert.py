@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from backend import idnumber, ledger, months
+from backend.answers_notices import EvidenceLineOut, SilentCertificationOut, SilentResultOut
 from backend.answers_staff import DataMatchOut
 from backend.errors import Conflict, DomainError, InvalidInput, field_error
 from backend.models import (
@@ -343,7 +344,7 @@ def _hold(ctx: Ctx, person: Person, negatives: list[SilentEvidence]) -> str:
 # --- reading --------------------------------------------------------------------------------
 
 
-def results_for(ctx: Ctx, person_id: str) -> dict[str, Any]:
+def results_for(ctx: Ctx, person_id: str) -> SilentCertificationOut:
     registry.get(ctx, person_id)
     score, lines, negatives = explain(ctx, person_id)
     history = ctx.session.exec(
@@ -352,24 +353,24 @@ def results_for(ctx: Ctx, person_id: str) -> dict[str, Any]:
         .order_by(col(SilentResult.created_at).desc(), col(SilentResult.id))
         .limit(20)
     ).all()
-    return {
-        "person_id": person_id,
-        "score_today": score,
-        "negative_signals": len(negatives),
-        "evidence": lines,
-        "results": [
-            {
-                "level": r.level,
-                "score": r.score,
-                "evaluated_on": r.evaluated_on.isoformat(),
-                "import_id": r.import_id,
-                "certification_id": r.certification_id,
-                "review_case_id": r.review_case_id,
-                "explanation": json.loads(r.explanation),
-            }
+    return SilentCertificationOut(
+        person_id=person_id,
+        score_today=score,
+        negative_signals=len(negatives),
+        evidence=[EvidenceLineOut(**line) for line in lines],
+        results=[
+            SilentResultOut(
+                level=r.level,
+                score=r.score,
+                evaluated_on=r.evaluated_on.isoformat(),
+                import_id=r.import_id,
+                certification_id=r.certification_id,
+                review_case_id=r.review_case_id,
+                explanation=json.loads(r.explanation),
+            )
             for r in history
         ],
-    }
+    )
 
 
 def field_hint(ctx: Ctx, person_id: str) -> dict[str, Any] | None:

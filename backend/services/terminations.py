@@ -110,6 +110,12 @@ def confirm(ctx: Ctx, termination_id: str, note: str = "") -> tuple[Termination,
     person = registry.lock(ctx, row.person_id)
     before = out(row)
     done = settlement.settle_termination(ctx, person, row)
+    if row.reason == "death":
+        from backend.services import bank_returns
+
+        # pension money the bank returned (holder deceased) can no longer reach the person:
+        # to the heirs (or the settlement's recovery), in this transaction (docs/payments.md)
+        bank_returns.settle_to_estate(ctx, row.person_id)
     row.status, row.decided_by, row.decided_at = "confirmed", ctx.actor.label, utcnow()
     row.decision_note = note.strip()[:500] or None
     row.death_id = done.death_id

@@ -213,6 +213,8 @@ class KioskFlow(ViewsFlow):
     def _on_tap(self, button: str, now: float) -> list[Effect]:
         view = self.view()
         staff_shown = view.overlay is not None and view.overlay.staff is not None
+        # under the help text, or on a failure screen itself (the same request)
+        staff_shown = staff_shown or (view.overlay is None and "call_staff" in view.button_ids())
         if button == "call_staff" and staff_shown:
             return self._call_staff(now)
         if button not in view.button_ids() and button not in ("lang", "repeat"):
@@ -252,11 +254,15 @@ class KioskFlow(ViewsFlow):
         screen = str(self.screen)
         self._help_open = False
         self._staff_notice = (t("staff_calling"), now + self.config.notice_s)
+        if now < self._staff_sent_until:  # a second tap: the staff are already told
+            return [Speak("staff_called")]
+        self._staff_sent_until = now + self.config.notice_s
         return [CallStaff(screen), Speak("staff_called")]
 
     def _on_staff_called(self, ok: bool, now: float) -> list[Effect]:
         if ok:
             return []
+        self._staff_sent_until = 0.0  # not told: the next tap tries again
         self._staff_notice = (t("staff_not_reached"), now + self.config.notice_s)
         return [Speak("staff_not_reached")]
 

@@ -107,6 +107,7 @@ class FlowCore:
         self._result_at = 0.0  # when the certification's result was first shown
         self._outcome_until = 0.0
         self._staff_notice: tuple[Text, float] | None = None  # "staff are coming", until
+        self._staff_sent_until = 0.0  # a help request is out: taps until then send no other
         self._last_attract_voice: float | None = None
         # the technician menu
         self._corner_taps: list[float] = []

@@ -194,6 +194,7 @@ class ViewsFlow(CertificationFlow):
                 detail=Text(detail, detail) if _chinese(detail) else None,
                 tone="warning",
                 icon=ICON["warning"],
+                buttons=(STAFF,),
             )
         if screen == Screen.IDENTIFY:
             return ViewModel(
@@ -338,14 +339,17 @@ class ViewsFlow(CertificationFlow):
                 **result,
                 notice=notice,
                 notice_icon="！",
-                buttons=(Button("done", t("btn_done"), "√", primary=True),),
+                buttons=(Button("done", t("btn_done"), "√", primary=True), STAFF),
             )
-        # RESULT
+        # RESULT; a failure offers 请工作人员帮忙 on the screen itself
         if s.result_kind in ("failed", "liveness_failed"):
             buttons: tuple[Button, ...] = (
                 Button("retry", t("btn_retry"), "↻", primary=True),
                 Button("end", t("btn_end"), "×"),
+                STAFF,
             )
+        elif s.result_kind in ("failed_final", "liveness_failed_final"):
+            buttons = (Button("done", t("btn_done"), "√", primary=True), STAFF)
         else:
             buttons = (Button("done", t("btn_done"), "√", primary=True),)
         return ViewModel(**base, **result, buttons=buttons)
@@ -394,9 +398,9 @@ class ViewsFlow(CertificationFlow):
             "not_recognised_final": ("failed_title", "failed_final_body"),
         }[kind]
         n = self._s.face_failures if self._s is not None else 0
-        buttons: tuple[Button, ...] = ()
+        buttons: tuple[Button, ...] = (STAFF,)
         if self._retry is not None:
-            buttons = (Button("retry", t("btn_retry"), "↻", primary=True),)
+            buttons = (Button("retry", t("btn_retry"), "↻", primary=True), STAFF)
         text = t(body, n=n)
         if kind == "camera_help" and self._guide_key in GUIDE_KEYS:
             # the cause the camera saw last (poor light, too far…) stays with the advice

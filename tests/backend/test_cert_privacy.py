@@ -75,6 +75,10 @@ def test_keys_rotate_reseals_everything_and_the_data_stays_usable(
         "disbursement_item": 0,
         "heir": 0,
         "transfer_document": 0,
+        "payee_account": 0,
+        "award": 0,
+        "payroll_line": 0,
+        "four_eyes_request": 0,
     }
     ring = load_keyring(make_settings(db_url, tmp_path).effective_key_file, create=False)
     assert ring.current == "k2" and set(ring.data_keys) == {"k1", "k2"}

@@ -7,13 +7,16 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
 from backend.db import engine_for, session_scope
 from backend.models import AuditEvent, Certification
+from backend.policy.model import DEFAULT_POLICY_FILE, load_policy
 from backend.services.queue import Priority
 from tests.backend.cert_helpers import (
     ENROL_A,
@@ -24,9 +27,10 @@ from tests.backend.cert_helpers import (
     field_phone,
     photo,
 )
-from tests.backend.conftest import PASSWORD, Api, valid_id
+from tests.backend.conftest import PASSWORD, Api, make_settings, valid_id
 from tests.backend.test_field_routes import pensioner, visit
 from tests.backend.test_review_paging import T0, _add_case, _people
+from tests.conftest import TODAY
 
 
 def _console(api: Api) -> Any:
@@ -111,17 +115,59 @@ def test_the_queue_is_ordered_by_priority_with_village_names(api: Api, db_url: s
 
 
 def test_priority_points_add_up_from_reason_age_overdue_and_waiting() -> None:
-    assert Priority.of(["grey_zone"], 60, 0, 0) == Priority(10, "low")
-    assert Priority.of(["grey_zone"], 86, 0, 0).points == 10 + 5 * 3
-    assert Priority.of(["grey_zone"], 115, 400, 90).points == 10 + 30 + 30 + 20  # capped
-    assert Priority.of(["field_face_failed", "no_match"], 70, 45, 3) == Priority(
-        40 + 6 + 5 + 3, "medium"
+    rules = load_policy().review_priority  # the default county's [review_priority]
+
+    def of(reasons: list[str], age: int, overdue: int, waited: int) -> Priority:
+        return Priority.of(reasons, age, overdue, waited, rules)
+
+    assert of(["grey_zone"], 60, 0, 0) == Priority(10, "low")
+    assert of(["grey_zone"], 86, 0, 0).points == 10 + 5 * 3
+    assert of(["grey_zone"], 115, 400, 90).points == 10 + 30 + 30 + 20  # capped
+    assert of(["field_face_failed", "no_match"], 70, 45, 3) == Priority(40 + 6 + 5 + 3, "medium")
+    assert of(["date_of_death:2026-11-20", "death_reported_by_family"], 80, 0, 0).level == "medium"
+    assert of(["death_reported_by_family"], 86, 90, 2).level == "high"
+    assert of(["some_new_code"], 60, 0, 0) == Priority(5, "low")  # other_reason
+
+
+def test_the_priority_weights_are_the_countys_policy(api: Api, db_url: str, tmp_path: Path) -> None:
+    """[review_priority] in the policy file orders the console's queue: a county that puts
+    a failed liveness check above a reported death sees its queue in that order; a file whose
+    points make no sense is refused on load."""
+    from fastapi.testclient import TestClient
+
+    from backend.app import create_app
+
+    people = _people(api)  # P1 76 in 东村, P4 86 in 西村
+    _add_case(db_url, "d1", people["P4"], ["death_reported_by_family"], T0, "open")
+    _add_case(db_url, "l1", people["P1"], ["liveness_failed"], T0 + timedelta(minutes=1), "open")
+
+    def order(client: Any) -> list[str]:
+        r = client.post("/console/login", data={"username": "reviewer", "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        page = client.get("/console/cases").text
+        return re.findall(r'/console/cases/([^"]+)" class="open-case"', page)
+
+    assert order(api.client) == ["d1", "l1"]  # the default county: a death first
+    default = DEFAULT_POLICY_FILE.read_text("utf-8")
+    custom = tmp_path / "county.toml"
+    custom.write_text(
+        default.replace("liveness_failed = 15", "liveness_failed = 90").replace(
+            "death_reported_by_family = 40", "death_reported_by_family = 1"
+        ),
+        "utf-8",
     )
-    assert (
-        Priority.of(["date_of_death:2026-11-20", "death_reported_by_family"], 80, 0, 0).level
-        == "medium"
-    )
-    assert Priority.of(["death_reported_by_family"], 86, 90, 2).level == "high"
+    assert load_policy(custom).review_priority.reasons["liveness_failed"] == 90
+    settings = make_settings(db_url, tmp_path).model_copy(update={"policy_file": custom})
+    with TestClient(create_app(settings, today=lambda: TODAY)) as client:
+        assert order(client) == ["l1", "d1"]
+    broken = tmp_path / "broken.toml"
+    broken.write_text(default.replace("medium_at = 35", "medium_at = 600"), "utf-8")
+    with pytest.raises(ValueError, match="medium_at must be below high_at"):
+        load_policy(broken)
+    missing = tmp_path / "missing.toml"
+    missing.write_text(default[: default.index("[review_priority]")], "utf-8")
+    with pytest.raises(ValueError, match="review_priority"):
+        load_policy(missing)
 
 
 def test_overdue_list_masks_names_and_shows_days_channel_and_phone(api: Api, db_url: str) -> None:

@@ -153,10 +153,24 @@ def test_payments_worked_example(api: Api, db_url: str, tmp_path: Path) -> None:
     listed = api.get(f"/api/v1/persons/{d}/heirs", "clerk").json()
     assert listed["owed_fen"] == 11000 and listed["heirs"][0]["bank_account"] == "****6666"
     assert HEIR1 not in json.dumps(listed)  # masked
-    payout = api.post(f"/api/v1/persons/{d}/heirs/payouts", json={})
-    assert payout.status_code == 201, payout.text
-    batch = payout.json()
+    # the payout is proposed by one admin and released by a second (four eyes)
+    proposed = api.post(f"/api/v1/persons/{d}/heirs/payouts", json={})
+    assert proposed.status_code == 202, proposed.text
+    assert proposed.json()["payload"]["owed_fen"] == 11000
+    money_step(api, 11000, 11000)  # nothing moved yet
+    assert api.get(f"/api/v1/persons/{d}/heirs", "clerk").json()["owed_fen"] == 11000
+    self_ok = api.confirm(proposed.json()["request_id"], "admin")
+    assert self_ok.status_code == 403 and self_ok.json()["code"] == "same_person_cannot_confirm"
+    assert api.confirm(proposed.json()["request_id"], "clerk2").status_code == 403  # an admin's
+    payout = api.confirm(proposed.json()["request_id"], "admin2")
+    assert payout.status_code == 200, payout.text
+    batch = payout.json()["result"]
     assert (batch["count"], batch["total_fen"]) == (2, 11000)
+    replay = api.confirm(proposed.json()["request_id"], "admin2")  # a replayed confirmation
+    assert replay.status_code == 200 and replay.json()["replayed"] is True
+    assert replay.json()["result"]["disbursement_id"] == batch["disbursement_id"]
+    assert api.get(f"/api/v1/persons/{d}/heirs", "clerk").json()["owed_fen"] == 0
+    money_step(api, 11000, 11000)
     heir_file = api.get(f"/api/v1/disbursements/{batch['disbursement_id']}/bank-file").content
     _, heir_lines, _ = RCB.read(heir_file, returns=False)
     assert sorted((x["name"], x["amount_fen"]) for x in heir_lines) == [
@@ -174,14 +188,21 @@ def test_payments_worked_example(api: Api, db_url: str, tmp_path: Path) -> None:
     assert api.post(f"/api/v1/heirs/{heir2}/bank-account", "clerk", json=fix).status_code == 202
     assert api.post(f"/api/v1/heirs/{heir2}/bank-account/confirm", "clerk").status_code == 403
     assert api.post(f"/api/v1/heirs/{heir2}/bank-account/confirm", "clerk2").status_code == 200
-    again = api.post("/api/v1/payments/reissues", json={"person_id": d})
-    assert again.status_code == 201 and again.json()["total_fen"] == 4400, again.text
-    re_file = api.get(f"/api/v1/disbursements/{again.json()['disbursement_id']}/bank-file").content
+    proposed = api.post("/api/v1/payments/reissues", json={"person_id": d})
+    assert proposed.status_code == 202 and proposed.json()["payload"]["total_fen"] == 4400
+    money_step(api, 15400, 11000)  # proposed: nothing re-issued yet
+    assert api.confirm(proposed.json()["request_id"], "admin").status_code == 403
+    again = api.confirm(proposed.json()["request_id"], "admin2")
+    assert again.status_code == 200 and again.json()["result"]["total_fen"] == 4400, again.text
+    reissued = again.json()["result"]
+    re_file = api.get(f"/api/v1/disbursements/{reissued['disbursement_id']}/bank-file").content
     assert "6217 0000 8888" in re_file.decode("gb18030")
     assert (
-        disb_returns(api, again.json()["disbursement_id"], bank_answer(re_file, {}))["paid_fen"]
-        == 4400
+        disb_returns(api, reissued["disbursement_id"], bank_answer(re_file, {}))["paid_fen"] == 4400
     )
+    money_step(api, 15400, 15400)
+    twice = api.confirm(proposed.json()["request_id"], "admin2")  # replay: no second file
+    assert twice.json()["result"]["disbursement_id"] == reissued["disbursement_id"]
     money_step(api, 15400, 15400)
     assert api.post("/api/v1/payments/reissues", json={"person_id": d}).status_code == 409  # once
 

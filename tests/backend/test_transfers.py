@@ -64,16 +64,22 @@ def test_transfer_out_then_in_opens_the_same_balances(api: Api, tmp_path: Path) 
     bootstrap(url, there)
     env = server_env(url, there)
     path = tmp_path / "transfer.json"
+    pub = tmp_path / "sender.pem"  # the sending county's public key, as it publishes it
+    pub.write_text(api.get("/api/v1/receipts/public-key", None).text)
+    key = ["--public-key", str(pub)]
     tampered = {**doc, "buckets_fen": {**doc["buckets_fen"], "personal": 20000}, "total_fen": 23000}
     path.write_text(json.dumps(tampered, ensure_ascii=False), encoding="utf-8")
-    bad = nongbao(["import", "transfer-in", str(path), "--village", "V001"], env)
+    bad = nongbao(["import", "transfer-in", str(path), "--village", "V001", *key], env)
     assert bad.returncode != 0 and "checksum" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1  # one line, no traceback
     path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-    ok = nongbao(["import", "transfer-in", str(path), "--village", "V001", "--json"], env)
+    unknown = nongbao(["import", "transfer-in", str(path), "--village", "V001"], env)
+    assert unknown.returncode != 0 and "does not know" in unknown.stderr  # no key given, none known
+    ok = nongbao(["import", "transfer-in", str(path), "--village", "V001", "--json", *key], env)
     assert ok.returncode == 0, ok.stderr
     got = json.loads(ok.stdout)
     assert got["total_fen"] == 13000 and got["buckets_fen"]["government"] == 3000
-    twice = nongbao(["import", "transfer-in", str(path), "--village", "V001"], env)
+    twice = nongbao(["import", "transfer-in", str(path), "--village", "V001", *key], env)
     assert twice.returncode != 0 and "already_imported" in twice.stderr
     check = nongbao(["ledger", "check", "--json"], env)
     assert check.returncode == 0 and json.loads(check.stdout)["ok"] is True

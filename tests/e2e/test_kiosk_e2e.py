@@ -382,12 +382,15 @@ def test_the_watcher_follows_the_playback_not_the_clock(actions: tuple[str, ...]
     watcher.begin(actions, 1000.0)
     total = 2 * len(timeline(actions, 6.0))  # each frame read twice
     ends = 2 * (np.cumsum([len(action_poses(a, 6.0)) for a in actions]) + len(timeline((), 6.0)))
-    frames, counts = [], []
+    frames, counts, stamps = [], [], []
     for _ in range(total):
         frame = camera.read()
         assert frame is not None
         frames.append(frame)
+        stamps.append(camera.captured_at())
         counts.append(watcher.feed(frame, 0.0)[0])  # the wall time plays no part
+    # each frame stamped when a camera filming at 6 a second captured it, read twice
+    assert stamps == [1000.0 + (n // 2) / 6 for n in range(total)]
     expected = [sum(1 for end in ends if n >= end) for n in range(1, total + 1)]
     assert counts == expected and counts[-1] == len(actions) and counts[-2] < len(actions)
     kept = frames[1::2]

@@ -48,7 +48,7 @@ def test_three_liveness_timeouts_name_the_movement_not_the_face(
     assert spoken(effects) == ["liveness_failed_final"]
     assert "没有认出" not in VOICE["liveness_failed_final"]
     assert view.detail is not None and "3 次" in view.detail.zh and "工作人员" in view.detail.zh
-    assert [b.id for b in view.buttons] == ["done"]
+    assert [b.id for b in view.buttons] == ["done", "call_staff"]
 
 
 def test_the_days_last_face_failure_says_staff_will_call(flow: f.KioskFlow) -> None:
@@ -234,3 +234,54 @@ def test_the_help_text_calls_the_staff(flow: f.KioskFlow, clock: FakeClock) -> N
     clock.advance(flow.config.notice_s + 1)
     assert flow.view().notice is None
     assert flow.handle(f.Tap("call_staff")) == []  # no help text open: no such button
+
+
+def test_every_failure_screen_calls_the_staff_itself(flow: f.KioskFlow, clock: FakeClock) -> None:
+    """请工作人员帮忙 on the failure screens themselves (no help text to open first): the same
+    help request as the help text's, once per wait, again after it could not be sent."""
+    from tests.kiosk.conftest import to_menu
+
+    submit = to_submit(flow)
+    flow.handle(f.CertificationDone(submit.req, FAILED))
+    view = flow.view()
+    assert view.screen == S.RESULT and view.overlay is None
+    assert [b.id for b in view.buttons] == ["retry", "end", "call_staff"]
+    assert view.buttons[-1].label.zh == "请工作人员帮忙"
+    effects = flow.handle(f.Tap("call_staff"))
+    assert only(effects, f.CallStaff).screen == "result" and spoken(effects) == ["staff_called"]
+    notice = flow.view().notice
+    assert notice is not None and "已通知工作人员" in notice.zh
+    assert flow.screen == S.RESULT  # the result and its buttons stay
+    # a second tap while the staff are on their way: said again, not sent again
+    again = flow.handle(f.Tap("call_staff"))
+    assert not [e for e in again if isinstance(e, f.CallStaff)]
+    assert spoken(again) == ["staff_called"]
+    flow.handle(f.StaffCalled(ok=False))  # the console could not be told
+    notice = flow.view().notice
+    assert notice is not None and "窗口" in notice.zh
+    assert only(flow.handle(f.Tap("call_staff")), f.CallStaff).screen == "result"
+
+    # an error screen (the server cannot be reached) and a refusal (a card name variant)
+    flow.handle(f.Tap("end"))
+    flow.handle(f.CardRemoved())
+    clock.advance(flow.config.notice_s + 1)
+    to_menu(flow)
+    load = only(flow.handle(f.Tap("balance")), f.LoadAccount)
+    flow.handle(f.BackendUnreachable(load.req, "down"))
+    assert flow.screen == S.ERROR
+    assert [b.id for b in flow.view().buttons] == ["retry", "call_staff"]
+    assert only(flow.handle(f.Tap("call_staff")), f.CallStaff).screen == "error"
+    flow.handle(f.Tap("back"))
+    flow.handle(f.CardRemoved())
+    clock.advance(flow.config.notice_s + 1)
+    opened = read_card(flow)
+    flow.handle(f.BackendRefused(opened.req, "card_mismatch", "name written differently"))
+    view = flow.view()
+    assert view.screen == S.REFUSED and [b.id for b in view.buttons] == ["call_staff"]
+    assert only(flow.handle(f.Tap("call_staff")), f.CallStaff).screen == "refused"
+    # the menu is no failure: no such button there
+    flow.handle(f.CardRemoved())
+    clock.advance(flow.config.notice_s + 1)
+    to_menu(flow)
+    assert "call_staff" not in flow.view().button_ids()
+    assert flow.handle(f.Tap("call_staff")) == []

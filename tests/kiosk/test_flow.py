@@ -116,13 +116,13 @@ def test_face_not_the_card_holders_offers_retries_then_staff(flow: f.KioskFlow) 
         assert view.screen == S.ERROR and view.title.zh == "没有认出您"
         if attempt < flow.config.max_face_attempts:
             assert spoken(effects) == ["not_recognised"]
-            assert [b.id for b in view.buttons] == ["retry"]
+            assert [b.id for b in view.buttons] == ["retry", "call_staff"]
             only(flow.handle(f.Tap("retry")), f.StartCamera)
             assert flow.screen == S.IDENTIFY
             opened = identify(flow)
         else:
             assert spoken(effects) == ["failed_final"]
-            assert view.buttons == () and "工作人员" in view.body.zh
+            assert [b.id for b in view.buttons] == ["call_staff"] and "工作人员" in view.body.zh
     flow.handle(f.Tap("back"))
     assert flow.screen == S.TAKE_CARD and not flow.has_personal_data
 
@@ -157,7 +157,8 @@ def test_unreadable_card_says_so_and_the_way_out_is_taking_it(flow: f.KioskFlow)
     view = flow.view()
     assert view.screen == S.ERROR and view.tone == "error" and view.icon == "×"
     assert view.title.zh == "读不出这张卡"
-    assert view.buttons == ()  # no retry: take the card out and in again
+    # no retry (take the card out and in again), but the staff can be called
+    assert [b.id for b in view.buttons] == ["call_staff"]
     flow.handle(f.Tap("back"))
     assert flow.screen == S.TAKE_CARD
     flow.handle(f.CardRemoved())
@@ -194,7 +195,7 @@ def test_backend_unreachable_at_open_offers_retry_and_ignores_the_stale_answer(
     assert spoken(effects) == ["unreachable"]
     view = flow.view()
     assert view.screen == S.ERROR and view.title.zh == "网络连不上"
-    assert [b.id for b in view.buttons] == ["retry"] and view.back is not None
+    assert [b.id for b in view.buttons] == ["retry", "call_staff"] and view.back is not None
     second = only(flow.handle(f.Tap("retry")), f.OpenSession)
     assert second.req != first.req and flow.screen == S.READING
     assert flow.handle(f.SessionOpened(first.req, RESIDENT)) == []  # stale
@@ -690,7 +691,7 @@ def test_liveness_action_timeout_counts_as_a_failed_attempt(
     assert spoken(effects) == ["liveness_failed"]
     view = flow.view()
     assert view.screen == S.RESULT and view.body.zh == "动作没有看清"
-    assert [b.id for b in view.buttons] == ["retry", "end"]
+    assert [b.id for b in view.buttons] == ["retry", "end", "call_staff"]
     only(flow.handle(f.Tap("retry")), f.RequestChallenge)
 
 
@@ -743,7 +744,7 @@ def test_failed_then_retry_until_the_limit(flow: f.KioskFlow) -> None:
         assert view.screen == S.RESULT and view.tone == "error"
         if attempt < flow.config.max_face_attempts:
             assert spoken(effects) == ["failed"]
-            assert [b.id for b in view.buttons] == ["retry", "end"]
+            assert [b.id for b in view.buttons] == ["retry", "end", "call_staff"]
             req = only(flow.handle(f.Tap("retry")), f.RequestChallenge)
             flow.handle(f.ChallengeIssued(req.req, CHALLENGE))
             for _ in range(flow.config.steady_frames):
@@ -753,7 +754,7 @@ def test_failed_then_retry_until_the_limit(flow: f.KioskFlow) -> None:
             submit = only(effects, f.Submit)
         else:
             assert spoken(effects) == ["failed_final"]
-            assert [b.id for b in view.buttons] == ["done"]
+            assert [b.id for b in view.buttons] == ["done", "call_staff"]
             assert view.detail is not None and "3 次" in view.detail.zh
     flow.handle(f.Tap("done"))
     assert flow.screen == S.TAKE_CARD
@@ -795,7 +796,7 @@ def test_printer_fault_keeps_the_result_on_screen(
     assert view.screen == S.PRINT_FAULT
     assert view.body.zh == "认证成功" and view.notice is not None
     assert view.notice.zh.startswith(words) and view.notice_icon == "！"
-    assert [b.id for b in view.buttons] == ["done"]
+    assert [b.id for b in view.buttons] == ["done", "call_staff"]
     flow.handle(f.Tap("done"))
     assert flow.screen == S.TAKE_CARD and flow.view().body.zh == "办完了，请拿好您的卡"
 

@@ -11,7 +11,15 @@ from sqlmodel import Session
 from backend.api import deps
 from backend.errors import NotFound
 from backend.models import Device
-from backend.schemas import DeviceIn, DeviceOut, PublicKeyIn, TokenOut, UserIn, UserOut
+from backend.schemas import (
+    DeviceIn,
+    DeviceOut,
+    PublicKeyIn,
+    TokenOut,
+    UnlockOut,
+    UserIn,
+    UserOut,
+)
 from backend.services import auth, login_limits
 from backend.services.context import Actor
 
@@ -47,16 +55,16 @@ def add_user(
     return UserOut(username=user.username, role=user.role, villages=json.loads(user.villages))
 
 
-@router.post("/users/{username}/unlock")
+@router.post("/users/{username}/unlock", response_model=UnlockOut)
 def unlock_user(
     username: str,
     session: Session = deps.DbSession,
     _: Actor = Depends(deps.require("admin")),
-) -> dict[str, object]:
+) -> UnlockOut:
     """Lift a sign-in lockout (the write itself is audited by the router)."""
     if auth.find_user(session, username) is None:
         raise NotFound(f"no user named {username!r}")
-    return {"username": username, "cleared_attempts": login_limits.unlock(session, username)}
+    return UnlockOut(username=username, cleared_attempts=login_limits.unlock(session, username))
 
 
 def _device_out(device: Device, token: str | None = None) -> DeviceOut:

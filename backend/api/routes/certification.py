@@ -12,6 +12,7 @@ from pydantic import Field
 from sqlmodel import Session
 
 from backend.answers import CertificationOut, ChallengeOut
+from backend.answers_notices import SilentCertificationOut
 from backend.answers_staff import CertificationsDueOut, CertificationStatusOut, DataMatchOut
 from backend.api import deps
 from backend.api.routes.faces import ID_PATTERN, PersonId, read_files
@@ -169,13 +170,13 @@ def import_data_match(
     )
 
 
-@router.get("/persons/{person_id}/silent-certification")
+@router.get("/persons/{person_id}/silent-certification", response_model=SilentCertificationOut)
 def silent_certification(
     request: Request,
     person_id: str = PersonId,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("admin", "clerk", "reviewer", "auditor")),
-) -> dict[str, object]:
+) -> SilentCertificationOut:
     """The person's evidence, which of it counts today and why, and each import's result."""
     return silent_cert.results_for(deps.ctx_for(request, session, who), person_id)
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
 from pydantic import Field
 from sqlmodel import Session
 
+from backend.answers_notices import GrievanceOut
 from backend.api import deps
 from backend.api.routes.faces import ID_PATTERN
 from backend.services import grievances
@@ -48,19 +49,19 @@ class ResolveIn(StrictChecked):
     decision_id: str | None = Field(default=None, max_length=40, pattern=ID_PATTERN)
 
 
-@router.post("/grievances", status_code=201)
+@router.post("/grievances", status_code=201, response_model=GrievanceOut)
 def record(
     body: GrievanceIn,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*WRITERS)),
-) -> dict[str, Any]:
+) -> GrievanceOut:
     ctx = deps.ctx_for(request, session, who)
     row = grievances.record(ctx, **body.model_dump())
     return grievances.out(ctx, row)
 
 
-@router.get("/grievances")
+@router.get("/grievances", response_model=list[GrievanceOut])
 def listing(
     request: Request,
     status: Literal["open", "resolved", "all"] = "open",
@@ -68,41 +69,41 @@ def listing(
     person_id: str | None = Query(default=None, max_length=32, pattern=ID_PATTERN),
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*READERS)),
-) -> list[dict[str, Any]]:
+) -> list[GrievanceOut]:
     ctx = deps.ctx_for(request, session, who)
     return grievances.listing(ctx, status=status, overdue=overdue, person_id=person_id)
 
 
-@router.get("/grievances/{grievance_id}")
+@router.get("/grievances/{grievance_id}", response_model=GrievanceOut)
 def detail(
     request: Request,
     grievance_id: str = GrievanceId,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*READERS)),
-) -> dict[str, Any]:
+) -> GrievanceOut:
     return grievances.detail(deps.ctx_for(request, session, who), grievance_id)
 
 
-@router.post("/grievances/{grievance_id}/assign")
+@router.post("/grievances/{grievance_id}/assign", response_model=GrievanceOut)
 def assign(
     body: AssignIn,
     request: Request,
     grievance_id: str = GrievanceId,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*HANDLERS)),
-) -> dict[str, Any]:
+) -> GrievanceOut:
     ctx = deps.ctx_for(request, session, who)
     return grievances.out(ctx, grievances.assign(ctx, grievance_id, body.assignee))
 
 
-@router.post("/grievances/{grievance_id}/resolve")
+@router.post("/grievances/{grievance_id}/resolve", response_model=GrievanceOut)
 def resolve(
     body: ResolveIn,
     request: Request,
     grievance_id: str = GrievanceId,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*HANDLERS)),
-) -> dict[str, Any]:
+) -> GrievanceOut:
     ctx = deps.ctx_for(request, session, who)
     row = grievances.resolve(ctx, grievance_id, **body.model_dump())
     return grievances.out(ctx, row)

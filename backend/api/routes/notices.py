@@ -9,6 +9,13 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 from sqlmodel import Session
 
+from backend.answers_notices import (
+    FamilyContactCreatedOut,
+    FamilyContactOut,
+    NoticeOut,
+    NoticePlanOut,
+    ReceiptAppliedOut,
+)
 from backend.api import deps
 from backend.api.routes.faces import PersonId
 from backend.errors import Unauthorized, field_error
@@ -31,14 +38,16 @@ class FamilyContactIn(StrictChecked):
     receives_notices: bool = False
 
 
-@router.post("/persons/{person_id}/family-contacts", status_code=201)
+@router.post(
+    "/persons/{person_id}/family-contacts", status_code=201, response_model=FamilyContactCreatedOut
+)
 def add_family_contact(
     body: FamilyContactIn,
     request: Request,
     person_id: str = PersonId,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("admin", "clerk")),
-) -> dict[str, Any]:
+) -> FamilyContactCreatedOut:
     ctx = deps.ctx_for(request, session, who)
     contact = notices.add_family_contact(
         ctx,
@@ -48,43 +57,43 @@ def add_family_contact(
         phone=body.phone,
         receives_notices=body.receives_notices,
     )
-    return {"contact_id": contact.id}
+    return FamilyContactCreatedOut(contact_id=contact.id)
 
 
-@router.get("/persons/{person_id}/family-contacts")
+@router.get("/persons/{person_id}/family-contacts", response_model=list[FamilyContactOut])
 def family_contacts(
     request: Request,
     person_id: str = PersonId,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*READERS)),
-) -> list[dict[str, Any]]:
+) -> list[FamilyContactOut]:
     return notices.family_contacts(deps.ctx_for(request, session, who), person_id)
 
 
-@router.get("/persons/{person_id}/notices")
+@router.get("/persons/{person_id}/notices", response_model=list[NoticeOut])
 def person_notices(
     request: Request,
     person_id: str = PersonId,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require(*READERS)),
-) -> list[dict[str, Any]]:
+) -> list[NoticeOut]:
     return notices.for_person(deps.ctx_for(request, session, who), person_id)
 
 
-@router.post("/notices/plan")
+@router.post("/notices/plan", response_model=NoticePlanOut)
 def plan(
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("admin")),
-) -> dict[str, int]:
+) -> NoticePlanOut:
     """Queue the notices today's state calls for (the background sender does this too)."""
     return notices.plan(deps.ctx_for(request, session, who))
 
 
-@gateway_router.post("/sms/receipts")
+@gateway_router.post("/sms/receipts", response_model=ReceiptAppliedOut)
 def sms_receipt(
     payload: dict[str, Any], request: Request, session: Session = deps.DbSession
-) -> dict[str, bool]:
+) -> ReceiptAppliedOut:
     """A delivery receipt posted by the SMS gateway, with the configured bearer token."""
     expected = deps.state(request).settings.sms_receipt_token
     given = deps.bearer_token(request.headers) or ""
@@ -95,4 +104,4 @@ def sms_receipt(
     except ValueError as exc:
         raise field_error("receipt", str(exc)) from None
     ctx = deps.ctx_for(request, session, SYSTEM)
-    return {"applied": notices.apply_receipt(ctx, receipt)}
+    return ReceiptAppliedOut(applied=notices.apply_receipt(ctx, receipt))

@@ -3,16 +3,29 @@ person's social security card account, heirs and their payouts."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Request, UploadFile
 from fastapi.responses import Response
-from pydantic import Field
+from pydantic import BaseModel, Field
 from sqlmodel import Session
 
+from backend.answers_payments import (
+    ApprovalOut,
+    DisbursementOut,
+    HeirOut,
+    HeirsOut,
+    HeirsOwedOut,
+    PayeeOut,
+    ReconciliationOut,
+    ReturnImportOut,
+    TransferDocumentOut,
+)
 from backend.api import deps
 from backend.api.routes.benefits import bank_files_response
 from backend.db import session_scope
+from backend.models import Disbursement, PayeeAccount
 from backend.schemas import Strict
 from backend.services import (
     bank_files,
@@ -34,13 +47,13 @@ async def _read(file: UploadFile) -> bytes:
     return data
 
 
-@router.post("/payroll-runs/{run_id}/returns")
+@router.post("/payroll-runs/{run_id}/returns", response_model=ReturnImportOut)
 async def run_returns(
     run_id: str,
     request: Request,
     file: UploadFile = File(...),
     who: Actor = Depends(deps.require("admin")),
-) -> dict[str, Any]:
+) -> ReturnImportOut:
     """Import the bank's return file (回盘) of the run's bank file: each line paid or returned.
     The same file again: `replayed`, nothing changes. Totals that do not match: 422, whole."""
     data = await _read(file)
@@ -50,17 +63,26 @@ async def run_returns(
         return out
 
 
-@router.get("/payroll-runs/{run_id}/reconciliation")
+@router.get("/payroll-runs/{run_id}/reconciliation", response_model=ReconciliationOut)
 def run_reconciliation(
     run_id: str,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("admin", "clerk", "auditor")),
-) -> dict[str, Any]:
+) -> ReconciliationOut:
     return reconciliation.for_run(deps.ctx_for(request, session, who), run_id)
 
 
-@router.get("/disbursements/{disbursement_id}/bank-file")
+@router.get(
+    "/disbursements/{disbursement_id}/bank-file",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"text/csv": {}, "text/plain": {}},
+            "description": "the batch's bank file in its agency bank's layout (CSV or fixed-width)",
+        }
+    },
+)
 def disbursement_file(
     disbursement_id: str,
     request: Request,
@@ -73,13 +95,13 @@ def disbursement_file(
     return bank_files_response(layout, bank_files.render(ctx, batch), f"bank-{batch.id}")
 
 
-@router.post("/disbursements/{disbursement_id}/returns")
+@router.post("/disbursements/{disbursement_id}/returns", response_model=ReturnImportOut)
 async def disbursement_returns(
     disbursement_id: str,
     request: Request,
     file: UploadFile = File(...),
     who: Actor = Depends(deps.require("admin")),
-) -> dict[str, Any]:
+) -> ReturnImportOut:
     data = await _read(file)
     with session_scope(deps.state(request).engine) as session:
         ctx = deps.ctx_for(request, session, who)
@@ -93,28 +115,48 @@ class ReissueIn(Strict):
     bank: str | None = Field(default=None, max_length=16)
 
 
-@router.post("/payments/reissues", status_code=201)
+class ProposalOut(BaseModel):
+    """A four-eyes request (services/four_eyes.out): nothing has moved yet; a second person
+    confirms it (POST /approvals/{request_id}/confirm), and the confirmation's `result` is
+    what was done."""
+
+    request_id: str
+    kind: str
+    subject_id: str
+    person_id: str | None
+    status: str
+    proposed_by: str
+    proposed_at: str
+    decided_by: str | None
+    decided_at: str | None
+    decision_note: str | None
+    payload: dict[str, Any]
+    applied: bool
+
+
+@router.post("/payments/reissues", status_code=202, response_model=ProposalOut)
 def reissue(
     body: ReissueIn,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("admin")),
 ) -> dict[str, Any]:
-    """Re-issue now, in a bank file of its own, every returned payment whose account is fixed
-    (of one person, or all); each is re-issued once, here or in the next payroll's file."""
-    batch = bank_returns.reissue_now(deps.ctx_for(request, session, who), body.person_id, body.bank)
-    return _batch_out(batch)
+    """Re-issue now, proposed (four eyes): on a second person's confirmation, a bank file of
+    its own with the returned payments proposed (of one person, or all) whose account is fixed;
+    each is re-issued once, here or in the next payroll's file."""
+    row = four_eyes.propose_reissue(deps.ctx_for(request, session, who), body.person_id, body.bank)
+    return four_eyes.out(row)
 
 
-def _batch_out(batch: Any) -> dict[str, Any]:
-    return {
-        "disbursement_id": batch.id,
-        "kind": batch.kind,
-        "bank": batch.bank_code,
-        "count": batch.count,
-        "persons": batch.persons,
-        "total_fen": batch.total_fen,
-    }
+def _batch_out(batch: Disbursement) -> DisbursementOut:
+    return DisbursementOut(
+        disbursement_id=batch.id,
+        kind=batch.kind,
+        bank=batch.bank_code,
+        count=batch.count,
+        persons=batch.persons,
+        total_fen=batch.total_fen,
+    )
 
 
 class SscStateIn(Strict):
@@ -122,14 +164,14 @@ class SscStateIn(Strict):
     reason: Text = Field(max_length=200)
 
 
-@router.put("/persons/{person_id}/ssc-account")
+@router.put("/persons/{person_id}/ssc-account", response_model=PayeeOut)
 def ssc_state(
     person_id: str,
     body: SscStateIn,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("clerk", "admin")),
-) -> dict[str, Any]:
+) -> PayeeOut:
     """The state of the person's social security card financial account (active | inactive |
     closed), as the bank or the card centre reports it."""
     row = bank_returns.set_ssc_state(
@@ -138,24 +180,24 @@ def ssc_state(
     return payee_out(row)
 
 
-@router.get("/persons/{person_id}/payee")
+@router.get("/persons/{person_id}/payee", response_model=PayeeOut)
 def payee(
     person_id: str,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("clerk", "admin", "auditor")),
-) -> dict[str, Any]:
+) -> PayeeOut:
     ctx = deps.ctx_for(request, session, who)
     return payee_out(bank_returns.payee(ctx, person_id, create=False))
 
 
-def payee_out(row: Any) -> dict[str, Any]:
-    return {
-        "person_id": row.person_id,
-        "ssc_state": row.ssc_state,
-        "flag": row.flag,
-        "flagged_at": row.flagged_at.isoformat() if row.flagged_at else None,
-    }
+def payee_out(row: PayeeAccount) -> PayeeOut:
+    return PayeeOut(
+        person_id=row.person_id,
+        ssc_state=row.ssc_state,
+        flag=row.flag,
+        flagged_at=row.flagged_at.isoformat() if row.flagged_at else None,
+    )
 
 
 # --- heirs ----------------------------------------------------------------------------------------
@@ -172,52 +214,52 @@ class HeirsIn(Strict):
     heirs: list[HeirBody] = Field(min_length=1, max_length=20)
 
 
-@router.post("/persons/{person_id}/heirs", status_code=201)
+@router.post("/persons/{person_id}/heirs", status_code=201, response_model=HeirsOut)
 def record_heirs(
     person_id: str,
     body: HeirsIn,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("clerk", "admin")),
-) -> dict[str, Any]:
+) -> HeirsOut:
     """Record a deceased person's heirs; a second person confirms them before any payout."""
     ctx = deps.ctx_for(request, session, who)
     rows = heirs.record(ctx, person_id, [heirs.HeirIn(**h.model_dump()) for h in body.heirs])
-    return {"person_id": person_id, "heirs": [heirs.out(ctx, r) for r in rows]}
+    return HeirsOut(person_id=person_id, heirs=[heirs.out(ctx, r) for r in rows])
 
 
-@router.post("/persons/{person_id}/heirs/confirm")
+@router.post("/persons/{person_id}/heirs/confirm", response_model=HeirsOut)
 def confirm_heirs(
     person_id: str,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("clerk", "admin")),
-) -> dict[str, Any]:
+) -> HeirsOut:
     ctx = deps.ctx_for(request, session, who)
     rows = heirs.confirm(ctx, person_id)
-    return {"person_id": person_id, "heirs": [heirs.out(ctx, r) for r in rows]}
+    return HeirsOut(person_id=person_id, heirs=[heirs.out(ctx, r) for r in rows])
 
 
-@router.get("/persons/{person_id}/heirs")
+@router.get("/persons/{person_id}/heirs", response_model=HeirsOwedOut)
 def list_heirs(
     person_id: str,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("clerk", "admin", "auditor")),
-) -> dict[str, Any]:
+) -> HeirsOwedOut:
     ctx = deps.ctx_for(request, session, who)
-    return {
-        "person_id": person_id,
-        "owed_fen": heirs.owed(ctx, person_id),
-        "heirs": heirs.listing(ctx, person_id),
-    }
+    return HeirsOwedOut(
+        person_id=person_id,
+        owed_fen=heirs.owed(ctx, person_id),
+        heirs=heirs.listing(ctx, person_id),
+    )
 
 
 class BankIn(Strict):
     bank: str | None = Field(default=None, max_length=16)
 
 
-@router.post("/persons/{person_id}/heirs/payouts", status_code=201)
+@router.post("/persons/{person_id}/heirs/payouts", status_code=202, response_model=ProposalOut)
 def heirs_payout(
     person_id: str,
     body: BankIn,
@@ -225,9 +267,11 @@ def heirs_payout(
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("admin")),
 ) -> dict[str, Any]:
-    """Pay what `payable:heirs` holds for the person to the confirmed heirs, by bank file
-    (GET /disbursements/{id}/bank-file; its return file: POST /disbursements/{id}/returns)."""
-    return _batch_out(heirs.payout(deps.ctx_for(request, session, who), person_id, body.bank))
+    """Pay what `payable:heirs` holds for the person to the confirmed heirs, proposed (four
+    eyes): a second person's confirmation writes the bank file (its `result.disbursement_id`:
+    GET /disbursements/{id}/bank-file; its return file: POST /disbursements/{id}/returns)."""
+    row = four_eyes.propose_heirs_payout(deps.ctx_for(request, session, who), person_id, body.bank)
+    return four_eyes.out(row)
 
 
 class AccountIn(Strict):
@@ -235,25 +279,25 @@ class AccountIn(Strict):
     reason: Text = Field(min_length=1, max_length=200)
 
 
-@router.post("/heirs/{heir_id}/bank-account", status_code=202)
+@router.post("/heirs/{heir_id}/bank-account", status_code=202, response_model=HeirOut)
 def propose_heir_account(
     heir_id: str,
     body: AccountIn,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("clerk", "admin")),
-) -> dict[str, Any]:
+) -> HeirOut:
     ctx = deps.ctx_for(request, session, who)
     return heirs.out(ctx, heirs.propose_account(ctx, heir_id, body.bank_account, body.reason))
 
 
-@router.post("/heirs/{heir_id}/bank-account/confirm")
+@router.post("/heirs/{heir_id}/bank-account/confirm", response_model=HeirOut)
 def confirm_heir_account(
     heir_id: str,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("clerk", "admin")),
-) -> dict[str, Any]:
+) -> HeirOut:
     ctx = deps.ctx_for(request, session, who)
     return heirs.out(ctx, heirs.confirm_account(ctx, heir_id))
 
@@ -266,7 +310,7 @@ class RefundIn(Strict):
     bank: str | None = Field(default=None, max_length=16)
 
 
-@router.post("/persons/{person_id}/refund", status_code=202)
+@router.post("/persons/{person_id}/refund", status_code=202, response_model=ApprovalOut)
 def cancellation_refund(
     person_id: str,
     body: RefundIn,
@@ -291,7 +335,7 @@ class TransferOutIn(Strict):
     reason: Text = Field(min_length=1, max_length=200)
 
 
-@router.post("/persons/{person_id}/transfer-out", status_code=202)
+@router.post("/persons/{person_id}/transfer-out", status_code=202, response_model=ApprovalOut)
 def transfer_out(
     person_id: str,
     body: TransferOutIn,
@@ -308,18 +352,22 @@ def transfer_out(
     return four_eyes.out(row)
 
 
-@router.get("/transfer-documents/{document_id}")
+@router.get("/transfer-documents/{document_id}", response_model=TransferDocumentOut)
 def transfer_document(
     document_id: str,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("admin")),
-) -> dict[str, Any]:
+) -> TransferDocumentOut:
     """The machine-readable document (full ID number: for the receiving county only)."""
     return transfers.document(deps.ctx_for(request, session, who), document_id)
 
 
-@router.get("/transfer-documents/{document_id}/pdf")
+@router.get(
+    "/transfer-documents/{document_id}/pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}, "description": "the document's PDF"}},
+)
 def transfer_document_pdf(
     document_id: str,
     request: Request,
@@ -332,3 +380,34 @@ def transfer_document_pdf(
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="transfer-{document_id}.pdf"'},
     )
+
+
+class TransferInIn(Strict):
+    document: dict[str, Any]
+    village_code: str = Field(min_length=1, max_length=40)
+    public_key: Text | None = Field(default=None, max_length=2000)  # PEM; default: a known key
+
+
+class TransferInOut(BaseModel):
+    person_id: str
+    document_id: str
+    total_fen: int
+    buckets_fen: dict[str, int]
+    from_county: str
+    signing_key_id: str
+
+
+@router.post("/transfer-documents", status_code=201, response_model=TransferInOut)
+def transfer_in(
+    body: TransferInIn,
+    request: Request,
+    session: Session = deps.DbSession,
+    who: Actor = Depends(deps.require("admin")),
+) -> dict[str, Any]:
+    """Open a member's balances from another county's signed transfer document, once (as
+    `nongbao import transfer-in`): 422 `transfer_checksum`, `transfer_signature` (unsigned,
+    signed by another key than the one given or known, altered), `transfer_malformed`;
+    409 `already_imported`."""
+    data = json.dumps(body.document, ensure_ascii=False).encode()
+    pem = body.public_key.encode() if body.public_key else None
+    return transfers.transfer_in(deps.ctx_for(request, session, who), data, body.village_code, pem)
