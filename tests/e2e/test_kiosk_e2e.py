@@ -43,7 +43,7 @@ from PIL import Image
 
 from client.capture import DeviceKey
 from kiosk_app.models import format_yuan
-from tests.backend.cert_helpers import LFW
+from tests.backend.cert_helpers import COMPANION, LFW, enrol_files
 from tests.backend.conftest import PASSWORD, bootstrap, valid_id
 from tests.live import ROOT, live_server
 
@@ -124,7 +124,7 @@ class Staff:
         r = self.post("/persons", "clerk", json=body)
         assert r.status_code == 201, r.text
         pid = r.json()["person_id"]
-        files = [("images", (f"{face}.jpg", lfw(face).read_bytes(), "image/jpeg"))]
+        files = enrol_files(face, COMPANION[face])  # two photos: the policy's minimum
         r = self.post(f"/persons/{pid}/face", "clerk", files=files)
         assert r.status_code == 201 and r.json()["accepted"] is True, r.text
         return {"person_id": pid, "id_number": id_number, "name": name}
