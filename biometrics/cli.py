@@ -268,6 +268,11 @@ def calibrate(
         "enough_pairs": bool(scores.impostor.size >= needed),
         **_subset_fields(subset),
     }
+    if gallery:
+        # rule of three on the genuine side: FNMR@refer 1% needs >= 300 probe photos
+        probes_needed = ev.minimum_impostor_pairs(target_fnmr)
+        result["genuine_probes_needed"] = probes_needed
+        result["enough_genuine_probes"] = bool((scores.genuine_probes or 0) >= probes_needed)
     result["goals"] = goals(result)
     if record:
         result["calibration_id"] = RECORDERS["calibration"](result)
@@ -278,6 +283,12 @@ def calibrate(
     _print_evaluation(result)
     if record:
         click.echo(f"recorded as calibration {result['calibration_id']}")
+    if result.get("enough_genuine_probes") is False:
+        click.echo(
+            f"CAUTION: {scores.genuine_probes} genuine probe photos cannot demonstrate FNMR "
+            f"{target_fnmr} at the refer line; at least {result['genuine_probes_needed']} are "
+            "needed (rule of three). Add more photos per person."
+        )
     if not result["enough_pairs"]:
         click.echo(
             f"CAUTION: {scores.impostor.size} impostor pairs cannot demonstrate FMR {target_fmr}; "
