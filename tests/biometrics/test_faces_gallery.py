@@ -142,7 +142,8 @@ def test_weighted_fnmr_counts_photos_not_comparisons() -> None:
 def test_upper_bound_is_the_rule_of_three_without_errors() -> None:
     assert upper_bound(0, 3000) == pytest.approx(3 / 3000, rel=0.01)
     assert upper_bound(0, 28_624) == pytest.approx(1.05e-4, rel=0.01)
-    assert upper_bound(2, 1000) > upper_bound(0, 1000)
+    two, none = upper_bound(2, 1000), upper_bound(0, 1000)
+    assert two is not None and none is not None and two > none
     assert upper_bound(0, 0) is None
 
 
