@@ -55,8 +55,9 @@ PAID = ((2024, 50_000, "2024-03-15"), (2025, 80_000, "2025-04-20"))  # year, per
 # Per orientation: A (pensioner) and B (contributor) as (birth, sequence, name, enrolment
 # photo, photos the camera replays), and the impostor's photo shown with B's card. Every
 # face is a different person: the backend holds back a face already enrolled under
-# another ID number (its 1:N duplicate search). Face distances with this engine: camera
-# photos 0.33-0.42 from the enrolment photo (pass <= 0.50), impostors > 0.8.
+# another ID number (its 1:N duplicate search). Each is enrolled with two photos (the named
+# one and its companion, cert_helpers.COMPANION). Face distances with this engine: camera
+# photos 0.23-0.38 from the enrolment mean (pass <= 0.50), impostors > 0.75.
 PEOPLE: dict[str, dict[str, Any]] = {
     "landscape": {
         "a": ("19500101", "011", "王秀英", "Donald_Rumsfeld_0001", ("Donald_Rumsfeld_0003",)),
