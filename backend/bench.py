@@ -535,6 +535,8 @@ def bench_reports(people: int, databases: str, as_json: bool) -> None:
 
 CERT_FACES = Path(__file__).resolve().parent.parent.parent / "shared" / "faces"
 CERT_ENROL, CERT_PROBE = "Donald_Rumsfeld_0001", "Donald_Rumsfeld_0003"  # 0.42 apart: a pass
+# enrolment takes two photos: CERT_ENROL's companion (the probe is 0.32 from their mean)
+CERT_COMPANION = "Donald_Rumsfeld_0004"
 _ACTION_FRAME = {
     "blink": {"ear": 0.12},
     "turn_left": {"yaw": 22.0},
@@ -565,6 +567,18 @@ def cert_photos(faces_dir: Path | None = None) -> tuple[bytes, bytes, str]:
     buf = io.BytesIO()
     picture.save(buf, format="JPEG", quality=95)
     return buf.getvalue(), buf.getvalue(), "skimage.data.astronaut"
+
+
+def cert_enrolment(enrol_photo: bytes, faces_dir: Path | None = None) -> list[bytes]:
+    """The two enrolment photos (the policy's minimum): CERT_ENROL and its companion from the
+    shared set, or else a stand-in second view of the same picture (backend/stand_in.py)."""
+    folder = (faces_dir or CERT_FACES) / "lfw" / CERT_COMPANION.rsplit("_", 1)[0]
+    companion = folder / f"{CERT_COMPANION}.jpg"
+    if companion.is_file():
+        return [enrol_photo, companion.read_bytes()]
+    from backend.stand_in import second_view
+
+    return [enrol_photo, second_view(enrol_photo)]
 
 
 def unique_jpeg(data: bytes, tag: str) -> bytes:
@@ -614,10 +628,13 @@ def live_capture(photo: bytes, ch: dict[str, object], tag: str) -> tuple[list[by
     return unique, json.dumps({"frames": items})
 
 
-def _cert_county(url: str, key_file: Path, people: int, enrol_photo: bytes) -> list[dict[str, str]]:
-    """`people` pensioners, each with the same enrolled face (stored directly: the bench skips
-    the 1:N duplicate search that would hold back every face after the first) and a kiosk of
-    their own (the API allows 30 submissions a minute per device token)."""
+def _cert_county(
+    url: str, key_file: Path, people: int, enrol_photos: list[bytes]
+) -> list[dict[str, str]]:
+    """`people` pensioners, each with the same enrolled face, a gallery of the two enrolment
+    photos (stored directly: the bench skips the 1:N duplicate search that would hold back
+    every face after the first) and a kiosk of their own (the API allows 30 submissions a
+    minute per device token)."""
     from backend.crypto import load_keyring
     from backend.db import engine_for, session_scope
     from backend.ledger import new_id
@@ -627,8 +644,8 @@ def _cert_county(url: str, key_file: Path, people: int, enrol_photo: bytes) -> l
     from backend.services.context import Actor, Ctx
     from backend.synth import create_pensioners
 
-    enrolled = face_engine.enrol([enrol_photo])
-    if not enrolled.ok or enrolled.template is None:
+    enrolled = face_engine.enrol(enrol_photos)
+    if not enrolled.ok or len(enrolled.templates) < len(enrol_photos):
         raise click.ClickException(f"the bench's enrolment photo is refused: {enrolled.reasons}")
     keyring = load_keyring(key_file)
     engine = engine_for(url)
@@ -638,15 +655,19 @@ def _cert_county(url: str, key_file: Path, people: int, enrol_photo: bytes) -> l
         ctx = Ctx(s, load_policy(), keyring, Actor("user", "bench", "clerk"))
         ids = [r[0] for r in s.execute(sa.text("SELECT id FROM person ORDER BY id"))]
         for n, pid in enumerate(ids):
-            s.add(
-                FaceTemplate(
-                    id=new_id("fce")[:40],
-                    person_id=pid,
-                    template_enc=faces.seal(ctx, pid, enrolled.template),
-                    quality=enrolled.quality,
-                    created_by="bench",
+            enrolment_id = new_id("enr")[:40]
+            for template, quality in zip(enrolled.templates, enrolled.qualities, strict=True):
+                s.add(
+                    FaceTemplate(
+                        id=new_id("fce")[:40],
+                        person_id=pid,
+                        template_enc=faces.seal(ctx, pid, template),
+                        quality=quality,
+                        created_by="bench",
+                        source="enrolment",
+                        enrolment_id=enrolment_id,
+                    )
                 )
-            )
             key = DeviceKey.generate()  # each bench kiosk signs its captures
             _, token = auth.register_device(s, f"bench-kiosk-{n}", "kiosk", "bench", key.public_b64)
             subjects.append(
@@ -753,7 +774,7 @@ def certification_rate(
     enrol_photo, probe_photo, source = cert_photos(faces_dir)
     with fresh_database(kind) as url, tempfile.TemporaryDirectory() as tmp:
         key_file = Path(tmp) / "keys" / "master.key"
-        subjects = _cert_county(url, key_file, requests + 1, enrol_photo)
+        subjects = _cert_county(url, key_file, requests + 1, cert_enrolment(enrol_photo, faces_dir))
         with bench_server(url, tmp, key_file, workers) as base:
             latencies, outcomes, errors, wall = asyncio.run(
                 _certify_load(base, subjects, probe_photo, concurrency, seconds)

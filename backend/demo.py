@@ -702,22 +702,34 @@ def demo_face_png() -> bytes:
     return buf.getvalue()
 
 
+def demo_face_second_png() -> bytes:
+    """The demo's SECOND enrolment photo (enrolment takes at least two): a STAND-IN derived
+    from the same astronaut picture (backend/stand_in.py: re-framed, 90%, 6% brighter). A real
+    enrolment takes two separate captures; there is no second public-domain photo of her."""
+    from backend.stand_in import second_view
+
+    return second_view(demo_face_png())
+
+
 def enrol_demo_face(
     engine: Engine, policy: Policy, keyring: Keyring, person_id: str, data_dir: Path
 ) -> tuple[bool, str]:
     try:
         png = demo_face_png()
+        second = demo_face_second_png()
     except ImportError as exc:
         return (
             False,
             f"scikit-image is not installed ({exc}): `pip install scikit-image` for the demo face",
         )
     (data_dir / "demo-face.png").write_bytes(png)
+    (data_dir / "demo-face-2.png").write_bytes(second)
     try:
         from backend.services import faces
 
         with session_scope(engine) as s:
-            faces.enrol(Ctx(s, policy, keyring, Actor("user", "demo", "clerk")), person_id, [png])
+            ctx = Ctx(s, policy, keyring, Actor("user", "demo", "clerk"))
+            faces.enrol(ctx, person_id, [png, second])
     except ImportError as exc:
         return (
             False,
@@ -725,7 +737,10 @@ def enrol_demo_face(
         )
     except Exception as exc:  # the engine's own refusal or a missing model: say so, keep the demo
         return False, f"the demo face could not be enrolled: {type(exc).__name__}: {exc}"
-    return True, f"enrolled from {data_dir / 'demo-face.png'} (skimage.data.astronaut)"
+    return True, (
+        f"enrolled from {data_dir / 'demo-face.png'} (skimage.data.astronaut) and "
+        f"{data_dir / 'demo-face-2.png'} (a stand-in second photo: the same picture re-framed)"
+    )
 
 
 def write_population(g: Generator, data_dir: Path) -> None:

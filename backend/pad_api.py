@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from backend.stand_in import second_view
 from biometrics import cli as faces_cli
 
 faces = faces_cli.faces
@@ -110,7 +111,12 @@ def _attempt(
     enrolled = client.post(
         f"/api/v1/persons/{pid}/face",
         headers=clerk,
-        files=[("images", ("enrol.jpg", photo, "image/jpeg"))],
+        # enrolment takes two photos: the second a stand-in view of the same picture (the
+        # attacker's photo IS the enrolment photo: the worst case for a still-photo attack)
+        files=[
+            ("images", ("enrol.jpg", photo, "image/jpeg")),
+            ("images", ("enrol-2.png", second_view(photo), "image/png")),
+        ],
     )
     if enrolled.status_code != 201 or not enrolled.json().get("ok", True):
         return {"skipped": "the photo is not enrol quality"}

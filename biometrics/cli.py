@@ -41,12 +41,12 @@ def faces() -> None:
 
 
 def _scores(
-    path: Path, gallery: int | None = None
+    path: Path, gallery: int | None = None, subset: dict[str, Any] | None = None
 ) -> tuple[list[ev.Encoded], ev.PairScores, ev.Timings]:
     from rich.progress import Progress
 
     try:
-        samples = ev.load_samples(path)
+        samples = ev.select(ev.load_samples(path), path, **(subset or {}))
     except BiometricsError as exc:
         raise click.ClickException(str(exc)) from exc
     if not samples:
@@ -60,7 +60,8 @@ def _scores(
             scores = ev.pair_scores(encoded)
         else:
             try:
-                scores = ev.gallery_scores(encoded, gallery)
+                # every gallery of every identity: as many impostor comparisons as the set has
+                scores = ev.gallery_scores(encoded, gallery, draws=None)
             except BiometricsError as exc:
                 raise click.ClickException(str(exc)) from exc
     if scores.genuine.size == 0 or scores.impostor.size == 0:
@@ -84,9 +85,65 @@ GALLERY_OPTION = click.option(
 )
 
 
+def _subset_options(command: Callable[..., None]) -> Callable[..., None]:
+    command = click.option(
+        "--fold",
+        default=None,
+        metavar="I/N",
+        help="identity-disjoint fold: identities sorted by name, every N-th from the I-th "
+        "(0-based), e.g. 0/2 and 1/2 are two halves",
+    )(command)
+    command = click.option(
+        "--skip", multiple=True, metavar="GLOB", help="leave out photos whose path matches"
+    )(command)
+    return click.option(
+        "--only",
+        multiple=True,
+        metavar="GLOB",
+        help="only photos whose path (relative to the set's folder) matches, e.g. 'lfw/*'",
+    )(command)
+
+
+def _subset(only: tuple[str, ...], skip: tuple[str, ...], fold: str | None) -> dict[str, Any]:
+    parsed = None
+    if fold is not None:
+        try:
+            index, count = (int(x) for x in fold.split("/"))
+        except ValueError as exc:
+            raise click.ClickException(f"--fold {fold}: write I/N, e.g. 0/2") from exc
+        parsed = (index, count)
+    return {"only": only, "skip": skip, "fold": parsed}
+
+
+def _subset_fields(subset: dict[str, Any]) -> dict[str, Any]:
+    fold = subset["fold"]
+    return {
+        "subset": {
+            "only": list(subset["only"]),
+            "skip": list(subset["skip"]),
+            "fold": f"{fold[0]}/{fold[1]}" if fold else None,
+        }
+    }
+
+
+def goals(result: dict[str, Any]) -> dict[str, bool | None]:
+    """The issue's goals for a gallery decision, each met or not on this set."""
+
+    def at_most(key: str, limit: float) -> bool | None:
+        value = result.get(key)
+        return None if value is None else bool(value <= limit)
+
+    return {
+        "fmr_at_pass<=0.1%": at_most("fmr_at_pass", 0.001),
+        "fnmr_at_pass<=5%": at_most("fnmr_at_pass", 0.05),
+        "fnmr_at_refer<=1%": at_most("fnmr_at_refer", 0.01),
+    }
+
+
 @faces.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @GALLERY_OPTION
+@_subset_options
 @click.option("--pass-at", type=float, default=None, help="default: the engine's for the mode")
 @click.option("--refer-at", type=float, default=None)
 @click.option("--target-fmr", type=float, default=0.001, show_default=True)
@@ -95,6 +152,9 @@ GALLERY_OPTION = click.option(
 def evaluate(
     path: Path,
     gallery: int | None,
+    only: tuple[str, ...],
+    skip: tuple[str, ...],
+    fold: str | None,
     pass_at: float | None,
     refer_at: float | None,
     target_fmr: float,
@@ -107,9 +167,12 @@ def evaluate(
         raise click.ClickException("--target-fmr must be between 0 and 1")
     default = _default_thresholds(gallery)
     thresholds = _thresholds(pass_at or default.pass_at, refer_at or default.refer_at)
-    encoded, scores, timings = _scores(path, gallery)
+    subset = _subset(only, skip, fold)
+    encoded, scores, timings = _scores(path, gallery, subset)
     result = ev.summary(encoded, scores, thresholds, target_fmr)
     result.update(_gallery_fields(gallery, encoded, thresholds))
+    result.update(_subset_fields(subset))
+    result["goals"] = goals(result)
     result["timing_ms"] = timings.medians_ms()
     if plot:
         _plot(scores, thresholds, plot)
@@ -137,7 +200,15 @@ def _gallery_fields(
 @faces.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @GALLERY_OPTION
+@_subset_options
 @click.option("--target-fmr", type=float, default=0.001, show_default=True)
+@click.option(
+    "--target-fnmr-pass",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="with --gallery: share of genuine photos allowed not to pass (sent to staff)",
+)
 @click.option(
     "--target-fnmr",
     type=float,
@@ -157,7 +228,11 @@ def _gallery_fields(
 def calibrate(
     path: Path,
     gallery: int | None,
+    only: tuple[str, ...],
+    skip: tuple[str, ...],
+    fold: str | None,
     target_fmr: float,
+    target_fnmr_pass: float,
     target_fnmr: float,
     margin: float | None,
     record: bool,
@@ -169,9 +244,15 @@ def calibrate(
         raise click.ClickException("--target-fmr and --target-fnmr must be between 0 and 1")
     if record and "calibration" not in RECORDERS:
         raise click.ClickException("--record needs the backend (run `nongbao faces ...`)")
-    encoded, scores, _ = _scores(path, gallery)
+    subset = _subset(only, skip, fold)
+    encoded, scores, _ = _scores(path, gallery, subset)
     margin = margin or (10.0 if gallery else 1.0)
-    proposed = ev.propose_thresholds(scores, target_fmr, target_fnmr, margin)
+    if gallery:
+        proposed = ev.propose_gallery_thresholds(
+            scores, target_fmr, target_fnmr, target_fnmr_pass, margin
+        )
+    else:
+        proposed = ev.propose_thresholds(scores, target_fmr, target_fnmr, margin)
     if proposed is None:
         raise click.ClickException("cannot reach that FMR on this set (impostor distances near 0)")
     needed = ev.minimum_impostor_pairs(target_fmr)
@@ -185,7 +266,14 @@ def calibrate(
         **_gallery_fields(gallery, encoded, proposed),
         "impostor_pairs_needed": needed,
         "enough_pairs": bool(scores.impostor.size >= needed),
+        **_subset_fields(subset),
     }
+    if gallery:
+        # rule of three on the genuine side: FNMR@refer 1% needs >= 300 probe photos
+        probes_needed = ev.minimum_impostor_pairs(target_fnmr)
+        result["genuine_probes_needed"] = probes_needed
+        result["enough_genuine_probes"] = bool((scores.genuine_probes or 0) >= probes_needed)
+    result["goals"] = goals(result)
     if record:
         result["calibration_id"] = RECORDERS["calibration"](result)
     if as_json:
@@ -195,6 +283,12 @@ def calibrate(
     _print_evaluation(result)
     if record:
         click.echo(f"recorded as calibration {result['calibration_id']}")
+    if result.get("enough_genuine_probes") is False:
+        click.echo(
+            f"CAUTION: {scores.genuine_probes} genuine probe photos cannot demonstrate FNMR "
+            f"{target_fnmr} at the refer line; at least {result['genuine_probes_needed']} are "
+            "needed (rule of three). Add more photos per person."
+        )
     if not result["enough_pairs"]:
         click.echo(
             f"CAUTION: {scores.impostor.size} impostor pairs cannot demonstrate FMR {target_fmr}; "
@@ -272,6 +366,8 @@ def _print_evaluation(r: dict[str, Any]) -> None:
         f"at refer: FMR {_pct(r['fmr_at_refer'])} (impostors passed or referred)  "
         f"FNMR {_pct(r['fnmr_at_refer'])} (genuine failed outright)",
         f"threshold for FMR {r['target_fmr']}: {r['threshold_at_target_fmr']}",
+        f"false matches at pass: {r['false_matches_at_pass']} of {r['impostor_comparisons']} "
+        f"comparisons, FMR <= {_pct(r['fmr_at_pass_upper95'])} (95% upper bound)",
         f"failure to enrol {_pct(r['fte'])} {r.get('fte_reasons', {})}  "
         f"failure to acquire {_pct(r['fta'])}",
         f"genuine distances {r['genuine_distance']}",

@@ -8,7 +8,9 @@ A set is a folder laid out `identity/image.jpg` or a manifest TSV with `path` an
 from __future__ import annotations
 
 import csv
+import fnmatch
 import hashlib
+import itertools
 import math
 import statistics
 import time
@@ -70,6 +72,12 @@ class Timings:
 class PairScores:
     genuine: np.ndarray  # distances of same-identity pairs
     impostor: np.ndarray  # distances of different-identity pairs
+    # gallery mode: each genuine comparison's weight (1 / the probe's galleries), so that
+    # every probe photo counts once in FNMR however many galleries its identity allows
+    genuine_weight: np.ndarray | None = None
+    genuine_probes: int | None = None  # photos probed against their own galleries
+    # per distinct (probe photo, other identity) pair: its nearest gallery's distance
+    impostor_unit_min: np.ndarray | None = None
 
 
 def load_samples(source: Path) -> list[Sample]:
@@ -89,6 +97,43 @@ def encode_samples(
         if progress:
             progress()
     return out
+
+
+def select(
+    samples: list[Sample],
+    source: Path,
+    *,
+    only: tuple[str, ...] = (),
+    skip: tuple[str, ...] = (),
+    fold: tuple[int, int] | None = None,
+) -> list[Sample]:
+    """Identity-disjoint subsets, for calibrating on some people and evaluating on others.
+
+    only/skip: shell patterns matched against each photo's path relative to the set's folder
+    (e.g. `lfw/*`); fold (i, n): identities sorted by name, every n-th from the i-th (0-based),
+    so the n folds are disjoint and together the whole set."""
+    base = source.parent if source.is_file() else source
+
+    def rel(sample: Sample) -> str:
+        try:
+            return sample.path.relative_to(base).as_posix()
+        except ValueError:
+            return sample.path.as_posix()
+
+    chosen = [
+        s
+        for s in samples
+        if (not only or any(fnmatch.fnmatch(rel(s), p) for p in only))
+        and not any(fnmatch.fnmatch(rel(s), p) for p in skip)
+    ]
+    if fold is not None:
+        index, count = fold
+        if not 0 <= index < count:
+            raise BiometricsError(f"fold {index}/{count}: need 0 <= i < n")
+        names = sorted({s.identity for s in chosen})
+        keep = set(names[index::count])
+        chosen = [s for s in chosen if s.identity in keep]
+    return chosen
 
 
 def pair_scores(
@@ -127,14 +172,22 @@ def pair_scores(
 
 
 def gallery_scores(
-    encoded: list[Encoded], size: int, *, draws: int = 5, seed: int = 0
+    encoded: list[Encoded],
+    size: int,
+    *,
+    draws: int | None = 5,
+    seed: int = 0,
+    max_galleries: int = 1000,
 ) -> PairScores:
     """One photo against a `size`-photo gallery (its mean template, biometrics.gallery).
 
-    Genuine: each acquired photo against `draws` seeded galleries drawn from the other
-    enrolment-quality photos of its identity. Impostor: each acquired photo against the
-    galleries of every other identity. Identities with fewer than size + 1 usable photos
-    only serve as impostor probes.
+    Genuine: each acquired photo against galleries drawn from the other enrolment-quality
+    photos of its identity. Impostor: each acquired photo against the galleries of every
+    other identity. Identities with fewer than size + 1 usable photos only serve as impostor
+    probes. draws=N: N seeded galleries per probe and per identity. draws=None: EVERY
+    size-photo gallery (up to max_galleries per probe and per identity, seeded beyond), as
+    many impostor comparisons as the set has; each genuine comparison is then weighted
+    1/(its probe's galleries), so each probe photo counts once in FNMR.
     """
     if size < 1:
         raise BiometricsError("a gallery holds at least one photo")
@@ -144,22 +197,50 @@ def gallery_scores(
     for e in usable:
         by_identity.setdefault(e.sample.identity, []).append(e)
     genuine: list[float] = []
-    galleries: dict[str, list[np.ndarray]] = {}
+    weights: list[float] = []
+    probes = 0
+    galleries: dict[str, np.ndarray] = {}
     for identity, members in by_identity.items():
         enrollable = [m for m in members if m.enrol_ok]
         for probe in members:
             pool = [m for m in enrollable if m is not probe]
-            for chosen in _draw(pool, size, draws, rng):
-                genuine.append(_to_mean(probe, chosen))
+            chosen = _galleries(pool, size, draws, max_galleries, rng)
+            if chosen:
+                genuine.extend(_to_mean(probe, g) for g in chosen)
+                weights.extend([1.0 / len(chosen)] * len(chosen))
+                probes += 1
         if len(enrollable) >= size:
-            galleries[identity] = [_mean(g) for g in _draw(enrollable, size, draws, rng)]
-    impostor: list[float] = []
+            drawn = _galleries(enrollable, size, draws, max_galleries, rng)
+            galleries[identity] = np.stack([_mean(g) for g in drawn])
+    impostor: list[np.ndarray] = []
+    nearest: list[float] = []
     for probe in usable:
         assert probe.template is not None
         for identity, means in galleries.items():
             if identity != probe.sample.identity:
-                impostor.extend(float(np.linalg.norm(probe.template - m)) for m in means)
-    return PairScores(np.sort(np.array(genuine)), np.sort(np.array(impostor)))
+                dists = np.linalg.norm(means - probe.template, axis=1)
+                impostor.append(dists)
+                nearest.append(float(dists.min()))
+    order = np.argsort(genuine, kind="stable")
+    return PairScores(
+        np.array(genuine)[order],
+        np.sort(np.concatenate(impostor)) if impostor else np.empty(0),
+        genuine_weight=np.array(weights)[order] if draws is None else None,
+        genuine_probes=probes,
+        impostor_unit_min=np.array(nearest),
+    )
+
+
+def _galleries(
+    pool: list[Encoded], size: int, draws: int | None, cap: int, rng: np.random.Generator
+) -> list[list[Encoded]]:
+    if draws is not None:
+        return _draw(pool, size, draws, rng)
+    if len(pool) < size:
+        return []
+    if math.comb(len(pool), size) <= cap:
+        return [list(c) for c in itertools.combinations(pool, size)]
+    return _draw(pool, size, cap, rng)
 
 
 def _draw(
@@ -228,13 +309,50 @@ def rates(scores: PairScores, thresholds: Thresholds) -> dict[str, float | None]
     fmr_at_refer counts impostors passed or referred; fnmr_at_refer counts genuine pairs
     failed outright (a referral still reaches a person, a failure does not).
     """
-    g, i = scores.genuine, scores.impostor
+    g, i, w = scores.genuine, scores.impostor, scores.genuine_weight
     return {
         "fmr_at_pass": _share(i <= thresholds.pass_at, i),
-        "fnmr_at_pass": _share(g > thresholds.pass_at, g),
+        "fnmr_at_pass": _share(g > thresholds.pass_at, g, w),
         "fmr_at_refer": _share(i <= thresholds.refer_at, i),
-        "fnmr_at_refer": _share(g > thresholds.refer_at, g),
+        "fnmr_at_refer": _share(g > thresholds.refer_at, g, w),
     }
+
+
+def upper_bound(errors: int, trials: int, confidence: float = 0.95) -> float | None:
+    """One-sided Clopper-Pearson upper confidence bound on a rate seen as errors/trials
+    (with no errors about 3/trials at 95%: the rule of three). It assumes independent
+    trials: comparisons that share a probe photo or a gallery are not, so the bound on
+    comparisons is optimistic; the one on distinct (probe, identity) pairs less so."""
+    if trials <= 0:
+        return None
+    if errors >= trials:
+        return 1.0
+    from scipy.stats import beta
+
+    return float(beta.ppf(confidence, errors + 1, trials - errors))
+
+
+def fmr_bounds(scores: PairScores, thresholds: Thresholds) -> dict[str, object]:
+    """Counts behind FMR at the pass line and their 95% upper bounds."""
+    errors = int((scores.impostor <= thresholds.pass_at).sum())
+    out: dict[str, object] = {
+        "impostor_comparisons": int(scores.impostor.size),
+        "false_matches_at_pass": errors,
+        "fmr_at_pass_upper95": _round6(upper_bound(errors, int(scores.impostor.size))),
+    }
+    if scores.impostor_unit_min is not None:
+        units = int(scores.impostor_unit_min.size)
+        matched = int((scores.impostor_unit_min <= thresholds.pass_at).sum())
+        out["impostor_probe_identity_pairs"] = units
+        out["probe_identity_pairs_matched_at_pass"] = matched
+        out["fmr_at_pass_upper95_probe_identity_pairs"] = _round6(upper_bound(matched, units))
+    if scores.genuine_probes is not None:
+        out["genuine_probes"] = scores.genuine_probes
+    return out
+
+
+def _round6(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
 
 
 def threshold_for_fmr(impostor: np.ndarray, target_fmr: float) -> float | None:
@@ -249,11 +367,19 @@ def threshold_for_fmr(impostor: np.ndarray, target_fmr: float) -> float | None:
     return float(np.nextafter(ordered[allowed], -np.inf))
 
 
-def threshold_for_fnmr(genuine: np.ndarray, target_fnmr: float) -> float | None:
-    """The smallest threshold that rejects at most target_fnmr of genuine pairs."""
+def threshold_for_fnmr(
+    genuine: np.ndarray, target_fnmr: float, weight: np.ndarray | None = None
+) -> float | None:
+    """The smallest threshold that rejects at most target_fnmr of genuine pairs (weighted:
+    of the genuine weight; `genuine` sorted ascending)."""
     if genuine.size == 0:
         return None
-    return float(np.quantile(genuine, 1.0 - target_fnmr, method="higher"))
+    if weight is None:
+        return float(np.quantile(genuine, 1.0 - target_fnmr, method="higher"))
+    # rejected share at threshold genuine[k]: the weight above it
+    above = 1.0 - np.cumsum(weight) / weight.sum()
+    ok = np.nonzero(above <= target_fnmr + 1e-12)[0]
+    return float(genuine[ok[0]]) if ok.size else float(genuine[-1])
 
 
 def propose_thresholds(
@@ -274,6 +400,51 @@ def propose_thresholds(
     refer_at = max(pass_at, min(refer_goal, refer_cap))
     # round down: rounding up could admit the very impostor pair the threshold excludes
     return Thresholds(pass_at=_floor4(pass_at), refer_at=_floor4(refer_at))
+
+
+def propose_gallery_thresholds(
+    scores: PairScores,
+    target_fmr: float = 0.001,
+    target_fnmr: float = 0.01,
+    target_fnmr_pass: float = 0.05,
+    margin: float = 10.0,
+    headroom: float = 4.0,
+) -> Thresholds | None:
+    """Gallery thresholds (decisions against a K-photo gallery's mean), in steps of 0.01.
+
+    pass_at: the lowest line that passes all but target_fnmr_pass / 2 of genuine photos,
+    never above the line that keeps impostors within target_fmr / margin; rounded DOWN.
+    Passing no more than needed leaves the gap between genuine and impostor distances as
+    the margin against fraud: impostor tails differ between groups of people (measured on
+    identity-disjoint halves of the shared set: the nearest impostor mean at 0.56 in one,
+    0.60 in the other), so a pass line pushed up to one group's impostors lets another's in.
+    refer_at: the line that fails outright no more than target_fnmr / headroom of genuine
+    photos, rounded UP (the genuine tail of people not in the set was 2-4x heavier: a
+    county's few hundred people under-sample it), and no lower than where the set's
+    impostors begin (the target_fmr point of their distances, rounded down): closer than
+    that, an outright failure would hit a genuine person more often than an impostor.
+    Measured on identity-disjoint halves of the shared set, a refer line learnt from one
+    half's genuine tail alone (0.54) failed 2-3% of the other half's genuine photos; with
+    the impostor floor it failed none. At least pass_at. Impostors beyond pass_at but within
+    refer_at go to staff review: the figures report how many (fmr_at_refer)."""
+    aim = target_fmr / max(1.0, margin)
+    fraud_cap = threshold_for_fmr(scores.impostor, aim)
+    needed = threshold_for_fnmr(scores.genuine, target_fnmr_pass / 2, scores.genuine_weight)
+    if fraud_cap is None or needed is None:
+        return None
+    pass_at = math.floor(min(fraud_cap, needed) * 100) / 100  # down: never past fraud_cap
+    if pass_at <= 0:
+        return None
+    refer_goal = threshold_for_fnmr(
+        scores.genuine, target_fnmr / max(1.0, headroom), scores.genuine_weight
+    )
+    impostors_begin = threshold_for_fmr(scores.impostor, target_fmr) or pass_at
+    refer_at = max(
+        pass_at,
+        math.ceil((refer_goal or pass_at) * 100 - 1e-9) / 100,
+        math.floor(impostors_begin * 100) / 100,
+    )
+    return Thresholds(pass_at=round(pass_at, 2), refer_at=round(refer_at, 2))
 
 
 def _floor4(value: float) -> float:
@@ -311,6 +482,7 @@ def summary(
         "pass_threshold": thresholds.pass_at,
         "refer_threshold": thresholds.refer_at,
         **rates(scores, thresholds),
+        **fmr_bounds(scores, thresholds),
         "target_fmr": target_fmr,
         "threshold_at_target_fmr": _floor_or_none(threshold_for_fmr(scores.impostor, target_fmr)),
         "fta": round((n - acquired) / n, 4) if n else None,
@@ -375,8 +547,12 @@ def _dedupe(samples: list[Sample]) -> list[Sample]:
     return unique
 
 
-def _share(mask: np.ndarray, of: np.ndarray) -> float | None:
-    return round(float(mask.sum()) / of.size, 6) if of.size else None
+def _share(mask: np.ndarray, of: np.ndarray, weight: np.ndarray | None = None) -> float | None:
+    if not of.size:
+        return None
+    if weight is not None:
+        return round(float(weight[mask].sum() / weight.sum()), 6)
+    return round(float(mask.sum()) / of.size, 6)
 
 
 def _floor_or_none(value: float | None) -> float | None:

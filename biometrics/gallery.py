@@ -25,13 +25,9 @@ from typing import Literal
 import numpy as np
 
 from biometrics.templates import MatchResult, Thresholds, decide, distance
+from biometrics.thresholds import DEFAULT_GALLERY_THRESHOLDS as DEFAULT_GALLERY_THRESHOLDS
 
 Source = Literal["enrolment", "certification"]
-
-# Measured on the shared set (docs/biometrics.md): no impostor mean came closer than 0.556
-# for galleries of 2-5 photos, while 98-99% of genuine photos are within 0.55. Only a start:
-# each county calibrates its own (`nongbao faces calibrate PATH --gallery K --record`).
-DEFAULT_GALLERY_THRESHOLDS = Thresholds(pass_at=0.50, refer_at=0.55)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,3 +21,9 @@ class Thresholds:
 
 
 DEFAULT_THRESHOLDS = Thresholds()
+
+# Against the mean of a gallery of two or more photos (biometrics/gallery.py). Calibrated on
+# the shared set with `nongbao faces calibrate PATH --gallery 2` and `--gallery 3` and checked
+# on identity-disjoint held-out splits (docs/biometrics.md, "Calibrated gallery thresholds"):
+# every impostor mean lies beyond 0.546, genuine photos of the same person reach 0.595.
+DEFAULT_GALLERY_THRESHOLDS = Thresholds(pass_at=0.50, refer_at=0.60)

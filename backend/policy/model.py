@@ -21,7 +21,7 @@ from backend.policy.outreach import (
     NoticesPolicy,
     SilentCertificationPolicy,
 )
-from biometrics.thresholds import DEFAULT_THRESHOLDS
+from biometrics.thresholds import DEFAULT_GALLERY_THRESHOLDS, DEFAULT_THRESHOLDS
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("default_county.toml")
 LEVELS = ("central", "provincial", "prefecture", "county")
@@ -75,9 +75,12 @@ class FacePolicy(BaseModel):
     field_challenge_days: int = Field(default=7, ge=1)
     # a face is a gallery (biometrics/gallery.py): decisions against the mean of two or more
     # templates use these, calibrated for that decision (`nongbao faces calibrate --gallery`)
-    gallery_pass: float = Field(default=0.50, gt=0, lt=2)
-    gallery_refer: float = Field(default=0.55, gt=0, lt=2)
+    gallery_pass: float = Field(default=DEFAULT_GALLERY_THRESHOLDS.pass_at, gt=0, lt=2)
+    gallery_refer: float = Field(default=DEFAULT_GALLERY_THRESHOLDS.refer_at, gt=0, lt=2)
     gallery_max: int = Field(default=10, ge=1, le=50)  # templates kept; the oldest trimmed
+    # enrolment takes 2-5 photos (issue 18): one photo makes a one-template "gallery", whose
+    # genuine distances are twice as spread (docs/biometrics.md); a single photo is refused
+    enrol_min_photos: int = Field(default=2, ge=1, le=10)
     enrol_max_photos: int = Field(default=5, ge=1, le=10)
     probe_frames: int = Field(default=3, ge=0, le=10)  # liveness frames scored besides images[0]
 
@@ -87,6 +90,8 @@ class FacePolicy(BaseModel):
             raise ValueError("face.pass_at must not exceed face.refer_at")
         if self.gallery_pass > self.gallery_refer:
             raise ValueError("face.gallery_pass must not exceed face.gallery_refer")
+        if self.enrol_min_photos > self.enrol_max_photos:
+            raise ValueError("face.enrol_min_photos must not exceed face.enrol_max_photos")
         return self
 
 

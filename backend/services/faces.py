@@ -147,7 +147,15 @@ def enrol(ctx: Ctx, person_id: str, images: Sequence[bytes]) -> dict[str, object
             "send at least one photo as `images`",
             errors=[{"field": "images", "message": "this field is required"}],
         )
-    limit = ctx.policy.face.enrol_max_photos
+    least, limit = ctx.policy.face.enrol_min_photos, ctx.policy.face.enrol_max_photos
+    if len(images) < least:
+        # a gallery is two or more photos: one photo's template is twice as spread
+        raise InvalidInput(
+            f"enrolment takes {least} to {limit} photos of the person, not {len(images)}: "
+            "take another photo",
+            errors=[{"field": "images", "message": f"at least {least} files"}],
+            code="too_few_photos",
+        )
     if len(images) > limit:
         raise InvalidInput(
             f"at most {limit} enrolment photos, not {len(images)}",
@@ -164,6 +172,18 @@ def enrol(ctx: Ctx, person_id: str, images: Sequence[bytes]) -> dict[str, object
         raise InvalidInput(
             f"no photo is good enough to enrol: {text}",
             errors=[{"field": "images", "message": r["en"]} for r in result.reasons],
+        )
+    if len(result.used) < least:
+        refused = [
+            f"photo {i + 1}: " + _reasons_text(p.get("reasons"))
+            for i, p in enumerate(result.photos)
+            if not p.get("ok")
+        ]
+        raise InvalidInput(
+            f"only {len(result.used)} of {len(images)} photos is good enough to enrol, "
+            f"{least} are needed: " + " / ".join(refused),
+            errors=[{"field": "images", "message": m} for m in refused],
+            code="too_few_usable_photos",
         )
     duplicates = _duplicates(ctx, person, result.template)
     if not duplicates:
@@ -204,6 +224,12 @@ def enrol(ctx: Ctx, person_id: str, images: Sequence[bytes]) -> dict[str, object
         "review_case_id": case_id,
         "photos": result.photos,
     }
+
+
+def _reasons_text(reasons: object) -> str:
+    if not isinstance(reasons, list):
+        return "refused"
+    return "; ".join(str(r.get("en", r)) if isinstance(r, dict) else str(r) for r in reasons)
 
 
 def _gallery_rows(

@@ -9,7 +9,15 @@ from pathlib import Path
 import httpx
 
 from client.capture import DeviceKey
-from tests.backend.cert_helpers import ENROL_A, SAME_A, live_capture, photo, sign
+from tests.backend.cert_helpers import (
+    COMPANION,
+    ENROL_A,
+    SAME_A,
+    enrol_files,
+    live_capture,
+    photo,
+    sign,
+)
 from tests.backend.conftest import PASSWORD, bootstrap, valid_id
 from tests.live import live_server
 
@@ -44,7 +52,7 @@ def test_two_racing_submissions_of_one_challenge_certify_once(db_url: str, tmp_p
             httpx.post(
                 f"{base}/api/v1/persons/{pid}/face",
                 headers=clerk,
-                files=[("images", ("e.jpg", photo(ENROL_A), "image/jpeg"))],
+                files=enrol_files(ENROL_A, COMPANION[ENROL_A]),
                 timeout=60,
             ).status_code
             == 201

@@ -14,6 +14,7 @@ from backend.crypto import load_keyring
 from backend.db import engine_for
 from backend.models import FaceTemplate, Person, ReviewCase
 from tests.backend.cert_helpers import (
+    COMPANION,
     ENROL_A,
     ENROL_B,
     GREY_B,
@@ -38,18 +39,19 @@ def test_templates_and_photos_are_sealed_to_their_person(
     enrol_face(api, a, ENROL_A)
     ring = load_keyring(make_settings(db_url, tmp_path).effective_key_file, create=False)
     with Session(engine_for(db_url)) as s:
-        row = s.exec(select(FaceTemplate).where(FaceTemplate.person_id == a)).one()
-    assert (
-        row.photo_enc is not None
-        and b"JFIF" not in row.photo_enc
-        and photo(ENROL_A)[:64] not in row.photo_enc
-    )
-    assert ring.decrypt(row.photo_enc, a.encode()) == photo(ENROL_A)
-    assert (
-        len(ring.decrypt(row.template_enc, a.encode())) == 128 * 4 + 12
-    )  # the engine's template format
-    with pytest.raises(InvalidTag):  # copied onto another person, it does not open
-        ring.decrypt(row.template_enc, b.encode())
+        rows = s.exec(select(FaceTemplate).where(FaceTemplate.person_id == a)).all()
+    enrolled = {photo(ENROL_A), photo(COMPANION[ENROL_A])}  # two enrolment photos, two rows
+    assert len(rows) == 2
+    for row in rows:
+        assert row.photo_enc is not None and b"JFIF" not in row.photo_enc
+        assert all(p[:64] not in row.photo_enc for p in enrolled)
+        assert ring.decrypt(row.photo_enc, a.encode()) in enrolled
+        assert (
+            len(ring.decrypt(row.template_enc, a.encode())) == 128 * 4 + 12
+        )  # the engine's template format
+        with pytest.raises(InvalidTag):  # copied onto another person, it does not open
+            ring.decrypt(row.template_enc, b.encode())
+    assert {ring.decrypt(r.photo_enc, a.encode()) for r in rows if r.photo_enc} == enrolled
 
 
 def test_keys_rotate_reseals_everything_and_the_data_stays_usable(
@@ -69,7 +71,7 @@ def test_keys_rotate_reseals_everything_and_the_data_stays_usable(
     out = json.loads(r.stdout)
     assert out["key_id"] == "k2" and out["resealed"] == {
         "person": 2,
-        "face_template": 4,
+        "face_template": 8,  # 2 people x 2 enrolment photos x (template, photo)
         "review_case": 1,
         "certification": 0,  # only a failed field check keeps its photo there
         "disbursement_item": 0,

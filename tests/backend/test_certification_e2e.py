@@ -8,6 +8,7 @@ import json
 import pytest
 
 from tests.backend.cert_helpers import (
+    COMPANION,
     ENROL_A,
     ENROL_B,
     GREY_B,
@@ -18,6 +19,7 @@ from tests.backend.cert_helpers import (
     device,
     elder,
     enrol_face,
+    enrol_files,
     field_phone,
     live_evidence,
     photo,
@@ -374,10 +376,11 @@ def test_enrolment_refuses_bad_photos_and_holds_back_a_possible_duplicate(api: A
     from tests.backend.cert_helpers import SAME_A_2
 
     a, b = elder(api), elder(api, seq="021", name="王五")
+    good = ("images", ("a.jpg", photo(ENROL_A), "image/jpeg"))
     garbage = api.post(
         f"/api/v1/persons/{a}/face",
         "clerk",
-        files=[("images", ("x.jpg", b"not an image", "image/jpeg"))],
+        files=[("images", ("x.jpg", b"not an image", "image/jpeg")), good],
     )
     assert garbage.status_code == 422 and garbage.headers["content-type"].startswith(
         "application/problem+json"
@@ -385,20 +388,20 @@ def test_enrolment_refuses_bad_photos_and_holds_back_a_possible_duplicate(api: A
     huge = api.post(
         f"/api/v1/persons/{a}/face",
         "clerk",
-        files=[("images", ("x.jpg", b"\xff" * 13_000_000, "image/jpeg"))],
+        files=[("images", ("x.jpg", b"\xff" * 13_000_000, "image/jpeg")), good],
     )
     assert huge.status_code == 413
     no_face = api.post(
         f"/api/v1/persons/{a}/face",
         "clerk",
-        files=[("images", ("s.jpg", photo(OTHER)[:2000], "image/jpeg"))],
+        files=[("images", ("s.jpg", photo(OTHER)[:2000], "image/jpeg")), good],
     )
     assert no_face.status_code == 422
     assert (
         api.post(
             f"/api/v1/persons/{a}/face",
             "reviewer",
-            files=[("images", ("a.jpg", photo(ENROL_A), "image/jpeg"))],
+            files=enrol_files(ENROL_A, COMPANION[ENROL_A]),
         ).status_code
         == 403
     )

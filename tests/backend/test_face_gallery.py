@@ -24,6 +24,7 @@ from tests.backend.cert_helpers import (
     device,
     elder,
     enrol_face,
+    enrol_files,
     photo,
 )
 from tests.backend.conftest import PASSWORD, Api, make_settings
@@ -88,12 +89,13 @@ def test_a_referral_adds_nothing_and_the_console_shows_the_countys_figures(
     kiosk = device(api)
     referred = certify(api, kiosk, b, challenge(api, kiosk, b), photo(GREY_B)).json()
     assert referred["outcome"] == "referred", referred
-    assert [x.source for x in rows(db_url, b)] == ["enrolment"]  # never from a referral
+    # two enrolment photos, nothing from a referral
+    assert [x.source for x in rows(db_url, b)] == ["enrolment", "enrolment"]
 
     case_id = api.get("/api/v1/review/cases", "reviewer").json()[0]["case_id"]
     detail = api.get(f"/api/v1/review/cases/{case_id}", "reviewer").json()
     assert detail["face_figures"] == {
-        "gallery_size": 1,
+        "gallery_size": 2,
         "pass_at": 0.5,
         "refer_at": 0.6,
         "measured": None,
@@ -107,7 +109,7 @@ def test_a_referral_adds_nothing_and_the_console_shows_the_countys_figures(
         s.add(
             FaceCalibration(
                 id="cal-test",
-                gallery_size=1,
+                gallery_size=2,
                 pass_at=0.48,
                 refer_at=0.58,
                 fmr_at_pass=0.0004,
@@ -123,6 +125,37 @@ def test_a_referral_adds_nothing_and_the_console_shows_the_countys_figures(
     assert 'id="face-measured"' in page and 'id="face-not-calibrated"' not in page
     for figure in ("301 people", "812 photos", "0.04%", "6.10%", "1.23%"):
         assert figure in page, figure
+
+
+def test_enrolment_refuses_a_single_photo_and_takes_two(api: Api, db_url: str) -> None:
+    """Enrolment takes 2-5 photos (policy [face] enrol_min_photos, enrol_max_photos), enforced
+    by the server: one photo, or two of which the gate refuses one, is refused with a code."""
+    import io
+
+    from PIL import Image
+
+    a = elder(api, seq="041", name="赵六")
+    one = api.post(f"/api/v1/persons/{a}/face", "clerk", files=enrol_files(GALLERY_A[0]))
+    assert one.status_code == 422, one.text
+    assert one.headers["content-type"].startswith("application/problem+json")
+    assert one.json()["code"] == "too_few_photos" and "2 to 5 photos" in one.json()["detail"]
+
+    blank = io.BytesIO()
+    Image.new("RGB", (400, 400), (128, 128, 128)).save(blank, format="PNG")
+    half = api.post(
+        f"/api/v1/persons/{a}/face",
+        "clerk",
+        files=[*enrol_files(GALLERY_A[0]), ("images", ("wall.png", blank.getvalue(), "image/png"))],
+    )
+    assert half.status_code == 422 and half.json()["code"] == "too_few_usable_photos", half.text
+    assert "photo 2" in half.json()["detail"]
+    six = api.post(f"/api/v1/persons/{a}/face", "clerk", files=enrol_files(*[GALLERY_A[0]] * 6))
+    assert six.status_code == 422 and six.json()["code"] == "too_many_files"
+    assert rows(db_url, a) == []  # nothing stored by a refusal
+
+    two = api.post(f"/api/v1/persons/{a}/face", "clerk", files=enrol_files(*GALLERY_A[:2]))
+    assert two.status_code == 201 and two.json()["gallery_size"] == 2, two.text
+    assert [x.source for x in rows(db_url, a)] == ["enrolment", "enrolment"]
 
 
 def test_the_gallery_is_bounded_and_keeps_its_newest_enrolment_photo(

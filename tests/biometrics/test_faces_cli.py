@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from biometrics import cli as faces_cli
 from biometrics.cli import faces
+from biometrics.thresholds import DEFAULT_GALLERY_THRESHOLDS
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +121,11 @@ def test_calibrate_a_gallery_and_record_it(
     assert data["fmr_at_pass"] == 0.0 and data["genuine_pairs"] > 0
     evaluated = CliRunner().invoke(faces, ["evaluate", str(tmp_path), "--gallery", "2", "--json"])
     figures = json.loads(evaluated.stdout)
-    assert (figures["pass_threshold"], figures["refer_threshold"]) == (0.5, 0.55)
+    default = DEFAULT_GALLERY_THRESHOLDS
+    assert (figures["pass_threshold"], figures["refer_threshold"]) == (
+        default.pass_at,
+        default.refer_at,
+    )
     for key in ("fmr_at_pass", "fnmr_at_pass", "fnmr_at_refer", "genuine_pairs"):
         assert key in figures
 

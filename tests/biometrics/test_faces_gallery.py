@@ -8,9 +8,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from biometrics.evaluation import Encoded, Sample, gallery_scores, gate_report, propose_thresholds
+from biometrics.evaluation import (
+    Encoded,
+    PairScores,
+    Sample,
+    gallery_scores,
+    gate_report,
+    propose_gallery_thresholds,
+    propose_thresholds,
+    rates,
+    select,
+    upper_bound,
+)
 from biometrics.gallery import DEFAULT_GALLERY_THRESHOLDS, Entry, match, mean_template, trim
-from biometrics.templates import DEFAULT_THRESHOLDS
+from biometrics.templates import DEFAULT_THRESHOLDS, Thresholds
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -45,12 +56,14 @@ def test_match_takes_the_nearest_probe_and_the_thresholds_of_its_kind() -> None:
     assert match(
         [other], gallery, DEFAULT_THRESHOLDS, DEFAULT_GALLERY_THRESHOLDS
     ).result.outcome == ("failed")
-    # a grey distance: referred by one template (0.60), failed by a gallery mean (0.55)
+    # a grey distance: referred by one template (refer 0.60), failed by a gallery mean whose
+    # county calibrated a lower refer line (0.55)
+    county = Thresholds(0.50, 0.55)
     base = np.zeros(128, np.float32)
     probe = base.copy()
     probe[0] = 0.58
-    single = match([probe], [base], DEFAULT_THRESHOLDS, DEFAULT_GALLERY_THRESHOLDS)
-    double = match([probe], [base, base], DEFAULT_THRESHOLDS, DEFAULT_GALLERY_THRESHOLDS)
+    single = match([probe], [base], DEFAULT_THRESHOLDS, county)
+    double = match([probe], [base, base], DEFAULT_THRESHOLDS, county)
     assert (single.result.outcome, double.result.outcome) == ("referred", "failed")
 
 
@@ -98,3 +111,62 @@ def test_margin_aims_below_the_target_fmr() -> None:
     strict = propose_thresholds(scores, 0.01, margin=10)
     assert plain is not None and strict is not None and strict.pass_at <= plain.pass_at
     assert (scores.impostor <= strict.pass_at).mean() <= 0.001
+
+
+def test_every_gallery_of_every_identity_and_each_probe_counted_once() -> None:
+    from math import comb
+
+    enc = people(4, 5, spread=0.02)
+    scores = gallery_scores(enc, 2, draws=None)
+    # genuine: each photo against every 2-photo gallery of its person's 4 other photos
+    assert scores.genuine.size == 20 * comb(4, 2) and scores.genuine_probes == 20
+    assert scores.genuine_weight is not None
+    assert scores.genuine_weight.sum() == pytest.approx(20)  # each probe photo weighs one
+    # impostor: each photo against every gallery (C(5, 2)) of each of the 3 other people
+    assert scores.impostor.size == 20 * 3 * comb(5, 2)
+    assert scores.impostor_unit_min is not None and scores.impostor_unit_min.size == 20 * 3
+    r = rates(scores, DEFAULT_GALLERY_THRESHOLDS)
+    assert r["fnmr_at_pass"] == 0 and r["fmr_at_pass"] == 0
+
+
+def test_weighted_fnmr_counts_photos_not_comparisons() -> None:
+    # probe A: 1 gallery, rejected; probe B: 3 galleries, all accepted -> FNMR 1/2, not 1/4
+    scores = PairScores(
+        genuine=np.array([0.3, 0.3, 0.3, 0.7]),
+        impostor=np.array([0.9]),
+        genuine_weight=np.array([1 / 3, 1 / 3, 1 / 3, 1.0]),
+    )
+    assert rates(scores, Thresholds(0.5, 0.6))["fnmr_at_pass"] == pytest.approx(0.5)
+
+
+def test_upper_bound_is_the_rule_of_three_without_errors() -> None:
+    assert upper_bound(0, 3000) == pytest.approx(3 / 3000, rel=0.01)
+    assert upper_bound(0, 28_624) == pytest.approx(1.05e-4, rel=0.01)
+    two, none = upper_bound(2, 1000), upper_bound(0, 1000)
+    assert two is not None and none is not None and two > none
+    assert upper_bound(0, 0) is None
+
+
+def test_identity_disjoint_folds_cover_the_set_once() -> None:
+    samples = [
+        Sample(Path(f"/set/{d}/{p}/{i}.jpg"), p)
+        for d in ("a", "b")
+        for p in "pqrs"
+        for i in range(2)
+    ]
+    halves = [select(samples, Path("/set"), fold=(i, 2)) for i in range(2)]
+    ids = [{s.identity for s in h} for h in halves]
+    assert not ids[0] & ids[1] and ids[0] | ids[1] == set("pqrs")
+    assert {s.path.parts[2] for s in select(samples, Path("/set"), only=("a/*",))} == {"a"}
+    assert {s.path.parts[2] for s in select(samples, Path("/set"), skip=("a/*",))} == {"b"}
+
+
+def test_gallery_thresholds_pass_no_more_than_needed_and_refer_where_impostors_begin() -> None:
+    genuine = np.linspace(0.2, 0.58, 200)
+    impostor = np.linspace(0.55, 1.1, 5000)
+    proposed = propose_gallery_thresholds(PairScores(genuine, impostor))
+    assert proposed is not None
+    # 97.5% of genuine distances lie within 0.5707, but the nearest impostor is at 0.55
+    assert proposed.pass_at == 0.54 and (impostor <= proposed.pass_at).sum() == 0
+    # no genuine photo beyond 0.58 fails; impostors begin (0.1%) at 0.5555
+    assert proposed.refer_at == 0.58

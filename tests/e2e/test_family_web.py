@@ -25,7 +25,7 @@ from playwright.sync_api import ViewportSize
 
 from biometrics.image import load_image
 from biometrics.sequences import camera_frame, genuine_sequence
-from tests.backend.cert_helpers import ENROL_A, ENROL_B, SAME_A, photo
+from tests.backend.cert_helpers import COMPANION, ENROL_A, ENROL_B, SAME_A, enrol_files, photo
 from tests.backend.conftest import PASSWORD, bootstrap, valid_id
 from tests.e2e.conftest import CHROMIUM
 from tests.live import ROOT, live_server, server_env
@@ -88,7 +88,7 @@ def pensioner(base: str, clerk: dict[str, str], seq: str, name: str, face: str) 
     r = httpx.post(
         f"{base}/api/v1/persons/{pid}/face",
         headers=clerk,
-        files=[("images", ("face.jpg", photo(face), "image/jpeg"))],
+        files=enrol_files(face, COMPANION[face]),
         timeout=60,
     )
     assert r.status_code == 201, r.text

@@ -19,7 +19,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.backend.cert_helpers import ENROL_A, ENROL_B, LFW, OTHER, SAME_A, photo
+from tests.backend.cert_helpers import (
+    COMPANION,
+    ENROL_A,
+    ENROL_B,
+    LFW,
+    OTHER,
+    SAME_A,
+    enrol_files,
+)
 from tests.backend.conftest import PASSWORD, bootstrap
 from tests.field.test_fault import proxied, register_phone, staff
 from tests.live import ROOT, live_server
@@ -56,7 +64,7 @@ def pensioner(clerk: httpx.Client, seq: str, name: str, homebound: bool) -> str:
 def enrol(clerk: httpx.Client, pid: str, name: str) -> None:
     r = clerk.post(
         f"/api/v1/persons/{pid}/face",
-        files=[("images", (f"{name}.jpg", photo(name), "image/jpeg"))],
+        files=enrol_files(name, COMPANION[name]),
     )
     assert r.status_code == 201, r.text
 

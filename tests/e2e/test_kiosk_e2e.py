@@ -43,7 +43,7 @@ from PIL import Image
 
 from client.capture import DeviceKey
 from kiosk_app.models import format_yuan
-from tests.backend.cert_helpers import LFW
+from tests.backend.cert_helpers import COMPANION, LFW, enrol_files
 from tests.backend.conftest import PASSWORD, bootstrap, valid_id
 from tests.live import ROOT, live_server
 
@@ -55,8 +55,9 @@ PAID = ((2024, 50_000, "2024-03-15"), (2025, 80_000, "2025-04-20"))  # year, per
 # Per orientation: A (pensioner) and B (contributor) as (birth, sequence, name, enrolment
 # photo, photos the camera replays), and the impostor's photo shown with B's card. Every
 # face is a different person: the backend holds back a face already enrolled under
-# another ID number (its 1:N duplicate search). Face distances with this engine: camera
-# photos 0.33-0.42 from the enrolment photo (pass <= 0.50), impostors > 0.8.
+# another ID number (its 1:N duplicate search). Each is enrolled with two photos (the named
+# one and its companion, cert_helpers.COMPANION). Face distances with this engine: camera
+# photos 0.23-0.38 from the enrolment mean (pass <= 0.50), impostors > 0.75.
 PEOPLE: dict[str, dict[str, Any]] = {
     "landscape": {
         "a": ("19500101", "011", "王秀英", "Donald_Rumsfeld_0001", ("Donald_Rumsfeld_0003",)),
@@ -124,7 +125,7 @@ class Staff:
         r = self.post("/persons", "clerk", json=body)
         assert r.status_code == 201, r.text
         pid = r.json()["person_id"]
-        files = [("images", (f"{face}.jpg", lfw(face).read_bytes(), "image/jpeg"))]
+        files = enrol_files(face, COMPANION[face])  # two photos: the policy's minimum
         r = self.post(f"/persons/{pid}/face", "clerk", files=files)
         assert r.status_code == 201 and r.json()["accepted"] is True, r.text
         return {"person_id": pid, "id_number": id_number, "name": name}

@@ -16,10 +16,12 @@ import sqlalchemy as sa
 from backend.db import engine_for
 from client.capture import DeviceKey
 from tests.backend.cert_helpers import (
+    COMPANION,
     ENROL_A,
     ENROL_B,
     GREY_B,
     SAME_A,
+    enrol_files,
     photo,
     sign,
     synthesized_evidence,
@@ -52,7 +54,7 @@ def _referred_case(
     r = httpx.post(
         f"{base}/api/v1/persons/{pid}/face",
         headers=clerk,
-        files=[("images", ("e.jpg", photo(enrol), "image/jpeg"))],
+        files=enrol_files(enrol, COMPANION[enrol]),
         timeout=60,
     )
     assert r.status_code == 201, r.text

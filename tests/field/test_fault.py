@@ -28,7 +28,15 @@ from field_app.flow import FieldFlow
 from field_app.ports import Devices
 from field_app.session import FieldSession
 from field_app.store import DeviceStore
-from tests.backend.cert_helpers import ENROL_A, ENROL_B, GREY_B, SAME_A, photo
+from tests.backend.cert_helpers import (
+    COMPANION,
+    ENROL_A,
+    ENROL_B,
+    GREY_B,
+    SAME_A,
+    enrol_files,
+    photo,
+)
 from tests.backend.conftest import PASSWORD, bootstrap, valid_id
 from tests.field.conftest import PIN, FixedMatcher, Locator
 from tests.field.test_sync import show_face
@@ -199,7 +207,7 @@ def test_cut_connections_and_a_killed_sync_lose_nothing_and_double_nothing(
         for pid, name in ((ids[0], ENROL_A), (ids[1], ENROL_B)):
             r = clerk.post(
                 f"/api/v1/persons/{pid}/face",
-                files=[("images", (f"{name}.jpg", photo(name), "image/jpeg"))],
+                files=enrol_files(name, COMPANION[name]),
             )
             assert r.status_code == 201, r.text
 
