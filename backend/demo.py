@@ -208,6 +208,9 @@ class Generator:
         if self.people:
             demo = self.people[0]
             demo.name, demo.village = DEMO_RESIDENT, MARKER_VILLAGE
+            if demo.gender != "female":  # 王秀兰 is a woman: her ID number's 17th digit is even
+                demo.gender = "female"
+                demo.number = self._number(demo.birth, "female")
 
 
 # --- money --------------------------------------------------------------------------------

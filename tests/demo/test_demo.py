@@ -156,6 +156,16 @@ def test_build_demo_balances_the_ledger(db_url: str, tmp_path: Path) -> None:
         residents=600, seed=7, data_dir=tmp_path / "d", database_url=db_url, today=TODAY
     )
     assert not again.created and again.kiosk_token == info.kiosk_token
+    # the demo resident 王秀兰 is a woman: GB 11643's 17th digit is even, and her record says so
+    from backend import idnumber
+
+    assert idnumber.parse(info.demo_id_number).gender == "female", info.demo_id_number
+    with session_scope(engine_for(db_url)) as s:
+        gender = s.execute(
+            ledger.sa.text("SELECT gender FROM person WHERE id = :p"),
+            {"p": info.demo_person_id},
+        ).scalar_one()
+    assert gender == "female"
     assert (
         (tmp_path / "d" / "population.csv")
         .read_text()
