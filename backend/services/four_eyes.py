@@ -160,12 +160,7 @@ def propose_bank_account(
         return _propose_refund_account(ctx, person_id, bank_account, effective_on, reason)
     if award is None:
         raise RuleRefused("the person has no award: the bank account is given with the award")
-    if not BANK_ACCOUNT.match(bank_account):
-        raise field_error("bank_account", "8 to 40 digits, spaces or dashes")
-    if not reason.strip():
-        raise field_error("reason", "say why the account changes")
-    if effective_on < ctx.today:
-        raise field_error("effective_on", "a bank account changes from today or later")
+    _check_account_change(ctx, bank_account, effective_on, reason)
     old = bank_changes.opened(ctx.keyring, person_id, award.bank_account_enc)
     payload = {
         "old": mask_account(old) or None,
@@ -177,17 +172,22 @@ def propose_bank_account(
     return _propose(ctx, "bank_account", person_id, person_id, payload, sealed)
 
 
-def _propose_refund_account(
-    ctx: Ctx, person_id: str, bank_account: str, effective_on: date, reason: str
-) -> FourEyesRequest:
-    """A returned refund's corrected account: proposed here (sealed, masked in the request),
-    applied when a second person confirms; the refund is then re-issued to it."""
+def _check_account_change(ctx: Ctx, bank_account: str, effective_on: date, reason: str) -> None:
+    """The fields of any bank-account change, a pension's or a returned refund's."""
     if not BANK_ACCOUNT.match(bank_account):
         raise field_error("bank_account", "8 to 40 digits, spaces or dashes")
     if not reason.strip():
         raise field_error("reason", "say why the account changes")
     if effective_on < ctx.today:
         raise field_error("effective_on", "a bank account changes from today or later")
+
+
+def _propose_refund_account(
+    ctx: Ctx, person_id: str, bank_account: str, effective_on: date, reason: str
+) -> FourEyesRequest:
+    """A returned refund's corrected account: proposed here (sealed, masked in the request),
+    applied when a second person confirms; the refund is then re-issued to it."""
+    _check_account_change(ctx, bank_account, effective_on, reason)
     payload = {
         "target": "refund",
         "old": mask_account(bank_returns.reissue_account(ctx, person_id)),

@@ -10,7 +10,6 @@ inheritable - offset (+ funeral grant); recovery due = overpaid - offset.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from datetime import date
 
 import sqlalchemy as sa
@@ -51,19 +50,8 @@ DEATH_SOURCES = (
 )
 
 
-@dataclass
-class Settlement:
-    overpaid_fen: int
-    inheritable_fen: int
-    offset_fen: int
-    paid_to_heirs_fen: int
-    returned_to_fund_fen: int
-    recovery_due_fen: int
-    funeral_grant_fen: int
-    owed_months_paid_to_heirs_fen: int
-    interest_reversed_fen: int
-    recovery_order_id: str | None = None
-    death_id: str | None = None
+# a settlement's figures are its answer (answers_staff.SettlementOut): one definition
+Settlement = SettlementOut
 
 
 def settle_termination(ctx: Ctx, person: Person, termination: Termination) -> Settlement:
@@ -207,17 +195,17 @@ def _settle(
         order_id = order.id
     death_id = ledger.new_id("dth")[:40]
     result = Settlement(
-        overpaid,
-        inheritable,
-        offset,
-        heirs + funeral,
-        returned,
-        due,
-        funeral,
-        owed,
-        interest_back,
-        order_id,
-        death_id,
+        overpaid_fen=overpaid,
+        inheritable_fen=inheritable,
+        offset_fen=offset,
+        paid_to_heirs_fen=heirs + funeral,
+        returned_to_fund_fen=returned,
+        recovery_due_fen=due,
+        funeral_grant_fen=funeral,
+        owed_months_paid_to_heirs_fen=owed,
+        interest_reversed_fen=interest_back,
+        recovery_order_id=order_id,
+        death_id=death_id,
     )
     ctx.session.add(
         Death(
@@ -490,7 +478,3 @@ def repay(ctx: Ctx, order_id: str, amount_fen: int, paid_on: date) -> RecoveryOr
     order.status = "settled" if order.repaid_fen == order.due_fen else "open"
     ctx.session.add(order)
     return order
-
-
-def settlement_out(s: Settlement) -> SettlementOut:
-    return SettlementOut(**asdict(s))

@@ -122,7 +122,7 @@ def confirm(ctx: Ctx, termination_id: str, note: str = "") -> tuple[Termination,
     ctx.session.add(row)
     _close_case(ctx, row, "terminate", note)
     ctx.session.flush()
-    result = settlement.settlement_out(done)
+    result = done
     audit.record(
         ctx,
         "termination.confirm",

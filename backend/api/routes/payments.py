@@ -115,37 +115,18 @@ class ReissueIn(Strict):
     bank: str | None = Field(default=None, max_length=16)
 
 
-class ProposalOut(BaseModel):
-    """A four-eyes request (services/four_eyes.out): nothing has moved yet; a second person
-    confirms it (POST /approvals/{request_id}/confirm), and the confirmation's `result` is
-    what was done."""
-
-    request_id: str
-    kind: str
-    subject_id: str
-    person_id: str | None
-    status: str
-    proposed_by: str
-    proposed_at: str
-    decided_by: str | None
-    decided_at: str | None
-    decision_note: str | None
-    payload: dict[str, Any]
-    applied: bool
-
-
-@router.post("/payments/reissues", status_code=202, response_model=ProposalOut)
+@router.post("/payments/reissues", status_code=202, response_model=ApprovalOut)
 def reissue(
     body: ReissueIn,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("admin")),
-) -> dict[str, Any]:
+) -> ApprovalOut:
     """Re-issue now, proposed (four eyes): on a second person's confirmation, a bank file of
     its own with the returned payments proposed (of one person, or all) whose account is fixed;
     each is re-issued once, here or in the next payroll's file."""
     row = four_eyes.propose_reissue(deps.ctx_for(request, session, who), body.person_id, body.bank)
-    return four_eyes.out(row)
+    return four_eyes.answer(row)
 
 
 def _batch_out(batch: Disbursement) -> DisbursementOut:
@@ -259,19 +240,19 @@ class BankIn(Strict):
     bank: str | None = Field(default=None, max_length=16)
 
 
-@router.post("/persons/{person_id}/heirs/payouts", status_code=202, response_model=ProposalOut)
+@router.post("/persons/{person_id}/heirs/payouts", status_code=202, response_model=ApprovalOut)
 def heirs_payout(
     person_id: str,
     body: BankIn,
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("admin")),
-) -> dict[str, Any]:
+) -> ApprovalOut:
     """Pay what `payable:heirs` holds for the person to the confirmed heirs, proposed (four
     eyes): a second person's confirmation writes the bank file (its `result.disbursement_id`:
     GET /disbursements/{id}/bank-file; its return file: POST /disbursements/{id}/returns)."""
     row = four_eyes.propose_heirs_payout(deps.ctx_for(request, session, who), person_id, body.bank)
-    return four_eyes.out(row)
+    return four_eyes.answer(row)
 
 
 class AccountIn(Strict):
@@ -317,14 +298,14 @@ def cancellation_refund(
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("clerk", "admin")),
-) -> dict[str, Any]:
+) -> ApprovalOut:
     """注销退费, proposed: personal, collective and other buckets to the member by bank file (no
     account: the card's financial account), the government bucket back to the pooled fund,
     once a second person confirms (POST /approvals/{request_id}/confirm)."""
     row = four_eyes.propose_refund(
         deps.ctx_for(request, session, who), person_id, body.bank_account, body.bank
     )
-    return four_eyes.out(row)
+    return four_eyes.answer(row)
 
 
 # --- transfer out (转移接续) -----------------------------------------------------------------------
@@ -342,14 +323,14 @@ def transfer_out(
     request: Request,
     session: Session = deps.DbSession,
     who: Actor = Depends(deps.require("clerk", "admin")),
-) -> dict[str, Any]:
+) -> ApprovalOut:
     """Close the account to another county, proposed; on a second person's confirmation the
     buckets move out in one posting, the person is cancelled and the transfer document is kept
     (the confirmation's `result.document_id`; GET /transfer-documents/{id}[/pdf])."""
     row = four_eyes.propose_transfer_out(
         deps.ctx_for(request, session, who), person_id, body.to_county, body.reason
     )
-    return four_eyes.out(row)
+    return four_eyes.answer(row)
 
 
 @router.get("/transfer-documents/{document_id}", response_model=TransferDocumentOut)
