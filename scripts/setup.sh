@@ -12,6 +12,7 @@ DEBIAN_PACKAGES=(
   poppler-utils                           # pdftoppm: reports rendered to PNG in tests
   postgresql-client                       # pg_dump / pg_restore for backups
   libfaketime                             # make test-any-date: the suite on other days
+  wrk                                     # nongbao bench balance: the load generator (C)
 )
 
 missing=()
