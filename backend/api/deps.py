@@ -121,16 +121,22 @@ ANONYMOUS = Actor(kind="public", name="family-sign-in", role="public")
 
 
 def optional_actor(
-    request: Request, _doc: HTTPAuthorizationCredentials | None = Security(_bearer)
+    request: Request,
+    db: Session = DbSession,
+    _doc: HTTPAuthorizationCredentials | None = Security(_bearer),
 ) -> Actor | None:
-    """Who calls, if anyone (an invalid token is refused). Looked up once per request, in a
-    short session of its own, so that it never holds a lock while the route works."""
+    """Who calls, if anyone (an invalid token is refused). Looked up once per request, in the
+    request's own unit of work: a second session would cost a balance read a connection
+    checkout, a ping and a rollback of its own (a plain read takes no lock that matters)."""
     token = bearer_token(request.headers)  # `_doc` only declares the scheme in the OpenAPI
     if token is None:
         return None
-    st = state(request)
-    with Session(st.engine) as s:
-        return auth.actor_from_token(s, st.keyring, token)
+    who = auth.actor_from_token(db, state(request).keyring, token)
+    if db.get_bind().dialect.name == "sqlite":
+        # a SQLite transaction holds the database's write lock (BEGIN IMMEDIATE, backend/db.py):
+        # end it, so that a route that opens a unit of work of its own does not wait on it
+        db.commit()
+    return who
 
 
 def actor(who: Actor | None = Depends(optional_actor)) -> Actor:

@@ -27,8 +27,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from sqlalchemy.engine import Engine
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend import logs
 from backend.crypto import Keyring
@@ -93,9 +92,12 @@ def _seconds(start: object, end: object) -> float:
     return max((parse(end) - parse(start)).total_seconds(), 0.0)
 
 
-class Metrics(BaseHTTPMiddleware):
+class Metrics:
+    """Pure ASGI (not BaseHTTPMiddleware, whose task group and body streams cost more than
+    a balance read's own work): the status is read from the response's start message."""
+
     def __init__(self, app: ASGIApp, registry: CollectorRegistry, keyring: Keyring) -> None:
-        super().__init__(app)
+        self.app = app
         self.keyring = keyring
         self.requests = Counter(
             "nongbao_http_requests",
@@ -111,27 +113,37 @@ class Metrics(BaseHTTPMiddleware):
             registry=registry,
         )
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        status = 500
+        status = 500  # what the server answers if the app raises before starting a response
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
+            await self.app(scope, receive, send_status)
         finally:
-            seconds = time.perf_counter() - started
-            route = _route_of(request)
-            self.requests.labels(request.method, route, str(status)).inc()
-            self.latency.labels(request.method, route).observe(seconds)
-            logs.request_line(
-                request.method,
-                route,
-                request.url.path,
-                status,
-                seconds * 1000,
-                self._actor(request),
-                request.client.host if request.client else None,
-            )
+            self._observe(Request(scope), status, time.perf_counter() - started)
+
+    def _observe(self, request: Request, status: int, seconds: float) -> None:
+        route = _route_of(request)
+        self.requests.labels(request.method, route, str(status)).inc()
+        self.latency.labels(request.method, route).observe(seconds)
+        logs.request_line(
+            request.method,
+            route,
+            request.url.path,
+            status,
+            seconds * 1000,
+            self._actor(request),
+            request.client.host if request.client else None,
+        )
 
     def _actor(self, request: Request) -> str:
         """Who called, for the log: the signed token's user, or a device; never the token."""
