@@ -65,9 +65,6 @@ def serve(host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         log_level="info",
-        # the app logs every answer itself, with its route, actor and masked path
-        # (backend/api/metrics.py); uvicorn's own line would be a second, unmasked copy
-        access_log=False,
         proxy_headers=bool(trusted),
         forwarded_allow_ips=trusted,
         # uvicorn kills a worker that does not answer its supervisor's ping within this time;

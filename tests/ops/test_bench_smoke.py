@@ -52,7 +52,9 @@ def test_wrk_counts_refusals_as_errors(tmp_path: Path) -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         base = f"http://127.0.0.1:{server.server_address[1]}"
-        r = wrk_load(base, "t0ken", ["known", "unknown"], concurrency=2, seconds=1, path="/p/{}")
+        r: dict[str, Any] = wrk_load(
+            base, "t0ken", ["known", "unknown"], concurrency=2, seconds=1, path="/p/{}"
+        )
     finally:
         server.shutdown()
     # wrk counts the answers it read before its time was up: at most one per connection
