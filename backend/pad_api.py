@@ -16,6 +16,7 @@ from typing import Any
 
 from backend.stand_in import second_view
 from biometrics import cli as faces_cli
+from biometrics.thresholds import GalleryThresholds
 
 faces = faces_cli.faces
 PASSWORD = "pad-evaluate-only"
@@ -160,3 +161,14 @@ def record_calibration(result: dict[str, Any]) -> str:
 
 
 faces_cli.RECORDERS["calibration"] = record_calibration
+
+
+def policy_thresholds() -> GalleryThresholds:
+    """`nongbao faces evaluate`: the county's policy's thresholds by gallery size."""
+    from backend.config import get_settings
+    from backend.policy import load_policy
+
+    return load_policy(get_settings().policy_file).face.thresholds()
+
+
+faces_cli.POLICY_THRESHOLDS["policy"] = policy_thresholds

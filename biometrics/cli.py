@@ -15,8 +15,8 @@ import numpy as np
 
 from biometrics import evaluation as ev
 from biometrics.errors import BiometricsError
-from biometrics.gallery import DEFAULT_GALLERY_THRESHOLDS
-from biometrics.templates import DEFAULT_THRESHOLDS, Thresholds
+from biometrics.templates import Thresholds
+from biometrics.thresholds import DEFAULT_GALLERY_BY_SIZE, GalleryThresholds
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -33,6 +33,10 @@ API_SPECIES: dict[str, Callable[..., list[dict[str, Any]]]] = {}
 # `calibrate --record` stores the figures in the county's database: the backend registers
 # the recorder (backend.pad_api), which returns the calibration's id
 RECORDERS: dict[str, Callable[[dict[str, Any]], str]] = {}
+
+# `evaluate` defaults to the county's thresholds for the gallery's size: the backend registers
+# its policy's (backend.pad_api); without it, the engine's defaults (the default policy's)
+POLICY_THRESHOLDS: dict[str, Callable[[], GalleryThresholds]] = {}
 
 
 @click.group()
@@ -144,7 +148,9 @@ def goals(result: dict[str, Any]) -> dict[str, bool | None]:
 @click.argument("path", type=click.Path(path_type=Path))
 @GALLERY_OPTION
 @_subset_options
-@click.option("--pass-at", type=float, default=None, help="default: the engine's for the mode")
+@click.option(
+    "--pass-at", type=float, default=None, help="default: the policy's for the gallery's size"
+)
 @click.option("--refer-at", type=float, default=None)
 @click.option("--target-fmr", type=float, default=0.001, show_default=True)
 @click.option("--plot", type=click.Path(path_type=Path), help="write a ROC/DET plot (PNG)")
@@ -184,7 +190,9 @@ def evaluate(
 
 
 def _default_thresholds(gallery: int | None) -> Thresholds:
-    return DEFAULT_GALLERY_THRESHOLDS if gallery and gallery > 1 else DEFAULT_THRESHOLDS
+    """The pair the county's policy applies to a gallery of this size (pairs mode: one)."""
+    policy = POLICY_THRESHOLDS.get("policy")
+    return (policy() if policy else DEFAULT_GALLERY_BY_SIZE).for_size(gallery or 1)
 
 
 def _gallery_fields(

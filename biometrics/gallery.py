@@ -10,9 +10,11 @@ The decision compares a probe with the gallery's mean template. Measured on the 
 (`nongbao faces evaluate PATH --gallery K`), the mean of two photos already halves the
 genuine distances' spread, while impostors come no closer: with two or more templates
 FNMR at 0.50 falls from 7% (one photo) to under 3%. The mean's impostor distances are
-tighter too, so a gallery needs a refer line of its own (policy `[face] gallery_refer`):
-the single-template 0.60 would send impostors to staff. A gallery of one template (people
-enrolled before galleries) keeps the single-template thresholds.
+tighter too, and tighter still with three or more, so each size has its refer line (policy
+`[face] gallery_refer` for two templates, `gallery3_refer` for three or more;
+`GalleryThresholds.for_size` chooses): a line calibrated for fewer templates sends impostors
+to staff. A gallery of one template (people enrolled before galleries) keeps the
+single-template thresholds.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from typing import Literal
 import numpy as np
 
 from biometrics.templates import MatchResult, Thresholds, decide, distance
+from biometrics.thresholds import DEFAULT_GALLERY_BY_SIZE as DEFAULT_GALLERY_BY_SIZE
 from biometrics.thresholds import DEFAULT_GALLERY_THRESHOLDS as DEFAULT_GALLERY_THRESHOLDS
+from biometrics.thresholds import GalleryThresholds
 
 Source = Literal["enrolment", "certification"]
 
@@ -45,6 +49,7 @@ class GalleryMatch:
     result: MatchResult
     probe: int  # index of the probe that decided (the nearest)
     size: int  # templates in the gallery
+    thresholds: Thresholds  # the pair applied: that of the gallery's size
 
 
 def mean_template(templates: Sequence[np.ndarray]) -> np.ndarray:
@@ -60,26 +65,21 @@ def gallery_distance(probe: np.ndarray, templates: Sequence[np.ndarray]) -> floa
     return distance(probe, mean_template(templates))
 
 
-def thresholds_for(size: int, single: Thresholds, gallery: Thresholds) -> Thresholds:
-    """The thresholds calibrated for this kind of decision: one template or a gallery mean."""
-    return single if size <= 1 else gallery
-
-
 def match(
     probes: Sequence[np.ndarray],
     templates: Sequence[np.ndarray],
-    single: Thresholds,
-    gallery: Thresholds,
+    thresholds: GalleryThresholds,
 ) -> GalleryMatch:
     """Decide on the nearest of several probes (the sharpest frontal frames of a session):
-    one blurred or turned frame does not fail a person another frame shows well."""
+    one blurred or turned frame does not fail a person another frame shows well. The
+    thresholds are those of the gallery's size (`GalleryThresholds.for_size`)."""
     if not probes:
         raise ValueError("no probe to match")
     mean = mean_template(templates)
     dists = [distance(p, mean) for p in probes]
     best = int(np.argmin(dists))
-    thresholds = thresholds_for(len(templates), single, gallery)
-    return GalleryMatch(decide(round(dists[best], 4), thresholds), best, len(templates))
+    applied = thresholds.for_size(len(templates))
+    return GalleryMatch(decide(round(dists[best], 4), applied), best, len(templates), applied)
 
 
 def trim(entries: Sequence[Entry], max_size: int) -> tuple[list[Entry], list[Entry]]:

@@ -21,7 +21,13 @@ from backend.policy.outreach import (
     NoticesPolicy,
     SilentCertificationPolicy,
 )
-from biometrics.thresholds import DEFAULT_GALLERY_THRESHOLDS, DEFAULT_THRESHOLDS
+from biometrics.thresholds import (
+    DEFAULT_GALLERY3_THRESHOLDS,
+    DEFAULT_GALLERY_THRESHOLDS,
+    DEFAULT_THRESHOLDS,
+    GalleryThresholds,
+    Thresholds,
+)
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("default_county.toml")
 LEVELS = ("central", "provincial", "prefecture", "county")
@@ -73,10 +79,13 @@ class FacePolicy(BaseModel):
     challenge_actions: int = Field(default=2, ge=2, le=3)
     action_seconds: int = Field(default=12, ge=4, le=30)
     field_challenge_days: int = Field(default=7, ge=1)
-    # a face is a gallery (biometrics/gallery.py): decisions against the mean of two or more
-    # templates use these, calibrated for that decision (`nongbao faces calibrate --gallery`)
+    # a face is a gallery (biometrics/gallery.py): decisions against the mean of two
+    # templates use gallery_*, of three or more gallery3_*, each calibrated for that size
+    # (`nongbao faces calibrate --gallery 2`, `--gallery 3`); thresholds() hands them over
     gallery_pass: float = Field(default=DEFAULT_GALLERY_THRESHOLDS.pass_at, gt=0, lt=2)
     gallery_refer: float = Field(default=DEFAULT_GALLERY_THRESHOLDS.refer_at, gt=0, lt=2)
+    gallery3_pass: float = Field(default=DEFAULT_GALLERY3_THRESHOLDS.pass_at, gt=0, lt=1)
+    gallery3_refer: float = Field(default=DEFAULT_GALLERY3_THRESHOLDS.refer_at, gt=0, lt=1)
     gallery_max: int = Field(default=10, ge=1, le=50)  # templates kept; the oldest trimmed
     # enrolment takes 2-5 photos (issue 18): one photo makes a one-template "gallery", whose
     # genuine distances are twice as spread (docs/biometrics.md); a single photo is refused
@@ -90,9 +99,21 @@ class FacePolicy(BaseModel):
             raise ValueError("face.pass_at must not exceed face.refer_at")
         if self.gallery_pass > self.gallery_refer:
             raise ValueError("face.gallery_pass must not exceed face.gallery_refer")
+        if self.gallery3_pass >= self.gallery3_refer:
+            raise ValueError(
+                "face.gallery3_pass must be below face.gallery3_refer (galleries of 3 or more)"
+            )
         if self.enrol_min_photos > self.enrol_max_photos:
             raise ValueError("face.enrol_min_photos must not exceed face.enrol_max_photos")
         return self
+
+    def thresholds(self) -> GalleryThresholds:
+        """The pairs by gallery size; `GalleryThresholds.for_size` picks the one applied."""
+        return GalleryThresholds(
+            single=Thresholds(self.pass_at, self.refer_at),
+            pair=Thresholds(self.gallery_pass, self.gallery_refer),
+            three=Thresholds(self.gallery3_pass, self.gallery3_refer),
+        )
 
 
 class CertificationPolicy(BaseModel):

@@ -15,6 +15,7 @@ from backend.ledger import new_id
 from backend.models import FaceCalibration
 from backend.services import audit, faces
 from backend.services.context import Ctx
+from biometrics.thresholds import size_class
 
 
 def record(ctx: Ctx, result: dict[str, Any]) -> FaceCalibration:
@@ -42,12 +43,14 @@ def record(ctx: Ctx, result: dict[str, Any]) -> FaceCalibration:
     return row
 
 
-def latest(ctx: Ctx, gallery: bool) -> FaceCalibration | None:
-    """The newest calibration for this kind of decision (a gallery mean, or one template)."""
+def latest(ctx: Ctx, gallery_size: int) -> FaceCalibration | None:
+    """The newest calibration for the kind of decision a gallery of this size makes (one
+    template, the mean of two, of three or more: `thresholds.size_class`)."""
     size = col(FaceCalibration.gallery_size)
+    kind = size_class(gallery_size)
     return ctx.session.exec(
         select(FaceCalibration)
-        .where(size > 1 if gallery else size <= 1)
+        .where(size <= 1 if kind == 1 else size == 2 if kind == 2 else size >= 3)
         .order_by(col(FaceCalibration.created_at).desc())
     ).first()
 
@@ -75,12 +78,11 @@ def for_decision(ctx: Ctx, person_id: str) -> dict[str, object]:
     applies to this person's gallery and, if the county calibrated, the measured figures
     (None: not calibrated, which the console says plainly)."""
     size = len(faces.gallery_of(ctx, person_id))
-    single, gallery = faces.thresholds(ctx)
-    pass_at, refer_at = gallery if size > 1 else single
-    found = latest(ctx, gallery=size > 1)
+    applied = faces.thresholds(ctx).for_size(size)
+    found = latest(ctx, size)
     return {
         "gallery_size": size,
-        "pass_at": pass_at,
-        "refer_at": refer_at,
+        "pass_at": applied.pass_at,
+        "refer_at": applied.refer_at,
         "measured": figures(found) if found is not None else None,
     }

@@ -294,8 +294,7 @@ def _judge(
     location: LocationCheck | None = None,
 ) -> Verdict:
     members = faces.gallery_templates(ctx, faces.gallery_of(ctx, challenge.person_id))
-    single, gallery = faces.thresholds(ctx)
-    face = face_engine.decide_gallery([p.template for p in probes], members, single, gallery)
+    face = face_engine.decide_gallery([p.template for p in probes], members, faces.thresholds(ctx))
     # liveness checks the frames show the enrolled face: the gallery's mean stands for it
     reference = face_engine.gallery_mean(members)
     live = face_engine.check_liveness(

@@ -26,6 +26,7 @@ from backend.errors import InvalidInput
 if TYPE_CHECKING:
     from biometrics.liveness import Action
     from biometrics.quality import QualityReport
+    from biometrics.thresholds import GalleryThresholds
 
 MAX_PIXELS = 16_000_000  # a 16 MP phone photo; more is refused before decoding
 _CACHE_SIZE = 64
@@ -193,26 +194,31 @@ class GalleryDecision:
     distance: float
     probe: int  # index of the probe that decided (the nearest)
     size: int
+    pass_at: float  # the thresholds applied: those of the gallery's size
+    refer_at: float
 
 
 def decide_gallery(
-    probes: Sequence[bytes],
-    members: Sequence[bytes],
-    single: tuple[float, float],
-    gallery_thresholds: tuple[float, float],
+    probes: Sequence[bytes], members: Sequence[bytes], thresholds: GalleryThresholds
 ) -> GalleryDecision:
-    """The nearest probe against the gallery's mean, with the thresholds of that decision
-    (single: a gallery of one template; gallery_thresholds: two or more), each (pass, refer)."""
+    """The nearest probe against the gallery's mean, with the thresholds of the gallery's
+    size (one template, two, three or more: the county's policy, `faces.thresholds`)."""
     from biometrics import gallery
 
     _, _, templates = _engine()
     found = gallery.match(
         [templates.from_bytes(p) for p in probes],
         [templates.from_bytes(m) for m in members],
-        templates.Thresholds(*single),
-        templates.Thresholds(*gallery_thresholds),
+        thresholds,
     )
-    return GalleryDecision(found.result.outcome, found.result.distance, found.probe, found.size)
+    return GalleryDecision(
+        found.result.outcome,
+        found.result.distance,
+        found.probe,
+        found.size,
+        found.thresholds.pass_at,
+        found.thresholds.refer_at,
+    )
 
 
 def frame_probes(evidence_json: str, frames: Sequence[bytes], count: int) -> list[int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from sqlmodel import col, select
@@ -15,6 +15,9 @@ from backend.ledger import new_id
 from backend.models import FaceTemplate, Person, ReviewCase, utcnow
 from backend.services import audit, face_engine, registry
 from backend.services.context import Ctx
+
+if TYPE_CHECKING:
+    from biometrics.thresholds import GalleryThresholds
 
 
 def _aad(person_id: str) -> bytes:
@@ -61,11 +64,10 @@ def reference_bytes(ctx: Ctx, person_id: str) -> bytes | None:
     return face_engine.gallery_mean(gallery_templates(ctx, rows)) if rows else None
 
 
-def thresholds(ctx: Ctx) -> tuple[tuple[float, float], tuple[float, float]]:
-    """((pass, refer) for one template, (pass, refer) for a gallery mean): the one place the
-    face decision reads its thresholds from the county's policy."""
-    face = ctx.policy.face
-    return (face.pass_at, face.refer_at), (face.gallery_pass, face.gallery_refer)
+def thresholds(ctx: Ctx) -> GalleryThresholds:
+    """The county's pairs for a gallery of one template, of two and of three or more: the one
+    place the face decision reads its thresholds from the policy (`for_size` picks)."""
+    return ctx.policy.face.thresholds()
 
 
 def gallery_templates(ctx: Ctx, rows: Sequence[FaceTemplate]) -> list[bytes]:
@@ -77,8 +79,7 @@ def decide(ctx: Ctx, person_id: str, probes: Sequence[bytes]) -> face_engine.Gal
     rows = gallery_of(ctx, person_id)
     if not rows:
         raise RuleRefused(f"person {person_id} has no enrolled face: enrol one first")
-    single, gallery = thresholds(ctx)
-    return face_engine.decide_gallery(probes, gallery_templates(ctx, rows), single, gallery)
+    return face_engine.decide_gallery(probes, gallery_templates(ctx, rows), thresholds(ctx))
 
 
 def add_certification_frame(

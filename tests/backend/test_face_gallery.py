@@ -5,14 +5,17 @@ gallery stays bounded, and the review console shows the county's own figures."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import pytest
 from sqlmodel import Session, col, select
 
 from backend.crypto import load_keyring
 from backend.db import engine_for
 from backend.models import FaceCalibration, FaceTemplate
 from backend.policy import load_policy
+from backend.policy.model import DEFAULT_POLICY_FILE
 from backend.services import faces
 from backend.services.context import Actor, Ctx
 from tests.backend.cert_helpers import (
@@ -125,6 +128,38 @@ def test_a_referral_adds_nothing_and_the_console_shows_the_countys_figures(
     assert 'id="face-measured"' in page and 'id="face-not-calibrated"' not in page
     for figure in ("301 people", "812 photos", "0.04%", "6.10%", "1.23%"):
         assert figure in page, figure
+
+
+def policy_with(tmp_path: Path, **face: float) -> Path:
+    """The default county policy with some `[face]` values replaced."""
+    text = DEFAULT_POLICY_FILE.read_text(encoding="utf-8")
+    for key, value in face.items():
+        text, n = re.subn(rf"(?m)^{key} = [0-9.]+", f"{key} = {value}", text)
+        assert n == 1, key
+    path = tmp_path / f"policy-{len(list(tmp_path.iterdir()))}.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_galleries_of_three_or_more_have_their_own_pair_checked_at_load(tmp_path: Path) -> None:
+    face = load_policy().face  # the default county's: 3+ templates refer below 0.57
+    applied = {k: face.thresholds().for_size(k) for k in (1, 2, 3, 7)}
+    assert {k: (t.pass_at, t.refer_at) for k, t in applied.items()} == {
+        1: (0.50, 0.60),
+        2: (0.50, 0.60),
+        3: (0.50, 0.57),
+        7: (0.50, 0.57),
+    }
+    own = load_policy(policy_with(tmp_path, gallery3_pass=0.48, gallery3_refer=0.56)).face
+    assert (own.thresholds().three.pass_at, own.thresholds().three.refer_at) == (0.48, 0.56)
+    for wrong in (
+        {"gallery3_pass": 0.57, "gallery3_refer": 0.57},  # pass must be below refer
+        {"gallery3_pass": 0.58, "gallery3_refer": 0.57},
+    ):
+        with pytest.raises(ValueError, match=r"gallery3_pass must be below face\.gallery3_refer"):
+            load_policy(policy_with(tmp_path, **wrong))
+    with pytest.raises(ValueError, match="gallery3_refer"):
+        load_policy(policy_with(tmp_path, gallery3_refer=1.2))  # a distance in (0, 1)
 
 
 def test_enrolment_refuses_a_single_photo_and_takes_two(api: Api, db_url: str) -> None:

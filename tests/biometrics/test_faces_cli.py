@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from biometrics import cli as faces_cli
 from biometrics.cli import faces
-from biometrics.thresholds import DEFAULT_GALLERY_THRESHOLDS
+from biometrics.thresholds import DEFAULT_GALLERY_THRESHOLDS, GalleryThresholds, Thresholds
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +128,14 @@ def test_calibrate_a_gallery_and_record_it(
     )
     for key in ("fmr_at_pass", "fnmr_at_pass", "fnmr_at_refer", "genuine_pairs"):
         assert key in figures
+    # evaluate's default is the county policy's pair for the gallery's size (3+: its own)
+    county = GalleryThresholds(pair=Thresholds(0.44, 0.54), three=Thresholds(0.45, 0.55))
+    monkeypatch.setitem(faces_cli.POLICY_THRESHOLDS, "policy", lambda: county)
+    for k, expected in (("2", (0.44, 0.54)), ("3", (0.45, 0.55))):
+        run = CliRunner().invoke(faces, ["evaluate", str(tmp_path), "--gallery", k, "--json"])
+        assert run.exit_code == 0, run.output
+        figures = json.loads(run.stdout)
+        assert (figures["pass_threshold"], figures["refer_threshold"]) == expected, k
 
 
 def test_calibrate_record_needs_the_backend(

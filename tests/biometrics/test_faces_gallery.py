@@ -22,6 +22,12 @@ from biometrics.evaluation import (
 )
 from biometrics.gallery import DEFAULT_GALLERY_THRESHOLDS, Entry, match, mean_template, trim
 from biometrics.templates import DEFAULT_THRESHOLDS, Thresholds
+from biometrics.thresholds import (
+    DEFAULT_GALLERY3_THRESHOLDS,
+    DEFAULT_GALLERY_BY_SIZE,
+    GalleryThresholds,
+    size_class,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -51,20 +57,52 @@ def test_match_takes_the_nearest_probe_and_the_thresholds_of_its_kind() -> None:
     gallery = [e.template for e in enc[:2] if e.template is not None]
     own, other = enc[2].template, enc[3].template
     assert own is not None and other is not None
-    m = match([other, own], gallery, DEFAULT_THRESHOLDS, DEFAULT_GALLERY_THRESHOLDS)
+    m = match([other, own], gallery, DEFAULT_GALLERY_BY_SIZE)
     assert m.probe == 1 and m.size == 2 and m.result.outcome == "passed"
-    assert match(
-        [other], gallery, DEFAULT_THRESHOLDS, DEFAULT_GALLERY_THRESHOLDS
-    ).result.outcome == ("failed")
+    assert m.thresholds == DEFAULT_GALLERY_THRESHOLDS
+    assert match([other], gallery, DEFAULT_GALLERY_BY_SIZE).result.outcome == "failed"
     # a grey distance: referred by one template (refer 0.60), failed by a gallery mean whose
     # county calibrated a lower refer line (0.55)
-    county = Thresholds(0.50, 0.55)
-    base = np.zeros(128, np.float32)
-    probe = base.copy()
-    probe[0] = 0.58
-    single = match([probe], [base], DEFAULT_THRESHOLDS, county)
-    double = match([probe], [base, base], DEFAULT_THRESHOLDS, county)
+    county = GalleryThresholds(pair=Thresholds(0.50, 0.55), three=Thresholds(0.50, 0.55))
+    probe = at_distance(0.58)
+    single = match([probe], [BASE], county)
+    double = match([probe], [BASE, BASE], county)
     assert (single.result.outcome, double.result.outcome) == ("referred", "failed")
+
+
+BASE = np.zeros(128, np.float32)
+
+
+def at_distance(d: float) -> np.ndarray:
+    probe = BASE.copy()
+    probe[0] = d
+    return probe
+
+
+def test_each_gallery_size_has_its_pair_and_three_or_more_refer_below_two() -> None:
+    # the default policy: 2 templates refer up to 0.60, 3 or more up to 0.57 only
+    probe = at_distance(0.58)
+    by_size = {k: match([probe], [BASE] * k, DEFAULT_GALLERY_BY_SIZE) for k in (1, 2, 3, 5)}
+    assert {k: m.result.outcome for k, m in by_size.items()} == {
+        1: "referred",
+        2: "referred",
+        3: "failed",
+        5: "failed",
+    }
+    assert {k: m.thresholds for k, m in by_size.items()} == {
+        1: DEFAULT_THRESHOLDS,
+        2: DEFAULT_GALLERY_THRESHOLDS,
+        3: DEFAULT_GALLERY3_THRESHOLDS,
+        5: DEFAULT_GALLERY3_THRESHOLDS,
+    }
+    assert (DEFAULT_GALLERY3_THRESHOLDS.pass_at, DEFAULT_GALLERY3_THRESHOLDS.refer_at) == (
+        0.50,
+        0.57,
+    )
+    assert [size_class(k) for k in (0, 1, 2, 3, 10)] == [1, 1, 2, 3, 3]
+    # the pair is data: a county's own 3+ pair is the one applied
+    county = GalleryThresholds(three=Thresholds(0.50, 0.59))
+    assert match([probe], [BASE] * 3, county).result.outcome == "referred"
 
 
 def entry(key: str, source: str, day: int) -> Entry:

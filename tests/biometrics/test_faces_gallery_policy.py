@@ -49,6 +49,8 @@ def test_the_policy_in_force_is_the_documented_one() -> None:
         "enrol_max_photos": face["enrol_max_photos"],
         "gallery_pass": face["gallery_pass"],
         "gallery_refer": face["gallery_refer"],
+        "gallery3_pass": face["gallery3_pass"],
+        "gallery3_refer": face["gallery3_refer"],
     }
     # the engine's and the policy model's defaults are the same values
     assert (DEFAULT_GALLERY_THRESHOLDS.pass_at, DEFAULT_GALLERY_THRESHOLDS.refer_at) == (
