@@ -27,7 +27,6 @@ from typing import Literal
 import numpy as np
 
 from biometrics.templates import MatchResult, Thresholds, decide, distance
-from biometrics.thresholds import DEFAULT_GALLERY_BY_SIZE as DEFAULT_GALLERY_BY_SIZE
 from biometrics.thresholds import DEFAULT_GALLERY_THRESHOLDS as DEFAULT_GALLERY_THRESHOLDS
 from biometrics.thresholds import GalleryThresholds
 

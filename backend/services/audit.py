@@ -119,8 +119,17 @@ def append(
     # Core statements, not the ORM's unit of work: every staff read appends one event, and
     # two flushes cost a balance read more CPU than its own queries
     table = AuditEvent.__table__
-    columns = ("at", "actor", "role", "device_id", "action", "subject")
-    values = {c: getattr(event, c) for c in (*columns, "before_digest", "after_digest")}
+    columns = (
+        "at",
+        "actor",
+        "role",
+        "device_id",
+        "action",
+        "subject",
+        "before_digest",
+        "after_digest",
+    )
+    values = {c: getattr(event, c) for c in columns}
     inserted = session.execute(sa.insert(table).values(**values).returning(table.c.id))
     event.id = int(inserted.scalar_one())  # the id is part of the hashed content
     event.leaf_hash = leaf_hash(event)
