@@ -13,7 +13,7 @@ from sqlalchemy import text
 from backend import clock, ledger
 from backend.answers import HealthOut
 from backend.api import metrics, problems
-from backend.api.audit import audit_reads, audit_writes
+from backend.api.audit import audit_reads, audit_reads_and_writes
 from backend.api.deps import AppState
 from backend.api.limits import BodyLimit
 from backend.api.ratelimit import RateLimit, default_rules
@@ -117,9 +117,9 @@ def create_app(
         notices_routes.router,
         grievances_routes.router,
     ):
-        # every successful write through these routers is audited (the certification
-        # routers below record richer events themselves)
-        app.include_router(router, dependencies=[Depends(audit_writes, scope="function"), reads])
+        # every successful write and staff read through these routers is audited (the
+        # certification routers below record richer write events themselves)
+        app.include_router(router, dependencies=[Depends(audit_reads_and_writes, scope="function")])
     for router in (
         faces_routes.router,
         certification_routes.router,

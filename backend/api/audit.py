@@ -41,16 +41,38 @@ NO_PERSONAL_DATA: dict[str, str] = {
 _SECRET_QUERY = frozenset({"id_number", "code", "token", "session", "password"})
 
 
-def audit_writes(
+def audit_reads_and_writes(
     request: Request,
     who: Actor | None = Depends(deps.optional_actor),
     session: Session = deps.DbSession,
 ) -> Iterator[None]:
-    """Router dependency (declare it with scope="function"): after a write route returns
-    normally, its event joins the same transaction, committed before the response is sent."""
+    """Router dependency (declare it with scope="function"): after a route returns normally,
+    a write's event, or a staff read's "read <route>" event, joins the route's own
+    transaction, committed before the response is sent. One dependency for both, as a
+    generator dependency costs two trips through the thread pool on every request."""
     yield
-    if request.method in READS or who is None:
-        return  # reads are audited by audit_reads; sign-in writes for no one
+    if request.method in READS:
+        _after_read(request, who, session)
+    else:
+        _after_write(request, who, session)
+
+
+def audit_reads(
+    request: Request,
+    who: Actor | None = Depends(deps.optional_actor),
+    session: Session = deps.DbSession,
+) -> Iterator[None]:
+    """Router dependency (scope="function") for routers whose writes audit themselves: after
+    a read route returns normally, its "read <route>" event joins the request's unit of work,
+    committed before the data is sent."""
+    yield
+    if request.method in READS:
+        _after_read(request, who, session)
+
+
+def _after_write(request: Request, who: Actor | None, session: Session) -> None:
+    if who is None:
+        return  # sign-in writes for no one
     if getattr(request.state, "audited", False):
         return  # the route wrote its event in its own unit of work (deps.write_event)
     deps.write_event(request, session, who)
@@ -61,17 +83,11 @@ def route_template(request: Request) -> str:
     return str(getattr(route, "path", request.url.path))
 
 
-def audit_reads(
-    request: Request,
-    who: Actor | None = Depends(deps.optional_actor),
-    session: Session = deps.DbSession,
-) -> Iterator[None]:
-    """Router dependency (scope="function"): after a read route returns normally, a
-    "read <route>" event naming its subject (path parameters: the person, the run, the year)
-    and its filters joins the request's unit of work, committed before the data is sent."""
-    yield
-    if request.method not in READS or who is None:
-        return  # writes are audit_writes' part; anonymous reads are public by design
+def _after_read(request: Request, who: Actor | None, session: Session) -> None:
+    """A "read <route>" event naming its subject (path parameters: the person, the run, the
+    year) and its filters."""
+    if who is None:
+        return  # anonymous reads are public by design
     template = route_template(request)
     if template in NO_PERSONAL_DATA or audit.recorded_in(session):
         return

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -132,6 +132,7 @@ def optional_actor(
     if token is None:
         return None
     who = auth.actor_from_token(db, state(request).keyring, token)
+    request.state.log_actor = log_label(who)  # the request log names who, without a 2nd decode
     if db.get_bind().dialect.name == "sqlite":
         # a SQLite transaction holds the database's write lock (BEGIN IMMEDIATE, backend/db.py):
         # end it, so that a route that opens a unit of work of its own does not wait on it
@@ -139,14 +140,21 @@ def optional_actor(
     return who
 
 
-def actor(who: Actor | None = Depends(optional_actor)) -> Actor:
+def log_label(who: Actor) -> str:
+    """Who called, as the request log names them: a user and role, or "device"."""
+    return "device" if who.kind == "device" else f"user:{who.name}({who.role})"
+
+
+# `async def`: these two do no I/O, and a plain `def` dependency costs a trip through the
+# thread pool on every request
+async def actor(who: Actor | None = Depends(optional_actor)) -> Actor:
     if who is None:
         raise Unauthorized("a bearer token is required: sign in at /api/v1/auth/token")
     return who
 
 
-def require(*roles: str) -> Callable[..., Actor]:
-    def check(who: Actor = Depends(actor)) -> Actor:
+def require(*roles: str) -> Callable[..., Awaitable[Actor]]:
+    async def check(who: Actor = Depends(actor)) -> Actor:
         auth.check_role(who, roles)
         return who
 
@@ -168,8 +176,8 @@ def ctx_for(request: Request, session: Session, who: Actor) -> Ctx:
 def write_event(request: Request, session: Session, who: Actor) -> None:
     """The route's audit event ("POST /api/v1/...", its path parameters), appended in
     `session`: the caller's own unit of work, so the event commits with what the route did,
-    or not at all. The request is then marked so that `audit_writes` does not add another
-    event in a later transaction."""
+    or not at all. The request is then marked so that `audit_reads_and_writes` does not add
+    another event in a later transaction."""
     subject = ",".join(str(v) for v in request.path_params.values())
     audit.append(session, who, f"{request.method} {request.url.path}"[:80], subject)
     request.state.audited = True

@@ -146,7 +146,12 @@ class Metrics:
         )
 
     def _actor(self, request: Request) -> str:
-        """Who called, for the log: the signed token's user, or a device; never the token."""
+        """Who called, for the log: the signed token's user, or a device; never the token.
+        Named by the sign-in dependency when it ran; decoded here for a request refused
+        before it (a limit, a bad token)."""
+        named = request.scope.get("state", {}).get("log_actor")
+        if isinstance(named, str):
+            return named
         header = request.headers.get("authorization", "")
         if not header.lower().startswith("bearer "):
             return "-"

@@ -64,16 +64,40 @@ def _when(at: datetime) -> str:
 
 
 def canonical(e: AuditEvent) -> str:
+    return _canonical(
+        e.id,
+        e.at,
+        e.actor,
+        e.role,
+        e.device_id,
+        e.action,
+        e.subject,
+        e.before_digest,
+        e.after_digest,
+    )
+
+
+def _canonical(
+    id_: int | None,
+    at: datetime,
+    actor: str,
+    role: str,
+    device_id: str | None,
+    action: str,
+    subject: str,
+    before: str,
+    after: str,
+) -> str:
     body = {
-        "id": e.id,
-        "at": _when(e.at),
-        "actor": e.actor,
-        "role": e.role,
-        "device_id": e.device_id,
-        "action": e.action,
-        "subject": e.subject,
-        "before": e.before_digest,
-        "after": e.after_digest,
+        "id": id_,
+        "at": _when(at),
+        "actor": actor,
+        "role": role,
+        "device_id": device_id,
+        "action": action,
+        "subject": subject,
+        "before": before,
+        "after": after,
     }
     return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
@@ -97,6 +121,17 @@ def merkle_root(leaves: list[bytes]) -> bytes:
     return hashlib.sha256(b"\x01" + merkle_root(leaves[:k]) + merkle_root(leaves[k:])).digest()
 
 
+_EVENTS = AuditEvent.__table__
+# built once: every staff read appends an event, and building and hashing a statement per call
+# cost a balance read as much as its own queries
+_INSERT = sa.insert(_EVENTS).returning(_EVENTS.c.id)
+_SET_LEAF = (
+    sa.update(_EVENTS)
+    .where(_EVENTS.c.id == sa.bindparam("event_id"))
+    .values(leaf_hash=sa.bindparam("leaf"))
+)
+
+
 def append(
     session: Session,
     actor: Actor,
@@ -105,39 +140,31 @@ def append(
     *,
     before: Any = None,
     after: Any = None,
-) -> AuditEvent:
-    event = AuditEvent(
-        at=utcnow(),
-        actor=actor.label[:80],
-        role=actor.role[:20],
-        device_id=actor.device_id,
-        action=action[:80],
-        subject=subject[:80],
-        before_digest=digest(before),
-        after_digest=digest(after),
+) -> int:
+    """Append one event in `session`'s transaction; its id. Two Core statements, not the ORM's
+    unit of work: the id (the sequence's) is part of the hashed content, so the leaf hash is
+    set once the id is known."""
+    at, label, role = utcnow(), actor.label[:80], actor.role[:20]
+    action, subject = action[:80], subject[:80]
+    before_digest, after_digest = digest(before), digest(after)
+    row = {
+        "at": at,
+        "actor": label,
+        "role": role,
+        "device_id": actor.device_id,
+        "action": action,
+        "subject": subject,
+        "before_digest": before_digest,
+        "after_digest": after_digest,
+    }
+    event_id = int(session.execute(_INSERT, row).scalar_one())
+    entry = _canonical(
+        event_id, at, label, role, actor.device_id, action, subject, before_digest, after_digest
     )
-    # Core statements, not the ORM's unit of work: every staff read appends one event, and
-    # two flushes cost a balance read more CPU than its own queries
-    table = AuditEvent.__table__
-    columns = (
-        "at",
-        "actor",
-        "role",
-        "device_id",
-        "action",
-        "subject",
-        "before_digest",
-        "after_digest",
-    )
-    values = {c: getattr(event, c) for c in columns}
-    inserted = session.execute(sa.insert(table).values(**values).returning(table.c.id))
-    event.id = int(inserted.scalar_one())  # the id is part of the hashed content
-    event.leaf_hash = leaf_hash(event)
-    session.execute(
-        sa.update(table).where(table.c.id == event.id).values(leaf_hash=event.leaf_hash)
-    )
+    leaf = hashlib.sha256(b"\x00" + entry.encode()).hexdigest()
+    session.execute(_SET_LEAF, {"event_id": event_id, "leaf": leaf})
     session.info[_RECORDED] = True
-    return event
+    return event_id
 
 
 def recorded_in(session: Session) -> bool:
@@ -148,7 +175,7 @@ def recorded_in(session: Session) -> bool:
 
 def record(
     ctx: Ctx, action: str, subject: str = "", *, before: Any = None, after: Any = None
-) -> AuditEvent:
+) -> int:
     return append(ctx.session, ctx.actor, action, subject, before=before, after=after)
 
 

@@ -10,6 +10,7 @@ import secrets
 from datetime import UTC, timedelta
 
 import jwt
+import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, col, select
@@ -125,12 +126,19 @@ def actor_from_token(session: Session, keyring: Keyring, token: str) -> Actor:
         raise Unauthorized("invalid token") from None
     if not isinstance(claims["exp"], int | float) or claims["exp"] <= clock.timestamp():
         raise Unauthorized("the token has expired; sign in again")
-    user = session.exec(select(AppUser).where(AppUser.username == claims["sub"])).first()
+    user = session.execute(_TOKEN_USER, {"username": claims["sub"]}).first()
     if user is None or not user.active:
         raise Unauthorized("the user of this token no longer exists or is disabled")
     return Actor(
         kind="user", name=user.username, role=user.role, villages=tuple(json.loads(user.villages))
     )
+
+
+# built once, four columns, no ORM identity map: every staff request runs it
+_users = AppUser.__table__.c
+_TOKEN_USER = sa.select(_users.username, _users.role, _users.villages, _users.active).where(
+    _users.username == sa.bindparam("username")
+)
 
 
 def _check_family_sign_in(session: Session, device: Device) -> None:

@@ -38,7 +38,7 @@ def failing_audit(monkeypatch: pytest.MonkeyPatch, action: Callable[[str], bool]
     """Every audit append whose action matches fails, as a crash at that point would."""
     real = audit.append
 
-    def append(session: Session, actor: Any, what: str, *a: Any, **kw: Any) -> AuditEvent:
+    def append(session: Session, actor: Any, what: str, *a: Any, **kw: Any) -> int:
         if action(what):
             raise AuditWriteFailed(what)
         return real(session, actor, what, *a, **kw)
