@@ -63,41 +63,34 @@ def _when(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+# the hashed columns of an event, besides its id
+_COLUMNS = (
+    "at",
+    "actor",
+    "role",
+    "device_id",
+    "action",
+    "subject",
+    "before_digest",
+    "after_digest",
+)
+
+
 def canonical(e: AuditEvent) -> str:
-    return _canonical(
-        e.id,
-        e.at,
-        e.actor,
-        e.role,
-        e.device_id,
-        e.action,
-        e.subject,
-        e.before_digest,
-        e.after_digest,
-    )
+    return _canonical(e.id, {c: getattr(e, c) for c in _COLUMNS})
 
 
-def _canonical(
-    id_: int | None,
-    at: datetime,
-    actor: str,
-    role: str,
-    device_id: str | None,
-    action: str,
-    subject: str,
-    before: str,
-    after: str,
-) -> str:
+def _canonical(event_id: int | None, row: dict[str, Any]) -> str:
     body = {
-        "id": id_,
-        "at": _when(at),
-        "actor": actor,
-        "role": role,
-        "device_id": device_id,
-        "action": action,
-        "subject": subject,
-        "before": before,
-        "after": after,
+        "id": event_id,
+        "at": _when(row["at"]),
+        "actor": row["actor"],
+        "role": row["role"],
+        "device_id": row["device_id"],
+        "action": row["action"],
+        "subject": row["subject"],
+        "before": row["before_digest"],
+        "after": row["after_digest"],
     }
     return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
@@ -107,8 +100,12 @@ def chain_hash(prev_hash: str, e: AuditEvent) -> str:
 
 
 def leaf_hash(e: AuditEvent) -> str:
+    return _leaf(canonical(e))
+
+
+def _leaf(entry: str) -> str:
     """RFC 6962 section 2.1: MTH of one entry is SHA-256(0x00 || entry)."""
-    return hashlib.sha256(b"\x00" + canonical(e).encode()).hexdigest()
+    return hashlib.sha256(b"\x00" + entry.encode()).hexdigest()
 
 
 def merkle_root(leaves: list[bytes]) -> bytes:
@@ -144,24 +141,18 @@ def append(
     """Append one event in `session`'s transaction; its id. Two Core statements, not the ORM's
     unit of work: the id (the sequence's) is part of the hashed content, so the leaf hash is
     set once the id is known."""
-    at, label, role = utcnow(), actor.label[:80], actor.role[:20]
-    action, subject = action[:80], subject[:80]
-    before_digest, after_digest = digest(before), digest(after)
     row = {
-        "at": at,
-        "actor": label,
-        "role": role,
+        "at": utcnow(),
+        "actor": actor.label[:80],
+        "role": actor.role[:20],
         "device_id": actor.device_id,
-        "action": action,
-        "subject": subject,
-        "before_digest": before_digest,
-        "after_digest": after_digest,
+        "action": action[:80],
+        "subject": subject[:80],
+        "before_digest": digest(before),
+        "after_digest": digest(after),
     }
     event_id = int(session.execute(_INSERT, row).scalar_one())
-    entry = _canonical(
-        event_id, at, label, role, actor.device_id, action, subject, before_digest, after_digest
-    )
-    leaf = hashlib.sha256(b"\x00" + entry.encode()).hexdigest()
+    leaf = _leaf(_canonical(event_id, row))
     session.execute(_SET_LEAF, {"event_id": event_id, "leaf": leaf})
     session.info[_RECORDED] = True
     return event_id
