@@ -13,6 +13,7 @@ from sqlalchemy import text
 from backend import clock, ledger
 from backend.answers import HealthOut
 from backend.api import metrics, problems
+from backend.api.admission import Admission
 from backend.api.audit import audit_reads, audit_reads_and_writes
 from backend.api.deps import AppState
 from backend.api.limits import BodyLimit
@@ -92,6 +93,7 @@ def create_app(
         engine=engine,
         keyring=state.keyring,
     )
+    app.add_middleware(Admission, limit=settings.max_active_requests)  # see its docstring
     metrics.install(app, engine, state.keyring)  # outermost: times and logs every answer, 429s too
 
     @app.get("/healthz", tags=["operations"], response_model=HealthOut)
@@ -120,6 +122,7 @@ def create_app(
         # every successful write and staff read through these routers is audited (the
         # certification routers below record richer write events themselves)
         app.include_router(router, dependencies=[Depends(audit_reads_and_writes, scope="function")])
+    app.include_router(money.one_trip)  # the balance read: its own unit of work and event
     for router in (
         faces_routes.router,
         certification_routes.router,

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     master_key: str | None = None
     policy_file: Path | None = None
     token_ttl_minutes: int = 60
+    # requests inside one worker at a time, the rest queue at the door (backend/api/admission.py)
+    max_active_requests: int = 10
     max_body_bytes: int = 1_048_576
     max_upload_bytes: int = 12_582_912
     # Sign-in limits, counted in the database by every worker alike (docs/security-limits.md):

@@ -26,7 +26,8 @@ from backend.services.context import Actor, Ctx
 from backend.services.idempotency import Reply
 
 STAFF = ("admin", "clerk", "reviewer", "field_worker", "auditor")
-_bearer = HTTPBearer(auto_error=False)
+# declares the bearer scheme in the OpenAPI; the header itself is read by `bearer_token`
+bearer_scheme = HTTPBearer(auto_error=False)
 
 
 @dataclass
@@ -123,20 +124,27 @@ ANONYMOUS = Actor(kind="public", name="family-sign-in", role="public")
 def optional_actor(
     request: Request,
     db: Session = DbSession,
-    _doc: HTTPAuthorizationCredentials | None = Security(_bearer),
+    _doc: HTTPAuthorizationCredentials | None = Security(bearer_scheme),
 ) -> Actor | None:
     """Who calls, if anyone (an invalid token is refused). Looked up once per request, in the
     request's own unit of work: a second session would cost a balance read a connection
     checkout, a ping and a rollback of its own (a plain read takes no lock that matters)."""
-    token = bearer_token(request.headers)  # `_doc` only declares the scheme in the OpenAPI
+    who = caller(request, db)
+    if who is not None and db.get_bind().dialect.name == "sqlite":
+        # a SQLite transaction holds the database's write lock (BEGIN IMMEDIATE, backend/db.py):
+        # end it, so that a route that opens a unit of work of its own does not wait on it
+        db.commit()
+    return who
+
+
+def caller(request: Request, db: Session) -> Actor | None:
+    """The caller of a bearer token, read in `db`, or None without a token; an invalid,
+    expired or revoked token is refused (401). `optional_actor` is this as a dependency."""
+    token = bearer_token(request.headers)
     if token is None:
         return None
     who = auth.actor_from_token(db, state(request).keyring, token)
     request.state.log_actor = log_label(who)  # the request log names who, without a 2nd decode
-    if db.get_bind().dialect.name == "sqlite":
-        # a SQLite transaction holds the database's write lock (BEGIN IMMEDIATE, backend/db.py):
-        # end it, so that a route that opens a unit of work of its own does not wait on it
-        db.commit()
     return who
 
 
@@ -150,6 +158,16 @@ def log_label(who: Actor) -> str:
 async def actor(who: Actor | None = Depends(optional_actor)) -> Actor:
     if who is None:
         raise Unauthorized("a bearer token is required: sign in at /api/v1/auth/token")
+    return who
+
+
+def signed_in(request: Request, db: Session, roles: tuple[str, ...]) -> Actor:
+    """`require(*roles)` inside a route's own unit of work, for a route that takes its
+    session, its caller and its audit event in one trip through the thread pool."""
+    who = caller(request, db)
+    if who is None:
+        raise Unauthorized("a bearer token is required: sign in at /api/v1/auth/token")
+    auth.check_role(who, roles)
     return who
 
 

@@ -19,7 +19,12 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from backend.api.audit import NO_PERSONAL_DATA, audit_reads, audit_reads_and_writes
+from backend.api.audit import (
+    NO_PERSONAL_DATA,
+    SELF_AUDITED_READS,
+    audit_reads,
+    audit_reads_and_writes,
+)
 from backend.db import engine_for, session_scope
 from backend.models import AuditEvent, ReviewCase, TransferDocument
 from tests.backend.conftest import PASSWORD, Api, valid_id
@@ -333,11 +338,13 @@ def test_every_write_route_is_audited_or_audits_itself(api: Api) -> None:
             name = f"{method} {path}"
             if audit_reads_and_writes not in deps and name not in SELF_AUDITED_WRITES:
                 unclassified.append(name)
-        if "GET" in route.methods and path.startswith("/api/") and path not in NO_PERSONAL_DATA:
+        unaudited = NO_PERSONAL_DATA.keys() | SELF_AUDITED_READS.keys()
+        if "GET" in route.methods and path.startswith("/api/") and path not in unaudited:
             assert audit_reads in deps or audit_reads_and_writes in deps, (
                 f"GET {path} is not under audit_reads"
             )
     assert set(SELF_AUDITED_WRITES) <= seen, set(SELF_AUDITED_WRITES) - seen  # no stale entry
+    assert {f"GET {p}" for p in SELF_AUDITED_READS} <= seen, "a stale SELF_AUDITED_READS entry"
     assert not unclassified, (
         "write routes neither under audit_reads_and_writes nor self-audited:\n"
         + ("\n".join(unclassified))
