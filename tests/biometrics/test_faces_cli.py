@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -187,3 +188,21 @@ def test_bench_reports_every_figure(faces_dir: Path) -> None:
     ):
         assert data[key] > 0, key
     assert data["video_frames"] == 150 and data["video_frames_with_face"] > 30
+    # every figure has its floor (the plain library, same run) and ratio = figure / floor as
+    # printed
+    for figure, floor, ratio in (
+        ("preview_detect_landmarks_ms", "preview_detect_floor_ms", "preview_detect_ratio"),
+        ("preview_tracked_mean_ms", "preview_tracked_floor_ms", "preview_tracked_ratio"),
+        ("verify_encode_compare_ms", "verify_floor_ms", "verify_ratio"),
+        ("search_1000_ms", "search_floor_1000_ms", "search_ratio_1000"),
+        ("search_2000_ms", "search_floor_2000_ms", "search_ratio_2000"),
+    ):
+        assert isinstance(data[floor], float) and data[floor] > 0, floor
+        assert data[ratio] == round(data[figure] / data[floor], 2), ratio
+
+
+def test_search_floor_finds_the_nearest_rows_in_order() -> None:
+    from biometrics.bench import brute_force
+
+    matrix = np.array([[3.0, 0.0], [1.0, 0.0], [0.0, 0.0], [2.0, 0.0]], dtype=np.float32)
+    assert brute_force(matrix, np.zeros(2, dtype=np.float32), 3).tolist() == [2, 1, 3]
