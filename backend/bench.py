@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -685,11 +686,35 @@ def _cert_county(
     return subjects
 
 
+def encoder_floor_rate(photo: bytes, workers: int, pictures: float, repeat: int = 5) -> float:
+    """The floor of `bench certifications`: submissions per second if each worker did nothing
+    but run the encoder (decode, face box, template: the server's unit of face work, as in
+    scripts/cert_cpu_floor.py) once per picture a submission carries, on the bench's own
+    rendered frames. Measured in this process while the server idles."""
+    from backend.services import face_engine
+
+    frames, _ = _rendered(photo, ("turn_left", "blink", "open_mouth"))
+    face_engine._probe(unique_jpeg(frames[0], "warm-up"), False)  # loads the models
+    cpu = []
+    for i in range(repeat):
+        frame = unique_jpeg(frames[(i * 7) % len(frames)], f"floor {i}")
+        started = time.process_time()
+        face_engine._probe(frame, False)
+        cpu.append(time.process_time() - started)
+    return round(workers / (statistics.median(cpu) * pictures), 2)
+
+
 async def _certify_load(
-    base: str, subjects: list[dict[str, str]], photo: bytes, concurrency: int, seconds: float
+    base: str,
+    subjects: list[dict[str, str]],
+    photo: bytes,
+    concurrency: int,
+    seconds: float,
+    sent: list[int],
 ) -> tuple[list[float], dict[str, int], int, float]:
     """Each subject once (challenge, then the certification), `concurrency` clients, at most
-    `seconds` long. Latency is the submission's (POST /certifications) alone."""
+    `seconds` long. Latency is the submission's (POST /certifications) alone; `sent` gets
+    the pictures (best image + frames) of each submission."""
     import asyncio
 
     import httpx
@@ -715,6 +740,7 @@ async def _certify_load(
             ch = r.json()
             image = unique_jpeg(photo, tag)
             frames, evidence = live_capture(photo, ch, tag)
+            sent.append(1 + len(frames))
             key = DeviceKey.from_pem(subject["private_pem"].encode())
             t0 = time.perf_counter()
             r = await client.post(
@@ -780,14 +806,17 @@ def certification_rate(
     import asyncio
 
     enrol_photo, probe_photo, source = cert_photos(faces_dir)
+    sent: list[int] = []  # pictures per submission: the best image and the frames
     with fresh_database(kind) as url, tempfile.TemporaryDirectory() as tmp:
         key_file = Path(tmp) / "keys" / "master.key"
         subjects = _cert_county(url, key_file, requests + 1, cert_enrolment(enrol_photo, faces_dir))
         with bench_server(url, tmp, key_file, workers) as base:
             latencies, outcomes, errors, wall = asyncio.run(
-                _certify_load(base, subjects, probe_photo, concurrency, seconds)
+                _certify_load(base, subjects, probe_photo, concurrency, seconds, sent)
             )
     ms = sorted(x * 1000 for x in latencies)
+    rate = round(len(ms) / wall, 2) if wall else 0
+    floor = encoder_floor_rate(probe_photo, workers, statistics.mean(sent) if sent else 1.0)
     return {
         "database": kind,
         "faces": source,
@@ -798,7 +827,9 @@ def certification_rate(
         "errors": errors,
         "outcomes": outcomes,
         "seconds": round(wall, 2),
-        "submissions_per_second": round(len(ms) / wall, 2) if wall else 0,
+        "submissions_per_second": rate,
+        "floor_per_second": floor,
+        "ratio": round(floor / rate, 2) if rate else None,  # throughput: floor / figure
         "p50_ms": round(_percentile(ms, 0.50), 1),
         "p95_ms": round(_percentile(ms, 0.95), 1),
         "max_ms": round(ms[-1], 1) if ms else None,
@@ -859,6 +890,7 @@ def bench_certifications(
             click.echo(
                 f"{r['database']:>8}  {r['submitted']} of {r['requests']} certifications, {r['concurrency']} in flight, "
                 f"{r['workers']} worker(s): {r['submissions_per_second']}/s in {r['seconds']} s  "
+                f"(floor {r['floor_per_second']}/s, ratio {r['ratio']}x)  "
                 f"p50 {r['p50_ms']} ms  p95 {r['p95_ms']} ms  max {r['max_ms']} ms  "
                 f"outcomes {r['outcomes']}  errors {r['errors']}  (faces: {r['faces']})"
             )

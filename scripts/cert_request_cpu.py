@@ -9,7 +9,10 @@ runs in this process's threads), for:
   (each one's identity is computed), signed;
 - `refused`: an oversized request (5 images of 4000x3000, 10 frames of 1280x720), refused
   from the headers before any decode;
-- `typical`: one image and one frame, as the tests send.
+- `typical`: one image and one frame, as the tests send;
+- `refused_floor`, the floor of `refused`: the same bytes posted without the kiosk's token,
+  refused (401) before any check of the pictures: receiving and parsing the request alone.
+  `refused_ratio` is refused / floor.
 
     PYTHONPATH=$PWD NONGBAO_CLOCK=2026-11-27T10:00:00+08:00 .venv/bin/python scripts/cert_request_cpu.py
 
@@ -74,7 +77,9 @@ def main() -> int:
         enrol_face(api, pid, ENROL_A)
         face = photo(SAME_A)
 
-        def run(name: str, images: list[bytes], frames: list[bytes], samples: bool) -> None:
+        def run(
+            name: str, images: list[bytes], frames: list[bytes], samples: bool, signed: bool = True
+        ) -> None:
             kiosk = device(api, name=f"kiosk-{name}")
             ch = challenge(api, kiosk, pid)
             evidence = json.loads(synthesized_evidence(ch))
@@ -93,7 +98,8 @@ def main() -> int:
             files += [("frames", (f"f{n}.jpg", b, "image/jpeg")) for n, b in enumerate(frames)]
             body = sign(kiosk.key, data, files)
             started, wall = time.process_time(), time.perf_counter()
-            r = client.post("/api/v1/certifications", headers=kiosk, data=body, files=files)
+            headers = kiosk if signed else {}
+            r = client.post("/api/v1/certifications", headers=headers, data=body, files=files)
             results[name] = {
                 "status": r.status_code,
                 "code": r.json().get("code") or r.json().get("outcome"),
@@ -105,18 +111,17 @@ def main() -> int:
             }
 
         run("typical", [face], [face], samples=False)
-        run(
-            "refused",
-            [scaled(face, (4000, 3000))] * 5,
-            [scaled(face, (1280, 720))] * 10,
-            samples=True,
-        )
+        oversized = ([scaled(face, (4000, 3000))] * 5, [scaled(face, (1280, 720))] * 10)
+        run("refused_floor", *oversized, samples=True, signed=False)
+        run("refused", *oversized, samples=True)
         run(
             "worst",
             [scaled(face, captures.MAX_IMAGE_SIDES, n) for n in range(captures.MAX_IMAGES)],
             [scaled(face, captures.MAX_FRAME_SIDES, n) for n in range(captures.MAX_FRAMES)],
             samples=True,
         )
+    floor = results["refused_floor"]["cpu_s"]
+    results["refused_ratio"] = round(results["refused"]["cpu_s"] / floor, 2) if floor else None
     print(json.dumps(results))
     return 0
 

@@ -28,6 +28,8 @@ KEYS = {
     "p50_ms",
     "p95_ms",
     "max_ms",
+    "floor_per_second",
+    "ratio",
 }
 
 
@@ -47,6 +49,11 @@ def test_certification_bench_smoke(kind: str) -> None:
     assert r["faces"] == str(SHARED / "faces" / "lfw" / "Donald_Rumsfeld")
     assert 0 < r["p50_ms"] <= r["p95_ms"] <= r["max_ms"]
     assert r["submissions_per_second"] == pytest.approx(4 / r["seconds"], rel=0.02)
+    # the floor: the encoder once per picture sent; the ratio is floor / figure (throughput)
+    assert isinstance(r["floor_per_second"], float) and r["floor_per_second"] > 0
+    assert r["ratio"] == pytest.approx(
+        r["floor_per_second"] / r["submissions_per_second"], abs=0.01
+    )
 
 
 def test_without_the_shared_faces_the_astronaut_certifies(
