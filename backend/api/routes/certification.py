@@ -17,7 +17,8 @@ from backend.answers_staff import CertificationsDueOut, CertificationStatusOut, 
 from backend.api import deps
 from backend.api.routes.faces import ID_PATTERN, PersonId, read_files
 from backend.api.routes.receipts import signing_key
-from backend.errors import Forbidden
+from backend.db import session_scope
+from backend.errors import DomainError, Forbidden
 from backend.services import (
     audit,
     captures,
@@ -110,6 +111,7 @@ def certify(
         key_id=key_id,
     )
     key = signing_key(request)
+    _warm_faces(request, who, sub)
 
     def work(session: Session) -> idempotency.Reply:
         return idempotency.Reply(
@@ -125,6 +127,20 @@ def certify(
     return deps.idempotent(
         request, f"POST /certifications|{who.label}", idempotency_key, payload, work
     )
+
+
+def _warm_faces(request: Request, who: Actor, sub: certification.Submission) -> None:
+    """The face work before the unit of work (`certification.warm`), once the cheap checks
+    pass in a short transaction of their own. A refusal here is not answered: the unit of
+    work checks again and answers it, or replays the earlier answer of an Idempotency-Key."""
+    st = deps.state(request)
+    try:
+        with session_scope(st.engine) as session:
+            needed = certification.precheck(deps.ctx_for(request, session, who), sub)
+    except DomainError:
+        return
+    if needed:
+        certification.warm(st.policy, sub)
 
 
 @router.post("/certifications/manual", status_code=201, response_model=CertificationOut)
