@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import ImageFile
 
 from biometrics.detection import models, resize
 from biometrics.index import TemplateIndex
@@ -134,6 +135,7 @@ def _raw_verify(frame: np.ndarray, reference: np.ndarray) -> Callable[[], float]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # face_recognition_models: pkg_resources deprecated
         import face_recognition
+    ImageFile.LOAD_TRUNCATED_IMAGES = False  # face_recognition's import turns it on for all
 
     def run() -> float:
         locations = face_recognition.face_locations(frame, 0, "hog")

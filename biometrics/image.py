@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from biometrics.errors import ImageError
 
@@ -31,6 +31,9 @@ def load_image(data: bytes | str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS
     if not raw:
         raise ImageError("the image is empty (0 bytes)")
     image = _open_checked(raw, max_pixels)
+    # a process-wide switch of Pillow's that any import may turn on (face_recognition's
+    # does): with it on, a truncated upload would decode, its missing part grey
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         image.load()
     except (OSError, SyntaxError, ValueError) as exc:

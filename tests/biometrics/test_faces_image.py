@@ -92,3 +92,21 @@ def test_arrays_of_the_wrong_kind_are_refused_by_the_gate() -> None:
         assess(np.zeros((100, 100, 2), dtype=np.uint8), purpose="verify")
     grey = np.full((120, 160), 128, dtype=np.uint8)
     assert [r.code for r in assess(grey, purpose="verify").reasons] == ["no_face"]
+
+
+def test_a_truncated_jpeg_is_refused_even_after_face_recognition_is_imported() -> None:
+    """face_recognition's import turns on Pillow's process-wide LOAD_TRUNCATED_IMAGES (the
+    face bench imports it for its floor): load_image must refuse a cut upload regardless."""
+    import warnings
+
+    from PIL import ImageFile
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import face_recognition  # noqa: F401
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = True  # as that import leaves it, whatever ran before
+    raw = (FACES / "face_recognition/examples/obama-480p.jpg").read_bytes()
+    with pytest.raises(ImageError, match="truncated"):
+        load_image(raw[: len(raw) // 2])
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
