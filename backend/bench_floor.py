@@ -1,7 +1,7 @@
 """The floor of `nongbao bench balance`: the same rows as GET /api/v1/persons/{id}/account (the
 person, the account's buckets and entries), read by one minimal endpoint with no sign-in, no
-audit event, no limits and no middleware but the server's door (backend/api/admission.py: at
-most 10 requests inside a worker; a server setting, not a check). It runs under uvicorn with
+audit event, no limits and no middleware but the server's door (backend/api/admission.py, with
+the server's setting: a limit on requests inside a worker, not a check). It runs under uvicorn with
 the same workers and the same database as the measured server, in the same run; never
 deployed (it checks nothing).
 """
@@ -14,14 +14,15 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
-from backend.api.admission import DEFAULT_LIMIT, Admission
+from backend.api.admission import Admission
+from backend.config import get_settings
 from backend.db import engine_for
 from backend.models import Person
 from backend.services.contributions import account_of
 
 engine = engine_for(os.environ["NONGBAO_DATABASE_URL"])
 app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-app.add_middleware(Admission, limit=DEFAULT_LIMIT)
+app.add_middleware(Admission, limit=get_settings().max_active_requests)
 
 
 @app.get("/floor/{person_id}")

@@ -14,14 +14,13 @@ import warnings
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import ImageFile
 
 from biometrics.detection import models, resize
 from biometrics.index import TemplateIndex
-from biometrics.mesh import face_mesh
+from biometrics.mesh import face_mesh, new_solution
 from biometrics.templates import distance, encode, verify
 from biometrics.tracking import PreviewTracker
 
@@ -65,7 +64,7 @@ def preview_frame(image: np.ndarray) -> np.ndarray:
 def bench_frame(image: np.ndarray, repeat: int = 20) -> dict[str, float]:
     frame = preview_frame(image)
     models()
-    static_floor = _face_mesh_solution(static=True)
+    static_floor = new_solution(static=True)
 
     def detect_and_landmarks() -> None:
         face_mesh(frame)  # detection and the 468-point mesh, each frame on its own
@@ -77,7 +76,7 @@ def bench_frame(image: np.ndarray, repeat: int = 20) -> dict[str, float]:
 
     def tracked_floor(frames: int = 50) -> None:
         # a fresh graph per run, as the figure's fresh tracker: the first frame detects
-        with _face_mesh_solution(static=False) as solution:
+        with new_solution(static=False) as solution:
             for _ in range(frames):
                 solution.process(frame)
 
@@ -97,19 +96,6 @@ def bench_frame(image: np.ndarray, repeat: int = 20) -> dict[str, float]:
         "preview_tracked_ratio": ratio(tracked_ms, tracked_floor_ms),
         "preview_fps_tracked": round(1000 / tracked_ms, 1) if tracked_ms else 0.0,
     }
-
-
-def _face_mesh_solution(*, static: bool) -> Any:
-    """MediaPipe's legacy face mesh alone, with the options of biometrics.mesh."""
-    from mediapipe.python.solutions import face_mesh as mp_face_mesh
-
-    return mp_face_mesh.FaceMesh(
-        static_image_mode=static,
-        max_num_faces=1,
-        refine_landmarks=False,
-        min_detection_confidence=0.5,
-        min_tracking_confidence=0.5,
-    )
 
 
 def bench_verify(image: np.ndarray, reference: np.ndarray, repeat: int = 10) -> dict[str, float]:

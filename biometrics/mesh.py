@@ -45,8 +45,9 @@ class Mesh:
         return Mesh(self.points * factor)
 
 
-@cache
-def _solution(static: bool) -> Any:
+def new_solution(*, static: bool) -> Any:
+    """A fresh MediaPipe FaceMesh with the engine's options (one face, no irises): for still
+    images (`static`) or for video, where it tracks the face from the frame before."""
     from mediapipe.python.solutions import face_mesh
 
     return face_mesh.FaceMesh(
@@ -56,6 +57,11 @@ def _solution(static: bool) -> Any:
         min_detection_confidence=0.5,
         min_tracking_confidence=0.5,
     )
+
+
+@cache
+def _solution(static: bool) -> Any:
+    return new_solution(static=static)
 
 
 def _run(image: np.ndarray, static: bool) -> Mesh | None:
@@ -95,16 +101,8 @@ class MeshTracker:
     the detector runs again only when it is lost (the kiosk's live preview)."""
 
     def __init__(self) -> None:
-        from mediapipe.python.solutions import face_mesh
-
         self._lock = threading.Lock()
-        self._solution = face_mesh.FaceMesh(
-            static_image_mode=False,
-            max_num_faces=1,
-            refine_landmarks=False,
-            min_detection_confidence=0.5,
-            min_tracking_confidence=0.5,
-        )
+        self._solution = new_solution(static=False)
 
     def process(self, image: np.ndarray) -> Mesh | None:
         rgb = np.ascontiguousarray(image)

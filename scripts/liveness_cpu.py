@@ -22,6 +22,7 @@ from typing import Any
 from backend.services import face_engine
 from backend.services.captures import MAX_FRAMES
 from biometrics.image import load_image
+from biometrics.mesh import new_solution
 from biometrics.sequences import camera_frame, genuine_sequence, jpeg
 from biometrics.templates import encode, to_bytes
 
@@ -36,16 +37,8 @@ def mesh_floor(frames: Sequence[bytes]) -> float:
     """CPU seconds of the face-mesh landmarks alone on the frames: MediaPipe's FaceMesh with
     the options of biometrics/mesh.py's `face_mesh` (static images, one face, no irises),
     as the server's liveness calls it on every frame; decoding is not counted."""
-    from mediapipe.python.solutions import face_mesh
-
     images = [load_image(f) for f in frames]
-    solution = face_mesh.FaceMesh(
-        static_image_mode=True,
-        max_num_faces=1,
-        refine_landmarks=False,
-        min_detection_confidence=0.5,
-        min_tracking_confidence=0.5,
-    )
+    solution = new_solution(static=True)
     solution.process(images[0])  # the graph loaded first, as the figure's models are
     cpu = time.process_time()
     for image in images:

@@ -18,11 +18,12 @@ import asyncio
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-DEFAULT_LIMIT = 10  # the pool's size (backend/db.py): two connections each fit its overflow
-
 
 class Admission:
-    def __init__(self, app: ASGIApp, *, limit: int = DEFAULT_LIMIT) -> None:
+    """`limit`: the setting `max_active_requests` (backend/config.py), at most the pool's size
+    (backend/db.py), so that two connections each fit its overflow."""
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
         if limit < 1:
             raise ValueError("admission needs at least one slot")
         self.app, self.limit = app, limit

@@ -156,6 +156,10 @@ def log_label(who: Actor) -> str:
 # `async def`: these two do no I/O, and a plain `def` dependency costs a trip through the
 # thread pool on every request
 async def actor(who: Actor | None = Depends(optional_actor)) -> Actor:
+    return _required(who)
+
+
+def _required(who: Actor | None) -> Actor:
     if who is None:
         raise Unauthorized("a bearer token is required: sign in at /api/v1/auth/token")
     return who
@@ -164,9 +168,7 @@ async def actor(who: Actor | None = Depends(optional_actor)) -> Actor:
 def signed_in(request: Request, db: Session, roles: tuple[str, ...]) -> Actor:
     """`require(*roles)` inside a route's own unit of work, for a route that takes its
     session, its caller and its audit event in one trip through the thread pool."""
-    who = caller(request, db)
-    if who is None:
-        raise Unauthorized("a bearer token is required: sign in at /api/v1/auth/token")
+    who = _required(caller(request, db))
     auth.check_role(who, roles)
     return who
 

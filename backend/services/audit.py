@@ -96,7 +96,11 @@ def _canonical(event_id: int | None, row: Mapping[Any, Any]) -> str:
 
 
 def chain_hash(prev_hash: str, e: AuditEvent) -> str:
-    return hashlib.sha256((prev_hash + canonical(e)).encode()).hexdigest()
+    return _chain(prev_hash, canonical(e))
+
+
+def _chain(prev_hash: str, entry: str) -> str:
+    return hashlib.sha256((prev_hash + entry).encode()).hexdigest()
 
 
 def leaf_hash(e: AuditEvent) -> str:
@@ -316,7 +320,7 @@ def _seal_batch(session: Session, key: Ed25519PrivateKey, limit: int) -> AuditBa
     first_seq = last.last_seq + 1 if last else 1
     links = _chain_links(_last_sealed_hash(session, last), rows)
     # the stored leaf hashes: an event edited before sealing keeps showing its edit
-    leaves = [bytes.fromhex(r["leaf_hash"] or _leaf(_canonical(r["id"], r))) for r in rows]
+    leaves = [bytes.fromhex(r["leaf_hash"] or _leaf(_entry(r))) for r in rows]
     prev_head = last.head_hash if last else GENESIS
     sealed_at = utcnow()
     body = {
@@ -371,14 +375,14 @@ def _chain_links(prev: str, rows: list[sa.RowMapping]) -> list[tuple[str, str]]:
     sealing existed) keeps its own link: it may show an old break, which verify reports."""
     links = []
     for r in rows:
-        link = (r["prev_hash"], r["hash"]) if r["hash"] else (prev, _chained(prev, r))
+        link = (r["prev_hash"], r["hash"]) if r["hash"] else (prev, _chain(prev, _entry(r)))
         links.append(link)
         prev = link[1]
     return links
 
 
-def _chained(prev: str, row: sa.RowMapping) -> str:
-    return hashlib.sha256((prev + _canonical(row["id"], row)).encode()).hexdigest()
+def _entry(row: sa.RowMapping) -> str:
+    return _canonical(row["id"], row)
 
 
 def _place(

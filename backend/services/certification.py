@@ -108,42 +108,34 @@ class Verdict:
     gallery_size: int = 1
 
 
-def precheck(ctx: Ctx, sub: Submission) -> bool:
-    """`submit`'s cheap checks, for a short transaction of their own before the face work: a
-    bad signature or a used challenge is refused before any image is decoded. False: a
-    replay, whose answer needs no face work."""
+def precheck(ctx: Ctx, sub: Submission) -> tuple[Submission, dict[str, object] | None]:
+    """The cheap checks, before any image is decoded (a bad signature or a used challenge
+    costs no face work): the admitted submission, and the earlier answer if it is the field
+    app's resend. The route also runs them in a short transaction before `face_work`."""
     sub = admit(ctx, sub)
-    if _replay(ctx, sub) is not None:
-        return False
-    challenges.check(ctx, sub.challenge_id, sub.nonce)
-    return True
+    replay = _replay(ctx, sub)
+    if replay is None:
+        challenges.check(ctx, sub.challenge_id, sub.nonce)
+    return sub, replay
 
 
-def warm(policy: Policy, sub: Submission) -> None:
-    """`submit`'s face work, done outside any transaction (cached by content, so `submit`
-    finds it done). On SQLite every transaction holds the database's write lock: face work
-    inside one made every other certification wait, and with two kiosks at once p95 was
-    4.7 s and the slowest 12 to 22 s (README, `nongbao bench certifications`)."""
-    main = face_engine.probe(sub.images[0])
+def face_work(policy: Policy, sub: Submission) -> tuple[face_engine.Probe, list[Candidate]]:
+    """The best image's probe and the frames' (with their liveness measurement), cached by
+    content. The route runs it before the unit of work, which then finds it done: on SQLite
+    every transaction holds the database's write lock, and face work inside one made every
+    other certification wait (two kiosks at once: p95 4.7 s, the slowest 12 to 22 s; README,
+    `nongbao bench certifications`). The decision uses the one best image the device signed
+    (images[0]): the others, if any, are neither signed nor decoded."""
+    probe = face_engine.probe(sub.images[0])
     face_engine.warm_samples(sub.evidence, sub.frames)
-    if main.template is None:
-        return
-    for index in face_engine.frame_probes(sub.evidence, sub.frames, policy.face.probe_frames):
-        face_engine.probe(sub.frames[index])
+    return probe, _frame_probes(policy, sub, probe.template)
 
 
 def submit(ctx: Ctx, key: Ed25519PrivateKey, sub: Submission) -> dict[str, object]:
-    sub = admit(ctx, sub)
-    replay = _replay(ctx, sub)
+    sub, replay = precheck(ctx, sub)
     if replay is not None:
         return replay
-    challenges.check(ctx, sub.challenge_id, sub.nonce)
-    # then the face work (cached by content), so the transaction below stays short; the
-    # decision uses the one best image the device signed (images[0]): the others, if any,
-    # are neither signed nor decoded
-    probe = face_engine.probe(sub.images[0])
-    face_engine.warm_samples(sub.evidence, sub.frames)
-    extra = _frame_probes(ctx, sub, probe.template)
+    probe, extra = face_work(ctx.policy, sub)
     person, card_ok = person_of(ctx, sub)
     _check_channel(ctx, sub, person)
     _check_not_locked(ctx, person.id)
@@ -181,7 +173,7 @@ class Candidate:
 SAME_SESSION_AT = 0.40
 
 
-def _frame_probes(ctx: Ctx, sub: Submission, main: bytes | None) -> list[Candidate]:
+def _frame_probes(policy: Policy, sub: Submission, main: bytes | None) -> list[Candidate]:
     """The sharpest frontal liveness frames (policy `probe_frames`), chosen on the server
     from the frames the device signed: a blink or a soft focus in images[0] does not fail
     a person whom another frame of the same session shows well. Frames under the verify
@@ -189,7 +181,7 @@ def _frame_probes(ctx: Ctx, sub: Submission, main: bytes | None) -> list[Candida
     if main is None:
         return []
     out = []
-    for index in face_engine.frame_probes(sub.evidence, sub.frames, ctx.policy.face.probe_frames):
+    for index in face_engine.frame_probes(sub.evidence, sub.frames, policy.face.probe_frames):
         found = face_engine.probe(sub.frames[index])
         if found.template is None or face_engine.distance(main, found.template) > SAME_SESSION_AT:
             continue

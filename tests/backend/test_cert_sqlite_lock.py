@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.db import upgrade
 from backend.services import face_engine
 from biometrics import liveness
 from tests.backend.cert_helpers import (
@@ -52,15 +51,13 @@ def _watched(fn: Callable[..., Any], path: Path, seen: list[bool]) -> Callable[.
 
 
 def test_no_face_work_runs_while_the_certification_holds_the_write_lock(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from backend.app import create_app
 
-    path = tmp_path / "db.sqlite3"
-    url = f"sqlite:///{path}"
-    upgrade(url)
-    bootstrap(url, tmp_path)
-    app = create_app(make_settings(url, tmp_path), today=lambda: TODAY)
+    path = Path(sqlite_url.removeprefix("sqlite:///"))
+    bootstrap(sqlite_url, tmp_path)
+    app = create_app(make_settings(sqlite_url, tmp_path), today=lambda: TODAY)
     with TestClient(app) as client:
         api = Api(client)
         person_id = elder(api)

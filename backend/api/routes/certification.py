@@ -130,17 +130,17 @@ def certify(
 
 
 def _warm_faces(request: Request, who: Actor, sub: certification.Submission) -> None:
-    """The face work before the unit of work (`certification.warm`), once the cheap checks
-    pass in a short transaction of their own. A refusal here is not answered: the unit of
-    work checks again and answers it, or replays the earlier answer of an Idempotency-Key."""
+    """The face work before the unit of work (`certification.face_work`), once the cheap
+    checks pass in a short transaction of their own. A refusal here is not answered: the unit
+    of work checks again and answers it, or replays the earlier answer of an Idempotency-Key."""
     st = deps.state(request)
     try:
         with session_scope(st.engine) as session:
-            needed = certification.precheck(deps.ctx_for(request, session, who), sub)
+            _, replay = certification.precheck(deps.ctx_for(request, session, who), sub)
     except DomainError:
         return
-    if needed:
-        certification.warm(st.policy, sub)
+    if replay is None:
+        certification.face_work(st.policy, sub)
 
 
 @router.post("/certifications/manual", status_code=201, response_model=CertificationOut)
